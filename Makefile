@@ -1,0 +1,48 @@
+# Two commands for a newcomer: `make run` and `make test`.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: run test lint typecheck unit bench soak clean migrate check
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+
+# Reinstall whenever pyproject.toml changes.
+$(STAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+run: $(STAMP)
+	$(BIN)/python -m bot run
+
+migrate: $(STAMP)
+	$(BIN)/python -m bot migrate
+
+check: $(STAMP)
+	$(BIN)/python -m bot check
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: $(STAMP)
+	$(BIN)/mypy
+
+unit: $(STAMP)
+	$(BIN)/pytest
+
+test: lint typecheck unit
+
+bench: $(STAMP)
+	$(BIN)/python -m bench.bench_storage
+	$(BIN)/python -m bench.bench_nanobanana
+	$(BIN)/python -m bench.bench_bot
+
+soak: $(STAMP)
+	SOAK_OPERATIONS=10000 $(BIN)/pytest -m soak tests/reliability -p no:timeout -s
+
+clean:
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

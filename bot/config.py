@@ -1,0 +1,175 @@
+"""All configuration in one place: environment variables and `.env`, typed and validated.
+
+Every name here is a contract (DESIGN section 8). A missing or invalid value stops start-up with
+one line naming the variable: see `load_settings`.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated, Any
+
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+# SQLite integers are signed 64-bit; a balance must always fit.
+INT64_MAX = 2**63 - 1
+
+
+class StorageBackend(StrEnum):
+    """Where image bytes live."""
+
+    LOCAL = "local"
+    S3 = "s3"
+
+
+def _split_ids(value: Any) -> Any:
+    """Accept `1,2,3`, `1 2 3`, a JSON-ish list, or a single integer for id lists."""
+    if isinstance(value, int):
+        return [value]
+    if isinstance(value, str):
+        cleaned = value.strip().strip("[]")
+        return [part for part in cleaned.replace(",", " ").split() if part]
+    return value
+
+
+class Settings(BaseSettings):
+    """The bot's settings, read from the environment and `.env` (environment wins)."""
+
+    model_config = SettingsConfigDict(
+        env_file=".env",
+        env_file_encoding="utf-8",
+        extra="ignore",
+        case_sensitive=False,
+    )
+
+    # Discord
+    discord_token: SecretStr = Field(description="Bot token from the Discord developer portal.")
+    discord_guild_ids: Annotated[list[int], NoDecode] = Field(
+        default_factory=list,
+        description="Guilds to sync commands to instantly while developing (comma-separated).",
+    )
+    admin_user_ids: Annotated[list[int], NoDecode] = Field(
+        default_factory=list, description="Discord user ids allowed to /grant anywhere."
+    )
+
+    # Database
+    database_path: Path = Field(default=Path("data/bot.db"))
+
+    # Object storage
+    storage_backend: StorageBackend = StorageBackend.LOCAL
+    local_storage_dir: Path = Field(default=Path("data/objects"))
+    r2_account_id: str | None = None
+    s3_endpoint_url: str | None = None
+    s3_access_key_id: SecretStr | None = None
+    s3_secret_access_key: SecretStr | None = None
+    s3_bucket: str | None = None
+    s3_public_base_url: str | None = None
+
+    # Nano Banana (Gemini image generation)
+    gemini_api_key: SecretStr | None = None
+    nanobanana_model: str = "gemini-2.5-flash-image"
+    nanobanana_base_url: str = "https://generativelanguage.googleapis.com"
+    nanobanana_timeout: float = Field(default=120.0, gt=0)
+    nanobanana_max_attempts: int = Field(default=4, ge=1, le=10)
+
+    # Economy and limits
+    generation_cost: int = Field(default=100, ge=0, le=INT64_MAX)
+    upload_cost: int = Field(default=0, ge=0, le=INT64_MAX)
+    starter_coins: int = Field(default=300, ge=0, le=INT64_MAX)
+    max_grant: int = Field(default=1_000_000, ge=1, le=INT64_MAX)
+    max_concurrent_generations: int = Field(default=4, ge=1, le=64)
+    max_jobs_per_user: int = Field(default=2, ge=1, le=100)
+    max_upload_bytes: int = Field(default=10 * 1024 * 1024, ge=1024)
+    max_prompt_chars: int = Field(default=1000, ge=1, le=10_000)
+
+    log_level: str = "INFO"
+
+    @field_validator("discord_guild_ids", "admin_user_ids", mode="before")
+    @classmethod
+    def _parse_id_list(cls, value: Any) -> Any:
+        return _split_ids(value)
+
+    @field_validator("discord_token")
+    @classmethod
+    def _token_not_blank(cls, value: SecretStr) -> SecretStr:
+        if not value.get_secret_value().strip():
+            raise ValueError("must not be empty")
+        return value
+
+    @field_validator("log_level")
+    @classmethod
+    def _known_level(cls, value: str) -> str:
+        level = value.upper()
+        if level not in {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}:
+            raise ValueError("must be one of DEBUG, INFO, WARNING, ERROR, CRITICAL")
+        return level
+
+    @field_validator("nanobanana_base_url", "s3_endpoint_url", "s3_public_base_url")
+    @classmethod
+    def _http_url(cls, value: str | None) -> str | None:
+        if value is None or value == "":
+            return None if value == "" else value
+        if not value.startswith(("http://", "https://")):
+            raise ValueError("must start with http:// or https://")
+        return value.rstrip("/")
+
+    @model_validator(mode="after")
+    def _s3_complete(self) -> Settings:
+        if self.storage_backend is StorageBackend.S3:
+            missing = [
+                name
+                for name, value in (
+                    ("S3_BUCKET", self.s3_bucket),
+                    ("S3_ACCESS_KEY_ID", self.s3_access_key_id),
+                    ("S3_SECRET_ACCESS_KEY", self.s3_secret_access_key),
+                )
+                if not value
+            ]
+            if not (self.r2_account_id or self.s3_endpoint_url):
+                missing.append("R2_ACCOUNT_ID or S3_ENDPOINT_URL")
+            if missing:
+                raise ValueError(
+                    f"STORAGE_BACKEND=s3 needs {', '.join(missing)}: set them or use "
+                    "STORAGE_BACKEND=local"
+                )
+        return self
+
+    @property
+    def s3_endpoint(self) -> str | None:
+        """The S3 endpoint: explicit `S3_ENDPOINT_URL`, else Cloudflare R2 from the account id."""
+        if self.s3_endpoint_url:
+            return self.s3_endpoint_url
+        if self.r2_account_id:
+            return f"https://{self.r2_account_id}.r2.cloudflarestorage.com"
+        return None
+
+
+class SettingsError(Exception):
+    """Configuration is missing or invalid; `str()` is one line naming the variable."""
+
+
+def describe_validation_error(error: ValidationError) -> str:
+    """Turn pydantic's report into one line naming the environment variable(s) at fault."""
+    parts: list[str] = []
+    for item in error.errors():
+        loc = [str(p) for p in item.get("loc", ()) if p != "__root__"]
+        message = str(item.get("msg", "invalid value")).removeprefix("Value error, ")
+        if loc:
+            name = loc[0].upper()
+            if item.get("type") == "missing":
+                parts.append(f"{name} is not set")
+            else:
+                parts.append(f"{name} is invalid: {message}")
+        else:
+            parts.append(message)
+    return "; ".join(parts)
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Build Settings, raising SettingsError with a one-line, secret-free message on failure."""
+    try:
+        return Settings(**overrides)
+    except ValidationError as error:
+        raise SettingsError(describe_validation_error(error)) from None

@@ -1,0 +1,42 @@
+"""Logging set-up: discord.py's colourful handler style, and secrets kept out of records."""
+
+from __future__ import annotations
+
+import logging
+import re
+
+import discord
+
+# Anything shaped like a Discord bot token or a Google API key is masked in every record,
+# in case a library logs a URL or header we did not expect.
+_SECRET_PATTERNS = (
+    re.compile(r"[MNO][A-Za-z\d_-]{23,25}\.[A-Za-z\d_-]{6}\.[A-Za-z\d_-]{27,38}"),
+    re.compile(r"AIza[0-9A-Za-z_-]{35}"),
+)
+
+
+class RedactSecrets(logging.Filter):
+    """Mask token- and key-shaped strings in log messages."""
+
+    def __init__(self, extra_secrets: tuple[str, ...] = ()) -> None:
+        super().__init__()
+        self.extra = tuple(s for s in extra_secrets if s and len(s) >= 6)
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        redacted = message
+        for pattern in _SECRET_PATTERNS:
+            redacted = pattern.sub("[redacted]", redacted)
+        for secret in self.extra:
+            redacted = redacted.replace(secret, "[redacted]")
+        if redacted != message:
+            record.msg, record.args = redacted, None
+        return True
+
+
+def setup_logging(level: str = "INFO", *, secrets: tuple[str, ...] = ()) -> None:
+    """Root logging in discord.py's style at `level`, with secret redaction on every handler."""
+    discord.utils.setup_logging(level=getattr(logging, level.upper(), logging.INFO), root=True)
+    redactor = RedactSecrets(secrets)
+    for handler in logging.getLogger().handlers:
+        handler.addFilter(redactor)

@@ -1,0 +1,42 @@
+"""Errors the data layer raises; callers turn them into user messages."""
+
+from __future__ import annotations
+
+
+class StorageLayerError(Exception):
+    """Base class for data-layer errors with a meaning for the caller."""
+
+
+class NotFound(StorageLayerError):
+    """The user or image does not exist."""
+
+
+class InsufficientCoins(StorageLayerError):
+    """A debit would take the balance below zero."""
+
+    def __init__(self, balance: int, cost: int) -> None:
+        super().__init__(f"balance {balance} is less than the cost {cost}")
+        self.balance = balance
+        self.cost = cost
+
+
+class InvalidAmount(StorageLayerError, ValueError):
+    """An amount that is not a positive integer within bounds."""
+
+
+class BalanceOverflow(StorageLayerError):
+    """A credit would take the balance past the largest storable integer."""
+
+
+class InvalidTransition(StorageLayerError):
+    """An image status change that the job lifecycle does not allow."""
+
+    def __init__(self, image_id: str, current: str, target: str) -> None:
+        super().__init__(f"image {image_id}: {current} -> {target} is not allowed")
+        self.image_id = image_id
+        self.current = current
+        self.target = target
+
+
+class InvalidCursor(StorageLayerError, ValueError):
+    """A pagination cursor that this code did not produce."""

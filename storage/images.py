@@ -1,0 +1,435 @@
+"""ImageRepository: the seed's image API, keyset-paginated, with the ledger-coupled job steps."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import aiosqlite
+
+from storage import ledger
+from storage.cursors import decode_cursor, encode_cursor
+from storage.db import Database
+from storage.errors import InvalidCursor, InvalidTransition, NotFound
+from storage.models import (
+    ALLOWED_TRANSITIONS,
+    Image,
+    ImageStatus,
+    ImageType,
+    Page,
+    TransactionKind,
+    UserStats,
+)
+from storage.timeutil import to_iso, utcnow_iso
+
+_IMAGE_COLUMNS = (
+    "id, user_id, type, status, title, description, prompt, storage_key, storage_url, "
+    "thumbnail_key, thumbnail_url, metadata, coins_used, created_at, updated_at"
+)
+_UPDATABLE = frozenset(
+    {
+        "title",
+        "description",
+        "storage_key",
+        "storage_url",
+        "thumbnail_key",
+        "thumbnail_url",
+        "metadata",
+    }
+)
+MAX_PAGE_SIZE = 100
+
+
+@dataclass(frozen=True)
+class Refund:
+    """What `fail_and_refund` did: the coins returned (0 for a free job) and the balance."""
+
+    image: Image
+    refunded: int
+    balance: int
+
+
+@dataclass(frozen=True)
+class StoredObject:
+    """Where an image's bytes (and thumbnail) live, to record on completion or upload."""
+
+    storage_key: str
+    storage_url: str | None
+    thumbnail_key: str | None
+    thumbnail_url: str | None
+
+
+class ImageRepository:
+    """Images and their job lifecycle: PENDING -> PROCESSING -> COMPLETED or FAILED."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    # CRUD --------------------------------------------------------------------------------
+
+    async def create(
+        self,
+        *,
+        user_id: str,
+        type: ImageType,
+        status: ImageStatus = ImageStatus.PENDING,
+        title: str | None = None,
+        description: str | None = None,
+        prompt: str | None = None,
+        stored: StoredObject | None = None,
+        metadata: dict[str, Any] | None = None,
+        coins_used: int = 0,
+    ) -> Image:
+        """Insert an image row (no coins move: see reserve_generation / create_upload)."""
+        async with self.db.transaction() as conn:
+            image_id = await _insert(
+                conn, user_id=user_id, type=type, status=status, title=title,
+                description=description, prompt=prompt, stored=stored, metadata=metadata,
+                coins_used=coins_used,
+            )  # fmt: skip
+        return await self._require(image_id)
+
+    async def get(self, image_id: str) -> Image | None:
+        row = await self.db.fetchone(
+            f"SELECT {_IMAGE_COLUMNS} FROM images WHERE id = ?", (image_id,)
+        )
+        return Image.from_row(row) if row is not None else None
+
+    async def update(self, image_id: str, **fields: Any) -> Image:
+        """Change descriptive or storage fields; status changes go through update_status."""
+        unknown = set(fields) - _UPDATABLE
+        if unknown:
+            raise ValueError(f"cannot update {', '.join(sorted(unknown))} with update()")
+        if "metadata" in fields:
+            fields["metadata"] = _json(fields["metadata"])
+        if fields:
+            assignments = ", ".join(f"{name} = ?" for name in fields)
+            changed = await self.db.execute(
+                f"UPDATE images SET {assignments}, updated_at = ? WHERE id = ?",
+                (*fields.values(), utcnow_iso(), image_id),
+            )
+            if changed == 0:
+                raise NotFound(f"image {image_id} does not exist")
+        return await self._require(image_id)
+
+    async def delete(self, image_id: str) -> bool:
+        """Delete the row (ledger rows keep their history, with image_id set to NULL)."""
+        return await self.db.execute("DELETE FROM images WHERE id = ?", (image_id,)) == 1
+
+    # Listings ----------------------------------------------------------------------------
+
+    async def list_by_user(
+        self,
+        user_id: str,
+        type: ImageType | None = None,
+        *,
+        limit: int = 9,
+        cursor: str | None = None,
+        status: ImageStatus | None = ImageStatus.COMPLETED,
+    ) -> Page[Image]:
+        """A user's images newest first, by keyset on (created_at, id): no OFFSET, so pages
+        never repeat or skip rows while new images arrive. Completed images only by default
+        (pass status=None for all)."""
+        where = ["user_id = ?"]
+        params: list[Any] = [user_id]
+        if type is not None:
+            where.append("type = ?")
+            params.append(type.value)
+        return await self._page(where, params, limit=limit, cursor=cursor, status=status)
+
+    async def list_generated_by_user(
+        self, user_id: str, *, limit: int = 9, cursor: str | None = None
+    ) -> Page[Image]:
+        return await self.list_by_user(user_id, ImageType.GENERATED, limit=limit, cursor=cursor)
+
+    async def list_uploaded_by_user(
+        self, user_id: str, *, limit: int = 9, cursor: str | None = None
+    ) -> Page[Image]:
+        return await self.list_by_user(user_id, ImageType.UPLOADED, limit=limit, cursor=cursor)
+
+    async def list_all(
+        self,
+        *,
+        limit: int = 50,
+        cursor: str | None = None,
+        status: ImageStatus | None = None,
+    ) -> Page[Image]:
+        """Every user's images newest first (admin views and maintenance)."""
+        return await self._page([], [], limit=limit, cursor=cursor, status=status)
+
+    async def count_by_user(
+        self,
+        user_id: str,
+        type: ImageType | None = None,
+        status: ImageStatus | None = ImageStatus.COMPLETED,
+    ) -> int:
+        where = (
+            "user_id = ?"
+            + (" AND type = ?" if type else "")
+            + (" AND status = ?" if status else "")
+        )
+        params = [user_id] + ([type.value] if type else []) + ([status.value] if status else [])
+        return int(await self.db.fetchval(f"SELECT COUNT(*) FROM images WHERE {where}", params))
+
+    async def list_unfinished(self, before: datetime | None = None) -> list[Image]:
+        """Jobs still PENDING/PROCESSING (updated before `before`, if given): crash leftovers."""
+        sql = f"SELECT {_IMAGE_COLUMNS} FROM images WHERE status IN ('PENDING', 'PROCESSING')"
+        params: list[Any] = []
+        if before is not None:
+            sql += " AND updated_at < ?"
+            params.append(to_iso(before))
+        rows = await self.db.fetchall(sql + " ORDER BY updated_at", params)
+        return [Image.from_row(r) for r in rows]
+
+    async def _page(
+        self,
+        where: list[str],
+        params: list[Any],
+        *,
+        limit: int,
+        cursor: str | None,
+        status: ImageStatus | None,
+    ) -> Page[Image]:
+        limit = max(1, min(limit, MAX_PAGE_SIZE))
+        where, params = list(where), list(params)
+        if status is not None:
+            where.append("status = ?")
+            params.append(status.value)
+        if cursor is not None:
+            created_at, last_id = decode_cursor(cursor)
+            if not isinstance(created_at, str):
+                raise InvalidCursor("the page cursor is not valid")
+            # Row-value comparison walks the (created_at DESC, id DESC) index directly.
+            where.append("(created_at, id) < (?, ?)")
+            params += [created_at, last_id]
+        clause = f"WHERE {' AND '.join(where)}" if where else ""
+        rows = await self.db.fetchall(
+            f"SELECT {_IMAGE_COLUMNS} FROM images {clause} "
+            "ORDER BY created_at DESC, id DESC LIMIT ?",
+            (*params, limit + 1),
+        )
+        items = [Image.from_row(r) for r in rows[:limit]]
+        next_cursor = None
+        if len(rows) > limit:
+            last = rows[limit - 1]
+            next_cursor = encode_cursor(last["created_at"], last["id"])
+        return Page(items, next_cursor)
+
+    # Status ------------------------------------------------------------------------------
+
+    async def update_status(
+        self, image_id: str, status: ImageStatus, *, error: str | None = None
+    ) -> Image:
+        """Move a job along its lifecycle; refuses any transition not in ALLOWED_TRANSITIONS.
+
+        Moving to FAILED here does not refund: jobs that were paid for use fail_and_refund.
+        """
+        async with self.db.transaction() as conn:
+            async with conn.execute("SELECT status FROM images WHERE id = ?", (image_id,)) as c:
+                row = await c.fetchone()
+            if row is None:
+                raise NotFound(f"image {image_id} does not exist")
+            current = ImageStatus(row[0])
+            if status not in ALLOWED_TRANSITIONS[current]:
+                raise InvalidTransition(image_id, current.value, status.value)
+            await conn.execute(
+                "UPDATE images SET status = ?, updated_at = ?, metadata = CASE WHEN ? IS NULL "
+                "THEN metadata ELSE json_set(metadata, '$.error', ?) END WHERE id = ?",
+                (status.value, utcnow_iso(), error, error, image_id),
+            )
+        return await self._require(image_id)
+
+    async def complete(
+        self, image_id: str, stored: StoredObject, metadata: dict[str, Any]
+    ) -> Image:
+        """PROCESSING -> COMPLETED, recording where the bytes are and what they are."""
+        async with self.db.transaction() as conn:
+            cursor = await conn.execute(
+                "UPDATE images SET status = 'COMPLETED', storage_key = ?, storage_url = ?, "
+                "thumbnail_key = ?, thumbnail_url = ?, metadata = json_patch(metadata, ?), "
+                "updated_at = ? WHERE id = ? AND status = 'PROCESSING'",
+                (
+                    stored.storage_key,
+                    stored.storage_url,
+                    stored.thumbnail_key,
+                    stored.thumbnail_url,
+                    _json(metadata),
+                    utcnow_iso(),
+                    image_id,
+                ),
+            )
+            if cursor.rowcount != 1:
+                async with conn.execute("SELECT status FROM images WHERE id = ?", (image_id,)) as c:
+                    row = await c.fetchone()
+                if row is None:
+                    raise NotFound(f"image {image_id} does not exist")
+                raise InvalidTransition(image_id, str(row[0]), ImageStatus.COMPLETED.value)
+        return await self._require(image_id)
+
+    # Ledger-coupled operations -----------------------------------------------------------
+
+    async def reserve_generation(
+        self,
+        *,
+        user_id: str,
+        cost: int,
+        prompt: str,
+        metadata: dict[str, Any] | None = None,
+        title: str | None = None,
+    ) -> tuple[Image, int]:
+        """Debit, ledger row and a PENDING image in one transaction; returns (image, balance).
+
+        Raises InsufficientCoins without writing anything.
+        """
+        async with self.db.transaction() as conn:
+            balance = await _balance(conn, user_id)
+            image_id = await _insert(
+                conn, user_id=user_id, type=ImageType.GENERATED, status=ImageStatus.PENDING,
+                title=title, prompt=prompt, metadata=metadata, coins_used=cost,
+            )  # fmt: skip
+            if cost:
+                balance = await ledger.debit(
+                    conn, user_id, cost, kind=TransactionKind.GENERATION, image_id=image_id,
+                    reason="generation",
+                )  # fmt: skip
+        return await self._require(image_id), balance
+
+    async def create_upload(
+        self,
+        *,
+        user_id: str,
+        cost: int,
+        stored: StoredObject,
+        metadata: dict[str, Any],
+        title: str | None = None,
+        description: str | None = None,
+    ) -> tuple[Image, int]:
+        """Debit (if the upload costs) and a COMPLETED upload row in one transaction."""
+        async with self.db.transaction() as conn:
+            balance = await _balance(conn, user_id)
+            image_id = await _insert(
+                conn, user_id=user_id, type=ImageType.UPLOADED, status=ImageStatus.COMPLETED,
+                title=title, description=description, stored=stored, metadata=metadata,
+                coins_used=cost,
+            )  # fmt: skip
+            if cost:
+                balance = await ledger.debit(
+                    conn, user_id, cost, kind=TransactionKind.UPLOAD, image_id=image_id,
+                    reason="upload",
+                )  # fmt: skip
+        return await self._require(image_id), balance
+
+    async def fail_and_refund(self, image_id: str, error: str) -> Refund | None:
+        """FAILED + REFUND ledger row + credit in one transaction, exactly once.
+
+        Guarded on status: only a PENDING/PROCESSING job can fail, so a second call (or a
+        call racing the first) finds nothing to do and returns None.
+        """
+        async with self.db.transaction() as conn:
+            async with conn.execute(
+                "UPDATE images SET status = 'FAILED', updated_at = ?, "
+                "metadata = json_set(metadata, '$.error', ?) "
+                "WHERE id = ? AND status IN ('PENDING', 'PROCESSING') "
+                "RETURNING user_id, coins_used",
+                (utcnow_iso(), error, image_id),
+            ) as cursor:
+                row = await cursor.fetchone()
+            if row is None:
+                return None
+            user_id, coins_used = str(row[0]), int(row[1])
+            balance = await _balance(conn, user_id)
+            if coins_used:
+                balance = await ledger.credit(
+                    conn, user_id, coins_used, kind=TransactionKind.REFUND, image_id=image_id,
+                    reason=error[:200],
+                )  # fmt: skip
+        return Refund(await self._require(image_id), coins_used, balance)
+
+    # Statistics --------------------------------------------------------------------------
+
+    async def user_stats(self, user_id: str) -> UserStats:
+        """Counts by type and status, coins spent net of refunds, and the newest image."""
+        rows = await self.db.fetchall(
+            "SELECT type, status, COUNT(*) AS n FROM images WHERE user_id = ? GROUP BY 1, 2",
+            (user_id,),
+        )
+        by_status: dict[ImageStatus, int] = {}
+        by_type: dict[ImageType, int] = {}
+        for row in rows:
+            status, image_type, n = ImageStatus(row["status"]), ImageType(row["type"]), row["n"]
+            by_status[status] = by_status.get(status, 0) + n
+            if status is ImageStatus.COMPLETED:
+                by_type[image_type] = by_type.get(image_type, 0) + n
+        spent = await self.db.fetchval(
+            "SELECT COALESCE(-SUM(delta), 0) FROM coin_transactions WHERE user_id = ? "
+            "AND kind IN ('GENERATION', 'UPLOAD', 'REFUND')",
+            (user_id,),
+        )
+        newest = await self.list_by_user(user_id, limit=1)
+        return UserStats(
+            total_images=sum(by_type.values()),
+            generated=by_type.get(ImageType.GENERATED, 0),
+            uploaded=by_type.get(ImageType.UPLOADED, 0),
+            by_status=by_status,
+            coins_spent=int(spent),
+            newest_image=newest.items[0] if newest.items else None,
+        )
+
+    async def _require(self, image_id: str) -> Image:
+        image = await self.get(image_id)
+        if image is None:
+            raise NotFound(f"image {image_id} does not exist")
+        return image
+
+
+def _json(value: Any) -> str:
+    return json.dumps(value or {}, separators=(",", ":"))
+
+
+async def _balance(conn: aiosqlite.Connection, user_id: str) -> int:
+    async with conn.execute("SELECT coins FROM users WHERE id = ?", (user_id,)) as cursor:
+        row = await cursor.fetchone()
+    if row is None:
+        raise NotFound(f"user {user_id} does not exist")
+    return int(row[0])
+
+
+async def _insert(
+    conn: aiosqlite.Connection,
+    *,
+    user_id: str,
+    type: ImageType,
+    status: ImageStatus,
+    title: str | None = None,
+    description: str | None = None,
+    prompt: str | None = None,
+    stored: StoredObject | None = None,
+    metadata: dict[str, Any] | None = None,
+    coins_used: int = 0,
+) -> str:
+    image_id = str(uuid.uuid4())
+    now = utcnow_iso()
+    await conn.execute(
+        f"INSERT INTO images ({_IMAGE_COLUMNS}) VALUES ({', '.join('?' * 15)})",
+        (
+            image_id,
+            user_id,
+            type.value,
+            status.value,
+            title,
+            description,
+            prompt,
+            stored.storage_key if stored else None,
+            stored.storage_url if stored else None,
+            stored.thumbnail_key if stored else None,
+            stored.thumbnail_url if stored else None,
+            _json(metadata),
+            coins_used,
+            now,
+            now,
+        ),
+    )
+    return image_id

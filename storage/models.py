@@ -1,0 +1,275 @@
+"""The data model: users, images and the coin ledger, as pydantic models with the seed's helpers.
+
+Row conversion lives here too (`from_row` / `to_row`), so repositories stay about SQL.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+from typing import Any, Generic, TypeVar
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from storage.timeutil import from_iso, to_iso
+
+# aiosqlite.Row is sqlite3.Row; tests may pass plain dicts.
+Row = sqlite3.Row | Mapping[str, Any]
+
+
+class UserRole(StrEnum):
+    USER = "USER"
+    ADMIN = "ADMIN"
+
+
+class ImageType(StrEnum):
+    GENERATED = "GENERATED"
+    UPLOADED = "UPLOADED"
+
+
+class ImageStatus(StrEnum):
+    PENDING = "PENDING"
+    PROCESSING = "PROCESSING"
+    COMPLETED = "COMPLETED"
+    FAILED = "FAILED"
+
+
+class TransactionKind(StrEnum):
+    STARTER = "STARTER"
+    GRANT = "GRANT"
+    GENERATION = "GENERATION"
+    REFUND = "REFUND"
+    UPLOAD = "UPLOAD"
+    ADJUSTMENT = "ADJUSTMENT"
+
+
+# The only status changes a job may make; everything else is a bug and is refused.
+ALLOWED_TRANSITIONS: dict[ImageStatus, frozenset[ImageStatus]] = {
+    ImageStatus.PENDING: frozenset({ImageStatus.PROCESSING, ImageStatus.FAILED}),
+    ImageStatus.PROCESSING: frozenset({ImageStatus.COMPLETED, ImageStatus.FAILED}),
+    ImageStatus.COMPLETED: frozenset(),
+    ImageStatus.FAILED: frozenset(),
+}
+
+
+def _loads(value: Any, default: Any) -> Any:
+    if value is None or value == "":
+        return default
+    return json.loads(value) if isinstance(value, str) else value
+
+
+class User(BaseModel):
+    """A person: a Discord identity (and, as in the seed, optionally an e-mail/Google login)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    id: str
+    email: str | None = None
+    google_id: str | None = None
+    discord_id: int | None = None
+    first_name: str | None = None
+    last_name: str | None = None
+    display_name: str | None = None
+    roles: tuple[UserRole, ...] = (UserRole.USER,)
+    language: str = "en"
+    coins: int = Field(default=0, ge=0)
+    created_at: datetime
+    updated_at: datetime
+
+    @property
+    def full_name(self) -> str:
+        """First and last name, else the display name, else a Discord mention-free fallback."""
+        name = " ".join(p for p in (self.first_name, self.last_name) if p)
+        return name or self.display_name or f"user {self.id[:8]}"
+
+    def has_role(self, role: UserRole) -> bool:
+        return role in self.roles
+
+    @property
+    def is_admin(self) -> bool:
+        return self.has_role(UserRole.ADMIN)
+
+    def can_afford(self, coins: int) -> bool:
+        return self.coins >= coins
+
+    @classmethod
+    def from_row(cls, row: Row) -> User:
+        discord_id = row["discord_id"]
+        return cls(
+            id=row["id"],
+            email=row["email"],
+            google_id=row["google_id"],
+            discord_id=int(discord_id) if discord_id is not None else None,
+            first_name=row["first_name"],
+            last_name=row["last_name"],
+            display_name=row["display_name"],
+            roles=tuple(UserRole(r) for r in _loads(row["roles"], ["USER"])),
+            language=row["language"],
+            coins=row["coins"],
+            created_at=from_iso(row["created_at"]),
+            updated_at=from_iso(row["updated_at"]),
+        )
+
+    def to_row(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "email": self.email,
+            "google_id": self.google_id,
+            "discord_id": str(self.discord_id) if self.discord_id is not None else None,
+            "first_name": self.first_name,
+            "last_name": self.last_name,
+            "display_name": self.display_name,
+            "roles": json.dumps([r.value for r in self.roles]),
+            "language": self.language,
+            "coins": self.coins,
+            "created_at": to_iso(self.created_at),
+            "updated_at": to_iso(self.updated_at),
+        }
+
+
+class Image(BaseModel):
+    """A generated or uploaded image and its job state."""
+
+    model_config = ConfigDict(frozen=True)
+
+    id: str
+    user_id: str
+    type: ImageType
+    status: ImageStatus
+    title: str | None = None
+    description: str | None = None
+    prompt: str | None = None
+    storage_key: str | None = None
+    storage_url: str | None = None
+    thumbnail_key: str | None = None
+    thumbnail_url: str | None = None
+    metadata: dict[str, Any] = Field(default_factory=dict)
+    coins_used: int = 0
+    created_at: datetime
+    updated_at: datetime
+
+    @property
+    def is_ready(self) -> bool:
+        return self.status is ImageStatus.COMPLETED
+
+    @property
+    def is_generated(self) -> bool:
+        return self.type is ImageType.GENERATED
+
+    @property
+    def is_uploaded(self) -> bool:
+        return self.type is ImageType.UPLOADED
+
+    @property
+    def display_url(self) -> str | None:
+        """The thumbnail when there is one, else the full image (as in the seed)."""
+        return self.thumbnail_url or self.storage_url
+
+    @property
+    def dimensions(self) -> tuple[int, int] | None:
+        width, height = self.metadata.get("width"), self.metadata.get("height")
+        if isinstance(width, int) and isinstance(height, int):
+            return width, height
+        return None
+
+    @property
+    def size_mb(self) -> float | None:
+        size = self.metadata.get("size")
+        return round(size / (1024 * 1024), 2) if isinstance(size, int) else None
+
+    @classmethod
+    def from_row(cls, row: Row) -> Image:
+        return cls(
+            id=row["id"],
+            user_id=row["user_id"],
+            type=ImageType(row["type"]),
+            status=ImageStatus(row["status"]),
+            title=row["title"],
+            description=row["description"],
+            prompt=row["prompt"],
+            storage_key=row["storage_key"],
+            storage_url=row["storage_url"],
+            thumbnail_key=row["thumbnail_key"],
+            thumbnail_url=row["thumbnail_url"],
+            metadata=_loads(row["metadata"], {}),
+            coins_used=row["coins_used"],
+            created_at=from_iso(row["created_at"]),
+            updated_at=from_iso(row["updated_at"]),
+        )
+
+    def to_row(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "user_id": self.user_id,
+            "type": self.type.value,
+            "status": self.status.value,
+            "title": self.title,
+            "description": self.description,
+            "prompt": self.prompt,
+            "storage_key": self.storage_key,
+            "storage_url": self.storage_url,
+            "thumbnail_key": self.thumbnail_key,
+            "thumbnail_url": self.thumbnail_url,
+            "metadata": json.dumps(self.metadata, separators=(",", ":")),
+            "coins_used": self.coins_used,
+            "created_at": to_iso(self.created_at),
+            "updated_at": to_iso(self.updated_at),
+        }
+
+
+class CoinTransaction(BaseModel):
+    """One ledger row: every coin movement has exactly one."""
+
+    model_config = ConfigDict(frozen=True)
+
+    id: str
+    user_id: str
+    delta: int
+    balance_after: int
+    kind: TransactionKind
+    image_id: str | None = None
+    actor_id: str | None = None
+    reason: str | None = None
+    created_at: datetime
+
+    @classmethod
+    def from_row(cls, row: Row) -> CoinTransaction:
+        return cls(
+            id=row["id"],
+            user_id=row["user_id"],
+            delta=row["delta"],
+            balance_after=row["balance_after"],
+            kind=TransactionKind(row["kind"]),
+            image_id=row["image_id"],
+            actor_id=row["actor_id"],
+            reason=row["reason"],
+            created_at=from_iso(row["created_at"]),
+        )
+
+
+class UserStats(BaseModel):
+    """What `/coins` shows: image counts, coins spent net of refunds, the newest image."""
+
+    model_config = ConfigDict(frozen=True)
+
+    total_images: int = 0
+    generated: int = 0
+    uploaded: int = 0
+    by_status: dict[ImageStatus, int] = Field(default_factory=dict)
+    coins_spent: int = 0
+    newest_image: Image | None = None
+
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Page(Generic[T]):
+    """One page of a keyset listing; `next_cursor` is None on the last page."""
+
+    items: list[T]
+    next_cursor: str | None

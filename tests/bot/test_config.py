@@ -1,0 +1,117 @@
+"""Settings: defaults, parsing, and the one-line error for missing or bad values."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from bot.config import Settings, SettingsError, StorageBackend, load_settings
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_defaults(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.chdir(tmp_path)  # no .env here
+    settings = load_settings(discord_token="t0ken")
+    assert settings.generation_cost == 100 and settings.starter_coins == 300
+    assert settings.upload_cost == 0 and settings.max_grant == 1_000_000
+    assert settings.max_upload_bytes == 10 * 1024 * 1024
+    assert settings.max_concurrent_generations == 4 and settings.max_jobs_per_user == 2
+    assert settings.max_prompt_chars == 1000
+    assert settings.storage_backend is StorageBackend.LOCAL
+    assert settings.database_path == Path("data/bot.db")
+    assert settings.nanobanana_model == "gemini-2.5-flash-image"
+
+
+def test_environment_and_id_lists(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("DISCORD_TOKEN", "abc")
+    monkeypatch.setenv("DISCORD_GUILD_IDS", "1, 2 3")
+    monkeypatch.setenv("ADMIN_USER_IDS", "42")
+    monkeypatch.setenv("GENERATION_COST", "7")
+    monkeypatch.setenv("NANOBANANA_BASE_URL", "http://127.0.0.1:9999/")
+    settings = Settings()  # type: ignore[call-arg]
+    assert settings.discord_guild_ids == [1, 2, 3] and settings.admin_user_ids == [42]
+    assert settings.generation_cost == 7
+    assert settings.nanobanana_base_url == "http://127.0.0.1:9999"
+    assert "abc" not in repr(settings)  # secrets are masked in reprs
+
+
+def test_dotenv_is_read(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / ".env").write_text("DISCORD_TOKEN=from-file\nSTARTER_COINS=5\n")
+    settings = load_settings()
+    assert settings.discord_token.get_secret_value() == "from-file"
+    assert settings.starter_coins == 5
+
+
+def test_r2_endpoint_is_derived(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.chdir(tmp_path)
+    settings = load_settings(
+        discord_token="t", storage_backend="s3", r2_account_id="acc", s3_bucket="b",
+        s3_access_key_id="k", s3_secret_access_key="s",
+    )  # fmt: skip
+    assert settings.s3_endpoint == "https://acc.r2.cloudflarestorage.com"
+
+
+@pytest.mark.parametrize(
+    ("overrides", "expected"),
+    [
+        ({}, "DISCORD_TOKEN is not set"),
+        ({"discord_token": "  "}, "DISCORD_TOKEN is invalid"),
+        ({"discord_token": "t", "generation_cost": -1}, "GENERATION_COST is invalid"),
+        ({"discord_token": "t", "max_grant": 0}, "MAX_GRANT is invalid"),
+        ({"discord_token": "t", "storage_backend": "ftp"}, "STORAGE_BACKEND is invalid"),
+        ({"discord_token": "t", "discord_guild_ids": "abc"}, "DISCORD_GUILD_IDS is invalid"),
+        ({"discord_token": "t", "log_level": "LOUD"}, "LOG_LEVEL is invalid"),
+        ({"discord_token": "t", "nanobanana_base_url": "ftp://x"}, "NANOBANANA_BASE_URL"),
+        ({"discord_token": "t", "storage_backend": "s3"}, "S3_BUCKET"),
+    ],
+)
+def test_bad_settings_give_one_line(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, overrides: dict[str, object], expected: str
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(SettingsError) as info:
+        load_settings(**overrides)
+    assert expected in str(info.value)
+    assert "\n" not in str(info.value)
+
+
+def _run_cli(args: list[str], env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess[str]:
+    clean = {k: v for k, v in os.environ.items() if not k.startswith(("DISCORD", "GEMINI"))}
+    return subprocess.run(
+        [sys.executable, "-m", "bot", *args],
+        env={**clean, "PYTHONPATH": str(ROOT), **env},
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+def test_cli_without_token_prints_one_line(tmp_path: Path) -> None:
+    result = _run_cli(["migrate"], {}, tmp_path)
+    assert result.returncode == 2
+    assert result.stderr.strip() == "configuration error: DISCORD_TOKEN is not set"
+    assert "Traceback" not in result.stderr
+
+
+def test_cli_with_bad_value_names_it(tmp_path: Path) -> None:
+    result = _run_cli(["run"], {"DISCORD_TOKEN": "x", "MAX_JOBS_PER_USER": "lots"}, tmp_path)
+    assert result.returncode == 2
+    assert result.stderr.startswith("configuration error: MAX_JOBS_PER_USER is invalid")
+    assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_cli_migrate_applies_once(tmp_path: Path) -> None:
+    env = {"DISCORD_TOKEN": "x", "DATABASE_PATH": str(tmp_path / "db" / "bot.db")}
+    first = _run_cli(["migrate"], env, tmp_path)
+    assert first.returncode == 0, first.stderr
+    assert "applied 0001_initial" in first.stdout
+    second = _run_cli(["migrate"], env, tmp_path)
+    assert "up to date" in second.stdout
