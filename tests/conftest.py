@@ -58,9 +58,11 @@ def moto_server() -> Iterator[str]:
 @pytest.fixture
 async def s3_store(moto_server: str) -> AsyncIterator[S3ObjectStore]:
     """A fresh bucket on the moto server (state reset between tests)."""
-    async with aiohttp.ClientSession() as http:
-        async with http.post(f"{moto_server}/moto-api/reset") as response:
-            response.raise_for_status()
+    async with (
+        aiohttp.ClientSession() as http,
+        http.post(f"{moto_server}/moto-api/reset") as response,
+    ):
+        response.raise_for_status()
     store = S3ObjectStore(
         bucket="nanobanana-test",
         endpoint_url=moto_server,
