@@ -1,0 +1,180 @@
+"""The composition root: NanoBananaBot builds every concrete object and loads the cogs."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import logging
+import time
+from typing import Any, TypeAlias
+
+import discord
+from discord.ext import commands
+
+from bot.config import Settings, StorageBackend
+from bot.logs import setup_logging
+from bot.nanobanana import SUPPORTED_ASPECT_RATIOS, NanobananaClient
+from bot.services.accounts import AccountService
+from bot.services.gallery import GalleryService
+from bot.services.generation import GenerationService
+from bot.services.uploads import UploadService
+from storage.db import Database
+from storage.images import ImageRepository
+from storage.objects import LocalObjectStore, ObjectStore, S3ObjectStore
+from storage.users import UserRepository
+
+log = logging.getLogger(__name__)
+
+COGS = (
+    "cogs.generate",
+    "cogs.upload",
+    "cogs.gallery",
+    "cogs.coins",
+    "cogs.admin",
+)
+COMMANDS_HASH_KEY = "commands_hash"
+SHUTDOWN_DEADLINE = 30.0
+
+
+def build_object_store(settings: Settings) -> ObjectStore:
+    """The configured object store (not yet opened)."""
+    if settings.storage_backend is StorageBackend.S3:
+        assert settings.s3_bucket and settings.s3_access_key_id and settings.s3_secret_access_key
+        return S3ObjectStore(
+            bucket=settings.s3_bucket,
+            endpoint_url=settings.s3_endpoint,
+            access_key_id=settings.s3_access_key_id.get_secret_value(),
+            secret_access_key=settings.s3_secret_access_key.get_secret_value(),
+            public_base_url=settings.s3_public_base_url,
+        )
+    return LocalObjectStore(settings.local_storage_dir)
+
+
+class NanoBananaBot(commands.Bot):
+    """The bot. `setup_hook` opens storage, recovers crashed jobs, loads cogs, syncs."""
+
+    def __init__(self, settings: Settings, **options: Any) -> None:
+        options.setdefault("command_prefix", commands.when_mentioned)
+        options.setdefault("intents", discord.Intents.default())
+        options.setdefault("help_command", None)
+        options.setdefault("allowed_mentions", discord.AllowedMentions(everyone=False, roles=False))
+        from cogs.errors import NanoBananaTree
+
+        options.setdefault("tree_cls", NanoBananaTree)
+        super().__init__(**options)
+        self.settings = settings
+        self.started_at = time.monotonic()
+        self.ready_after: float | None = None
+        self.db = Database(settings.database_path)
+        self.user_repo = UserRepository(self.db)
+        self.image_repo = ImageRepository(self.db)
+        self.store: ObjectStore = build_object_store(settings)
+        self.nanobanana = NanobananaClient.from_settings(settings)
+        self.accounts = AccountService(
+            self.user_repo,
+            self.image_repo,
+            starter_coins=settings.starter_coins,
+            max_grant=settings.max_grant,
+            admin_user_ids=frozenset(settings.admin_user_ids),
+        )
+        self.generation = GenerationService(
+            images=self.image_repo,
+            store=self.store,
+            generator=self.nanobanana,
+            cost=settings.generation_cost,
+            max_concurrent=settings.max_concurrent_generations,
+            max_jobs_per_user=settings.max_jobs_per_user,
+            max_prompt_chars=settings.max_prompt_chars,
+            supported_ratios=SUPPORTED_ASPECT_RATIOS,
+            enabled=settings.gemini_api_key is not None,
+        )
+        self.uploads = UploadService(
+            images=self.image_repo,
+            store=self.store,
+            cost=settings.upload_cost,
+            max_bytes=settings.max_upload_bytes,
+        )
+        self.gallery = GalleryService(images=self.image_repo, store=self.store)
+
+    async def setup_hook(self) -> None:
+        await self.db.connect()
+        await self.db.migrate()
+        opener = getattr(self.store, "open", None)
+        if opener is not None:
+            await opener()
+        await self.generation.recover()
+        self.generation.start()
+        for extension in COGS:
+            await self.load_extension(extension)
+        await self.sync_commands()
+
+    async def on_ready(self) -> None:
+        if self.ready_after is None:
+            self.ready_after = time.monotonic() - self.started_at
+            log.info("ready as %s in %.2fs", self.user, self.ready_after)
+
+    def commands_hash(self) -> str:
+        """A hash of the command set as Discord would receive it."""
+        payload = [command.to_dict(self.tree) for command in self.tree.get_commands()]
+        canonical = json.dumps(payload, sort_keys=True, separators=(",", ":"), default=str)
+        return hashlib.sha256(canonical.encode()).hexdigest()
+
+    async def sync_commands(self) -> str:
+        """Sync to DISCORD_GUILD_IDS (instant, for development), else globally, and only
+        when the command set changed since the last global sync. Returns what it did."""
+        if self.settings.discord_guild_ids:
+            for guild_id in self.settings.discord_guild_ids:
+                guild = discord.Object(id=guild_id)
+                self.tree.copy_global_to(guild=guild)
+                await self.tree.sync(guild=guild)
+            return "guilds"
+        current = self.commands_hash()
+        if await self.db.get_state(COMMANDS_HASH_KEY) == current:
+            log.info("commands unchanged; global sync skipped")
+            return "skipped"
+        await self.tree.sync()
+        await self.db.set_state(COMMANDS_HASH_KEY, current)
+        return "global"
+
+    async def close(self) -> None:
+        """Stop taking jobs, let running ones finish (bounded), refund the rest, close all."""
+        try:
+            await self.generation.close(deadline=SHUTDOWN_DEADLINE)
+        except Exception:
+            log.exception("error while stopping generation")
+        await self.nanobanana.close()
+        await self.store.close()
+        await super().close()
+        if self.db.is_open:
+            await self.db.close()
+
+
+def run_bot(settings: Settings) -> int:
+    """Run until interrupted; the process exit code."""
+    secrets = tuple(
+        secret.get_secret_value()
+        for secret in (
+            settings.discord_token,
+            settings.gemini_api_key,
+            settings.s3_secret_access_key,
+        )
+        if secret is not None
+    )
+    setup_logging(settings.log_level, secrets=secrets)
+
+    async def main() -> None:
+        async with NanoBananaBot(settings) as bot:
+            await bot.start(settings.discord_token.get_secret_value())
+
+    try:
+        asyncio.run(main())
+    except KeyboardInterrupt:
+        return 0
+    except discord.LoginFailure:
+        log.error("Discord refused the token: check DISCORD_TOKEN")
+        return 1
+    return 0
+
+
+Interaction: TypeAlias = discord.Interaction[NanoBananaBot]

@@ -1,0 +1,143 @@
+"""`python -m bot check`: test each part of the set-up and print one line per part.
+
+Each line is `OK  part: detail` or `FAIL part: reason -> what to do`. Exit code 0 when every
+part is OK. Nothing here prints a secret.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+import aiohttp
+import discord
+
+from bot.app import build_object_store
+from bot.config import Settings, StorageBackend
+from storage.db import Database
+from storage.objects import StorageError
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    part: str
+    ok: bool
+    detail: str
+
+    def line(self) -> str:
+        return f"{'OK  ' if self.ok else 'FAIL'} {self.part}: {self.detail}"
+
+
+async def check_database(settings: Settings) -> CheckResult:
+    try:
+        async with Database(settings.database_path) as db:
+            applied = await db.migrate()
+            users = await db.fetchval("SELECT COUNT(*) FROM users")
+    except Exception as error:  # any failure is a FAIL line, never a traceback
+        return CheckResult(
+            "database",
+            False,
+            f"{type(error).__name__}: {error} -> check DATABASE_PATH points to a writable file",
+        )
+    note = f", applied {len(applied)} migration(s)" if applied else ""
+    return CheckResult("database", True, f"{settings.database_path} ({users} users{note})")
+
+
+async def check_object_store(settings: Settings) -> CheckResult:
+    store = build_object_store(settings)
+    key = f"checks/probe-{uuid.uuid4().hex}.txt"
+    payload = b"nanobanana-bot probe"
+    where = (
+        str(settings.local_storage_dir)
+        if settings.storage_backend is StorageBackend.LOCAL
+        else f"bucket {settings.s3_bucket} at {settings.s3_endpoint}"
+    )
+    fix = (
+        "check LOCAL_STORAGE_DIR is writable"
+        if settings.storage_backend is StorageBackend.LOCAL
+        else "check S3_BUCKET exists and the access key may read, write and delete in it"
+    )
+    try:
+        opener: Callable[[], Awaitable[None]] | None = getattr(store, "open", None)
+        if opener is not None:
+            await opener()
+        await store.put(key, payload, "text/plain")
+        if await store.get(key) != payload:
+            return CheckResult("object store", False, f"{where}: read back different bytes")
+        await store.delete(key)
+    except StorageError as error:
+        return CheckResult("object store", False, f"{where}: {error} -> {fix}")
+    finally:
+        await store.close()
+    return CheckResult("object store", True, f"{where}: write, read and delete work")
+
+
+async def check_discord(settings: Settings) -> CheckResult:
+    client = discord.Client(intents=discord.Intents.none())
+    try:
+        await client.login(settings.discord_token.get_secret_value())
+        name = str(client.user)
+    except discord.LoginFailure:
+        return CheckResult(
+            "discord token",
+            False,
+            "Discord refused the token -> copy a fresh one from the Developer Portal (Bot tab) "
+            "into DISCORD_TOKEN",
+        )
+    except (discord.HTTPException, aiohttp.ClientError, OSError) as error:
+        return CheckResult("discord token", False, f"cannot reach Discord ({type(error).__name__})")
+    finally:
+        await client.close()
+    return CheckResult("discord token", True, f"logged in as {name}")
+
+
+async def check_gemini(settings: Settings) -> CheckResult:
+    if settings.gemini_api_key is None:
+        return CheckResult(
+            "gemini key",
+            False,
+            "GEMINI_API_KEY is not set -> create one in Google AI Studio; until then "
+            "/generate is disabled",
+        )
+    url = f"{settings.nanobanana_base_url}/v1beta/models/{settings.nanobanana_model}"
+    headers = {"x-goog-api-key": settings.gemini_api_key.get_secret_value()}
+    try:
+        async with (
+            aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=20)) as http,
+            http.get(url, headers=headers) as response,
+        ):
+            status = response.status
+    except (aiohttp.ClientError, TimeoutError) as error:
+        return CheckResult(
+            "gemini key",
+            False,
+            f"cannot reach {settings.nanobanana_base_url} ({type(error).__name__}) -> check "
+            "NANOBANANA_BASE_URL and the network",
+        )
+    if status == 200:
+        return CheckResult("gemini key", True, f"model {settings.nanobanana_model} available")
+    if status in (400, 401, 403):
+        return CheckResult(
+            "gemini key", False, f"HTTP {status}: the key was refused -> check GEMINI_API_KEY"
+        )
+    if status == 404:
+        return CheckResult(
+            "gemini key",
+            False,
+            f"model {settings.nanobanana_model} not found -> check NANOBANANA_MODEL",
+        )
+    return CheckResult("gemini key", False, f"HTTP {status} from the API -> try again later")
+
+
+async def run_checks(settings: Settings) -> int:
+    """Run every check, print one line each; 0 if all passed."""
+    print(f"OK   configuration: loaded ({settings.storage_backend.value} storage)")
+    failed = 0
+    for check in (check_database, check_object_store, check_discord, check_gemini):
+        started = time.monotonic()
+        result = await check(settings)
+        print(f"{result.line()} ({time.monotonic() - started:.2f}s)", flush=True)
+        failed += not result.ok
+    return 1 if failed else 0

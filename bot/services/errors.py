@@ -1,0 +1,55 @@
+"""Errors that services raise for the user to read. Cogs turn them into localised messages.
+
+Each carries a message key (see `bot.i18n`) and the numbers the message needs, so services stay
+free of Discord and of language.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class UserFacingError(Exception):
+    """A failure the user caused or can fix; `key` names the message, `params` fill it in."""
+
+    key = "error.generic"
+
+    def __init__(self, key: str | None = None, **params: Any) -> None:
+        self.key = key or type(self).key
+        self.params = params
+        super().__init__(f"{self.key} {params}" if params else self.key)
+
+
+class InvalidInput(UserFacingError):
+    """A bad option: empty prompt, not an image, too large, unsupported ratio..."""
+
+    key = "error.invalid"
+
+
+class NotEnoughCoins(UserFacingError):
+    key = "error.coins"
+
+    def __init__(self, balance: int, cost: int) -> None:
+        super().__init__(balance=balance, cost=cost)
+        self.balance = balance
+        self.cost = cost
+
+
+class TooManyJobs(UserFacingError):
+    key = "error.too_many_jobs"
+
+
+class QueueFull(UserFacingError):
+    key = "error.queue_full"
+
+
+class NotAllowed(UserFacingError):
+    key = "error.not_allowed"
+
+
+class ImageNotFound(UserFacingError):
+    key = "error.image_not_found"
+
+
+class ShuttingDown(UserFacingError):
+    key = "error.shutting_down"

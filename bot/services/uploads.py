@@ -1,0 +1,108 @@
+"""Uploads: verify the bytes, strip metadata, store image and thumbnail, record, charge."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from dataclasses import dataclass
+
+from bot import imaging
+from bot.services.errors import InvalidInput, NotEnoughCoins
+from bot.services.media import check_image
+from storage.errors import InsufficientCoins
+from storage.images import ImageRepository, StoredObject
+from storage.models import Image, User
+from storage.objects import ObjectStore, image_key, thumbnail_key
+
+MAX_TITLE_CHARS = 100
+MAX_DESCRIPTION_CHARS = 1000
+
+
+@dataclass(frozen=True)
+class UploadResult:
+    image: Image
+    balance: int
+
+
+class UploadService:
+    """Stores user images. On any refusal or failure: no coin taken, no object or row left."""
+
+    def __init__(
+        self,
+        *,
+        images: ImageRepository,
+        store: ObjectStore,
+        cost: int,
+        max_bytes: int,
+        max_pixels: int = imaging.DEFAULT_MAX_PIXELS,
+    ) -> None:
+        self.images = images
+        self.store = store
+        self.cost = cost
+        self.max_bytes = max_bytes
+        self.max_pixels = max_pixels
+
+    def validate_text(
+        self, title: str | None, description: str | None
+    ) -> tuple[str | None, str | None]:
+        """Trimmed title/description within their limits (None when blank)."""
+        title = (title or "").strip() or None
+        description = (description or "").strip() or None
+        if title and len(title) > MAX_TITLE_CHARS:
+            raise InvalidInput("upload.title_too_long", limit=MAX_TITLE_CHARS)
+        if description and len(description) > MAX_DESCRIPTION_CHARS:
+            raise InvalidInput("upload.description_too_long", limit=MAX_DESCRIPTION_CHARS)
+        return title, description
+
+    async def upload(
+        self,
+        user: User,
+        data: bytes,
+        *,
+        filename: str,
+        title: str | None = None,
+        description: str | None = None,
+    ) -> UploadResult:
+        """Check, store and record one image; raises a UserFacingError on refusal."""
+        title, description = self.validate_text(title, description)
+        if self.cost and not user.can_afford(self.cost):
+            raise NotEnoughCoins(user.coins, self.cost)
+        info = await check_image(
+            data, filename, max_bytes=self.max_bytes, max_pixels=self.max_pixels
+        )
+        clean, info = await asyncio.to_thread(imaging.normalize_upload, data, info)
+        thumb = await asyncio.to_thread(imaging.make_thumbnail, clean, 256)
+        key = image_key(user.id, title or filename.rsplit(".", 1)[0], info.extension)
+        thumb_key = thumbnail_key(key)
+        written: list[str] = []
+        try:
+            await self.store.put(key, clean, info.mime_type)
+            written.append(key)
+            await self.store.put(thumb_key, thumb, "image/webp")
+            written.append(thumb_key)
+            image, balance = await self.images.create_upload(
+                user_id=user.id,
+                cost=self.cost,
+                stored=StoredObject(
+                    key, self.store.public_url(key), thumb_key, self.store.public_url(thumb_key)
+                ),
+                metadata={
+                    "width": info.width,
+                    "height": info.height,
+                    "size": info.size,
+                    "format": info.format,
+                    "mime_type": info.mime_type,
+                    "aspect_ratio": info.aspect_ratio,
+                    "original_filename": filename[:200],
+                },
+                title=title or filename[:MAX_TITLE_CHARS],
+                description=description,
+            )
+        except BaseException as error:
+            for written_key in written:
+                with contextlib.suppress(Exception):
+                    await asyncio.shield(self.store.delete(written_key))
+            if isinstance(error, InsufficientCoins):
+                raise NotEnoughCoins(error.balance, error.cost) from None
+            raise
+        return UploadResult(image, balance)

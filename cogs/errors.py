@@ -1,0 +1,73 @@
+"""One error handler for commands, buttons, selects and modals.
+
+Known errors become short, localised, ephemeral messages; anything else is logged with an
+error id that the user sees, so an owner can find it in the logs.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from typing import TYPE_CHECKING, Any
+
+import discord
+from discord import app_commands
+
+from bot.i18n import t
+from bot.services.errors import NotEnoughCoins, UserFacingError
+from cogs.common import language_of, reply
+
+if TYPE_CHECKING:
+    from bot.app import Interaction, NanoBananaBot  # noqa: F401
+
+log = logging.getLogger(__name__)
+
+
+def _unwrap(error: BaseException) -> BaseException:
+    while isinstance(error, app_commands.CommandInvokeError | app_commands.TransformerError):
+        error = error.original if hasattr(error, "original") else error.__cause__ or error
+        if error is None:
+            break
+    return error
+
+
+async def describe(itx: Interaction, error: BaseException) -> str:
+    """The user-facing text for an error (logging unexpected ones with an id)."""
+    language = await language_of(itx)
+    error = _unwrap(error)
+    if isinstance(error, NotEnoughCoins):
+        return t(language, "error.coins", balance=error.balance, cost=error.cost)
+    if isinstance(error, UserFacingError):
+        return t(language, error.key, **error.params)
+    if isinstance(error, app_commands.CommandOnCooldown):
+        return t(language, "error.cooldown", seconds=f"{error.retry_after:.0f}")
+    if isinstance(error, app_commands.NoPrivateMessage):
+        return t(language, "error.guild_only")
+    if isinstance(error, app_commands.MissingPermissions):
+        names = ", ".join(p.replace("_", " ").title() for p in error.missing_permissions)
+        return t(language, "error.missing_permissions", permissions=names)
+    if isinstance(error, app_commands.CheckFailure):
+        return t(language, "error.not_allowed")
+    error_id = uuid.uuid4().hex[:8]
+    data: dict[str, Any] = dict(itx.data or {})
+    command = itx.command.qualified_name if itx.command else data.get("custom_id")
+    log.error(
+        "unexpected error id=%s user=%s command=%s", error_id, itx.user.id, command,
+        exc_info=error,
+    )  # fmt: skip
+    return t(language, "error.unexpected", error_id=error_id)
+
+
+async def report_error(itx: Interaction, error: BaseException) -> None:
+    """Tell the user what went wrong, ephemerally; never raises."""
+    try:
+        await reply(itx, await describe(itx, error))
+    except discord.HTTPException:
+        log.warning("could not report an error to user %s", itx.user.id)
+
+
+class NanoBananaTree(app_commands.CommandTree["NanoBananaBot"]):
+    """The command tree with the bot's one error handler."""
+
+    async def on_error(self, interaction: Interaction, error: app_commands.AppCommandError) -> None:
+        await report_error(interaction, error)

@@ -1,0 +1,223 @@
+"""`/gallery`: a numbered contact sheet of nine images a page, Previous/Next, and a menu that
+opens one image (with Delete for its owner or an admin)."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+from typing import TYPE_CHECKING, Any, Literal
+
+import discord
+from discord import app_commands
+from discord.ext import commands
+
+from bot import imaging
+from bot.i18n import t
+from bot.services.gallery import GalleryPage
+from cogs.common import identity_of, shorten
+from cogs.errors import report_error
+from cogs.generate import BANANA, DeleteButton, result_view
+from storage.models import Image, ImageType, User
+
+if TYPE_CHECKING:
+    from bot.app import Interaction, NanoBananaBot
+
+KINDS: dict[str, ImageType | None] = {
+    "all": None,
+    "generated": ImageType.GENERATED,
+    "uploaded": ImageType.UPLOADED,
+}
+
+
+def image_embed(language: str, image: Image, filename: str | None = None) -> discord.Embed:
+    """One image's details: prompt or title, date, size, cost."""
+    title = image.title or shorten(image.prompt or "", 200) or t(language, "gallery.untitled")
+    embed = discord.Embed(title=shorten(title, 256), colour=BANANA, timestamp=image.created_at)
+    if image.prompt:
+        embed.description = shorten(image.prompt, 4000)
+    elif image.description:
+        embed.description = shorten(image.description, 4000)
+    embed.add_field(name=t(language, "gallery.kind"), value=t(language, f"kind.{image.type}"))
+    if image.dimensions:
+        width, height = image.dimensions
+        embed.add_field(name=t(language, "upload.dimensions"), value=f"{width}×{height}")
+    if image.size_mb is not None:
+        embed.add_field(name=t(language, "upload.size"), value=f"{image.size_mb} MB")
+    embed.add_field(name=t(language, "gen.cost"), value=str(image.coins_used))
+    if filename:
+        embed.set_image(url=f"attachment://{filename}")
+    embed.set_footer(text=f"{t(language, 'gen.image_id')}: {image.id}")
+    return embed
+
+
+class GalleryView(discord.ui.View):
+    """Paging state lives here (cursors of the pages seen), for this ephemeral message."""
+
+    def __init__(
+        self, bot: NanoBananaBot, viewer_id: int, owner: User, kind: ImageType | None,
+        owner_name: str, language: str,
+    ) -> None:  # fmt: skip
+        super().__init__(timeout=15 * 60)
+        self.bot = bot
+        self.viewer_id = viewer_id
+        self.owner = owner
+        self.kind = kind
+        self.owner_name = owner_name
+        self.language = language
+        # cursors[i] is the cursor that produced page i + 1 (None for the first page).
+        self.cursors: list[str | None] = [None]
+        self.page: GalleryPage | None = None
+        self.previous = _PageButton(t(language, "gallery.previous"), "◀️", step=-1)
+        self.next = _PageButton(t(language, "gallery.next"), "▶️", step=1)
+        self.choose = _ImageSelect(t(language, "gallery.select"))
+        for item in (self.previous, self.next, self.choose):
+            self.add_item(item)
+
+    async def load(self, index: int) -> GalleryPage:
+        page = await self.bot.gallery.page(
+            self.owner.id, self.kind, cursor=self.cursors[index], page_number=index + 1
+        )
+        self.page = page
+        if page.next_cursor is not None and len(self.cursors) == index + 1:
+            self.cursors.append(page.next_cursor)
+        self.previous.disabled = index == 0
+        self.next.disabled = page.next_cursor is None
+        start = index * 9 + 1
+        self.choose.options = [
+            discord.SelectOption(
+                label=shorten(f"{start + n}. {_label(self.language, image)}", 100),
+                value=image.id,
+                description=image.created_at.strftime("%Y-%m-%d %H:%M UTC"),
+            )
+            for n, image in enumerate(page.images)
+        ]
+        self.choose.disabled = not page.images
+        return page
+
+    def render(self) -> dict[str, Any]:
+        page = self.page
+        assert page is not None
+        embed = discord.Embed(
+            title=t(self.language, "gallery.title", user=self.owner_name), colour=BANANA
+        )
+        embed.set_image(url="attachment://gallery.png")
+        embed.set_footer(
+            text=t(self.language, "gallery.footer", page=page.page_number, pages=page.pages,
+                   total=page.total)
+        )  # fmt: skip
+        files = [discord.File(io.BytesIO(page.sheet or b""), filename="gallery.png")]
+        return {"embed": embed, "attachments": files, "view": self}
+
+    async def interaction_check(self, interaction: Interaction) -> bool:  # type: ignore[override]
+        return interaction.user.id == self.viewer_id
+
+    async def on_error(  # type: ignore[override]
+        self, interaction: Interaction, error: Exception, item: discord.ui.Item[Any]
+    ) -> None:
+        await report_error(interaction, error)
+
+    async def _show(self, interaction: Interaction, index: int) -> None:
+        await self.load(index)
+        await interaction.response.edit_message(**self.render())
+
+    async def turn(self, interaction: Interaction, step: int) -> None:
+        """Show the page `step` pages away from the current one."""
+        current = (self.page.page_number if self.page else 1) - 1
+        target = max(0, min(current + step, len(self.cursors) - 1))
+        await self._show(interaction, target)
+
+    async def open_image(self, interaction: Interaction, image_id: str) -> None:
+        """Send one image privately, with Delete for its owner or an admin."""
+        opened = await self.bot.gallery.open(image_id)
+        image = opened.image
+        extension = {"image/jpeg": "jpg", "image/webp": "webp"}.get(
+            str(image.metadata.get("mime_type")), "png"
+        )
+        filename = f"image-{image.id[:8]}.{extension}"
+        data = opened.data
+        if len(data) > interaction.filesize_limit:
+            data, _mime = await asyncio.to_thread(
+                imaging.fit_to_size, data, interaction.filesize_limit
+            )
+        actor = identity_of(interaction.user, interaction)
+        is_owner = self.owner.discord_id == interaction.user.id
+        view = None
+        if is_owner:
+            view = result_view(image.id, self.language, reroll=False)
+        elif await self.bot.accounts.is_admin(actor):
+            # Admins may delete, but only owners edit (an edit costs the presser coins).
+            view = discord.ui.View(timeout=None)
+            view.add_item(DeleteButton(image.id, t(self.language, "gen.delete")))
+        await interaction.response.send_message(
+            embed=image_embed(self.language, image, filename),
+            file=discord.File(io.BytesIO(data), filename=filename),
+            view=view or discord.utils.MISSING,
+            ephemeral=True,
+        )
+
+
+class _PageButton(discord.ui.Button[GalleryView]):
+    def __init__(self, label: str, emoji: str, *, step: int) -> None:
+        super().__init__(label=label, emoji=emoji, row=0)
+        self.step = step
+
+    async def callback(self, interaction: Interaction) -> None:  # type: ignore[override]
+        assert self.view is not None
+        await self.view.turn(interaction, self.step)
+
+
+class _ImageSelect(discord.ui.Select[GalleryView]):
+    def __init__(self, placeholder: str) -> None:
+        super().__init__(placeholder=placeholder, min_values=1, max_values=1, row=1)
+
+    async def callback(self, interaction: Interaction) -> None:  # type: ignore[override]
+        assert self.view is not None
+        await self.view.open_image(interaction, self.values[0])
+
+
+def _label(language: str, image: Image) -> str:
+    return image.title or image.prompt or t(language, "gallery.untitled")
+
+
+class GalleryCog(commands.Cog):
+    """Browsing galleries."""
+
+    def __init__(self, bot: NanoBananaBot) -> None:
+        self.bot = bot
+
+    @app_commands.command(name="gallery", description="Browse your images or another member's")
+    @app_commands.describe(user="Whose gallery (default: yours)", kind="Which images to show")
+    async def gallery(
+        self,
+        itx: Interaction,
+        user: discord.User | None = None,
+        kind: Literal["all", "generated", "uploaded"] = "all",
+    ) -> None:
+        bot = self.bot
+        viewer = await bot.accounts.ensure_user(identity_of(itx.user, itx))
+        target = user or itx.user
+        language = viewer.language
+        # Looking at someone's gallery never creates an account for them.
+        owner = (
+            viewer if target.id == itx.user.id else await bot.user_repo.get_by_discord_id(target.id)
+        )
+        if owner is None:
+            await itx.response.send_message(
+                t(language, "gallery.empty_other", user=target.display_name), ephemeral=True
+            )
+            return
+        await itx.response.defer(ephemeral=True, thinking=True)
+        view = GalleryView(bot, itx.user.id, owner, KINDS.get(kind), target.display_name, language)
+        page = await view.load(0)
+        if not page.images:
+            key = "gallery.empty_self" if owner.id == viewer.id else "gallery.empty_other"
+            await itx.followup.send(t(language, key, user=target.display_name), ephemeral=True)
+            return
+        rendered = view.render()
+        await itx.followup.send(
+            embed=rendered["embed"], files=rendered["attachments"], view=view, ephemeral=True
+        )
+
+
+async def setup(bot: NanoBananaBot) -> None:
+    await bot.add_cog(GalleryCog(bot))

@@ -1,0 +1,425 @@
+"""`/generate` and the Reroll / Edit / Delete buttons on every result.
+
+The cog checks everything it can before answering (prompt, attachments, balance, job limits),
+so refusals are ephemeral and free; then it defers publicly, and a `DiscordJobListener` edits
+that message as the job moves: queued (with position), generating, the image, or the failure.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import re
+import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import discord
+from discord import app_commands
+from discord.ext import commands
+
+from bot import imaging
+from bot.i18n import t
+from bot.nanobanana import SUPPORTED_ASPECT_RATIOS, InputImage
+from bot.services.errors import ImageNotFound, InvalidInput, UserFacingError
+from bot.services.generation import Failure, GenerationRequest, Job, Result
+from bot.services.media import check_image
+from cogs.common import identity_of, shorten
+from cogs.errors import report_error
+
+if TYPE_CHECKING:
+    from bot.app import Interaction, NanoBananaBot
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+BANANA = discord.Colour(0xFFE135)
+# Interaction tokens last 15 minutes; switch to the channel a little before that.
+TOKEN_LIFETIME = 14 * 60
+STATUS_EDIT_INTERVAL = 2.0
+ASPECT_CHOICES = [app_commands.Choice(name=r, value=r) for r in SUPPORTED_ASPECT_RATIOS]
+
+
+def in_guild() -> Callable[[T], T]:
+    """A check that refuses the command in DMs with a friendly message (Discord hides
+    guild-only commands there, but clients and old caches don't always)."""
+
+    def predicate(itx: discord.Interaction[Any]) -> bool:
+        if itx.guild_id is None:
+            raise app_commands.NoPrivateMessage()
+        return True
+
+    return app_commands.check(predicate)
+
+
+async def read_attachment(bot: NanoBananaBot, attachment: discord.Attachment) -> InputImage:
+    """Download and verify one attachment (size before download, bytes after)."""
+    limit = bot.settings.max_upload_bytes
+    if attachment.size > limit:
+        raise InvalidInput(
+            "image.too_large",
+            name=attachment.filename,
+            size_mb=f"{attachment.size / 1048576:.1f}",
+            limit_mb=f"{limit / 1048576:.1f}",
+        )
+    try:
+        data = await attachment.read()
+    except (discord.HTTPException, discord.NotFound):
+        raise InvalidInput("image.download_failed", name=attachment.filename) from None
+    info = await check_image(data, attachment.filename, max_bytes=limit)
+    return InputImage(data, info.mime_type)
+
+
+class DiscordJobListener:
+    """Shows a job's progress on the interaction's message, then the result or failure."""
+
+    def __init__(self, itx: Interaction, language: str) -> None:
+        self.itx = itx
+        self.language = language
+        self.expires_at = time.monotonic() + TOKEN_LIFETIME
+        self._last_edit = 0.0
+        self._pending: str | None = None
+        self._flush_task: asyncio.Task[None] | None = None
+        self._final = False
+        self._lock = asyncio.Lock()
+
+    @property
+    def token_alive(self) -> bool:
+        return time.monotonic() < self.expires_at
+
+    async def queued(self, job: Job, position: int) -> None:
+        prompt = shorten(job.request.prompt, 200)
+        await self._status(t(self.language, "gen.queued", position=position, prompt=prompt))
+
+    async def started(self, job: Job) -> None:
+        prompt = shorten(job.request.prompt, 200)
+        await self._status(t(self.language, "gen.generating", prompt=prompt))
+
+    async def _status(self, content: str) -> None:
+        """Edit at most every STATUS_EDIT_INTERVAL s; the latest state wins."""
+        if self._final:
+            return
+        self._pending = content
+        wait = self._last_edit + STATUS_EDIT_INTERVAL - time.monotonic()
+        if wait <= 0:
+            await self._flush()
+        elif self._flush_task is None or self._flush_task.done():
+            self._flush_task = asyncio.create_task(self._flush_later(wait))
+
+    async def _flush_later(self, delay: float) -> None:
+        await asyncio.sleep(delay)
+        await self._flush()
+
+    async def _flush(self) -> None:
+        async with self._lock:
+            content, self._pending = self._pending, None
+            if content is None or self._final or not self.token_alive:
+                return
+            self._last_edit = time.monotonic()
+            with contextlib.suppress(discord.HTTPException):
+                await self.itx.edit_original_response(content=content)
+
+    def _finish(self) -> None:
+        self._final = True
+        if self._flush_task is not None:
+            self._flush_task.cancel()
+
+    async def completed(self, job: Job, result: Result) -> None:
+        self._finish()
+        bot = self.itx.client
+        limit = self.itx.filesize_limit
+        data, mime = await asyncio.to_thread(imaging.fit_to_size, result.data, limit)
+        extension = {"image/jpeg": "jpg", "image/webp": "webp"}.get(mime, "png")
+        filename = f"nanobanana-{result.image.id[:8]}.{extension}"
+        embed = result_embed(self.language, result, filename, bot.settings.generation_cost)
+        view = result_view(result.image.id, self.language)
+        async with self._lock:
+            if self.token_alive:
+                try:
+                    await self.itx.edit_original_response(
+                        content=None,
+                        embed=embed,
+                        attachments=[discord.File(_bytes_io(data), filename=filename)],
+                        view=view,
+                    )
+                    return
+                except discord.HTTPException as error:
+                    log.info("interaction edit failed (%s); posting to the channel", error.status)
+            await self._to_channel(
+                content=self.itx.user.mention,
+                embed=embed,
+                file=discord.File(_bytes_io(data), filename=filename),
+                view=view,
+            )
+
+    async def failed(self, job: Job, failure: Failure) -> None:
+        self._finish()
+        reason = t(self.language, failure.key, **failure.params)
+        key = "gen.failed" if failure.refunded else "gen.failed_free"
+        text = t(self.language, key, reason=reason, coins=failure.refunded)
+        async with self._lock:
+            if self.token_alive:
+                try:
+                    # Failures are the user's business only: drop the public placeholder and
+                    # tell them privately.
+                    await self.itx.delete_original_response()
+                    await self.itx.followup.send(text, ephemeral=True)
+                    return
+                except discord.HTTPException as error:
+                    log.info("interaction followup failed (%s); posting to channel", error.status)
+            await self._to_channel(content=f"{self.itx.user.mention} {text}")
+
+    async def _to_channel(self, **kwargs: Any) -> None:
+        channel = self.itx.channel
+        if channel is None or not isinstance(channel, discord.abc.Messageable):
+            channel = self.itx.client.get_channel(self.itx.channel_id or 0)  # type: ignore[assignment]
+        if channel is None or not isinstance(channel, discord.abc.Messageable):
+            log.warning("no channel to post job result for user %s", self.itx.user.id)
+            return
+        await channel.send(
+            allowed_mentions=discord.AllowedMentions(users=[self.itx.user]), **kwargs
+        )
+
+
+def _bytes_io(data: bytes) -> Any:
+    import io
+
+    return io.BytesIO(data)
+
+
+def result_embed(language: str, result: Result, filename: str, cost: int) -> discord.Embed:
+    """The embed under a generated image: prompt, ratio, cost, balance left, image id."""
+    image = result.image
+    embed = discord.Embed(
+        title=t(language, "gen.done_title"),
+        description=shorten(image.prompt or "", 4000),
+        colour=BANANA,
+        timestamp=image.created_at,
+    )
+    embed.add_field(name=t(language, "gen.ratio"), value=image.metadata.get("aspect_ratio", "?"))
+    embed.add_field(name=t(language, "gen.cost"), value=str(image.coins_used))
+    embed.add_field(name=t(language, "gen.balance"), value=str(result.balance))
+    embed.set_image(url=f"attachment://{filename}")
+    embed.set_footer(text=f"{t(language, 'gen.image_id')}: {image.id}")
+    return embed
+
+
+def result_view(image_id: str, language: str, *, reroll: bool = True) -> discord.ui.View:
+    """Persistent Reroll / Edit / Delete buttons (they survive restarts)."""
+    view = discord.ui.View(timeout=None)
+    if reroll:
+        view.add_item(RerollButton(image_id, t(language, "gen.reroll")))
+    view.add_item(EditButton(image_id, t(language, "gen.edit")))
+    view.add_item(DeleteButton(image_id, t(language, "gen.delete")))
+    return view
+
+
+async def start_job(itx: Interaction, request: GenerationRequest, *, thinking: bool) -> Job:
+    """Reserve (refusals raise before any answer), defer, then queue with a listener."""
+    bot = itx.client
+    user = await bot.accounts.ensure_user(identity_of(itx.user, itx))
+    job = await bot.generation.reserve(user.id, request)
+    try:
+        await itx.response.defer(thinking=thinking)
+    except BaseException:
+        await bot.generation.cancel(job, "interaction could not be acknowledged")
+        raise
+    job.listener = DiscordJobListener(itx, user.language)
+    await bot.generation.enqueue(job)
+    return job
+
+
+def request_context(itx: Interaction) -> dict[str, Any]:
+    return {"guild_id": itx.guild_id, "channel_id": itx.channel_id}
+
+
+_UUID = r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
+
+
+class _ImageButton(discord.ui.DynamicItem[discord.ui.Button[Any]], template=r"nb:base:(?P<id>x)"):
+    """A button bound to one image; checks who presses it and reports errors itself."""
+
+    action = "base"
+    style = discord.ButtonStyle.secondary
+    emoji = "🍌"
+    admins_allowed = False
+
+    def __init__(self, image_id: str, label: str | None = None) -> None:
+        super().__init__(
+            discord.ui.Button(
+                label=label or self.action.title(),
+                style=self.style,
+                emoji=self.emoji,
+                custom_id=f"nb:{self.action}:{image_id}",
+            )
+        )
+        self.image_id = image_id
+
+    @classmethod
+    async def from_custom_id(
+        cls, interaction: discord.Interaction[Any], item: discord.ui.Item[Any], match: re.Match[str]
+    ) -> Any:
+        return cls(match["id"], getattr(item, "label", None))
+
+    async def interaction_check(self, interaction: Interaction) -> bool:  # type: ignore[override]
+        try:
+            image = await interaction.client.image_repo.get(self.image_id)
+            if image is None:
+                raise ImageNotFound()
+            owner = await interaction.client.user_repo.get(image.user_id)
+            if owner is not None and owner.discord_id == interaction.user.id:
+                return True
+            if self.admins_allowed and await interaction.client.accounts.is_admin(
+                identity_of(interaction.user, interaction)
+            ):
+                return True
+            mention = f"<@{owner.discord_id}>" if owner and owner.discord_id else "?"
+            raise UserFacingError("error.not_yours", owner=mention)
+        except Exception as error:
+            await report_error(interaction, error)
+            return False
+
+    async def callback(self, interaction: Interaction) -> None:  # type: ignore[override]
+        try:
+            await self.run(interaction)
+        except Exception as error:
+            await report_error(interaction, error)
+
+    async def run(self, interaction: Interaction) -> None:
+        raise NotImplementedError
+
+
+class RerollButton(_ImageButton, template=rf"nb:reroll:(?P<id>{_UUID})"):
+    """A new paid job with the same prompt, ratio and inputs."""
+
+    action = "reroll"
+    style = discord.ButtonStyle.primary
+    emoji = "🎲"
+
+    async def run(self, interaction: Interaction) -> None:
+        bot = interaction.client
+        image = await bot.image_repo.get(self.image_id)
+        if image is None or not image.prompt:
+            raise ImageNotFound()
+        request = GenerationRequest(
+            prompt=image.prompt,
+            aspect_ratio=str(image.metadata.get("aspect_ratio", "1:1")),
+            inputs=await bot.generation.inputs_of(image),
+            source_image_ids=tuple(image.metadata.get("source_image_ids", [])),
+            context=request_context(interaction),
+        )
+        await start_job(interaction, request, thinking=True)
+
+
+class EditButton(_ImageButton, template=rf"nb:edit:(?P<id>{_UUID})"):
+    """Asks for an instruction, then a new paid job that edits this image."""
+
+    action = "edit"
+    emoji = "✏️"
+
+    async def run(self, interaction: Interaction) -> None:
+        image = await interaction.client.image_repo.get(self.image_id)
+        if image is None or not image.is_ready:
+            raise ImageNotFound()
+        language = (
+            await interaction.client.accounts.ensure_user(identity_of(interaction.user))
+        ).language
+        await interaction.response.send_modal(EditModal(self.image_id, language))
+
+
+class DeleteButton(_ImageButton, template=rf"nb:delete:(?P<id>{_UUID})"):
+    """Deletes the image (object, thumbnail, row): the owner or an admin."""
+
+    action = "delete"
+    style = discord.ButtonStyle.danger
+    emoji = "🗑️"
+    admins_allowed = True
+
+    async def run(self, interaction: Interaction) -> None:
+        bot = interaction.client
+        actor = identity_of(interaction.user, interaction)
+        user = await bot.accounts.ensure_user(actor)
+        await bot.gallery.delete(
+            self.image_id,
+            actor_user_id=user.id,
+            actor_is_admin=await bot.accounts.is_admin(actor, user),
+        )
+        await interaction.response.edit_message(
+            content=t(user.language, "gen.deleted"), embed=None, attachments=[], view=None
+        )
+
+
+class EditModal(discord.ui.Modal):
+    """The instruction for an Edit."""
+
+    def __init__(self, image_id: str, language: str) -> None:
+        super().__init__(title=t(language, "gen.edit_title"), custom_id=f"nb:editmodal:{image_id}")
+        self.image_id = image_id
+        self.instruction: discord.ui.TextInput[EditModal] = discord.ui.TextInput(
+            label=t(language, "gen.edit_label"),
+            placeholder=t(language, "gen.edit_placeholder"),
+            style=discord.TextStyle.paragraph,
+            max_length=4000,
+            custom_id="instruction",
+        )
+        self.add_item(self.instruction)
+
+    async def on_submit(self, interaction: Interaction) -> None:  # type: ignore[override]
+        try:
+            bot = interaction.client
+            prompt = bot.generation.validate_prompt(self.instruction.value)
+            image = await bot.image_repo.get(self.image_id)
+            if image is None:
+                raise ImageNotFound()
+            request = GenerationRequest(
+                prompt=prompt,
+                aspect_ratio=str(image.metadata.get("aspect_ratio", "1:1")),
+                inputs=(await bot.generation.image_as_input(image),),
+                source_image_ids=(image.id,),
+                context=request_context(interaction),
+            )
+            await start_job(interaction, request, thinking=True)
+        except Exception as error:
+            await report_error(interaction, error)
+
+
+class GenerateCog(commands.Cog):
+    """Image generation and editing."""
+
+    def __init__(self, bot: NanoBananaBot) -> None:
+        self.bot = bot
+
+    @app_commands.command(
+        name="generate", description="Create an image, or edit yours, with Nano Banana"
+    )
+    @app_commands.describe(
+        prompt="What to create, or how to change the attached images",
+        aspect_ratio="Shape of the image (default 1:1)",
+        image="An image to edit (PNG, JPEG or WebP)",
+        image2="A second image to combine with the first",
+    )
+    @app_commands.choices(aspect_ratio=ASPECT_CHOICES)
+    @app_commands.guild_only()
+    @in_guild()
+    async def generate(
+        self,
+        itx: Interaction,
+        prompt: str,
+        aspect_ratio: app_commands.Choice[str] | None = None,
+        image: discord.Attachment | None = None,
+        image2: discord.Attachment | None = None,
+    ) -> None:
+        bot = self.bot
+        bot.generation.validate_prompt(prompt)
+        ratio = bot.generation.validate_ratio(aspect_ratio.value if aspect_ratio else "1:1")
+        inputs = tuple([await read_attachment(bot, a) for a in (image, image2) if a is not None])
+        request = GenerationRequest(
+            prompt=prompt.strip(), aspect_ratio=ratio, inputs=inputs, context=request_context(itx)
+        )
+        await start_job(itx, request, thinking=False)
+
+
+async def setup(bot: NanoBananaBot) -> None:
+    bot.add_dynamic_items(RerollButton, EditButton, DeleteButton)
+    await bot.add_cog(GenerateCog(bot))

@@ -1,0 +1,88 @@
+"""`/upload`: store one of your images in your gallery."""
+
+from __future__ import annotations
+
+import io
+from typing import TYPE_CHECKING
+
+import discord
+from discord import app_commands
+from discord.ext import commands
+
+from bot.i18n import t
+from bot.services.errors import InvalidInput
+from cogs.common import identity_of, shorten
+from cogs.generate import BANANA, in_guild, result_view
+
+if TYPE_CHECKING:
+    from bot.app import Interaction, NanoBananaBot
+
+
+class UploadCog(commands.Cog):
+    """Uploads into the gallery."""
+
+    def __init__(self, bot: NanoBananaBot) -> None:
+        self.bot = bot
+
+    @app_commands.command(name="upload", description="Add one of your images to your gallery")
+    @app_commands.describe(
+        image="A PNG, JPEG or WebP image",
+        title="A short title (optional)",
+        description="A description (optional)",
+    )
+    @app_commands.guild_only()
+    @in_guild()
+    async def upload(
+        self,
+        itx: Interaction,
+        image: discord.Attachment,
+        title: str | None = None,
+        description: str | None = None,
+    ) -> None:
+        bot = self.bot
+        user = await bot.accounts.ensure_user(identity_of(itx.user, itx))
+        bot.uploads.validate_text(title, description)
+        limit = bot.settings.max_upload_bytes
+        if image.size > limit:
+            raise InvalidInput(
+                "image.too_large",
+                name=image.filename,
+                size_mb=f"{image.size / 1048576:.1f}",
+                limit_mb=f"{limit / 1048576:.1f}",
+            )
+        # Ephemeral thinking: downloading and checking can take longer than Discord's 3 s,
+        # and both the result and any refusal are for this user only.
+        await itx.response.defer(ephemeral=True, thinking=True)
+        try:
+            data = await image.read()
+        except discord.HTTPException:
+            raise InvalidInput("image.download_failed", name=image.filename) from None
+        result = await bot.uploads.upload(
+            user, data, filename=image.filename, title=title, description=description
+        )
+        stored = result.image
+        language = user.language
+        embed = discord.Embed(
+            title=t(language, "upload.done_title"),
+            description=shorten(stored.description or "", 2000) or None,
+            colour=BANANA,
+            timestamp=stored.created_at,
+        )
+        embed.add_field(name=t(language, "upload.title"), value=shorten(stored.title or "—", 256))
+        width, height = stored.dimensions or (0, 0)
+        embed.add_field(name=t(language, "upload.dimensions"), value=f"{width}×{height}")
+        embed.add_field(name=t(language, "upload.size"), value=f"{stored.size_mb} MB")
+        embed.add_field(name=t(language, "gen.cost"), value=str(stored.coins_used))
+        embed.add_field(name=t(language, "gen.balance"), value=str(result.balance))
+        embed.set_footer(text=f"{t(language, 'gen.image_id')}: {stored.id}")
+        thumbnail = await bot.store.get(stored.thumbnail_key) if stored.thumbnail_key else None
+        files = []
+        if thumbnail:
+            files.append(discord.File(io.BytesIO(thumbnail), filename="thumbnail.webp"))
+            embed.set_thumbnail(url="attachment://thumbnail.webp")
+        view = result_view(stored.id, language, reroll=False)
+        await itx.followup.send(embed=embed, files=files, view=view, ephemeral=True)
+
+
+async def setup(bot: NanoBananaBot) -> None:
+    await bot.add_cog(UploadCog(bot))
