@@ -114,6 +114,15 @@ class NanoBananaBot(commands.Bot):
             self.ready_after = time.monotonic() - self.started_at
             log.info("ready as %s in %.2fs", self.user, self.ready_after)
 
+    async def on_app_command_completion(
+        self,
+        interaction: discord.Interaction[NanoBananaBot],
+        command: discord.app_commands.Command[Any, Any, Any] | discord.app_commands.ContextMenu,
+    ) -> None:
+        from cogs.errors import log_command
+
+        log_command(interaction, "ok")
+
     def commands_hash(self) -> str:
         """A hash of the command set as Discord would receive it."""
         payload = [command.to_dict(self.tree) for command in self.tree.get_commands()]

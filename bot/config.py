@@ -106,11 +106,32 @@ class Settings(BaseSettings):
             raise ValueError("must be one of DEBUG, INFO, WARNING, ERROR, CRITICAL")
         return level
 
+    @field_validator("nanobanana_base_url", mode="before")
+    @classmethod
+    def _default_base_url(cls, value: Any) -> Any:
+        # An empty line in .env means "use the default", not "no URL".
+        return value or "https://generativelanguage.googleapis.com"
+
+    @field_validator(
+        "r2_account_id",
+        "s3_bucket",
+        "s3_endpoint_url",
+        "s3_public_base_url",
+        "s3_access_key_id",
+        "s3_secret_access_key",
+        "gemini_api_key",
+        mode="before",
+    )
+    @classmethod
+    def _blank_is_unset(cls, value: Any) -> Any:
+        # `.env.example` lists every variable with an empty value; empty means "not set".
+        return None if isinstance(value, str) and not value.strip() else value
+
     @field_validator("nanobanana_base_url", "s3_endpoint_url", "s3_public_base_url")
     @classmethod
     def _http_url(cls, value: str | None) -> str | None:
-        if value is None or value == "":
-            return None if value == "" else value
+        if value is None:
+            return value
         if not value.startswith(("http://", "https://")):
             raise ValueError("must start with http:// or https://")
         return value.rstrip("/")

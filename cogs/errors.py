@@ -7,6 +7,7 @@ error id that the user sees, so an owner can find it in the logs.
 from __future__ import annotations
 
 import logging
+import time
 import uuid
 from typing import TYPE_CHECKING, Any
 
@@ -58,8 +59,23 @@ async def describe(itx: Interaction, error: BaseException) -> str:
     return t(language, "error.unexpected", error_id=error_id)
 
 
+def log_command(itx: Interaction, outcome: str) -> None:
+    """One structured line per command: who, what, how it ended, how long it took."""
+    started = itx.extras.get("started_at")
+    duration = time.monotonic() - started if isinstance(started, float) else -1.0
+    name = itx.command.qualified_name if itx.command else "?"
+    log.info(
+        "command=%s user=%s guild=%s outcome=%s duration=%.3fs",
+        name, itx.user.id, itx.guild_id, outcome, duration,
+    )  # fmt: skip
+
+
 async def report_error(itx: Interaction, error: BaseException) -> None:
     """Tell the user what went wrong, ephemerally; never raises."""
+    if itx.command is not None:
+        original = _unwrap(error)
+        outcome = getattr(original, "key", None) or type(original).__name__
+        log_command(itx, f"refused:{outcome}")
     try:
         await reply(itx, await describe(itx, error))
     except discord.HTTPException:
@@ -67,7 +83,11 @@ async def report_error(itx: Interaction, error: BaseException) -> None:
 
 
 class NanoBananaTree(app_commands.CommandTree["NanoBananaBot"]):
-    """The command tree with the bot's one error handler."""
+    """The command tree with the bot's one error handler and per-command timing."""
+
+    async def interaction_check(self, interaction: Interaction) -> bool:
+        interaction.extras["started_at"] = time.monotonic()
+        return True
 
     async def on_error(self, interaction: Interaction, error: app_commands.AppCommandError) -> None:
         await report_error(interaction, error)

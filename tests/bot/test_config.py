@@ -34,7 +34,7 @@ def test_environment_and_id_lists(monkeypatch: pytest.MonkeyPatch, tmp_path: Pat
     monkeypatch.setenv("ADMIN_USER_IDS", "42")
     monkeypatch.setenv("GENERATION_COST", "7")
     monkeypatch.setenv("NANOBANANA_BASE_URL", "http://127.0.0.1:9999/")
-    settings = Settings()  # type: ignore[call-arg]
+    settings = Settings()
     assert settings.discord_guild_ids == [1, 2, 3] and settings.admin_user_ids == [42]
     assert settings.generation_cost == 7
     assert settings.nanobanana_base_url == "http://127.0.0.1:9999"
