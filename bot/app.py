@@ -18,6 +18,7 @@ from bot.nanobanana import SUPPORTED_ASPECT_RATIOS, NanobananaClient
 from bot.services.accounts import AccountService
 from bot.services.gallery import GalleryService
 from bot.services.generation import GenerationService
+from bot.services.maintenance import reconcile_storage
 from bot.services.uploads import UploadService
 from storage.db import Database
 from storage.images import ImageRepository
@@ -104,6 +105,8 @@ class NanoBananaBot(commands.Bot):
         if opener is not None:
             await opener()
         await self.generation.recover()
+        # Before the workers start: no job is writing objects while it sweeps.
+        await reconcile_storage(self.image_repo, self.store)
         self.generation.start()
         for extension in COGS:
             await self.load_extension(extension)

@@ -348,6 +348,28 @@ class ImageRepository:
                 )  # fmt: skip
         return Refund(await self._require(image_id), coins_used, balance)
 
+    # Reconciliation --------------------------------------------------------------------
+
+    async def referenced_keys(self) -> set[str]:
+        """Every object key any row points to: image, thumbnail and stored inputs."""
+        rows = await self.db.fetchall(
+            "SELECT storage_key, thumbnail_key, json_extract(metadata, '$.input_keys') AS inputs "
+            "FROM images"
+        )
+        keys: set[str] = set()
+        for row in rows:
+            keys.update(k for k in (row["storage_key"], row["thumbnail_key"]) if k)
+            if row["inputs"]:
+                keys.update(str(k) for k in json.loads(row["inputs"]))
+        return keys
+
+    async def completed_keys(self) -> set[str]:
+        """Image object keys of COMPLETED rows (each of these must exist in storage)."""
+        rows = await self.db.fetchall(
+            "SELECT storage_key FROM images WHERE status = 'COMPLETED' AND storage_key IS NOT NULL"
+        )
+        return {str(row[0]) for row in rows}
+
     # Statistics --------------------------------------------------------------------------
 
     async def user_stats(self, user_id: str) -> UserStats:
