@@ -25,10 +25,9 @@ log = logging.getLogger(__name__)
 
 
 def _unwrap(error: BaseException) -> BaseException:
-    while isinstance(error, app_commands.CommandInvokeError | app_commands.TransformerError):
-        error = error.original if hasattr(error, "original") else error.__cause__ or error
-        if error is None:
-            break
+    """The exception a command raised, out of discord.py's wrappers."""
+    if isinstance(error, app_commands.CommandInvokeError):
+        return error.original
     return error
 
 
@@ -47,6 +46,8 @@ async def describe(itx: Interaction, error: BaseException) -> str:
     if isinstance(error, app_commands.MissingPermissions):
         names = ", ".join(p.replace("_", " ").title() for p in error.missing_permissions)
         return t(language, "error.missing_permissions", permissions=names)
+    if isinstance(error, app_commands.TransformerError):
+        return t(language, "error.invalid")
     if isinstance(error, app_commands.CheckFailure):
         return t(language, "error.not_allowed")
     error_id = uuid.uuid4().hex[:8]

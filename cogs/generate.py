@@ -406,13 +406,15 @@ class GenerateCog(commands.Cog):
         self,
         itx: Interaction,
         prompt: str,
-        aspect_ratio: app_commands.Choice[str] | None = None,
+        # A plain str (not Choice) so that an unknown value reaches our own check and its
+        # friendly message instead of a conversion error.
+        aspect_ratio: str = "1:1",
         image: discord.Attachment | None = None,
         image2: discord.Attachment | None = None,
     ) -> None:
         bot = self.bot
         bot.generation.validate_prompt(prompt)
-        ratio = bot.generation.validate_ratio(aspect_ratio.value if aspect_ratio else "1:1")
+        ratio = bot.generation.validate_ratio(aspect_ratio)
         inputs = tuple([await read_attachment(bot, a) for a in (image, image2) if a is not None])
         request = GenerationRequest(
             prompt=prompt.strip(), aspect_ratio=ratio, inputs=inputs, context=request_context(itx)

@@ -1,0 +1,299 @@
+"""/generate and its Reroll / Edit / Delete buttons, end to end through real discord.py."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from tests.cogs.conftest import Harness, png
+from tests.fakes.discord_server import FakeMessage
+from tests.fakes.nanobanana_server import Behaviour, Mode
+from tests.storage.helpers import assert_ledger_consistent
+
+
+def has_image(message: FakeMessage) -> bool:
+    return any(name.startswith("nanobanana-") for name in message.files)
+
+
+async def generate(harness: Harness, prompt: str = "a banana astronaut", **options: object):  # type: ignore[no-untyped-def]
+    rec = await harness.fake.slash("generate", {"prompt": prompt, **options}, user=harness.alice)
+    return rec
+
+
+async def test_generate_shows_image_embed_and_buttons(harness: Harness) -> None:
+    rec = await generate(harness, aspect_ratio="16:9")
+    message = await rec.wait_original(has_image, timeout=10)
+    assert not message.ephemeral
+    data = next(iter(message.files.values()))
+    assert data.startswith(b"\x89PNG")
+    text = message.embed_text()
+    assert "a banana astronaut" in text and "16:9" in text and "200" in text
+    labels = [b["label"] for b in message.buttons()]
+    assert labels == ["Reroll", "Edit", "Delete"]
+    assert all(cid.startswith("nb:") for cid in message.custom_ids())
+    assert await harness.balance(harness.alice) == 200
+    image = (await harness.app.image_repo.list_by_user(
+        (await harness.app.user_repo.get_by_discord_id(harness.alice.id)).id  # type: ignore[union-attr]
+    )).items[0]  # fmt: skip
+    assert image.metadata["width"] == 256 and image.metadata["height"] == 144
+    assert image.id in text
+    assert harness.api.requests[0].aspect_ratio == "16:9"
+    assert rec.ack_latency is not None and rec.ack_latency < 3
+
+
+async def test_generate_with_attachments_edits_them(harness: Harness) -> None:
+    first, second = png(40, 40, "red"), png(30, 60, "blue")
+    rec = await generate(
+        harness, "put them together", image=harness.fake.upload(first, "a.png"),
+        image2=harness.fake.upload(second, "b.png"),
+    )  # fmt: skip
+    await rec.wait_original(has_image, timeout=10)
+    assert harness.api.requests[0].images == [("image/png", first), ("image/png", second)]
+
+
+async def test_blocked_generation_is_refunded_privately(harness: Harness) -> None:
+    harness.api.default = Behaviour(Mode.BLOCK_PROMPT, reason="PROHIBITED_CONTENT")
+    rec = await generate(harness)
+    message = await rec.wait_followup(timeout=10)
+    assert message.ephemeral
+    assert "PROHIBITED_CONTENT" in message.content and "100 coins were refunded" in message.content
+    assert rec.original is None or rec.original.deleted
+    assert await harness.balance(harness.alice) == 300
+    await assert_ledger_consistent(harness.app.db)
+
+
+@pytest.mark.parametrize(
+    ("behaviour", "phrase"),
+    [
+        (Mode.TEXT_ONLY, "didn't return an image"),
+        (Mode.UNAVAILABLE, "unavailable"),
+        (Mode.MALFORMED_JSON, "unavailable"),
+        (Behaviour(Mode.BLOCK_OUTPUT, reason="IMAGE_SAFETY"), "IMAGE_SAFETY"),
+    ],
+)
+async def test_failed_generation_is_refunded(
+    harness: Harness, behaviour: Mode | Behaviour, phrase: str
+) -> None:
+    harness.api.default = behaviour
+    rec = await generate(harness)
+    message = await rec.wait_followup(timeout=10)
+    assert phrase in message.content and "refunded" in message.content
+    assert await harness.balance(harness.alice) == 300
+
+
+@pytest.mark.parametrize(
+    ("options", "phrase"),
+    [
+        ({"prompt": "   "}, "prompt is empty"),
+        ({"prompt": "x" * 201}, "limit is 200"),
+        ({"prompt": "ok", "aspect_ratio": "7:3"}, "isn't supported"),
+    ],
+)
+async def test_bad_prompts_are_refused_for_free(
+    harness: Harness, options: dict[str, str], phrase: str
+) -> None:
+    rec = await harness.fake.slash("generate", options, user=harness.alice, validate=False)
+    message = await rec.wait_original()
+    assert message.ephemeral and phrase in message.content
+    assert await harness.balance(harness.alice) == 300
+    assert await harness.rows("images") == 0
+    assert harness.api.requests == []
+
+
+@pytest.mark.parametrize(
+    ("data", "filename", "content_type", "phrase"),
+    [
+        (b"", "empty.png", "image/png", "is empty"),
+        (b"just some text", "lies.png", "image/png", "isn't an image"),
+        (b"GIF89a" + b"\x00" * 64, "anim.gif", "image/gif", None),
+        (png()[:70], "cut.png", "image/png", "damaged"),
+        (b"\x00" * 1_000_001, "big.png", "image/png", "the limit is"),
+    ],
+)
+async def test_bad_attachments_are_refused_for_free(
+    harness: Harness, data: bytes, filename: str, content_type: str, phrase: str | None
+) -> None:
+    upload = harness.fake.upload(data, filename, content_type)
+    rec = await generate(harness, "edit this", image=upload)
+    message = await rec.wait_original()
+    assert message.ephemeral
+    assert (phrase or "PNG, JPEG or WebP") in message.content, message.content
+    assert await harness.balance(harness.alice) == 300
+    assert await harness.rows("images") == 0
+    assert await harness.objects() == []
+    assert harness.api.requests == []
+
+
+async def test_animated_and_bomb_attachments(harness: Harness) -> None:
+    import io
+
+    from PIL import Image as PILImage
+
+    frames = [PILImage.new("RGB", (8, 8), c) for c in ("red", "blue")]
+    buffer = io.BytesIO()
+    frames[0].save(buffer, "PNG", save_all=True, append_images=frames[1:])
+    rec = await generate(harness, "x", image=harness.fake.upload(buffer.getvalue(), "a.png"))
+    assert "animated" in (await rec.wait_original()).content
+    bomb = io.BytesIO()
+    PILImage.new("1", (12000, 12000)).save(bomb, "PNG")
+    rec = await generate(harness, "x", image=harness.fake.upload(bomb.getvalue(), "bomb.png"))
+    assert "too big" in (await rec.wait_original()).content
+    assert await harness.balance(harness.alice) == 300
+
+
+async def test_insufficient_coins(harness: Harness) -> None:
+    for _ in range(3):
+        rec = await generate(harness)
+        await rec.wait_original(has_image, timeout=10)
+    rec = await generate(harness)
+    message = await rec.wait_original()
+    assert message.ephemeral and "You need 100 coins but have 0" in message.content
+    assert await harness.rows("images") == 3
+
+
+async def test_too_many_queued_jobs(harness: Harness) -> None:
+    harness.api.latency = 1.0
+    first = await generate(harness)
+    second = await generate(harness)
+    third = await generate(harness)
+    message = await third.wait_original()
+    assert message.ephemeral and "2 images in progress" in message.content
+    for rec in (first, second):
+        await rec.wait_original(has_image, timeout=10)
+    assert await harness.balance(harness.alice) == 100
+
+
+async def test_status_shows_queue_position(harness: Harness) -> None:
+    harness.api.latency = 0.5
+    recs = [
+        await harness.fake.slash("generate", {"prompt": f"p{n}"}, user=user)
+        for n, user in enumerate([harness.alice, harness.bob, harness.mod])
+    ]
+    await recs[2].wait_for(
+        lambda r: any("Queued (position" in e.content for e in r.edits), timeout=10
+    )
+    for rec in recs:
+        await rec.wait_original(has_image, timeout=10)
+
+
+async def test_generate_in_dm_is_refused(harness: Harness) -> None:
+    # Global commands (no DISCORD_GUILD_IDS) are the ones a DM could reach.
+    await harness.stop_bot()
+    await harness.start_bot(discord_guild_ids=[])
+    rec = await harness.fake.slash("generate", {"prompt": "x"}, user=harness.alice, dm=True)
+    message = await rec.wait_original()
+    assert message.ephemeral and "only works in a server" in message.content
+
+
+async def test_reroll_is_a_new_paid_job_with_the_same_inputs(harness: Harness) -> None:
+    source = png(50, 50, "green")
+    rec = await generate(harness, "repaint", image=harness.fake.upload(source, "s.png"))
+    message = await rec.wait_original(has_image, timeout=10)
+    click = await harness.fake.click(message, label="Reroll", user=harness.alice)
+    rerolled = await click.wait_original(has_image, timeout=10)
+    assert rerolled.id != message.id
+    assert harness.api.requests[1].prompt == "repaint"
+    assert harness.api.requests[1].images == [("image/png", source)]
+    assert await harness.balance(harness.alice) == 100
+
+
+async def test_double_clicked_reroll_charges_only_for_jobs_that_ran(harness: Harness) -> None:
+    rec = await generate(harness)
+    message = await rec.wait_original(has_image, timeout=10)
+    harness.api.latency = 0.3
+    clicks = await asyncio.gather(
+        *(harness.fake.click(message, label="Reroll", user=harness.alice) for _ in range(3))
+    )
+    ran = refused = 0
+    for click in clicks:
+        await click.wait_callback()
+        result = await click.wait_message(lambda m: has_image(m) or m.ephemeral, timeout=10)
+        if has_image(result):
+            ran += 1
+        else:
+            refused += 1
+    assert ran == 2 and refused == 1  # MAX_JOBS_PER_USER=2
+    assert await harness.balance(harness.alice) == 300 - 100 * (1 + ran)
+    await assert_ledger_consistent(harness.app.db)
+
+
+async def test_someone_elses_buttons_say_not_yours(harness: Harness) -> None:
+    rec = await generate(harness)
+    message = await rec.wait_original(has_image, timeout=10)
+    for label in ("Reroll", "Edit", "Delete"):
+        click = await harness.fake.click(message, label=label, user=harness.bob)
+        answer = await click.wait_original()
+        assert answer.ephemeral and "isn't yours" in answer.content
+    assert await harness.rows("images") == 1
+    assert await harness.balance(harness.alice) == 200
+    assert await harness.app.user_repo.get_by_discord_id(harness.bob.id) is None or (
+        await harness.balance(harness.bob) == 300
+    )
+
+
+async def test_edit_opens_modal_and_edits_the_image(harness: Harness) -> None:
+    rec = await generate(harness)
+    message = await rec.wait_original(has_image, timeout=10)
+    click = await harness.fake.click(message, label="Edit", user=harness.alice)
+    modal = await click.wait_modal()
+    submit = await harness.fake.submit_modal(modal, {"instruction": "make it purple"},
+                                             user=harness.alice)  # fmt: skip
+    edited = await submit.wait_original(has_image, timeout=10)
+    assert "make it purple" in edited.embed_text()
+    request = harness.api.requests[-1]
+    assert request.prompt == "make it purple"
+    assert request.images[0][1] == next(iter(message.files.values()))
+    assert await harness.balance(harness.alice) == 100
+
+
+async def test_edit_with_empty_instruction_is_refused(harness: Harness) -> None:
+    rec = await generate(harness)
+    message = await rec.wait_original(has_image, timeout=10)
+    click = await harness.fake.click(message, label="Edit", user=harness.alice)
+    modal = await click.wait_modal()
+    submit = await harness.fake.submit_modal(modal, {"instruction": "  "}, user=harness.alice)
+    answer = await submit.wait_original()
+    assert answer.ephemeral and "prompt is empty" in answer.content
+    assert await harness.balance(harness.alice) == 200
+
+
+async def test_delete_removes_row_and_objects(harness: Harness) -> None:
+    rec = await generate(harness)
+    message = await rec.wait_original(has_image, timeout=10)
+    assert len(await harness.objects()) == 2
+    click = await harness.fake.click(message, label="Delete", user=harness.alice)
+    await click.wait_callback()
+    await click.wait_for(
+        lambda r: "deleted" in (r.target_message.content if r.target_message else "")
+    )
+    assert await harness.rows("images") == 0
+    assert await harness.objects() == []
+
+
+async def test_moderator_may_delete_but_not_reroll(harness: Harness) -> None:
+    rec = await generate(harness)
+    message = await rec.wait_original(has_image, timeout=10)
+    reroll = await harness.fake.click(message, label="Reroll", user=harness.mod)
+    assert "isn't yours" in (await reroll.wait_original()).content
+    delete = await harness.fake.click(message, label="Delete", user=harness.mod)
+    await delete.wait_callback()
+    await harness.fake.wait_for(lambda: True)
+    await delete.wait_for(lambda r: r.callbacks)
+    for _ in range(50):
+        if await harness.rows("images") == 0:
+            break
+        await asyncio.sleep(0.05)
+    assert await harness.rows("images") == 0
+
+
+async def test_result_after_token_expiry_goes_to_the_channel(harness: Harness) -> None:
+    harness.api.latency = 0.5
+    rec = await generate(harness)
+    await rec.wait_callback()
+    harness.fake.expire(rec)
+    posted = await harness.fake.wait_for_message(
+        lambda m: has_image(m), channel=harness.guild.default_channel, timeout=10
+    )
+    assert f"<@{harness.alice.id}>" in posted.content
+    assert posted.buttons()
