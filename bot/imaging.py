@@ -167,7 +167,8 @@ def make_thumbnail(data: bytes, size: int = 256) -> bytes:
         except _PILLOW_ERRORS as exc:
             raise _corrupt(fmt) from exc
         thumb = _to_rgb_or_rgba(_apply_orientation(im, orientation))
-    return _encode(thumb, "WEBP", quality=80, method=4)
+        # Encode inside the block: `thumb` may still be `im`, whose file closes on exit.
+        return _encode(thumb, "WEBP", quality=80, method=4)
 
 
 def normalize_upload(data: bytes, info: ImageInfo) -> tuple[bytes, ImageInfo]:

@@ -523,3 +523,12 @@ async def test_safe_to_run_concurrently_in_threads(bomb_png: bytes) -> None:
     assert all(isinstance(r, ImageInfo) and r.aspect_ratio == "3:2" for r in results[:6])
     assert all(isinstance(r, bytes) and sniff_mime(r) == "image/webp" for r in results[6:12])
     assert all(isinstance(r, ImageProblem) and r.code == "too_many_pixels" for r in results[12:])
+
+
+def test_thumbnail_of_small_rgb_jpeg() -> None:
+    """Regression: an RGB JPEG already smaller than the thumbnail needed no conversion, so the
+    still-lazy source image was encoded after its file had closed."""
+    buffer = io.BytesIO()
+    Image.new("RGB", (40, 40), "white").save(buffer, "JPEG")
+    thumb = make_thumbnail(buffer.getvalue())
+    assert Image.open(io.BytesIO(thumb)).size == (40, 40)
