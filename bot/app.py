@@ -66,6 +66,8 @@ class NanoBananaBot(commands.Bot):
         super().__init__(**options)
         self.settings = settings
         self.started_at = time.monotonic()
+        # How long close() lets running jobs finish before refunding them.
+        self.shutdown_deadline = SHUTDOWN_DEADLINE
         self.ready_after: float | None = None
         self.db = Database(settings.database_path)
         self.user_repo = UserRepository(self.db)
@@ -152,7 +154,7 @@ class NanoBananaBot(commands.Bot):
     async def close(self) -> None:
         """Stop taking jobs, let running ones finish (bounded), refund the rest, close all."""
         try:
-            await self.generation.close(deadline=SHUTDOWN_DEADLINE)
+            await self.generation.close(deadline=self.shutdown_deadline)
         except Exception:
             log.exception("error while stopping generation")
         await self.nanobanana.close()

@@ -1,0 +1,105 @@
+"""Start-up and shutdown: persistent buttons, crash recovery, command sync, graceful close."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from bot.check import run_checks
+from storage.models import ImageStatus
+from tests.cogs.conftest import Harness
+from tests.cogs.test_generate import has_image
+from tests.storage.helpers import assert_ledger_consistent
+
+
+async def test_buttons_keep_working_after_a_restart(harness: Harness) -> None:
+    rec = await harness.fake.slash("generate", {"prompt": "a lighthouse"}, user=harness.alice)
+    message = await rec.wait_original(has_image, timeout=10)
+    await harness.stop_bot()
+    await harness.start_bot()
+    click = await harness.fake.click(message, label="Reroll", user=harness.alice)
+    await click.wait_original(has_image, timeout=10)
+    assert harness.api.requests[-1].prompt == "a lighthouse"
+    stranger = await harness.fake.click(message, label="Delete", user=harness.bob)
+    assert "isn't yours" in (await stranger.wait_original()).content
+
+
+async def test_jobs_left_by_a_crash_are_refunded_at_start(harness: Harness) -> None:
+    app = harness.app
+    user, _ = await app.user_repo.get_or_create_by_discord(harness.alice.id, starter_coins=300)
+    pending, _ = await app.image_repo.reserve_generation(user_id=user.id, cost=100, prompt="a")
+    await app.image_repo.reserve_generation(user_id=user.id, cost=100, prompt="b")
+    await app.image_repo.update_status(pending.id, ImageStatus.PROCESSING)
+    # An orphan object as a crash between put and complete would leave.
+    await app.store.put("images/x/1-orphan-abc123.png", b"x", "image/png")
+    await harness.stop_bot()
+    bot = await harness.start_bot()
+    assert await harness.balance(harness.alice) == 300
+    assert await bot.image_repo.list_unfinished() == []
+    assert await harness.objects() == []
+    await assert_ledger_consistent(bot.db)
+
+
+async def test_global_sync_only_when_commands_change(harness: Harness) -> None:
+    await harness.stop_bot()
+    before = len(harness.fake.sync_calls)
+    bot = await harness.start_bot(discord_guild_ids=[])
+    global_syncs = [c for c in harness.fake.sync_calls[before:] if c[0] is None]
+    assert len(global_syncs) == 1 and {c["name"] for c in global_syncs[0][1]} >= {"generate"}
+    assert await bot.db.get_state("commands_hash") == bot.commands_hash()
+    await harness.stop_bot()
+    before = len(harness.fake.sync_calls)
+    await harness.start_bot(discord_guild_ids=[])
+    assert harness.fake.sync_calls[before:] == []
+
+
+async def test_close_finishes_running_jobs_and_refunds_queued_ones(harness: Harness) -> None:
+    harness.api.latency = 0.4
+    recs = [
+        await harness.fake.slash("generate", {"prompt": f"p{n}"}, user=user)
+        for n, user in enumerate([harness.alice, harness.bob, harness.mod])
+    ]
+    for rec in recs:
+        await rec.wait_callback()
+    await asyncio.sleep(0.1)  # two running (MAX_CONCURRENT_GENERATIONS=2), one queued
+    app = harness.app
+    await harness.stop_bot()
+    assert has_image(await recs[0].wait_original(has_image))
+    assert has_image(await recs[1].wait_original(has_image))
+    refused = await recs[2].wait_followup()
+    assert "restarted before your image was made" in refused.content
+    assert "100 coins were refunded" in refused.content
+    bot = await harness.start_bot()
+    assert await harness.balance(harness.mod) == 300
+    assert await bot.image_repo.list_unfinished() == []
+    await assert_ledger_consistent(app.db if app.db.is_open else bot.db)
+
+
+async def test_close_past_deadline_refunds_the_running_job(harness: Harness) -> None:
+    harness.api.latency = 30
+    rec = await harness.fake.slash("generate", {"prompt": "slow"}, user=harness.alice)
+    await rec.wait_callback()
+    await asyncio.sleep(0.1)
+    harness.app.shutdown_deadline = 0.2
+    await harness.stop_bot()
+    harness.api.latency = 0
+    bot = await harness.start_bot()
+    assert await harness.balance(harness.alice) == 300
+    assert await bot.image_repo.list_unfinished() == []
+
+
+async def test_check_reports_every_part(
+    harness: Harness, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code = await run_checks(harness.settings)
+    out = capsys.readouterr().out.splitlines()
+    assert code == 0, out
+    assert [line.split()[1] for line in out] == [
+        "configuration:", "database:", "object", "discord", "gemini",
+    ]  # fmt: skip
+    assert all(line.startswith("OK") for line in out)
+    broken = harness.settings.model_copy(update={"nanobanana_model": "imagen-x"})
+    assert await run_checks(broken) == 1
+    assert "NANOBANANA_MODEL" in capsys.readouterr().out
+    assert "test-key" not in "\n".join(out)
