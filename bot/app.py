@@ -55,7 +55,11 @@ def build_object_store(settings: Settings) -> ObjectStore:
 class NanoBananaBot(commands.Bot):
     """The bot. `setup_hook` opens storage, recovers crashed jobs, loads cogs, syncs."""
 
-    def __init__(self, settings: Settings, **options: Any) -> None:
+    def __init__(
+        self, settings: Settings, *, store: ObjectStore | None = None, **options: Any
+    ) -> None:
+        """`options` go to commands.Bot (e.g. guild_ready_timeout=0 in tests). `store` replaces
+        the configured object store (tests inject faults; benchmarks compare backends)."""
         options.setdefault("command_prefix", commands.when_mentioned)
         options.setdefault("intents", discord.Intents.default())
         options.setdefault("help_command", None)
@@ -72,7 +76,7 @@ class NanoBananaBot(commands.Bot):
         self.db = Database(settings.database_path)
         self.user_repo = UserRepository(self.db)
         self.image_repo = ImageRepository(self.db)
-        self.store: ObjectStore = build_object_store(settings)
+        self.store: ObjectStore = store or build_object_store(settings)
         self.nanobanana = NanobananaClient.from_settings(settings)
         self.accounts = AccountService(
             self.user_repo,
