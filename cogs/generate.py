@@ -350,38 +350,64 @@ class DeleteButton(_ImageButton, template=rf"nb:delete:(?P<id>{_UUID})"):
         )
 
 
+EDIT_MODAL_ID = re.compile(rf"nb:editmodal:(?P<id>{_UUID})")
+INSTRUCTION_FIELD = "instruction"
+
+
 class EditModal(discord.ui.Modal):
-    """The instruction for an Edit."""
+    """The form asking for an Edit's instruction.
+
+    Only a form: its submission is handled statelessly by `GenerateCog.on_interaction`, from
+    the image id in its custom_id, so it still works after a restart and when the same image's
+    Edit is opened twice at once (discord.py keys open modals by custom_id alone).
+    """
 
     def __init__(self, image_id: str, language: str) -> None:
         super().__init__(title=t(language, "gen.edit_title"), custom_id=f"nb:editmodal:{image_id}")
-        self.image_id = image_id
-        self.instruction: discord.ui.TextInput[EditModal] = discord.ui.TextInput(
-            label=t(language, "gen.edit_label"),
-            placeholder=t(language, "gen.edit_placeholder"),
-            style=discord.TextStyle.paragraph,
-            max_length=4000,
-            custom_id="instruction",
-        )
-        self.add_item(self.instruction)
-
-    async def on_submit(self, interaction: Interaction) -> None:  # type: ignore[override]
-        try:
-            bot = interaction.client
-            prompt = bot.generation.validate_prompt(self.instruction.value)
-            image = await bot.image_repo.get(self.image_id)
-            if image is None:
-                raise ImageNotFound()
-            request = GenerationRequest(
-                prompt=prompt,
-                aspect_ratio=str(image.metadata.get("aspect_ratio", "1:1")),
-                inputs=(await bot.generation.image_as_input(image),),
-                source_image_ids=(image.id,),
-                context=request_context(interaction),
+        self.add_item(
+            discord.ui.TextInput(
+                label=t(language, "gen.edit_label"),
+                placeholder=t(language, "gen.edit_placeholder"),
+                style=discord.TextStyle.paragraph,
+                max_length=4000,
+                custom_id=INSTRUCTION_FIELD,
             )
-            await start_job(interaction, request, thinking=True)
-        except Exception as error:
-            await report_error(interaction, error)
+        )
+
+
+def submitted_value(data: Any, custom_id: str) -> str | None:
+    """A text input's value from a modal submission payload (action rows or labels)."""
+    if isinstance(data, dict):
+        if data.get("custom_id") == custom_id and "value" in data:
+            return str(data["value"])
+        children: Any = [data.get("component"), *(data.get("components") or [])]
+        data = children
+    if isinstance(data, list):
+        for child in data:
+            found = submitted_value(child, custom_id)
+            if found is not None:
+                return found
+    return None
+
+
+async def submit_edit(interaction: Interaction, image_id: str, instruction: str) -> None:
+    """An Edit's modal was submitted: a new paid job that edits this image."""
+    bot = interaction.client
+    prompt = bot.generation.validate_prompt(instruction)
+    image = await bot.image_repo.get(image_id)
+    if image is None:
+        raise ImageNotFound()
+    owner = await bot.user_repo.get(image.user_id)
+    if owner is None or owner.discord_id != interaction.user.id:
+        raise UserFacingError("error.not_yours", owner=f"<@{owner.discord_id}>" if owner else "?")
+    request = GenerationRequest(
+        prompt=prompt,
+        aspect_ratio=str(image.metadata.get("aspect_ratio", "1:1")),
+        inputs=(await bot.generation.image_as_input(image),),
+        source_image_ids=(image.id,),
+        context=request_context(interaction),
+    )
+    await start_job(interaction, request, thinking=True)
 
 
 class GenerateCog(commands.Cog):
@@ -389,6 +415,21 @@ class GenerateCog(commands.Cog):
 
     def __init__(self, bot: NanoBananaBot) -> None:
         self.bot = bot
+
+    @commands.Cog.listener()
+    async def on_interaction(self, interaction: Interaction) -> None:
+        """Edit modal submissions, handled from their payload alone (see EditModal)."""
+        if interaction.type is not discord.InteractionType.modal_submit:
+            return
+        data: dict[str, Any] = dict(interaction.data or {})
+        match = EDIT_MODAL_ID.fullmatch(str(data.get("custom_id", "")))
+        if match is None:
+            return
+        try:
+            instruction = submitted_value(data.get("components"), INSTRUCTION_FIELD) or ""
+            await submit_edit(interaction, match["id"], instruction)
+        except Exception as error:
+            await report_error(interaction, error)
 
     @app_commands.command(
         name="generate", description="Create an image, or edit yours, with Nano Banana"

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import json
+import sqlite3
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
-
-import aiosqlite
 
 from storage import ledger
 from storage.cursors import decode_cursor, encode_cursor
@@ -84,13 +83,13 @@ class ImageRepository:
         coins_used: int = 0,
     ) -> Image:
         """Insert an image row (no coins move: see reserve_generation / create_upload)."""
-        async with self.db.transaction() as conn:
-            image_id = await _insert(
+        return await self.db.write(
+            lambda conn: _fetch(conn, _insert(
                 conn, user_id=user_id, type=type, status=status, title=title,
                 description=description, prompt=prompt, stored=stored, metadata=metadata,
                 coins_used=coins_used,
-            )  # fmt: skip
-        return await self._require(image_id)
+            ))
+        )  # fmt: skip
 
     async def get(self, image_id: str) -> Image | None:
         row = await self.db.fetchone(
@@ -227,47 +226,52 @@ class ImageRepository:
 
         Moving to FAILED here does not refund: jobs that were paid for use fail_and_refund.
         """
-        async with self.db.transaction() as conn:
-            async with conn.execute("SELECT status FROM images WHERE id = ?", (image_id,)) as c:
-                row = await c.fetchone()
+
+        def change(conn: sqlite3.Connection) -> Image:
+            row = conn.execute("SELECT status FROM images WHERE id = ?", (image_id,)).fetchone()
             if row is None:
                 raise NotFound(f"image {image_id} does not exist")
             current = ImageStatus(row[0])
             if status not in ALLOWED_TRANSITIONS[current]:
                 raise InvalidTransition(image_id, current.value, status.value)
-            await conn.execute(
+            conn.execute(
                 "UPDATE images SET status = ?, updated_at = ?, metadata = CASE WHEN ? IS NULL "
                 "THEN metadata ELSE json_set(metadata, '$.error', ?) END WHERE id = ?",
                 (status.value, utcnow_iso(), error, error, image_id),
             )
-        return await self._require(image_id)
+            return _fetch(conn, image_id)
+
+        return await self.db.write(change)
 
     async def complete(
         self, image_id: str, stored: StoredObject, metadata: dict[str, Any]
     ) -> Image:
         """PROCESSING -> COMPLETED, recording where the bytes are and what they are."""
-        async with self.db.transaction() as conn:
-            cursor = await conn.execute(
+        values = (
+            stored.storage_key,
+            stored.storage_url,
+            stored.thumbnail_key,
+            stored.thumbnail_url,
+            _json(metadata),
+            utcnow_iso(),
+            image_id,
+        )
+
+        def finish(conn: sqlite3.Connection) -> Image:
+            cursor = conn.execute(
                 "UPDATE images SET status = 'COMPLETED', storage_key = ?, storage_url = ?, "
                 "thumbnail_key = ?, thumbnail_url = ?, metadata = json_patch(metadata, ?), "
                 "updated_at = ? WHERE id = ? AND status = 'PROCESSING'",
-                (
-                    stored.storage_key,
-                    stored.storage_url,
-                    stored.thumbnail_key,
-                    stored.thumbnail_url,
-                    _json(metadata),
-                    utcnow_iso(),
-                    image_id,
-                ),
+                values,
             )
             if cursor.rowcount != 1:
-                async with conn.execute("SELECT status FROM images WHERE id = ?", (image_id,)) as c:
-                    row = await c.fetchone()
+                row = conn.execute("SELECT status FROM images WHERE id = ?", (image_id,)).fetchone()
                 if row is None:
                     raise NotFound(f"image {image_id} does not exist")
                 raise InvalidTransition(image_id, str(row[0]), ImageStatus.COMPLETED.value)
-        return await self._require(image_id)
+            return _fetch(conn, image_id)
+
+        return await self.db.write(finish)
 
     # Ledger-coupled operations -----------------------------------------------------------
 
@@ -284,18 +288,21 @@ class ImageRepository:
 
         Raises InsufficientCoins without writing anything.
         """
-        async with self.db.transaction() as conn:
-            balance = await _balance(conn, user_id)
-            image_id = await _insert(
+
+        def reserve(conn: sqlite3.Connection) -> tuple[Image, int]:
+            balance = ledger.balance(conn, user_id)
+            image_id = _insert(
                 conn, user_id=user_id, type=ImageType.GENERATED, status=ImageStatus.PENDING,
                 title=title, prompt=prompt, metadata=metadata, coins_used=cost,
             )  # fmt: skip
             if cost:
-                balance = await ledger.debit(
+                balance = ledger.debit(
                     conn, user_id, cost, kind=TransactionKind.GENERATION, image_id=image_id,
                     reason="generation",
                 )  # fmt: skip
-        return await self._require(image_id), balance
+            return _fetch(conn, image_id), balance
+
+        return await self.db.write(reserve)
 
     async def create_upload(
         self,
@@ -308,19 +315,22 @@ class ImageRepository:
         description: str | None = None,
     ) -> tuple[Image, int]:
         """Debit (if the upload costs) and a COMPLETED upload row in one transaction."""
-        async with self.db.transaction() as conn:
-            balance = await _balance(conn, user_id)
-            image_id = await _insert(
+
+        def insert(conn: sqlite3.Connection) -> tuple[Image, int]:
+            balance = ledger.balance(conn, user_id)
+            image_id = _insert(
                 conn, user_id=user_id, type=ImageType.UPLOADED, status=ImageStatus.COMPLETED,
                 title=title, description=description, stored=stored, metadata=metadata,
                 coins_used=cost,
             )  # fmt: skip
             if cost:
-                balance = await ledger.debit(
+                balance = ledger.debit(
                     conn, user_id, cost, kind=TransactionKind.UPLOAD, image_id=image_id,
                     reason="upload",
                 )  # fmt: skip
-        return await self._require(image_id), balance
+            return _fetch(conn, image_id), balance
+
+        return await self.db.write(insert)
 
     async def fail_and_refund(self, image_id: str, error: str) -> Refund | None:
         """FAILED + REFUND ledger row + credit in one transaction, exactly once.
@@ -328,25 +338,28 @@ class ImageRepository:
         Guarded on status: only a PENDING/PROCESSING job can fail, so a second call (or a
         call racing the first) finds nothing to do and returns None.
         """
-        async with self.db.transaction() as conn:
-            async with conn.execute(
+        failed_at = utcnow_iso()
+
+        def refund(conn: sqlite3.Connection) -> Refund | None:
+            row = conn.execute(
                 "UPDATE images SET status = 'FAILED', updated_at = ?, "
                 "metadata = json_set(metadata, '$.error', ?) "
                 "WHERE id = ? AND status IN ('PENDING', 'PROCESSING') "
                 "RETURNING user_id, coins_used",
-                (utcnow_iso(), error, image_id),
-            ) as cursor:
-                row = await cursor.fetchone()
+                (failed_at, error, image_id),
+            ).fetchone()
             if row is None:
                 return None
             user_id, coins_used = str(row[0]), int(row[1])
-            balance = await _balance(conn, user_id)
+            balance = ledger.balance(conn, user_id)
             if coins_used:
-                balance = await ledger.credit(
+                balance = ledger.credit(
                     conn, user_id, coins_used, kind=TransactionKind.REFUND, image_id=image_id,
                     reason=error[:200],
                 )  # fmt: skip
-        return Refund(await self._require(image_id), coins_used, balance)
+            return Refund(_fetch(conn, image_id), coins_used, balance)
+
+        return await self.db.write(refund)
 
     # Reconciliation --------------------------------------------------------------------
 
@@ -407,20 +420,20 @@ class ImageRepository:
         return image
 
 
+def _fetch(conn: sqlite3.Connection, image_id: str) -> Image:
+    """The image as the current transaction sees it (on the writer: read-your-writes)."""
+    row = conn.execute(f"SELECT {_IMAGE_COLUMNS} FROM images WHERE id = ?", (image_id,)).fetchone()
+    if row is None:
+        raise NotFound(f"image {image_id} does not exist")
+    return Image.from_row(row)
+
+
 def _json(value: Any) -> str:
     return json.dumps(value or {}, separators=(",", ":"))
 
 
-async def _balance(conn: aiosqlite.Connection, user_id: str) -> int:
-    async with conn.execute("SELECT coins FROM users WHERE id = ?", (user_id,)) as cursor:
-        row = await cursor.fetchone()
-    if row is None:
-        raise NotFound(f"user {user_id} does not exist")
-    return int(row[0])
-
-
-async def _insert(
-    conn: aiosqlite.Connection,
+def _insert(
+    conn: sqlite3.Connection,
     *,
     user_id: str,
     type: ImageType,
@@ -434,7 +447,7 @@ async def _insert(
 ) -> str:
     image_id = str(uuid.uuid4())
     now = utcnow_iso()
-    await conn.execute(
+    conn.execute(
         f"INSERT INTO images ({_IMAGE_COLUMNS}) VALUES ({', '.join('?' * 15)})",
         (
             image_id,

@@ -1,15 +1,15 @@
-"""Coin movements: a guarded balance update plus its ledger row, on a caller's transaction.
+"""Coin movements: a guarded balance update plus its ledger row, inside a caller's transaction.
 
-These take the connection of an open `Database.transaction()` so that repositories can
-compose them with other writes (a debit and the image it pays for commit together or not at
-all). Never call them outside a transaction.
+These are synchronous functions on a raw `sqlite3.Connection`, meant to run inside
+`Database.write(...)`, so that repositories compose them with other writes (a debit and the
+image it pays for commit together or not at all) in one trip to the database thread.
+Never call them outside a transaction.
 """
 
 from __future__ import annotations
 
+import sqlite3
 import uuid
-
-import aiosqlite
 
 from storage.errors import BalanceOverflow, InsufficientCoins, InvalidAmount, NotFound
 from storage.models import TransactionKind
@@ -29,8 +29,16 @@ def check_amount(amount: int) -> int:
     return amount
 
 
-async def debit(
-    conn: aiosqlite.Connection,
+def balance(conn: sqlite3.Connection, user_id: str) -> int:
+    """The user's coins (NotFound if there is no such user)."""
+    row = conn.execute("SELECT coins FROM users WHERE id = ?", (user_id,)).fetchone()
+    if row is None:
+        raise NotFound(f"user {user_id} does not exist")
+    return int(row[0])
+
+
+def debit(
+    conn: sqlite3.Connection,
     user_id: str,
     amount: int,
     *,
@@ -42,25 +50,20 @@ async def debit(
     """Take `amount` coins in one guarded statement and write the ledger row; new balance."""
     check_amount(amount)
     now = utcnow_iso()
-    async with conn.execute(
+    row = conn.execute(
         "UPDATE users SET coins = coins - ?, updated_at = ? WHERE id = ? AND coins >= ? "
         "RETURNING coins",
         (amount, now, user_id, amount),
-    ) as cursor:
-        row = await cursor.fetchone()
+    ).fetchone()
     if row is None:
-        async with conn.execute("SELECT coins FROM users WHERE id = ?", (user_id,)) as cursor:
-            existing = await cursor.fetchone()
-        if existing is None:
-            raise NotFound(f"user {user_id} does not exist")
-        raise InsufficientCoins(balance=int(existing[0]), cost=amount)
-    balance = int(row[0])
-    await _ledger_row(conn, user_id, -amount, balance, kind, image_id, actor_id, reason, now)
-    return balance
+        raise InsufficientCoins(balance=balance(conn, user_id), cost=amount)
+    new_balance = int(row[0])
+    _ledger_row(conn, user_id, -amount, new_balance, kind, image_id, actor_id, reason, now)
+    return new_balance
 
 
-async def credit(
-    conn: aiosqlite.Connection,
+def credit(
+    conn: sqlite3.Connection,
     user_id: str,
     amount: int,
     *,
@@ -72,24 +75,21 @@ async def credit(
     """Add `amount` coins (refusing int64 overflow) and write the ledger row; new balance."""
     check_amount(amount)
     now = utcnow_iso()
-    async with conn.execute(
+    row = conn.execute(
         "UPDATE users SET coins = coins + ?, updated_at = ? WHERE id = ? AND coins <= ? "
         "RETURNING coins",
         (amount, now, user_id, INT64_MAX - amount),
-    ) as cursor:
-        row = await cursor.fetchone()
+    ).fetchone()
     if row is None:
-        async with conn.execute("SELECT 1 FROM users WHERE id = ?", (user_id,)) as cursor:
-            if await cursor.fetchone() is None:
-                raise NotFound(f"user {user_id} does not exist")
+        balance(conn, user_id)  # raises NotFound for a missing user
         raise BalanceOverflow("the balance would exceed the largest storable amount")
-    balance = int(row[0])
-    await _ledger_row(conn, user_id, amount, balance, kind, image_id, actor_id, reason, now)
-    return balance
+    new_balance = int(row[0])
+    _ledger_row(conn, user_id, amount, new_balance, kind, image_id, actor_id, reason, now)
+    return new_balance
 
 
-async def _ledger_row(
-    conn: aiosqlite.Connection,
+def _ledger_row(
+    conn: sqlite3.Connection,
     user_id: str,
     delta: int,
     balance_after: int,
@@ -99,7 +99,7 @@ async def _ledger_row(
     reason: str | None,
     created_at: str,
 ) -> None:
-    await conn.execute(
+    conn.execute(
         "INSERT INTO coin_transactions (id, user_id, delta, balance_after, kind, image_id, "
         "actor_id, reason, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
         (

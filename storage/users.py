@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sqlite3
 import uuid
 from collections.abc import Iterable
 from typing import Any
@@ -49,28 +50,32 @@ class UserRepository:
         """Insert a user; starter coins, if any, arrive through a STARTER ledger row."""
         user_id = str(uuid.uuid4())
         now = utcnow_iso()
-        async with self.db.transaction() as conn:
-            await conn.execute(
+        values = (
+            user_id,
+            email,
+            google_id,
+            str(discord_id) if discord_id is not None else None,
+            first_name,
+            last_name,
+            display_name,
+            _roles_json(roles),
+            language,
+            now,
+            now,
+        )
+
+        def insert(conn: sqlite3.Connection) -> User:
+            conn.execute(
                 f"INSERT INTO users ({_USER_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?, ?)",
-                (
-                    user_id,
-                    email,
-                    google_id,
-                    str(discord_id) if discord_id is not None else None,
-                    first_name,
-                    last_name,
-                    display_name,
-                    _roles_json(roles),
-                    language,
-                    now,
-                    now,
-                ),
+                values,
             )
             if starter_coins:
-                await ledger.credit(
+                ledger.credit(
                     conn, user_id, starter_coins, kind=TransactionKind.STARTER, reason="welcome"
                 )
-        return await self._require(user_id)
+            return _fetch(conn, "id = ?", user_id)
+
+        return await self.db.write(insert)
 
     async def get(self, user_id: str) -> User | None:
         return await self._one("id = ?", user_id)
@@ -102,30 +107,31 @@ class UserRepository:
             return existing, False
         user_id = str(uuid.uuid4())
         now = utcnow_iso()
-        async with self.db.transaction() as conn:
-            cursor = await conn.execute(
+        values = (
+            user_id,
+            str(discord_id),
+            display_name,
+            _roles_json([UserRole.USER]),
+            language,
+            now,
+            now,
+        )
+
+        def insert(conn: sqlite3.Connection) -> tuple[User, bool]:
+            cursor = conn.execute(
                 f"INSERT INTO users ({_USER_COLUMNS}) "
                 "VALUES (?, NULL, NULL, ?, NULL, NULL, ?, ?, ?, 0, ?, ?) "
                 "ON CONFLICT (discord_id) DO NOTHING",
-                (
-                    user_id,
-                    str(discord_id),
-                    display_name,
-                    _roles_json([UserRole.USER]),
-                    language,
-                    now,
-                    now,
-                ),
+                values,
             )
-            created = cursor.rowcount == 1
-            if created and starter_coins:
-                await ledger.credit(
+            inserted = cursor.rowcount == 1
+            if inserted and starter_coins:
+                ledger.credit(
                     conn, user_id, starter_coins, kind=TransactionKind.STARTER, reason="welcome"
                 )
-        user = await self.get_by_discord_id(discord_id)
-        if user is None:  # deleted between the insert and the read: vanishingly rare
-            raise NotFound(f"user for Discord id {discord_id} vanished")
-        return user, created
+            return _fetch(conn, "discord_id = ?", str(discord_id)), inserted
+
+        return await self.db.write(insert)
 
     async def update(self, user_id: str, **fields: Any) -> User:
         """Change profile fields (not coins or roles); returns the updated user."""
@@ -170,11 +176,13 @@ class UserRepository:
         reason: str | None = None,
     ) -> int:
         """Take coins; raises InsufficientCoins (with balance and cost). Returns the balance."""
-        async with self.db.transaction() as conn:
-            return await ledger.debit(
+        ledger.check_amount(amount)
+        return await self.db.write(
+            lambda conn: ledger.debit(
                 conn, user_id, amount, kind=kind, image_id=image_id, actor_id=actor_id,
                 reason=reason,
-            )  # fmt: skip
+            )
+        )  # fmt: skip
 
     async def credit(
         self,
@@ -187,11 +195,13 @@ class UserRepository:
         reason: str | None = None,
     ) -> int:
         """Add coins with a ledger row. Returns the new balance."""
-        async with self.db.transaction() as conn:
-            return await ledger.credit(
+        ledger.check_amount(amount)
+        return await self.db.write(
+            lambda conn: ledger.credit(
                 conn, user_id, amount, kind=kind, image_id=image_id, actor_id=actor_id,
                 reason=reason,
-            )  # fmt: skip
+            )
+        )  # fmt: skip
 
     async def transactions(
         self, user_id: str, *, limit: int = 20, cursor: str | None = None
@@ -237,10 +247,9 @@ class UserRepository:
     async def _change_roles(
         self, user_id: str, *, add: UserRole | None = None, remove: UserRole | None = None
     ) -> User:
-        # Read-modify-write is safe here: the write lock serialises every writer.
-        async with self.db.transaction() as conn:
-            async with conn.execute("SELECT roles FROM users WHERE id = ?", (user_id,)) as cur:
-                row = await cur.fetchone()
+        def change(conn: sqlite3.Connection) -> User:
+            # Read-modify-write is safe here: the write lock serialises every writer.
+            row = conn.execute("SELECT roles FROM users WHERE id = ?", (user_id,)).fetchone()
             if row is None:
                 raise NotFound(f"user {user_id} does not exist")
             roles = [UserRole(r) for r in json.loads(row[0])]
@@ -248,11 +257,13 @@ class UserRepository:
                 roles.append(add)
             if remove is not None and remove in roles:
                 roles.remove(remove)
-            await conn.execute(
+            conn.execute(
                 "UPDATE users SET roles = ?, updated_at = ? WHERE id = ?",
                 (_roles_json(roles), utcnow_iso(), user_id),
             )
-        return await self._require(user_id)
+            return _fetch(conn, "id = ?", user_id)
+
+        return await self.db.write(change)
 
     # Helpers -----------------------------------------------------------------------------
 
@@ -265,6 +276,14 @@ class UserRepository:
         if user is None:
             raise NotFound(f"user {user_id} does not exist")
         return user
+
+
+def _fetch(conn: sqlite3.Connection, where: str, value: object) -> User:
+    """A user as the current write transaction sees it."""
+    row = conn.execute(f"SELECT {_USER_COLUMNS} FROM users WHERE {where}", (value,)).fetchone()
+    if row is None:
+        raise NotFound(f"user ({where.split()[0]} {value}) does not exist")
+    return User.from_row(row)
 
 
 def _roles_json(roles: Iterable[UserRole]) -> str:

@@ -440,6 +440,10 @@ class GenerationService:
                     "attempts": generated.attempts,
                 },
             )
+        except asyncio.CancelledError:
+            # `complete` may still commit on the database thread: keep the objects. If no row
+            # points to them, the start-up reconciliation removes them.
+            raise
         except BaseException:
             for written_key in written:
                 with contextlib.suppress(Exception):

@@ -98,6 +98,10 @@ class UploadService:
                 title=title or filename[:MAX_TITLE_CHARS],
                 description=description,
             )
+        except asyncio.CancelledError:
+            # The row write may still commit on the database thread: keep the objects. If no
+            # row points to them, the start-up reconciliation removes them.
+            raise
         except BaseException as error:
             for written_key in written:
                 with contextlib.suppress(Exception):

@@ -297,3 +297,21 @@ async def test_result_after_token_expiry_goes_to_the_channel(harness: Harness) -
     )
     assert f"<@{harness.alice.id}>" in posted.content
     assert posted.buttons()
+
+
+async def test_two_edit_modals_of_one_image_are_both_answered(harness: Harness) -> None:
+    """Regression (found by the reliability storm): discord.py keys open modals by custom_id,
+    so a second Edit modal for the same image used to swallow the first one's submission."""
+    rec = await generate(harness)
+    message = await rec.wait_original(has_image, timeout=10)
+    first = await (await harness.fake.click(message, label="Edit", user=harness.alice)).wait_modal()
+    second = await (
+        await harness.fake.click(message, label="Edit", user=harness.alice)
+    ).wait_modal()
+    answers = [
+        await harness.fake.submit_modal(modal, {"instruction": text}, user=harness.alice)
+        for modal, text in ((first, "first"), (second, "second"))
+    ]
+    for answer in answers:
+        await answer.wait_original(has_image, timeout=10)
+    assert await harness.balance(harness.alice) == 0

@@ -103,3 +103,16 @@ async def test_check_reports_every_part(
     assert await run_checks(broken) == 1
     assert "NANOBANANA_MODEL" in capsys.readouterr().out
     assert "test-key" not in "\n".join(out)
+
+
+async def test_edit_modal_opened_before_a_restart_still_works(harness: Harness) -> None:
+    rec = await harness.fake.slash("generate", {"prompt": "a fox"}, user=harness.alice)
+    message = await rec.wait_original(has_image, timeout=10)
+    click = await harness.fake.click(message, label="Edit", user=harness.alice)
+    modal = await click.wait_modal()
+    await harness.stop_bot()
+    await harness.start_bot()
+    submit = await harness.fake.submit_modal(modal, {"instruction": "in winter"},
+                                             user=harness.alice)  # fmt: skip
+    await submit.wait_original(has_image, timeout=10)
+    assert harness.api.requests[-1].prompt == "in winter"

@@ -133,3 +133,43 @@ async def test_state_round_trip(db: Database) -> None:
     await db.set_state("commands_hash", "abc")
     await db.set_state("commands_hash", "def")
     assert await db.get_state("commands_hash") == "def"
+
+
+async def test_write_commits_and_rolls_back_whole(db: Database) -> None:
+    def ok(conn: sqlite3.Connection) -> int:
+        conn.execute("INSERT INTO bot_state VALUES ('w1', 'v', 'now')")
+        return 7
+
+    assert await db.write(ok) == 7
+    assert await db.get_state("w1") == "v"
+
+    def fails(conn: sqlite3.Connection) -> None:
+        conn.execute("INSERT INTO bot_state VALUES ('w2', 'v', 'now')")
+        raise ValueError("no")
+
+    with pytest.raises(ValueError):
+        await db.write(fails)
+    assert await db.get_state("w2") is None
+    await db.set_state("w3", "lock free")  # neither the lock nor a transaction is left behind
+
+
+async def test_cancelled_write_is_still_all_or_nothing(db: Database) -> None:
+    import threading
+
+    started = threading.Event()
+    release = threading.Event()
+
+    def slow(conn: sqlite3.Connection) -> None:
+        conn.execute("INSERT INTO bot_state VALUES ('c1', 'v', 'now')")
+        started.set()
+        release.wait(5)
+        conn.execute("INSERT INTO bot_state VALUES ('c2', 'v', 'now')")
+
+    task = asyncio.create_task(db.write(slow))
+    await asyncio.to_thread(started.wait, 5)
+    task.cancel()
+    release.set()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    await db.set_state("after", "x")  # queued behind the cancelled transaction on the thread
+    assert await db.get_state("c1") == "v" and await db.get_state("c2") == "v"

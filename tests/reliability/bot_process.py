@@ -1,0 +1,57 @@
+"""The real bot in its own process, for the reliability suite to kill with SIGKILL.
+
+`python -m tests.reliability.bot_process` reads the usual settings from the environment,
+plus `FAKE_DISCORD_URL` / `FAKE_GATEWAY_URL` (the test's fake Discord) and
+`STORE_FAILURE_RATE` / `STORE_FAILURE_SEED` (writes to the object store that fail on purpose).
+SIGTERM closes the bot gracefully, as a service manager would.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import random
+import signal
+import sys
+
+import discord
+import discord.gateway
+import discord.http
+import yarl
+
+from bot.app import NanoBananaBot, build_object_store
+from bot.config import load_settings
+from bot.logs import setup_logging
+from tests.fakes.flaky_store import FlakyStore
+
+
+async def main() -> int:
+    discord.http.Route.BASE = f"{os.environ['FAKE_DISCORD_URL']}/api/v10"
+    discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY = yarl.URL(os.environ["FAKE_GATEWAY_URL"])
+    settings = load_settings()
+    setup_logging(settings.log_level)
+    inner = build_object_store(settings)
+    store = FlakyStore(
+        inner,
+        rate=float(os.environ.get("STORE_FAILURE_RATE", "0")),
+        rng=random.Random(int(os.environ.get("STORE_FAILURE_SEED", "0"))),
+    )
+    bot = NanoBananaBot(settings, store=store, guild_ready_timeout=0)
+    bot.shutdown_deadline = float(os.environ.get("SHUTDOWN_DEADLINE", "10"))
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+    loop.add_signal_handler(signal.SIGTERM, stop.set)
+    async with bot:
+        runner = asyncio.create_task(bot.start(settings.discord_token.get_secret_value()))
+        stopper = asyncio.create_task(stop.wait())
+        done, _ = await asyncio.wait({runner, stopper}, return_when=asyncio.FIRST_COMPLETED)
+        if runner in done:
+            runner.result()
+            return 1
+        await bot.close()
+        await runner
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(asyncio.run(main()))

@@ -1,0 +1,479 @@
+"""A seeded storm of operations against the real bot, with faults and hard kills.
+
+The bot runs in a child process (tests/reliability/bot_process.py) so it can be killed with
+SIGKILL mid-flight and started again on the same database and storage. The fake Discord and the
+fake Nano Banana API run here. While operations run, the API fails 30% of calls in assorted
+ways and the object store fails 10% of writes. At the end the invariants are checked on the
+database and the storage, and returned as figures.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import io
+import json
+import logging
+import os
+import random
+import signal
+import sys
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import discord
+from PIL import Image as PILImage
+
+from storage.db import Database
+from storage.objects import LocalObjectStore
+from tests.fakes.discord_server import FakeDiscord, FakeMessage, FakeUser, InteractionRecord
+from tests.fakes.nanobanana_server import Behaviour, FakeNanobanana, Mode
+
+ROOT = Path(__file__).resolve().parents[2]
+log = logging.getLogger(__name__)
+MANAGE_GUILD = discord.Permissions(manage_guild=True).value
+OWNED_PREFIXES = ("images/", "thumbnails/", "inputs/")
+
+# Weights of the operation mix.
+MIX = {
+    "generate": 34,
+    "reroll": 10,
+    "edit": 8,
+    "upload": 12,
+    "delete": 8,
+    "grant": 8,
+    "gallery": 12,
+    "coins": 8,
+}
+
+
+@dataclass
+class Figures:
+    """What a run did and what it found."""
+
+    operations: Counter[str] = field(default_factory=Counter)
+    outcomes: Counter[str] = field(default_factory=Counter)
+    interactions_sent: int = 0
+    interactions_answered: int = 0
+    unanswered_while_alive: list[str] = field(default_factory=list)
+    in_flight_at_kill: int = 0
+    kills: int = 0
+    restarts: int = 0
+    api_calls: int = 0
+    api_failures_injected: int = 0
+    users: int = 0
+    ledger_rows: int = 0
+    images_by_status: dict[str, int] = field(default_factory=dict)
+    failed_generations: int = 0
+    refunded_at_restart: int = 0
+    refund_rows: int = 0
+    objects: int = 0
+    problems: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+
+    def summary(self) -> str:
+        return json.dumps(
+            {
+                "seconds": round(self.seconds, 1),
+                "operations": dict(self.operations),
+                "outcomes": dict(self.outcomes),
+                "interactions_sent": self.interactions_sent,
+                "interactions_answered": self.interactions_answered,
+                "in_flight_at_kill": self.in_flight_at_kill,
+                "kills": self.kills,
+                "restarts": self.restarts,
+                "api_calls": self.api_calls,
+                "users": self.users,
+                "ledger_rows": self.ledger_rows,
+                "images_by_status": self.images_by_status,
+                "failed_generations": self.failed_generations,
+                "refunded_at_restart": self.refunded_at_restart,
+                "refund_rows": self.refund_rows,
+                "objects": self.objects,
+                "problems": self.problems,
+            },
+            indent=2,
+        )
+
+
+def _png(rng: random.Random) -> bytes:
+    buffer = io.BytesIO()
+    colour = tuple(rng.randrange(256) for _ in range(3))
+    PILImage.new("RGB", (rng.randrange(16, 96), rng.randrange(16, 96)), colour).save(buffer, "PNG")
+    return buffer.getvalue()
+
+
+def _has_image(message: FakeMessage) -> bool:
+    return any(name.startswith("nanobanana-") for name in message.files)
+
+
+class BotProcess:
+    """The bot as a child process: start, wait until it answers, kill or stop it."""
+
+    def __init__(self, fake: FakeDiscord, env: dict[str, str], log_path: Path) -> None:
+        self.fake = fake
+        self.env = env
+        self.log_path = log_path
+        self.process: asyncio.subprocess.Process | None = None
+
+    async def start(self, probe_user: FakeUser) -> None:
+        identifies = len(self.fake.identifies)
+        log = self.log_path.open("ab")
+        self.process = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "tests.reliability.bot_process",
+            env=self.env, cwd=str(ROOT), stdout=log, stderr=log,
+        )  # fmt: skip
+        log.close()
+        deadline = time.monotonic() + 60
+        while len(self.fake.identifies) <= identifies or not self.fake.connected:
+            if self.process.returncode is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"the bot did not start; see {self.log_path}:\n{self.tail()}")
+            await asyncio.sleep(0.05)
+        # Ready when it answers: GUILD_CREATE handling and cog loading are done by then.
+        while True:
+            rec = await self.fake.slash("coins", {}, user=probe_user)
+            with contextlib.suppress(TimeoutError):
+                await rec.wait_callback(timeout=5)
+                return
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"the bot does not answer; see {self.log_path}:\n{self.tail()}")
+
+    def kill(self) -> None:
+        assert self.process is not None
+        self.process.send_signal(signal.SIGKILL)
+
+    async def wait(self, timeout: float = 60) -> int:
+        assert self.process is not None
+        return await asyncio.wait_for(self.process.wait(), timeout)
+
+    async def stop(self) -> int:
+        """SIGTERM: the bot closes gracefully (running jobs finish, queued ones refunded)."""
+        assert self.process is not None
+        if self.process.returncode is None:
+            self.process.send_signal(signal.SIGTERM)
+        return await self.wait()
+
+    def tail(self, lines: int = 40) -> str:
+        text = self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+        return "\n".join(text.splitlines()[-lines:])
+
+
+class Scenario:
+    """Drives the operation mix and tracks every interaction sent."""
+
+    def __init__(self, fake: FakeDiscord, api: FakeNanobanana, rng: random.Random) -> None:
+        self.fake = fake
+        self.api = api
+        self.rng = rng
+        self.figures = Figures()
+        self.members: list[FakeUser] = []
+        self.mod: FakeUser | None = None
+        self.results: list[tuple[FakeMessage, FakeUser]] = []  # messages with job buttons
+        self.records: list[tuple[InteractionRecord, str, int]] = []  # (record, op, epoch)
+        self._settled = 0  # records before this index already settled
+        self._followers: set[asyncio.Future[None]] = set()
+        self.epoch = 0  # bumps at every kill: interactions of a dead epoch may go unanswered
+
+    async def run_op(self, op: str) -> None:
+        """One operation; never raises for the bot's refusals (those are valid answers)."""
+        self.figures.operations[op] += 1
+        user = self.rng.choice(self.members)
+        fake = self.fake
+        if op == "generate":
+            options: dict[str, Any] = {"prompt": f"scene {self.rng.randrange(10**6)}"}
+            if self.rng.random() < 0.15:
+                options["image"] = fake.upload(_png(self.rng), "in.png")
+            if self.rng.random() < 0.3:
+                options["aspect_ratio"] = self.rng.choice(["16:9", "3:4", "1:1"])
+            await self._track(await fake.slash("generate", options, user=user), op, user)
+        elif op == "upload":
+            rec = await fake.slash("upload", {"image": fake.upload(_png(self.rng), "up.png")},
+                                   user=user)  # fmt: skip
+            await self._track(rec, op, user)
+        elif op == "gallery":
+            await self._track(await fake.slash("gallery", {}, user=user), op, user)
+        elif op == "coins":
+            await self._track(await fake.slash("coins", {}, user=user), op, user)
+        elif op == "grant":
+            assert self.mod is not None
+            amount = self.rng.choice([50, 100, 250, 0, 5000])  # 0 and 5000 are refused
+            rec = await fake.slash("grant", {"user": user, "amount": amount}, user=self.mod)
+            await self._track(rec, op, user)
+        elif op in ("reroll", "edit", "delete"):
+            live = [(m, o) for m, o in self.results if not m.deleted and m.buttons()]
+            if not live:
+                self.figures.outcomes[f"{op}:nothing_to_press"] += 1
+                return
+            message, owner = self.rng.choice(live)
+            presser = owner if self.rng.random() < 0.85 else user
+            label = {"reroll": "Reroll", "edit": "Edit", "delete": "Delete"}[op]
+            if not any(b.get("label") == label for b in message.buttons()):
+                self.figures.outcomes[f"{op}:no_button"] += 1
+                return
+            rec = await fake.click(message, label=label, user=presser)
+            if op == "edit" and presser is owner:
+                await self._edit(rec, owner)
+            await self._track(rec, op, presser)
+
+    async def _edit(self, rec: InteractionRecord, owner: FakeUser) -> None:
+        epoch = self.epoch
+        try:
+            modal = await rec.wait_modal(timeout=10)
+        except TimeoutError:
+            return  # answered otherwise (e.g. image deleted), or the bot died: tracked anyway
+        if epoch != self.epoch:
+            return
+        instruction = self.rng.choice(["make it blue", "add a hat", "  "])
+        submitted = await self.fake.submit_modal(modal, {"instruction": instruction}, user=owner)
+        await self._track(submitted, "edit_submit", owner)
+
+    async def _track(self, rec: InteractionRecord, op: str, user: FakeUser) -> None:
+        self.figures.interactions_sent += 1
+        self.records.append((rec, op, self.epoch))
+        if op in ("generate", "reroll", "edit_submit"):
+            task = asyncio.ensure_future(self._follow_job(rec, user, self.epoch))
+            self._followers.add(task)
+            task.add_done_callback(self._followers.discard)
+
+    async def _follow_job(self, rec: InteractionRecord, user: FakeUser, epoch: int) -> None:
+        """Remember result messages, so later operations can press their buttons."""
+        with contextlib.suppress(TimeoutError):
+            message = await rec.wait_message(lambda m: _has_image(m) or m.ephemeral, timeout=120)
+            if _has_image(message) and epoch == self.epoch:
+                self.results.append((message, user))
+
+    async def settle(self, timeout: float = 120) -> None:
+        """Wait until every interaction of the live epoch got its first answer, and every
+        generation its outcome."""
+        started = time.monotonic()
+        deadline = started + timeout
+        for rec, op, epoch in self.records[self._settled :]:
+            if epoch != self.epoch:
+                continue
+            remaining = max(0.1, deadline - time.monotonic())
+            with contextlib.suppress(TimeoutError):
+                await rec.wait_callback(timeout=remaining)
+            if op in ("generate", "reroll", "edit_submit") and rec.responded:
+                with contextlib.suppress(TimeoutError):
+                    await rec.wait_message(
+                        lambda m: _has_image(m) or m.ephemeral or "refunded" in m.content,
+                        timeout=max(0.1, deadline - time.monotonic()),
+                    )
+            if time.monotonic() - started > 5:
+                log.warning("slow to settle: %s %s", op, rec.describe()[:400])
+        self._settled = len(self.records)
+
+    def account(self) -> None:
+        """Count answers; an interaction of a killed epoch may legitimately have none."""
+        for rec, op, epoch in self.records:
+            if rec.responded:
+                self.figures.interactions_answered += 1
+                self.figures.outcomes[f"{op}:{_outcome(rec)}"] += 1
+            elif epoch != self.epoch or self._was_in_flight(rec, epoch):
+                self.figures.in_flight_at_kill += 1
+            else:
+                self.figures.unanswered_while_alive.append(f"{op} {rec.describe()[:300]}")
+
+    def _was_in_flight(self, rec: InteractionRecord, epoch: int) -> bool:
+        return epoch < self.epoch
+
+
+def _outcome(rec: InteractionRecord) -> str:
+    messages = [m for m in rec.messages if not m.loading]
+    if any(_has_image(m) for m in messages):
+        return "image"
+    if rec.modal is not None:
+        return "modal"
+    if any("refunded" in m.content for m in messages):
+        return "failed_refunded"
+    if any(m.ephemeral for m in messages) or (rec.original and rec.original.ephemeral):
+        return "ephemeral"
+    return "answered"
+
+
+async def check_invariants(db_path: Path, objects_dir: Path, figures: Figures) -> None:
+    """The money and storage invariants, recorded in `figures.problems`."""
+    problems = figures.problems
+    async with Database(db_path) as db:
+        users = await db.fetchall(
+            "SELECT u.id, u.coins, COALESCE(SUM(t.delta), 0) AS total, COUNT(t.id) AS n "
+            "FROM users u LEFT JOIN coin_transactions t ON t.user_id = u.id GROUP BY u.id"
+        )
+        figures.users = len(users)
+        for row in users:
+            if row["coins"] < 0:
+                problems.append(f"user {row['id']} has a negative balance")
+            if row["coins"] != row["total"]:
+                problems.append(f"user {row['id']}: coins {row['coins']} != ledger {row['total']}")
+        negative_rows = await db.fetchval(
+            "SELECT COUNT(*) FROM coin_transactions WHERE balance_after < 0"
+        )
+        if negative_rows:
+            problems.append(f"{negative_rows} ledger rows with a negative balance_after")
+        figures.ledger_rows = int(await db.fetchval("SELECT COUNT(*) FROM coin_transactions"))
+        status_rows = await db.fetchall("SELECT status, COUNT(*) AS n FROM images GROUP BY 1")
+        figures.images_by_status = {r["status"]: r["n"] for r in status_rows}
+        unfinished = figures.images_by_status.get("PENDING", 0) + figures.images_by_status.get(
+            "PROCESSING", 0
+        )
+        if unfinished:
+            problems.append(f"{unfinished} jobs left PENDING/PROCESSING")
+        refunds = await db.fetchall(
+            "SELECT i.id, i.coins_used, "
+            "(SELECT COUNT(*) FROM coin_transactions t WHERE t.image_id = i.id "
+            " AND t.kind = 'REFUND') AS refunds, "
+            "(SELECT COALESCE(SUM(delta), 0) FROM coin_transactions t WHERE t.image_id = i.id "
+            " AND t.kind = 'REFUND') AS refunded "
+            "FROM images i WHERE i.type = 'GENERATED' AND i.status = 'FAILED'"
+        )
+        figures.failed_generations = len(refunds)
+        for row in refunds:
+            expected = 1 if row["coins_used"] else 0
+            if row["refunds"] != expected or row["refunded"] != row["coins_used"]:
+                problems.append(
+                    f"failed image {row['id']}: {row['refunds']} refunds of "
+                    f"{row['refunded']} for cost {row['coins_used']}"
+                )
+        figures.refunded_at_restart = int(
+            await db.fetchval(
+                "SELECT COUNT(*) FROM images WHERE status = 'FAILED' "
+                "AND json_extract(metadata, '$.error') = 'interrupted by a restart'"
+            )
+        )
+        figures.refund_rows = int(
+            await db.fetchval("SELECT COUNT(*) FROM coin_transactions WHERE kind = 'REFUND'")
+        )
+        wrong_refunds = await db.fetchval(
+            "SELECT COUNT(*) FROM coin_transactions t JOIN images i ON i.id = t.image_id "
+            "WHERE t.kind = 'REFUND' AND i.status != 'FAILED'"
+        )
+        if wrong_refunds:
+            problems.append(f"{wrong_refunds} refunds of images that did not fail")
+        completed = await db.fetchall(
+            "SELECT id, storage_key, thumbnail_key, metadata FROM images WHERE status='COMPLETED'"
+        )
+        referenced: set[str] = set()
+        for row in await db.fetchall(
+            "SELECT storage_key, thumbnail_key, metadata FROM images"
+        ):  # fmt: skip
+            referenced.update(k for k in (row["storage_key"], row["thumbnail_key"]) if k)
+            referenced.update(json.loads(row["metadata"]).get("input_keys") or [])
+    store = LocalObjectStore(objects_dir)
+    present: set[str] = set()
+    for prefix in OWNED_PREFIXES:
+        present.update(await store.list(prefix))
+    figures.objects = len(present)
+    for row in completed:
+        for key in (row["storage_key"], row["thumbnail_key"]):
+            if not key or key not in present:
+                problems.append(f"completed image {row['id']} is missing object {key}")
+        for key in json.loads(row["metadata"]).get("input_keys") or []:
+            if key not in present:
+                problems.append(f"completed image {row['id']} is missing input {key}")
+    orphans = sorted(present - referenced)
+    if orphans:
+        problems.append(f"{len(orphans)} objects without a row, e.g. {orphans[:3]}")
+    if figures.unanswered_while_alive:
+        problems.append(
+            f"{len(figures.unanswered_while_alive)} interactions got no answer: "
+            f"{figures.unanswered_while_alive[:2]}"
+        )
+
+
+async def run(
+    workdir: Path,
+    *,
+    operations: int,
+    seed: int,
+    kills: int = 1,
+    api_failure_rate: float = 0.3,
+    store_failure_rate: float = 0.1,
+    api_latency: float = 0.15,
+    batch: int = 8,
+) -> Figures:
+    """Run the storm and check the invariants; returns the figures."""
+    rng = random.Random(seed)
+    started = time.monotonic()
+    db_path = workdir / "bot.db"
+    objects_dir = workdir / "objects"
+    async with FakeDiscord() as fake, FakeNanobanana(image_size=128) as api:
+        guild = fake.add_guild("Storm")
+        scenario = Scenario(fake, api, rng)
+        scenario.members = [fake.add_user(f"user{n}", guilds=[guild]) for n in range(12)]
+        mod = fake.add_user("moderator")
+        fake.add_member(guild, mod, permissions=MANAGE_GUILD)
+        scenario.mod = mod
+        api.rng = random.Random(seed + 1)
+        api.hang_seconds = 3
+        api.failure_modes = [
+            Behaviour(Mode.RATE_LIMIT, delay=0.05),
+            Behaviour(Mode.UNAVAILABLE),
+            Behaviour(Mode.BLOCK_PROMPT, reason="SAFETY"),
+            Behaviour(Mode.BLOCK_OUTPUT, reason="IMAGE_SAFETY"),
+            Mode.TEXT_ONLY,
+            Mode.HANG,
+            Mode.MALFORMED_JSON,
+        ]
+        api.failure_rate = api_failure_rate
+        # Jobs take a moment, so that a kill finds some queued and some running.
+        api.latency = api_latency
+        env = {
+            **{k: v for k, v in os.environ.items() if not k.startswith(("DISCORD", "GEMINI"))},
+            "PYTHONPATH": str(ROOT),
+            "FAKE_DISCORD_URL": fake.base_url,
+            "FAKE_GATEWAY_URL": fake.gateway_url,
+            "DISCORD_TOKEN": "fake-bot-token",
+            "DISCORD_GUILD_IDS": str(guild.id),
+            "DATABASE_PATH": str(db_path),
+            "LOCAL_STORAGE_DIR": str(objects_dir),
+            "GEMINI_API_KEY": "test-key",
+            "NANOBANANA_BASE_URL": api.base_url,
+            "NANOBANANA_TIMEOUT": "0.5",
+            "NANOBANANA_MAX_ATTEMPTS": "2",
+            "GENERATION_COST": "100",
+            "STARTER_COINS": "600",
+            "MAX_GRANT": "1000",
+            "MAX_CONCURRENT_GENERATIONS": "3",
+            "MAX_JOBS_PER_USER": "2",
+            "MAX_UPLOAD_BYTES": "1000000",
+            "STORE_FAILURE_RATE": str(store_failure_rate),
+            "STORE_FAILURE_SEED": str(seed + 2),
+            "SHUTDOWN_DEADLINE": "10",
+            "LOG_LEVEL": "INFO",
+        }
+        bot = BotProcess(fake, env, workdir / "bot.log")
+        await bot.start(scenario.members[0])
+        scenario.figures.restarts += 1
+        kill_points = sorted(rng.sample(range(operations // 5, operations), kills)) if kills else []
+        ops, weights = list(MIX), list(MIX.values())
+        done = 0
+        while done < operations:
+            size = min(batch, operations - done)
+            chosen = rng.choices(ops, weights, k=size)
+            await asyncio.gather(*(scenario.run_op(op) for op in chosen))
+            done += size
+            if kill_points and done >= kill_points[0]:
+                kill_points.pop(0)
+                # Kill while jobs are in flight: no graceful close, no refunds by the dying bot.
+                await asyncio.sleep(rng.uniform(0.0, api_latency))
+                bot.kill()
+                await bot.wait()
+                scenario.figures.kills += 1
+                scenario.epoch += 1
+                await bot.start(scenario.members[0])
+                scenario.figures.restarts += 1
+            elif done % (batch * 4) == 0:
+                await scenario.settle(timeout=60)
+        await scenario.settle(timeout=120)
+        code = await bot.stop()
+        if code != 0:
+            scenario.figures.problems.append(f"bot exited with {code}:\n{bot.tail()}")
+        scenario.account()
+        scenario.figures.api_calls = len(api.requests)
+        api.requests.clear()
+    scenario.figures.seconds = time.monotonic() - started
+    await check_invariants(db_path, objects_dir, scenario.figures)
+    return scenario.figures
