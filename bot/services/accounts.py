@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 
 from bot.i18n import language_from_locale
@@ -57,16 +58,27 @@ class AccountService:
         self.starter_coins = starter_coins
         self.max_grant = max_grant
         self.admin_user_ids = admin_user_ids
+        # First-sight lookups in flight, so that a burst from a new member (several commands
+        # at once) makes one database write instead of one each.
+        self._first_sight: dict[int, asyncio.Task[tuple[User, bool]]] = {}
 
     async def ensure_user(self, identity: Identity) -> User:
         """The user for a Discord identity; created with starter coins on first sight, with the
         language of the Discord client they first used."""
-        user, _created = await self.users.get_or_create_by_discord(
-            identity.discord_id,
-            display_name=identity.display_name,
-            language=language_from_locale(identity.locale),
-            starter_coins=self.starter_coins,
-        )
+        pending = self._first_sight.get(identity.discord_id)
+        if pending is None:
+            pending = asyncio.create_task(
+                self.users.get_or_create_by_discord(
+                    identity.discord_id,
+                    display_name=identity.display_name,
+                    language=language_from_locale(identity.locale),
+                    starter_coins=self.starter_coins,
+                )
+            )
+            self._first_sight[identity.discord_id] = pending
+            pending.add_done_callback(lambda _: self._first_sight.pop(identity.discord_id, None))
+        # Shielded: one caller being cancelled must not cancel the lookup the others share.
+        user, _created = await asyncio.shield(pending)
         return user
 
     async def is_admin(self, identity: Identity, user: User | None = None) -> bool:

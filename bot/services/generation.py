@@ -50,6 +50,8 @@ from storage.objects import ObjectStore, StorageError, image_key, thumbnail_key
 log = logging.getLogger(__name__)
 
 THUMBNAIL_SIZE = 256
+# Waiting jobs told their new position on every move (and then every tenth).
+ANNOUNCE_FIRST = 5
 
 
 class ImageGenerator(Protocol):
@@ -165,6 +167,7 @@ class GenerationService:
         self._running: dict[str, Job] = {}
         self._slots: dict[str, int] = {}  # user id -> reserved + queued + running
         self._workers: list[asyncio.Task[None]] = []
+        self._finishers: set[asyncio.Task[None]] = set()
         self._idle = asyncio.Event()  # set while no job is running
         self._idle.set()
         self._accepting = False
@@ -231,9 +234,10 @@ class GenerationService:
             await self._fail(job, "reason.shutdown", {}, "shutdown before start")
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._idle.wait(), deadline)
-        for task in self._workers:
+        tasks = [*self._workers, *self._finishers]
+        for task in tasks:
             task.cancel()
-        for task in self._workers:
+        for task in tasks:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         self._workers = []
@@ -340,15 +344,24 @@ class GenerationService:
     # Workers -----------------------------------------------------------------------------
 
     async def _worker(self, number: int) -> None:
+        """Holds one of the `max_concurrent` API slots while a job calls the model, then hands
+        the result to a finishing task (store + deliver) and takes the next job at once: the
+        slots bound calls to the image API, not the time spent storing and replying."""
         while True:
             job = await self._queue.get()
+            handed_off = False
             try:
                 if self._waiting.pop(job.id, None) is None:
                     continue  # cancelled or failed at shutdown while waiting
                 await self._announce_positions()
                 self._running[job.id] = job
                 self._idle.clear()
-                await self._run(job)
+                generated = await self._generate(job)
+                if generated is not None:
+                    task = asyncio.create_task(self._finish(job, generated))
+                    self._finishers.add(task)
+                    task.add_done_callback(self._finishers.discard)
+                    handed_off = True
             except asyncio.CancelledError:
                 # Shutdown past the deadline: the job can't finish, so refund it now.
                 await asyncio.shield(self._fail(job, "reason.shutdown", {}, "shutdown"))
@@ -357,48 +370,67 @@ class GenerationService:
                 log.exception("generation job %s crashed", job.id)
                 await self._fail(job, "reason.internal", {}, "internal error")
             finally:
-                self._running.pop(job.id, None)
-                if not self._running:
-                    self._idle.set()
+                if not handed_off:
+                    self._done_running(job)
                 self._queue.task_done()
 
-    async def _announce_positions(self) -> None:
-        for position, waiting in enumerate(list(self._waiting.values()), start=1):
-            await self._notify(waiting, "queued", position)
+    def _done_running(self, job: Job) -> None:
+        self._running.pop(job.id, None)
+        if not self._running:
+            self._idle.set()
 
-    async def _run(self, job: Job) -> None:
-        started = time.monotonic()
-        job.started_at = started
+    async def _announce_positions(self) -> None:
+        """Tell waiting jobs their new position. Only the first few and every tenth are told
+        at each move: editing every waiting message on every dequeue floods Discord."""
+        for position, waiting in enumerate(list(self._waiting.values()), start=1):
+            if position <= ANNOUNCE_FIRST or position % 10 == 0:
+                await self._notify(waiting, "queued", position)
+
+    async def _generate(self, job: Job) -> GeneratedImage | None:
+        """PROCESSING, then the model call; None when the job ended here (failed, refunded)."""
+        job.started_at = time.monotonic()
         try:
             await self.images.update_status(job.id, ImageStatus.PROCESSING)
         except Exception:
             # Failed meanwhile (e.g. shutdown refunded it): nothing left to do.
             log.info("job %s no longer pending; skipped", job.id)
             self._release(job)
-            return
+            return None
         await self._notify(job, "started")
         try:
-            generated = await self.generator.generate(
+            return await self.generator.generate(
                 job.request.prompt, job.request.inputs, job.request.aspect_ratio
             )
         except NanobananaError as error:
             key, params = failure_reason(error)
             await self._fail(job, key, params, f"{type(error).__name__}: {error}")
-            return
+            return None
+
+    async def _finish(self, job: Job, generated: GeneratedImage) -> None:
+        """Store and deliver a generated image (outside the API slot)."""
         try:
-            result = await self._store(job, generated)
-        except (StorageError, imaging.ImageProblem) as error:
-            await self._fail(job, "reason.storage", {}, f"storage: {error}")
-            return
-        self._release(job)
-        log.info(
-            "job done image=%s user=%s latency=%.2fs api=%.2fs",
-            job.id,
-            job.user_id,
-            time.monotonic() - job.submitted_at,
-            generated.latency,
-        )
-        await self._notify(job, "completed", result)
+            try:
+                result = await self._store(job, generated)
+            except (StorageError, imaging.ImageProblem) as error:
+                await self._fail(job, "reason.storage", {}, f"storage: {error}")
+                return
+            self._release(job)
+            log.info(
+                "job done image=%s user=%s latency=%.2fs api=%.2fs",
+                job.id,
+                job.user_id,
+                time.monotonic() - job.submitted_at,
+                generated.latency,
+            )
+            await self._notify(job, "completed", result)
+        except asyncio.CancelledError:
+            await asyncio.shield(self._fail(job, "reason.shutdown", {}, "shutdown"))
+            raise
+        except Exception:
+            log.exception("generation job %s crashed while finishing", job.id)
+            await self._fail(job, "reason.internal", {}, "internal error")
+        finally:
+            self._done_running(job)
 
     async def _store(self, job: Job, generated: GeneratedImage) -> Result:
         """Put the image, its thumbnail and its inputs, then mark COMPLETED; if anything fails

@@ -10,7 +10,7 @@ import pytest
 from bot.imaging import inspect_image
 from bot.nanobanana import SUPPORTED_ASPECT_RATIOS, InputImage, NanobananaClient
 from bot.services.errors import InvalidInput, NotEnoughCoins, ShuttingDown, TooManyJobs
-from bot.services.generation import GenerationRequest, GenerationService, Job, Result
+from bot.services.generation import GenerationRequest, GenerationService
 from storage.images import ImageRepository
 from storage.models import ImageStatus, User
 from storage.objects import LocalObjectStore, ObjectStore
@@ -209,42 +209,36 @@ async def test_concurrent_submissions_of_one_user_respect_the_limit(
     assert (await users.get(rich.id)).coins == 9_800  # type: ignore[union-attr]
 
 
-async def test_workers_bound_concurrency(
+async def test_workers_bound_concurrent_api_calls(
     images: ImageRepository, local_store: LocalObjectStore, client: NanobananaClient,
     users: UserRepository, fake_api: FakeNanobanana,
 ) -> None:  # fmt: skip
     fake_api.latency = 0.2
     service = make_service(images, local_store, client, max_concurrent=2, max_jobs_per_user=10)
     service.start()
-    in_flight = 0
-    peak = 0
-    started = asyncio.Event()
-
-    class Peak(RecordingListener):
-        async def started(self, job: Job) -> None:
-            nonlocal in_flight, peak
-            in_flight += 1
-            peak = max(peak, in_flight)
-            started.set()
-
-        async def completed(self, job: Job, result: Result) -> None:
-            nonlocal in_flight
-            in_flight -= 1
-            await super().completed(job, result)
-
     try:
         owners = [await users.create(discord_id=100 + n, starter_coins=1000) for n in range(3)]
-        listeners = [Peak() for _ in range(6)]
-        positions = []
+        listeners = [RecordingListener() for _ in range(6)]
         for n, listener in enumerate(listeners):
-            job = await service.submit(owners[n % 3].id, GenerationRequest("x"), listener)
-            positions.append(service.position(job.id))
+            await service.submit(owners[n % 3].id, GenerationRequest("x"), listener)
         for listener in listeners:
             await listener.done()
     finally:
         await service.close(deadline=5)
+    # Peak number of requests the API was serving at once, from the fake's own timings.
+    edges = sorted(
+        [(r.received_at, 1) for r in fake_api.requests]
+        + [(r.received_at + r.handler_seconds, -1) for r in fake_api.requests]
+    )
+    peak = running = 0
+    for _, step in edges:
+        running += step
+        peak = max(peak, running)
     assert peak == 2
-    assert any(e == ("queued", 4) for e in listeners[-1].events)
+    assert all(listener.result is not None for listener in listeners)
+    # Waiting jobs were told their position, and it went down as the queue moved.
+    positions = [int(str(e[1])) for e in listeners[-1].events if e[0] == "queued"]
+    assert positions[0] == 4 and positions == sorted(positions, reverse=True)
 
 
 async def test_close_refunds_queued_jobs_and_refuses_new_ones(
