@@ -217,8 +217,8 @@ async def raw_debits(path: Path, debits: int) -> DebitRow:
 async def round_trip_us(path: Path, calls: int) -> tuple[float, float]:
     """Microseconds per `Database.fetchval("SELECT 1")` and per stdlib `SELECT 1`.
 
-    The first is three awaits on aiosqlite's thread (execute, fetchone, close), so it shows
-    what each await on that thread costs compared with the SQL itself.
+    The first is one trip to aiosqlite's reader thread (execute_fetchall), so it shows what a
+    trip to that thread costs compared with the SQL itself.
     """
     db = await migrated_database(path)
     try:
@@ -258,8 +258,8 @@ async def bench_debits(workdir: Path) -> dict[str, Any]:
     )
     print(
         f"Round trip for comparison: Database.fetchval('SELECT 1') {aio_us:.0f} us "
-        f"(3 awaits on the aiosqlite thread) vs stdlib sqlite3 {raw_us:.1f} us. "
-        "A debit makes 6 such awaits (BEGIN, UPDATE, fetchone, close, INSERT, COMMIT)."
+        f"(one trip to the aiosqlite thread) vs stdlib sqlite3 {raw_us:.1f} us. "
+        "A debit is one such trip (Database.write runs BEGIN..COMMIT on the writer's thread)."
     )
     return {
         "rows": [{**asdict(r), "per_second": r.per_second} for r in rows],

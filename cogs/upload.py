@@ -17,6 +17,8 @@ from cogs.generate import BANANA, in_guild, result_view
 if TYPE_CHECKING:
     from bot.app import Interaction, NanoBananaBot
 
+UPLOADS_PER_MINUTE = 5
+
 
 class UploadCog(commands.Cog):
     """Uploads into the gallery."""
@@ -32,6 +34,8 @@ class UploadCog(commands.Cog):
     )
     @app_commands.guild_only()
     @in_guild()
+    # Uploads cost storage even when free of coins: five a minute per member is plenty.
+    @app_commands.checks.cooldown(UPLOADS_PER_MINUTE, 60.0, key=lambda itx: itx.user.id)
     async def upload(
         self,
         itx: Interaction,

@@ -85,3 +85,17 @@ async def test_upload_cost_is_charged_and_refused_when_broke(harness: Harness) -
     message = await second.wait_original()
     assert "You need 200 coins but have 100" in message.content
     assert await harness.rows("images") == 1
+
+
+async def test_upload_cooldown_says_when_to_retry(harness: Harness) -> None:
+    for n in range(5):
+        rec = await harness.fake.slash(
+            "upload", {"image": harness.fake.upload(png(20 + n, 20), "a.png")}, user=harness.bob
+        )
+        await rec.wait_original()
+    rec = await harness.fake.slash(
+        "upload", {"image": harness.fake.upload(png(), "b.png")}, user=harness.bob
+    )
+    message = await rec.wait_original()
+    assert message.ephemeral and "Slow down! Try again in" in message.content
+    assert await harness.rows("images") == 5
