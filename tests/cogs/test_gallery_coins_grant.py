@@ -9,12 +9,11 @@ from tests.storage.helpers import assert_ledger_consistent
 
 
 async def upload_many(harness: Harness, count: int) -> None:
+    """Alice's images, through the upload service (the /upload cooldown allows 5 a minute)."""
+    app = harness.app
+    alice, _ = await app.user_repo.get_or_create_by_discord(harness.alice.id, starter_coins=300)
     for n in range(count):
-        rec = await harness.fake.slash(
-            "upload", {"image": harness.fake.upload(png(30 + n, 30), f"{n}.png"),
-                       "title": f"pic {n}"}, user=harness.alice,
-        )  # fmt: skip
-        await rec.wait_original()
+        await app.uploads.upload(alice, png(30 + n, 30), filename=f"{n}.png", title=f"pic {n}")
 
 
 async def test_empty_gallery_hints_at_generate(harness: Harness) -> None:
