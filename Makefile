@@ -42,7 +42,7 @@ bench: $(STAMP)
 	$(BIN)/python -m bench.bench_bot
 
 soak: $(STAMP)
-	SOAK_OPERATIONS=$${SOAK_OPERATIONS:-10000} $(BIN)/pytest -m soak tests/reliability -p no:timeout -s
+	SOAK_OPERATIONS=$${SOAK_OPERATIONS:-10000} $(BIN)/pytest -m soak tests/reliability --timeout=0 -s
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import json
 import logging
@@ -13,6 +14,7 @@ import discord
 from discord.ext import commands
 
 from bot.config import Settings, StorageBackend
+from bot.i18n import t
 from bot.logs import setup_logging
 from bot.nanobanana import SUPPORTED_ASPECT_RATIOS, NanobananaClient
 from bot.services.accounts import AccountService
@@ -21,7 +23,7 @@ from bot.services.generation import GenerationService
 from bot.services.maintenance import reconcile_storage
 from bot.services.uploads import UploadService
 from storage.db import Database
-from storage.images import ImageRepository
+from storage.images import ImageRepository, Refund
 from storage.objects import LocalObjectStore, ObjectStore, S3ObjectStore
 from storage.users import UserRepository
 
@@ -73,6 +75,7 @@ class NanoBananaBot(commands.Bot):
         # How long close() lets running jobs finish before refunding them.
         self.shutdown_deadline = SHUTDOWN_DEADLINE
         self.ready_after: float | None = None
+        self._tell_task: asyncio.Task[None] | None = None
         self.db = Database(settings.database_path)
         self.user_repo = UserRepository(self.db)
         self.image_repo = ImageRepository(self.db)
@@ -110,13 +113,38 @@ class NanoBananaBot(commands.Bot):
         opener = getattr(self.store, "open", None)
         if opener is not None:
             await opener()
-        await self.generation.recover()
+        interrupted = await self.generation.recover()
+        if interrupted:
+            self._tell_task = asyncio.create_task(self.tell_interrupted(interrupted))
         # Before the workers start: no job is writing objects while it sweeps.
         await reconcile_storage(self.image_repo, self.store)
         self.generation.start()
         for extension in COGS:
             await self.load_extension(extension)
         await self.sync_commands()
+
+    async def tell_interrupted(self, refunds: list[Refund]) -> None:
+        """Tell members whose images a crash interrupted that they were refunded, in the
+        channel where they asked (their interaction died with the old process)."""
+        for refund in refunds:
+            image = refund.image
+            channel_id = (image.metadata.get("context") or {}).get("channel_id")
+            owner = await self.user_repo.get(image.user_id)
+            if not channel_id or owner is None or owner.discord_id is None:
+                continue
+            text = t(
+                owner.language,
+                "gen.interrupted",
+                prompt=(image.prompt or "")[:100],
+                coins=refund.refunded,
+            )
+            try:
+                await self.get_partial_messageable(int(channel_id)).send(
+                    f"<@{owner.discord_id}> {text}",
+                    allowed_mentions=discord.AllowedMentions(users=True),
+                )
+            except discord.HTTPException as error:
+                log.info("could not tell user about interrupted job: %s", error.status)
 
     async def on_ready(self) -> None:
         if self.ready_after is None:
@@ -161,6 +189,10 @@ class NanoBananaBot(commands.Bot):
             await self.generation.close(deadline=self.shutdown_deadline)
         except Exception:
             log.exception("error while stopping generation")
+        if self._tell_task is not None and not self._tell_task.done():
+            # Restart notices still going out: give them a moment, they are owed to members.
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self._tell_task, timeout=5)
         await self.nanobanana.close()
         await self.store.close()
         await super().close()

@@ -71,6 +71,8 @@ MESSAGES: dict[str, dict[str, str]] = {
         "gen.image_id": "Image id",
         "gen.failed": "❌ {reason} Your {coins} coins were refunded.",
         "gen.failed_free": "❌ {reason}",
+        "gen.interrupted": 'Your image "{prompt}" was interrupted by a bot restart. '
+        "Your {coins} coins were refunded; please try again.",
         "gen.reroll": "Reroll",
         "gen.edit": "Edit",
         "gen.delete": "Delete",
@@ -173,6 +175,8 @@ MESSAGES: dict[str, dict[str, str]] = {
         "gen.image_id": "Id de imagen",
         "gen.failed": "❌ {reason} Se te devolvieron tus {coins} monedas.",
         "gen.failed_free": "❌ {reason}",
+        "gen.interrupted": 'Tu imagen "{prompt}" se interrumpió por un reinicio del bot. '
+        "Se te devolvieron tus {coins} monedas; inténtalo de nuevo.",
         "gen.reroll": "Repetir",
         "gen.edit": "Editar",
         "gen.delete": "Borrar",

@@ -28,7 +28,11 @@ async def test_buttons_keep_working_after_a_restart(harness: Harness) -> None:
 async def test_jobs_left_by_a_crash_are_refunded_at_start(harness: Harness) -> None:
     app = harness.app
     user, _ = await app.user_repo.get_or_create_by_discord(harness.alice.id, starter_coins=300)
-    pending, _ = await app.image_repo.reserve_generation(user_id=user.id, cost=100, prompt="a")
+    channel = harness.guild.default_channel
+    context = {"context": {"channel_id": channel.id, "guild_id": harness.guild.id}}
+    pending, _ = await app.image_repo.reserve_generation(
+        user_id=user.id, cost=100, prompt="a castle", metadata=context
+    )
     await app.image_repo.reserve_generation(user_id=user.id, cost=100, prompt="b")
     await app.image_repo.update_status(pending.id, ImageStatus.PROCESSING)
     # An orphan object as a crash between put and complete would leave.
@@ -39,6 +43,12 @@ async def test_jobs_left_by_a_crash_are_refunded_at_start(harness: Harness) -> N
     assert await bot.image_repo.list_unfinished() == []
     assert await harness.objects() == []
     await assert_ledger_consistent(bot.db)
+    # The member hears about it where they asked (the job without a channel stays silent).
+    notice = await harness.fake.wait_for_message(
+        lambda m: "interrupted by a bot restart" in m.content, channel=channel
+    )
+    assert f"<@{harness.alice.id}>" in notice.content and "a castle" in notice.content
+    assert "100 coins were refunded" in notice.content
 
 
 async def test_global_sync_only_when_commands_change(harness: Harness) -> None:

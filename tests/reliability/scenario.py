@@ -69,6 +69,7 @@ class Figures:
     images_by_status: dict[str, int] = field(default_factory=dict)
     failed_generations: int = 0
     refunded_at_restart: int = 0
+    interrupted_notices: int = 0
     refund_rows: int = 0
     objects: int = 0
     problems: list[str] = field(default_factory=list)
@@ -91,6 +92,7 @@ class Figures:
                 "images_by_status": self.images_by_status,
                 "failed_generations": self.failed_generations,
                 "refunded_at_restart": self.refunded_at_restart,
+                "interrupted_notices": self.interrupted_notices,
                 "refund_rows": self.refund_rows,
                 "objects": self.objects,
                 "problems": self.problems,
@@ -282,14 +284,27 @@ class Scenario:
 
 
 def _outcome(rec: InteractionRecord) -> str:
-    messages = [m for m in rec.messages if not m.loading]
-    if any(_has_image(m) for m in messages):
+    """How an interaction ended, from every version of its messages (a later Delete edits a
+    result message in place, so the latest version alone would hide the image)."""
+    versions = [m for m in (*rec.messages, *rec.edits) if not m.loading]
+    if any(_has_image(m) for m in versions):
         return "image"
     if rec.modal is not None:
         return "modal"
-    if any("refunded" in m.content for m in messages):
+    text = " ".join(m.content for m in versions)
+    if "refunded" in text:
         return "failed_refunded"
-    if any(m.ephemeral for m in messages) or (rec.original and rec.original.ephemeral):
+    for phrase, name in (
+        ("You need", "refused_coins"),
+        ("in progress", "refused_job_limit"),
+        ("Slow down", "refused_cooldown"),
+        ("isn't yours", "refused_not_yours"),
+        ("Granted", "granted"),
+        ("deleted", "deleted"),
+    ):
+        if phrase in text:
+            return name
+    if any(m.ephemeral for m in versions):
         return "ephemeral"
     return "answered"
 
@@ -373,6 +388,11 @@ async def check_invariants(db_path: Path, objects_dir: Path, figures: Figures) -
         for key in json.loads(row["metadata"]).get("input_keys") or []:
             if key not in present:
                 problems.append(f"completed image {row['id']} is missing input {key}")
+    if figures.interrupted_notices != figures.refunded_at_restart:
+        problems.append(
+            f"{figures.refunded_at_restart} jobs refunded at restart but "
+            f"{figures.interrupted_notices} members told"
+        )
     orphans = sorted(present - referenced)
     if orphans:
         problems.append(f"{len(orphans)} objects without a row, e.g. {orphans[:3]}")
@@ -433,8 +453,8 @@ async def run(
             "NANOBANANA_BASE_URL": api.base_url,
             "NANOBANANA_TIMEOUT": "0.5",
             "NANOBANANA_MAX_ATTEMPTS": "2",
-            "GENERATION_COST": "100",
-            "STARTER_COINS": "600",
+            "GENERATION_COST": "20",
+            "STARTER_COINS": "1000",
             "MAX_GRANT": "1000",
             "MAX_CONCURRENT_GENERATIONS": "3",
             "MAX_JOBS_PER_USER": "2",
@@ -472,6 +492,9 @@ async def run(
         if code != 0:
             scenario.figures.problems.append(f"bot exited with {code}:\n{bot.tail()}")
         scenario.account()
+        scenario.figures.interrupted_notices = sum(
+            "interrupted by a bot restart" in m.content for m in fake.channel_log
+        )
         scenario.figures.api_calls = len(api.requests)
         api.requests.clear()
     scenario.figures.seconds = time.monotonic() - started
