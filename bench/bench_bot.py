@@ -50,9 +50,9 @@ from pathlib import Path
 from typing import Any
 
 import psutil
-from moto.server import ThreadedMotoServer
 from PIL import Image as PILImage
 
+from bench.common import moto_s3_store, percentile
 from bot import imaging
 from bot.app import NanoBananaBot
 from bot.config import Settings, load_settings
@@ -61,7 +61,6 @@ from bot.services.gallery import PAGE_SIZE
 from bot.services.generation import GenerationService, ImageGenerator, Job
 from cogs.gallery import GalleryView
 from storage.cursors import encode_cursor
-from storage.objects import S3ObjectStore
 from storage.timeutil import to_iso, utcnow
 from tests.fakes.discord_models import CB_DEFERRED_MESSAGE, CB_MESSAGE
 from tests.fakes.discord_server import (
@@ -132,15 +131,6 @@ def parse_args(argv: Sequence[str] | None = None) -> Config:
 
 
 # ------------------------------------------------------------------------------ small helpers
-
-
-def percentile(values: Sequence[float], q: float) -> float:
-    """Nearest-rank percentile (q in 0..100); NaN for no values."""
-    if not values:
-        return math.nan
-    ordered = sorted(values)
-    rank = max(1, math.ceil(q / 100 * len(ordered)))
-    return ordered[min(rank, len(ordered)) - 1]
 
 
 def ms(seconds: float) -> float:
@@ -836,25 +826,11 @@ async def local_phase(world: World, config: Config, results: Results) -> float:
 
 async def s3_phase(world: World, config: Config, results: Results) -> None:
     """The same burst with S3ObjectStore on moto (in-process server thread)."""
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    try:
-        host, port = server.get_host_and_port()
-        store = S3ObjectStore(
-            bucket="nanobanana-bench",
-            endpoint_url=f"http://{host}:{port}",
-            access_key_id="bench-key",
-            secret_access_key="bench-secret",
-            region="us-east-1",
-        )
-        await store.open()
-        await store.ensure_bucket()
+    async with moto_s3_store() as store:
         settings = bot_settings(world, world.root / "s3", config)
         bot = NanoBananaBot(settings, store=store, guild_ready_timeout=0)
         async with running_bot(world.fake, bot):
             results.bursts.append(await run_burst(world, bot, config, "s3"))
-    finally:
-        server.stop()
 
 
 def host_info() -> dict[str, Any]:

@@ -20,8 +20,6 @@ from __future__ import annotations
 import asyncio
 import itertools
 import json
-import logging
-import math
 import os
 import platform
 import queue
@@ -40,13 +38,12 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from moto.server import ThreadedMotoServer
-
+from bench.common import moto_s3_store, percentile
 from storage.cursors import decode_cursor, encode_cursor
 from storage.db import Database
 from storage.images import _IMAGE_COLUMNS, ImageRepository
 from storage.models import ImageStatus, ImageType, TransactionKind
-from storage.objects import LocalObjectStore, ObjectStore, S3ObjectStore
+from storage.objects import LocalObjectStore, ObjectStore
 from storage.timeutil import utcnow_iso
 from storage.users import UserRepository
 
@@ -105,13 +102,6 @@ def machine_line() -> str:
         f"machine: {os.cpu_count()} CPUs, {platform.system()} {platform.machine()}, "
         f"Python {platform.python_version()}, SQLite {sqlite3.sqlite_version}"
     )
-
-
-def percentile(samples: Sequence[float], fraction: float) -> float:
-    """Nearest-rank percentile of `samples` (fraction in 0..1)."""
-    ordered = sorted(samples)
-    rank = max(1, math.ceil(fraction * len(ordered)))
-    return ordered[rank - 1]
 
 
 def print_table(title: str, headers: Sequence[str], rows: Sequence[Sequence[str]]) -> None:
@@ -541,8 +531,8 @@ async def bench_gallery(workdir: Path) -> dict[str, Any]:
                         "case": label,
                         "filter": f"type={image_type.value}" if image_type else "all types",
                         "repeats": len(samples),
-                        "p50_ms": percentile(samples, 0.50),
-                        "p99_ms": percentile(samples, 0.99),
+                        "p50_ms": percentile(samples, 50),
+                        "p99_ms": percentile(samples, 99),
                     }
                 )
     finally:
@@ -641,29 +631,11 @@ async def local_rows(workdir: Path, payloads: Sequence[bytes]) -> list[ObjectRow
 
 async def s3_rows(payloads: Sequence[bytes]) -> list[ObjectRow]:
     """S3ObjectStore against moto's threaded server on 127.0.0.1 (same process, same GIL)."""
-    logging.getLogger("werkzeug").setLevel(logging.ERROR)  # one log line per request
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    try:
-        host, port = server.get_host_and_port()
-        store = S3ObjectStore(
-            bucket="nanobanana-bench",
-            endpoint_url=f"http://{host}:{port}",
-            access_key_id="bench-key",
-            secret_access_key="bench-secret",
-            region="us-east-1",
-        )
-        await store.open()
-        try:
-            await store.ensure_bucket()
-            await store.put("bench/warm-up.bin", b"x", "application/octet-stream")
-            rows: list[ObjectRow] = []
-            for tasks in (1, OBJECT_TASKS):
-                rows += await store_throughput("S3ObjectStore (moto)", store, payloads, tasks)
-        finally:
-            await store.close()
-    finally:
-        server.stop()
+    async with moto_s3_store() as store:
+        await store.put("bench/warm-up.bin", b"x", "application/octet-stream")
+        rows: list[ObjectRow] = []
+        for tasks in (1, OBJECT_TASKS):
+            rows += await store_throughput("S3ObjectStore (moto)", store, payloads, tasks)
     return rows
 
 

@@ -8,6 +8,7 @@ import discord
 
 from bot.i18n import language_from_locale, t
 from bot.services.accounts import Identity
+from bot.services.errors import InvalidInput
 
 if TYPE_CHECKING:
     from bot.app import Interaction
@@ -50,6 +51,25 @@ async def reply(itx: Interaction, content: str | None = None, **kwargs: Any) -> 
 async def reply_key(itx: Interaction, key: str, **params: Any) -> None:
     """`reply` with a message from the catalogue, in the user's language."""
     await reply(itx, t(await language_of(itx), key, **params))
+
+
+def refuse_oversized(attachment: discord.Attachment, limit: int) -> None:
+    """Refuse an attachment over `limit` bytes from its declared size, before downloading."""
+    if attachment.size > limit:
+        raise InvalidInput(
+            "image.too_large",
+            name=attachment.filename,
+            size_mb=f"{attachment.size / 1048576:.1f}",
+            limit_mb=f"{limit / 1048576:.1f}",
+        )
+
+
+async def download(attachment: discord.Attachment) -> bytes:
+    """The attachment's bytes (copied: Discord's URLs expire), or a friendly error."""
+    try:
+        return await attachment.read()
+    except discord.HTTPException:
+        raise InvalidInput("image.download_failed", name=attachment.filename) from None
 
 
 def shorten(text: str, limit: int) -> str:

@@ -22,10 +22,10 @@ from discord.ext import commands
 from bot import imaging
 from bot.i18n import t
 from bot.nanobanana import SUPPORTED_ASPECT_RATIOS, InputImage
-from bot.services.errors import ImageNotFound, InvalidInput, UserFacingError
+from bot.services.errors import ImageNotFound, UserFacingError
 from bot.services.generation import Failure, GenerationRequest, Job, Result
 from bot.services.media import check_image
-from cogs.common import identity_of, shorten
+from cogs.common import download, identity_of, refuse_oversized, shorten
 from cogs.errors import report_error
 
 if TYPE_CHECKING:
@@ -56,17 +56,8 @@ def in_guild() -> Callable[[T], T]:
 async def read_attachment(bot: NanoBananaBot, attachment: discord.Attachment) -> InputImage:
     """Download and verify one attachment (size before download, bytes after)."""
     limit = bot.settings.max_upload_bytes
-    if attachment.size > limit:
-        raise InvalidInput(
-            "image.too_large",
-            name=attachment.filename,
-            size_mb=f"{attachment.size / 1048576:.1f}",
-            limit_mb=f"{limit / 1048576:.1f}",
-        )
-    try:
-        data = await attachment.read()
-    except (discord.HTTPException, discord.NotFound):
-        raise InvalidInput("image.download_failed", name=attachment.filename) from None
+    refuse_oversized(attachment, limit)
+    data = await download(attachment)
     info = await check_image(data, attachment.filename, max_bytes=limit)
     return InputImage(data, info.mime_type)
 

@@ -10,8 +10,7 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.i18n import t
-from bot.services.errors import InvalidInput
-from cogs.common import identity_of, shorten
+from cogs.common import download, identity_of, refuse_oversized, shorten
 from cogs.generate import BANANA, in_guild, result_view
 
 if TYPE_CHECKING:
@@ -46,21 +45,11 @@ class UploadCog(commands.Cog):
         bot = self.bot
         user = await bot.accounts.ensure_user(identity_of(itx.user, itx))
         bot.uploads.validate_text(title, description)
-        limit = bot.settings.max_upload_bytes
-        if image.size > limit:
-            raise InvalidInput(
-                "image.too_large",
-                name=image.filename,
-                size_mb=f"{image.size / 1048576:.1f}",
-                limit_mb=f"{limit / 1048576:.1f}",
-            )
+        refuse_oversized(image, bot.settings.max_upload_bytes)
         # Ephemeral thinking: downloading and checking can take longer than Discord's 3 s,
         # and both the result and any refusal are for this user only.
         await itx.response.defer(ephemeral=True, thinking=True)
-        try:
-            data = await image.read()
-        except discord.HTTPException:
-            raise InvalidInput("image.download_failed", name=image.filename) from None
+        data = await download(image)
         result = await bot.uploads.upload(
             user, data, filename=image.filename, title=title, description=description
         )
