@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import io
 import logging
 import re
 import time
@@ -118,12 +119,11 @@ class DiscordJobListener:
 
     async def completed(self, job: Job, result: Result) -> None:
         self._finish()
-        bot = self.itx.client
         limit = self.itx.filesize_limit
         data, mime = await asyncio.to_thread(imaging.fit_to_size, result.data, limit)
         extension = {"image/jpeg": "jpg", "image/webp": "webp"}.get(mime, "png")
         filename = f"nanobanana-{result.image.id[:8]}.{extension}"
-        embed = result_embed(self.language, result, filename, bot.settings.generation_cost)
+        embed = result_embed(self.language, result, filename)
         view = result_view(result.image.id, self.language)
         async with self._lock:
             if self.token_alive:
@@ -131,7 +131,7 @@ class DiscordJobListener:
                     await self.itx.edit_original_response(
                         content=None,
                         embed=embed,
-                        attachments=[discord.File(_bytes_io(data), filename=filename)],
+                        attachments=[discord.File(io.BytesIO(data), filename=filename)],
                         view=view,
                     )
                     return
@@ -140,7 +140,7 @@ class DiscordJobListener:
             await self._to_channel(
                 content=self.itx.user.mention,
                 embed=embed,
-                file=discord.File(_bytes_io(data), filename=filename),
+                file=discord.File(io.BytesIO(data), filename=filename),
                 view=view,
             )
 
@@ -162,24 +162,18 @@ class DiscordJobListener:
             await self._to_channel(content=f"{self.itx.user.mention} {text}")
 
     async def _to_channel(self, **kwargs: Any) -> None:
-        channel = self.itx.channel
-        if channel is None or not isinstance(channel, discord.abc.Messageable):
-            channel = self.itx.client.get_channel(self.itx.channel_id or 0)  # type: ignore[assignment]
-        if channel is None or not isinstance(channel, discord.abc.Messageable):
+        """Post in the interaction's channel with the bot's own permissions (the token is
+        gone); a partial channel needs no cache, only the id."""
+        if self.itx.channel_id is None:
             log.warning("no channel to post job result for user %s", self.itx.user.id)
             return
+        channel = self.itx.client.get_partial_messageable(self.itx.channel_id)
         await channel.send(
             allowed_mentions=discord.AllowedMentions(users=[self.itx.user]), **kwargs
         )
 
 
-def _bytes_io(data: bytes) -> Any:
-    import io
-
-    return io.BytesIO(data)
-
-
-def result_embed(language: str, result: Result, filename: str, cost: int) -> discord.Embed:
+def result_embed(language: str, result: Result, filename: str) -> discord.Embed:
     """The embed under a generated image: prompt, ratio, cost, balance left, image id."""
     image = result.image
     embed = discord.Embed(
