@@ -7,7 +7,7 @@ import asyncio
 import sys
 
 from bot.config import Settings, SettingsError, load_settings
-from bot.logs import setup_logging
+from bot.logs import secrets_of, setup_logging
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -26,7 +26,7 @@ def main(argv: list[str] | None = None) -> int:
     except SettingsError as error:
         print(f"configuration error: {error}", file=sys.stderr)
         return 2
-    setup_logging(settings.log_level)
+    setup_logging(settings.log_level, secrets=secrets_of(settings))
     if args.command == "migrate":
         return asyncio.run(_migrate(settings))
     if args.command == "check":

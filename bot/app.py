@@ -10,12 +10,12 @@ import logging
 import time
 from typing import Any, TypeAlias
 
+import aiohttp
 import discord
 from discord.ext import commands
 
 from bot.config import Settings, StorageBackend
 from bot.i18n import t
-from bot.logs import setup_logging
 from bot.nanobanana import SUPPORTED_ASPECT_RATIOS, NanobananaClient
 from bot.services.accounts import AccountService
 from bot.services.gallery import GalleryService
@@ -201,17 +201,7 @@ class NanoBananaBot(commands.Bot):
 
 
 def run_bot(settings: Settings) -> int:
-    """Run until interrupted; the process exit code."""
-    secrets = tuple(
-        secret.get_secret_value()
-        for secret in (
-            settings.discord_token,
-            settings.gemini_api_key,
-            settings.s3_secret_access_key,
-        )
-        if secret is not None
-    )
-    setup_logging(settings.log_level, secrets=secrets)
+    """Run until interrupted; the process exit code. Logging is set up by the caller."""
 
     async def main() -> None:
         async with NanoBananaBot(settings) as bot:
@@ -223,6 +213,9 @@ def run_bot(settings: Settings) -> int:
         return 0
     except discord.LoginFailure:
         log.error("Discord refused the token: check DISCORD_TOKEN")
+        return 1
+    except (aiohttp.ClientError, OSError) as error:
+        log.error("cannot reach Discord (%s): check the network", type(error).__name__)
         return 1
     return 0
 

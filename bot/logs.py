@@ -7,6 +7,8 @@ import re
 
 import discord
 
+from bot.config import Settings
+
 # Anything shaped like a Discord bot token or a Google API key is masked in every record,
 # in case a library logs a URL or header we did not expect.
 _SECRET_PATTERNS = (
@@ -32,6 +34,12 @@ class RedactSecrets(logging.Filter):
         if redacted != message:
             record.msg, record.args = redacted, None
         return True
+
+
+def secrets_of(settings: Settings) -> tuple[str, ...]:
+    """The configured secrets, to mask wherever they might show up in a log line."""
+    candidates = (settings.discord_token, settings.gemini_api_key, settings.s3_secret_access_key)
+    return tuple(s.get_secret_value() for s in candidates if s is not None)
 
 
 def setup_logging(level: str = "INFO", *, secrets: tuple[str, ...] = ()) -> None:

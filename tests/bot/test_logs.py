@@ -1,0 +1,30 @@
+"""Secrets never reach log output."""
+
+from __future__ import annotations
+
+import logging
+
+import pytest
+
+from bot.logs import RedactSecrets
+
+TOKEN_SHAPED = "MTIzNDU2Nzg5MDEyMzQ1Njc4.GabcdE.abcdefghijklmnopqrstuvwxyz0123456789"
+KEY_SHAPED = "AIza" + "B" * 35
+
+
+def test_token_and_key_shapes_and_configured_secrets_are_masked(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    logger = logging.getLogger("test.redaction")
+    redactor = RedactSecrets(("my-s3-secret-value",))
+    caplog.handler.addFilter(redactor)
+    try:
+        with caplog.at_level(logging.INFO, logger="test.redaction"):
+            logger.info("token %s key %s", TOKEN_SHAPED, KEY_SHAPED)
+            logger.info("url https://x.test/?secret=my-s3-secret-value&ok=1")
+    finally:
+        caplog.handler.removeFilter(redactor)
+    text = caplog.text
+    assert TOKEN_SHAPED not in text and KEY_SHAPED not in text
+    assert "my-s3-secret-value" not in text
+    assert text.count("[redacted]") == 3 and "ok=1" in text
