@@ -4,15 +4,18 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from dataclasses import dataclass
 
 from bot import imaging
-from bot.services.errors import InvalidInput, NotEnoughCoins
+from bot.services.errors import InvalidInput, NotEnoughCoins, UserFacingError
 from bot.services.media import check_image
 from storage.errors import InsufficientCoins
 from storage.images import ImageRepository, StoredObject
 from storage.models import Image, User
-from storage.objects import ObjectStore, image_key, thumbnail_key
+from storage.objects import ObjectStore, StorageError, image_key, thumbnail_key
+
+log = logging.getLogger(__name__)
 
 MAX_TITLE_CHARS = 100
 MAX_DESCRIPTION_CHARS = 1000
@@ -108,5 +111,8 @@ class UploadService:
                     await asyncio.shield(self.store.delete(written_key))
             if isinstance(error, InsufficientCoins):
                 raise NotEnoughCoins(error.balance, error.cost) from None
+            if isinstance(error, StorageError):
+                log.warning("upload by user %s not stored: %s", user.id, error)
+                raise UserFacingError("reason.storage") from None
             raise
         return UploadResult(image, balance)

@@ -16,6 +16,7 @@ from PIL import Image as PILImage
 
 from bot.app import NanoBananaBot
 from bot.config import Settings, load_settings
+from storage.objects import ObjectStore
 from tests.fakes.discord_server import FakeDiscord, FakeGuild, FakeUser, running_bot
 from tests.fakes.nanobanana_server import FakeNanobanana
 
@@ -49,10 +50,10 @@ class Harness:
         assert self.bot is not None, "the bot is not running"
         return self.bot
 
-    async def start_bot(self, **overrides: Any) -> NanoBananaBot:
+    async def start_bot(self, store: ObjectStore | None = None, **overrides: Any) -> NanoBananaBot:
         """Start a fresh bot process-equivalent on the same database and storage."""
         settings = self.settings.model_copy(update=overrides) if overrides else self.settings
-        bot = NanoBananaBot(settings, guild_ready_timeout=0)
+        bot = NanoBananaBot(settings, store=store, guild_ready_timeout=0)
         self.bot = await self.stack.enter_async_context(running_bot(self.fake, bot))
         return bot
 

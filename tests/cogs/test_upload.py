@@ -99,3 +99,18 @@ async def test_upload_cooldown_says_when_to_retry(harness: Harness) -> None:
     message = await rec.wait_original()
     assert message.ephemeral and "Slow down! Try again in" in message.content
     assert await harness.rows("images") == 5
+
+
+async def test_storage_failure_is_explained_and_leaves_nothing(harness: Harness) -> None:
+    from storage.objects import LocalObjectStore
+    from tests.fakes.flaky_store import FlakyStore
+
+    await harness.stop_bot()
+    local = LocalObjectStore(harness.settings.local_storage_dir)
+    await harness.start_bot(store=FlakyStore(local, fail_put=lambda k: k.startswith("thumb")))
+    rec = await harness.fake.slash(
+        "upload", {"image": harness.fake.upload(png(), "a.png")}, user=harness.alice
+    )
+    message = await rec.wait_original()
+    assert message.ephemeral and "Saving the image failed" in message.content
+    assert await harness.rows("images") == 0 and await local.list() == []

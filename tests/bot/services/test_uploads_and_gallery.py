@@ -7,7 +7,13 @@ import io
 import pytest
 from PIL import Image as PILImage
 
-from bot.services.errors import ImageNotFound, InvalidInput, NotAllowed, NotEnoughCoins
+from bot.services.errors import (
+    ImageNotFound,
+    InvalidInput,
+    NotAllowed,
+    NotEnoughCoins,
+    UserFacingError,
+)
 from bot.services.gallery import PAGE_SIZE, GalleryService
 from bot.services.uploads import UploadService
 from storage.images import ImageRepository
@@ -96,8 +102,9 @@ async def test_upload_without_coins_and_storage_failure(
     rich = await users.create(discord_id=6, starter_coins=50)
     flaky = FlakyStore(local_store, fail_put=lambda key: key.startswith("thumbnails/"))
     failing = UploadService(images=images, store=flaky, cost=10, max_bytes=10**6)
-    with pytest.raises(Exception, match="injected"):
+    with pytest.raises(UserFacingError) as info:
         await failing.upload(rich, png(), filename="a.png")
+    assert info.value.key == "reason.storage"
     assert await local_store.list() == []
     assert (await users.get(rich.id)).coins == 50  # type: ignore[union-attr]
 
