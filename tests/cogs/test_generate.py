@@ -315,3 +315,15 @@ async def test_two_edit_modals_of_one_image_are_both_answered(harness: Harness) 
     for answer in answers:
         await answer.wait_original(has_image, timeout=10)
     assert await harness.balance(harness.alice) == 0
+
+
+async def test_result_is_downscaled_to_the_upload_limit(harness: Harness) -> None:
+    harness.api.image_size = 1024
+    harness.fake.attachment_size_limit = 20_000
+    rec = await generate(harness)
+    message = await rec.wait_original(has_image, timeout=10)
+    ((name, data),) = message.files.items()
+    assert len(data) <= 20_000 and not name.endswith(".png")
+    # The stored original keeps full quality; only the Discord copy was shrunk.
+    image = (await harness.app.image_repo.list_all(limit=1)).items[0]
+    assert image.metadata["width"] == 1024 and image.metadata["size"] > 20_000
