@@ -249,7 +249,7 @@ async def bench_debits(workdir: Path) -> dict[str, Any]:
     print(
         f"Round trip for comparison: Database.fetchval('SELECT 1') {aio_us:.0f} us "
         f"(one trip to the aiosqlite thread) vs stdlib sqlite3 {raw_us:.1f} us. "
-        "A debit is one such trip (Database.write runs BEGIN..COMMIT on the writer's thread)."
+        "A debit is one such trip; concurrent debits share trips and commits (group commit)."
     )
     return {
         "rows": [{**asdict(r), "per_second": r.per_second} for r in rows],

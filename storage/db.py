@@ -33,16 +33,34 @@ Params = Sequence[Any] | dict[str, Any]
 T = TypeVar("T")
 
 
-def _run_transaction(conn: sqlite3.Connection, fn: Callable[[sqlite3.Connection], T]) -> T:
-    """BEGIN IMMEDIATE, fn, COMMIT (ROLLBACK on any error), all on the writer's thread."""
+WriteFn = Callable[[sqlite3.Connection], Any]
+# How many queued writes one group commit takes at most (bounds the latency of the batch).
+MAX_GROUP = 256
+
+
+def _run_group(conn: sqlite3.Connection, fns: list[WriteFn]) -> list[tuple[bool, Any]]:
+    """One transaction for a group of writes, each inside its own SAVEPOINT: a write that
+    raises is rolled back alone and gets its exception; the others commit together.
+    Runs on the writer's thread. Returns (ok, result-or-exception) per write."""
+    outcomes: list[tuple[bool, Any]] = []
     conn.execute("BEGIN IMMEDIATE")
     try:
-        result = fn(conn)
+        for fn in fns:
+            conn.execute("SAVEPOINT write")
+            try:
+                result = fn(conn)
+            except Exception as error:
+                conn.execute("ROLLBACK TO write")
+                conn.execute("RELEASE write")
+                outcomes.append((False, error))
+            else:
+                conn.execute("RELEASE write")
+                outcomes.append((True, result))
     except BaseException:
         conn.rollback()
         raise
     conn.commit()
-    return result
+    return outcomes
 
 
 class DatabaseError(Exception):
@@ -110,6 +128,8 @@ class Database:
         self._writer: aiosqlite.Connection | None = None
         self._reader: aiosqlite.Connection | None = None
         self._write_lock = asyncio.Lock()
+        self._queued: list[tuple[WriteFn, asyncio.Future[Any]]] = []
+        self._committer: asyncio.Task[None] | None = None
 
     async def connect(self) -> None:
         """Open both connections and set the pragmas. Creates the parent folder if needed."""
@@ -135,7 +155,9 @@ class Database:
         return conn
 
     async def close(self) -> None:
-        """Close both connections; waits for a running write transaction to finish."""
+        """Close both connections; queued writes and a running transaction finish first."""
+        if self._committer is not None:
+            await asyncio.shield(self._committer)
         async with self._write_lock:
             for conn in (self._reader, self._writer):
                 if conn is not None:
@@ -182,21 +204,49 @@ class Database:
                 await asyncio.shield(conn.commit())
 
     async def write(self, fn: Callable[[sqlite3.Connection], T]) -> T:
-        """Run `fn(conn)` in one write transaction, in a single trip to the writer's thread.
+        """Run `fn(conn)` atomically on the writer's thread and return its result.
 
-        The hot paths (debits, refunds, job steps) use this: the whole transaction runs on the
-        thread without returning to the event loop between statements, which is several times
-        faster than one await per statement, and it is all-or-nothing even if the calling
-        task is cancelled meanwhile (the thread finishes the transaction either way, before
-        any later one). `fn` must be synchronous and must not touch asyncio.
+        The hot paths (debits, refunds, job steps) use this. The whole of `fn` runs on the
+        thread without returning to the event loop between statements, and it is
+        all-or-nothing even if the calling task is cancelled meanwhile (the thread finishes
+        it either way, before any later write). Writes queued while a group is running are
+        committed together as the next group (one trip to the thread and one commit for many
+        writes), each inside its own savepoint, so one write's error never touches another's.
+        `fn` must be synchronous and must not touch asyncio.
         """
-        async with self._write_lock:
-            writer = self._require(self._writer)
-            # aiosqlite has no public "run this on your thread"; `_execute` is what every one
-            # of its own methods uses (pinned in pyproject.toml; covered by every write test).
-            raw: sqlite3.Connection = writer._conn
-            run = cast(Callable[..., Awaitable[T]], writer._execute)
-            return await asyncio.shield(run(_run_transaction, raw, fn))
+        self._require(self._writer)
+        future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
+        self._queued.append((fn, future))
+        if self._committer is None or self._committer.done():
+            self._committer = asyncio.create_task(self._commit_groups())
+        # Shielded: a cancelled caller's write still happens (atomically), as documented.
+        return await asyncio.shield(future)
+
+    async def _commit_groups(self) -> None:
+        """Drain the queue of writes, a group at a time, under the write lock."""
+        while self._queued:
+            group, self._queued = self._queued[:MAX_GROUP], self._queued[MAX_GROUP:]
+            try:
+                async with self._write_lock:
+                    writer = self._require(self._writer)
+                    # aiosqlite has no public "run this on your thread"; `_execute` is what
+                    # every one of its own methods uses (pinned in pyproject.toml).
+                    run = cast(Callable[..., Awaitable[list[tuple[bool, Any]]]], writer._execute)
+                    outcomes = await run(_run_group, writer._conn, [fn for fn, _ in group])
+            except BaseException as error:
+                for _, future in group:
+                    if not future.done():
+                        future.set_exception(error)
+                if not isinstance(error, Exception):
+                    raise
+                continue
+            for (_, future), (ok, value) in zip(group, outcomes, strict=True):
+                if future.done():
+                    continue
+                if ok:
+                    future.set_result(value)
+                else:
+                    future.set_exception(value)
 
     async def fetchone(self, sql: str, params: Params = ()) -> aiosqlite.Row | None:
         """Run a read on the reader connection and return the first row."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -173,3 +174,24 @@ async def test_cancelled_write_is_still_all_or_nothing(db: Database) -> None:
         await task
     await db.set_state("after", "x")  # queued behind the cancelled transaction on the thread
     assert await db.get_state("c1") == "v" and await db.get_state("c2") == "v"
+
+
+async def test_grouped_writes_fail_alone(db: Database) -> None:
+    """Concurrent writes share a group commit; one that raises is rolled back by itself."""
+
+    def writer(n: int) -> Callable[[sqlite3.Connection], int]:
+        def fn(conn: sqlite3.Connection) -> int:
+            conn.execute("INSERT INTO bot_state VALUES (?, 'v', 'now')", (f"g{n}",))
+            if n % 3 == 0:
+                raise ValueError(f"write {n} refused")
+            return n
+
+        return fn
+
+    outcomes = await asyncio.gather(*(db.write(writer(n)) for n in range(30)),
+                                    return_exceptions=True)  # fmt: skip
+    for n, outcome in enumerate(outcomes):
+        if n % 3 == 0:
+            assert isinstance(outcome, ValueError) and await db.get_state(f"g{n}") is None
+        else:
+            assert outcome == n and await db.get_state(f"g{n}") == "v"
