@@ -1,10 +1,12 @@
 """SQLite through aiosqlite: connections, pragmas, transactions and migrations.
 
-Two connections on one WAL database: a *writer*, whose transactions are serialised by an asyncio
-lock (aiosqlite runs one connection on one thread, but coroutines interleave, so without the lock
-two tasks could end up inside one transaction), and a *reader* in autocommit mode, which only
-ever sees committed data. Reads therefore never observe another task's half-finished transaction
-and never wait behind the write lock.
+Two connections on one WAL database:
+- a *writer*, whose transactions are serialised by an asyncio lock (aiosqlite runs one
+  connection on one thread, but coroutines interleave, so without the lock two tasks could end
+  up inside one transaction). Hot-path writes go through `write()`: a synchronous function run
+  whole on the writer's thread, grouped with other writes queued meanwhile into one commit;
+- a *reader* in autocommit mode, whose every read is a single trip that steps its statement to
+  the end, so it only ever sees committed data and never waits behind the write lock.
 """
 
 from __future__ import annotations

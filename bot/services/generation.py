@@ -4,10 +4,12 @@ The lifecycle (DESIGN section 4 and 5):
 - `reserve` debits the cost and creates a PENDING image in one transaction, and takes one of
   the user's `max_jobs_per_user` slots. Nothing is queued yet, so the Discord adapter can still
   answer with an ephemeral error if its own step fails (and `cancel` refunds).
-- `enqueue` puts the job on a bounded queue served by `max_concurrent` workers.
-- A worker marks it PROCESSING, calls the image model, stores the image, its thumbnail and its
-  inputs, then marks it COMPLETED. Any failure after the reservation marks it FAILED and refunds
-  in one transaction, exactly once (guarded on status in the repository).
+- `enqueue` puts the job on a queue served by `max_concurrent` workers: one slot per call to
+  the image model.
+- A worker marks it PROCESSING and calls the model; a finishing task then stores the image, its
+  thumbnail and its inputs, marks it COMPLETED and delivers it, while the worker takes the next
+  job. Any failure after the reservation marks it FAILED and refunds in one transaction,
+  exactly once (guarded on status in the repository).
 - `close` stops intake, lets running jobs finish up to a deadline, and refunds the rest.
 - `recover` (start-up) fails and refunds jobs a crash left PENDING/PROCESSING.
 """
