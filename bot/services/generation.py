@@ -259,7 +259,8 @@ class GenerationService:
         self.validate_ratio(request.aspect_ratio)
         if self._slots.get(user_id, 0) >= self.max_jobs_per_user:
             raise TooManyJobs(limit=self.max_jobs_per_user)
-        if len(self._waiting) + sum(self._slots.values()) >= self.queue_size + self.max_concurrent:
+        # Slots count every reserved, queued and running job of every user.
+        if sum(self._slots.values()) >= self.queue_size + self.max_concurrent:
             raise QueueFull()
         # Take the slot before awaiting, so concurrent requests of one user can't all pass.
         self._slots[user_id] = self._slots.get(user_id, 0) + 1

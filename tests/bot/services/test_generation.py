@@ -9,7 +9,13 @@ import pytest
 
 from bot.imaging import inspect_image
 from bot.nanobanana import SUPPORTED_ASPECT_RATIOS, InputImage, NanobananaClient
-from bot.services.errors import InvalidInput, NotEnoughCoins, ShuttingDown, TooManyJobs
+from bot.services.errors import (
+    InvalidInput,
+    NotEnoughCoins,
+    QueueFull,
+    ShuttingDown,
+    TooManyJobs,
+)
 from bot.services.generation import GenerationRequest, GenerationService
 from storage.images import ImageRepository
 from storage.models import ImageStatus, User
@@ -310,3 +316,24 @@ async def test_disabled_service_refuses_before_charging(
         await service.submit(user.id, GenerationRequest("x"))
     assert info.value.key == "gen.not_configured"
     await service.close()
+
+
+async def test_full_queue_refuses_without_charging(
+    images: ImageRepository, local_store: LocalObjectStore, client: NanobananaClient,
+    users: UserRepository, fake_api: FakeNanobanana,
+) -> None:  # fmt: skip
+    fake_api.latency = 0.5
+    service = GenerationService(
+        images=images, store=local_store, generator=client, cost=10, max_concurrent=1,
+        max_jobs_per_user=5, max_prompt_chars=50, queue_size=2,
+    )  # fmt: skip
+    service.start()
+    try:
+        owners = [await users.create(discord_id=500 + n, starter_coins=100) for n in range(4)]
+        for owner in owners[:3]:
+            await service.submit(owner.id, GenerationRequest("x"))  # 1 running + 2 waiting
+        with pytest.raises(QueueFull):
+            await service.submit(owners[3].id, GenerationRequest("x"))
+        assert (await users.get(owners[3].id)).coins == 100  # type: ignore[union-attr]
+    finally:
+        await service.close(deadline=5)
