@@ -438,10 +438,10 @@ class GenerationService:
     async def _store(self, job: Job, generated: GeneratedImage) -> Result:
         """Put the image, its thumbnail and its inputs, then mark COMPLETED; if anything fails
         the objects written so far are deleted, so no object outlives a missing row."""
-        info = await asyncio.to_thread(
-            imaging.inspect_image, generated.data, max_bytes=64 * 1024 * 1024
-        )
+        # The client already read the size and type from the bytes; the thumbnail decodes the
+        # whole image (and raises ImageProblem if it is damaged), so one decode suffices.
         thumb = await asyncio.to_thread(imaging.make_thumbnail, generated.data, THUMBNAIL_SIZE)
+        info = await _describe(generated)
         key = image_key(job.user_id, job.request.prompt[:40], info.extension)
         thumb_key = thumbnail_key(key)
         input_keys = [
@@ -535,6 +535,26 @@ def failure_reason(error: NanobananaError) -> tuple[str, dict[str, Any]]:
     if isinstance(error, ProviderUnavailable):
         return "reason.unavailable", {}
     return "reason.unavailable", {}
+
+
+_FORMATS = {mime: fmt for fmt, mime in imaging.ALLOWED_FORMATS.items()}
+
+
+async def _describe(generated: GeneratedImage) -> imaging.ImageInfo:
+    """ImageInfo of the model's answer from what the client read; a full inspection only
+    for a type we would not accept from a user."""
+    fmt = _FORMATS.get(generated.mime_type)
+    if fmt is None:
+        return await asyncio.to_thread(
+            imaging.inspect_image, generated.data, max_bytes=64 * 1024 * 1024
+        )
+    return imaging.ImageInfo(
+        width=generated.width,
+        height=generated.height,
+        format=fmt,
+        mime_type=generated.mime_type,
+        size=len(generated.data),
+    )
 
 
 def _extension(mime_type: str) -> str:
