@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 
 class StorageLayerError(Exception):
     """Base class for data-layer errors with a meaning for the caller."""
@@ -18,6 +20,14 @@ class InsufficientCoins(StorageLayerError):
         super().__init__(f"balance {balance} is less than the cost {cost}")
         self.balance = balance
         self.cost = cost
+
+
+class AlreadyClaimed(StorageLayerError):
+    """The daily coins of this wallet were claimed too recently; `claimed_at` says when."""
+
+    def __init__(self, claimed_at: datetime) -> None:
+        super().__init__(f"already claimed at {claimed_at.isoformat()}")
+        self.claimed_at = claimed_at
 
 
 class InvalidAmount(StorageLayerError, ValueError):

@@ -26,7 +26,8 @@ from storage.timeutil import to_iso, utcnow_iso
 
 _IMAGE_COLUMNS = (
     "id, user_id, type, status, title, description, prompt, storage_key, storage_url, "
-    "thumbnail_key, thumbnail_url, metadata, coins_used, created_at, updated_at"
+    "thumbnail_key, thumbnail_url, metadata, coins_used, created_at, updated_at, guild_id, "
+    "wallet_id"
 )
 _UPDATABLE = frozenset(
     {
@@ -44,7 +45,8 @@ MAX_PAGE_SIZE = 100
 
 @dataclass(frozen=True)
 class Refund:
-    """What `fail_and_refund` did: the coins returned (0 for a free job) and the balance."""
+    """What `fail_and_refund` did: the coins returned (0 for a free job) and the balance of
+    the wallet that paid (0 when no wallet paid)."""
 
     image: Image
     refunded: int
@@ -81,13 +83,14 @@ class ImageRepository:
         stored: StoredObject | None = None,
         metadata: dict[str, Any] | None = None,
         coins_used: int = 0,
+        guild_id: int | None = None,
     ) -> Image:
         """Insert an image row (no coins move: see reserve_generation / create_upload)."""
         return await self.db.write(
             lambda conn: _fetch(conn, _insert(
                 conn, user_id=user_id, type=type, status=status, title=title,
                 description=description, prompt=prompt, stored=stored, metadata=metadata,
-                coins_used=coins_used,
+                coins_used=coins_used, guild_id=guild_id,
             ))
         )  # fmt: skip
 
@@ -96,6 +99,19 @@ class ImageRepository:
             f"SELECT {_IMAGE_COLUMNS} FROM images WHERE id = ?", (image_id,)
         )
         return Image.from_row(row) if row is not None else None
+
+    async def find_by_prefix(self, prefix: str, *, limit: int = 2) -> list[Image]:
+        """Images whose id starts with `prefix` (lowercase hex and dashes), by primary key
+        range: enough rows to tell a unique match from an ambiguous one."""
+        if not prefix or any(c not in "0123456789abcdef-" for c in prefix):
+            return []
+        # Every id with this prefix sorts between the prefix and the prefix plus "~" (which
+        # sorts after every character an id holds).
+        rows = await self.db.fetchall(
+            f"SELECT {_IMAGE_COLUMNS} FROM images WHERE id >= ? AND id < ? ORDER BY id LIMIT ?",
+            (prefix, prefix + "~", limit),
+        )
+        return [Image.from_row(r) for r in rows]
 
     async def update(self, image_id: str, **fields: Any) -> Image:
         """Change descriptive or storage fields; status changes go through update_status."""
@@ -128,12 +144,16 @@ class ImageRepository:
         limit: int = 9,
         cursor: str | None = None,
         status: ImageStatus | None = ImageStatus.COMPLETED,
+        guild_id: int | None = None,
     ) -> Page[Image]:
         """A user's images newest first, by keyset on (created_at, id): no OFFSET, so pages
         never repeat or skip rows while new images arrive. Completed images only by default
-        (pass status=None for all)."""
+        (pass status=None for all); only those of one server with `guild_id`."""
         where = ["user_id = ?"]
         params: list[Any] = [user_id]
+        if guild_id is not None:
+            where.append("guild_id = ?")
+            params.append(str(guild_id))
         if type is not None:
             where.append("type = ?")
             params.append(type.value)
@@ -164,14 +184,22 @@ class ImageRepository:
         user_id: str,
         type: ImageType | None = None,
         status: ImageStatus | None = ImageStatus.COMPLETED,
+        *,
+        guild_id: int | None = None,
     ) -> int:
-        where = (
-            "user_id = ?"
-            + (" AND type = ?" if type else "")
-            + (" AND status = ?" if status else "")
-        )
-        params = [user_id] + ([type.value] if type else []) + ([status.value] if status else [])
-        return int(await self.db.fetchval(f"SELECT COUNT(*) FROM images WHERE {where}", params))
+        """How many images `list_by_user` would page through with the same filters."""
+        where = ["user_id = ?"]
+        params: list[Any] = [user_id]
+        for column, value in (
+            ("guild_id", None if guild_id is None else str(guild_id)),
+            ("type", type.value if type else None),
+            ("status", status.value if status else None),
+        ):
+            if value is not None:
+                where.append(f"{column} = ?")
+                params.append(value)
+        sql = f"SELECT COUNT(*) FROM images WHERE {' AND '.join(where)}"
+        return int(await self.db.fetchval(sql, params))
 
     async def list_unfinished(self, before: datetime | None = None) -> list[Image]:
         """Jobs still PENDING/PROCESSING (updated before `before`, if given): crash leftovers."""
@@ -279,25 +307,31 @@ class ImageRepository:
         self,
         *,
         user_id: str,
+        wallet_id: str,
         cost: int,
         prompt: str,
+        guild_id: int | None = None,
         metadata: dict[str, Any] | None = None,
         title: str | None = None,
     ) -> tuple[Image, int]:
-        """Debit, ledger row and a PENDING image in one transaction; returns (image, balance).
+        """Debit the wallet, its ledger row and a PENDING image (recording the server and the
+        paying wallet) in one transaction; returns (image, balance).
 
-        Raises InsufficientCoins without writing anything.
+        Raises InsufficientCoins without writing anything, NotFound if the wallet is not the
+        user's.
         """
 
         def reserve(conn: sqlite3.Connection) -> tuple[Image, int]:
-            balance = ledger.balance(conn, user_id)
+            _check_owner(conn, wallet_id, user_id)
+            balance = ledger.balance(conn, wallet_id)
             image_id = _insert(
                 conn, user_id=user_id, type=ImageType.GENERATED, status=ImageStatus.PENDING,
                 title=title, prompt=prompt, metadata=metadata, coins_used=cost,
+                guild_id=guild_id, wallet_id=wallet_id,
             )  # fmt: skip
             if cost:
                 balance = ledger.debit(
-                    conn, user_id, cost, kind=TransactionKind.GENERATION, image_id=image_id,
+                    conn, wallet_id, cost, kind=TransactionKind.GENERATION, image_id=image_id,
                     reason="generation",
                 )  # fmt: skip
             return _fetch(conn, image_id), balance
@@ -308,24 +342,28 @@ class ImageRepository:
         self,
         *,
         user_id: str,
+        wallet_id: str,
         cost: int,
         stored: StoredObject,
         metadata: dict[str, Any],
+        guild_id: int | None = None,
         title: str | None = None,
         description: str | None = None,
     ) -> tuple[Image, int]:
-        """Debit (if the upload costs) and a COMPLETED upload row in one transaction."""
+        """Debit the wallet (if the upload costs) and a COMPLETED upload row in one
+        transaction; returns (image, balance)."""
 
         def insert(conn: sqlite3.Connection) -> tuple[Image, int]:
-            balance = ledger.balance(conn, user_id)
+            _check_owner(conn, wallet_id, user_id)
+            balance = ledger.balance(conn, wallet_id)
             image_id = _insert(
                 conn, user_id=user_id, type=ImageType.UPLOADED, status=ImageStatus.COMPLETED,
                 title=title, description=description, stored=stored, metadata=metadata,
-                coins_used=cost,
+                coins_used=cost, guild_id=guild_id, wallet_id=wallet_id,
             )  # fmt: skip
             if cost:
                 balance = ledger.debit(
-                    conn, user_id, cost, kind=TransactionKind.UPLOAD, image_id=image_id,
+                    conn, wallet_id, cost, kind=TransactionKind.UPLOAD, image_id=image_id,
                     reason="upload",
                 )  # fmt: skip
             return _fetch(conn, image_id), balance
@@ -333,7 +371,8 @@ class ImageRepository:
         return await self.db.write(insert)
 
     async def fail_and_refund(self, image_id: str, error: str) -> Refund | None:
-        """FAILED + REFUND ledger row + credit in one transaction, exactly once.
+        """FAILED + REFUND ledger row + credit in one transaction, exactly once, back to the
+        wallet that paid.
 
         Guarded on status: only a PENDING/PROCESSING job can fail, so a second call (or a
         call racing the first) finds nothing to do and returns None.
@@ -345,17 +384,20 @@ class ImageRepository:
                 "UPDATE images SET status = 'FAILED', updated_at = ?, "
                 "metadata = json_set(metadata, '$.error', ?) "
                 "WHERE id = ? AND status IN ('PENDING', 'PROCESSING') "
-                "RETURNING user_id, coins_used",
+                "RETURNING wallet_id, coins_used",
                 (failed_at, error, image_id),
             ).fetchone()
             if row is None:
                 return None
-            user_id, coins_used = str(row[0]), int(row[1])
-            balance = ledger.balance(conn, user_id)
+            wallet_id, coins_used = row[0], int(row[1])
+            if wallet_id is None:
+                # No wallet paid (a free job, or its wallet is gone with its member).
+                return Refund(_fetch(conn, image_id), 0, 0)
+            balance = ledger.balance(conn, str(wallet_id))
             if coins_used:
                 balance = ledger.credit(
-                    conn, user_id, coins_used, kind=TransactionKind.REFUND, image_id=image_id,
-                    reason=error[:200],
+                    conn, str(wallet_id), coins_used, kind=TransactionKind.REFUND,
+                    image_id=image_id, reason=error[:200],
                 )  # fmt: skip
             return Refund(_fetch(conn, image_id), coins_used, balance)
 
@@ -385,11 +427,17 @@ class ImageRepository:
 
     # Statistics --------------------------------------------------------------------------
 
-    async def user_stats(self, user_id: str) -> UserStats:
-        """Counts by type and status, coins spent net of refunds, and the newest image."""
+    async def user_stats(
+        self, user_id: str, *, guild_id: int | None = None, wallet_id: str | None = None
+    ) -> UserStats:
+        """Counts by type and status, coins spent net of refunds, and the newest image; of one
+        server with `guild_id`, and the coins of one wallet with `wallet_id`."""
+        where, params = "user_id = ?", [user_id]
+        if guild_id is not None:
+            where, params = "user_id = ? AND guild_id = ?", [user_id, str(guild_id)]
         rows = await self.db.fetchall(
-            "SELECT type, status, COUNT(*) AS n FROM images WHERE user_id = ? GROUP BY 1, 2",
-            (user_id,),
+            f"SELECT type, status, COUNT(*) AS n FROM images WHERE {where} GROUP BY 1, 2",
+            params,
         )
         by_status: dict[ImageStatus, int] = {}
         by_type: dict[ImageType, int] = {}
@@ -398,12 +446,13 @@ class ImageRepository:
             by_status[status] = by_status.get(status, 0) + n
             if status is ImageStatus.COMPLETED:
                 by_type[image_type] = by_type.get(image_type, 0) + n
+        owner_column, owner = ("wallet_id", wallet_id) if wallet_id else ("user_id", user_id)
         spent = await self.db.fetchval(
-            "SELECT COALESCE(-SUM(delta), 0) FROM coin_transactions WHERE user_id = ? "
+            f"SELECT COALESCE(-SUM(delta), 0) FROM coin_transactions WHERE {owner_column} = ? "
             "AND kind IN ('GENERATION', 'UPLOAD', 'REFUND')",
-            (user_id,),
+            (owner,),
         )
-        newest = await self.list_by_user(user_id, limit=1)
+        newest = await self.list_by_user(user_id, limit=1, guild_id=guild_id)
         return UserStats(
             total_images=sum(by_type.values()),
             generated=by_type.get(ImageType.GENERATED, 0),
@@ -428,6 +477,12 @@ def _fetch(conn: sqlite3.Connection, image_id: str) -> Image:
     return Image.from_row(row)
 
 
+def _check_owner(conn: sqlite3.Connection, wallet_id: str, user_id: str) -> None:
+    """A member pays only from their own wallet."""
+    if ledger.owner(conn, wallet_id) != user_id:
+        raise NotFound(f"wallet {wallet_id} is not user {user_id}'s")
+
+
 def _json(value: Any) -> str:
     return json.dumps(value or {}, separators=(",", ":"))
 
@@ -444,11 +499,13 @@ def _insert(
     stored: StoredObject | None = None,
     metadata: dict[str, Any] | None = None,
     coins_used: int = 0,
+    guild_id: int | None = None,
+    wallet_id: str | None = None,
 ) -> str:
     image_id = str(uuid.uuid4())
     now = utcnow_iso()
     conn.execute(
-        f"INSERT INTO images ({_IMAGE_COLUMNS}) VALUES ({', '.join('?' * 15)})",
+        f"INSERT INTO images ({_IMAGE_COLUMNS}) VALUES ({', '.join('?' * 17)})",
         (
             image_id,
             user_id,
@@ -465,6 +522,8 @@ def _insert(
             coins_used,
             now,
             now,
+            str(guild_id) if guild_id is not None else None,
+            wallet_id,
         ),
     )
     return image_id

@@ -1,9 +1,13 @@
-"""Coin movements: a guarded balance update plus its ledger row, inside a caller's transaction.
+"""Coin movements: a guarded wallet update plus its ledger row, inside a caller's transaction.
 
 These are synchronous functions on a raw `sqlite3.Connection`, meant to run inside
 `Database.write(...)`, so that repositories compose them with other writes (a debit and the
 image it pays for commit together or not at all) in one trip to the database thread.
 Never call them outside a transaction.
+
+Money lives in wallets (one per member per server, or one per member in the global economy).
+The invariant holds per wallet: `coins == SUM(delta)` of its rows, the newest row's
+`balance_after == coins`, and `coins >= 0`.
 """
 
 from __future__ import annotations
@@ -11,9 +15,15 @@ from __future__ import annotations
 import sqlite3
 import uuid
 
-from storage.errors import BalanceOverflow, InsufficientCoins, InvalidAmount, NotFound
+from storage.errors import (
+    AlreadyClaimed,
+    BalanceOverflow,
+    InsufficientCoins,
+    InvalidAmount,
+    NotFound,
+)
 from storage.models import TransactionKind
-from storage.timeutil import utcnow_iso
+from storage.timeutil import from_iso, utcnow_iso
 
 INT64_MAX = 2**63 - 1
 
@@ -29,17 +39,25 @@ def check_amount(amount: int) -> int:
     return amount
 
 
-def balance(conn: sqlite3.Connection, user_id: str) -> int:
-    """The user's coins (NotFound if there is no such user)."""
-    row = conn.execute("SELECT coins FROM users WHERE id = ?", (user_id,)).fetchone()
+def balance(conn: sqlite3.Connection, wallet_id: str) -> int:
+    """The wallet's coins (NotFound if there is no such wallet)."""
+    row = conn.execute("SELECT coins FROM wallets WHERE id = ?", (wallet_id,)).fetchone()
     if row is None:
-        raise NotFound(f"user {user_id} does not exist")
+        raise NotFound(f"wallet {wallet_id} does not exist")
     return int(row[0])
+
+
+def owner(conn: sqlite3.Connection, wallet_id: str) -> str:
+    """The user id a wallet belongs to (NotFound if there is no such wallet)."""
+    row = conn.execute("SELECT user_id FROM wallets WHERE id = ?", (wallet_id,)).fetchone()
+    if row is None:
+        raise NotFound(f"wallet {wallet_id} does not exist")
+    return str(row[0])
 
 
 def debit(
     conn: sqlite3.Connection,
-    user_id: str,
+    wallet_id: str,
     amount: int,
     *,
     kind: TransactionKind,
@@ -51,20 +69,22 @@ def debit(
     check_amount(amount)
     now = utcnow_iso()
     row = conn.execute(
-        "UPDATE users SET coins = coins - ?, updated_at = ? WHERE id = ? AND coins >= ? "
-        "RETURNING coins",
-        (amount, now, user_id, amount),
+        "UPDATE wallets SET coins = coins - ?, updated_at = ? WHERE id = ? AND coins >= ? "
+        "RETURNING coins, user_id",
+        (amount, now, wallet_id, amount),
     ).fetchone()
     if row is None:
-        raise InsufficientCoins(balance=balance(conn, user_id), cost=amount)
+        raise InsufficientCoins(balance=balance(conn, wallet_id), cost=amount)
     new_balance = int(row[0])
-    _ledger_row(conn, user_id, -amount, new_balance, kind, image_id, actor_id, reason, now)
+    _ledger_row(
+        conn, wallet_id, str(row[1]), -amount, new_balance, kind, image_id, actor_id, reason, now
+    )
     return new_balance
 
 
 def credit(
     conn: sqlite3.Connection,
-    user_id: str,
+    wallet_id: str,
     amount: int,
     *,
     kind: TransactionKind,
@@ -76,20 +96,57 @@ def credit(
     check_amount(amount)
     now = utcnow_iso()
     row = conn.execute(
-        "UPDATE users SET coins = coins + ?, updated_at = ? WHERE id = ? AND coins <= ? "
-        "RETURNING coins",
-        (amount, now, user_id, INT64_MAX - amount),
+        "UPDATE wallets SET coins = coins + ?, updated_at = ? WHERE id = ? AND coins <= ? "
+        "RETURNING coins, user_id",
+        (amount, now, wallet_id, INT64_MAX - amount),
     ).fetchone()
     if row is None:
-        balance(conn, user_id)  # raises NotFound for a missing user
+        balance(conn, wallet_id)  # raises NotFound for a missing wallet
         raise BalanceOverflow("the balance would exceed the largest storable amount")
     new_balance = int(row[0])
-    _ledger_row(conn, user_id, amount, new_balance, kind, image_id, actor_id, reason, now)
+    _ledger_row(
+        conn, wallet_id, str(row[1]), amount, new_balance, kind, image_id, actor_id, reason, now
+    )
+    return new_balance
+
+
+def claim_daily(
+    conn: sqlite3.Connection, wallet_id: str, amount: int, *, last_claim_before: str
+) -> int:
+    """Credit the daily coins if the wallet's last claim is older than `last_claim_before`
+    (ISO time), in one guarded statement that also records the claim; the new balance.
+
+    Raises AlreadyClaimed (with the last claim's time) when it is too soon: two claims racing
+    each other cannot both pass the guard.
+    """
+    check_amount(amount)
+    now = utcnow_iso()
+    row = conn.execute(
+        "UPDATE wallets SET coins = coins + ?, daily_claimed_at = ?, updated_at = ? "
+        "WHERE id = ? AND (daily_claimed_at IS NULL OR daily_claimed_at < ?) AND coins <= ? "
+        "RETURNING coins, user_id",
+        (amount, now, now, wallet_id, last_claim_before, INT64_MAX - amount),
+    ).fetchone()
+    if row is None:
+        found = conn.execute(
+            "SELECT daily_claimed_at FROM wallets WHERE id = ?", (wallet_id,)
+        ).fetchone()
+        if found is None:
+            raise NotFound(f"wallet {wallet_id} does not exist")
+        if found[0] is not None and str(found[0]) >= last_claim_before:
+            raise AlreadyClaimed(from_iso(str(found[0])))
+        raise BalanceOverflow("the balance would exceed the largest storable amount")
+    new_balance = int(row[0])
+    _ledger_row(
+        conn, wallet_id, str(row[1]), amount, new_balance, TransactionKind.DAILY, None, None,
+        "daily", now,
+    )  # fmt: skip
     return new_balance
 
 
 def _ledger_row(
     conn: sqlite3.Connection,
+    wallet_id: str,
     user_id: str,
     delta: int,
     balance_after: int,
@@ -100,10 +157,11 @@ def _ledger_row(
     created_at: str,
 ) -> None:
     conn.execute(
-        "INSERT INTO coin_transactions (id, user_id, delta, balance_after, kind, image_id, "
-        "actor_id, reason, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        "INSERT INTO coin_transactions (id, wallet_id, user_id, delta, balance_after, kind, "
+        "image_id, actor_id, reason, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         (
             str(uuid.uuid4()),
+            wallet_id,
             user_id,
             delta,
             balance_after,

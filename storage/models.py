@@ -45,6 +45,7 @@ class TransactionKind(StrEnum):
     REFUND = "REFUND"
     UPLOAD = "UPLOAD"
     ADJUSTMENT = "ADJUSTMENT"
+    DAILY = "DAILY"
 
 
 # The only status changes a job may make; everything else is a bug and is refused.
@@ -54,6 +55,15 @@ ALLOWED_TRANSITIONS: dict[ImageStatus, frozenset[ImageStatus]] = {
     ImageStatus.COMPLETED: frozenset(),
     ImageStatus.FAILED: frozenset(),
 }
+
+
+# Image ids are UUIDs; members see and type their first characters.
+SHORT_ID_LENGTH = 8
+
+
+def _snowflake(value: Any) -> int | None:
+    """A Discord id stored as text (or NULL) as an int."""
+    return int(value) if value is not None else None
 
 
 def _loads(value: Any, default: Any) -> Any:
@@ -76,7 +86,6 @@ class User(BaseModel):
     display_name: str | None = None
     roles: tuple[UserRole, ...] = (UserRole.USER,)
     language: str = "en"
-    coins: int = Field(default=0, ge=0)
     created_at: datetime
     updated_at: datetime
 
@@ -93,9 +102,6 @@ class User(BaseModel):
     def is_admin(self) -> bool:
         return self.has_role(UserRole.ADMIN)
 
-    def can_afford(self, coins: int) -> bool:
-        return self.coins >= coins
-
     @classmethod
     def from_row(cls, row: Row) -> User:
         discord_id = row["discord_id"]
@@ -109,7 +115,6 @@ class User(BaseModel):
             display_name=row["display_name"],
             roles=tuple(UserRole(r) for r in _loads(row["roles"], ["USER"])),
             language=row["language"],
-            coins=row["coins"],
             created_at=from_iso(row["created_at"]),
             updated_at=from_iso(row["updated_at"]),
         )
@@ -125,7 +130,6 @@ class User(BaseModel):
             "display_name": self.display_name,
             "roles": json.dumps([r.value for r in self.roles]),
             "language": self.language,
-            "coins": self.coins,
             "created_at": to_iso(self.created_at),
             "updated_at": to_iso(self.updated_at),
         }
@@ -140,6 +144,10 @@ class Image(BaseModel):
     user_id: str
     type: ImageType
     status: ImageStatus
+    # The server it was made or uploaded in (None: a DM, or unknown from before 0002).
+    guild_id: int | None = None
+    # The wallet that paid for it: a refund goes back there.
+    wallet_id: str | None = None
     title: str | None = None
     description: str | None = None
     prompt: str | None = None
@@ -155,6 +163,11 @@ class Image(BaseModel):
     @property
     def is_ready(self) -> bool:
         return self.status is ImageStatus.COMPLETED
+
+    @property
+    def short_id(self) -> str:
+        """The first 8 characters of the id: what members see and type (see `SHORT_ID_LENGTH`)."""
+        return self.id[:SHORT_ID_LENGTH]
 
     @property
     def is_generated(self) -> bool:
@@ -188,6 +201,8 @@ class Image(BaseModel):
             user_id=row["user_id"],
             type=ImageType(row["type"]),
             status=ImageStatus(row["status"]),
+            guild_id=_snowflake(row["guild_id"]),
+            wallet_id=row["wallet_id"],
             title=row["title"],
             description=row["description"],
             prompt=row["prompt"],
@@ -207,6 +222,8 @@ class Image(BaseModel):
             "user_id": self.user_id,
             "type": self.type.value,
             "status": self.status.value,
+            "guild_id": str(self.guild_id) if self.guild_id is not None else None,
+            "wallet_id": self.wallet_id,
             "title": self.title,
             "description": self.description,
             "prompt": self.prompt,
@@ -227,6 +244,7 @@ class CoinTransaction(BaseModel):
     model_config = ConfigDict(frozen=True)
 
     id: str
+    wallet_id: str
     user_id: str
     delta: int
     balance_after: int
@@ -240,6 +258,7 @@ class CoinTransaction(BaseModel):
     def from_row(cls, row: Row) -> CoinTransaction:
         return cls(
             id=row["id"],
+            wallet_id=row["wallet_id"],
             user_id=row["user_id"],
             delta=row["delta"],
             balance_after=row["balance_after"],
@@ -249,6 +268,81 @@ class CoinTransaction(BaseModel):
             reason=row["reason"],
             created_at=from_iso(row["created_at"]),
         )
+
+
+class Wallet(BaseModel):
+    """A member's coins in one server (ECONOMY_SCOPE=guild) or everywhere (`guild_id` None)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    id: str
+    user_id: str
+    guild_id: int | None = None
+    coins: int = Field(default=0, ge=0)
+    carried_over: bool = False
+    daily_claimed_at: datetime | None = None
+    created_at: datetime
+    updated_at: datetime
+
+    def can_afford(self, coins: int) -> bool:
+        return self.coins >= coins
+
+    @classmethod
+    def from_row(cls, row: Row) -> Wallet:
+        claimed = row["daily_claimed_at"]
+        return cls(
+            id=row["id"],
+            user_id=row["user_id"],
+            guild_id=_snowflake(row["guild_id"]),
+            coins=row["coins"],
+            carried_over=bool(row["carried_over"]),
+            daily_claimed_at=from_iso(claimed) if claimed else None,
+            created_at=from_iso(row["created_at"]),
+            updated_at=from_iso(row["updated_at"]),
+        )
+
+
+class GuildOverrides(BaseModel):
+    """A server's own settings; None means "the environment's default"."""
+
+    model_config = ConfigDict(frozen=True)
+
+    generation_cost: int | None = None
+    upload_cost: int | None = None
+    starter_coins: int | None = None
+    daily_coins: int | None = None
+    jobs_per_member: int | None = None
+    channel_ids: tuple[int, ...] | None = None
+    generate_role_id: int | None = None
+    public_results: bool | None = None
+
+    @classmethod
+    def from_row(cls, row: Row) -> GuildOverrides:
+        channels = _loads(row["channel_ids"], None)
+        public = row["public_results"]
+        return cls(
+            generation_cost=row["generation_cost"],
+            upload_cost=row["upload_cost"],
+            starter_coins=row["starter_coins"],
+            daily_coins=row["daily_coins"],
+            jobs_per_member=row["jobs_per_member"],
+            channel_ids=tuple(int(c) for c in channels) if channels is not None else None,
+            generate_role_id=_snowflake(row["generate_role_id"]),
+            public_results=bool(public) if public is not None else None,
+        )
+
+
+class SettingChange(BaseModel):
+    """One audit row: who changed which server setting, from what to what (None = default)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    guild_id: int
+    setting: str
+    old_value: Any = None
+    new_value: Any = None
+    actor_id: str | None = None
+    created_at: datetime
 
 
 class UserStats(BaseModel):

@@ -1,4 +1,7 @@
-"""UserRepository: the seed's user API in async Python, plus Discord identity and the ledger."""
+"""UserRepository: the seed's user API in async Python, plus Discord identity.
+
+A user is an identity only: their coins live in wallets (storage/wallets.py).
+"""
 
 from __future__ import annotations
 
@@ -8,26 +11,23 @@ import uuid
 from collections.abc import Iterable
 from typing import Any
 
-from storage import ledger
-from storage.cursors import decode_cursor, encode_cursor
 from storage.db import Database
-from storage.errors import InvalidCursor, NotFound
-from storage.models import CoinTransaction, Page, TransactionKind, User, UserRole
+from storage.errors import NotFound
+from storage.models import User, UserRole
 from storage.timeutil import utcnow_iso
 
 _USER_COLUMNS = (
     "id, email, google_id, discord_id, first_name, last_name, display_name, roles, language, "
-    "coins, created_at, updated_at"
+    "created_at, updated_at"
 )
-# Fields `update` may change. Coins change only through debit/credit, roles through
-# add_role/remove_role, so that no coin moves without a ledger row.
+# Fields `update` may change; roles change through add_role/remove_role.
 _UPDATABLE = frozenset(
     {"email", "google_id", "first_name", "last_name", "display_name", "language"}
 )
 
 
 class UserRepository:
-    """Users and their coins. Every coin movement writes exactly one ledger row."""
+    """Users: identities (Discord, and as in the seed e-mail/Google), roles and language."""
 
     def __init__(self, db: Database) -> None:
         self.db = db
@@ -45,9 +45,8 @@ class UserRepository:
         display_name: str | None = None,
         roles: Iterable[UserRole] = (UserRole.USER,),
         language: str = "en",
-        starter_coins: int = 0,
     ) -> User:
-        """Insert a user; starter coins, if any, arrive through a STARTER ledger row."""
+        """Insert a user."""
         user_id = str(uuid.uuid4())
         now = utcnow_iso()
         values = (
@@ -66,13 +65,9 @@ class UserRepository:
 
         def insert(conn: sqlite3.Connection) -> User:
             conn.execute(
-                f"INSERT INTO users ({_USER_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?, ?)",
+                f"INSERT INTO users ({_USER_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 values,
             )
-            if starter_coins:
-                ledger.credit(
-                    conn, user_id, starter_coins, kind=TransactionKind.STARTER, reason="welcome"
-                )
             return _fetch(conn, "id = ?", user_id)
 
         return await self.db.write(insert)
@@ -95,12 +90,11 @@ class UserRepository:
         *,
         display_name: str | None = None,
         language: str = "en",
-        starter_coins: int = 0,
     ) -> tuple[User, bool]:
         """The user for a Discord id, created on first sight; returns (user, created).
 
         Concurrent first calls create one user: the insert is `ON CONFLICT DO NOTHING` under
-        the write lock, and only the call that inserted writes the STARTER row.
+        the write lock.
         """
         existing = await self.get_by_discord_id(discord_id)
         if existing is not None:
@@ -120,21 +114,16 @@ class UserRepository:
         def insert(conn: sqlite3.Connection) -> tuple[User, bool]:
             cursor = conn.execute(
                 f"INSERT INTO users ({_USER_COLUMNS}) "
-                "VALUES (?, NULL, NULL, ?, NULL, NULL, ?, ?, ?, 0, ?, ?) "
+                "VALUES (?, NULL, NULL, ?, NULL, NULL, ?, ?, ?, ?, ?) "
                 "ON CONFLICT (discord_id) DO NOTHING",
                 values,
             )
-            inserted = cursor.rowcount == 1
-            if inserted and starter_coins:
-                ledger.credit(
-                    conn, user_id, starter_coins, kind=TransactionKind.STARTER, reason="welcome"
-                )
-            return _fetch(conn, "discord_id = ?", str(discord_id)), inserted
+            return _fetch(conn, "discord_id = ?", str(discord_id)), cursor.rowcount == 1
 
         return await self.db.write(insert)
 
     async def update(self, user_id: str, **fields: Any) -> User:
-        """Change profile fields (not coins or roles); returns the updated user."""
+        """Change profile fields (not roles); returns the updated user."""
         unknown = set(fields) - _UPDATABLE
         if unknown:
             raise ValueError(f"cannot update {', '.join(sorted(unknown))} with update()")
@@ -149,7 +138,8 @@ class UserRepository:
         return await self._require(user_id)
 
     async def delete(self, user_id: str) -> bool:
-        """Delete a user and (by cascade) their images rows and ledger; True if one existed."""
+        """Delete a user and (by cascade) their wallets, ledger and image rows; True if one
+        existed."""
         return await self.db.execute("DELETE FROM users WHERE id = ?", (user_id,)) == 1
 
     async def list(self, limit: int = 50, offset: int = 0) -> list[User]:
@@ -162,79 +152,6 @@ class UserRepository:
 
     async def count(self) -> int:
         return int(await self.db.fetchval("SELECT COUNT(*) FROM users"))
-
-    # Coins -------------------------------------------------------------------------------
-
-    async def debit(
-        self,
-        user_id: str,
-        amount: int,
-        *,
-        kind: TransactionKind,
-        image_id: str | None = None,
-        actor_id: str | None = None,
-        reason: str | None = None,
-    ) -> int:
-        """Take coins; raises InsufficientCoins (with balance and cost). Returns the balance."""
-        ledger.check_amount(amount)
-        return await self.db.write(
-            lambda conn: ledger.debit(
-                conn, user_id, amount, kind=kind, image_id=image_id, actor_id=actor_id,
-                reason=reason,
-            )
-        )  # fmt: skip
-
-    async def credit(
-        self,
-        user_id: str,
-        amount: int,
-        *,
-        kind: TransactionKind,
-        image_id: str | None = None,
-        actor_id: str | None = None,
-        reason: str | None = None,
-    ) -> int:
-        """Add coins with a ledger row. Returns the new balance."""
-        ledger.check_amount(amount)
-        return await self.db.write(
-            lambda conn: ledger.credit(
-                conn, user_id, amount, kind=kind, image_id=image_id, actor_id=actor_id,
-                reason=reason,
-            )
-        )  # fmt: skip
-
-    async def transactions(
-        self, user_id: str, *, limit: int = 20, cursor: str | None = None
-    ) -> Page[CoinTransaction]:
-        """The user's ledger newest first, by keyset on insertion order."""
-        params: list[Any] = [user_id]
-        where = "user_id = ?"
-        if cursor is not None:
-            position, _ = decode_cursor(cursor)
-            if not isinstance(position, int):
-                raise InvalidCursor("the page cursor is not valid")
-            where += " AND rowid < ?"
-            params.append(position)
-        rows = await self.db.fetchall(
-            "SELECT rowid AS seq, id, user_id, delta, balance_after, kind, image_id, actor_id, "
-            f"reason, created_at FROM coin_transactions WHERE {where} "
-            "ORDER BY rowid DESC LIMIT ?",
-            (*params, limit + 1),
-        )
-        items = [CoinTransaction.from_row(r) for r in rows[:limit]]
-        next_cursor = (
-            encode_cursor(int(rows[limit - 1]["seq"]), rows[limit - 1]["id"])
-            if len(rows) > limit and limit > 0
-            else None
-        )
-        return Page(items, next_cursor)
-
-    async def ledger_sum(self, user_id: str) -> int:
-        """SUM(delta) of the user's ledger: always equal to their balance."""
-        total = await self.db.fetchval(
-            "SELECT COALESCE(SUM(delta), 0) FROM coin_transactions WHERE user_id = ?", (user_id,)
-        )
-        return int(total)
 
     # Roles -------------------------------------------------------------------------------
 

@@ -14,6 +14,7 @@ from storage.db import Database
 from storage.images import ImageRepository
 from storage.objects import S3ObjectStore
 from storage.users import UserRepository
+from storage.wallets import WalletRepository
 
 # Settings must never pick up a developer's real .env or environment during tests.
 for _name in list(os.environ):
@@ -36,6 +37,11 @@ async def db(tmp_path: Path) -> AsyncIterator[Database]:
 @pytest.fixture
 def users(db: Database) -> UserRepository:
     return UserRepository(db)
+
+
+@pytest.fixture
+def wallets(db: Database) -> WalletRepository:
+    return WalletRepository(db)
 
 
 @pytest.fixture

@@ -30,9 +30,11 @@ async def test_initial_schema_has_the_contract_tables(db: Database) -> None:
 
 
 async def test_coins_check_constraint(db: Database) -> None:
+    await db.execute("INSERT INTO users (id, created_at, updated_at) VALUES ('u', 'x', 'x')")
     with pytest.raises(sqlite3.IntegrityError):
         await db.execute(
-            "INSERT INTO users (id, coins, created_at, updated_at) VALUES ('u', -1, 'x', 'x')"
+            "INSERT INTO wallets (id, user_id, coins, created_at, updated_at) "
+            "VALUES ('w', 'u', -1, 'x', 'x')"
         )
 
 

@@ -12,7 +12,8 @@ from storage.images import ImageRepository, StoredObject
 from storage.models import ImageStatus, ImageType, TransactionKind
 from storage.timeutil import utcnow
 from storage.users import UserRepository
-from tests.storage.helpers import assert_ledger_consistent
+from storage.wallets import WalletRepository
+from tests.storage.helpers import assert_ledger_consistent, member
 
 STORED = StoredObject("images/u/1-x.png", None, "thumbnails/u/1-x.webp", None)
 
@@ -58,12 +59,16 @@ async def test_status_transitions(users: UserRepository, images: ImageRepository
 async def test_reserve_debits_and_creates_pending(
     users: UserRepository, images: ImageRepository
 ) -> None:
-    user = await users.create(discord_id=1, starter_coins=300)
+    user, user_wallet = await member(users.db, 1, 300)
     image, balance = await images.reserve_generation(
-        user_id=user.id, cost=100, prompt="a banana", metadata={"aspect_ratio": "1:1"}
+        user_id=user.id,
+        wallet_id=user_wallet.id,
+        cost=100,
+        prompt="a banana",
+        metadata={"aspect_ratio": "1:1"},
     )
     assert balance == 200 and image.status is ImageStatus.PENDING and image.coins_used == 100
-    page = await users.transactions(user.id)
+    page = await WalletRepository(users.db).transactions(user_wallet.id)
     assert page.items[0].kind is TransactionKind.GENERATION
     assert page.items[0].image_id == image.id
     await assert_ledger_consistent(users.db)
@@ -72,17 +77,21 @@ async def test_reserve_debits_and_creates_pending(
 async def test_reserve_without_coins_writes_nothing(
     users: UserRepository, images: ImageRepository
 ) -> None:
-    user = await users.create(discord_id=1, starter_coins=50)
+    user, user_wallet = await member(users.db, 1, 50)
     with pytest.raises(InsufficientCoins) as info:
-        await images.reserve_generation(user_id=user.id, cost=100, prompt="x")
+        await images.reserve_generation(
+            user_id=user.id, wallet_id=user_wallet.id, cost=100, prompt="x"
+        )
     assert info.value.balance == 50
     assert await images.count_by_user(user.id, status=None) == 0
-    assert len((await users.transactions(user.id)).items) == 1  # only STARTER
+    assert len((await WalletRepository(users.db).transactions(user_wallet.id)).items) == 1
 
 
 async def test_refund_applies_exactly_once(users: UserRepository, images: ImageRepository) -> None:
-    user = await users.create(discord_id=1, starter_coins=300)
-    image, _ = await images.reserve_generation(user_id=user.id, cost=100, prompt="x")
+    user, user_wallet = await member(users.db, 1, 300)
+    image, _ = await images.reserve_generation(
+        user_id=user.id, wallet_id=user_wallet.id, cost=100, prompt="x"
+    )
     first, second = await asyncio.gather(
         images.fail_and_refund(image.id, "SAFETY"), images.fail_and_refund(image.id, "SAFETY")
     )
@@ -92,7 +101,11 @@ async def test_refund_applies_exactly_once(users: UserRepository, images: ImageR
     failed = await images.get(image.id)
     assert failed is not None and failed.status is ImageStatus.FAILED
     assert failed.metadata["error"] == "SAFETY"
-    refunds = [t for t in (await users.transactions(user.id)).items if t.kind == "REFUND"]
+    refunds = [
+        t
+        for t in (await WalletRepository(users.db).transactions(user_wallet.id)).items
+        if t.kind == "REFUND"
+    ]
     assert len(refunds) == 1
     await assert_ledger_consistent(users.db)
 
@@ -100,34 +113,45 @@ async def test_refund_applies_exactly_once(users: UserRepository, images: ImageR
 async def test_completed_job_cannot_be_refunded(
     users: UserRepository, images: ImageRepository
 ) -> None:
-    user = await users.create(discord_id=1, starter_coins=300)
-    image, _ = await images.reserve_generation(user_id=user.id, cost=100, prompt="x")
+    user, user_wallet = await member(users.db, 1, 300)
+    image, _ = await images.reserve_generation(
+        user_id=user.id, wallet_id=user_wallet.id, cost=100, prompt="x"
+    )
     await images.update_status(image.id, ImageStatus.PROCESSING)
     await images.complete(image.id, STORED, {})
     assert await images.fail_and_refund(image.id, "late") is None
-    assert (await users.get(user.id)).coins == 200  # type: ignore[union-attr]
+    assert (await WalletRepository(users.db).get(user_wallet.id)).coins == 200  # type: ignore[union-attr]
 
 
 async def test_free_generation_has_no_ledger_rows(
     users: UserRepository, images: ImageRepository
 ) -> None:
-    user = await users.create(discord_id=1)
-    image, balance = await images.reserve_generation(user_id=user.id, cost=0, prompt="x")
+    user, user_wallet = await member(users.db, 1)
+    image, balance = await images.reserve_generation(
+        user_id=user.id, wallet_id=user_wallet.id, cost=0, prompt="x"
+    )
     refund = await images.fail_and_refund(image.id, "boom")
     assert balance == 0 and refund is not None and refund.refunded == 0
-    assert (await users.transactions(user.id)).items == []
+    assert (await WalletRepository(users.db).transactions(user_wallet.id)).items == []
 
 
 async def test_create_upload_debits_with_row(
     users: UserRepository, images: ImageRepository
 ) -> None:
-    user = await users.create(discord_id=1, starter_coins=30)
+    user, user_wallet = await member(users.db, 1, 30)
     image, balance = await images.create_upload(
-        user_id=user.id, cost=10, stored=STORED, metadata={"width": 1, "height": 1}, title="t"
+        user_id=user.id,
+        wallet_id=user_wallet.id,
+        cost=10,
+        stored=STORED,
+        metadata={"width": 1, "height": 1},
+        title="t",
     )
     assert image.status is ImageStatus.COMPLETED and balance == 20
     with pytest.raises(InsufficientCoins):
-        await images.create_upload(user_id=user.id, cost=50, stored=STORED, metadata={})
+        await images.create_upload(
+            user_id=user.id, wallet_id=user_wallet.id, cost=50, stored=STORED, metadata={}
+        )
     assert await images.count_by_user(user.id) == 1
     await assert_ledger_consistent(users.db)
 
@@ -182,13 +206,19 @@ async def test_bad_cursor_is_refused(users: UserRepository, images: ImageReposit
 
 
 async def test_user_stats(users: UserRepository, images: ImageRepository) -> None:
-    user = await users.create(discord_id=1, starter_coins=1000)
-    done, _ = await images.reserve_generation(user_id=user.id, cost=100, prompt="a")
+    user, user_wallet = await member(users.db, 1, 1000)
+    done, _ = await images.reserve_generation(
+        user_id=user.id, wallet_id=user_wallet.id, cost=100, prompt="a"
+    )
     await images.update_status(done.id, ImageStatus.PROCESSING)
     await images.complete(done.id, STORED, {})
-    failed, _ = await images.reserve_generation(user_id=user.id, cost=100, prompt="b")
+    failed, _ = await images.reserve_generation(
+        user_id=user.id, wallet_id=user_wallet.id, cost=100, prompt="b"
+    )
     await images.fail_and_refund(failed.id, "x")
-    await images.create_upload(user_id=user.id, cost=5, stored=STORED, metadata={})
+    await images.create_upload(
+        user_id=user.id, wallet_id=user_wallet.id, cost=5, stored=STORED, metadata={}
+    )
     stats = await images.user_stats(user.id)
     assert (stats.generated, stats.uploaded, stats.total_images) == (1, 1, 2)
     assert stats.coins_spent == 105
@@ -197,11 +227,17 @@ async def test_user_stats(users: UserRepository, images: ImageRepository) -> Non
 
 
 async def test_list_unfinished(users: UserRepository, images: ImageRepository) -> None:
-    user = await users.create(discord_id=1, starter_coins=1000)
-    pending, _ = await images.reserve_generation(user_id=user.id, cost=1, prompt="a")
-    running, _ = await images.reserve_generation(user_id=user.id, cost=1, prompt="b")
+    user, user_wallet = await member(users.db, 1, 1000)
+    pending, _ = await images.reserve_generation(
+        user_id=user.id, wallet_id=user_wallet.id, cost=1, prompt="a"
+    )
+    running, _ = await images.reserve_generation(
+        user_id=user.id, wallet_id=user_wallet.id, cost=1, prompt="b"
+    )
     await images.update_status(running.id, ImageStatus.PROCESSING)
-    finished, _ = await images.reserve_generation(user_id=user.id, cost=1, prompt="c")
+    finished, _ = await images.reserve_generation(
+        user_id=user.id, wallet_id=user_wallet.id, cost=1, prompt="c"
+    )
     await images.fail_and_refund(finished.id, "x")
     left = await images.list_unfinished(before=utcnow() + timedelta(seconds=1))
     assert {i.id for i in left} == {pending.id, running.id}
@@ -209,8 +245,57 @@ async def test_list_unfinished(users: UserRepository, images: ImageRepository) -
 
 
 async def test_deleting_a_user_cascades(users: UserRepository, images: ImageRepository) -> None:
-    user = await users.create(discord_id=1, starter_coins=10)
+    user, _wallet = await member(users.db, 1, 10)
     await images.create(user_id=user.id, type=ImageType.UPLOADED)
     await users.delete(user.id)
     assert await images.db.fetchval("SELECT COUNT(*) FROM images") == 0
     assert await images.db.fetchval("SELECT COUNT(*) FROM coin_transactions") == 0
+
+
+async def test_refund_goes_back_to_the_wallet_that_paid(
+    users: UserRepository, images: ImageRepository, wallets: WalletRepository
+) -> None:
+    user, in_a = await member(users.db, 1, 300, 9001)
+    in_b = (await wallets.open(user.id, 9002, starter_coins=300)).wallet
+    image, balance = await images.reserve_generation(
+        user_id=user.id, wallet_id=in_a.id, cost=100, prompt="x", guild_id=9001
+    )
+    assert balance == 200 and image.wallet_id == in_a.id and image.guild_id == 9001
+    refund = await images.fail_and_refund(image.id, "boom")
+    assert refund is not None and refund.balance == 300
+    assert (await wallets.get(in_b.id)).coins == 300  # type: ignore[union-attr]
+    await assert_ledger_consistent(users.db)
+
+
+async def test_nobody_pays_from_another_members_wallet(
+    users: UserRepository, images: ImageRepository
+) -> None:
+    alice, _ = await member(users.db, 1, 300)
+    _, bobs = await member(users.db, 2, 300)
+    with pytest.raises(NotFound):
+        await images.reserve_generation(user_id=alice.id, wallet_id=bobs.id, cost=1, prompt="x")
+    assert await images.count_by_user(alice.id, status=None) == 0
+
+
+async def test_server_galleries_and_short_ids(
+    users: UserRepository, images: ImageRepository
+) -> None:
+    user = await users.create(discord_id=1)
+    made = {}
+    for guild in (9001, 9002, 9001):
+        made[guild] = await images.create(
+            user_id=user.id, type=ImageType.UPLOADED, status=ImageStatus.COMPLETED,
+            guild_id=guild,
+        )  # fmt: skip
+    assert len((await images.list_by_user(user.id, guild_id=9001)).items) == 2
+    assert len((await images.list_by_user(user.id, guild_id=9002)).items) == 1
+    assert len((await images.list_by_user(user.id)).items) == 3
+    assert await images.count_by_user(user.id, guild_id=9001) == 2
+    image = made[9002]
+    assert image.short_id == image.id[:8]
+    assert [i.id for i in await images.find_by_prefix(image.short_id)] == [image.id]
+    assert [i.id for i in await images.find_by_prefix(image.id)] == [image.id]
+    assert await images.find_by_prefix("zz'; --") == []
+    assert len(await images.find_by_prefix("")) == 0
+    stats = await images.user_stats(user.id, guild_id=9001)
+    assert stats.uploaded == 2
