@@ -21,20 +21,32 @@ from bot.services.accounts import AccountService
 from bot.services.gallery import GalleryService
 from bot.services.generation import GenerationService
 from bot.services.maintenance import reconcile_storage
+from bot.services.members import MemberService
+from bot.services.permissions import PermissionService
+from bot.services.settings import GuildSettingsService
 from bot.services.uploads import UploadService
+from bot.services.wallets import WalletService
 from storage.db import Database
+from storage.guild_settings import GuildSettingsRepository
 from storage.images import ImageRepository, Refund
 from storage.objects import LocalObjectStore, ObjectStore, S3ObjectStore
 from storage.users import UserRepository
+from storage.wallets import WalletRepository
 
 log = logging.getLogger(__name__)
 
 COGS = (
+    # First: the translator must be in place before the command tree is synced.
+    "cogs.translator",
+    "cogs.guilds",
     "cogs.generate",
     "cogs.upload",
     "cogs.gallery",
     "cogs.coins",
+    "cogs.daily",
     "cogs.admin",
+    "cogs.settings",
+    "cogs.help",
 )
 COMMANDS_HASH_KEY = "commands_hash"
 SHUTDOWN_DEADLINE = 30.0
@@ -77,35 +89,54 @@ class NanoBananaBot(commands.Bot):
         self.ready_after: float | None = None
         self._tell_task: asyncio.Task[None] | None = None
         self.db = Database(settings.database_path)
-        self.user_repo = UserRepository(self.db)
+        user_repo = UserRepository(self.db)
         self.image_repo = ImageRepository(self.db)
         self.store: ObjectStore = store or build_object_store(settings)
         self.nanobanana = NanobananaClient.from_settings(settings)
-        self.accounts = AccountService(
-            self.user_repo,
-            self.image_repo,
-            starter_coins=settings.starter_coins,
-            max_grant=settings.max_grant,
+        self.permissions = PermissionService(
+            scope=settings.economy_scope,
             admin_user_ids=frozenset(settings.admin_user_ids),
+            allowed_guild_ids=frozenset(settings.allowed_guild_ids),
+        )
+        self.accounts = AccountService(user_repo, self.permissions)
+        self.guild_settings = GuildSettingsService(
+            GuildSettingsRepository(self.db),
+            self.permissions,
+            self.accounts,
+            defaults=GuildSettingsService.defaults_from(settings),
+            scope=settings.economy_scope,
+            max_coins=settings.max_grant,
+        )
+        self.wallets = WalletService(
+            wallets=WalletRepository(self.db),
+            images=self.image_repo,
+            accounts=self.accounts,
+            settings=self.guild_settings,
+            permissions=self.permissions,
+            scope=settings.economy_scope,
+            max_grant=settings.max_grant,
+        )
+        self.members = MemberService(
+            accounts=self.accounts,
+            settings=self.guild_settings,
+            wallets=self.wallets,
+            permissions=self.permissions,
         )
         self.generation = GenerationService(
             images=self.image_repo,
             store=self.store,
             generator=self.nanobanana,
-            cost=settings.generation_cost,
             max_concurrent=settings.max_concurrent_generations,
-            max_jobs_per_user=settings.max_jobs_per_user,
             max_prompt_chars=settings.max_prompt_chars,
             supported_ratios=SUPPORTED_ASPECT_RATIOS,
             enabled=settings.gemini_api_key is not None,
         )
         self.uploads = UploadService(
-            images=self.image_repo,
-            store=self.store,
-            cost=settings.upload_cost,
-            max_bytes=settings.max_upload_bytes,
+            images=self.image_repo, store=self.store, max_bytes=settings.max_upload_bytes
         )
-        self.gallery = GalleryService(images=self.image_repo, store=self.store)
+        self.gallery = GalleryService(
+            images=self.image_repo, users=user_repo, store=self.store, permissions=self.permissions
+        )
 
     async def setup_hook(self) -> None:
         await self.db.connect()
@@ -129,7 +160,7 @@ class NanoBananaBot(commands.Bot):
         for refund in refunds:
             image = refund.image
             channel_id = (image.metadata.get("context") or {}).get("channel_id")
-            owner = await self.user_repo.get(image.user_id)
+            owner = await self.accounts.get(image.user_id)
             if not channel_id or owner is None or owner.discord_id is None:
                 continue
             text = t(
@@ -160,9 +191,15 @@ class NanoBananaBot(commands.Bot):
 
         log_command(interaction, "ok")
 
-    def commands_hash(self) -> str:
-        """A hash of the command set as Discord would receive it."""
-        payload = [command.to_dict(self.tree) for command in self.tree.get_commands()]
+    async def commands_hash(self) -> str:
+        """A hash of the command set as Discord would receive it, localisations included."""
+        translator = self.tree.translator
+        payload = [
+            await command.get_translated_payload(self.tree, translator)
+            if translator is not None
+            else command.to_dict(self.tree)
+            for command in self.tree.get_commands()
+        ]
         canonical = json.dumps(payload, sort_keys=True, separators=(",", ":"), default=str)
         return hashlib.sha256(canonical.encode()).hexdigest()
 
@@ -175,7 +212,7 @@ class NanoBananaBot(commands.Bot):
                 self.tree.copy_global_to(guild=guild)
                 await self.tree.sync(guild=guild)
             return "guilds"
-        current = self.commands_hash()
+        current = await self.commands_hash()
         if await self.db.get_state(COMMANDS_HASH_KEY) == current:
             log.info("commands unchanged; global sync skipped")
             return "skipped"

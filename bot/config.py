@@ -24,6 +24,13 @@ class StorageBackend(StrEnum):
     S3 = "s3"
 
 
+class EconomyScope(StrEnum):
+    """Whose coins are whose: one wallet per member per server, or one per member."""
+
+    GUILD = "guild"
+    GLOBAL = "global"
+
+
 def _split_ids(value: Any) -> Any:
     """Accept `1,2,3`, `1 2 3`, a JSON-ish list, or a single integer for id lists."""
     if isinstance(value, int):
@@ -51,7 +58,12 @@ class Settings(BaseSettings):
         description="Guilds to sync commands to instantly while developing (comma-separated).",
     )
     admin_user_ids: Annotated[list[int], NoDecode] = Field(
-        default_factory=list, description="Discord user ids allowed to /grant anywhere."
+        default_factory=list,
+        description="Bot admins: Discord user ids who may /grant and /settings in any server.",
+    )
+    allowed_guild_ids: Annotated[list[int], NoDecode] = Field(
+        default_factory=list,
+        description="Servers the bot may be in (empty: any); it leaves the others.",
     )
 
     # Database
@@ -83,10 +95,15 @@ class Settings(BaseSettings):
     max_jobs_per_user: int = Field(default=2, ge=1, le=100)
     max_upload_bytes: int = Field(default=10 * 1024 * 1024, ge=1024)
     max_prompt_chars: int = Field(default=1000, ge=1, le=10_000)
+    economy_scope: EconomyScope = EconomyScope.GUILD
+    daily_coins: int = Field(default=50, ge=0, le=INT64_MAX)
+
+    # Where /help links to (the README of the copy you run); no links when unset.
+    docs_url: str | None = None
 
     log_level: str = "INFO"
 
-    @field_validator("discord_guild_ids", "admin_user_ids", mode="before")
+    @field_validator("discord_guild_ids", "admin_user_ids", "allowed_guild_ids", mode="before")
     @classmethod
     def _parse_id_list(cls, value: Any) -> Any:
         return _split_ids(value)
@@ -120,6 +137,7 @@ class Settings(BaseSettings):
         "s3_access_key_id",
         "s3_secret_access_key",
         "gemini_api_key",
+        "docs_url",
         mode="before",
     )
     @classmethod
@@ -127,7 +145,12 @@ class Settings(BaseSettings):
         # `.env.example` lists every variable with an empty value; empty means "not set".
         return None if isinstance(value, str) and not value.strip() else value
 
-    @field_validator("nanobanana_base_url", "s3_endpoint_url", "s3_public_base_url")
+    @field_validator("economy_scope", mode="before")
+    @classmethod
+    def _scope_lowercase(cls, value: Any) -> Any:
+        return value.strip().lower() if isinstance(value, str) else value
+
+    @field_validator("nanobanana_base_url", "s3_endpoint_url", "s3_public_base_url", "docs_url")
     @classmethod
     def _http_url(cls, value: str | None) -> str | None:
         if value is None:

@@ -1,7 +1,14 @@
-"""Messages in English and Spanish, picked from the user's language (`users.language`)."""
+"""Messages in English and Spanish, and the commands' own names, descriptions, options and
+choices (`cmd.*`, `choice.*`), which cogs.translator hands to Discord as localisations.
+
+The reply language follows each interaction's locale (`es-ES`, `es-419` -> Spanish, anything
+else -> English); `users.language` keeps the latest one for messages sent outside an
+interaction. Both catalogues have the same keys and placeholders (a test checks).
+"""
 
 from __future__ import annotations
 
+import string
 from typing import Any
 
 DEFAULT_LANGUAGE = "en"
@@ -11,8 +18,8 @@ MESSAGES: dict[str, dict[str, str]] = {
         "error.generic": "Something went wrong. Please try again.",
         "error.invalid": "That input isn't valid.",
         "error.coins": (
-            "You need {cost} coins but have {balance}. Ask a moderator for a /grant, "
-            "or check your balance with /coins."
+            "You need {cost} coins but have {balance} here. Claim /daily, ask a moderator for "
+            "a /grant, or check your balance with /coins."
         ),
         "error.too_many_jobs": (
             "You already have {limit} images in progress. Wait for one to finish, then try again."
@@ -28,6 +35,11 @@ MESSAGES: dict[str, dict[str, str]] = {
         "error.unexpected": (
             "Something went wrong on our side (error id `{error_id}`). "
             "Please try again; if it keeps happening, tell the server owner this id."
+        ),
+        "error.guild_not_allowed": "This bot isn't available in this server.",
+        "error.remix_in_server": "Reroll and Edit work in a server, where they are paid for.",
+        "error.remix_other_server": (
+            "This image belongs to another server: reroll or edit it there."
         ),
         "prompt.empty": "Your prompt is empty. Describe the image you want, e.g. /generate "
         "prompt: a banana astronaut on the moon.",
@@ -47,10 +59,29 @@ MESSAGES: dict[str, dict[str, str]] = {
         "grant.amount": "Grants are between 1 and {max} coins.",
         "grant.bot": "Bots can't hold coins. Pick a person.",
         "grant.reason_too_long": "Reasons are at most {limit} characters.",
-        "grant.not_admin": "Only moderators (Manage Server) or bot admins can grant coins.",
+        "grant.not_admin": (
+            "Only this server's moderators (Manage Server) or bot admins can grant coins here."
+        ),
+        "grant.global_admins_only": (
+            "Coins are shared by every server here, so only the bot's admins can grant them."
+        ),
+        "grant.no_reason": "no reason given",
+        "grant.notice_dm": (
+            "🎁 You received {amount} coins in {server} from {actor} ({reason}). "
+            "Your balance there is now {balance}."
+        ),
+        "grant.notice_channel": "🎁 you received {amount} coins from {actor} ({reason}).",
         "grant.done": "Granted {amount} coins to {user}. Their balance is now {balance}.",
         "grant.overflow": "That grant would overflow {user}'s balance.",
-        "coins.other_forbidden": "Only moderators can see another member's coins.",
+        "coins.other_forbidden": "Only this server's moderators can see another member's coins.",
+        "coins.other_global": (
+            "Coins are shared by every server here, so only the bot's admins can see "
+            "another member's coins."
+        ),
+        "coins.no_wallet_here": "{user} has no coins in this server yet.",
+        "coins.wallets": "Balances by server",
+        "coins.no_wallets": "No coins yet: use the bot in a server to get your starter coins.",
+        "coins.carried_over": "From before servers had wallets (goes to the next server you use)",
         "coins.title": "Coins of {user}",
         "coins.balance": "Balance",
         "coins.generated": "Generated",
@@ -81,8 +112,24 @@ MESSAGES: dict[str, dict[str, str]] = {
         "gen.edit_placeholder": "e.g. make the sky purple",
         "gen.deleted": "🗑️ Image deleted.",
         "gen.submitted": "Started a new image: {prompt}",
-        "reason.blocked": "The image service blocked this request ({reason}). "
+        "block.SAFETY": "The request was blocked by the image model's safety filters. "
         "Try rephrasing your prompt.",
+        "block.IMAGE_SAFETY": "The generated image was blocked by the model's safety filters. "
+        "Try a different prompt.",
+        "block.PROHIBITED_CONTENT": "The request was blocked because it asks for prohibited "
+        "content. Try a different prompt.",
+        "block.IMAGE_PROHIBITED_CONTENT": "The generated image was blocked as prohibited "
+        "content. Try a different prompt.",
+        "block.BLOCKLIST": "The prompt contains blocked terms. Rephrase it and try again.",
+        "block.SPII": "The request was blocked because it may involve personal information. "
+        "Leave out personal details and try again.",
+        "block.RECITATION": "The image was blocked because it was too close to existing "
+        "content. Try a different prompt.",
+        "block.IMAGE_RECITATION": "The image was blocked because it was too close to existing "
+        "content. Try a different prompt.",
+        "block.OTHER": "The image model declined this request. Try rephrasing your prompt.",
+        "block.IMAGE_OTHER": "The image model declined to make this image. Try a different prompt.",
+        "block.unknown": "The image model blocked this request. Try rephrasing your prompt.",
         "reason.no_image": "The image service didn't return an image. Try a clearer prompt.",
         "reason.rate_limited": "The image service is rate-limiting us. Please try again later.",
         "reason.unavailable": "The image service is unavailable right now. Please try later.",
@@ -107,15 +154,71 @@ MESSAGES: dict[str, dict[str, str]] = {
         "gallery.date": "Created",
         "gallery.kind": "Kind",
         "gallery.untitled": "Untitled",
+        "gallery.dm_own_only": "In direct messages you can only see your own gallery.",
+        "gallery.bad_id": "Image ids have at least {length} characters, as shown under each image.",
+        "gallery.ambiguous_id": "More than one image starts with {id}. Type more of its id.",
         "kind.GENERATED": "Generated",
         "kind.UPLOADED": "Uploaded",
+        "daily.done": "📅 You claimed {amount} coins. Your balance here is {balance}. "
+        "Your next claim opens <t:{at}:R>.",
+        "daily.too_soon": "You already claimed your daily coins here. The next claim opens "
+        "<t:{at}:R> (<t:{at}:f>).",
+        "daily.disabled": "This server has no daily coins.",
+        "daily.overflow": "Your balance is too large to add more coins.",
+        "settings.title": "Settings of this server",
+        "settings.not_allowed": "Only this server's moderators (Manage Server) or bot admins "
+        "can use /settings.",
+        "settings.global_economy": "Coins are shared by every server here, so starter and "
+        "daily coins are set by the bot's host for all of them.",
+        "settings.unknown": "There is no setting called {setting}.",
+        "settings.not_a_number": "“{value}” isn't a whole number. Type digits only, e.g. 50.",
+        "settings.out_of_range": "Pick a whole number from {low} to {high}.",
+        "settings.not_boolean": "“{value}” isn't yes or no.",
+        "settings.unknown_channel": "{value} isn't a channel of this server. Mention channels "
+        "like #art, or type all.",
+        "settings.too_many_channels": "At most {limit} channels.",
+        "settings.one_role": "Give one role (mention it like @artists), or everyone.",
+        "settings.unknown_role": "{value} isn't a role of this server. Mention it like "
+        "@artists, or type everyone.",
+        "settings.wrong_channel": "Images are made here only in {channels}.",
+        "settings.role_required": "You need the {role} role to make images here.",
+        "settings.all_channels": "all channels",
+        "settings.everyone": "everyone",
+        "settings.yes": "yes",
+        "settings.no": "no",
+        "settings.source.server": "set for this server",
+        "settings.source.default": "default",
+        "settings.changed": "{setting} is now {value} ({source}).",
+        "settings.history_title": "Setting changes",
+        "settings.no_history": "Nothing has been changed yet.",
+        "help.title": "🍌 Nano Banana",
+        "help.intro": "Make and edit images with Google's Nano Banana model. Each image costs "
+        "coins from your wallet in this server.",
+        "help.commands": "Commands",
+        "help.moderators": "For moderators",
+        "help.costs": "Here",
+        "help.costs_here": "An image costs {generation} coins, an upload {upload}. {daily}",
+        "help.daily": "/daily gives {coins} coins every 24 hours.",
+        "help.daily_off": "This server has no daily coins.",
+        "help.balance": "Your balance",
+        "help.balance_value": "🪙 {coins}",
+        "help.balance_dm": "Each server has its own wallet: see /coins.",
+        "help.balance_new": "🪙 {coins} to start with, on your first image",
+        "help.queue": "Queue",
+        "help.queue_value": "{waiting} waiting, {running} being made",
+        "help.docs": "For server owners",
+        "help.docs_plain": "See the README: {sections}.",
+        "help.docs.setup": "Set-up",
+        "help.docs.servers": "Servers, economy and permissions",
+        "help.docs.settings": "Settings",
+        "help.docs.commands": "Commands",
     },
     "es": {
         "error.generic": "Algo salió mal. Inténtalo de nuevo.",
         "error.invalid": "Ese dato no es válido.",
         "error.coins": (
-            "Necesitas {cost} monedas pero tienes {balance}. Pide a un moderador un /grant "
-            "o consulta tu saldo con /coins."
+            "Necesitas {cost} monedas pero aquí tienes {balance}. Reclama /daily, pide a un "
+            "moderador un /grant o consulta tu saldo con /coins."
         ),
         "error.too_many_jobs": (
             "Ya tienes {limit} imágenes en curso. Espera a que termine una e inténtalo de nuevo."
@@ -132,6 +235,9 @@ MESSAGES: dict[str, dict[str, str]] = {
             "Algo falló por nuestra parte (id de error `{error_id}`). Inténtalo de nuevo; si "
             "sigue pasando, comunica este id al dueño del servidor."
         ),
+        "error.guild_not_allowed": "Este bot no está disponible en este servidor.",
+        "error.remix_in_server": "Repetir y Editar funcionan en un servidor, donde se pagan.",
+        "error.remix_other_server": ("Esta imagen es de otro servidor: repítela o edítala allí."),
         "prompt.empty": "Tu descripción está vacía. Describe la imagen que quieres, p. ej. "
         "/generate prompt: un astronauta plátano en la luna.",
         "prompt.too_long": "Tu descripción tiene {length} caracteres; el límite es {limit}. "
@@ -150,11 +256,33 @@ MESSAGES: dict[str, dict[str, str]] = {
         "grant.amount": "Las concesiones van de 1 a {max} monedas.",
         "grant.bot": "Los bots no pueden tener monedas. Elige a una persona.",
         "grant.reason_too_long": "Los motivos tienen como máximo {limit} caracteres.",
-        "grant.not_admin": "Solo los moderadores (Gestionar servidor) o administradores del bot "
-        "pueden dar monedas.",
+        "grant.not_admin": "Solo los moderadores de este servidor (Gestionar servidor) o los "
+        "administradores del bot pueden dar monedas aquí.",
+        "grant.global_admins_only": (
+            "Las monedas se comparten entre todos los servidores, así que solo los "
+            "administradores del bot pueden darlas."
+        ),
+        "grant.no_reason": "sin motivo",
+        "grant.notice_dm": (
+            "🎁 Recibiste {amount} monedas en {server} de {actor} ({reason}). "
+            "Tu saldo allí ahora es {balance}."
+        ),
+        "grant.notice_channel": "🎁 recibiste {amount} monedas de {actor} ({reason}).",
         "grant.done": "Se dieron {amount} monedas a {user}. Su saldo ahora es {balance}.",
         "grant.overflow": "Esa concesión desbordaría el saldo de {user}.",
-        "coins.other_forbidden": "Solo los moderadores pueden ver las monedas de otro miembro.",
+        "coins.other_forbidden": (
+            "Solo los moderadores de este servidor pueden ver las monedas de otro miembro."
+        ),
+        "coins.other_global": (
+            "Las monedas se comparten entre todos los servidores, así que solo los "
+            "administradores del bot pueden ver las de otro miembro."
+        ),
+        "coins.no_wallet_here": "{user} aún no tiene monedas en este servidor.",
+        "coins.wallets": "Saldo por servidor",
+        "coins.no_wallets": "Aún no tienes monedas: usa el bot en un servidor para recibir las "
+        "de bienvenida.",
+        "coins.carried_over": "De antes de que cada servidor tuviera monedero (pasa al próximo "
+        "servidor que uses)",
         "coins.title": "Monedas de {user}",
         "coins.balance": "Saldo",
         "coins.generated": "Generadas",
@@ -185,8 +313,25 @@ MESSAGES: dict[str, dict[str, str]] = {
         "gen.edit_placeholder": "p. ej. haz el cielo morado",
         "gen.deleted": "🗑️ Imagen borrada.",
         "gen.submitted": "Nueva imagen en marcha: {prompt}",
-        "reason.blocked": "El servicio de imágenes bloqueó la petición ({reason}). "
+        "block.SAFETY": "Los filtros de seguridad del modelo bloquearon la petición. "
         "Prueba a reformular la descripción.",
+        "block.IMAGE_SAFETY": "Los filtros de seguridad del modelo bloquearon la imagen "
+        "generada. Prueba otra descripción.",
+        "block.PROHIBITED_CONTENT": "La petición se bloqueó porque pide contenido prohibido. "
+        "Prueba otra descripción.",
+        "block.IMAGE_PROHIBITED_CONTENT": "La imagen generada se bloqueó por contenido "
+        "prohibido. Prueba otra descripción.",
+        "block.BLOCKLIST": "La descripción contiene términos bloqueados. Reformúlala e "
+        "inténtalo de nuevo.",
+        "block.SPII": "La petición se bloqueó porque puede incluir datos personales. Quítalos e "
+        "inténtalo de nuevo.",
+        "block.RECITATION": "La imagen se bloqueó por parecerse demasiado a contenido "
+        "existente. Prueba otra descripción.",
+        "block.IMAGE_RECITATION": "La imagen se bloqueó por parecerse demasiado a contenido "
+        "existente. Prueba otra descripción.",
+        "block.OTHER": "El modelo rechazó la petición. Prueba a reformular la descripción.",
+        "block.IMAGE_OTHER": "El modelo se negó a crear esta imagen. Prueba otra descripción.",
+        "block.unknown": "El modelo bloqueó la petición. Prueba a reformular la descripción.",
         "reason.no_image": "El servicio no devolvió ninguna imagen. Prueba una descripción más "
         "clara.",
         "reason.rate_limited": "El servicio de imágenes nos está limitando. Inténtalo más tarde.",
@@ -212,10 +357,221 @@ MESSAGES: dict[str, dict[str, str]] = {
         "gallery.date": "Creada",
         "gallery.kind": "Tipo",
         "gallery.untitled": "Sin título",
+        "gallery.dm_own_only": "En mensajes directos solo puedes ver tu propia galería.",
+        "gallery.bad_id": "Los ids de imagen tienen al menos {length} caracteres, como se "
+        "muestran bajo cada imagen.",
+        "gallery.ambiguous_id": "Más de una imagen empieza por {id}. Escribe más de su id.",
         "kind.GENERATED": "Generada",
         "kind.UPLOADED": "Subida",
+        "daily.done": "📅 Reclamaste {amount} monedas. Tu saldo aquí es {balance}. "
+        "Podrás volver a reclamar <t:{at}:R>.",
+        "daily.too_soon": "Ya reclamaste tus monedas diarias aquí. Podrás volver a reclamar "
+        "<t:{at}:R> (<t:{at}:f>).",
+        "daily.disabled": "Este servidor no da monedas diarias.",
+        "daily.overflow": "Tu saldo es demasiado grande para añadir más monedas.",
+        "settings.title": "Ajustes de este servidor",
+        "settings.not_allowed": "Solo los moderadores de este servidor (Gestionar servidor) o "
+        "los administradores del bot pueden usar /settings.",
+        "settings.global_economy": "Las monedas se comparten entre todos los servidores, así "
+        "que las de bienvenida y las diarias las fija quien aloja el bot para todos.",
+        "settings.unknown": "No existe ningún ajuste llamado {setting}.",
+        "settings.not_a_number": "«{value}» no es un número entero. Escribe solo cifras, "
+        "p. ej. 50.",
+        "settings.out_of_range": "Elige un número entero de {low} a {high}.",
+        "settings.not_boolean": "«{value}» no es sí o no.",
+        "settings.unknown_channel": "{value} no es un canal de este servidor. Menciona canales "
+        "como #arte, o escribe todos.",
+        "settings.too_many_channels": "Como mucho {limit} canales.",
+        "settings.one_role": "Indica un rol (menciónalo como @artistas), o everyone.",
+        "settings.unknown_role": "{value} no es un rol de este servidor. Menciónalo como "
+        "@artistas, o escribe everyone.",
+        "settings.wrong_channel": "Aquí las imágenes solo se crean en {channels}.",
+        "settings.role_required": "Necesitas el rol {role} para crear imágenes aquí.",
+        "settings.all_channels": "todos los canales",
+        "settings.everyone": "todos",
+        "settings.yes": "sí",
+        "settings.no": "no",
+        "settings.source.server": "fijado en este servidor",
+        "settings.source.default": "por defecto",
+        "settings.changed": "{setting} ahora es {value} ({source}).",
+        "settings.history_title": "Cambios de ajustes",
+        "settings.no_history": "Aún no se ha cambiado nada.",
+        "help.title": "🍌 Nano Banana",
+        "help.intro": "Crea y edita imágenes con el modelo Nano Banana de Google. Cada imagen "
+        "cuesta monedas de tu monedero en este servidor.",
+        "help.commands": "Comandos",
+        "help.moderators": "Para moderadores",
+        "help.costs": "Aquí",
+        "help.costs_here": "Una imagen cuesta {generation} monedas, una subida {upload}. {daily}",
+        "help.daily": "/daily da {coins} monedas cada 24 horas.",
+        "help.daily_off": "Este servidor no da monedas diarias.",
+        "help.balance": "Tu saldo",
+        "help.balance_value": "🪙 {coins}",
+        "help.balance_dm": "Cada servidor tiene su propio monedero: mira /coins.",
+        "help.balance_new": "🪙 {coins} para empezar, con tu primera imagen",
+        "help.queue": "Cola",
+        "help.queue_value": "{waiting} en espera, {running} en curso",
+        "help.docs": "Para dueños de servidores",
+        "help.docs_plain": "Consulta el README: {sections}.",
+        "help.docs.setup": "Instalación",
+        "help.docs.servers": "Servidores, economía y permisos",
+        "help.docs.settings": "Ajustes",
+        "help.docs.commands": "Comandos",
     },
 }
+
+# The commands' names, descriptions, option names and descriptions, and choices. English is what
+# the code registers; the translator sends the other languages as Discord localisations. Names
+# are lowercase without spaces (Discord's rule for command and option names).
+COMMANDS: dict[str, dict[str, str]] = {
+    "en": {
+        "cmd.generate.name": "generate",
+        "cmd.generate.description": "Create an image, or edit yours, with Nano Banana",
+        "cmd.generate.opt.prompt.name": "prompt",
+        "cmd.generate.opt.prompt.description": "What to create, or how to change the attached "
+        "images",
+        "cmd.generate.opt.aspect_ratio.name": "aspect_ratio",
+        "cmd.generate.opt.aspect_ratio.description": "Shape of the image (default 1:1)",
+        "cmd.generate.opt.image.name": "image",
+        "cmd.generate.opt.image.description": "An image to edit (PNG, JPEG or WebP)",
+        "cmd.generate.opt.image2.name": "image2",
+        "cmd.generate.opt.image2.description": "A second image to combine with the first",
+        "cmd.upload.name": "upload",
+        "cmd.upload.description": "Add one of your images to your gallery",
+        "cmd.upload.opt.image.name": "image",
+        "cmd.upload.opt.image.description": "A PNG, JPEG or WebP image",
+        "cmd.upload.opt.title.name": "title",
+        "cmd.upload.opt.title.description": "A short title (optional)",
+        "cmd.upload.opt.description.name": "description",
+        "cmd.upload.opt.description.description": "A description (optional)",
+        "cmd.gallery.name": "gallery",
+        "cmd.gallery.description": "Browse your images or another member's",
+        "cmd.gallery.opt.user.name": "user",
+        "cmd.gallery.opt.user.description": "Whose gallery (default: yours)",
+        "cmd.gallery.opt.kind.name": "kind",
+        "cmd.gallery.opt.kind.description": "Which images to show",
+        "cmd.gallery.opt.image.name": "image",
+        "cmd.gallery.opt.image.description": "Open one image by its id (as shown under it)",
+        "cmd.coins.name": "coins",
+        "cmd.coins.description": "Your coins here, your images and recent activity",
+        "cmd.coins.opt.user.name": "user",
+        "cmd.coins.opt.user.description": "Another member (moderators only)",
+        "cmd.daily.name": "daily",
+        "cmd.daily.description": "Claim this server's daily coins",
+        "cmd.grant.name": "grant",
+        "cmd.grant.description": "Give coins to a member (moderators)",
+        "cmd.grant.opt.user.name": "user",
+        "cmd.grant.opt.user.description": "Who receives the coins",
+        "cmd.grant.opt.amount.name": "amount",
+        "cmd.grant.opt.amount.description": "How many coins (1 or more)",
+        "cmd.grant.opt.reason.name": "reason",
+        "cmd.grant.opt.reason.description": "Why (they are told, and it shows in their history)",
+        "cmd.settings.name": "settings",
+        "cmd.settings.description": "This server's settings (moderators)",
+        "cmd.settings.show.name": "show",
+        "cmd.settings.show.description": "The settings in force here and where each comes from",
+        "cmd.settings.set.name": "set",
+        "cmd.settings.set.description": "Change a setting for this server",
+        "cmd.settings.set.opt.setting.name": "setting",
+        "cmd.settings.set.opt.setting.description": "Which setting",
+        "cmd.settings.set.opt.value.name": "value",
+        "cmd.settings.set.opt.value.description": "A number, yes/no, #channels, or @role "
+        "(all/everyone: no limit)",
+        "cmd.settings.reset.name": "reset",
+        "cmd.settings.reset.description": "Put a setting back to the bot's default",
+        "cmd.settings.reset.opt.setting.name": "setting",
+        "cmd.settings.reset.opt.setting.description": "Which setting",
+        "cmd.settings.history.name": "history",
+        "cmd.settings.history.description": "Who changed which setting, latest first",
+        "cmd.help.name": "help",
+        "cmd.help.description": "What the bot does and costs here, and your balance",
+        "choice.all": "all",
+        "choice.generated": "generated",
+        "choice.uploaded": "uploaded",
+        "choice.generation_cost": "Cost per generated image",
+        "choice.upload_cost": "Cost per upload",
+        "choice.starter_coins": "Starter coins",
+        "choice.daily_coins": "Daily coins",
+        "choice.jobs_per_member": "Images at once per member",
+        "choice.channel_ids": "Channels for /generate and /upload",
+        "choice.generate_role_id": "Role needed to generate",
+        "choice.public_results": "Results shown to everyone",
+    },
+    "es": {
+        "cmd.generate.name": "generar",
+        "cmd.generate.description": "Crea una imagen, o edita las tuyas, con Nano Banana",
+        "cmd.generate.opt.prompt.name": "indicación",
+        "cmd.generate.opt.prompt.description": "Qué crear, o cómo cambiar las imágenes adjuntas",
+        "cmd.generate.opt.aspect_ratio.name": "proporción",
+        "cmd.generate.opt.aspect_ratio.description": "Forma de la imagen (por defecto 1:1)",
+        "cmd.generate.opt.image.name": "imagen",
+        "cmd.generate.opt.image.description": "Una imagen para editar (PNG, JPEG o WebP)",
+        "cmd.generate.opt.image2.name": "imagen2",
+        "cmd.generate.opt.image2.description": "Una segunda imagen para combinar con la primera",
+        "cmd.upload.name": "subir",
+        "cmd.upload.description": "Añade una de tus imágenes a tu galería",
+        "cmd.upload.opt.image.name": "imagen",
+        "cmd.upload.opt.image.description": "Una imagen PNG, JPEG o WebP",
+        "cmd.upload.opt.title.name": "título",
+        "cmd.upload.opt.title.description": "Un título corto (opcional)",
+        "cmd.upload.opt.description.name": "descripción",
+        "cmd.upload.opt.description.description": "Una descripción (opcional)",
+        "cmd.gallery.name": "galería",
+        "cmd.gallery.description": "Mira tus imágenes o las de otro miembro",
+        "cmd.gallery.opt.user.name": "usuario",
+        "cmd.gallery.opt.user.description": "De quién es la galería (por defecto: tuya)",
+        "cmd.gallery.opt.kind.name": "tipo",
+        "cmd.gallery.opt.kind.description": "Qué imágenes mostrar",
+        "cmd.gallery.opt.image.name": "imagen",
+        "cmd.gallery.opt.image.description": "Abre una imagen por su id (el que aparece debajo)",
+        "cmd.coins.name": "monedas",
+        "cmd.coins.description": "Tus monedas aquí, tus imágenes y tu actividad reciente",
+        "cmd.coins.opt.user.name": "usuario",
+        "cmd.coins.opt.user.description": "Otro miembro (solo moderadores)",
+        "cmd.daily.name": "diario",
+        "cmd.daily.description": "Reclama las monedas diarias de este servidor",
+        "cmd.grant.name": "otorgar",
+        "cmd.grant.description": "Da monedas a un miembro (moderadores)",
+        "cmd.grant.opt.user.name": "usuario",
+        "cmd.grant.opt.user.description": "Quién recibe las monedas",
+        "cmd.grant.opt.amount.name": "cantidad",
+        "cmd.grant.opt.amount.description": "Cuántas monedas (1 o más)",
+        "cmd.grant.opt.reason.name": "motivo",
+        "cmd.grant.opt.reason.description": "Por qué (se le avisa y aparece en su historial)",
+        "cmd.settings.name": "ajustes",
+        "cmd.settings.description": "Los ajustes de este servidor (moderadores)",
+        "cmd.settings.show.name": "ver",
+        "cmd.settings.show.description": "Los ajustes vigentes aquí y de dónde sale cada uno",
+        "cmd.settings.set.name": "cambiar",
+        "cmd.settings.set.description": "Cambia un ajuste para este servidor",
+        "cmd.settings.set.opt.setting.name": "ajuste",
+        "cmd.settings.set.opt.setting.description": "Qué ajuste",
+        "cmd.settings.set.opt.value.name": "valor",
+        "cmd.settings.set.opt.value.description": "Un número, sí/no, #canales o @rol "
+        "(todos/everyone: sin límite)",
+        "cmd.settings.reset.name": "restablecer",
+        "cmd.settings.reset.description": "Devuelve un ajuste al valor por defecto del bot",
+        "cmd.settings.reset.opt.setting.name": "ajuste",
+        "cmd.settings.reset.opt.setting.description": "Qué ajuste",
+        "cmd.settings.history.name": "historial",
+        "cmd.settings.history.description": "Quién cambió qué ajuste, lo último primero",
+        "cmd.help.name": "ayuda",
+        "cmd.help.description": "Qué hace el bot y cuánto cuesta aquí, y tu saldo",
+        "choice.all": "todas",
+        "choice.generated": "generadas",
+        "choice.uploaded": "subidas",
+        "choice.generation_cost": "Coste por imagen generada",
+        "choice.upload_cost": "Coste por subida",
+        "choice.starter_coins": "Monedas de bienvenida",
+        "choice.daily_coins": "Monedas diarias",
+        "choice.jobs_per_member": "Imágenes a la vez por miembro",
+        "choice.channel_ids": "Canales para /generate y /upload",
+        "choice.generate_role_id": "Rol necesario para generar",
+        "choice.public_results": "Resultados visibles para todos",
+    },
+}
+for _language, _entries in COMMANDS.items():
+    MESSAGES[_language].update(_entries)
 
 
 def language_from_locale(locale: str | None) -> str:
@@ -224,6 +580,16 @@ def language_from_locale(locale: str | None) -> str:
         return DEFAULT_LANGUAGE
     language = str(locale).split("-")[0].lower()
     return language if language in MESSAGES else DEFAULT_LANGUAGE
+
+
+def translation(language: str, key: str) -> str | None:
+    """The catalogue's text for `key` in exactly `language`, or None (no fallback)."""
+    return MESSAGES.get(language, {}).get(key)
+
+
+def placeholders(template: str) -> set[str]:
+    """The `{names}` a message fills in."""
+    return {name for _, name, _, _ in string.Formatter().parse(template) if name}
 
 
 def t(language: str | None, key: str, **params: Any) -> str:

@@ -1,36 +1,45 @@
-"""`/grant`: moderators give coins, with a GRANT ledger row naming who and why."""
+"""`/grant`: moderators of a server (or bot admins) give coins, with a GRANT ledger row naming
+who and why, and the member is told (by DM, or in the channel if their DMs are closed).
+
+The command has no `default_member_permissions`: Discord then shows it to everyone, including
+ADMIN_USER_IDS who lack Manage Server in a server; the bot's own check decides (see README).
+"""
 
 from __future__ import annotations
 
+import logging
 from typing import TYPE_CHECKING
 
 import discord
 from discord import app_commands
-from discord.ext import commands
 
 from bot.i18n import t
-from bot.services.errors import InvalidInput
-from cogs.common import identity_of, reply
+from bot.services.wallets import OPTION_INT_LIMIT, GrantResult
+from cogs.common import (
+    TenantCog,
+    command_text,
+    identity_of,
+    language_of,
+    option_texts,
+    reply,
+    target_identity,
+)
 from cogs.generate import in_guild
-from storage.ledger import INT64_MAX
 
 if TYPE_CHECKING:
     from bot.app import Interaction, NanoBananaBot
 
+log = logging.getLogger(__name__)
 
-class AdminCog(commands.Cog):
+
+class AdminCog(TenantCog):
     """Moderator tools."""
 
     def __init__(self, bot: NanoBananaBot) -> None:
         self.bot = bot
 
-    @app_commands.command(name="grant", description="Give coins to a member (moderators)")
-    @app_commands.describe(
-        user="Who receives the coins",
-        amount="How many coins (1 or more)",
-        reason="Why (shown in their history)",
-    )
-    @app_commands.default_permissions(manage_guild=True)
+    @app_commands.command(**command_text("grant"))
+    @app_commands.describe(**option_texts("grant", "user", "amount", "reason"))
     @app_commands.guild_only()
     @in_guild()
     async def grant(
@@ -38,20 +47,46 @@ class AdminCog(commands.Cog):
         itx: Interaction,
         user: discord.User,
         # Range only bounds what Discord accepts; the service enforces MAX_GRANT.
-        amount: app_commands.Range[int, -INT64_MAX, INT64_MAX],
+        amount: app_commands.Range[int, -OPTION_INT_LIMIT, OPTION_INT_LIMIT],
         reason: str | None = None,
     ) -> None:
-        accounts = self.bot.accounts
-        if reason is not None and len(reason) > 200:
-            raise InvalidInput("grant.reason_too_long", limit=200)
-        result = await accounts.grant(identity_of(itx.user, itx), identity_of(user), amount, reason)
-        language = (await accounts.ensure_user(identity_of(itx.user, itx))).language
+        bot = self.bot
+        actor = await bot.accounts.actor(identity_of(itx))
+        result = await bot.wallets.grant(actor, target_identity(user), amount, reason)
         await reply(
             itx,
-            t(language, "grant.done", amount=result.amount, user=user.mention,
+            t(await language_of(itx), "grant.done", amount=result.amount, user=user.mention,
               balance=result.balance),
             allowed_mentions=discord.AllowedMentions.none(),
         )  # fmt: skip
+        await self.tell_recipient(itx, user, result)
+
+    async def tell_recipient(
+        self, itx: Interaction, user: discord.User | discord.Member, result: GrantResult
+    ) -> None:
+        """A DM with the amount, reason, server and who granted it; if DMs are closed, a
+        mention in the channel (without the balance, which is private)."""
+        language = result.target.language
+        reason = result.reason or t(language, "grant.no_reason")
+        server = itx.guild.name if itx.guild is not None else "?"
+        try:
+            await user.send(
+                t(language, "grant.notice_dm", amount=result.amount, server=server,
+                  actor=itx.user.display_name, reason=reason, balance=result.balance)
+            )  # fmt: skip
+            return
+        except discord.HTTPException as error:
+            log.info("grant notice: DM to %s refused (%s); telling the channel", user.id, error)
+        if itx.channel_id is None:
+            return
+        text = t(language, "grant.notice_channel", amount=result.amount, actor=itx.user.mention,
+                 reason=reason)  # fmt: skip
+        try:
+            await self.bot.get_partial_messageable(itx.channel_id).send(
+                f"{user.mention} {text}", allowed_mentions=discord.AllowedMentions(users=[user])
+            )
+        except discord.HTTPException as error:
+            log.warning("grant notice to %s not delivered: HTTP %s", user.id, error.status)
 
 
 async def setup(bot: NanoBananaBot) -> None:

@@ -1,4 +1,5 @@
-"""`/coins`: your balance, images, coins spent and recent ledger rows (others': admins only)."""
+"""`/coins`: your balance here, images, coins spent and recent ledger rows (others' for those
+the permission rules allow)."""
 
 from __future__ import annotations
 
@@ -6,12 +7,18 @@ from typing import TYPE_CHECKING
 
 import discord
 from discord import app_commands
-from discord.ext import commands
 
 from bot.i18n import t
-from cogs.common import identity_of
+from bot.services.types import CoinTransaction, Wallet
+from cogs.common import (
+    TenantCog,
+    command_text,
+    identity_of,
+    language_of,
+    option_texts,
+    target_identity,
+)
 from cogs.generate import BANANA
-from storage.models import CoinTransaction
 
 if TYPE_CHECKING:
     from bot.app import Interaction, NanoBananaBot
@@ -23,6 +30,7 @@ KIND_ICONS = {
     "REFUND": "↩️",
     "UPLOAD": "📤",
     "ADJUSTMENT": "⚖️",
+    "DAILY": "📅",
 }
 
 
@@ -35,33 +43,51 @@ def ledger_line(row: CoinTransaction) -> str:
     )
 
 
-class CoinsCog(commands.Cog):
+def wallet_line(bot: NanoBananaBot, language: str, wallet: Wallet) -> str:
+    """One wallet in a DM listing: the server's name (or "carried over"), its balance."""
+    if wallet.guild_id is None:
+        where = t(language, "coins.carried_over")
+    else:
+        guild = bot.get_guild(wallet.guild_id)
+        where = guild.name if guild is not None else str(wallet.guild_id)
+    return f"**{where}**: 🪙 {wallet.coins}"
+
+
+class CoinsCog(TenantCog):
     """Balances."""
 
     def __init__(self, bot: NanoBananaBot) -> None:
         self.bot = bot
 
-    @app_commands.command(name="coins", description="Your coins, images and recent activity")
-    @app_commands.describe(user="Another member (moderators only)")
+    @app_commands.command(**command_text("coins"))
+    @app_commands.describe(**option_texts("coins", "user"))
     async def coins(self, itx: Interaction, user: discord.User | None = None) -> None:
-        accounts = self.bot.accounts
-        viewer = identity_of(itx.user, itx)
-        viewer_user = await accounts.ensure_user(viewer)
-        target = identity_of(user) if user is not None else None
-        overview = await accounts.overview(viewer, target)
-        language = viewer_user.language
+        bot = self.bot
+        language = await language_of(itx)
+        actor = await bot.accounts.actor(identity_of(itx))
+        target = target_identity(user) if user is not None else None
+        overview = await bot.wallets.overview(actor, target)
         name = (user or itx.user).display_name
         embed = discord.Embed(title=t(language, "coins.title", user=name), colour=BANANA)
-        embed.add_field(name=t(language, "coins.balance"), value=f"🪙 {overview.user.coins}")
+        if overview.wallet is not None:
+            embed.add_field(name=t(language, "coins.balance"), value=f"🪙 {overview.wallet.coins}")
+        else:
+            lines = [wallet_line(bot, language, w) for w in overview.wallets]
+            embed.add_field(
+                name=t(language, "coins.wallets"),
+                value="\n".join(lines) or t(language, "coins.no_wallets"),
+                inline=False,
+            )
         embed.add_field(name=t(language, "coins.generated"), value=str(overview.stats.generated))
         embed.add_field(name=t(language, "coins.uploaded"), value=str(overview.stats.uploaded))
         embed.add_field(name=t(language, "coins.spent"), value=str(overview.stats.coins_spent))
-        history = "\n".join(ledger_line(row) for row in overview.recent)
-        embed.add_field(
-            name=t(language, "coins.history"),
-            value=history or t(language, "coins.no_history"),
-            inline=False,
-        )
+        if overview.wallet is not None:
+            history = "\n".join(ledger_line(row) for row in overview.recent)
+            embed.add_field(
+                name=t(language, "coins.history"),
+                value=history or t(language, "coins.no_history"),
+                inline=False,
+            )
         await itx.response.send_message(embed=embed, ephemeral=True)
 
 

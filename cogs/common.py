@@ -1,41 +1,48 @@
-"""Helpers every cog shares: who is acting, in which language, and how to answer."""
+"""Helpers every cog shares: who is acting and where, in which language, and how to answer."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypedDict
 
 import discord
+from discord import app_commands
+from discord.ext import commands
 
 from bot.i18n import language_from_locale, t
-from bot.services.accounts import Identity
-from bot.services.errors import InvalidInput
+from bot.services.errors import InvalidInput, UserFacingError
+from bot.services.permissions import Identity
 
 if TYPE_CHECKING:
     from bot.app import Interaction
 
 
-def identity_of(user: discord.User | discord.Member, itx: Interaction | None = None) -> Identity:
-    """The Discord-free identity of a user; Manage Server is taken from the interaction when
-    the user is the one acting (Discord resolves it for us there)."""
-    can_manage = False
-    if itx is not None and user.id == itx.user.id and itx.guild is not None:
-        can_manage = itx.permissions.manage_guild
-    elif isinstance(user, discord.Member):
-        can_manage = user.guild_permissions.manage_guild
+def identity_of(itx: Interaction) -> Identity:
+    """The Discord-free identity of the member acting in an interaction, and where: their
+    locale, Manage Server in this server (Discord resolves it for us), channel and roles."""
+    user = itx.user
+    channel = itx.channel
+    roles = user.roles if isinstance(user, discord.Member) else []
     return Identity(
         discord_id=user.id,
         display_name=user.display_name,
-        locale=str(itx.locale) if itx is not None and user.id == itx.user.id else None,
+        locale=str(itx.locale),
         is_bot=user.bot,
-        can_manage_guild=can_manage,
+        can_manage_guild=itx.guild_id is not None and itx.permissions.manage_guild,
+        guild_id=itx.guild_id,
+        channel_id=itx.channel_id,
+        parent_channel_id=getattr(channel, "parent_id", None),
+        role_ids=frozenset(role.id for role in roles),
     )
 
 
+def target_identity(user: discord.User | discord.Member) -> Identity:
+    """Someone named in a command option (not the one acting)."""
+    return Identity(discord_id=user.id, display_name=user.display_name, is_bot=user.bot)
+
+
 async def language_of(itx: Interaction) -> str:
-    """The acting user's language: stored preference, else their Discord client's locale."""
-    user = await itx.client.user_repo.get_by_discord_id(itx.user.id)
-    if user is not None:
-        return str(user.language)
+    """The reply language: this interaction's locale (es-ES, es-419 -> Spanish, else English).
+    (A coroutine for the error handler's sake; it reads nothing.)"""
     return language_from_locale(str(itx.locale))
 
 
@@ -49,8 +56,25 @@ async def reply(itx: Interaction, content: str | None = None, **kwargs: Any) -> 
 
 
 async def reply_key(itx: Interaction, key: str, **params: Any) -> None:
-    """`reply` with a message from the catalogue, in the user's language."""
+    """`reply` with a message from the catalogue, in the member's language."""
     await reply(itx, t(await language_of(itx), key, **params))
+
+
+class OutsideAllowList(app_commands.CheckFailure, UserFacingError):
+    """A command from a server that is not in ALLOWED_GUILD_IDS."""
+
+    def __init__(self) -> None:
+        UserFacingError.__init__(self, "error.guild_not_allowed")
+
+
+class TenantCog(commands.Cog):
+    """A cog whose commands refuse servers outside ALLOWED_GUILD_IDS before anything runs
+    (no user, wallet, row or object is made for them)."""
+
+    async def interaction_check(self, interaction: Interaction, /) -> bool:  # type: ignore[override]
+        if not interaction.client.permissions.guild_allowed(interaction.guild_id):
+            raise OutsideAllowList()
+        return True
 
 
 def refuse_oversized(attachment: discord.Attachment, limit: int) -> None:
@@ -75,3 +99,29 @@ async def download(attachment: discord.Attachment) -> bytes:
 def shorten(text: str, limit: int) -> str:
     """Cut text to `limit` characters with an ellipsis."""
     return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def command_key(command: str) -> str:
+    """The catalogue prefix of a command by its path: "settings set" -> "cmd.settings.set"."""
+    return "cmd." + command.replace(" ", ".")
+
+
+class CommandText(TypedDict):
+    name: str
+    description: str
+
+
+def command_text(command: str) -> CommandText:
+    """The English name and description of a command (path like "settings set") from the
+    catalogue; cogs.translator localises them from the same catalogue."""
+    return {
+        "name": command.split()[-1],
+        "description": t("en", f"{command_key(command)}.description"),
+    }
+
+
+def option_texts(command: str, *options: str) -> dict[str, str]:
+    """English option descriptions from the catalogue, for `app_commands.describe`."""
+    return {
+        option: t("en", f"{command_key(command)}.opt.{option}.description") for option in options
+    }

@@ -1,5 +1,9 @@
 """`/gallery`: a numbered contact sheet of nine images a page, Previous/Next, and a menu that
-opens one image (with Delete for its owner or an admin)."""
+opens one image (with Edit for its owner, Delete for its owner or a moderator of its server).
+
+In a server it shows that server's images; in a DM, your own from every server. `image:` opens
+one image by its (short) id.
+"""
 
 from __future__ import annotations
 
@@ -9,15 +13,15 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import discord
 from discord import app_commands
-from discord.ext import commands
 
 from bot import imaging
 from bot.i18n import t
 from bot.services.gallery import GalleryPage
-from cogs.common import identity_of, shorten
+from bot.services.permissions import Actor
+from bot.services.types import Image, ImageType, User
+from cogs.common import TenantCog, command_text, identity_of, option_texts, shorten
 from cogs.errors import report_error
-from cogs.generate import BANANA, DeleteButton, result_view
-from storage.models import Image, ImageType, User
+from cogs.generate import BANANA, result_view
 
 if TYPE_CHECKING:
     from bot.app import Interaction, NanoBananaBot
@@ -46,7 +50,7 @@ def image_embed(language: str, image: Image, filename: str | None = None) -> dis
     embed.add_field(name=t(language, "gen.cost"), value=str(image.coins_used))
     if filename:
         embed.set_image(url=f"attachment://{filename}")
-    embed.set_footer(text=f"{t(language, 'gen.image_id')}: {image.id}")
+    embed.set_footer(text=f"{t(language, 'gen.image_id')}: {image.short_id}")
     return embed
 
 
@@ -54,12 +58,12 @@ class GalleryView(discord.ui.View):
     """Paging state lives here (cursors of the pages seen), for this ephemeral message."""
 
     def __init__(
-        self, bot: NanoBananaBot, viewer_id: int, owner: User, kind: ImageType | None,
+        self, bot: NanoBananaBot, viewer: Actor, owner: User, kind: ImageType | None,
         owner_name: str, language: str,
     ) -> None:  # fmt: skip
         super().__init__(timeout=15 * 60)
         self.bot = bot
-        self.viewer_id = viewer_id
+        self.viewer = viewer
         self.owner = owner
         self.kind = kind
         self.owner_name = owner_name
@@ -75,7 +79,7 @@ class GalleryView(discord.ui.View):
 
     async def load(self, index: int) -> GalleryPage:
         page = await self.bot.gallery.page(
-            self.owner.id, self.kind, cursor=self.cursors[index], page_number=index + 1
+            self.viewer, self.owner, self.kind, cursor=self.cursors[index], page_number=index + 1
         )
         self.page = page
         if page.next_cursor is not None and len(self.cursors) == index + 1:
@@ -109,7 +113,7 @@ class GalleryView(discord.ui.View):
         return {"embed": embed, "attachments": files, "view": self}
 
     async def interaction_check(self, interaction: Interaction) -> bool:  # type: ignore[override]
-        return interaction.user.id == self.viewer_id
+        return interaction.user.id == self.viewer.discord_id
 
     async def on_error(  # type: ignore[override]
         self, interaction: Interaction, error: Exception, item: discord.ui.Item[Any]
@@ -127,33 +131,7 @@ class GalleryView(discord.ui.View):
         await self._show(interaction, target)
 
     async def open_image(self, interaction: Interaction, image_id: str) -> None:
-        """Send one image privately, with Delete for its owner or an admin."""
-        opened = await self.bot.gallery.open(image_id)
-        image = opened.image
-        extension = {"image/jpeg": "jpg", "image/webp": "webp"}.get(
-            str(image.metadata.get("mime_type")), "png"
-        )
-        filename = f"image-{image.id[:8]}.{extension}"
-        data = opened.data
-        if len(data) > interaction.filesize_limit:
-            data, _mime = await asyncio.to_thread(
-                imaging.fit_to_size, data, interaction.filesize_limit
-            )
-        actor = identity_of(interaction.user, interaction)
-        is_owner = self.owner.discord_id == interaction.user.id
-        view = None
-        if is_owner:
-            view = result_view(image.id, self.language, reroll=False)
-        elif await self.bot.accounts.is_admin(actor):
-            # Admins may delete, but only owners edit (an edit costs the presser coins).
-            view = discord.ui.View(timeout=None)
-            view.add_item(DeleteButton(image.id, t(self.language, "gen.delete")))
-        await interaction.response.send_message(
-            embed=image_embed(self.language, image, filename),
-            file=discord.File(io.BytesIO(data), filename=filename),
-            view=view or discord.utils.MISSING,
-            ephemeral=True,
-        )
+        await send_image(interaction, self.viewer, image_id, self.language)
 
 
 class _PageButton(discord.ui.Button[GalleryView]):
@@ -179,38 +157,71 @@ def _label(language: str, image: Image) -> str:
     return image.title or image.prompt or t(language, "gallery.untitled")
 
 
-class GalleryCog(commands.Cog):
+async def send_image(
+    interaction: Interaction, viewer: Actor, reference: str, language: str
+) -> None:
+    """Send one image privately, with the buttons the viewer may use: Edit for its owner (in
+    its server: an edit costs the presser coins), Delete for its owner or a moderator of its
+    server."""
+    opened = await interaction.client.gallery.open(viewer, reference)
+    image = opened.image
+    extension = {"image/jpeg": "jpg", "image/webp": "webp"}.get(
+        str(image.metadata.get("mime_type")), "png"
+    )
+    filename = f"image-{image.short_id}.{extension}"
+    data = opened.data
+    if len(data) > interaction.filesize_limit:
+        data, _mime = await asyncio.to_thread(imaging.fit_to_size, data, interaction.filesize_limit)
+    actions = opened.actions
+    view = None
+    if actions.remix or actions.delete:
+        view = result_view(
+            image.id, language, reroll=False, edit=actions.remix, delete=actions.delete
+        )
+    await interaction.response.send_message(
+        embed=image_embed(language, image, filename),
+        file=discord.File(io.BytesIO(data), filename=filename),
+        view=view or discord.utils.MISSING,
+        ephemeral=True,
+    )
+
+
+class GalleryCog(TenantCog):
     """Browsing galleries."""
 
     def __init__(self, bot: NanoBananaBot) -> None:
         self.bot = bot
 
-    @app_commands.command(name="gallery", description="Browse your images or another member's")
-    @app_commands.describe(user="Whose gallery (default: yours)", kind="Which images to show")
+    @app_commands.command(**command_text("gallery"))
+    @app_commands.describe(**option_texts("gallery", "user", "kind", "image"))
     async def gallery(
         self,
         itx: Interaction,
         user: discord.User | None = None,
         kind: Literal["all", "generated", "uploaded"] = "all",
+        image: app_commands.Range[str, 1, 64] | None = None,
     ) -> None:
         bot = self.bot
-        viewer = await bot.accounts.ensure_user(identity_of(itx.user, itx))
+        member = await bot.members.enter(identity_of(itx))
+        language = member.language
+        if image is not None:
+            await send_image(itx, member.actor, image, language)
+            return
         target = user or itx.user
-        language = viewer.language
         # Looking at someone's gallery never creates an account for them.
-        owner = (
-            viewer if target.id == itx.user.id else await bot.user_repo.get_by_discord_id(target.id)
-        )
+        owner = member.user if target.id == itx.user.id else await bot.accounts.find(target.id)
         if owner is None:
+            bot.permissions.check_see_gallery(member.actor, target.id)
             await itx.response.send_message(
                 t(language, "gallery.empty_other", user=target.display_name), ephemeral=True
             )
             return
+        view = GalleryView(bot, member.actor, owner, KINDS.get(kind), target.display_name,
+                           language)  # fmt: skip
         await itx.response.defer(ephemeral=True, thinking=True)
-        view = GalleryView(bot, itx.user.id, owner, KINDS.get(kind), target.display_name, language)
         page = await view.load(0)
         if not page.images:
-            key = "gallery.empty_self" if owner.id == viewer.id else "gallery.empty_other"
+            key = "gallery.empty_self" if owner.id == member.user.id else "gallery.empty_other"
             await itx.followup.send(t(language, key, user=target.display_name), ephemeral=True)
             return
         rendered = view.render()

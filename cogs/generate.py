@@ -1,8 +1,9 @@
 """`/generate` and the Reroll / Edit / Delete buttons on every result.
 
-The cog checks everything it can before answering (prompt, attachments, balance, job limits),
-so refusals are ephemeral and free; then it defers publicly, and a `DiscordJobListener` edits
-that message as the job moves: queued (with position), generating, the image, or the failure.
+The cog checks everything it can before answering (prompt, the server's channels and role,
+attachments, balance, job limits), so refusals are ephemeral and free; then it defers (publicly,
+or privately when the server keeps results private), and a `DiscordJobListener` edits that
+message as the job moves: queued (with position), generating, the image, or the failure.
 """
 
 from __future__ import annotations
@@ -23,10 +24,22 @@ from discord.ext import commands
 from bot import imaging
 from bot.i18n import t
 from bot.nanobanana import SUPPORTED_ASPECT_RATIOS, InputImage
-from bot.services.errors import ImageNotFound, UserFacingError
+from bot.services.errors import ImageNotFound
+from bot.services.gallery import ImageContext
 from bot.services.generation import Failure, GenerationRequest, Job, Result
 from bot.services.media import check_image
-from cogs.common import download, identity_of, refuse_oversized, shorten
+from bot.services.members import Member, Payer, Purpose
+from bot.services.permissions import Actor
+from cogs.common import (
+    TenantCog,
+    command_text,
+    download,
+    identity_of,
+    language_of,
+    option_texts,
+    refuse_oversized,
+    shorten,
+)
 from cogs.errors import report_error
 
 if TYPE_CHECKING:
@@ -64,11 +77,15 @@ async def read_attachment(bot: NanoBananaBot, attachment: discord.Attachment) ->
 
 
 class DiscordJobListener:
-    """Shows a job's progress on the interaction's message, then the result or failure."""
+    """Shows a job's progress on the interaction's message, then the result or failure.
 
-    def __init__(self, itx: Interaction, language: str) -> None:
+    With the server's `public_results` off, every message is ephemeral (and the result, if the
+    interaction token has expired, goes to the member's DMs instead of the channel)."""
+
+    def __init__(self, itx: Interaction, language: str, *, public: bool = True) -> None:
         self.itx = itx
         self.language = language
+        self.public = public
         self.expires_at = time.monotonic() + TOKEN_LIFETIME
         self._last_edit = 0.0
         self._pending: str | None = None
@@ -122,8 +139,9 @@ class DiscordJobListener:
         limit = self.itx.filesize_limit
         data, mime = await asyncio.to_thread(imaging.fit_to_size, result.data, limit)
         extension = {"image/jpeg": "jpg", "image/webp": "webp"}.get(mime, "png")
-        filename = f"nanobanana-{result.image.id[:8]}.{extension}"
-        embed = result_embed(self.language, result, filename)
+        filename = f"nanobanana-{result.image.short_id}.{extension}"
+        # The balance is private: only a result the member alone sees shows it.
+        embed = result_embed(self.language, result, filename, show_balance=not self.public)
         view = result_view(result.image.id, self.language)
         async with self._lock:
             if self.token_alive:
@@ -136,12 +154,9 @@ class DiscordJobListener:
                     )
                     return
                 except discord.HTTPException as error:
-                    log.info("interaction edit failed (%s); posting to the channel", error.status)
-            await self._to_channel(
-                content=self.itx.user.mention,
-                embed=embed,
-                file=discord.File(io.BytesIO(data), filename=filename),
-                view=view,
+                    log.info("interaction edit failed (%s); posting instead", error.status)
+            await self._post(
+                embed=embed, file=discord.File(io.BytesIO(data), filename=filename), view=view
             )
 
     async def failed(self, job: Job, failure: Failure) -> None:
@@ -158,23 +173,34 @@ class DiscordJobListener:
                     await self.itx.followup.send(text, ephemeral=True)
                     return
                 except discord.HTTPException as error:
-                    log.info("interaction followup failed (%s); posting to channel", error.status)
-            await self._to_channel(content=f"{self.itx.user.mention} {text}")
+                    log.info("interaction followup failed (%s); posting instead", error.status)
+            await self._post(content=text)
 
-    async def _to_channel(self, **kwargs: Any) -> None:
-        """Post in the interaction's channel with the bot's own permissions (the token is
-        gone); a partial channel needs no cache, only the id."""
+    async def _post(self, **kwargs: Any) -> None:
+        """After the token: public results go to the channel (with the bot's own permissions,
+        mentioning the member), private ones to the member's DMs."""
+        if not self.public:
+            with contextlib.suppress(discord.HTTPException):
+                await self.itx.user.send(**kwargs)
+            return
         if self.itx.channel_id is None:
             log.warning("no channel to post job result for user %s", self.itx.user.id)
             return
+        content = kwargs.pop("content", None)
+        mention = self.itx.user.mention
         channel = self.itx.client.get_partial_messageable(self.itx.channel_id)
         await channel.send(
-            allowed_mentions=discord.AllowedMentions(users=[self.itx.user]), **kwargs
+            content=f"{mention} {content}" if content else mention,
+            allowed_mentions=discord.AllowedMentions(users=[self.itx.user]),
+            **kwargs,
         )
 
 
-def result_embed(language: str, result: Result, filename: str) -> discord.Embed:
-    """The embed under a generated image: prompt, ratio, cost, balance left, image id."""
+def result_embed(
+    language: str, result: Result, filename: str, *, show_balance: bool = False
+) -> discord.Embed:
+    """The embed under a generated image: prompt, ratio, cost, the short image id, and (only
+    when the member alone sees it) the balance left."""
     image = result.image
     embed = discord.Embed(
         title=t(language, "gen.done_title"),
@@ -184,35 +210,51 @@ def result_embed(language: str, result: Result, filename: str) -> discord.Embed:
     )
     embed.add_field(name=t(language, "gen.ratio"), value=image.metadata.get("aspect_ratio", "?"))
     embed.add_field(name=t(language, "gen.cost"), value=str(image.coins_used))
-    embed.add_field(name=t(language, "gen.balance"), value=str(result.balance))
+    if show_balance:
+        embed.add_field(name=t(language, "gen.balance"), value=str(result.balance))
     embed.set_image(url=f"attachment://{filename}")
-    embed.set_footer(text=f"{t(language, 'gen.image_id')}: {image.id}")
+    embed.set_footer(text=f"{t(language, 'gen.image_id')}: {image.short_id}")
     return embed
 
 
-def result_view(image_id: str, language: str, *, reroll: bool = True) -> discord.ui.View:
+def result_view(
+    image_id: str, language: str, *, reroll: bool = True, edit: bool = True, delete: bool = True
+) -> discord.ui.View:
     """Persistent Reroll / Edit / Delete buttons (they survive restarts)."""
     view = discord.ui.View(timeout=None)
     if reroll:
         view.add_item(RerollButton(image_id, t(language, "gen.reroll")))
-    view.add_item(EditButton(image_id, t(language, "gen.edit")))
-    view.add_item(DeleteButton(image_id, t(language, "gen.delete")))
+    if edit:
+        view.add_item(EditButton(image_id, t(language, "gen.edit")))
+    if delete:
+        view.add_item(DeleteButton(image_id, t(language, "gen.delete")))
     return view
 
 
-async def start_job(itx: Interaction, request: GenerationRequest, *, thinking: bool) -> Job:
+async def start_job(
+    itx: Interaction, member: Member, payer: Payer, request: GenerationRequest, *, thinking: bool
+) -> Job:
     """Reserve (refusals raise before any answer), defer, then queue with a listener."""
     bot = itx.client
-    user = await bot.accounts.ensure_user(identity_of(itx.user, itx))
-    job = await bot.generation.reserve(user.id, request)
+    job = await bot.generation.reserve(payer, request)
+    public = member.settings.public_results
     try:
-        await itx.response.defer(thinking=thinking)
+        await itx.response.defer(thinking=thinking, ephemeral=not public)
     except BaseException:
         await bot.generation.cancel(job, "interaction could not be acknowledged")
         raise
-    job.listener = DiscordJobListener(itx, user.language)
+    job.listener = DiscordJobListener(itx, member.language, public=public)
     await bot.generation.enqueue(job)
     return job
+
+
+async def paying_member(itx: Interaction) -> tuple[Member, Payer]:
+    """The member generating here and the wallet that pays (the server's rules checked)."""
+    bot = itx.client
+    member = await bot.members.enter(identity_of(itx))
+    payer = await bot.members.payer(member, Purpose.GENERATE)
+    payer.check_affordable()
+    return member, payer
 
 
 def request_context(itx: Interaction) -> dict[str, Any]:
@@ -223,14 +265,19 @@ _UUID = r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
 
 
 class _ImageButton(discord.ui.DynamicItem[discord.ui.Button[Any]], template=r"nb:base:(?P<id>x)"):
-    """A button bound to one image; checks who presses it and reports errors itself."""
+    """A button bound to one image; checks who presses it and reports errors itself.
+
+    Its state (the image and its owner) is loaded once, in `from_custom_id`, as in
+    discord.py's dynamic_counter example; `interaction_check` and `run` use it as loaded.
+    """
 
     action = "base"
     style = discord.ButtonStyle.secondary
     emoji = "🍌"
-    admins_allowed = False
 
-    def __init__(self, image_id: str, label: str | None = None) -> None:
+    def __init__(
+        self, image_id: str, label: str | None = None, *, context: ImageContext | None = None
+    ) -> None:
         super().__init__(
             discord.ui.Button(
                 label=label or self.action.title(),
@@ -240,38 +287,41 @@ class _ImageButton(discord.ui.DynamicItem[discord.ui.Button[Any]], template=r"nb
             )
         )
         self.image_id = image_id
+        self.context = context
+        self.actor: Actor | None = None
 
     @classmethod
     async def from_custom_id(
         cls, interaction: discord.Interaction[Any], item: discord.ui.Item[Any], match: re.Match[str]
     ) -> Any:
-        return cls(match["id"], getattr(item, "label", None))
+        context = await interaction.client.gallery.context(match["id"])
+        return cls(match["id"], getattr(item, "label", None), context=context)
 
     async def interaction_check(self, interaction: Interaction) -> bool:  # type: ignore[override]
+        bot = interaction.client
         try:
-            image = await interaction.client.image_repo.get(self.image_id)
-            if image is None:
+            bot.permissions.check_guild_allowed(interaction.guild_id)
+            if self.context is None:
                 raise ImageNotFound()
-            owner = await interaction.client.user_repo.get(image.user_id)
-            if owner is not None and owner.discord_id == interaction.user.id:
-                return True
-            if self.admins_allowed and await interaction.client.accounts.is_admin(
-                identity_of(interaction.user, interaction)
-            ):
-                return True
-            mention = f"<@{owner.discord_id}>" if owner and owner.discord_id else "?"
-            raise UserFacingError("error.not_yours", owner=mention)
+            self.actor = await bot.accounts.actor(identity_of(interaction))
+            self.check(interaction.client, self.actor, self.context)
+            return True
         except Exception as error:
             await report_error(interaction, error)
             return False
 
+    def check(self, bot: NanoBananaBot, actor: Actor, context: ImageContext) -> None:
+        """Raise if `actor` may not press this button (the default: remixing, owners only)."""
+        bot.permissions.check_remix_image(actor, context.image, context.owner_mention)
+
     async def callback(self, interaction: Interaction) -> None:  # type: ignore[override]
         try:
-            await self.run(interaction)
+            assert self.context is not None and self.actor is not None
+            await self.run(interaction, self.context, self.actor)
         except Exception as error:
             await report_error(interaction, error)
 
-    async def run(self, interaction: Interaction) -> None:
+    async def run(self, interaction: Interaction, context: ImageContext, actor: Actor) -> None:
         raise NotImplementedError
 
 
@@ -282,11 +332,12 @@ class RerollButton(_ImageButton, template=rf"nb:reroll:(?P<id>{_UUID})"):
     style = discord.ButtonStyle.primary
     emoji = "🎲"
 
-    async def run(self, interaction: Interaction) -> None:
+    async def run(self, interaction: Interaction, context: ImageContext, actor: Actor) -> None:
         bot = interaction.client
-        image = await bot.image_repo.get(self.image_id)
-        if image is None or not image.prompt:
+        image = context.image
+        if not image.prompt:
             raise ImageNotFound()
+        member, payer = await paying_member(interaction)
         request = GenerationRequest(
             prompt=image.prompt,
             aspect_ratio=str(image.metadata.get("aspect_ratio", "1:1")),
@@ -294,7 +345,7 @@ class RerollButton(_ImageButton, template=rf"nb:reroll:(?P<id>{_UUID})"):
             source_image_ids=tuple(image.metadata.get("source_image_ids", [])),
             context=request_context(interaction),
         )
-        await start_job(interaction, request, thinking=True)
+        await start_job(interaction, member, payer, request, thinking=True)
 
 
 class EditButton(_ImageButton, template=rf"nb:edit:(?P<id>{_UUID})"):
@@ -303,36 +354,31 @@ class EditButton(_ImageButton, template=rf"nb:edit:(?P<id>{_UUID})"):
     action = "edit"
     emoji = "✏️"
 
-    async def run(self, interaction: Interaction) -> None:
-        image = await interaction.client.image_repo.get(self.image_id)
-        if image is None or not image.is_ready:
+    async def run(self, interaction: Interaction, context: ImageContext, actor: Actor) -> None:
+        if not context.image.is_ready:
             raise ImageNotFound()
-        language = (
-            await interaction.client.accounts.ensure_user(identity_of(interaction.user))
-        ).language
-        await interaction.response.send_modal(EditModal(self.image_id, language))
+        await interaction.response.send_modal(
+            EditModal(self.image_id, await language_of(interaction))
+        )
 
 
 class DeleteButton(_ImageButton, template=rf"nb:delete:(?P<id>{_UUID})"):
-    """Deletes the image (object, thumbnail, row): the owner or an admin."""
+    """Deletes the image (object, thumbnail, row): its owner, a moderator of its own server, or
+    a bot admin."""
 
     action = "delete"
     style = discord.ButtonStyle.danger
     emoji = "🗑️"
-    admins_allowed = True
 
-    async def run(self, interaction: Interaction) -> None:
-        bot = interaction.client
-        actor = identity_of(interaction.user, interaction)
-        user = await bot.accounts.ensure_user(actor)
-        await bot.gallery.delete(
-            self.image_id,
-            actor_user_id=user.id,
-            actor_is_admin=await bot.accounts.is_admin(actor, user),
-        )
+    def check(self, bot: NanoBananaBot, actor: Actor, context: ImageContext) -> None:
+        bot.permissions.check_delete_image(actor, context.image, context.owner_mention)
+
+    async def run(self, interaction: Interaction, context: ImageContext, actor: Actor) -> None:
+        await interaction.client.gallery.delete(actor, context)
         await interaction.response.edit_message(
-            content=t(user.language, "gen.deleted"), embed=None, attachments=[], view=None
-        )
+            content=t(await language_of(interaction), "gen.deleted"), embed=None, attachments=[],
+            view=None,
+        )  # fmt: skip
 
 
 EDIT_MODAL_ID = re.compile(rf"nb:editmodal:(?P<id>{_UUID})")
@@ -378,24 +424,25 @@ def submitted_value(data: Any, custom_id: str) -> str | None:
 async def submit_edit(interaction: Interaction, image_id: str, instruction: str) -> None:
     """An Edit's modal was submitted: a new paid job that edits this image."""
     bot = interaction.client
+    bot.permissions.check_guild_allowed(interaction.guild_id)
     prompt = bot.generation.validate_prompt(instruction)
-    image = await bot.image_repo.get(image_id)
-    if image is None:
+    context = await bot.gallery.context(image_id)
+    if context is None:
         raise ImageNotFound()
-    owner = await bot.user_repo.get(image.user_id)
-    if owner is None or owner.discord_id != interaction.user.id:
-        raise UserFacingError("error.not_yours", owner=f"<@{owner.discord_id}>" if owner else "?")
+    actor = await bot.accounts.actor(identity_of(interaction))
+    bot.permissions.check_remix_image(actor, context.image, context.owner_mention)
+    member, payer = await paying_member(interaction)
     request = GenerationRequest(
         prompt=prompt,
-        aspect_ratio=str(image.metadata.get("aspect_ratio", "1:1")),
-        inputs=(await bot.generation.image_as_input(image),),
-        source_image_ids=(image.id,),
+        aspect_ratio=str(context.image.metadata.get("aspect_ratio", "1:1")),
+        inputs=(await bot.generation.image_as_input(context.image),),
+        source_image_ids=(image_id,),
         context=request_context(interaction),
     )
-    await start_job(interaction, request, thinking=True)
+    await start_job(interaction, member, payer, request, thinking=True)
 
 
-class GenerateCog(commands.Cog):
+class GenerateCog(TenantCog):
     """Image generation and editing."""
 
     def __init__(self, bot: NanoBananaBot) -> None:
@@ -416,15 +463,8 @@ class GenerateCog(commands.Cog):
         except Exception as error:
             await report_error(interaction, error)
 
-    @app_commands.command(
-        name="generate", description="Create an image, or edit yours, with Nano Banana"
-    )
-    @app_commands.describe(
-        prompt="What to create, or how to change the attached images",
-        aspect_ratio="Shape of the image (default 1:1)",
-        image="An image to edit (PNG, JPEG or WebP)",
-        image2="A second image to combine with the first",
-    )
+    @app_commands.command(**command_text("generate"))
+    @app_commands.describe(**option_texts("generate", "prompt", "aspect_ratio", "image", "image2"))
     @app_commands.choices(aspect_ratio=ASPECT_CHOICES)
     @app_commands.guild_only()
     @in_guild()
@@ -441,11 +481,12 @@ class GenerateCog(commands.Cog):
         bot = self.bot
         bot.generation.validate_prompt(prompt)
         ratio = bot.generation.validate_ratio(aspect_ratio)
+        member, payer = await paying_member(itx)
         inputs = tuple([await read_attachment(bot, a) for a in (image, image2) if a is not None])
         request = GenerationRequest(
             prompt=prompt.strip(), aspect_ratio=ratio, inputs=inputs, context=request_context(itx)
         )
-        await start_job(itx, request, thinking=False)
+        await start_job(itx, member, payer, request, thinking=False)
 
 
 async def setup(bot: NanoBananaBot) -> None:

@@ -1,4 +1,4 @@
-"""`/upload`: store one of your images in your gallery."""
+"""`/upload`: store one of your images in your gallery (of this server)."""
 
 from __future__ import annotations
 
@@ -7,10 +7,18 @@ from typing import TYPE_CHECKING
 
 import discord
 from discord import app_commands
-from discord.ext import commands
 
 from bot.i18n import t
-from cogs.common import download, identity_of, refuse_oversized, shorten
+from bot.services.members import Purpose
+from cogs.common import (
+    TenantCog,
+    command_text,
+    download,
+    identity_of,
+    option_texts,
+    refuse_oversized,
+    shorten,
+)
 from cogs.generate import BANANA, in_guild, result_view
 
 if TYPE_CHECKING:
@@ -19,18 +27,14 @@ if TYPE_CHECKING:
 UPLOADS_PER_MINUTE = 5
 
 
-class UploadCog(commands.Cog):
+class UploadCog(TenantCog):
     """Uploads into the gallery."""
 
     def __init__(self, bot: NanoBananaBot) -> None:
         self.bot = bot
 
-    @app_commands.command(name="upload", description="Add one of your images to your gallery")
-    @app_commands.describe(
-        image="A PNG, JPEG or WebP image",
-        title="A short title (optional)",
-        description="A description (optional)",
-    )
+    @app_commands.command(**command_text("upload"))
+    @app_commands.describe(**option_texts("upload", "image", "title", "description"))
     @app_commands.guild_only()
     @in_guild()
     # Uploads cost storage even when free of coins: five a minute per member is plenty.
@@ -43,18 +47,20 @@ class UploadCog(commands.Cog):
         description: str | None = None,
     ) -> None:
         bot = self.bot
-        user = await bot.accounts.ensure_user(identity_of(itx.user, itx))
         bot.uploads.validate_text(title, description)
         refuse_oversized(image, bot.settings.max_upload_bytes)
+        member = await bot.members.enter(identity_of(itx))
+        payer = await bot.members.payer(member, Purpose.UPLOAD)
+        payer.check_affordable()
         # Ephemeral thinking: downloading and checking can take longer than Discord's 3 s,
         # and both the result and any refusal are for this user only.
         await itx.response.defer(ephemeral=True, thinking=True)
         data = await download(image)
         result = await bot.uploads.upload(
-            user, data, filename=image.filename, title=title, description=description
+            payer, data, filename=image.filename, title=title, description=description
         )
         stored = result.image
-        language = user.language
+        language = member.language
         embed = discord.Embed(
             title=t(language, "upload.done_title"),
             description=shorten(stored.description or "", 2000) or None,
@@ -66,9 +72,10 @@ class UploadCog(commands.Cog):
         embed.add_field(name=t(language, "upload.dimensions"), value=f"{width}×{height}")
         embed.add_field(name=t(language, "upload.size"), value=f"{stored.size_mb} MB")
         embed.add_field(name=t(language, "gen.cost"), value=str(stored.coins_used))
+        # Ephemeral: the balance is only shown to its owner.
         embed.add_field(name=t(language, "gen.balance"), value=str(result.balance))
-        embed.set_footer(text=f"{t(language, 'gen.image_id')}: {stored.id}")
-        thumbnail = await bot.store.get(stored.thumbnail_key) if stored.thumbnail_key else None
+        embed.set_footer(text=f"{t(language, 'gen.image_id')}: {stored.short_id}")
+        thumbnail = await bot.gallery.thumbnail(stored)
         files = []
         if thumbnail:
             files.append(discord.File(io.BytesIO(thumbnail), filename="thumbnail.webp"))

@@ -1,4 +1,9 @@
-"""Galleries: keyset pages of nine with a numbered contact sheet; opening and deleting images."""
+"""Galleries: keyset pages of nine with a numbered contact sheet; finding, opening and deleting
+images, each as the permission rules allow.
+
+In a server, a gallery shows that server's images only; in a DM, a member sees their own images
+from every server.
+"""
 
 from __future__ import annotations
 
@@ -9,14 +14,18 @@ import math
 from dataclasses import dataclass
 
 from bot import imaging
-from bot.services.errors import ImageNotFound, NotAllowed
+from bot.services.errors import ImageNotFound, InvalidInput
+from bot.services.permissions import Actor, ImageActions, PermissionService
 from storage.images import ImageRepository
-from storage.models import Image, ImageType
+from storage.models import SHORT_ID_LENGTH, Image, ImageType, User
 from storage.objects import ObjectStore, StorageError
+from storage.users import UserRepository
 
 log = logging.getLogger(__name__)
 
 PAGE_SIZE = 9
+# How many images sharing a short id are looked at when telling a match from an ambiguity.
+_PREFIX_CANDIDATES = 20
 
 
 @dataclass(frozen=True)
@@ -35,38 +44,68 @@ class GalleryPage:
 
 
 @dataclass(frozen=True)
+class ImageContext:
+    """An image with its owner's Discord id (for "only <owner> can use this")."""
+
+    image: Image
+    owner_discord_id: int | None
+
+    @property
+    def owner_mention(self) -> str:
+        return f"<@{self.owner_discord_id}>" if self.owner_discord_id else "?"
+
+
+@dataclass(frozen=True)
 class OpenedImage:
     image: Image
     data: bytes
+    actions: ImageActions
 
 
 class GalleryService:
-    """Read a user's images page by page; open or delete one (owner or admin)."""
+    """Read galleries page by page; find, open or delete one image."""
 
-    def __init__(self, *, images: ImageRepository, store: ObjectStore) -> None:
+    def __init__(
+        self,
+        *,
+        images: ImageRepository,
+        users: UserRepository,
+        store: ObjectStore,
+        permissions: PermissionService,
+    ) -> None:
         self.images = images
+        self.users = users
         self.store = store
+        self.permissions = permissions
 
     async def page(
         self,
-        user_id: str,
+        viewer: Actor,
+        owner: User,
         kind: ImageType | None = None,
         *,
         cursor: str | None = None,
         page_number: int = 1,
     ) -> GalleryPage:
-        """The page after `cursor` (first page without one), newest first."""
-        listing = await self.images.list_by_user(user_id, kind, limit=PAGE_SIZE, cursor=cursor)
-        total = await self.images.count_by_user(user_id, kind)
+        """The page after `cursor` (first page without one), newest first: the owner's images
+        of the viewer's server, or in a DM all of them."""
+        if owner.discord_id is not None:
+            self.permissions.check_see_gallery(viewer, owner.discord_id)
+        guild_id = viewer.guild_id
+        listing = await self.images.list_by_user(
+            owner.id, kind, limit=PAGE_SIZE, cursor=cursor, guild_id=guild_id
+        )
+        total = await self.images.count_by_user(owner.id, kind, guild_id=guild_id)
         sheet = None
         if listing.items:
-            thumbs = await asyncio.gather(*(self._thumbnail(i) for i in listing.items))
+            thumbs = await asyncio.gather(*(self.thumbnail(i) for i in listing.items))
             start = (page_number - 1) * PAGE_SIZE + 1
             sheet = await asyncio.to_thread(imaging.contact_sheet, thumbs, start_number=start)
         return GalleryPage(listing.items, sheet, listing.next_cursor, page_number, total)
 
-    async def _thumbnail(self, image: Image) -> bytes:
-        # A missing thumbnail must not break the page: the sheet draws a placeholder cell.
+    async def thumbnail(self, image: Image) -> bytes:
+        """The image's thumbnail (or the image), b"" if missing: a missing thumbnail must not
+        break a page (the sheet draws a placeholder cell) or a reply."""
         key = image.thumbnail_key or image.storage_key
         if not key:
             return b""
@@ -76,24 +115,43 @@ class GalleryService:
             log.warning("thumbnail missing for image %s", image.id)
             return b""
 
-    async def open(self, image_id: str) -> OpenedImage:
-        """A finished image with its bytes."""
+    async def context(self, image_id: str) -> ImageContext | None:
+        """An image and its owner (what a button bound to it needs), or None."""
         image = await self.images.get(image_id)
-        if image is None or not image.is_ready or not image.storage_key:
+        if image is None:
+            return None
+        owner = await self.users.get(image.user_id)
+        return ImageContext(image, owner.discord_id if owner else None)
+
+    async def find(self, actor: Actor, reference: str) -> Image:
+        """The image a member means by a full or short id, among those they may see."""
+        ref = reference.strip().lower()
+        if len(ref) < SHORT_ID_LENGTH:
+            raise InvalidInput("gallery.bad_id", length=SHORT_ID_LENGTH)
+        candidates = await self.images.find_by_prefix(ref, limit=_PREFIX_CANDIDATES)
+        visible = [i for i in candidates if self.permissions.can_see_image(actor, i)]
+        if not visible:
+            raise ImageNotFound()
+        if len(visible) > 1:
+            raise InvalidInput("gallery.ambiguous_id", id=ref)
+        return visible[0]
+
+    async def open(self, actor: Actor, reference: str) -> OpenedImage:
+        """A finished image the actor may see, with its bytes and what they may do with it."""
+        image = await self.find(actor, reference)
+        if not image.is_ready or not image.storage_key:
             raise ImageNotFound()
         try:
             data = await self.store.get(image.storage_key)
         except StorageError:
             raise ImageNotFound() from None
-        return OpenedImage(image, data)
+        return OpenedImage(image, data, self.permissions.image_actions(actor, image))
 
-    async def delete(self, image_id: str, *, actor_user_id: str, actor_is_admin: bool) -> Image:
-        """Delete row, image, thumbnail and inputs; only the owner or an admin may."""
-        image = await self.images.get(image_id)
-        if image is None:
-            raise ImageNotFound()
-        if image.user_id != actor_user_id and not actor_is_admin:
-            raise NotAllowed("error.not_allowed")
+    async def delete(self, actor: Actor, context: ImageContext) -> Image:
+        """Delete row, image, thumbnail and inputs: the owner, a moderator of the image's own
+        server (acting there) or a bot admin."""
+        image = context.image
+        self.permissions.check_delete_image(actor, image, context.owner_mention)
         # Row first: a failed object delete leaves an orphan object for the reconciler to
         # sweep, never a gallery row whose image is gone.
         if not await self.images.delete(image.id):

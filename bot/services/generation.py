@@ -1,15 +1,16 @@
 """Generation jobs: reserve coins, queue, run on a bounded pool of workers, store, refund.
 
 The lifecycle (DESIGN section 4 and 5):
-- `reserve` debits the cost and creates a PENDING image in one transaction, and takes one of
-  the user's `max_jobs_per_user` slots. Nothing is queued yet, so the Discord adapter can still
+- `reserve` debits the cost from the payer's wallet and creates a PENDING image in one
+  transaction, and takes one of the member's job slots (the server's `jobs_per_member`).
+  Nothing is queued yet, so the Discord adapter can still
   answer with an ephemeral error if its own step fails (and `cancel` refunds).
 - `enqueue` puts the job on a queue served by `max_concurrent` workers: one slot per call to
   the image model.
 - A worker marks it PROCESSING and calls the model; a finishing task then stores the image, its
   thumbnail and its inputs, marks it COMPLETED and delivers it, while the worker takes the next
   job. Any failure after the reservation marks it FAILED and refunds in one transaction,
-  exactly once (guarded on status in the repository).
+  exactly once (guarded on status in the repository), to the wallet that paid.
 - `close` stops intake, lets running jobs finish up to a deadline, and refunds the rest.
 - `recover` (start-up) fails and refunds jobs a crash left PENDING/PROCESSING.
 """
@@ -44,6 +45,7 @@ from bot.services.errors import (
     ShuttingDown,
     TooManyJobs,
 )
+from bot.services.members import Payer
 from storage.errors import InsufficientCoins
 from storage.images import ImageRepository, Refund, StoredObject
 from storage.models import Image, ImageStatus
@@ -144,9 +146,7 @@ class GenerationService:
         images: ImageRepository,
         store: ObjectStore,
         generator: ImageGenerator,
-        cost: int,
         max_concurrent: int,
-        max_jobs_per_user: int,
         max_prompt_chars: int,
         queue_size: int = 200,
         supported_ratios: Sequence[str] = (),
@@ -155,9 +155,7 @@ class GenerationService:
         self.images = images
         self.store = store
         self.generator = generator
-        self.cost = cost
         self.max_concurrent = max_concurrent
-        self.max_jobs_per_user = max_jobs_per_user
         self.max_prompt_chars = max_prompt_chars
         self.queue_size = queue_size
         self.supported_ratios = tuple(supported_ratios)
@@ -247,18 +245,20 @@ class GenerationService:
     # Submitting --------------------------------------------------------------------------
 
     async def reserve(
-        self, user_id: str, request: GenerationRequest, listener: JobListener | None = None
+        self, payer: Payer, request: GenerationRequest, listener: JobListener | None = None
     ) -> Job:
-        """Check limits, debit the cost and create the PENDING image; the job is not queued
-        yet (see `enqueue`). Raises a UserFacingError and changes nothing on refusal."""
+        """Check limits, debit the cost from the payer's wallet and create the PENDING image;
+        the job is not queued yet (see `enqueue`). Raises a UserFacingError and changes
+        nothing on refusal."""
         if not self.enabled:
             raise InvalidInput("gen.not_configured")
         if not self._accepting:
             raise ShuttingDown()
         prompt = self.validate_prompt(request.prompt)
         self.validate_ratio(request.aspect_ratio)
-        if self._slots.get(user_id, 0) >= self.max_jobs_per_user:
-            raise TooManyJobs(limit=self.max_jobs_per_user)
+        user_id = payer.user_id
+        if self._slots.get(user_id, 0) >= payer.max_jobs:
+            raise TooManyJobs(limit=payer.max_jobs)
         # Slots count every reserved, queued and running job of every user.
         if sum(self._slots.values()) >= self.queue_size + self.max_concurrent:
             raise QueueFull()
@@ -267,7 +267,9 @@ class GenerationService:
         try:
             image, balance = await self.images.reserve_generation(
                 user_id=user_id,
-                cost=self.cost,
+                wallet_id=payer.wallet_id,
+                guild_id=payer.guild_id,
+                cost=payer.cost,
                 prompt=prompt,
                 metadata={
                     "aspect_ratio": request.aspect_ratio,
@@ -297,10 +299,10 @@ class GenerationService:
         return position
 
     async def submit(
-        self, user_id: str, request: GenerationRequest, listener: JobListener | None = None
+        self, payer: Payer, request: GenerationRequest, listener: JobListener | None = None
     ) -> Job:
         """`reserve` then `enqueue`."""
-        job = await self.reserve(user_id, request, listener)
+        job = await self.reserve(payer, request, listener)
         await self.enqueue(job)
         return job
 
@@ -520,12 +522,31 @@ class GenerationService:
             log.exception("listener %s for job %s failed", event, job.id)
 
 
+# Block reasons with a sentence of their own; any other is "blocked by the safety filters".
+BLOCK_REASONS = frozenset(
+    {
+        "SAFETY",
+        "IMAGE_SAFETY",
+        "PROHIBITED_CONTENT",
+        "IMAGE_PROHIBITED_CONTENT",
+        "BLOCKLIST",
+        "SPII",
+        "RECITATION",
+        "IMAGE_RECITATION",
+        "OTHER",
+        "IMAGE_OTHER",
+    }
+)
+
+
 def failure_reason(error: NanobananaError) -> tuple[str, dict[str, Any]]:
-    """A model error as a message key and params for the user."""
+    """A model error as a message key and params for the user (never a bare API code)."""
     if isinstance(error, ContentBlocked):
         if error.reason == "NO_IMAGE":
             return "reason.no_image", {}
-        return "reason.blocked", {"reason": error.reason}
+        if error.reason in BLOCK_REASONS:
+            return f"block.{error.reason}", {}
+        return "block.unknown", {}
     if isinstance(error, RateLimited):
         return "reason.rate_limited", {}
     if isinstance(error, AuthenticationFailed):

@@ -10,9 +10,10 @@ from dataclasses import dataclass
 from bot import imaging
 from bot.services.errors import InvalidInput, NotEnoughCoins, UserFacingError
 from bot.services.media import check_image
+from bot.services.members import Payer
 from storage.errors import InsufficientCoins
 from storage.images import ImageRepository, StoredObject
-from storage.models import Image, User
+from storage.models import Image
 from storage.objects import ObjectStore, StorageError, image_key, thumbnail_key
 
 log = logging.getLogger(__name__)
@@ -35,13 +36,11 @@ class UploadService:
         *,
         images: ImageRepository,
         store: ObjectStore,
-        cost: int,
         max_bytes: int,
         max_pixels: int = imaging.DEFAULT_MAX_PIXELS,
     ) -> None:
         self.images = images
         self.store = store
-        self.cost = cost
         self.max_bytes = max_bytes
         self.max_pixels = max_pixels
 
@@ -59,23 +58,23 @@ class UploadService:
 
     async def upload(
         self,
-        user: User,
+        payer: Payer,
         data: bytes,
         *,
         filename: str,
         title: str | None = None,
         description: str | None = None,
     ) -> UploadResult:
-        """Check, store and record one image; raises a UserFacingError on refusal."""
+        """Check, store and record one image in the payer's server, paid from their wallet;
+        raises a UserFacingError on refusal."""
         title, description = self.validate_text(title, description)
-        if self.cost and not user.can_afford(self.cost):
-            raise NotEnoughCoins(user.coins, self.cost)
+        payer.check_affordable()
         info = await check_image(
             data, filename, max_bytes=self.max_bytes, max_pixels=self.max_pixels
         )
         clean, info = await asyncio.to_thread(imaging.normalize_upload, data, info)
         thumb = await asyncio.to_thread(imaging.make_thumbnail, clean, 256)
-        key = image_key(user.id, title or filename.rsplit(".", 1)[0], info.extension)
+        key = image_key(payer.user_id, title or filename.rsplit(".", 1)[0], info.extension)
         thumb_key = thumbnail_key(key)
         written: list[str] = []
         try:
@@ -84,8 +83,10 @@ class UploadService:
             await self.store.put(thumb_key, thumb, "image/webp")
             written.append(thumb_key)
             image, balance = await self.images.create_upload(
-                user_id=user.id,
-                cost=self.cost,
+                user_id=payer.user_id,
+                wallet_id=payer.wallet_id,
+                guild_id=payer.guild_id,
+                cost=payer.cost,
                 stored=StoredObject(
                     key, self.store.public_url(key), thumb_key, self.store.public_url(thumb_key)
                 ),
@@ -112,7 +113,7 @@ class UploadService:
             if isinstance(error, InsufficientCoins):
                 raise NotEnoughCoins(error.balance, error.cost) from None
             if isinstance(error, StorageError):
-                log.warning("upload by user %s not stored: %s", user.id, error)
+                log.warning("upload by user %s not stored: %s", payer.user_id, error)
                 raise UserFacingError("reason.storage") from None
             raise
         return UploadResult(image, balance)

@@ -1,5 +1,9 @@
 """End-to-end harness: the real NanoBananaBot, logged in to the fake Discord, generating through
-the real client against the fake Nano Banana API, on a real SQLite file and a local store."""
+the real client against the fake Nano Banana API, on a real SQLite file and a local store.
+
+The world has two servers: "Banana Club" (alice, bob, a moderator, a bot account, and `owner2`
+as a plain member) and "Other Club", owned by `owner2` (so a moderator there).
+"""
 
 from __future__ import annotations
 
@@ -42,6 +46,8 @@ class Harness:
     mod: FakeUser
     robot: FakeUser
     stack: AsyncExitStack
+    other: FakeGuild
+    owner2: FakeUser
     bot: NanoBananaBot | None = None
     overrides: dict[str, Any] = field(default_factory=dict)
 
@@ -63,25 +69,43 @@ class Harness:
         await self.bot.close()
         self.bot = None
 
-    async def balance(self, user: FakeUser) -> int:
-        """The user's coins; a user the bot never created an account for counts as untouched
-        (the starter amount, with no ledger movement)."""
-        found = await self.app.user_repo.get_by_discord_id(user.id)
-        if found is None:
+    async def balance(self, user: FakeUser, guild: FakeGuild | None = None) -> int:
+        """The user's coins in `guild` (default: the first server; the global wallet with
+        ECONOMY_SCOPE=global); a wallet the bot never opened counts as untouched (the starter
+        amount, with no ledger movement)."""
+        app = self.app
+        found = await app.accounts.find(user.id)
+        wallet = None
+        if found is not None:
+            wallet = await app.wallets.peek(found, (guild or self.guild).id)
+        if wallet is None:
             return self.settings.starter_coins
-        return found.coins
+        return wallet.coins
+
+    async def user_id(self, user: FakeUser) -> str:
+        found = await self.app.accounts.find(user.id)
+        assert found is not None, f"{user.username} has no account"
+        return found.id
 
     async def rows(self, table: str) -> int:
         return int(await self.app.db.fetchval(f"SELECT COUNT(*) FROM {table}"))
+
+    async def counts(self) -> dict[str, int]:
+        """Rows of every table a command could write, and objects in storage."""
+        tables = ("users", "wallets", "coin_transactions", "images", "guild_settings",
+                  "guild_settings_changes")  # fmt: skip
+        counts = {table: await self.rows(table) for table in tables}
+        counts["objects"] = len(await self.objects())
+        return counts
 
     async def objects(self) -> list[str]:
         return await self.app.store.list()
 
 
-def make_settings(tmp_path: Path, api: FakeNanobanana, guild_id: int, mod_id: int) -> Settings:
+def make_settings(tmp_path: Path, api: FakeNanobanana, *guild_ids: int) -> Settings:
     return load_settings(
         discord_token="fake-bot-token",
-        discord_guild_ids=[guild_id],
+        discord_guild_ids=list(guild_ids),
         admin_user_ids=[],
         database_path=tmp_path / "bot.db",
         local_storage_dir=tmp_path / "objects",
@@ -110,7 +134,11 @@ async def harness(tmp_path: Path) -> AsyncIterator[Harness]:
         mod = fake.add_user("mod", guilds=[])
         fake.add_member(guild, mod, permissions=MANAGE_GUILD)
         robot = fake.add_user("robot", bot=True, guilds=[guild])
-        settings = make_settings(tmp_path, api, guild.id, mod.id)
-        harness = Harness(fake, api, settings, guild, alice, bob, mod, robot, stack)
+        owner2 = fake.add_user("owner2", guilds=[guild])
+        other = fake.add_guild("Other Club", owner=owner2)
+        settings = make_settings(tmp_path, api, guild.id, other.id)
+        harness = Harness(
+            fake, api, settings, guild, alice, bob, mod, robot, stack, other=other, owner2=owner2
+        )
         await harness.start_bot()
         yield harness

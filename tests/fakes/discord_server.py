@@ -223,6 +223,7 @@ class FakeDiscord:
             self.owner.id: self.owner,
         }
         self.guilds: dict[int, FakeGuild] = {}
+        self.left_guilds: dict[int, FakeGuild] = {}  # guilds the bot left (DELETE @me/guilds)
         self.channels: dict[int, FakeChannel] = {}
         self._dms: dict[int, FakeChannel] = {}
         self._no_dms: set[int] = set()
@@ -1347,6 +1348,7 @@ class FakeDiscord:
             ("GET", "/users/@me", self._get_me),
             ("PATCH", "/users/@me", self._get_me),
             ("POST", "/users/@me/channels", self._create_dm),
+            ("DELETE", "/users/@me/guilds/{gid}", self._leave_guild),
             ("GET", "/users/{uid}", self._get_user),
             ("GET", "/oauth2/applications/@me", self._get_app),
             ("GET", "/applications/@me", self._get_app),
@@ -1634,6 +1636,19 @@ class FakeDiscord:
         if user is None:
             raise _Reject(400, 50035, "Invalid Form Body")
         return _json(self.dm_channel(user).to_json())
+
+    async def _leave_guild(self, request: web.Request) -> web.StreamResponse:
+        """The bot leaves a guild: it is gone from the bot's world (GUILD_DELETE), kept in
+        ``left_guilds`` for asserts; a test can still send interactions from it."""
+        await request.read()
+        guild = self.guilds.pop(int(request.match_info["gid"]), None)
+        if guild is None:
+            raise _Reject(404, 10004, "Unknown Guild")
+        guild.members.pop(self.bot_user.id, None)
+        self.left_guilds[guild.id] = guild
+        self._queue_event("GUILD_DELETE", {"id": str(guild.id)})
+        self._changed()
+        return _no_content()
 
     async def _get_user(self, request: web.Request) -> web.StreamResponse:
         user = self.users.get(int(request.match_info["uid"]))

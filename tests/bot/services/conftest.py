@@ -4,14 +4,29 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
+from pydantic import SecretStr
 
+from bot.config import EconomyScope, Settings
 from bot.nanobanana import NanobananaClient
+from bot.services.accounts import AccountService
 from bot.services.generation import Failure, Job, Result
+from bot.services.members import MemberService, Payer
+from bot.services.permissions import PermissionService
+from bot.services.settings import GuildSettingsService
+from bot.services.wallets import WalletService
+from storage.db import Database
+from storage.guild_settings import GuildSettingsRepository
+from storage.images import ImageRepository
 from storage.objects import LocalObjectStore
+from storage.users import UserRepository
+from storage.wallets import WalletRepository
 from tests.fakes.nanobanana_server import FakeNanobanana
+from tests.storage.helpers import member
 
 
 @pytest.fixture
@@ -62,3 +77,62 @@ class RecordingListener:
 
     async def done(self, timeout: float = 10) -> None:
         await asyncio.wait_for(self._done.wait(), timeout)
+
+
+async def payer_for(
+    db: Database,
+    discord_id: int,
+    coins: int,
+    *,
+    cost: int = 100,
+    max_jobs: int = 2,
+    guild_id: int | None = None,
+) -> Payer:
+    """A member with a wallet holding `coins`, as the payer of jobs costing `cost`."""
+    user, wallet = await member(db, discord_id, coins, guild_id)
+    return Payer(user.id, wallet.id, guild_id, cost, max_jobs, wallet.coins)
+
+
+async def coins_of(db: Database, payer: Payer) -> int:
+    """The payer's wallet balance now."""
+    wallet = await WalletRepository(db).get(payer.wallet_id)
+    assert wallet is not None
+    return wallet.coins
+
+
+@dataclass
+class Services:
+    """The money-and-rules services, wired as bot.app wires them."""
+
+    permissions: PermissionService
+    accounts: AccountService
+    settings: GuildSettingsService
+    wallets: WalletService
+    members: MemberService
+
+
+def build_services(
+    db: Database,
+    *,
+    scope: EconomyScope = EconomyScope.GUILD,
+    admins: frozenset[int] = frozenset(),
+    allowed: frozenset[int] = frozenset(),
+    **overrides: Any,
+) -> Services:
+    settings = Settings(discord_token=SecretStr("x"), **overrides)
+    permissions = PermissionService(scope=scope, admin_user_ids=admins, allowed_guild_ids=allowed)
+    accounts = AccountService(UserRepository(db), permissions)
+    guild_settings = GuildSettingsService(
+        GuildSettingsRepository(db), permissions, accounts,
+        defaults=GuildSettingsService.defaults_from(settings), scope=scope,
+        max_coins=settings.max_grant,
+    )  # fmt: skip
+    wallets = WalletService(
+        wallets=WalletRepository(db), images=ImageRepository(db), accounts=accounts,
+        settings=guild_settings, permissions=permissions, scope=scope,
+        max_grant=settings.max_grant,
+    )  # fmt: skip
+    members = MemberService(
+        accounts=accounts, settings=guild_settings, wallets=wallets, permissions=permissions
+    )
+    return Services(permissions, accounts, guild_settings, wallets, members)

@@ -17,11 +17,12 @@ from bot.services.errors import (
     TooManyJobs,
 )
 from bot.services.generation import GenerationRequest, GenerationService
+from bot.services.members import Payer
 from storage.images import ImageRepository
-from storage.models import ImageStatus, User
+from storage.models import ImageStatus
 from storage.objects import LocalObjectStore, ObjectStore
 from storage.users import UserRepository
-from tests.bot.services.conftest import RecordingListener
+from tests.bot.services.conftest import RecordingListener, coins_of, payer_for
 from tests.fakes.flaky_store import FlakyStore
 from tests.fakes.nanobanana_server import Behaviour, FakeNanobanana, Mode, render_png
 from tests.storage.helpers import assert_ledger_consistent
@@ -33,12 +34,10 @@ def make_service(
     client: NanobananaClient,
     *,
     max_concurrent: int = 2,
-    max_jobs_per_user: int = 2,
 ) -> GenerationService:
     return GenerationService(
-        images=images, store=store, generator=client, cost=100, max_concurrent=max_concurrent,
-        max_jobs_per_user=max_jobs_per_user, max_prompt_chars=50,
-        supported_ratios=SUPPORTED_ASPECT_RATIOS,
+        images=images, store=store, generator=client, max_concurrent=max_concurrent,
+        max_prompt_chars=50, supported_ratios=SUPPORTED_ASPECT_RATIOS,
     )  # fmt: skip
 
 
@@ -53,16 +52,16 @@ async def service(
 
 
 @pytest.fixture
-async def user(users: UserRepository) -> User:
-    return await users.create(discord_id=1, starter_coins=300)
+async def user(users: UserRepository) -> Payer:
+    return await payer_for(users.db, 1, 300)
 
 
 async def test_happy_path_stores_image_thumbnail_and_row(
-    service: GenerationService, user: User, users: UserRepository, local_store: LocalObjectStore,
+    service: GenerationService, user: Payer, users: UserRepository, local_store: LocalObjectStore,
     fake_api: FakeNanobanana,
 ) -> None:  # fmt: skip
     listener = RecordingListener()
-    job = await service.submit(user.id, GenerationRequest("a banana", "16:9"), listener)
+    job = await service.submit(user, GenerationRequest("a banana", "16:9"), listener)
     await listener.done()
     assert listener.result is not None, listener.events
     image = listener.result.image
@@ -77,15 +76,16 @@ async def test_happy_path_stores_image_thumbnail_and_row(
     assert listener.result.balance == 200 and job.balance == 200
     assert [e[0] for e in listener.events] == ["queued", "started", "completed"]
     assert fake_api.requests[0].aspect_ratio == "16:9"
-    assert (await users.get(user.id)).coins == 200  # type: ignore[union-attr]
+    assert await coins_of(users.db, user) == 200
     await assert_ledger_consistent(users.db)
 
 
 @pytest.mark.parametrize(
     ("behaviour", "key"),
     [
-        (Behaviour(Mode.BLOCK_PROMPT, reason="SAFETY"), "reason.blocked"),
-        (Behaviour(Mode.BLOCK_OUTPUT, reason="IMAGE_SAFETY"), "reason.blocked"),
+        (Behaviour(Mode.BLOCK_PROMPT, reason="SAFETY"), "block.SAFETY"),
+        (Behaviour(Mode.BLOCK_OUTPUT, reason="IMAGE_SAFETY"), "block.IMAGE_SAFETY"),
+        (Behaviour(Mode.BLOCK_PROMPT, reason="NEW_REASON"), "block.unknown"),
         (Mode.TEXT_ONLY, "reason.no_image"),
         (Mode.BAD_REQUEST, "reason.invalid"),
         (Mode.FORBIDDEN, "reason.auth"),
@@ -94,28 +94,28 @@ async def test_happy_path_stores_image_thumbnail_and_row(
     ],
 )
 async def test_failures_refund_exactly_once(
-    service: GenerationService, user: User, users: UserRepository, images: ImageRepository,
+    service: GenerationService, user: Payer, users: UserRepository, images: ImageRepository,
     fake_api: FakeNanobanana, behaviour: Mode | Behaviour, key: str,
 ) -> None:  # fmt: skip
     fake_api.default = behaviour
     listener = RecordingListener()
-    job = await service.submit(user.id, GenerationRequest("a banana"), listener)
+    job = await service.submit(user, GenerationRequest("a banana"), listener)
     await listener.done()
     assert listener.failure is not None and listener.failure.key == key
     assert listener.failure.refunded == 100 and listener.failure.balance == 300
     failed = await images.get(job.id)
     assert failed is not None and failed.status is ImageStatus.FAILED
-    assert (await users.get(user.id)).coins == 300  # type: ignore[union-attr]
-    assert service.active_jobs(user.id) == 0
+    assert await coins_of(users.db, user) == 300
+    assert service.active_jobs(user.user_id) == 0
     await assert_ledger_consistent(users.db)
 
 
 async def test_persistent_503_fails_after_retries(
-    service: GenerationService, user: User, fake_api: FakeNanobanana
+    service: GenerationService, user: Payer, fake_api: FakeNanobanana
 ) -> None:
     fake_api.default = Mode.UNAVAILABLE
     listener = RecordingListener()
-    await service.submit(user.id, GenerationRequest("x"), listener)
+    await service.submit(user, GenerationRequest("x"), listener)
     await listener.done()
     assert listener.failure is not None and listener.failure.key == "reason.unavailable"
     assert len(fake_api.requests) == 2  # max_attempts
@@ -123,14 +123,14 @@ async def test_persistent_503_fails_after_retries(
 
 async def test_storage_failure_refunds_and_leaves_no_objects(
     images: ImageRepository, local_store: LocalObjectStore, client: NanobananaClient,
-    users: UserRepository, user: User,
+    users: UserRepository, user: Payer,
 ) -> None:  # fmt: skip
     flaky = FlakyStore(local_store, fail_put=lambda key: key.startswith("thumbnails/"))
     service = make_service(images, flaky, client)
     service.start()
     try:
         listener = RecordingListener()
-        job = await service.submit(user.id, GenerationRequest("x"), listener)
+        job = await service.submit(user, GenerationRequest("x"), listener)
         await listener.done()
     finally:
         await service.close(deadline=5)
@@ -141,13 +141,13 @@ async def test_storage_failure_refunds_and_leaves_no_objects(
 
 
 async def test_inputs_are_sent_and_stored_for_rerolls(
-    service: GenerationService, user: User, fake_api: FakeNanobanana,
+    service: GenerationService, user: Payer, fake_api: FakeNanobanana,
     local_store: LocalObjectStore,
 ) -> None:  # fmt: skip
     png = render_png(64, 64)
     listener = RecordingListener()
     request = GenerationRequest("make it blue", inputs=(InputImage(png, "image/png"),))
-    await service.submit(user.id, request, listener)
+    await service.submit(user, request, listener)
     await listener.done()
     assert fake_api.requests[0].images == [("image/png", png)]
     assert listener.result is not None
@@ -164,55 +164,55 @@ async def test_inputs_are_sent_and_stored_for_rerolls(
      ("ok", "7:3", "aspect.unsupported")],
 )  # fmt: skip
 async def test_bad_input_is_refused_without_charging(
-    service: GenerationService, user: User, users: UserRepository, images: ImageRepository,
+    service: GenerationService, user: Payer, users: UserRepository, images: ImageRepository,
     prompt: str, ratio: str, key: str,
 ) -> None:  # fmt: skip
     with pytest.raises(InvalidInput) as info:
-        await service.submit(user.id, GenerationRequest(prompt, ratio))
+        await service.submit(user, GenerationRequest(prompt, ratio))
     assert info.value.key == key
-    assert (await users.get(user.id)).coins == 300  # type: ignore[union-attr]
-    assert await images.count_by_user(user.id, status=None) == 0
+    assert await coins_of(users.db, user) == 300
+    assert await images.count_by_user(user.user_id, status=None) == 0
 
 
 async def test_insufficient_coins(
     service: GenerationService, users: UserRepository, images: ImageRepository
 ) -> None:
-    poor = await users.create(discord_id=2, starter_coins=99)
+    poor = await payer_for(users.db, 2, 99)
     with pytest.raises(NotEnoughCoins) as info:
-        await service.submit(poor.id, GenerationRequest("x"))
+        await service.submit(poor, GenerationRequest("x"))
     assert (info.value.balance, info.value.cost) == (99, 100)
-    assert await images.count_by_user(poor.id, status=None) == 0
-    assert service.active_jobs(poor.id) == 0
+    assert await images.count_by_user(poor.user_id, status=None) == 0
+    assert service.active_jobs(poor.user_id) == 0
 
 
 async def test_per_user_limit_counts_queued_and_running(
     service: GenerationService, users: UserRepository, fake_api: FakeNanobanana
 ) -> None:
-    rich = await users.create(discord_id=3, starter_coins=10_000)
+    rich = await payer_for(users.db, 3, 10_000)
     fake_api.latency = 0.3
     listeners = [RecordingListener() for _ in range(2)]
     for listener in listeners:
-        await service.submit(rich.id, GenerationRequest("x"), listener)
+        await service.submit(rich, GenerationRequest("x"), listener)
     with pytest.raises(TooManyJobs):
-        await service.submit(rich.id, GenerationRequest("x"))
-    assert (await users.get(rich.id)).coins == 9_800  # type: ignore[union-attr]
+        await service.submit(rich, GenerationRequest("x"))
+    assert await coins_of(users.db, rich) == 9_800
     for listener in listeners:
         await listener.done()
-    await service.submit(rich.id, GenerationRequest("x"))  # slots are free again
+    await service.submit(rich, GenerationRequest("x"))  # slots are free again
 
 
 async def test_concurrent_submissions_of_one_user_respect_the_limit(
     service: GenerationService, users: UserRepository, fake_api: FakeNanobanana
 ) -> None:
-    rich = await users.create(discord_id=4, starter_coins=10_000)
+    rich = await payer_for(users.db, 4, 10_000)
     fake_api.latency = 0.2
     outcomes = await asyncio.gather(
-        *(service.submit(rich.id, GenerationRequest("x")) for _ in range(6)),
+        *(service.submit(rich, GenerationRequest("x")) for _ in range(6)),
         return_exceptions=True,
     )
     assert sum(not isinstance(o, BaseException) for o in outcomes) == 2
     assert all(isinstance(o, TooManyJobs) for o in outcomes if isinstance(o, BaseException))
-    assert (await users.get(rich.id)).coins == 9_800  # type: ignore[union-attr]
+    assert await coins_of(users.db, rich) == 9_800
 
 
 async def test_workers_bound_concurrent_api_calls(
@@ -220,13 +220,13 @@ async def test_workers_bound_concurrent_api_calls(
     users: UserRepository, fake_api: FakeNanobanana,
 ) -> None:  # fmt: skip
     fake_api.latency = 0.2
-    service = make_service(images, local_store, client, max_concurrent=2, max_jobs_per_user=10)
+    service = make_service(images, local_store, client, max_concurrent=2)
     service.start()
     try:
-        owners = [await users.create(discord_id=100 + n, starter_coins=1000) for n in range(3)]
+        owners = [await payer_for(users.db, 100 + n, 1000, max_jobs=10) for n in range(3)]
         listeners = [RecordingListener() for _ in range(6)]
         for n, listener in enumerate(listeners):
-            await service.submit(owners[n % 3].id, GenerationRequest("x"), listener)
+            await service.submit(owners[n % 3], GenerationRequest("x"), listener)
         for listener in listeners:
             await listener.done()
     finally:
@@ -252,20 +252,20 @@ async def test_close_refunds_queued_jobs_and_refuses_new_ones(
     users: UserRepository, fake_api: FakeNanobanana,
 ) -> None:  # fmt: skip
     fake_api.latency = 0.3
-    service = make_service(images, local_store, client, max_concurrent=1, max_jobs_per_user=5)
+    service = make_service(images, local_store, client, max_concurrent=1)
     service.start()
-    owner = await users.create(discord_id=7, starter_coins=1000)
+    owner = await payer_for(users.db, 7, 1000, max_jobs=5)
     listeners = [RecordingListener() for _ in range(3)]
     for listener in listeners:
-        await service.submit(owner.id, GenerationRequest("x"), listener)
+        await service.submit(owner, GenerationRequest("x"), listener)
     await asyncio.sleep(0.05)  # the first job is running
     await service.close(deadline=5)
     outcomes = [listener.result is not None for listener in listeners]
     assert outcomes == [True, False, False]
     assert all(lis.failure.key == "reason.shutdown" for lis in listeners[1:])  # type: ignore[union-attr]
-    assert (await users.get(owner.id)).coins == 900  # type: ignore[union-attr]
+    assert await coins_of(users.db, owner) == 900
     with pytest.raises(ShuttingDown):
-        await service.submit(owner.id, GenerationRequest("x"))
+        await service.submit(owner, GenerationRequest("x"))
     assert await images.list_unfinished() == []
     await assert_ledger_consistent(users.db)
 
@@ -277,13 +277,13 @@ async def test_close_past_deadline_refunds_running_job(
     fake_api.default = Mode.HANG
     service = make_service(images, local_store, client, max_concurrent=1)
     service.start()
-    owner = await users.create(discord_id=8, starter_coins=300)
+    owner = await payer_for(users.db, 8, 300)
     listener = RecordingListener()
-    job = await service.submit(owner.id, GenerationRequest("x"), listener)
+    job = await service.submit(owner, GenerationRequest("x"), listener)
     await asyncio.sleep(0.1)
     await service.close(deadline=0.2)
     assert (await images.get(job.id)).status is ImageStatus.FAILED  # type: ignore[union-attr]
-    assert (await users.get(owner.id)).coins == 300  # type: ignore[union-attr]
+    assert await coins_of(users.db, owner) == 300
     await assert_ledger_consistent(users.db)
 
 
@@ -291,29 +291,33 @@ async def test_recover_refunds_crash_leftovers(
     images: ImageRepository, local_store: LocalObjectStore, client: NanobananaClient,
     users: UserRepository,
 ) -> None:  # fmt: skip
-    owner = await users.create(discord_id=9, starter_coins=300)
-    pending, _ = await images.reserve_generation(user_id=owner.id, cost=100, prompt="a")
-    running, _ = await images.reserve_generation(user_id=owner.id, cost=100, prompt="b")
+    owner = await payer_for(users.db, 9, 300)
+    pending, _ = await images.reserve_generation(
+        user_id=owner.user_id, wallet_id=owner.wallet_id, cost=100, prompt="a"
+    )
+    running, _ = await images.reserve_generation(
+        user_id=owner.user_id, wallet_id=owner.wallet_id, cost=100, prompt="b"
+    )
     await images.update_status(running.id, ImageStatus.PROCESSING)
     service = make_service(images, local_store, client)
     refunds = await service.recover()
     assert {r.image.id for r in refunds} == {pending.id, running.id}
     assert await service.recover() == []
-    assert (await users.get(owner.id)).coins == 300  # type: ignore[union-attr]
+    assert await coins_of(users.db, owner) == 300
     await assert_ledger_consistent(users.db)
 
 
 async def test_disabled_service_refuses_before_charging(
     images: ImageRepository, local_store: LocalObjectStore, client: NanobananaClient,
-    users: UserRepository, user: User,
+    users: UserRepository, user: Payer,
 ) -> None:  # fmt: skip
     service = GenerationService(
-        images=images, store=local_store, generator=client, cost=100, max_concurrent=1,
-        max_jobs_per_user=1, max_prompt_chars=10, enabled=False,
+        images=images, store=local_store, generator=client, max_concurrent=1,
+        max_prompt_chars=10, enabled=False,
     )  # fmt: skip
     service.start()
     with pytest.raises(InvalidInput) as info:
-        await service.submit(user.id, GenerationRequest("x"))
+        await service.submit(user, GenerationRequest("x"))
     assert info.value.key == "gen.not_configured"
     await service.close()
 
@@ -324,16 +328,16 @@ async def test_full_queue_refuses_without_charging(
 ) -> None:  # fmt: skip
     fake_api.latency = 0.5
     service = GenerationService(
-        images=images, store=local_store, generator=client, cost=10, max_concurrent=1,
-        max_jobs_per_user=5, max_prompt_chars=50, queue_size=2,
+        images=images, store=local_store, generator=client, max_concurrent=1,
+        max_prompt_chars=50, queue_size=2,
     )  # fmt: skip
     service.start()
     try:
-        owners = [await users.create(discord_id=500 + n, starter_coins=100) for n in range(4)]
+        owners = [await payer_for(users.db, 500 + n, 100, cost=10, max_jobs=5) for n in range(4)]
         for owner in owners[:3]:
-            await service.submit(owner.id, GenerationRequest("x"))  # 1 running + 2 waiting
+            await service.submit(owner, GenerationRequest("x"))  # 1 running + 2 waiting
         with pytest.raises(QueueFull):
-            await service.submit(owners[3].id, GenerationRequest("x"))
-        assert (await users.get(owners[3].id)).coins == 100  # type: ignore[union-attr]
+            await service.submit(owners[3], GenerationRequest("x"))
+        assert await coins_of(users.db, owners[3]) == 100
     finally:
         await service.close(deadline=5)

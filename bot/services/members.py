@@ -1,0 +1,99 @@
+"""A member acting somewhere: their account, their standing, that server's settings, and the
+wallet that pays for what they ask (the one place these are put together)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+from bot.services.accounts import AccountService
+from bot.services.errors import NotEnoughCoins
+from bot.services.permissions import Actor, Identity, PermissionService
+from bot.services.settings import EffectiveSettings, GuildSettingsService
+from bot.services.wallets import WalletService
+from storage.models import User
+
+
+class Purpose(StrEnum):
+    GENERATE = "generate"
+    UPLOAD = "upload"
+
+
+@dataclass(frozen=True)
+class Member:
+    """Someone using a command: who, where, and the settings in force there."""
+
+    actor: Actor
+    user: User
+    settings: EffectiveSettings
+
+    @property
+    def guild_id(self) -> int | None:
+        return self.actor.guild_id
+
+    @property
+    def language(self) -> str:
+        return self.actor.identity.language
+
+
+@dataclass(frozen=True)
+class Payer:
+    """Who pays for a job, from which wallet, how much, and the server's job limit."""
+
+    user_id: str
+    wallet_id: str
+    guild_id: int | None
+    cost: int
+    max_jobs: int
+    balance: int
+
+    def check_affordable(self) -> None:
+        """Refuse early (before downloads or storage work) when the wallet can't pay; the
+        guarded debit stays the authority."""
+        if self.cost and self.balance < self.cost:
+            raise NotEnoughCoins(self.balance, self.cost)
+
+
+class MemberService:
+    """Turns an identity into a Member, and a Member into a Payer."""
+
+    def __init__(
+        self,
+        *,
+        accounts: AccountService,
+        settings: GuildSettingsService,
+        wallets: WalletService,
+        permissions: PermissionService,
+    ) -> None:
+        self.accounts = accounts
+        self.settings = settings
+        self.wallets = wallets
+        self.permissions = permissions
+
+    async def enter(self, identity: Identity) -> Member:
+        """The member for an interaction (their account is made on first sight). Refuses
+        servers outside ALLOWED_GUILD_IDS before anything is written."""
+        self.permissions.check_guild_allowed(identity.guild_id)
+        actor = await self.accounts.actor(identity, create=True)
+        assert actor.user is not None
+        return Member(actor, actor.user, await self.settings.effective(identity.guild_id))
+
+    async def payer(self, member: Member, purpose: Purpose) -> Payer:
+        """Check the server's rules for this purpose (its channels; its role to generate) and
+        open the wallet that pays. Raises a UserFacingError on refusal."""
+        settings = member.settings
+        self.permissions.check_allowed_here(
+            member.actor,
+            channel_ids=settings.channel_ids,
+            role_id=settings.generate_role_id if purpose is Purpose.GENERATE else None,
+        )
+        wallet = await self.wallets.open(member.user, member.guild_id)
+        cost = settings.generation_cost if purpose is Purpose.GENERATE else settings.upload_cost
+        return Payer(
+            user_id=member.user.id,
+            wallet_id=wallet.id,
+            guild_id=member.guild_id,
+            cost=cost,
+            max_jobs=settings.jobs_per_member,
+            balance=wallet.coins,
+        )

@@ -1,0 +1,202 @@
+"""Who may do what, decided in one place (DESIGN 7a). Cogs and other services ask here.
+
+The rules:
+- the owner of an image may see, remix (Reroll/Edit) and delete it;
+- a moderator (Manage Server) acts on the images and wallets of *their own* server only, and
+  only from inside it: Manage Server in one server means nothing in another;
+- a bot admin (ADMIN_USER_IDS, or the ADMIN role in the database) may do it all, everywhere;
+- with ECONOMY_SCOPE=global a wallet belongs to no server, so only bot admins change or inspect
+  other members' balances (as Red-DiscordBot's bank when global);
+- servers outside ALLOWED_GUILD_IDS get nothing.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from bot.config import EconomyScope
+from bot.i18n import language_from_locale
+from bot.services.errors import ImageNotFound, NotAllowed
+from storage.models import Image, User
+
+
+@dataclass(frozen=True)
+class Identity:
+    """Who is acting and where, as the Discord adapter saw it (no discord objects here)."""
+
+    discord_id: int
+    display_name: str
+    locale: str | None = None
+    is_bot: bool = False
+    # Manage Server in `guild_id` (the server the interaction came from; None in a DM).
+    can_manage_guild: bool = False
+    guild_id: int | None = None
+    channel_id: int | None = None
+    # The channel a thread belongs to (channel rules apply to its threads).
+    parent_channel_id: int | None = None
+    role_ids: frozenset[int] = frozenset()
+
+    @property
+    def language(self) -> str:
+        """The reply language: this interaction's locale decides."""
+        return language_from_locale(self.locale)
+
+
+@dataclass(frozen=True)
+class Actor:
+    """An identity with what the bot knows about them: their account (if any) and whether they
+    are a bot admin."""
+
+    identity: Identity
+    user: User | None
+    bot_admin: bool
+
+    @property
+    def discord_id(self) -> int:
+        return self.identity.discord_id
+
+    @property
+    def guild_id(self) -> int | None:
+        return self.identity.guild_id
+
+    def owns(self, image: Image) -> bool:
+        return self.user is not None and image.user_id == self.user.id
+
+
+@dataclass(frozen=True)
+class ImageActions:
+    """What an actor may do with an image they are looking at."""
+
+    remix: bool  # Reroll and Edit (they cost the presser coins: owners only)
+    delete: bool
+
+
+class PermissionService:
+    """Every permission rule of the bot. Pure: no I/O."""
+
+    def __init__(
+        self,
+        *,
+        scope: EconomyScope,
+        admin_user_ids: frozenset[int] = frozenset(),
+        allowed_guild_ids: frozenset[int] = frozenset(),
+    ) -> None:
+        self.scope = scope
+        self.admin_user_ids = admin_user_ids
+        self.allowed_guild_ids = allowed_guild_ids
+
+    # Who --------------------------------------------------------------------------------
+
+    def is_bot_admin(self, discord_id: int, user: User | None) -> bool:
+        """ADMIN_USER_IDS, or the ADMIN role on the user's row."""
+        return discord_id in self.admin_user_ids or (user is not None and user.is_admin)
+
+    def moderates(self, actor: Actor, guild_id: int | None) -> bool:
+        """Bot admins everywhere; a member with Manage Server only for the server they act in,
+        and only when `guild_id` is that server."""
+        if actor.bot_admin:
+            return True
+        return (
+            guild_id is not None
+            and actor.identity.guild_id == guild_id
+            and actor.identity.can_manage_guild
+        )
+
+    # Where ------------------------------------------------------------------------------
+
+    def guild_allowed(self, guild_id: int | None) -> bool:
+        """DMs always; servers when ALLOWED_GUILD_IDS is empty or lists them."""
+        return guild_id is None or not self.allowed_guild_ids or guild_id in self.allowed_guild_ids
+
+    def check_guild_allowed(self, guild_id: int | None) -> None:
+        if not self.guild_allowed(guild_id):
+            raise NotAllowed("error.guild_not_allowed")
+
+    def check_allowed_here(
+        self, actor: Actor, *, channel_ids: tuple[int, ...], role_id: int | None = None
+    ) -> None:
+        """A server's own rules for /generate and /upload: its channels, and its role."""
+        identity = actor.identity
+        if channel_ids and not {identity.channel_id, identity.parent_channel_id} & set(channel_ids):
+            raise NotAllowed(
+                "settings.wrong_channel", channels=", ".join(f"<#{c}>" for c in channel_ids)
+            )
+        if role_id is not None and role_id not in identity.role_ids:
+            raise NotAllowed("settings.role_required", role=f"<@&{role_id}>")
+
+    # Images -----------------------------------------------------------------------------
+
+    def can_see_image(self, actor: Actor, image: Image) -> bool:
+        """Owners and bot admins anywhere; other members only in the image's own server."""
+        if actor.owns(image) or actor.bot_admin:
+            return True
+        return actor.guild_id is not None and image.guild_id == actor.guild_id
+
+    def check_see_image(self, actor: Actor, image: Image) -> None:
+        # "Not found" rather than "not allowed": another server's images don't exist here.
+        if not self.can_see_image(actor, image):
+            raise ImageNotFound()
+
+    def image_actions(self, actor: Actor, image: Image) -> ImageActions:
+        return ImageActions(
+            remix=self._may_remix(actor, image) is None,
+            delete=actor.owns(image) or self.moderates(actor, image.guild_id),
+        )
+
+    def check_delete_image(self, actor: Actor, image: Image, owner_mention: str) -> None:
+        self.check_see_image(actor, image)
+        if not self.image_actions(actor, image).delete:
+            raise NotAllowed("error.not_yours", owner=owner_mention)
+
+    def check_remix_image(self, actor: Actor, image: Image, owner_mention: str) -> None:
+        """Reroll and Edit: the owner's, charged to their wallet of the server they press it
+        in, which must be the image's own server."""
+        self.check_see_image(actor, image)
+        problem = self._may_remix(actor, image)
+        if problem == "not_yours":
+            raise NotAllowed("error.not_yours", owner=owner_mention)
+        if problem is not None:
+            raise NotAllowed(problem)
+
+    def _may_remix(self, actor: Actor, image: Image) -> str | None:
+        if not actor.owns(image):
+            return "not_yours"
+        if actor.guild_id is None:
+            return "error.remix_in_server"
+        if image.guild_id is not None and image.guild_id != actor.guild_id:
+            return "error.remix_other_server"
+        return None
+
+    def check_see_gallery(self, actor: Actor, owner_discord_id: int) -> None:
+        """In a server, members see each other's images of that server; in a DM, only your
+        own (bot admins: anyone's)."""
+        if actor.guild_id is None and owner_discord_id != actor.discord_id and not actor.bot_admin:
+            raise NotAllowed("gallery.dm_own_only")
+
+    # Wallets ----------------------------------------------------------------------------
+
+    def check_see_wallet(self, actor: Actor, owner_discord_id: int) -> None:
+        """Your own; in guild scope a moderator sees their server's wallets; in global scope
+        only bot admins see others'."""
+        if owner_discord_id == actor.discord_id or actor.bot_admin:
+            return
+        if self.scope is EconomyScope.GLOBAL:
+            raise NotAllowed("coins.other_global")
+        if not self.moderates(actor, actor.guild_id):
+            raise NotAllowed("coins.other_forbidden")
+
+    def check_grant(self, actor: Actor) -> None:
+        """Minting coins: in guild scope, moderators of this server (into its wallets); in
+        global scope, bot admins only."""
+        if actor.bot_admin:
+            return
+        if self.scope is EconomyScope.GLOBAL:
+            raise NotAllowed("grant.global_admins_only")
+        if not self.moderates(actor, actor.guild_id):
+            raise NotAllowed("grant.not_admin")
+
+    # Settings ---------------------------------------------------------------------------
+
+    def check_change_settings(self, actor: Actor, guild_id: int) -> None:
+        if not self.moderates(actor, guild_id):
+            raise NotAllowed("settings.not_allowed")

@@ -1,0 +1,245 @@
+"""Per-server settings: the environment is every server's default; `/settings` overrides it for
+one server. Values are parsed and validated here, and every change is recorded with who made it.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Collection, Mapping
+from dataclasses import dataclass, field, replace
+from enum import StrEnum
+from typing import Any
+
+from bot.config import EconomyScope, Settings
+from bot.services.accounts import AccountService
+from bot.services.errors import InvalidInput, NotAllowed
+from bot.services.permissions import Actor, PermissionService
+from storage.guild_settings import SETTINGS, GuildSettingsRepository
+from storage.models import SettingChange
+
+__all__ = ["SETTINGS", "EffectiveSettings", "GuildSettingsService", "Source"]
+
+# Costs above this are a typo, not a price.
+MAX_COST = 1_000_000
+MAX_CHANNELS = 25
+_TRUE = frozenset({"yes", "true", "on", "1", "public", "sí", "si"})
+_FALSE = frozenset({"no", "false", "off", "0", "private"})
+# Words that mean "no restriction" for channels and the role.
+_NONE = frozenset({"", "all", "any", "none", "everyone", "todos", "todas", "ninguno", "ninguna"})
+_SNOWFLAKE = re.compile(r"^<(?:#|@&)(\d{15,21})>$|^(\d{15,21})$")
+
+
+class Source(StrEnum):
+    SERVER = "server"
+    DEFAULT = "default"
+
+
+@dataclass(frozen=True)
+class EffectiveSettings:
+    """The values that apply in one server, and where each comes from."""
+
+    generation_cost: int
+    upload_cost: int
+    starter_coins: int
+    daily_coins: int
+    jobs_per_member: int
+    channel_ids: tuple[int, ...] = ()
+    generate_role_id: int | None = None
+    public_results: bool = True
+    sources: Mapping[str, Source] = field(default_factory=dict)
+
+    def value(self, setting: str) -> Any:
+        return getattr(self, setting)
+
+    def source(self, setting: str) -> Source:
+        return self.sources.get(setting, Source.DEFAULT)
+
+
+class GuildSettingsService:
+    """Effective settings per server, and validated changes with an audit trail."""
+
+    def __init__(
+        self,
+        repo: GuildSettingsRepository,
+        permissions: PermissionService,
+        accounts: AccountService,
+        *,
+        defaults: EffectiveSettings,
+        scope: EconomyScope,
+        max_coins: int,
+    ) -> None:
+        self.repo = repo
+        self.permissions = permissions
+        self.accounts = accounts
+        self.defaults = defaults
+        self.scope = scope
+        # Largest starter or daily amount a server may set (MAX_GRANT).
+        self.max_coins = max_coins
+
+    @classmethod
+    def defaults_from(cls, settings: Settings) -> EffectiveSettings:
+        """The environment's values: every server's defaults."""
+        return EffectiveSettings(
+            generation_cost=settings.generation_cost,
+            upload_cost=settings.upload_cost,
+            starter_coins=settings.starter_coins,
+            daily_coins=settings.daily_coins,
+            jobs_per_member=settings.max_jobs_per_user,
+        )
+
+    # Reading -----------------------------------------------------------------------------
+
+    async def effective(self, guild_id: int | None) -> EffectiveSettings:
+        """The values in force in a server (the defaults in a DM)."""
+        if guild_id is None:
+            return self.defaults
+        overrides = await self.repo.get(guild_id)
+        values: dict[str, Any] = {}
+        sources: dict[str, Source] = {}
+        for setting in SETTINGS:
+            value = getattr(overrides, setting)
+            if value is None or not self.overridable(setting):
+                continue
+            values[setting] = value
+            sources[setting] = Source.SERVER
+        return replace(self.defaults, **values, sources=sources)
+
+    def overridable(self, setting: str) -> bool:
+        """In the global economy a wallet spans every server, so no server may change how many
+        coins members receive (only costs and rules)."""
+        return not (
+            self.scope is EconomyScope.GLOBAL and setting in ("starter_coins", "daily_coins")
+        )
+
+    # Changing ----------------------------------------------------------------------------
+
+    async def change(
+        self,
+        actor: Actor,
+        guild_id: int,
+        setting: str,
+        raw: str,
+        *,
+        channel_ids: Collection[int] = (),
+        role_ids: Collection[int] = (),
+    ) -> SettingChange:
+        """Parse `raw` for `setting` (the server's known channels and roles validate ids) and
+        store it; raises InvalidInput or NotAllowed and changes nothing on refusal."""
+        self._check(actor, guild_id, setting)
+        value = self.parse(setting, raw, channel_ids=channel_ids, role_ids=role_ids,
+                           guild_id=guild_id)  # fmt: skip
+        return await self._store(actor, guild_id, setting, value)
+
+    async def reset(self, actor: Actor, guild_id: int, setting: str) -> SettingChange:
+        """Back to the environment's default."""
+        self._check(actor, guild_id, setting)
+        return await self._store(actor, guild_id, setting, None)
+
+    async def _store(self, actor: Actor, guild_id: int, setting: str, value: Any) -> SettingChange:
+        # Allowed and valid: now the actor gets an account, so the audit can name them.
+        user = actor.user or await self.accounts.ensure_user(actor.identity)
+        return await self.repo.change(guild_id, setting, value, actor_id=user.id)
+
+    async def show(self, actor: Actor, guild_id: int) -> EffectiveSettings:
+        """The effective settings with their sources (moderators of that server, bot admins)."""
+        self.permissions.check_change_settings(actor, guild_id)
+        return await self.effective(guild_id)
+
+    async def history(
+        self, actor: Actor, guild_id: int, *, limit: int = 10
+    ) -> list[tuple[SettingChange, int | None]]:
+        """The server's latest changes, each with the Discord id of who made it (moderators of
+        that server and bot admins)."""
+        self.permissions.check_change_settings(actor, guild_id)
+        changes = await self.repo.history(guild_id, limit=limit)
+        users = await self.accounts.by_ids(c.actor_id for c in changes if c.actor_id)
+        return [(c, users[c.actor_id].discord_id if c.actor_id in users else None) for c in changes]
+
+    def _check(self, actor: Actor, guild_id: int, setting: str) -> None:
+        if setting not in SETTINGS:
+            raise InvalidInput("settings.unknown", setting=setting)
+        self.permissions.check_change_settings(actor, guild_id)
+        if not self.overridable(setting):
+            raise NotAllowed("settings.global_economy", setting=setting)
+
+    # Parsing -----------------------------------------------------------------------------
+
+    def parse(
+        self,
+        setting: str,
+        raw: str,
+        *,
+        channel_ids: Collection[int] = (),
+        role_ids: Collection[int] = (),
+        guild_id: int | None = None,
+    ) -> Any:
+        """`raw` as the value of `setting`, or InvalidInput saying what is wrong."""
+        text = (raw or "").strip()
+        parsers: dict[str, Callable[[], Any]] = {
+            "generation_cost": lambda: _integer(setting, text, 0, MAX_COST),
+            "upload_cost": lambda: _integer(setting, text, 0, MAX_COST),
+            "starter_coins": lambda: _integer(setting, text, 0, self.max_coins),
+            "daily_coins": lambda: _integer(setting, text, 0, self.max_coins),
+            "jobs_per_member": lambda: _integer(setting, text, 1, self.defaults.jobs_per_member),
+            "channel_ids": lambda: _channels(text, channel_ids),
+            "generate_role_id": lambda: _role(text, role_ids, guild_id),
+            "public_results": lambda: _boolean(setting, text),
+        }
+        return parsers[setting]()
+
+
+def _integer(setting: str, text: str, low: int, high: int) -> int:
+    cleaned = text.replace("_", "").replace(",", "").replace(" ", "")
+    if not re.fullmatch(r"[+-]?\d+", cleaned):
+        raise InvalidInput("settings.not_a_number", setting=setting, value=text[:50])
+    # Digits only, so int() cannot fail; compare before anything is stored.
+    value = int(cleaned) if len(cleaned) < 30 else high + 1
+    if not low <= value <= high:
+        raise InvalidInput("settings.out_of_range", setting=setting, low=low, high=high)
+    return value
+
+
+def _boolean(setting: str, text: str) -> bool:
+    word = text.lower()
+    if word in _TRUE:
+        return True
+    if word in _FALSE:
+        return False
+    raise InvalidInput("settings.not_boolean", setting=setting, value=text[:50])
+
+
+def _snowflakes(text: str) -> list[tuple[str, int | None]]:
+    """Tokens of a list of mentions or ids, each with its id (None if it is not one)."""
+    tokens = [t for t in re.split(r"[\s,]+", text) if t]
+    found: list[tuple[str, int | None]] = []
+    for token in tokens:
+        match = _SNOWFLAKE.match(token)
+        found.append((token, int(match.group(1) or match.group(2)) if match else None))
+    return found
+
+
+def _channels(text: str, known: Collection[int]) -> list[int] | None:
+    if text.lower() in _NONE:
+        return None  # every channel: the default
+    channels: list[int] = []
+    for token, snowflake in _snowflakes(text):
+        if snowflake is None or snowflake not in known:
+            raise InvalidInput("settings.unknown_channel", value=token[:50])
+        if snowflake not in channels:
+            channels.append(snowflake)
+    if len(channels) > MAX_CHANNELS:
+        raise InvalidInput("settings.too_many_channels", limit=MAX_CHANNELS)
+    return channels
+
+
+def _role(text: str, known: Collection[int], guild_id: int | None) -> int | None:
+    if text.lower() in _NONE:
+        return None
+    tokens = _snowflakes(text)
+    if len(tokens) != 1:
+        raise InvalidInput("settings.one_role")
+    token, snowflake = tokens[0]
+    if snowflake is None or snowflake not in known:
+        raise InvalidInput("settings.unknown_role", value=token[:50])
+    # @everyone's id is the server's: requiring it requires nothing.
+    return None if snowflake == guild_id else snowflake
