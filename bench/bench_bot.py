@@ -59,6 +59,8 @@ from bot.config import Settings, load_settings
 from bot.nanobanana import GeneratedImage, InputImage
 from bot.services.gallery import PAGE_SIZE
 from bot.services.generation import GenerationService, ImageGenerator, Job
+from bot.services.permissions import Actor, Identity
+from bot.services.types import User
 from cogs.gallery import GalleryView
 from storage.cursors import encode_cursor
 from storage.timeutil import to_iso, utcnow
@@ -620,8 +622,9 @@ def tile(n: int) -> tuple[bytes, bytes]:
     return png, imaging.make_thumbnail(png, 256)
 
 
-async def seed_gallery(bot: NanoBananaBot, owner_id: str, count: int) -> None:
-    """`count` COMPLETED images for one user by raw SQL, cycling over 9 real objects."""
+async def seed_gallery(bot: NanoBananaBot, owner_id: str, guild_id: int, count: int) -> None:
+    """`count` COMPLETED images for one user in one server by raw SQL, cycling over 9 real
+    objects."""
     keys = []
     for n in range(PAGE_SIZE):
         png, thumb = tile(n)
@@ -635,22 +638,24 @@ async def seed_gallery(bot: NanoBananaBot, owner_id: str, count: int) -> None:
     for i in range(count):
         stamp = to_iso(start + timedelta(milliseconds=i))
         key, thumb_key = keys[i % PAGE_SIZE]
-        rows.append((str(uuid.uuid4()), owner_id, f"gallery image {i}", key, thumb_key,
-                     metadata, stamp, stamp))  # fmt: skip
+        rows.append((str(uuid.uuid4()), owner_id, str(guild_id), f"gallery image {i}", key,
+                     thumb_key, metadata, stamp, stamp))  # fmt: skip
     sql = (
-        "INSERT INTO images (id, user_id, type, status, prompt, storage_key, thumbnail_key, "
-        "metadata, coins_used, created_at, updated_at) "
-        "VALUES (?, ?, 'GENERATED', 'COMPLETED', ?, ?, ?, ?, 100, ?, ?)"
+        "INSERT INTO images (id, user_id, guild_id, type, status, prompt, storage_key, "
+        "thumbnail_key, metadata, coins_used, created_at, updated_at) "
+        "VALUES (?, ?, ?, 'GENERATED', 'COMPLETED', ?, ?, ?, ?, 100, ?, ?)"
     )
     await bot.db.write(lambda conn: conn.executemany(sql, rows).rowcount)
 
 
-async def page_cursors(bot: NanoBananaBot, owner_id: str, pages: int) -> list[str | None]:
+async def page_cursors(
+    bot: NanoBananaBot, owner_id: str, guild_id: int, pages: int
+) -> list[str | None]:
     """cursors[i] produces page i + 1 (None for page 1), as GalleryView keeps them."""
     rows = await bot.db.fetchall(
-        "SELECT created_at, id FROM images WHERE user_id = ? AND status = 'COMPLETED' "
-        "ORDER BY created_at DESC, id DESC LIMIT ?",
-        (owner_id, (pages - 1) * PAGE_SIZE),
+        "SELECT created_at, id FROM images WHERE user_id = ? AND guild_id = ? "
+        "AND status = 'COMPLETED' ORDER BY created_at DESC, id DESC LIMIT ?",
+        (owner_id, str(guild_id), (pages - 1) * PAGE_SIZE),
     )
     cursors: list[str | None] = [None]
     for index in range(1, pages):
@@ -675,8 +680,9 @@ async def time_slash_gallery(world: World) -> tuple[float, float, FakeMessage]:
 
 
 async def time_next_click(
-    world: World, bot: NanoBananaBot, owner_id: str, message: FakeMessage, cursors: list[str | None]
-) -> float | None:
+    world: World, bot: NanoBananaBot, viewer: Actor, owner: User, message: FakeMessage,
+    cursors: list[str | None],
+) -> float | None:  # fmt: skip
     """Put every live GalleryView of the collector on the page before the deep page, then
     click Next on a gallery message; seconds from click sent to the updated page received
     (the callback is the edit). None if the view could not be found."""
@@ -685,11 +691,11 @@ async def time_next_click(
     view_class = bot.extensions["cogs.gallery"].GalleryView
     views: list[GalleryView] = [
         o for o in gc.get_objects()
-        if isinstance(o, view_class) and o.viewer_id == world.collector.id
+        if isinstance(o, view_class) and o.viewer.discord_id == world.collector.id
     ]  # fmt: skip
     if not views:
         return None
-    before = await bot.gallery.page(owner_id, cursor=cursors[deep - 2], page_number=deep - 1)
+    before = await bot.gallery.page(viewer, owner, cursor=cursors[deep - 2], page_number=deep - 1)
     for view in views:
         view.cursors = list(cursors)
         view.page = before
@@ -703,14 +709,15 @@ async def time_next_click(
 
 async def run_gallery(world: World, bot: NanoBananaBot, config: Config) -> GalleryResult:
     """Seed the collector's gallery, then time /gallery, service pages and a Next click."""
-    owner, _ = await bot.user_repo.get_or_create_by_discord(
-        world.collector.id, display_name="collector", language="en"
-    )
+    here = Identity(world.collector.id, "collector", locale="en-US", guild_id=world.guild.id)
+    viewer = await bot.accounts.actor(here, create=True)
+    owner = viewer.user
+    assert owner is not None
     started = time.perf_counter()
-    await seed_gallery(bot, owner.id, config.gallery_images)
+    await seed_gallery(bot, owner.id, world.guild.id, config.gallery_images)
     seed_s = time.perf_counter() - started
     deep = config.deep_page
-    cursors = await page_cursors(bot, owner.id, deep)
+    cursors = await page_cursors(bot, owner.id, world.guild.id, deep)
 
     slash, acks = [], []
     message: FakeMessage | None = None
@@ -718,18 +725,18 @@ async def run_gallery(world: World, bot: NanoBananaBot, config: Config) -> Galle
         seconds, ack, message = await time_slash_gallery(world)
         slash.append(seconds)
         acks.append(ack)
-    first = [await timed_async(lambda: bot.gallery.page(owner.id, page_number=1))
+    first = [await timed_async(lambda: bot.gallery.page(viewer, owner, page_number=1))
              for _ in range(REPEATS)]  # fmt: skip
     deep_times = [
         await timed_async(
-            lambda: bot.gallery.page(owner.id, cursor=cursors[deep - 1], page_number=deep)
+            lambda: bot.gallery.page(viewer, owner, cursor=cursors[deep - 1], page_number=deep)
         )
         for _ in range(REPEATS)
     ]
     clicks: list[float] = []
     if message is not None:
         for _ in range(REPEATS):
-            click = await time_next_click(world, bot, owner.id, message, cursors)
+            click = await time_next_click(world, bot, viewer, owner, message, cursors)
             if click is not None:
                 clicks.append(click)
     return GalleryResult(

@@ -2,7 +2,7 @@
 
     python -m bench.bench_storage
 
-1. Debits per second through `UserRepository.debit` (sequential, and 50 concurrent tasks)
+1. Debits per second through `WalletRepository.debit` (sequential, and 50 concurrent tasks)
    beside stdlib `sqlite3` running the same guarded UPDATE + ledger INSERT in
    `BEGIN IMMEDIATE ... COMMIT`, each on a fresh database file. Aim: repository/raw >= 0.5.
 2. Gallery page latency (p50/p99) through `ImageRepository.list_by_user` at 1,000,000 images
@@ -46,6 +46,7 @@ from storage.models import ImageStatus, ImageType, TransactionKind
 from storage.objects import LocalObjectStore, ObjectStore
 from storage.timeutil import utcnow_iso
 from storage.users import UserRepository
+from storage.wallets import WalletRepository
 
 RESULTS_PATH = Path(__file__).resolve().parent / "results" / "storage.json"
 MiB = 1024 * 1024
@@ -73,17 +74,20 @@ OBJECT_MIB = 1  # size of each object
 OBJECT_TASKS = 8
 
 DEBIT_SQL = (
-    "UPDATE users SET coins = coins - ?, updated_at = ? WHERE id = ? AND coins >= ? RETURNING coins"
+    "UPDATE wallets SET coins = coins - ?, updated_at = ? WHERE id = ? AND coins >= ? "
+    "RETURNING coins, user_id"
 )
 LEDGER_SQL = (
-    "INSERT INTO coin_transactions (id, user_id, delta, balance_after, kind, image_id, "
-    "actor_id, reason, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    "INSERT INTO coin_transactions (id, wallet_id, user_id, delta, balance_after, kind, "
+    "image_id, actor_id, reason, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
 USER_SQL = (
-    "INSERT INTO users (id, discord_id, display_name, roles, language, coins, created_at, "
-    "updated_at) VALUES (?, ?, ?, '[\"USER\"]', 'en', 0, ?, ?)"
+    "INSERT INTO users (id, discord_id, display_name, roles, language, created_at, "
+    "updated_at) VALUES (?, ?, ?, '[\"USER\"]', 'en', ?, ?)"
 )
-IMAGE_SQL = f"INSERT INTO images ({_IMAGE_COLUMNS}) VALUES ({', '.join('?' * 15)})"
+IMAGE_SQL = f"INSERT INTO images ({_IMAGE_COLUMNS}) VALUES ({', '.join('?' * 17)})"
+# Every benchmark image is in one server (the gallery of a member in a server).
+GUILD_ID = "900000000000000001"
 PROMPTS = (
     "a banana wearing sunglasses on a beach at sunset, photorealistic",
     "isometric pixel art of a cosy library with a cat asleep on the desk",
@@ -155,48 +159,52 @@ class DebitRow:
         return self.debits / self.seconds
 
 
-async def funded_users(path: Path, count: int) -> tuple[Database, UserRepository, list[str]]:
-    """A fresh migrated database with `count` users rich enough for every debit."""
+async def funded_wallets(path: Path, count: int) -> tuple[Database, WalletRepository, list[str]]:
+    """A fresh migrated database with `count` wallets rich enough for every debit."""
     db = await migrated_database(path)
-    users = UserRepository(db)
-    ids = [(await users.create(starter_coins=10**12)).id for _ in range(count)]
-    return db, users, ids
+    users, wallets = UserRepository(db), WalletRepository(db)
+    ids = []
+    for _ in range(count):
+        user = await users.create()
+        ids.append((await wallets.open(user.id, None, starter_coins=10**12)).wallet.id)
+    return db, wallets, ids
 
 
 async def repository_debits(path: Path, debits: int, tasks: int) -> DebitRow:
-    """`debits` calls to `UserRepository.debit`, split over `tasks` concurrent tasks."""
-    db, users, ids = await funded_users(path, tasks)
+    """`debits` calls to `WalletRepository.debit`, split over `tasks` concurrent tasks."""
+    db, wallets, ids = await funded_wallets(path, tasks)
     per_task = debits // tasks
 
-    async def run(user_id: str) -> None:
+    async def run(wallet_id: str) -> None:
         for _ in range(per_task):
-            await users.debit(user_id, 1, kind=TransactionKind.GENERATION, reason="bench")
+            await wallets.debit(wallet_id, 1, kind=TransactionKind.GENERATION, reason="bench")
 
     try:
         started = time.perf_counter()
-        await asyncio.gather(*(run(user_id) for user_id in ids))
+        await asyncio.gather(*(run(wallet_id) for wallet_id in ids))
         elapsed = time.perf_counter() - started
     finally:
         await db.close()
-    return DebitRow("UserRepository.debit", per_task * tasks, tasks, elapsed)
+    return DebitRow("WalletRepository.debit", per_task * tasks, tasks, elapsed)
 
 
 async def raw_debits(path: Path, debits: int) -> DebitRow:
     """The same statements as `ledger.debit` through stdlib sqlite3, one transaction each."""
-    db, _users, ids = await funded_users(path, 1)
+    db, _wallets, ids = await funded_wallets(path, 1)
     await db.close()
-    user_id = ids[0]
+    wallet_id = ids[0]
     conn = raw_connection(path)
     try:
         started = time.perf_counter()
         for _ in range(debits):
             now = utcnow_iso()
             conn.execute("BEGIN IMMEDIATE")
-            balance = conn.execute(DEBIT_SQL, (1, now, user_id, 1)).fetchone()[0]
+            balance, user_id = conn.execute(DEBIT_SQL, (1, now, wallet_id, 1)).fetchone()
             conn.execute(
                 LEDGER_SQL,
-                (str(uuid.uuid4()), user_id, -1, balance, "GENERATION", None, None, "bench", now),
-            )
+                (str(uuid.uuid4()), wallet_id, user_id, -1, balance, "GENERATION", None, None,
+                 "bench", now),
+            )  # fmt: skip
             conn.execute("COMMIT")
         elapsed = time.perf_counter() - started
     finally:
@@ -315,6 +323,8 @@ def image_rows(
             4 if generated else 0,
             created,
             created,
+            GUILD_ID,
+            None,
         )
 
 

@@ -20,6 +20,8 @@ from PIL import Image as PILImage
 
 from bot.app import NanoBananaBot
 from bot.config import Settings, load_settings
+from bot.services.members import Payer, Purpose
+from bot.services.permissions import Identity
 from storage.objects import ObjectStore
 from tests.fakes.discord_server import FakeDiscord, FakeGuild, FakeUser, running_bot
 from tests.fakes.nanobanana_server import FakeNanobanana
@@ -81,6 +83,18 @@ class Harness:
         if wallet is None:
             return self.settings.starter_coins
         return wallet.coins
+
+    async def payer(
+        self, user: FakeUser, guild: FakeGuild | None = None, purpose: Purpose = Purpose.UPLOAD
+    ) -> Payer:
+        """`user` as a member of `guild` (default: the first), paying for `purpose` there."""
+        where = guild or self.guild
+        identity = Identity(
+            user.id, user.username, locale="en-US", guild_id=where.id,
+            channel_id=where.default_channel.id,
+        )  # fmt: skip
+        member = await self.app.members.enter(identity)
+        return await self.app.members.payer(member, purpose)
 
     async def user_id(self, user: FakeUser) -> str:
         found = await self.app.accounts.find(user.id)

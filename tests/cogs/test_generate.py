@@ -28,16 +28,19 @@ async def test_generate_shows_image_embed_and_buttons(harness: Harness) -> None:
     data = next(iter(message.files.values()))
     assert data.startswith(b"\x89PNG")
     text = message.embed_text()
-    assert "a banana astronaut" in text and "16:9" in text and "200" in text
+    assert "a banana astronaut" in text and "16:9" in text and "Cost\n100" in text
+    # Public: no balance, and the short id only.
+    assert "Balance" not in text and "200" not in text
     labels = [b["label"] for b in message.buttons()]
     assert labels == ["Reroll", "Edit", "Delete"]
     assert all(cid.startswith("nb:") for cid in message.custom_ids())
     assert await harness.balance(harness.alice) == 200
-    image = (await harness.app.image_repo.list_by_user(
-        (await harness.app.user_repo.get_by_discord_id(harness.alice.id)).id  # type: ignore[union-attr]
-    )).items[0]  # fmt: skip
+    image = (await harness.app.image_repo.list_by_user(await harness.user_id(harness.alice))).items[
+        0
+    ]
     assert image.metadata["width"] == 256 and image.metadata["height"] == 144
-    assert image.id in text
+    assert f"Image id: {image.short_id}" in text and image.id not in text
+    assert image.guild_id == harness.guild.id and image.wallet_id is not None
     assert harness.api.requests[0].aspect_ratio == "16:9"
     assert rec.ack_latency is not None and rec.ack_latency < 3
 
@@ -57,7 +60,8 @@ async def test_blocked_generation_is_refunded_privately(harness: Harness) -> Non
     rec = await generate(harness)
     message = await rec.wait_followup(timeout=10)
     assert message.ephemeral
-    assert "PROHIBITED_CONTENT" in message.content and "100 coins were refunded" in message.content
+    assert "prohibited content" in message.content and "100 coins were refunded" in message.content
+    assert "PROHIBITED_CONTENT" not in message.content  # never a bare API code
     assert rec.original is None or rec.original.deleted
     assert await harness.balance(harness.alice) == 300
     await assert_ledger_consistent(harness.app.db)
@@ -69,7 +73,7 @@ async def test_blocked_generation_is_refunded_privately(harness: Harness) -> Non
         (Mode.TEXT_ONLY, "didn't return an image"),
         (Mode.UNAVAILABLE, "unavailable"),
         (Mode.MALFORMED_JSON, "unavailable"),
-        (Behaviour(Mode.BLOCK_OUTPUT, reason="IMAGE_SAFETY"), "IMAGE_SAFETY"),
+        (Behaviour(Mode.BLOCK_OUTPUT, reason="IMAGE_SAFETY"), "generated image was blocked"),
     ],
 )
 async def test_failed_generation_is_refunded(
@@ -227,9 +231,7 @@ async def test_someone_elses_buttons_say_not_yours(harness: Harness) -> None:
         assert answer.ephemeral and "isn't yours" in answer.content
     assert await harness.rows("images") == 1
     assert await harness.balance(harness.alice) == 200
-    assert await harness.app.user_repo.get_by_discord_id(harness.bob.id) is None or (
-        await harness.balance(harness.bob) == 300
-    )
+    assert await harness.app.accounts.find(harness.bob.id) is None  # refusals make nothing
 
 
 async def test_edit_opens_modal_and_edits_the_image(harness: Harness) -> None:

@@ -27,13 +27,16 @@ async def test_buttons_keep_working_after_a_restart(harness: Harness) -> None:
 
 async def test_jobs_left_by_a_crash_are_refunded_at_start(harness: Harness) -> None:
     app = harness.app
-    user, _ = await app.user_repo.get_or_create_by_discord(harness.alice.id, starter_coins=300)
+    payer = await harness.payer(harness.alice)
     channel = harness.guild.default_channel
     context = {"context": {"channel_id": channel.id, "guild_id": harness.guild.id}}
     pending, _ = await app.image_repo.reserve_generation(
-        user_id=user.id, cost=100, prompt="a castle", metadata=context
+        user_id=payer.user_id, wallet_id=payer.wallet_id, cost=100, prompt="a castle",
+        metadata=context, guild_id=harness.guild.id,
+    )  # fmt: skip
+    await app.image_repo.reserve_generation(
+        user_id=payer.user_id, wallet_id=payer.wallet_id, cost=100, prompt="b"
     )
-    await app.image_repo.reserve_generation(user_id=user.id, cost=100, prompt="b")
     await app.image_repo.update_status(pending.id, ImageStatus.PROCESSING)
     # An orphan object as a crash between put and complete would leave.
     await app.store.put("images/x/1-orphan-abc123.png", b"x", "image/png")
@@ -57,7 +60,7 @@ async def test_global_sync_only_when_commands_change(harness: Harness) -> None:
     bot = await harness.start_bot(discord_guild_ids=[])
     global_syncs = [c for c in harness.fake.sync_calls[before:] if c[0] is None]
     assert len(global_syncs) == 1 and {c["name"] for c in global_syncs[0][1]} >= {"generate"}
-    assert await bot.db.get_state("commands_hash") == bot.commands_hash()
+    assert await bot.db.get_state("commands_hash") == await bot.commands_hash()
     await harness.stop_bot()
     before = len(harness.fake.sync_calls)
     await harness.start_bot(discord_guild_ids=[])
