@@ -208,6 +208,9 @@ class NanoBananaBot(commands.Bot):
         when the command set changed since the last global sync. Returns what it did."""
         if self.settings.discord_guild_ids:
             for guild_id in self.settings.discord_guild_ids:
+                if not self.permissions.guild_allowed(guild_id):
+                    log.warning("not syncing commands to %s: not in ALLOWED_GUILD_IDS", guild_id)
+                    continue
                 guild = discord.Object(id=guild_id)
                 self.tree.copy_global_to(guild=guild)
                 await self.tree.sync(guild=guild)

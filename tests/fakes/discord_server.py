@@ -391,7 +391,10 @@ class FakeDiscord:
             user=self.bot_user, guild_id=gid, roles=[bot_role.id]
         )
         self.guilds[gid] = guild
-        self._queue_event("GUILD_CREATE", guild.to_json())
+        # Added while a bot is connected: the bot joined it. A join's GUILD_CREATE has no
+        # `unavailable` (backfills after READY carry `false`): clients tell joins apart by it.
+        joined = {k: v for k, v in guild.to_json().items() if k != "unavailable"}
+        self._queue_event("GUILD_CREATE", joined)
         return guild
 
     @property
