@@ -2,9 +2,11 @@
 
 The bot runs in a child process (tests/reliability/bot_process.py) so it can be killed with
 SIGKILL mid-flight and started again on the same database and storage. The fake Discord and the
-fake Nano Banana API run here. While operations run, the API fails 30% of calls in assorted
-ways and the object store fails 10% of writes. At the end the invariants are checked on the
-database and the storage, and returned as figures.
+fake Nano Banana API run here. Members use the bot in three servers (most are in two of them),
+each server with its own moderator, in either economy scope. While operations run, the API
+fails 30% of calls in assorted ways and the object store fails 10% of writes. At the end the
+invariants are checked on the database and the storage, wallet by wallet, and returned as
+figures.
 """
 
 from __future__ import annotations
@@ -29,7 +31,13 @@ from PIL import Image as PILImage
 
 from storage.db import Database
 from storage.objects import LocalObjectStore
-from tests.fakes.discord_server import FakeDiscord, FakeMessage, FakeUser, InteractionRecord
+from tests.fakes.discord_server import (
+    FakeDiscord,
+    FakeGuild,
+    FakeMessage,
+    FakeUser,
+    InteractionRecord,
+)
 from tests.fakes.nanobanana_server import Behaviour, FakeNanobanana, Mode
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -39,15 +47,20 @@ OWNED_PREFIXES = ("images/", "thumbnails/", "inputs/")
 
 # Weights of the operation mix.
 MIX = {
-    "generate": 34,
+    "generate": 32,
     "reroll": 10,
     "edit": 8,
-    "upload": 12,
+    "upload": 11,
     "delete": 8,
     "grant": 8,
-    "gallery": 12,
-    "coins": 8,
+    "gallery": 10,
+    "coins": 6,
+    "daily": 4,
+    "settings": 2,
+    "help": 1,
 }
+SERVERS = 3
+COSTS = ("10", "20", "30")
 
 
 @dataclass
@@ -64,8 +77,15 @@ class Figures:
     restarts: int = 0
     api_calls: int = 0
     api_failures_injected: int = 0
+    scope: str = "guild"
+    servers: int = 0
     users: int = 0
+    wallets: int = 0
     ledger_rows: int = 0
+    ledger_mismatches: int = 0
+    negative_wallets: int = 0
+    double_refunds: int = 0
+    orphans: int = 0
     images_by_status: dict[str, int] = field(default_factory=dict)
     failed_generations: int = 0
     refunded_at_restart: int = 0
@@ -79,6 +99,8 @@ class Figures:
         return json.dumps(
             {
                 "seconds": round(self.seconds, 1),
+                "scope": self.scope,
+                "servers": self.servers,
                 "operations": dict(self.operations),
                 "outcomes": dict(self.outcomes),
                 "interactions_sent": self.interactions_sent,
@@ -88,7 +110,12 @@ class Figures:
                 "restarts": self.restarts,
                 "api_calls": self.api_calls,
                 "users": self.users,
+                "wallets": self.wallets,
                 "ledger_rows": self.ledger_rows,
+                "ledger_mismatches": self.ledger_mismatches,
+                "negative_wallets": self.negative_wallets,
+                "double_refunds": self.double_refunds,
+                "orphans": self.orphans,
                 "images_by_status": self.images_by_status,
                 "failed_generations": self.failed_generations,
                 "refunded_at_restart": self.refunded_at_restart,
@@ -172,7 +199,9 @@ class Scenario:
         self.rng = rng
         self.figures = Figures()
         self.members: list[FakeUser] = []
-        self.mod: FakeUser | None = None
+        self.guilds: list[FakeGuild] = []
+        self.mods: dict[int, FakeUser] = {}  # guild id -> its moderator (Manage Server)
+        self.admin: FakeUser | None = None  # in ADMIN_USER_IDS, Manage Server nowhere
         self.results: list[tuple[FakeMessage, FakeUser]] = []  # messages with job buttons
         self.records: list[tuple[InteractionRecord, str, int]] = []  # (record, op, epoch)
         self._settled = 0  # records before this index already settled
@@ -183,6 +212,8 @@ class Scenario:
         """One operation; never raises for the bot's refusals (those are valid answers)."""
         self.figures.operations[op] += 1
         user = self.rng.choice(self.members)
+        # A server this member is in.
+        guild = self.rng.choice([g for g in self.guilds if user.id in g.members])
         fake = self.fake
         if op == "generate":
             options: dict[str, Any] = {"prompt": f"scene {self.rng.randrange(10**6)}"}
@@ -190,20 +221,28 @@ class Scenario:
                 options["image"] = fake.upload(_png(self.rng), "in.png")
             if self.rng.random() < 0.3:
                 options["aspect_ratio"] = self.rng.choice(["16:9", "3:4", "1:1"])
-            await self._track(await fake.slash("generate", options, user=user), op, user)
+            rec = await fake.slash("generate", options, user=user, guild=guild)
+            await self._track(rec, op, user)
         elif op == "upload":
             rec = await fake.slash("upload", {"image": fake.upload(_png(self.rng), "up.png")},
-                                   user=user)  # fmt: skip
+                                   user=user, guild=guild)  # fmt: skip
             await self._track(rec, op, user)
-        elif op == "gallery":
-            await self._track(await fake.slash("gallery", {}, user=user), op, user)
-        elif op == "coins":
-            await self._track(await fake.slash("coins", {}, user=user), op, user)
+        elif op in ("gallery", "coins", "daily", "help"):
+            await self._track(await fake.slash(op, {}, user=user, guild=guild), op, user)
         elif op == "grant":
-            assert self.mod is not None
+            assert self.admin is not None
+            # The server's moderator (refused in the global economy) or a bot admin.
+            granter = self.mods[guild.id] if self.rng.random() < 0.7 else self.admin
             amount = self.rng.choice([50, 100, 250, 0, 5000])  # 0 and 5000 are refused
-            rec = await fake.slash("grant", {"user": user, "amount": amount}, user=self.mod)
+            rec = await fake.slash("grant", {"user": user, "amount": amount}, user=granter,
+                                   guild=guild)  # fmt: skip
             await self._track(rec, op, user)
+        elif op == "settings":
+            # A moderator changes the cost of an image in their server (members may not).
+            setter = self.mods[guild.id] if self.rng.random() < 0.8 else user
+            options = {"setting": "generation_cost", "value": self.rng.choice(COSTS)}
+            rec = await fake.slash("settings set", options, user=setter, guild=guild)
+            await self._track(rec, op, setter)
         elif op in ("reroll", "edit", "delete"):
             live = [(m, o) for m, o in self.results if not m.deleted and m.buttons()]
             if not live:
@@ -301,6 +340,11 @@ def _outcome(rec: InteractionRecord) -> str:
         ("isn't yours", "refused_not_yours"),
         ("Granted", "granted"),
         ("deleted", "deleted"),
+        ("You claimed", "claimed"),
+        ("already claimed", "refused_daily"),
+        ("is now", "setting_changed"),
+        ("Only", "refused_not_allowed"),
+        ("only the bot's admins", "refused_not_allowed"),
     ):
         if phrase in text:
             return name
@@ -309,25 +353,60 @@ def _outcome(rec: InteractionRecord) -> str:
     return "answered"
 
 
-async def check_invariants(db_path: Path, objects_dir: Path, figures: Figures) -> None:
-    """The money and storage invariants, recorded in `figures.problems`."""
+async def check_invariants(
+    db_path: Path, objects_dir: Path, figures: Figures, *, scope: str = "guild"
+) -> None:
+    """The money and storage invariants, counted in `figures` and listed in its problems."""
     problems = figures.problems
     async with Database(db_path) as db:
-        users = await db.fetchall(
-            "SELECT u.id, u.coins, COALESCE(SUM(t.delta), 0) AS total, COUNT(t.id) AS n "
-            "FROM users u LEFT JOIN coin_transactions t ON t.user_id = u.id GROUP BY u.id"
+        figures.users = int(await db.fetchval("SELECT COUNT(*) FROM users"))
+        wallets = await db.fetchall(
+            "SELECT w.id, w.coins, w.guild_id, COALESCE(SUM(t.delta), 0) AS total "
+            "FROM wallets w LEFT JOIN coin_transactions t ON t.wallet_id = w.id GROUP BY w.id"
         )
-        figures.users = len(users)
-        for row in users:
+        figures.wallets = len(wallets)
+        for row in wallets:
             if row["coins"] < 0:
-                problems.append(f"user {row['id']} has a negative balance")
+                figures.negative_wallets += 1
+                problems.append(f"wallet {row['id']} has a negative balance")
             if row["coins"] != row["total"]:
-                problems.append(f"user {row['id']}: coins {row['coins']} != ledger {row['total']}")
+                figures.ledger_mismatches += 1
+                problems.append(
+                    f"wallet {row['id']}: coins {row['coins']} != ledger {row['total']}"
+                )
+        stale = await db.fetchval(
+            "SELECT COUNT(*) FROM wallets w WHERE (SELECT t.balance_after FROM "
+            "coin_transactions t WHERE t.wallet_id = w.id ORDER BY t.seq DESC LIMIT 1) "
+            "!= w.coins"
+        )
+        if stale:
+            figures.ledger_mismatches += int(stale)
+            problems.append(f"{stale} wallets whose newest ledger row is not their balance")
+        strangers = await db.fetchval(
+            "SELECT COUNT(*) FROM coin_transactions t JOIN wallets w ON w.id = t.wallet_id "
+            "WHERE t.user_id != w.user_id"
+        )
+        if strangers:
+            figures.ledger_mismatches += int(strangers)
+            problems.append(f"{strangers} ledger rows naming another member than their wallet's")
         negative_rows = await db.fetchval(
             "SELECT COUNT(*) FROM coin_transactions WHERE balance_after < 0"
         )
         if negative_rows:
+            figures.negative_wallets += int(negative_rows)
             problems.append(f"{negative_rows} ledger rows with a negative balance_after")
+        if scope == "global":
+            scoped = await db.fetchval("SELECT COUNT(*) FROM wallets WHERE guild_id IS NOT NULL")
+            if scoped:
+                problems.append(f"{scoped} per-server wallets in the global economy")
+        else:
+            elsewhere = await db.fetchval(
+                "SELECT COUNT(*) FROM images i JOIN wallets w ON w.id = i.wallet_id "
+                "WHERE w.guild_id IS NOT i.guild_id"
+            )
+            if elsewhere:
+                problems.append(f"{elsewhere} images paid from another server's wallet")
+        figures.servers = int(await db.fetchval("SELECT COUNT(DISTINCT guild_id) FROM images"))
         figures.ledger_rows = int(await db.fetchval("SELECT COUNT(*) FROM coin_transactions"))
         status_rows = await db.fetchall("SELECT status, COUNT(*) AS n FROM images GROUP BY 1")
         figures.images_by_status = {r["status"]: r["n"] for r in status_rows}
@@ -341,17 +420,23 @@ async def check_invariants(db_path: Path, objects_dir: Path, figures: Figures) -
             "(SELECT COUNT(*) FROM coin_transactions t WHERE t.image_id = i.id "
             " AND t.kind = 'REFUND') AS refunds, "
             "(SELECT COALESCE(SUM(delta), 0) FROM coin_transactions t WHERE t.image_id = i.id "
-            " AND t.kind = 'REFUND') AS refunded "
+            " AND t.kind = 'REFUND') AS refunded, "
+            "(SELECT COUNT(*) FROM coin_transactions t WHERE t.image_id = i.id "
+            " AND t.kind = 'REFUND' AND t.wallet_id IS NOT i.wallet_id) AS misdirected "
             "FROM images i WHERE i.type = 'GENERATED' AND i.status = 'FAILED'"
         )
         figures.failed_generations = len(refunds)
         for row in refunds:
             expected = 1 if row["coins_used"] else 0
+            if row["refunds"] > 1:
+                figures.double_refunds += 1
             if row["refunds"] != expected or row["refunded"] != row["coins_used"]:
                 problems.append(
                     f"failed image {row['id']}: {row['refunds']} refunds of "
                     f"{row['refunded']} for cost {row['coins_used']}"
                 )
+            if row["misdirected"]:
+                problems.append(f"failed image {row['id']}: refunded to another wallet")
         figures.refunded_at_restart = int(
             await db.fetchval(
                 "SELECT COUNT(*) FROM images WHERE status = 'FAILED' "
@@ -394,6 +479,7 @@ async def check_invariants(db_path: Path, objects_dir: Path, figures: Figures) -
             f"{figures.interrupted_notices} members told"
         )
     orphans = sorted(present - referenced)
+    figures.orphans = len(orphans)
     if orphans:
         problems.append(f"{len(orphans)} objects without a row, e.g. {orphans[:3]}")
     if figures.unanswered_while_alive:
@@ -413,19 +499,28 @@ async def run(
     store_failure_rate: float = 0.1,
     api_latency: float = 0.15,
     batch: int = 8,
+    scope: str = "guild",
 ) -> Figures:
-    """Run the storm and check the invariants; returns the figures."""
+    """Run the storm in ECONOMY_SCOPE `scope` and check the invariants; returns the figures."""
     rng = random.Random(seed)
     started = time.monotonic()
     db_path = workdir / "bot.db"
     objects_dir = workdir / "objects"
     async with FakeDiscord() as fake, FakeNanobanana(image_size=128) as api:
-        guild = fake.add_guild("Storm")
         scenario = Scenario(fake, api, rng)
-        scenario.members = [fake.add_user(f"user{n}", guilds=[guild]) for n in range(12)]
-        mod = fake.add_user("moderator")
-        fake.add_member(guild, mod, permissions=MANAGE_GUILD)
-        scenario.mod = mod
+        scenario.figures.scope = scope
+        guilds = [fake.add_guild(f"Storm {n}") for n in range(SERVERS)]
+        scenario.guilds = guilds
+        for n in range(12):
+            # Each member is in two of the three servers.
+            skip = guilds[n % SERVERS]
+            member = fake.add_user(f"user{n}", guilds=[g for g in guilds if g is not skip])
+            scenario.members.append(member)
+        for n, guild in enumerate(guilds):
+            mod = fake.add_user(f"moderator{n}")
+            fake.add_member(guild, mod, permissions=MANAGE_GUILD)
+            scenario.mods[guild.id] = mod
+        scenario.admin = fake.add_user("admin", guilds=guilds)
         api.rng = random.Random(seed + 1)
         api.hang_seconds = 3
         api.failure_modes = [
@@ -446,7 +541,10 @@ async def run(
             "FAKE_DISCORD_URL": fake.base_url,
             "FAKE_GATEWAY_URL": fake.gateway_url,
             "DISCORD_TOKEN": "fake-bot-token",
-            "DISCORD_GUILD_IDS": str(guild.id),
+            "DISCORD_GUILD_IDS": ",".join(str(g.id) for g in guilds),
+            "ADMIN_USER_IDS": str(scenario.admin.id),
+            "ECONOMY_SCOPE": scope,
+            "DAILY_COINS": "40",
             "DATABASE_PATH": str(db_path),
             "LOCAL_STORAGE_DIR": str(objects_dir),
             "GEMINI_API_KEY": "test-key",
@@ -465,7 +563,7 @@ async def run(
             "LOG_LEVEL": "INFO",
         }
         bot = BotProcess(fake, env, workdir / "bot.log")
-        await bot.start(scenario.members[0])
+        await bot.start(scenario.members[1])
         scenario.figures.restarts += 1
         kill_points = sorted(rng.sample(range(operations // 5, operations), kills)) if kills else []
         ops, weights = list(MIX), list(MIX.values())
@@ -483,7 +581,7 @@ async def run(
                 await bot.wait()
                 scenario.figures.kills += 1
                 scenario.epoch += 1
-                await bot.start(scenario.members[0])
+                await bot.start(scenario.members[1])
                 scenario.figures.restarts += 1
             elif done % (batch * 4) == 0:
                 await scenario.settle(timeout=60)
@@ -498,5 +596,5 @@ async def run(
         scenario.figures.api_calls = len(api.requests)
         api.requests.clear()
     scenario.figures.seconds = time.monotonic() - started
-    await check_invariants(db_path, objects_dir, scenario.figures)
+    await check_invariants(db_path, objects_dir, scenario.figures, scope=scope)
     return scenario.figures
