@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.config import Settings, SettingsError, StorageBackend, load_settings
+from bot.config import EconomyScope, Settings, SettingsError, StorageBackend, load_settings
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -25,6 +25,29 @@ def test_defaults(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     assert settings.storage_backend is StorageBackend.LOCAL
     assert settings.database_path == Path("data/bot.db")
     assert settings.nanobanana_model == "gemini-2.5-flash-image"
+    assert settings.economy_scope is EconomyScope.GUILD and settings.daily_coins == 50
+    assert settings.allowed_guild_ids == [] and settings.docs_url is None
+
+
+def test_tenancy_settings(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("ECONOMY_SCOPE", " Global ")
+    monkeypatch.setenv("ALLOWED_GUILD_IDS", "111,222")
+    monkeypatch.setenv("DAILY_COINS", "0")
+    monkeypatch.setenv("DOCS_URL", "https://example.test/readme/")
+    settings = load_settings(discord_token="t")
+    assert settings.economy_scope is EconomyScope.GLOBAL
+    assert settings.allowed_guild_ids == [111, 222] and settings.daily_coins == 0
+    assert settings.docs_url == "https://example.test/readme"
+
+
+def test_env_example_lists_every_setting() -> None:
+    listed = {
+        line.split("=", 1)[0]
+        for line in (ROOT / ".env.example").read_text().splitlines()
+        if "=" in line and not line.startswith("#")
+    }
+    assert {name.upper() for name in Settings.model_fields} <= listed
 
 
 def test_environment_and_id_lists(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
@@ -70,6 +93,10 @@ def test_r2_endpoint_is_derived(monkeypatch: pytest.MonkeyPatch, tmp_path: Path)
         ({"discord_token": "t", "log_level": "LOUD"}, "LOG_LEVEL is invalid"),
         ({"discord_token": "t", "nanobanana_base_url": "ftp://x"}, "NANOBANANA_BASE_URL"),
         ({"discord_token": "t", "storage_backend": "s3"}, "S3_BUCKET"),
+        ({"discord_token": "t", "economy_scope": "server"}, "ECONOMY_SCOPE is invalid"),
+        ({"discord_token": "t", "allowed_guild_ids": "x,y"}, "ALLOWED_GUILD_IDS is invalid"),
+        ({"discord_token": "t", "daily_coins": -1}, "DAILY_COINS is invalid"),
+        ({"discord_token": "t", "docs_url": "readme.md"}, "DOCS_URL is invalid"),
     ],
 )
 def test_bad_settings_give_one_line(
@@ -112,6 +139,6 @@ def test_cli_migrate_applies_once(tmp_path: Path) -> None:
     env = {"DISCORD_TOKEN": "x", "DATABASE_PATH": str(tmp_path / "db" / "bot.db")}
     first = _run_cli(["migrate"], env, tmp_path)
     assert first.returncode == 0, first.stderr
-    assert "applied 0001_initial" in first.stdout
+    assert "applied 0001_initial, 0002_servers_are_tenants" in first.stdout
     second = _run_cli(["migrate"], env, tmp_path)
     assert "up to date" in second.stdout
