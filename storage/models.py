@@ -284,9 +284,6 @@ class Wallet(BaseModel):
     created_at: datetime
     updated_at: datetime
 
-    def can_afford(self, coins: int) -> bool:
-        return self.coins >= coins
-
     @classmethod
     def from_row(cls, row: Row) -> Wallet:
         claimed = row["daily_claimed_at"]
