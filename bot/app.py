@@ -30,6 +30,7 @@ from storage.users import UserRepository
 log = logging.getLogger(__name__)
 
 COGS = (
+    "cogs.errors",  # first: it installs the command tree's error handler
     "cogs.generate",
     "cogs.upload",
     "cogs.gallery",
@@ -66,9 +67,6 @@ class NanoBananaBot(commands.Bot):
         options.setdefault("intents", discord.Intents.default())
         options.setdefault("help_command", None)
         options.setdefault("allowed_mentions", discord.AllowedMentions(everyone=False, roles=False))
-        from cogs.errors import NanoBananaTree
-
-        options.setdefault("tree_cls", NanoBananaTree)
         super().__init__(**options)
         self.settings = settings
         self.started_at = time.monotonic()
@@ -150,15 +148,6 @@ class NanoBananaBot(commands.Bot):
         if self.ready_after is None:
             self.ready_after = time.monotonic() - self.started_at
             log.info("ready as %s in %.2fs", self.user, self.ready_after)
-
-    async def on_app_command_completion(
-        self,
-        interaction: discord.Interaction[NanoBananaBot],
-        command: discord.app_commands.Command[Any, Any, Any] | discord.app_commands.ContextMenu,
-    ) -> None:
-        from cogs.errors import log_command
-
-        log_command(interaction, "ok")
 
     def commands_hash(self) -> str:
         """A hash of the command set as Discord would receive it."""
