@@ -157,7 +157,7 @@ def maxrss_mib() -> float:
 
 def has_image(message: FakeMessage) -> bool:
     """Whether a message carries a generated image (as tests/cogs check it)."""
-    return any(name.startswith("nanobanana-") for name in message.files)
+    return any(name.startswith("nanobanana-") for name in message.filenames)
 
 
 def image_delivered_at(rec: InteractionRecord) -> float | None:
@@ -669,7 +669,7 @@ async def timed_async(action: Callable[[], Awaitable[object]]) -> float:
 async def time_slash_gallery(world: World) -> tuple[float, float, FakeMessage]:
     """`/gallery` -> the contact sheet delivered: (seconds, ack seconds, message)."""
     rec = await world.fake.slash("gallery", {}, user=world.collector)
-    message = await rec.wait_original(lambda m: "gallery.png" in m.files, timeout=60)
+    message = await rec.wait_original(lambda m: "gallery.png" in m.filenames, timeout=60)
     assert rec.sent_at is not None and message.edited_at is not None
     return wall_to_monotonic(message.edited_at) - rec.sent_at, rec.ack_latency or 0.0, message
 

@@ -38,6 +38,7 @@ COGS = (
     "cogs.admin",
 )
 COMMANDS_HASH_KEY = "commands_hash"
+MESSAGE_CHARS = 2000  # Discord's limit on a message's content
 SHUTDOWN_DEADLINE = 30.0
 
 
@@ -123,7 +124,12 @@ class NanoBananaBot(commands.Bot):
 
     async def tell_interrupted(self, refunds: list[Refund]) -> None:
         """Tell members whose images a crash interrupted that they were refunded, in the
-        channel where they asked (their interaction died with the old process)."""
+        channel where they asked (their interaction died with the old process).
+
+        One message per channel (split at Discord's 2000 characters), not one per job:
+        channels allow about five messages per five seconds, and a restart after a busy
+        minute would otherwise still be queueing notices when the bot stops again."""
+        by_channel: dict[int, list[str]] = {}
         for refund in refunds:
             image = refund.image
             channel_id = (image.metadata.get("context") or {}).get("channel_id")
@@ -136,13 +142,15 @@ class NanoBananaBot(commands.Bot):
                 prompt=(image.prompt or "")[:100],
                 coins=refund.refunded,
             )
-            try:
-                await self.get_partial_messageable(int(channel_id)).send(
-                    f"<@{owner.discord_id}> {text}",
-                    allowed_mentions=discord.AllowedMentions(users=True),
-                )
-            except discord.HTTPException as error:
-                log.info("could not tell user about interrupted job: %s", error.status)
+            by_channel.setdefault(int(channel_id), []).append(f"<@{owner.discord_id}> {text}")
+        for channel_id, lines in by_channel.items():
+            for content in _join_within(lines, MESSAGE_CHARS):
+                try:
+                    await self.get_partial_messageable(channel_id).send(
+                        content, allowed_mentions=discord.AllowedMentions(users=True)
+                    )
+                except discord.HTTPException as error:
+                    log.info("could not tell users about interrupted jobs: %s", error.status)
 
     async def on_ready(self) -> None:
         if self.ready_after is None:
@@ -187,6 +195,22 @@ class NanoBananaBot(commands.Bot):
         await super().close()
         if self.db.is_open:
             await self.db.close()
+
+
+def _join_within(lines: list[str], limit: int) -> list[str]:
+    """Lines joined into as few messages as fit in `limit` characters each (a longer line
+    is cut, never dropped)."""
+    messages: list[str] = []
+    current = ""
+    for line in lines:
+        line = line[:limit]
+        if current and len(current) + 1 + len(line) > limit:
+            messages.append(current)
+            current = ""
+        current = f"{current}\n{line}" if current else line
+    if current:
+        messages.append(current)
+    return messages
 
 
 def run_bot(settings: Settings) -> int:

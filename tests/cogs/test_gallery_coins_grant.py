@@ -26,7 +26,7 @@ async def test_gallery_pages_and_opens_an_image(harness: Harness) -> None:
     await upload_many(harness, 11)
     rec = await harness.fake.slash("gallery", {}, user=harness.alice)
     page1 = await rec.wait_original()
-    assert page1.ephemeral and "gallery.png" in page1.files
+    assert page1.ephemeral and "gallery.png" in page1.filenames
     assert "Page 1 of 2" in page1.embed_text() and "11 images" in page1.embed_text()
     select = page1.selects()[0]
     assert len(select["options"]) == 9 and select["options"][0]["label"].startswith("1. pic 10")
@@ -45,7 +45,7 @@ async def test_gallery_pages_and_opens_an_image(harness: Harness) -> None:
     prev = await harness.fake.click(page2, label="Previous", user=harness.alice)
     await prev.wait_for(lambda r: "Page 1 of 2" in r.target_message.embed_text())  # type: ignore[union-attr]
     assert opened.ephemeral and "pic 0" in opened.embed_text()
-    assert any(name.startswith("image-") for name in opened.files)
+    assert any(name.startswith("image-") for name in opened.filenames)
     assert [b["label"] for b in opened.buttons()] == ["Edit", "Delete"]
 
 

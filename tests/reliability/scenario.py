@@ -109,7 +109,7 @@ def _png(rng: random.Random) -> bytes:
 
 
 def _has_image(message: FakeMessage) -> bool:
-    return any(name.startswith("nanobanana-") for name in message.files)
+    return any(name.startswith("nanobanana-") for name in message.filenames)
 
 
 class BotProcess:
@@ -492,8 +492,9 @@ async def run(
         if code != 0:
             scenario.figures.problems.append(f"bot exited with {code}:\n{bot.tail()}")
         scenario.account()
+        # One notice per member, several to a message (one message per channel).
         scenario.figures.interrupted_notices = sum(
-            "interrupted by a bot restart" in m.content for m in fake.channel_log
+            m.content.count("interrupted by a bot restart") for m in fake.channel_log
         )
         scenario.figures.api_calls = len(api.requests)
         api.requests.clear()
