@@ -111,9 +111,23 @@ async def test_grant_command_is_marked_for_manage_server(harness: Harness) -> No
     assert int(command["default_member_permissions"]) & (1 << 5)
 
 
+async def test_every_numeric_option_is_within_discords_range(harness: Harness) -> None:
+    """Discord refuses a whole sync over one min/max outside ±2^53 (the fake checks the spec
+    on every sync; this names the rule for our own commands)."""
+    limit = 2**53 - 1
+    for command in harness.fake.commands(harness.guild).values():
+        for option in command.get("options") or []:
+            if option["type"] in (4, 10):
+                for bound in ("min_value", "max_value"):
+                    assert -limit <= option.get(bound, 0) <= limit, (command["name"], option)
+
+
 @pytest.mark.parametrize(
     ("amount", "phrase"), [(0, "between 1 and 1000"), (-5, "between 1 and 1000"),
-                           (1001, "between 1 and 1000")],
+                           (1001, "between 1 and 1000"),
+                           # Discord's largest INTEGER option, and one past it (a forged
+                           # payload: clients never send it, the bot still answers clearly).
+                           (2**53 - 1, "between 1 and 1000"), (2**53 + 1, "between 1 and 1000")],
 )  # fmt: skip
 async def test_bad_grant_amounts(harness: Harness, amount: int, phrase: str) -> None:
     rec = await harness.fake.slash("grant", {"user": harness.alice, "amount": amount},

@@ -149,6 +149,7 @@ class RateLimiter:
         self.hits: list[RateLimitHit] = []  # every 429 answered
         self.exhausted_answers = 0  # answers that said Remaining: 0
         self._buckets: dict[tuple[str, tuple[str, ...]], _Bucket] = {}
+        self._forced: dict[tuple[str, tuple[str, ...]], float] = {}  # see exhaust()
         self._global_count = 0
         self._global_reset = 0.0
 
@@ -171,18 +172,27 @@ class RateLimiter:
         return RateRule(f"{method} {template}", method, template, d.limit, d.period, d.major)
 
     def _bucket(self, rule: RateRule, params: Mapping[str, str]) -> _Bucket:
-        key = (rule.name, tuple(params.get(p, "") for p in rule.major))
+        key = self._key(rule, params)
         now = self.clock.now()
+        forced = self._forced.pop(key, None)
+        if forced is not None:
+            self._buckets[key] = _Bucket(rule, 0, now + forced)
         bucket = self._buckets.get(key)
         if bucket is None or now >= bucket.reset_at:
             bucket = self._buckets[key] = _Bucket(rule, rule.limit, now + rule.period)
         return bucket
 
-    def exhaust(self, method: str, template: str, params: Mapping[str, str]) -> None:
-        """Use up a bucket, as another process of the same bot would have."""
+    def exhaust(
+        self, method: str, template: str, params: Mapping[str, str], retry_after: float
+    ) -> None:
+        """The next request to this bucket finds it used up, as another process of the same
+        bot would leave it: 429 with ``retry_after``, after which the bucket refills."""
         rule = self.rule_for(method, template)
         if rule is not None:
-            self._bucket(rule, params).remaining = 0
+            self._forced[self._key(rule, params)] = retry_after
+
+    def _key(self, rule: RateRule, params: Mapping[str, str]) -> tuple[str, tuple[str, ...]]:
+        return (rule.name, tuple(params.get(p, "") for p in rule.major))
 
     def check(
         self, method: str, path: str, template: str, params: Mapping[str, str], bot_auth: bool

@@ -39,6 +39,7 @@ from jsonschema import Draft202012Validator, ValidationError, validators
 
 SPEC_DIR = Path(__file__).resolve().parent / "discord_api_spec"
 SPEC_URI = "urn:discord-api-spec:openapi.json"
+MAX_CONTENT_CHARS = 2000
 MAX_EMBED_CHARS = 6000
 IS_COMPONENTS_V2 = 1 << 15
 MAX_ACTION_ROWS = 5
@@ -94,7 +95,7 @@ class Refusal:
 def invalid_form_body(problems: Iterable[Problem]) -> Refusal:
     """400 50035 with Discord's nested ``errors`` (``_errors`` lists at the leaves)."""
     root: dict[str, Any] = {}
-    for path, code, message in problems:
+    for path, code, message in dict.fromkeys(problems):  # once each, in order
         node = root
         for part in path:
             node = node.setdefault(str(part), {})
@@ -330,7 +331,8 @@ def _allow_int_strings(node: Any) -> None:
         plain = {types} if isinstance(types, str) else set(types or [])
         # Not enums: a discriminator such as an option's "type" stays a plain number.
         if "integer" in plain and plain <= {"integer", "null"} and "enum" not in prop:
-            text = {"type": "string", "pattern": _INT_STRING.pattern, _INT_STRING_KEYWORD: prop}
+            pattern = f"^{_INT_STRING.pattern}$"  # JSON Schema patterns search; anchor it
+            text = {"type": "string", "pattern": pattern, _INT_STRING_KEYWORD: prop}
             properties[name] = {"anyOf": [prop, text], _INT_MARK: True}
 
 
@@ -473,9 +475,10 @@ _MESSAGE_CALLBACKS = frozenset({4, 5, 7})
 
 
 def message_rules(operation_id: str, body: Any) -> list[Problem]:
-    """Discord's documented message limits that a schema cannot say: 6000 characters across
-    all embeds, embed fields with a name and a value, unique custom ids, at most five action
-    rows (unless the message uses components v2)."""
+    """Discord's documented message limits that the spec does not say: content of at most
+    2000 characters from a bot (the spec allows 4000 on channel messages, a limit for Nitro
+    users), 6000 characters across all embeds, embed fields with a name and a value, unique
+    custom ids, at most five action rows (unless the message uses components v2)."""
     if not isinstance(body, dict):
         return []
     prefix: ErrorPath = ()
@@ -489,6 +492,10 @@ def message_rules(operation_id: str, body: Any) -> list[Problem]:
     if not isinstance(message, dict):
         return []
     problems: list[Problem] = []
+    content = message.get("content")
+    if isinstance(content, str) and len(content) > MAX_CONTENT_CHARS:
+        message_ = f"Must be {MAX_CONTENT_CHARS} or fewer in length."
+        problems.append(((*prefix, "content"), "BASE_TYPE_MAX_LENGTH", message_))
     embeds = message.get("embeds")
     if isinstance(embeds, list):
         if sum(_embed_chars(e) for e in embeds if isinstance(e, dict)) > MAX_EMBED_CHARS:
