@@ -91,7 +91,7 @@ def test_spec_is_vendored_with_its_licence_and_commit() -> None:
 async def test_the_old_grant_range_fails_the_whole_sync(fake: FakeDiscord) -> None:
     """What real Discord did to the bot: ±INT64_MAX as an INTEGER option's min/max (Discord
     allows ±2^53) makes the bulk overwrite 400 Invalid Form Body, and no command registers."""
-    bot = commands.Bot(command_prefix="!", intents=discord.Intents.default())
+    bot = commands.Bot(command_prefix="!", intents=discord.Intents.default(), guild_ready_timeout=0)
 
     @bot.tree.command(name="grant", description="Give coins")
     async def grant(
@@ -133,7 +133,7 @@ async def test_the_old_grant_range_fails_the_whole_sync(fake: FakeDiscord) -> No
 
 
 async def test_a_range_within_discords_limit_syncs(fake: FakeDiscord) -> None:
-    bot = commands.Bot(command_prefix="!", intents=discord.Intents.default())
+    bot = commands.Bot(command_prefix="!", intents=discord.Intents.default(), guild_ready_timeout=0)
 
     @bot.tree.command(name="grant", description="Give coins")
     async def grant(
@@ -357,7 +357,7 @@ async def test_the_global_limit_spares_interaction_routes(fake: FakeDiscord) -> 
 @pytest.fixture
 async def quiet_bot(fake: FakeDiscord) -> AsyncIterator[discord.Client]:
     """A connected client that never answers interactions: the test answers by hand."""
-    client = discord.Client(intents=discord.Intents.default())
+    client = discord.Client(intents=discord.Intents.default(), guild_ready_timeout=0)
     async with running_bot(fake, client):
         yield client
 
