@@ -72,7 +72,7 @@ from tests.fakes.discord_models import (
     sniff,
 )
 from tests.fakes.discord_ratelimits import FakeClock, RateLimiter
-from tests.fakes.discord_validation import DiscordSpec, Refusal, load_spec
+from tests.fakes.discord_validation import DiscordSpec, Refusal, load_spec, unknown_route
 
 __all__ = [
     "FakeCallback",
@@ -269,7 +269,7 @@ class FakeDiscord:
         self.keep_upload_bytes = keep_upload_bytes
         self.clock = clock or FakeClock()
         self.ratelimits = RateLimiter(self.clock, enabled=rate_limits)
-        self.spec: DiscordSpec | None = None
+        self.spec: DiscordSpec = load_spec()  # read and indexed once per process
         self.dispatch_message_create = dispatch_message_create
         self.connect_timeout = connect_timeout
         self._install_on_start = install
@@ -328,8 +328,6 @@ class FakeDiscord:
     # ================================================================== lifecycle
 
     async def start(self) -> None:
-        if self.validate:
-            self.spec = load_spec()  # read and indexed once per process
         app = web.Application(middlewares=[self._middleware], client_max_size=256 * 1024 * 1024)
         self._add_routes(app.router)
         app.on_shutdown.append(self._on_shutdown)
@@ -1503,15 +1501,18 @@ class FakeDiscord:
             body = await self._parse_body(request)
         except _Reject as rej:
             return self._reject(request, rej)
-        template, params, refusal = api_path, dict(request.match_info), None
-        if self.spec is not None:
-            op, refusal = self.spec.check(
-                request.method, api_path, request.query, body.media, body.payload,
-                has_body=body.present,
-            )  # fmt: skip
-            if op is not None:
-                template = op.template
-                params = self.spec.find(request.method, api_path)[1]
+        # Routing by the spec's templates (also what the rate limits key on).
+        op, params, exists = self.spec.find(request.method, api_path)
+        template = op.template if op is not None else api_path
+        refusal: Refusal | None = None
+        if self.validate:
+            refusal = (
+                unknown_route(exists)
+                if op is None
+                else self.spec.check_operation(
+                    op, params, request.query, body.media, body.payload, body.present
+                )
+            )
         verdict = self.ratelimits.check(request.method, api_path, template, params, bot_auth)
         rec = self._record_for(params)
         resp: web.StreamResponse

@@ -103,6 +103,13 @@ def invalid_form_body(problems: Iterable[Problem]) -> Refusal:
     return Refusal(400, 50035, "Invalid Form Body", root)
 
 
+def unknown_route(path_exists: bool) -> Refusal:
+    """Discord's answer to a path it does not have (404) or a method it does not take (405)."""
+    if path_exists:
+        return Refusal(405, 0, "405: Method Not Allowed")
+    return Refusal(404, 0, "404: Not Found")
+
+
 def _flatten(node: Mapping[str, Any], prefix: str = "") -> Iterator[tuple[str, str, str]]:
     for key, value in node.items():
         if key == "_errors":
@@ -218,9 +225,19 @@ class DiscordSpec:
         ``multipart/form-data``: then ``payload`` is its ``payload_json``)."""
         op, path_params, exists = self.find(method, path)
         if op is None:
-            if exists:
-                return None, Refusal(405, 0, "405: Method Not Allowed")
-            return None, Refusal(404, 0, "404: Not Found")
+            return None, unknown_route(exists)
+        return op, self.check_operation(op, path_params, query, media, payload, has_body)
+
+    def check_operation(
+        self,
+        op: Operation,
+        path_params: Mapping[str, str],
+        query: Mapping[str, str],
+        media: str | None,
+        payload: Any,
+        has_body: bool,
+    ) -> Refusal | None:
+        """Check a request already matched to ``op`` (see :meth:`find`)."""
         problems = list(self._check_params(op, path_params, query))
         if op.bodies:
             chosen = media if media in op.bodies else "application/json"
@@ -229,9 +246,7 @@ class DiscordSpec:
             if instance is not None and validator is not None:
                 problems += schema_problems(validator.iter_errors(instance))
                 problems += message_rules(op.operation_id, instance)
-        if problems:
-            return op, invalid_form_body(problems)
-        return op, None
+        return invalid_form_body(problems) if problems else None
 
     def _check_params(
         self, op: Operation, path_params: Mapping[str, str], query: Mapping[str, str]
