@@ -137,13 +137,12 @@ class GalleryView(discord.ui.View):
         """Send one image privately, with Delete for its owner or an admin."""
         opened = await self.bot.gallery.open(image_id)
         image = opened.image
-        extension = EXTENSIONS.get(str(image.metadata.get("mime_type")), "png")
-        filename = f"image-{image.id[:8]}.{extension}"
-        data = opened.data
+        data, mime = opened.data, str(image.metadata.get("mime_type"))
         if len(data) > interaction.filesize_limit:
-            data, _mime = await asyncio.to_thread(
+            data, mime = await asyncio.to_thread(
                 imaging.fit_to_size, data, interaction.filesize_limit
             )
+        filename = f"image-{image.id[:8]}.{EXTENSIONS.get(mime, 'png')}"
         actor = identity_of(interaction.user, interaction)
         is_owner = self.owner.discord_id == interaction.user.id
         view = None

@@ -142,6 +142,15 @@ async def test_results_are_shrunk_below_a_tiny_upload_limit(harness: Harness) ->
     opened = await harness.fake.slash("gallery", {}, user=harness.alice)
     page = await opened.wait_original(lambda m: bool(m.attachments), timeout=10)
     assert page.attachments[0].size <= 30_000
+    select = page.selects()[0]
+    shown = await harness.fake.select(page, select["custom_id"], [select["options"][0]["value"]])
+    (image,) = (await shown.wait_original(lambda m: bool(m.attachments), timeout=10)).attachments
+    assert image.size <= 30_000
+    # The name says what the bytes are (the fake sniffs them): a shrunk copy is not a .png.
+    assert (
+        image.filename.rsplit(".", 1)[1]
+        == {"image/jpeg": "jpg", "image/webp": "webp", "image/png": "png"}[str(image.content_type)]
+    )
 
 
 async def test_coins_history_with_long_grant_reasons_fits_in_an_embed_field(
