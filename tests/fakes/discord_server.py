@@ -11,11 +11,19 @@ selects, modal submits) and assert on what the bot sent back::
             rec = await fake.slash("imagine", {"prompt": "a cat", "image": fake.upload(png)},
                                    user=alice)
             msg = await rec.wait_followup()
-            assert msg.files["out.png"].startswith(b"\\x89PNG")
+            assert msg.filenames == ["out.png"] and msg.attachments[0].size < 10_000_000
             click = await fake.click(msg, "nb:again:1", user=alice)
             await click.wait_callback()
 
-See ``tests/test_fake_discord.py`` for every path exercised end to end.
+It is as strict as Discord, on by default (see ``FakeDiscord.__init__``): every REST request
+is checked against Discord's OpenAPI spec (``tests.fakes.discord_validation``), interactions
+expire after 3 s unanswered and tokens after 15 min on ``fake.clock``, rate limits apply
+(``tests.fakes.discord_ratelimits``), uploads over the limit get 413, and uploads are kept as
+digests unless a test asks for the bytes. Requests Discord would refuse are collected in
+``fake.invalid_requests``, and the test suite fails the test that made them.
+
+See ``tests/test_fake_discord.py`` and ``tests/test_fake_discord_strict.py`` for every path
+exercised end to end.
 """
 
 from __future__ import annotations
