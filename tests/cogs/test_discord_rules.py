@@ -38,7 +38,7 @@ async def test_an_interaction_that_arrives_too_late_costs_nothing(harness: Harne
 async def test_a_result_after_the_token_expired_goes_to_the_channel(harness: Harness) -> None:
     """Followups and edits with a token older than 15 minutes get 401 50027: the finished
     image is posted in the channel instead, mentioning the member, with its buttons."""
-    harness.api.latency = 0.5
+    harness.api.latency = 1.0  # the job is still running when the test moves the clock
     rec = await harness.fake.slash("generate", {"prompt": "slow banana"}, user=harness.alice)
     await rec.wait_callback()
     harness.fake.clock.advance(TOKEN_LIFETIME + 1)
@@ -53,7 +53,7 @@ async def test_a_result_after_the_token_expired_goes_to_the_channel(harness: Har
 async def test_a_failure_after_the_token_expired_is_told_in_the_channel(
     harness: Harness,
 ) -> None:
-    harness.api.latency = 0.5
+    harness.api.latency = 1.0
     harness.api.default = Behaviour(Mode.SERVER_ERROR)
     rec = await harness.fake.slash("generate", {"prompt": "doomed"}, user=harness.alice)
     await rec.wait_callback()
@@ -98,13 +98,13 @@ async def test_a_rate_limited_channel_delays_restart_notices_but_loses_none(
 
 
 async def test_the_global_rate_limit_is_ridden_out(harness: Harness) -> None:
-    """With a global limit of two requests a second, a restart (login, sync, notices) gets
-    global 429s; discord.py pauses every request as told, and the bot still comes up with
-    its commands synced and answers."""
+    """With a global limit of one request a second, a restart (login, application info,
+    command sync: back to back) gets global 429s; discord.py pauses every request as told,
+    and the bot still comes up with its commands synced and answers."""
     fake = harness.fake
     await harness.stop_bot()
     fake.guild_commands.clear()
-    fake.ratelimits.global_limit = 2
+    fake.ratelimits.global_limit = 1
     await harness.start_bot()
     await fake.wait_for(lambda: "generate" in fake.commands(harness.guild), timeout=15)
     assert any(hit.is_global for hit in fake.ratelimits.hits)
