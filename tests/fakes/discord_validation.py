@@ -129,13 +129,13 @@ class Operation:
     method: str
     template: str
     operation_id: str
-    pattern: re.Pattern[str]
-    literals: int  # literal segments: "/users/@me" beats "/users/{user_id}"
-    params: dict[str, tuple[str, Any, bool]]  # name -> (in, schema, required)
-    bodies: dict[str, str]  # media type -> JSON pointer of its schema in the document
-    body_required: bool
-    _validators: dict[str, Draft202012Validator] = field(default_factory=dict)
-    _param_validators: dict[str, Draft202012Validator] = field(default_factory=dict)
+    pattern: re.Pattern[str] = field(repr=False)
+    literals: int = field(repr=False)  # literal segments: "/users/@me" beats "/users/{id}"
+    params: dict[str, tuple[str, Any, bool]] = field(repr=False)  # name -> (in, schema, req.)
+    bodies: dict[str, str] = field(repr=False)  # media type -> JSON pointer of its schema
+    body_required: bool = field(repr=False)
+    _validators: dict[str, Draft202012Validator] = field(default_factory=dict, repr=False)
+    _param_validators: dict[str, Draft202012Validator] = field(default_factory=dict, repr=False)
 
 
 class DiscordSpec:
