@@ -14,7 +14,7 @@ import discord
 from discord import app_commands
 
 from bot.i18n import t
-from bot.services.wallets import OPTION_INT_LIMIT, GrantResult
+from bot.services.wallets import GrantResult
 from cogs.common import (
     TenantCog,
     command_text,
@@ -46,8 +46,11 @@ class AdminCog(TenantCog):
         self,
         itx: Interaction,
         user: discord.User,
-        # Range only bounds what Discord accepts; the service enforces MAX_GRANT.
-        amount: app_commands.Range[int, -OPTION_INT_LIMIT, OPTION_INT_LIMIT],
+        # No Range: Discord itself carries INTEGER options between -2^53 and 2^53 (a wider
+        # min/max makes the whole command sync fail with 400 Invalid Form Body), and every
+        # value it carries reaches the service, which refuses what is outside 1..MAX_GRANT
+        # with a message naming the limit.
+        amount: int,
         reason: str | None = None,
     ) -> None:
         bot = self.bot

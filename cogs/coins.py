@@ -16,6 +16,7 @@ from cogs.common import (
     identity_of,
     language_of,
     option_texts,
+    shorten,
     target_identity,
 )
 from cogs.generate import BANANA
@@ -34,10 +35,17 @@ KIND_ICONS = {
 }
 
 
+# Five history lines share one embed field (1024 characters): a line is at most about
+# 2 + 21 + 3 + 19 + 17 + 3 + REASON_CHARS = 165 characters, so five always fit.
+REASON_CHARS = 100
+
+
 def ledger_line(row: CoinTransaction) -> str:
     sign = "+" if row.delta > 0 else ""
     stamp = discord.utils.format_dt(row.created_at, "R")
-    reason = f" · {row.reason}" if row.reason and row.kind in ("GRANT", "ADJUSTMENT") else ""
+    reason = ""
+    if row.reason and row.kind in ("GRANT", "ADJUSTMENT"):
+        reason = f" · {shorten(row.reason, REASON_CHARS)}"
     return (
         f"{KIND_ICONS.get(row.kind, '•')} `{sign}{row.delta}` → {row.balance_after} {stamp}{reason}"
     )
@@ -49,7 +57,7 @@ def wallet_line(bot: NanoBananaBot, language: str, wallet: Wallet) -> str:
         where = t(language, "coins.carried_over")
     else:
         guild = bot.get_guild(wallet.guild_id)
-        where = guild.name if guild is not None else str(wallet.guild_id)
+        where = shorten(guild.name, 60) if guild is not None else str(wallet.guild_id)
     return f"**{where}**: 🪙 {wallet.coins}"
 
 
@@ -72,10 +80,12 @@ class CoinsCog(TenantCog):
         if overview.wallet is not None:
             embed.add_field(name=t(language, "coins.balance"), value=f"🪙 {overview.wallet.coins}")
         else:
-            lines = [wallet_line(bot, language, w) for w in overview.wallets]
+            lines = "\n".join(wallet_line(bot, language, w) for w in overview.wallets)
             embed.add_field(
                 name=t(language, "coins.wallets"),
-                value="\n".join(lines) or t(language, "coins.no_wallets"),
+                # An embed field holds 1024 characters; a member in very many servers sees
+                # the first of them (and each server's balance in /coins there).
+                value=shorten(lines, 1024) or t(language, "coins.no_wallets"),
                 inline=False,
             )
         embed.add_field(name=t(language, "coins.generated"), value=str(overview.stats.generated))

@@ -26,6 +26,7 @@ from cogs.generate import BANANA, result_view
 if TYPE_CHECKING:
     from bot.app import Interaction, NanoBananaBot
 
+EXTENSIONS = {"image/png": "png", "image/jpeg": "jpg", "image/webp": "webp"}
 KINDS: dict[str, ImageType | None] = {
     "all": None,
     "generated": ImageType.GENERATED,
@@ -98,18 +99,24 @@ class GalleryView(discord.ui.View):
         self.choose.disabled = not page.images
         return page
 
-    def render(self) -> dict[str, Any]:
+    async def render(self, upload_limit: int) -> dict[str, Any]:
+        """The page as message fields; the sheet shrunk to the interaction's upload limit
+        (Discord refuses a bigger file with 413)."""
         page = self.page
         assert page is not None
+        sheet, mime = page.sheet or b"", "image/png"
+        if len(sheet) > upload_limit:
+            sheet, mime = await asyncio.to_thread(imaging.fit_to_size, sheet, upload_limit)
+        filename = f"gallery.{EXTENSIONS.get(mime, 'png')}"
         embed = discord.Embed(
             title=t(self.language, "gallery.title", user=self.owner_name), colour=BANANA
         )
-        embed.set_image(url="attachment://gallery.png")
+        embed.set_image(url=f"attachment://{filename}")
         embed.set_footer(
             text=t(self.language, "gallery.footer", page=page.page_number, pages=page.pages,
                    total=page.total)
         )  # fmt: skip
-        files = [discord.File(io.BytesIO(page.sheet or b""), filename="gallery.png")]
+        files = [discord.File(io.BytesIO(sheet), filename=filename)]
         return {"embed": embed, "attachments": files, "view": self}
 
     async def interaction_check(self, interaction: Interaction) -> bool:  # type: ignore[override]
@@ -122,7 +129,7 @@ class GalleryView(discord.ui.View):
 
     async def _show(self, interaction: Interaction, index: int) -> None:
         await self.load(index)
-        await interaction.response.edit_message(**self.render())
+        await interaction.response.edit_message(**await self.render(interaction.filesize_limit))
 
     async def turn(self, interaction: Interaction, step: int) -> None:
         """Show the page `step` pages away from the current one."""
@@ -165,13 +172,10 @@ async def send_image(
     server."""
     opened = await interaction.client.gallery.open(viewer, reference)
     image = opened.image
-    extension = {"image/jpeg": "jpg", "image/webp": "webp"}.get(
-        str(image.metadata.get("mime_type")), "png"
-    )
-    filename = f"image-{image.short_id}.{extension}"
-    data = opened.data
+    data, mime = opened.data, str(image.metadata.get("mime_type"))
     if len(data) > interaction.filesize_limit:
-        data, _mime = await asyncio.to_thread(imaging.fit_to_size, data, interaction.filesize_limit)
+        data, mime = await asyncio.to_thread(imaging.fit_to_size, data, interaction.filesize_limit)
+    filename = f"image-{image.short_id}.{EXTENSIONS.get(mime, 'png')}"
     actions = opened.actions
     view = None
     if actions.remix or actions.delete:
@@ -224,7 +228,7 @@ class GalleryCog(TenantCog):
             key = "gallery.empty_self" if owner.id == member.user.id else "gallery.empty_other"
             await itx.followup.send(t(language, key, user=target.display_name), ephemeral=True)
             return
-        rendered = view.render()
+        rendered = await view.render(itx.filesize_limit)
         await itx.followup.send(
             embed=rendered["embed"], files=rendered["attachments"], view=view, ephemeral=True
         )

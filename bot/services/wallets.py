@@ -23,9 +23,6 @@ from storage.wallets import WalletRepository
 
 DAILY_PERIOD = timedelta(hours=24)
 MAX_REASON_CHARS = 200
-# The widest integer a Discord option carries (JavaScript's safe integers); amounts beyond
-# MAX_GRANT are refused by `grant` with a clear message, not by Discord.
-OPTION_INT_LIMIT = 2**53 - 1
 
 
 @dataclass(frozen=True)

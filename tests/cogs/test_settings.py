@@ -12,7 +12,7 @@ from tests.fakes.discord_server import FakeMessage
 
 
 def has_image(message: FakeMessage) -> bool:
-    return any(name.startswith("nanobanana-") for name in message.files)
+    return any(name.startswith("nanobanana-") for name in message.filenames)
 
 
 async def settings(harness: Harness, sub: str, options: Mapping[str, object], **kw: object) -> str:

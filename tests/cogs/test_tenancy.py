@@ -10,7 +10,7 @@ from tests.storage.helpers import assert_ledger_consistent
 
 
 def has_image(message: FakeMessage) -> bool:
-    return any(name.startswith("nanobanana-") for name in message.files)
+    return any(name.startswith("nanobanana-") for name in message.filenames)
 
 
 async def answer(harness: Harness, command: str, options: dict[str, object], **kw: object) -> str:
