@@ -31,9 +31,9 @@ from bot.nanobanana import (
     NanobananaError,
     ProviderUnavailable,
     RateLimited,
-    _parse_retry_after,
-    _parse_success,
 )
+from bot.nanobanana.client import _read_answer
+from bot.nanobanana.wire import parse_retry_after as _parse_retry_after
 from tests.fakes.nanobanana_server import Behaviour, FakeNanobanana, Mode, image_dimensions
 
 KEY = "AIzaFAKE-test-key-0123456789abcdefghijkl"
@@ -616,6 +616,11 @@ async def test_random_failures_are_seeded_and_survivable(fake: FakeNanobanana) -
 # ------------------------------------------------------------------------------ parsing edge cases
 
 
+def _parse_success(payload: bytes) -> GeneratedImage:
+    """The client's whole reading of a 200 answer: the wire format, then each image's bytes."""
+    return _read_answer(payload, "gemini-2.5-flash-image")
+
+
 def _doc(document: Any) -> bytes:
     return json.dumps(document).encode()
 
@@ -647,7 +652,7 @@ def test_parser_raises_only_nanobanana_errors(payload: bytes) -> None:
     assert isinstance(caught.value, ContentBlocked | MalformedResponse)
 
 
-def test_parser_accepts_snake_case_and_takes_the_last_non_thought_image() -> None:
+def test_parser_accepts_snake_case_and_keeps_every_non_thought_image() -> None:
     first = base64.b64encode(small_image("PNG", (10, 10))).decode()
     last = base64.b64encode(small_image("JPEG", (30, 20))).decode()
     thought = base64.b64encode(small_image("PNG", (99, 99))).decode()
@@ -671,7 +676,13 @@ def test_parser_accepts_snake_case_and_takes_the_last_non_thought_image() -> Non
             }
         )
     )
-    assert (parsed.width, parsed.height, parsed.mime_type) == (30, 20, "image/jpeg")
+    # The first image is the result; the second is kept (its type read from the bytes, not
+    # the declared mime type); the thought image is left out.
+    assert (parsed.width, parsed.height, parsed.mime_type) == (10, 10, "image/png")
+    assert [(i.width, i.height, i.mime_type) for i in parsed.images] == [
+        (10, 10, "image/png"),
+        (30, 20, "image/jpeg"),
+    ]
     assert parsed.text == "done"
     assert parsed.usage == {"promptTokenCount": 3, "totalTokenCount": 5}
 
