@@ -16,8 +16,9 @@ from discord.ext import commands
 
 from bot.config import Settings, StorageBackend
 from bot.i18n import t
-from bot.nanobanana import SUPPORTED_ASPECT_RATIOS, NanobananaClient
+from bot.nanobanana import NanobananaClient
 from bot.services.accounts import AccountService
+from bot.services.catalog import ModelCatalog
 from bot.services.gallery import GalleryService
 from bot.services.generation import GenerationService
 from bot.services.maintenance import reconcile_storage
@@ -54,6 +55,16 @@ def build_object_store(settings: Settings) -> ObjectStore:
     return LocalObjectStore(settings.local_storage_dir)
 
 
+def build_catalog(settings: Settings) -> ModelCatalog:
+    """The models members may choose, with their costs (NANOBANANA_MODEL(S), GENERATION_COST(S))."""
+    return ModelCatalog(
+        settings.nanobanana_model,
+        settings.nanobanana_models,
+        default_cost=settings.generation_cost,
+        costs=settings.generation_costs,
+    )
+
+
 class NanoBananaBot(commands.Bot):
     """The bot. `setup_hook` opens storage, recovers crashed jobs, loads cogs, syncs."""
 
@@ -65,7 +76,8 @@ class NanoBananaBot(commands.Bot):
         options.setdefault("command_prefix", commands.when_mentioned)
         options.setdefault("intents", discord.Intents.default())
         options.setdefault("help_command", None)
-        options.setdefault("allowed_mentions", discord.AllowedMentions(everyone=False, roles=False))
+        # Nobody is pinged unless a message names whom it may ping (prompts can hold <@id>).
+        options.setdefault("allowed_mentions", discord.AllowedMentions.none())
         from cogs.errors import NanoBananaTree
 
         options.setdefault("tree_cls", NanoBananaTree)
@@ -76,9 +88,11 @@ class NanoBananaBot(commands.Bot):
         self.shutdown_deadline = SHUTDOWN_DEADLINE
         self.ready_after: float | None = None
         self._tell_task: asyncio.Task[None] | None = None
-        self.db = Database(settings.database_path)
-        self.user_repo = UserRepository(self.db)
-        self.image_repo = ImageRepository(self.db)
+        self.db = Database(
+            settings.database_path, busy_timeout_ms=settings.database_busy_timeout_ms
+        )
+        self.user_repo = UserRepository(self.db, max_balance=settings.max_balance)
+        self.image_repo = ImageRepository(self.db, max_balance=settings.max_balance)
         self.store: ObjectStore = store or build_object_store(settings)
         self.nanobanana = NanobananaClient.from_settings(settings)
         self.accounts = AccountService(
@@ -96,9 +110,11 @@ class NanoBananaBot(commands.Bot):
             max_concurrent=settings.max_concurrent_generations,
             max_jobs_per_user=settings.max_jobs_per_user,
             max_prompt_chars=settings.max_prompt_chars,
-            supported_ratios=SUPPORTED_ASPECT_RATIOS,
+            catalog=build_catalog(settings),
+            retry_seconds=settings.job_retry_seconds,
             enabled=settings.gemini_api_key is not None,
         )
+        self.generation.on_recovered = self.tell_interrupted
         self.uploads = UploadService(
             images=self.image_repo,
             store=self.store,
@@ -134,14 +150,17 @@ class NanoBananaBot(commands.Bot):
                 continue
             text = t(
                 owner.language,
-                "gen.interrupted",
-                prompt=(image.prompt or "")[:100],
-                coins=refund.refunded,
+                "gen.interrupted_owed" if refund.owed else "gen.interrupted",
+                prompt=quote_prompt(image.prompt or "", 100),
+                coins=refund.owed or refund.refunded,
             )
             try:
+                # Only the requester may be pinged, whatever the prompt says.
                 await self.get_partial_messageable(int(channel_id)).send(
                     f"<@{owner.discord_id}> {text}",
-                    allowed_mentions=discord.AllowedMentions(users=True),
+                    allowed_mentions=discord.AllowedMentions(
+                        everyone=False, roles=False, users=[discord.Object(owner.discord_id)]
+                    ),
                 )
             except discord.HTTPException as error:
                 log.info("could not tell user about interrupted job: %s", error.status)
@@ -218,6 +237,14 @@ def run_bot(settings: Settings) -> int:
         log.error("cannot reach Discord (%s): check the network", type(error).__name__)
         return 1
     return 0
+
+
+def quote_prompt(prompt: str, limit: int) -> str:
+    """A prompt to quote in a message: one line, cut to `limit`, with mentions and markdown
+    escaped so it can neither ping anyone nor change the message's formatting."""
+    line = " ".join(prompt.split())
+    line = line if len(line) <= limit else line[: limit - 1] + "…"
+    return discord.utils.escape_mentions(discord.utils.escape_markdown(line))
 
 
 Interaction: TypeAlias = discord.Interaction[NanoBananaBot]

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import inspect
 import io
 import logging
 import re
@@ -22,9 +23,8 @@ from discord.ext import commands
 
 from bot import imaging
 from bot.i18n import t
-from bot.nanobanana import SUPPORTED_ASPECT_RATIOS, InputImage
 from bot.services.errors import ImageNotFound, UserFacingError
-from bot.services.generation import Failure, GenerationRequest, Job, Result
+from bot.services.generation import Failure, GenerationRequest, Job, Result, SourceImage
 from bot.services.media import check_image
 from cogs.common import download, identity_of, refuse_oversized, shorten
 from cogs.errors import report_error
@@ -39,7 +39,8 @@ BANANA = discord.Colour(0xFFE135)
 # Interaction tokens last 15 minutes; switch to the channel a little before that.
 TOKEN_LIFETIME = 14 * 60
 STATUS_EDIT_INTERVAL = 2.0
-ASPECT_CHOICES = [app_commands.Choice(name=r, value=r) for r in SUPPORTED_ASPECT_RATIOS]
+# A message carries at most ten attachments.
+MAX_FILES = 10
 
 
 def in_guild() -> Callable[[T], T]:
@@ -54,13 +55,13 @@ def in_guild() -> Callable[[T], T]:
     return app_commands.check(predicate)
 
 
-async def read_attachment(bot: NanoBananaBot, attachment: discord.Attachment) -> InputImage:
+async def read_attachment(bot: NanoBananaBot, attachment: discord.Attachment) -> SourceImage:
     """Download and verify one attachment (size before download, bytes after)."""
     limit = bot.settings.max_upload_bytes
     refuse_oversized(attachment, limit)
     data = await download(attachment)
     info = await check_image(data, attachment.filename, max_bytes=limit)
-    return InputImage(data, info.mime_type)
+    return SourceImage(data, info.mime_type)
 
 
 class DiscordJobListener:
@@ -119,36 +120,47 @@ class DiscordJobListener:
 
     async def completed(self, job: Job, result: Result) -> None:
         self._finish()
-        limit = self.itx.filesize_limit
-        data, mime = await asyncio.to_thread(imaging.fit_to_size, result.data, limit)
-        extension = {"image/jpeg": "jpg", "image/webp": "webp"}.get(mime, "png")
-        filename = f"nanobanana-{result.image.id[:8]}.{extension}"
-        embed = result_embed(self.language, result, filename)
+        shown = [(result.image.id, result.data), *((e.image.id, e.data) for e in result.extras)]
+        shown = shown[:MAX_FILES]
+        # Every image of the answer goes along; together they stay within the upload limit.
+        limit = max(1, self.itx.filesize_limit // len(shown))
+        fitted = await asyncio.gather(
+            *(asyncio.to_thread(imaging.fit_to_size, data, limit) for _, data in shown)
+        )
+        names = [
+            f"nanobanana-{image_id[:8]}.{_extension(mime)}"
+            for (image_id, _), (_, mime) in zip(shown, fitted, strict=True)
+        ]
+        embed = result_embed(self.language, result, names[0])
+
+        def files() -> list[discord.File]:
+            return [
+                discord.File(io.BytesIO(data), filename=name)
+                for name, (data, _) in zip(names, fitted, strict=True)
+            ]
+
         view = result_view(result.image.id, self.language)
         async with self._lock:
             if self.token_alive:
                 try:
                     await self.itx.edit_original_response(
-                        content=None,
-                        embed=embed,
-                        attachments=[discord.File(io.BytesIO(data), filename=filename)],
-                        view=view,
+                        content=None, embed=embed, attachments=files(), view=view
                     )
                     return
                 except discord.HTTPException as error:
                     log.info("interaction edit failed (%s); posting to the channel", error.status)
             await self._to_channel(
-                content=self.itx.user.mention,
-                embed=embed,
-                file=discord.File(io.BytesIO(data), filename=filename),
-                view=view,
+                content=self.itx.user.mention, embed=embed, files=files(), view=view
             )
 
     async def failed(self, job: Job, failure: Failure) -> None:
         self._finish()
         reason = t(self.language, failure.key, **failure.params)
-        key = "gen.failed" if failure.refunded else "gen.failed_free"
-        text = t(self.language, key, reason=reason, coins=failure.refunded)
+        if failure.owed:
+            key = "gen.failed_owed"
+        else:
+            key = "gen.failed" if failure.refunded else "gen.failed_free"
+        text = t(self.language, key, reason=reason, coins=failure.owed or failure.refunded)
         async with self._lock:
             if self.token_alive:
                 try:
@@ -183,11 +195,24 @@ def result_embed(language: str, result: Result, filename: str) -> discord.Embed:
         timestamp=image.created_at,
     )
     embed.add_field(name=t(language, "gen.ratio"), value=image.metadata.get("aspect_ratio", "?"))
+    if image.metadata.get("image_size"):
+        embed.add_field(name=t(language, "gen.size"), value=str(image.metadata["image_size"]))
+    embed.add_field(name=t(language, "gen.model"), value=str(image.metadata.get("model", "?")))
     embed.add_field(name=t(language, "gen.cost"), value=str(image.coins_used))
     embed.add_field(name=t(language, "gen.balance"), value=str(result.balance))
+    if result.extras:
+        embed.add_field(
+            name=t(language, "gen.more_images"),
+            value="\n".join(f"`{extra.image.id}`" for extra in result.extras)[:1024],
+            inline=False,
+        )
     embed.set_image(url=f"attachment://{filename}")
     embed.set_footer(text=f"{t(language, 'gen.image_id')}: {image.id}")
     return embed
+
+
+def _extension(mime_type: str) -> str:
+    return {"image/jpeg": "jpg", "image/webp": "webp"}.get(mime_type, "png")
 
 
 def result_view(image_id: str, language: str, *, reroll: bool = True) -> discord.ui.View:
@@ -287,13 +312,7 @@ class RerollButton(_ImageButton, template=rf"nb:reroll:(?P<id>{_UUID})"):
         image = await bot.image_repo.get(self.image_id)
         if image is None or not image.prompt:
             raise ImageNotFound()
-        request = GenerationRequest(
-            prompt=image.prompt,
-            aspect_ratio=str(image.metadata.get("aspect_ratio", "1:1")),
-            inputs=await bot.generation.inputs_of(image),
-            source_image_ids=tuple(image.metadata.get("source_image_ids", [])),
-            context=request_context(interaction),
-        )
+        request = await bot.generation.reroll_request(image, request_context(interaction))
         await start_job(interaction, request, thinking=True)
 
 
@@ -385,13 +404,7 @@ async def submit_edit(interaction: Interaction, image_id: str, instruction: str)
     owner = await bot.user_repo.get(image.user_id)
     if owner is None or owner.discord_id != interaction.user.id:
         raise UserFacingError("error.not_yours", owner=f"<@{owner.discord_id}>" if owner else "?")
-    request = GenerationRequest(
-        prompt=prompt,
-        aspect_ratio=str(image.metadata.get("aspect_ratio", "1:1")),
-        inputs=(await bot.generation.image_as_input(image),),
-        source_image_ids=(image.id,),
-        context=request_context(interaction),
-    )
+    request = await bot.generation.edit_request(image, prompt, request_context(interaction))
     await start_job(interaction, request, thinking=True)
 
 
@@ -400,6 +413,8 @@ class GenerateCog(commands.Cog):
 
     def __init__(self, bot: NanoBananaBot) -> None:
         self.bot = bot
+        # Built per bot: its options depend on the configured models.
+        self.__cog_app_commands__.append(generate_command(self))
 
     @commands.Cog.listener()
     async def on_interaction(self, interaction: Interaction) -> None:
@@ -416,36 +431,84 @@ class GenerateCog(commands.Cog):
         except Exception as error:
             await report_error(interaction, error)
 
-    @app_commands.command(
-        name="generate", description="Create an image, or edit yours, with Nano Banana"
-    )
-    @app_commands.describe(
-        prompt="What to create, or how to change the attached images",
-        aspect_ratio="Shape of the image (default 1:1)",
-        image="An image to edit (PNG, JPEG or WebP)",
-        image2="A second image to combine with the first",
-    )
-    @app_commands.choices(aspect_ratio=ASPECT_CHOICES)
-    @app_commands.guild_only()
-    @in_guild()
     async def generate(
         self,
         itx: Interaction,
         prompt: str,
-        # A plain str (not Choice) so that an unknown value reaches our own check and its
-        # friendly message instead of a conversion error.
         aspect_ratio: str = "1:1",
         image: discord.Attachment | None = None,
         image2: discord.Attachment | None = None,
+        model: str | None = None,
+        size: str | None = None,
     ) -> None:
+        """`/generate`: everything checked before answering (prompt, model, ratio, size,
+        attachments), so refusals are private and free."""
         bot = self.bot
-        bot.generation.validate_prompt(prompt)
-        ratio = bot.generation.validate_ratio(aspect_ratio)
+        generation = bot.generation
+        generation.validate_prompt(prompt)
+        ratio = generation.validate_ratio(aspect_ratio, model)
+        generation.cost_of(model, size)  # refuses an unknown model or size
         inputs = tuple([await read_attachment(bot, a) for a in (image, image2) if a is not None])
         request = GenerationRequest(
-            prompt=prompt.strip(), aspect_ratio=ratio, inputs=inputs, context=request_context(itx)
-        )
+            prompt=prompt, aspect_ratio=ratio, inputs=inputs, context=request_context(itx),
+            model=model, image_size=size,
+        )  # fmt: skip
         await start_job(itx, request, thinking=False)
+
+
+def generate_command(cog: GenerateCog) -> app_commands.Command[Any, ..., None]:
+    """`/generate` with the options this bot's models call for: `model` only when members
+    may choose between several, `size` only when a model has sizes; choices are labelled
+    with their cost, so members see the price before anything is charged."""
+    catalog = cog.bot.generation.catalog
+
+    # A plain str for every choice (not Choice) so that an unknown value reaches the
+    # service's own check and its friendly message instead of a conversion error.
+    async def generate(
+        itx: Interaction,
+        prompt: str,
+        aspect_ratio: str = "1:1",
+        image: discord.Attachment | None = None,
+        image2: discord.Attachment | None = None,
+        model: str | None = None,
+        size: str | None = None,
+    ) -> None:
+        await cog.generate(itx, prompt, aspect_ratio, image, image2, model, size)
+
+    hidden = {
+        name
+        for name, shown in (("model", catalog.model_option), ("size", catalog.size_option))
+        if not shown
+    }
+    signature = inspect.signature(generate)
+    generate.__signature__ = signature.replace(  # type: ignore[attr-defined]
+        parameters=[p for p in signature.parameters.values() if p.name not in hidden]
+    )
+    descriptions = {
+        "prompt": "What to create, or how to change the attached images",
+        "aspect_ratio": "Shape of the image (default 1:1)",
+        "image": "An image to edit (PNG, JPEG or WebP)",
+        "image2": "A second image to combine with the first",
+        "model": f"Which image model (default {catalog.default.name}); cost shown per model",
+        "size": "Resolution (default 1K); cost shown per size",
+    }
+    choices: dict[str, list[app_commands.Choice[str]]] = {
+        "aspect_ratio": [app_commands.Choice(name=r, value=r) for r in catalog.ratios],
+        "model": [app_commands.Choice(name=c.label, value=c.value) for c in catalog.models()],
+        "size": [app_commands.Choice(name=c.label, value=c.value) for c in catalog.size_labels()],
+    }
+    callback = app_commands.describe(**{k: v for k, v in descriptions.items() if k not in hidden})(
+        generate
+    )
+    callback = app_commands.choices(**{k: v for k, v in choices.items() if k not in hidden})(
+        callback
+    )
+    callback = in_guild()(app_commands.guild_only()(callback))
+    return app_commands.Command(
+        name="generate",
+        description="Create an image, or edit yours, with Nano Banana",
+        callback=callback,
+    )
 
 
 async def setup(bot: NanoBananaBot) -> None:

@@ -62,6 +62,16 @@ def debit(
     return new_balance
 
 
+def held(conn: sqlite3.Connection, user_id: str) -> int:
+    """Coins the user's unfinished jobs hold: each may come back as a refund."""
+    row = conn.execute(
+        "SELECT COALESCE(SUM(coins_used), 0) FROM images "
+        "WHERE user_id = ? AND status IN ('PENDING', 'PROCESSING')",
+        (user_id,),
+    ).fetchone()
+    return int(row[0])
+
+
 def credit(
     conn: sqlite3.Connection,
     user_id: str,
@@ -71,18 +81,39 @@ def credit(
     image_id: str | None = None,
     actor_id: str | None = None,
     reason: str | None = None,
+    cap: int = INT64_MAX,
+    keep_room_for_refunds: bool = False,
 ) -> int:
-    """Add `amount` coins (refusing int64 overflow) and write the ledger row; new balance."""
+    """Add `amount` coins and write the ledger row; returns the new balance.
+
+    Refuses (BalanceOverflow, nothing written) a balance past `cap`. With
+    `keep_room_for_refunds`, the coins the user's unfinished jobs hold count against the cap
+    too, so that their refunds will always fit: grants use it, refunds don't need it.
+    """
     check_amount(amount)
+    cap = min(cap, INT64_MAX)
+    room = held(conn, user_id) if keep_room_for_refunds else 0
     now = utcnow_iso()
-    row = conn.execute(
-        "UPDATE users SET coins = coins + ?, updated_at = ? WHERE id = ? AND coins <= ? "
-        "RETURNING coins",
-        (amount, now, user_id, INT64_MAX - amount),
-    ).fetchone()
+    row = (
+        conn.execute(
+            "UPDATE users SET coins = coins + ?, updated_at = ? WHERE id = ? AND coins <= ? "
+            "RETURNING coins",
+            (amount, now, user_id, cap - amount - room),
+        ).fetchone()
+        if amount + room <= cap
+        else None
+    )
     if row is None:
-        balance(conn, user_id)  # raises NotFound for a missing user
-        raise BalanceOverflow("the balance would exceed the largest storable amount")
+        current = balance(conn, user_id)  # raises NotFound for a missing user
+        raise BalanceOverflow(
+            f"a balance of {current} + {amount} coins"
+            + (f" (+ {room} held by images in progress)" if room else "")
+            + f" would pass the maximum of {cap}",
+            balance=current,
+            amount=amount,
+            held=room,
+            cap=cap,
+        )
     new_balance = int(row[0])
     _ledger_row(conn, user_id, amount, new_balance, kind, image_id, actor_id, reason, now)
     return new_balance

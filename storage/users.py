@@ -29,8 +29,10 @@ _UPDATABLE = frozenset(
 class UserRepository:
     """Users and their coins. Every coin movement writes exactly one ledger row."""
 
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, *, max_balance: int = ledger.INT64_MAX) -> None:
         self.db = db
+        #: No balance may pass this (credits and grants are refused beyond it).
+        self.max_balance = max_balance
 
     # CRUD --------------------------------------------------------------------------------
 
@@ -71,8 +73,9 @@ class UserRepository:
             )
             if starter_coins:
                 ledger.credit(
-                    conn, user_id, starter_coins, kind=TransactionKind.STARTER, reason="welcome"
-                )
+                    conn, user_id, starter_coins, kind=TransactionKind.STARTER, reason="welcome",
+                    cap=self.max_balance,
+                )  # fmt: skip
             return _fetch(conn, "id = ?", user_id)
 
         return await self.db.write(insert)
@@ -127,8 +130,9 @@ class UserRepository:
             inserted = cursor.rowcount == 1
             if inserted and starter_coins:
                 ledger.credit(
-                    conn, user_id, starter_coins, kind=TransactionKind.STARTER, reason="welcome"
-                )
+                    conn, user_id, starter_coins, kind=TransactionKind.STARTER, reason="welcome",
+                    cap=self.max_balance,
+                )  # fmt: skip
             return _fetch(conn, "discord_id = ?", str(discord_id)), inserted
 
         return await self.db.write(insert)
@@ -193,13 +197,19 @@ class UserRepository:
         image_id: str | None = None,
         actor_id: str | None = None,
         reason: str | None = None,
+        keep_room_for_refunds: bool = False,
     ) -> int:
-        """Add coins with a ledger row. Returns the new balance."""
+        """Add coins with a ledger row. Returns the new balance.
+
+        Raises BalanceOverflow (nothing written) past `max_balance`; with
+        `keep_room_for_refunds` (grants), coins held by the user's unfinished jobs count
+        against it too, so those jobs' refunds always fit.
+        """
         ledger.check_amount(amount)
         return await self.db.write(
             lambda conn: ledger.credit(
                 conn, user_id, amount, kind=kind, image_id=image_id, actor_id=actor_id,
-                reason=reason,
+                reason=reason, cap=self.max_balance, keep_room_for_refunds=keep_room_for_refunds,
             )
         )  # fmt: skip
 

@@ -107,7 +107,10 @@ class AccountService:
     ) -> GrantResult:
         """Give coins: checked amount, admins only, never to a bot; a GRANT ledger row with
         the actor and reason."""
-        if isinstance(amount, bool) or not 1 <= amount <= self.max_grant:
+        # A forged interaction can carry anything where Discord would send an integer.
+        if isinstance(amount, bool) or not isinstance(amount, int):
+            raise InvalidInput("grant.amount", max=self.max_grant)
+        if not 1 <= amount <= self.max_grant:
             raise InvalidInput("grant.amount", max=self.max_grant)
         if target.is_bot:
             raise InvalidInput("grant.bot")
@@ -122,7 +125,13 @@ class AccountService:
                 kind=TransactionKind.GRANT,
                 actor_id=actor_user.id,
                 reason=(reason or "").strip()[:200] or None,
+                # Coins held by the member's images in progress may come back as refunds:
+                # leave room for them, so a refund can never pass the cap.
+                keep_room_for_refunds=True,
             )
-        except BalanceOverflow:
-            raise InvalidInput("grant.overflow", user=target.display_name) from None
+        except BalanceOverflow as overflow:
+            room = max(0, overflow.cap - overflow.balance - overflow.held)
+            raise InvalidInput(
+                "grant.overflow", user=target.display_name, max=overflow.cap, room=room
+            ) from None
         return GrantResult(target_user, amount, balance)

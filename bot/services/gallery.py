@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 from bot import imaging
 from bot.services.errors import ImageNotFound, NotAllowed
-from storage.images import ImageRepository
+from storage.images import ImageRepository, history_keys
 from storage.models import Image, ImageType
 from storage.objects import ObjectStore, StorageError
 
@@ -98,7 +98,12 @@ class GalleryService:
         # sweep, never a gallery row whose image is gone.
         if not await self.images.delete(image.id):
             raise ImageNotFound()
-        keys = [image.storage_key, image.thumbnail_key, *image.metadata.get("input_keys", [])]
+        keys = [
+            image.storage_key,
+            image.thumbnail_key,
+            *image.metadata.get("input_keys", []),
+            *history_keys(image.metadata.get("history")),
+        ]
         for key in keys:
             if key:
                 with contextlib.suppress(StorageError):

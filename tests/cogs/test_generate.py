@@ -57,7 +57,10 @@ async def test_blocked_generation_is_refunded_privately(harness: Harness) -> Non
     rec = await generate(harness)
     message = await rec.wait_followup(timeout=10)
     assert message.ephemeral
-    assert "PROHIBITED_CONTENT" in message.content and "100 coins were refunded" in message.content
+    # The reason in plain words, never the raw code.
+    assert "asks for content Google prohibits" in message.content
+    assert "PROHIBITED_CONTENT" not in message.content
+    assert "100 coins were refunded" in message.content
     assert rec.original is None or rec.original.deleted
     assert await harness.balance(harness.alice) == 300
     await assert_ledger_consistent(harness.app.db)
@@ -69,7 +72,7 @@ async def test_blocked_generation_is_refunded_privately(harness: Harness) -> Non
         (Mode.TEXT_ONLY, "didn't return an image"),
         (Mode.UNAVAILABLE, "unavailable"),
         (Mode.MALFORMED_JSON, "unavailable"),
-        (Behaviour(Mode.BLOCK_OUTPUT, reason="IMAGE_SAFETY"), "IMAGE_SAFETY"),
+        (Behaviour(Mode.BLOCK_OUTPUT, reason="IMAGE_SAFETY"), "generated image was blocked"),
     ],
 )
 async def test_failed_generation_is_refunded(

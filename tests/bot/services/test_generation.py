@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator
 import pytest
 
 from bot.imaging import inspect_image
-from bot.nanobanana import SUPPORTED_ASPECT_RATIOS, InputImage, NanobananaClient
+from bot.nanobanana import InputImage, NanobananaClient
 from bot.services.errors import (
     InvalidInput,
     NotEnoughCoins,
@@ -37,8 +37,7 @@ def make_service(
 ) -> GenerationService:
     return GenerationService(
         images=images, store=store, generator=client, cost=100, max_concurrent=max_concurrent,
-        max_jobs_per_user=max_jobs_per_user, max_prompt_chars=50,
-        supported_ratios=SUPPORTED_ASPECT_RATIOS,
+        max_jobs_per_user=max_jobs_per_user, max_prompt_chars=50, retry_seconds=0.5,
     )  # fmt: skip
 
 
@@ -84,8 +83,8 @@ async def test_happy_path_stores_image_thumbnail_and_row(
 @pytest.mark.parametrize(
     ("behaviour", "key"),
     [
-        (Behaviour(Mode.BLOCK_PROMPT, reason="SAFETY"), "reason.blocked"),
-        (Behaviour(Mode.BLOCK_OUTPUT, reason="IMAGE_SAFETY"), "reason.blocked"),
+        (Behaviour(Mode.BLOCK_PROMPT, reason="SAFETY"), "block.prompt.SAFETY"),
+        (Behaviour(Mode.BLOCK_OUTPUT, reason="IMAGE_SAFETY"), "block.output.IMAGE_SAFETY"),
         (Mode.TEXT_ONLY, "reason.no_image"),
         (Mode.BAD_REQUEST, "reason.invalid"),
         (Mode.FORBIDDEN, "reason.auth"),
