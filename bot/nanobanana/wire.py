@@ -351,6 +351,11 @@ def _quota_error(
                 f"the daily Gemini API quota {daily.quota_id} for {model} is used up; it "
                 "resets at midnight Pacific time. Raise the project's usage tier in Google AI "
                 "Studio (https://aistudio.google.com/usage) for more"
+                + (
+                    " (a free-tier quota: image models need billing enabled on the project)"
+                    if "freetier" in daily.quota_id.lower()
+                    else ""
+                )
             ),
         )
     return RateLimited(summary, retry_after=retry_delay)
