@@ -136,7 +136,9 @@ class Settings(BaseSettings):
     # Resilience: how long a job's database or storage step is retried before the job is
     # failed and refunded, and how long one SQLite write waits for a lock.
     job_retry_seconds: float = Field(default=60.0, gt=0, le=3600)
-    database_busy_timeout_ms: int = Field(default=5000, ge=0, le=600_000)
+    # Below Discord's 3 s to answer an interaction, so a locked database gets a "busy, try
+    # again" reply in time instead of "the application did not respond".
+    database_busy_timeout_ms: int = Field(default=2000, ge=0, le=600_000)
 
     log_level: str = "INFO"
 

@@ -404,7 +404,7 @@ class GenerationService:
         waiting = list(self._waiting.values())
         self._waiting.clear()
         for job in waiting:
-            await self._fail(job, "reason.shutdown", {}, "shutdown before start")
+            await self._fail(job, "reason.shutdown", {}, "shutdown before start", budget=5.0)
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._idle.wait(), deadline)
         self._closing = True
@@ -676,7 +676,9 @@ class GenerationService:
                     handed_off = True
             except asyncio.CancelledError:
                 # Shutdown past the deadline: the job can't finish, so refund it now.
-                await asyncio.shield(self._fail(job, "reason.shutdown", {}, "shutdown"))
+                await asyncio.shield(
+                    self._fail(job, "reason.shutdown", {}, "shutdown", budget=5.0)
+                )
                 raise
             except Exception:
                 log.exception("generation job %s crashed", job.id)
@@ -759,7 +761,7 @@ class GenerationService:
             )
             await self._notify(job, "completed", result)
         except asyncio.CancelledError:
-            await asyncio.shield(self._fail(job, "reason.shutdown", {}, "shutdown"))
+            await asyncio.shield(self._fail(job, "reason.shutdown", {}, "shutdown", budget=5.0))
             raise
         except Exception:
             log.exception("generation job %s crashed while finishing", job.id)
@@ -912,14 +914,23 @@ class GenerationService:
                 await asyncio.sleep(delay * (0.5 + self._random.random() / 2))
                 delay = min(delay * 2, RETRY_MAX_DELAY)
 
-    async def _fail(self, job: Job, key: str, params: dict[str, Any], error: str) -> None:
+    async def _fail(
+        self,
+        job: Job,
+        key: str,
+        params: dict[str, Any],
+        error: str,
+        budget: float | None = None,
+    ) -> None:
         """End the job FAILED with its refund, exactly once, and tell the member. Never
-        raises: if the refund can't be written yet, it is retried in the background."""
+        raises: if the refund can't be written within `budget` (`retry_seconds`), it is
+        retried in the background."""
         self._release(job)
         try:
             refund = await self._persist(
                 f"job {job.id}: refunding",
                 functools.partial(self.images.fail_and_refund, job.id, error[:500]),
+                budget=None if budget is None else min(budget, self.retry_seconds),
             )
         except asyncio.CancelledError:
             raise

@@ -118,7 +118,7 @@ def test_models_and_costs(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> No
         "gemini-2.5-flash-image": 90,
     }
     assert settings.max_balance == 10**12 and settings.job_retry_seconds == 60
-    assert load_settings(discord_token="t").database_busy_timeout_ms == 5000
+    assert load_settings(discord_token="t").database_busy_timeout_ms == 2000
 
 
 def _run_cli(args: list[str], env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess[str]:
