@@ -33,14 +33,13 @@ import asyncio
 import contextlib
 import functools
 import logging
-import random
 import sqlite3
 import time
 import unicodedata
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Coroutine, Sequence
-from dataclasses import dataclass, field, replace
-from typing import Any, Protocol, TypeVar
+from dataclasses import replace
+from typing import Any, TypeVar
 
 from bot import imaging
 from bot.i18n import has_message
@@ -50,15 +49,14 @@ from bot.nanobanana import (
     GeneratedImage,
     InputImage,
     InvalidRequest,
-    ModelPart,
     NanobananaError,
     OutputImage,
     ProviderUnavailable,
     QuotaExhausted,
     RateLimited,
-    Turn,
     nearest_ratio,
 )
+from bot.services import turns
 from bot.services.catalog import ModelCatalog
 from bot.services.errors import (
     ImageNotFound,
@@ -69,17 +67,35 @@ from bot.services.errors import (
     TooManyJobs,
     UserFacingError,
 )
+from bot.services.jobs import (
+    ExtraImage,
+    Failure,
+    GenerationRequest,
+    ImageGenerator,
+    Job,
+    JobListener,
+    Result,
+    SourceImage,
+)
+from bot.services.resilience import FIRST_DELAY, MAX_DELAY, is_transient, persist
 from storage.errors import InsufficientCoins, InvalidTransition, NotFound
 from storage.images import ImageRepository, Refund, StoredObject
 from storage.models import Image, ImageStatus
-from storage.objects import (
-    InvalidKey,
-    ObjectNotFound,
-    ObjectStore,
-    StorageError,
-    image_key,
-    thumbnail_key,
-)
+from storage.objects import ObjectStore, StorageError, image_key, thumbnail_key
+
+__all__ = [
+    "ExtraImage",
+    "Failure",
+    "GenerationRequest",
+    "GenerationService",
+    "ImageGenerator",
+    "Job",
+    "JobListener",
+    "Result",
+    "SourceImage",
+    "failure_reason",
+    "is_transient",
+]
 
 log = logging.getLogger(__name__)
 
@@ -88,127 +104,11 @@ T = TypeVar("T")
 THUMBNAIL_SIZE = 256
 # Waiting jobs told their new position on every move (and then every tenth).
 ANNOUNCE_FIRST = 5
-# Backoff of retried storage steps: first wait, and the longest wait between two tries.
-RETRY_FIRST_DELAY = 0.05
-RETRY_MAX_DELAY = 5.0
-
-#: An image to edit or draw from, as adapters hand it over (bytes and their MIME type).
-SourceImage = InputImage
 
 # Characters that show nothing on their own: a prompt made only of these (zero-width spaces,
 # BOMs, word joiners, NULs, control and format characters, fillers) is empty.
 _VISIBLE_CATEGORIES = frozenset("LNPS")
 _BLANK_GLYPHS = frozenset("\u115f\u1160\u3164\uffa0\u2800")
-
-
-class ImageGenerator(Protocol):
-    """What the service needs from the model client (NanobananaClient satisfies it)."""
-
-    model: str
-
-    async def generate(
-        self,
-        prompt: str,
-        images: Sequence[InputImage] = (),
-        aspect_ratio: str | None = None,
-        *,
-        image_size: str | None = None,
-        model: str | None = None,
-        history: Sequence[Turn] = (),
-    ) -> GeneratedImage: ...
-
-
-@dataclass(frozen=True)
-class GenerationRequest:
-    """What to make: a prompt, a ratio, input images to edit or combine, and optionally the
-    model, the size, and an earlier turn to continue (multi-turn editing)."""
-
-    prompt: str
-    aspect_ratio: str = "1:1"
-    inputs: tuple[InputImage, ...] = ()
-    source_image_ids: tuple[str, ...] = ()
-    # Where the request came from (channel id, guild id...): kept in the image's metadata.
-    context: dict[str, Any] = field(default_factory=dict)
-    model: str | None = None
-    image_size: str | None = None
-    history: tuple[Turn, ...] = ()
-
-
-@dataclass(frozen=True)
-class Failure:
-    """Why a job failed, as a message key and params, plus the refund it got (or is owed)."""
-
-    key: str
-    params: dict[str, Any]
-    refunded: int
-    balance: int | None
-    owed: int = 0
-
-
-@dataclass(frozen=True)
-class ExtraImage:
-    """A further image of the same answer, stored as a row of its own."""
-
-    image: Image
-    data: bytes
-    mime_type: str
-
-
-@dataclass(frozen=True)
-class Result:
-    """A finished image: its row, its bytes and the owner's balance after paying; `extras`
-    holds any further images of the same answer."""
-
-    image: Image
-    data: bytes
-    mime_type: str
-    balance: int
-    extras: tuple[ExtraImage, ...] = ()
-
-
-class JobListener(Protocol):
-    """How a job reports progress (the Discord adapter edits its message from these)."""
-
-    async def queued(self, job: Job, position: int) -> None: ...
-
-    async def started(self, job: Job) -> None: ...
-
-    async def completed(self, job: Job, result: Result) -> None: ...
-
-    async def failed(self, job: Job, failure: Failure) -> None: ...
-
-
-@dataclass(eq=False)
-class Job:
-    """One paid generation between reservation and its outcome."""
-
-    image: Image
-    request: GenerationRequest
-    balance: int
-    listener: JobListener | None = None
-    submitted_at: float = field(default_factory=time.monotonic)
-    started_at: float | None = None
-    # The user's slot is given back exactly once, whichever path ends the job.
-    released: bool = False
-
-    @property
-    def id(self) -> str:
-        return self.image.id
-
-    @property
-    def user_id(self) -> str:
-        return self.image.user_id
-
-    @property
-    def cost(self) -> int:
-        return self.image.coins_used
-
-
-def is_transient(error: BaseException) -> bool:
-    """A storage failure that may pass: a locked or busy database, an unreachable bucket."""
-    if isinstance(error, ObjectNotFound | InvalidKey):
-        return False
-    return isinstance(error, sqlite3.OperationalError | StorageError)
 
 
 class GenerationService:
@@ -258,7 +158,6 @@ class GenerationService:
         self._accepting = False
         self._closing = False
         self._recover_pending = False
-        self._random = random.Random()
 
     # Validation --------------------------------------------------------------------------
 
@@ -384,7 +283,7 @@ class GenerationService:
 
     async def _recover_in_background(self) -> None:
         """Keep trying the start-up recovery until the database lets it through."""
-        delay = RETRY_FIRST_DELAY
+        delay = FIRST_DELAY
         while True:
             self._recover_pending = False
             refunds = await self.recover()
@@ -396,7 +295,7 @@ class GenerationService:
             if not self._recover_pending:
                 return
             await asyncio.sleep(delay)
-            delay = min(delay * 2, RETRY_MAX_DELAY)
+            delay = min(delay * 2, MAX_DELAY)
 
     async def close(self, deadline: float = 30.0) -> None:
         """Stop intake; let running jobs finish within `deadline` s; refund everything else."""
@@ -536,7 +435,7 @@ class GenerationService:
             context=dict(context or {}),
             model=profile.model,
             image_size=self._size_for(image, profile.image_sizes),
-            history=await self._history_of(image) if profile.thinking else (),
+            history=await turns.history_of(self.store, image) if profile.thinking else (),
         )
 
     async def edit_request(
@@ -550,7 +449,7 @@ class GenerationService:
         if not image.is_ready or not image.storage_key:
             raise ImageNotFound()
         profile = self.catalog.profile(self._model_of(image))
-        turn = await self._turn_of(image) if profile.thinking else None
+        turn = await turns.turn_of(self.store, image) if profile.thinking else None
         return GenerationRequest(
             prompt=prompt,
             aspect_ratio=self._ratio_for(image, profile.aspect_ratios),
@@ -608,51 +507,6 @@ class GenerationService:
             raise ImageNotFound() from None
         return InputImage(data, str(image.metadata.get("mime_type", "image/png")))
 
-    async def _load_parts(self, raw_parts: object) -> tuple[ModelPart, ...]:
-        """Stored turn parts (texts, and images by object key) with their signatures; an image
-        whose object is gone is left out."""
-        parts = []
-        for raw in raw_parts if isinstance(raw_parts, list) else []:
-            if not isinstance(raw, dict):
-                continue
-            signature = raw.get("thought_signature")
-            signature = signature if isinstance(signature, str) else None
-            key = raw.get("key")
-            if isinstance(key, str):
-                try:
-                    data = await self.store.get(key)
-                except StorageError:
-                    log.warning("earlier turn image %s is gone; sent without it", key)
-                    continue
-                mime = str(raw.get("mime_type") or "image/png")
-                parts.append(ModelPart(image=InputImage(data, mime), thought_signature=signature))
-            elif isinstance(raw.get("text"), str):
-                parts.append(ModelPart(text=str(raw["text"]), thought_signature=signature))
-        return tuple(parts)
-
-    async def _turn_of(self, image: Image) -> Turn | None:
-        """The exchange that made `image` (its prompt and the model's answer with signatures),
-        or None when there is none to continue (an upload, an older image, a further image
-        of an answer, or its objects are gone)."""
-        turn = image.metadata.get("turn")
-        if not image.prompt or not isinstance(turn, dict):
-            return None
-        parts = await self._load_parts(turn.get("parts"))
-        if not any(p.image is not None for p in parts):
-            return None
-        return Turn(image.prompt, parts)
-
-    async def _history_of(self, image: Image) -> tuple[Turn, ...]:
-        """The earlier turns a job was sent with, read back for a Reroll."""
-        turns = []
-        for raw in image.metadata.get("history") or []:
-            if not isinstance(raw, dict) or not isinstance(raw.get("prompt"), str):
-                continue
-            parts = await self._load_parts(raw.get("parts"))
-            if parts:
-                turns.append(Turn(str(raw["prompt"]), parts))
-        return tuple(turns)
-
     # Workers -----------------------------------------------------------------------------
 
     async def _worker(self, number: int) -> None:
@@ -676,9 +530,7 @@ class GenerationService:
                     handed_off = True
             except asyncio.CancelledError:
                 # Shutdown past the deadline: the job can't finish, so refund it now.
-                await asyncio.shield(
-                    self._fail(job, "reason.shutdown", {}, "shutdown", budget=5.0)
-                )
+                await asyncio.shield(self._fail(job, "reason.shutdown", {}, "shutdown", budget=5.0))
                 raise
             except Exception:
                 log.exception("generation job %s crashed", job.id)
@@ -788,10 +640,10 @@ class GenerationService:
         )
         request = job.request
         slug = request.prompt[:40]
-        keys = [image_key(job.user_id, slug, _extension(i.mime_type)) for i in images]
+        keys = [image_key(job.user_id, slug, turns.extension(i.mime_type)) for i in images]
         thumb_keys = [thumbnail_key(key) for key in keys]
         input_keys = [
-            f"inputs/{job.user_id}/{job.id}-{n}.{_extension(i.mime_type)}"
+            f"inputs/{job.user_id}/{job.id}-{n}.{turns.extension(i.mime_type)}"
             for n, i in enumerate(request.inputs)
         ]
         objects: list[tuple[str, bytes, str]] = [
@@ -799,29 +651,9 @@ class GenerationService:
             *((k, t, "image/webp") for k, t in zip(thumb_keys, thumbs, strict=True)),
             *((k, i.data, i.mime_type) for k, i in zip(input_keys, request.inputs, strict=True)),
         ]
-        history: list[dict[str, Any]] = []
-        for t, turn in enumerate(request.history):
-            parts: list[dict[str, Any]] = []
-            for p, part in enumerate(turn.parts):
-                stored = _signature(part.thought_signature)
-                if part.image is not None:
-                    extension = _extension(part.image.mime_type)
-                    key = f"inputs/{job.user_id}/{job.id}-h{t}-{p}.{extension}"
-                    objects.append((key, part.image.data, part.image.mime_type))
-                    parts.append({"key": key, "mime_type": part.image.mime_type, **stored})
-                elif part.text is not None:
-                    parts.append({"text": part.text, **stored})
-            history.append({"prompt": turn.prompt, "parts": parts})
-        turn_parts: list[dict[str, Any]] = []
-        for answer_part in generated.parts:
-            stored = _signature(answer_part.thought_signature)
-            index = answer_part.image_index
-            if index is not None and 0 <= index < len(images):
-                turn_parts.append(
-                    {"key": keys[index], "mime_type": images[index].mime_type, **stored}
-                )
-            elif answer_part.text is not None:
-                turn_parts.append({"text": answer_part.text, **stored})
+        history_objects, history = turns.history_to_store(request.history, job.user_id, job.id)
+        objects += history_objects
+        turn = turns.answer_turn(generated, keys, images)
 
         def describe(index: int) -> dict[str, Any]:
             image = images[index]
@@ -845,8 +677,8 @@ class GenerationService:
             "attempts": generated.attempts,
             "images": len(images),
             **({"history": history} if history else {}),
-            # What an Edit sends back to keep context: only answers with signatures need it.
-            **({"turn": {"parts": turn_parts}} if generated.thought_signatures else {}),
+            # What an Edit sends back to keep its context (answers with signatures only).
+            **({"turn": turn} if turn else {}),
         }
         extras_meta = [
             (self._stored(keys[n], thumb_keys[n]), {**describe(n), "index": n})
@@ -895,24 +727,9 @@ class GenerationService:
     async def _persist(
         self, what: str, operation: Callable[[], Awaitable[T]], budget: float | None = None
     ) -> T:
-        """Run a database or object-store step, retrying transient failures (a locked
-        database, an unreachable bucket) with jittered exponential backoff for `budget`
-        seconds (`retry_seconds` by default); then the last error is raised."""
-        loop = asyncio.get_running_loop()
-        give_up_at = loop.time() + (self.retry_seconds if budget is None else budget)
-        delay = RETRY_FIRST_DELAY
-        tries = 0
-        while True:
-            try:
-                return await operation()
-            except Exception as error:
-                tries += 1
-                if not is_transient(error) or loop.time() + delay > give_up_at:
-                    raise
-                if tries == 1 or tries % 10 == 0:
-                    log.warning("%s failed (%s); retrying (try %d)", what, error, tries)
-                await asyncio.sleep(delay * (0.5 + self._random.random() / 2))
-                delay = min(delay * 2, RETRY_MAX_DELAY)
+        """A database or object-store step, retried while it fails transiently (a locked
+        database, an unreachable bucket) for `budget` seconds (`retry_seconds` by default)."""
+        return await persist(what, operation, self.retry_seconds if budget is None else budget)
 
     async def _fail(
         self,
@@ -1037,11 +854,3 @@ _FORMATS = {mime: fmt for fmt, mime in imaging.ALLOWED_FORMATS.items()}
 
 def _as_output(data: bytes, mime_type: str, width: int, height: int) -> OutputImage:
     return OutputImage(data, mime_type, width, height)
-
-
-def _signature(value: str | None) -> dict[str, str]:
-    return {"thought_signature": value} if value else {}
-
-
-def _extension(mime_type: str) -> str:
-    return {"image/jpeg": "jpg", "image/webp": "webp"}.get(mime_type, "png")
