@@ -431,30 +431,6 @@ class GenerateCog(commands.Cog):
         except Exception as error:
             await report_error(interaction, error)
 
-    async def generate(
-        self,
-        itx: Interaction,
-        prompt: str,
-        aspect_ratio: str = "1:1",
-        image: discord.Attachment | None = None,
-        image2: discord.Attachment | None = None,
-        model: str | None = None,
-        size: str | None = None,
-    ) -> None:
-        """`/generate`: everything checked before answering (prompt, model, ratio, size,
-        attachments), so refusals are private and free."""
-        bot = self.bot
-        generation = bot.generation
-        generation.validate_prompt(prompt)
-        ratio = generation.validate_ratio(aspect_ratio, model)
-        generation.cost_of(model, size)  # refuses an unknown model or size
-        inputs = tuple([await read_attachment(bot, a) for a in (image, image2) if a is not None])
-        request = GenerationRequest(
-            prompt=prompt, aspect_ratio=ratio, inputs=inputs, context=request_context(itx),
-            model=model, image_size=size,
-        )  # fmt: skip
-        await start_job(itx, request, thinking=False)
-
 
 def generate_command(cog: GenerateCog) -> app_commands.Command[Any, ..., None]:
     """`/generate` with the options this bot's models call for: `model` only when members
@@ -473,7 +449,19 @@ def generate_command(cog: GenerateCog) -> app_commands.Command[Any, ..., None]:
         model: str | None = None,
         size: str | None = None,
     ) -> None:
-        await cog.generate(itx, prompt, aspect_ratio, image, image2, model, size)
+        # Everything is checked before answering (prompt, model, ratio, size, attachments),
+        # so refusals are private and free.
+        bot = cog.bot
+        generation = bot.generation
+        generation.validate_prompt(prompt)
+        ratio = generation.validate_ratio(aspect_ratio, model)
+        generation.cost_of(model, size)  # refuses an unknown model or size
+        inputs = tuple([await read_attachment(bot, a) for a in (image, image2) if a is not None])
+        request = GenerationRequest(
+            prompt=prompt, aspect_ratio=ratio, inputs=inputs, context=request_context(itx),
+            model=model, image_size=size,
+        )  # fmt: skip
+        await start_job(itx, request, thinking=False)
 
     hidden = {
         name

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from typing import Any
 
 import pytest
 
@@ -34,10 +35,15 @@ def make_service(
     *,
     max_concurrent: int = 2,
     max_jobs_per_user: int = 2,
+    **options: Any,
 ) -> GenerationService:
+    """A service over the real client; `options` go to GenerationService (catalog...)."""
+    settings: dict[str, Any] = {
+        "cost": 100, "max_prompt_chars": 50, "retry_seconds": 0.5, **options,
+    }  # fmt: skip
     return GenerationService(
-        images=images, store=store, generator=client, cost=100, max_concurrent=max_concurrent,
-        max_jobs_per_user=max_jobs_per_user, max_prompt_chars=50, retry_seconds=0.5,
+        images=images, store=store, generator=client, max_concurrent=max_concurrent,
+        max_jobs_per_user=max_jobs_per_user, **settings,
     )  # fmt: skip
 
 

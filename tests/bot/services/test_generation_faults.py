@@ -22,6 +22,7 @@ from storage.models import ImageStatus, TransactionKind
 from storage.objects import LocalObjectStore
 from storage.users import UserRepository
 from tests.bot.services.conftest import RecordingListener
+from tests.bot.services.test_generation import make_service as base_service
 from tests.fakes.nanobanana_server import Behaviour, FakeNanobanana, Mode
 from tests.fakes.sqlite_locker import LockedDatabase
 from tests.storage.helpers import assert_ledger_consistent
@@ -59,9 +60,9 @@ def make_service(
     retry_seconds: float,
     max_concurrent: int = 2,
 ) -> GenerationService:
-    return GenerationService(
-        images=images, store=store, generator=client, cost=100, max_concurrent=max_concurrent,
-        max_jobs_per_user=5, max_prompt_chars=100, retry_seconds=retry_seconds,
+    return base_service(
+        images, store, client, max_concurrent=max_concurrent, max_jobs_per_user=5,
+        max_prompt_chars=100, retry_seconds=retry_seconds,
     )  # fmt: skip
 
 

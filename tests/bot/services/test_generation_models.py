@@ -33,6 +33,7 @@ from storage.models import ImageStatus, ImageType, User
 from storage.objects import LocalObjectStore
 from storage.users import UserRepository
 from tests.bot.services.conftest import RecordingListener
+from tests.bot.services.test_generation import make_service as base_service
 from tests.fakes.nanobanana_server import Behaviour, FakeNanobanana, Mode
 from tests.storage.helpers import assert_ledger_consistent
 
@@ -49,10 +50,9 @@ def catalog() -> ModelCatalog:
 def make_service(
     images: ImageRepository, store: LocalObjectStore, client: NanobananaClient
 ) -> GenerationService:
-    return GenerationService(
-        images=images, store=store, generator=client, cost=100, max_concurrent=2,
-        max_jobs_per_user=3, max_prompt_chars=100, catalog=catalog(), retry_seconds=1,
-    )  # fmt: skip
+    return base_service(
+        images, store, client, max_jobs_per_user=3, max_prompt_chars=100, catalog=catalog()
+    )
 
 
 @pytest.fixture
