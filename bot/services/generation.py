@@ -398,12 +398,22 @@ class GenerationService:
 
     async def cancel(self, job: Job, reason: str = "cancelled") -> Refund | None:
         """Refund a reserved job that will not run (e.g. the interaction could not be
-        answered)."""
+        answered). If the database won't take the refund yet, it is retried in the
+        background (and None returned) rather than leaving the job PENDING."""
         self._waiting.pop(job.id, None)
+        self._release(job)
         try:
-            return await self.images.fail_and_refund(job.id, reason)
-        finally:
-            self._release(job)
+            return await self._persist(
+                f"job {job.id}: cancelling",
+                functools.partial(self.images.fail_and_refund, job.id, reason),
+            )
+        except Exception as failure:
+            if not is_transient(failure):
+                raise
+            log.error("job %s: refund not written yet (%s); retrying in the background",
+                      job.id, failure)  # fmt: skip
+            self._spawn(self._refund_later(job, "reason.internal", {}, reason))
+            return None
 
     def position(self, job_id: str) -> int | None:
         for index, waiting_id in enumerate(self._waiting, start=1):
