@@ -39,6 +39,7 @@ import unicodedata
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from dataclasses import replace
+from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 from bot import imaging
@@ -158,6 +159,8 @@ class GenerationService:
         self._accepting = False
         self._closing = False
         self._recover_pending = False
+        # Jobs last touched before this moment are a previous run's leftovers (see `recover`).
+        self._leftovers_before: datetime | None = None
 
     # Validation --------------------------------------------------------------------------
 
@@ -209,6 +212,7 @@ class GenerationService:
         """Start the workers (supervised) and accept jobs."""
         if self._workers:
             return
+        self._leftovers_before = self._leftovers_before or datetime.now(UTC)
         self._accepting = True
         self._closing = False
         self._workers = [self._new_worker(n) for n in range(self.max_concurrent)]
@@ -245,10 +249,14 @@ class GenerationService:
 
         Never raises: a refund that cannot be applied (over the balance cap) is recorded on
         the image and logged for the owner; a job whose refund cannot be written (the
-        database is locked) is logged and retried in the background after `start`."""
+        database is locked) is logged and retried in the background after `start`. Only
+        jobs last touched before the first recovery (or before `start`) are leftovers: this
+        run's own jobs are never touched, however often it runs."""
+        self._leftovers_before = self._leftovers_before or datetime.now(UTC)
         try:
             leftovers = await self._persist(
-                "start-up: listing unfinished jobs", self.images.list_unfinished
+                "start-up: listing unfinished jobs",
+                functools.partial(self.images.list_unfinished, before=self._leftovers_before),
             )
         except Exception as error:
             log.error("start-up: could not read unfinished jobs (%s); retrying after start", error)

@@ -279,6 +279,30 @@ async def test_recover_never_stops_start_up_and_settles_once_the_lock_is_gone(
         await service.close(deadline=5)
 
 
+async def test_recovery_never_touches_this_runs_own_jobs(
+    capped_users: UserRepository, capped_images: ImageRepository,
+    local_store: LocalObjectStore, client: NanobananaClient, fake_api: FakeNanobanana,
+) -> None:  # fmt: skip
+    """The background recovery runs while workers do: only a previous run's leftovers are
+    refunded, never a job of this run that happens to be PENDING or PROCESSING."""
+    user = await capped_users.create(discord_id=1, starter_coins=300)
+    leftover, _ = await capped_images.reserve_generation(user_id=user.id, cost=100, prompt="a")
+    service = make_service(capped_images, local_store, client, retry_seconds=1)
+    service.start()
+    try:
+        fake_api.latency = 0.5
+        listener = RecordingListener()
+        running = await service.submit(user.id, GenerationRequest("mine"), listener)
+        refunds = await service.recover()
+        assert [r.image.id for r in refunds] == [leftover.id]
+        await listener.done()
+        assert listener.result is not None
+        assert await status_of(capped_images, running) is ImageStatus.COMPLETED
+        await assert_healthy(service, capped_users, capped_images, fake_api)
+    finally:
+        await service.close(deadline=5)
+
+
 async def test_a_refund_that_would_overflow_is_recorded_not_fatal(
     fault_db: Database, capped_users: UserRepository, capped_images: ImageRepository,
     local_store: LocalObjectStore, client: NanobananaClient, fake_api: FakeNanobanana,
