@@ -8,11 +8,11 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
+from bot.config import INT64_MAX
 from bot.i18n import t
 from bot.services.errors import InvalidInput
 from cogs.common import identity_of, reply
 from cogs.generate import in_guild
-from storage.ledger import INT64_MAX
 
 if TYPE_CHECKING:
     from bot.app import Interaction, NanoBananaBot
