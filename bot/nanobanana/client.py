@@ -64,6 +64,8 @@ RETRYABLE_STATUSES: Final = frozenset({408, 429, 500, 502, 503, 504})
 MAX_ATTEMPTS_LIMIT: Final = 20
 #: Largest image the model may answer with (Nano Banana 2 at 4K and 8:1 is about 17 MP).
 MAX_OUTPUT_PIXELS: Final = 64_000_000
+#: Longest side of a model's answer (sent back as it is in a later turn).
+MAX_OUTPUT_SIDE: Final = 16384
 
 _PROMPT_LOG_CHARS: Final = 60
 
@@ -415,9 +417,12 @@ def _not_readable(index: int, problem: imaging.ImageProblem) -> InvalidRequest:
     )
 
 
-def fit_images(images: Sequence[InputImage], budget: int) -> list[InputImage]:
+def fit_images(
+    images: Sequence[InputImage], budget: int, sides: Sequence[int] | None = None
+) -> list[InputImage]:
     """Check every image, then fit them all in `budget` bytes of base64, smallest first, so
-    small images pass untouched and large ones share what is left (through `bot.imaging`)."""
+    small images pass untouched and large ones share what is left (through `bot.imaging`).
+    `sides[i]` is the longest side image i may keep (`MAX_INPUT_SIDE` by default)."""
     infos = []
     for index, image in enumerate(images, 1):
         try:
@@ -432,7 +437,9 @@ def fit_images(images: Sequence[InputImage], budget: int) -> list[InputImage]:
         raw_share = max(1, share * 3 // 4 - 4)
         try:
             data, mime = imaging.fit_for_model(
-                images[i].data, max_bytes=raw_share, max_side=MAX_INPUT_SIDE
+                images[i].data,
+                max_bytes=raw_share,
+                max_side=sides[i] if sides is not None else MAX_INPUT_SIDE,
             )
         except imaging.ImageProblem as problem:
             raise _not_readable(i + 1, problem) from None
@@ -453,7 +460,10 @@ def _prepare_body(
 ) -> bytes:
     """Fit every image (earlier turns' and new ones) in one budget and build the body."""
     earlier = [p.image for turn in history for p in turn.parts if p.image is not None]
-    fitted = fit_images([*earlier, *images], profile.max_request_bytes - REQUEST_HEADROOM)
+    # The model's own images go back as it made them (a 4K answer stays 4K) unless the
+    # request's byte budget says otherwise; members' inputs are capped at MAX_INPUT_SIDE.
+    sides = [MAX_OUTPUT_SIDE] * len(earlier) + [MAX_INPUT_SIDE] * len(images)
+    fitted = fit_images([*earlier, *images], profile.max_request_bytes - REQUEST_HEADROOM, sides)
     fitted_earlier, fitted_inputs = fitted[: len(earlier)], fitted[len(earlier) :]
     position = iter(fitted_earlier)
     turns = tuple(

@@ -1010,3 +1010,18 @@ async def test_a_pro_edit_sends_the_previous_turn_and_its_signature_back(
     assert seen.history_images == [("image/jpeg", first.data)]
     assert seen.signatures == list(first.thought_signatures) == [small_fake.signatures[0]]
     assert second.thought_signatures == (small_fake.signatures[1],)
+
+
+async def test_the_models_own_large_image_goes_back_unchanged(small_fake: FakeNanobanana) -> None:
+    """A 4K answer sent back in the next turn keeps its size (members' inputs are capped at
+    2048 px; the model's own image is not, unless the byte budget needs it)."""
+    big = small_image("JPEG", (3000, 2000))
+    turn = Turn(
+        "a harbour", (ModelPart(image=InputImage(big, "image/jpeg"), thought_signature="c2ln"),)
+    )
+    async with make_client(small_fake, model=PRO) as pro:
+        await pro.generate("at night", history=[turn], images=[InputImage(big, "image/jpeg")])
+    seen = small_fake.requests[0]
+    assert seen.history_images == [("image/jpeg", big)]
+    [(_, sent)] = seen.images
+    assert max(size_of(sent)) == 2048
