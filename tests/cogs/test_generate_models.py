@@ -11,7 +11,9 @@ from typing import Any
 import pytest
 from PIL import Image as PILImage
 
-from storage.models import ImageStatus
+from storage.ledger import INT64_MAX
+from storage.models import ImageStatus, TransactionKind
+from storage.users import UserRepository
 from tests.cogs.conftest import Harness, png
 from tests.cogs.test_generate import has_image
 from tests.fakes.discord_server import FakeMessage
@@ -214,3 +216,28 @@ async def test_forged_grant_amounts_get_a_clear_line(harness: Harness, amount: o
     message = await rec.wait_original()
     assert message.ephemeral and "whole numbers between 1 and 1000" in message.content
     assert await harness.balance(harness.alice) == 300
+
+
+async def test_start_up_goes_on_when_a_leftover_refund_cannot_be_applied(harness: Harness) -> None:
+    """A balance past the cap (from before it existed) used to make the start-up refund
+    overflow and stop the bot; now the bot starts, records the refund owed and says so."""
+    app = harness.app
+    user, _ = await app.user_repo.get_or_create_by_discord(harness.alice.id, starter_coins=300)
+    channel = harness.guild.default_channel
+    stuck, _ = await app.image_repo.reserve_generation(
+        user_id=user.id, cost=100, prompt="a castle",
+        metadata={"context": {"channel_id": channel.id, "guild_id": harness.guild.id}},
+    )  # fmt: skip
+    await UserRepository(app.db).credit(user.id, INT64_MAX - 300, kind=TransactionKind.GRANT)
+    await harness.stop_bot()
+    bot = await harness.start_bot()
+    notice = await harness.fake.wait_for_message(
+        lambda m: "couldn't be refunded automatically" in m.content, channel=channel
+    )
+    assert notice.content.startswith(f"<@{harness.alice.id}>") and "100 coins" in notice.content
+    failed = await bot.image_repo.get(stuck.id)
+    assert failed is not None and failed.status is ImageStatus.FAILED
+    assert failed.metadata["refund_owed"] == 100
+    rec = await harness.fake.slash("generate", {"prompt": "still works"}, user=harness.bob)
+    await rec.wait_original(has_image, timeout=20)
+    await assert_ledger_consistent(bot.db)
