@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint typecheck unit bench soak clean migrate check
+.PHONY: run test lint typecheck unit bench soak clean migrate check discord-spec
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -43,6 +43,11 @@ bench: $(STAMP)
 
 soak: $(STAMP)
 	SOAK_OPERATIONS=$${SOAK_OPERATIONS:-10000} $(BIN)/pytest -m soak tests/reliability --timeout=0 -s
+
+# Refresh the vendored Discord OpenAPI spec the fake Discord enforces (needs internet, or
+# SPEC_GIT_DIR=<a clone of discord/discord-api-spec>), then run `make test`.
+discord-spec: $(STAMP)
+	$(BIN)/python -m tests.fakes.refresh_discord_spec $(if $(SPEC_GIT_DIR),--git-dir $(SPEC_GIT_DIR)) $(if $(SPEC_REF),--ref $(SPEC_REF))
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

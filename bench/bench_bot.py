@@ -157,7 +157,7 @@ def maxrss_mib() -> float:
 
 def has_image(message: FakeMessage) -> bool:
     """Whether a message carries a generated image (as tests/cogs check it)."""
-    return any(name.startswith("nanobanana-") for name in message.files)
+    return any(name.startswith("nanobanana-") for name in message.filenames)
 
 
 def image_delivered_at(rec: InteractionRecord) -> float | None:
@@ -237,7 +237,7 @@ def cpu_seconds() -> float:
 
 
 def fake_discord_bytes(fake: FakeDiscord) -> int:
-    """Bytes of every attachment the fake Discord keeps (it never drops them)."""
+    """Bytes of the attachments the fake Discord keeps (digests only by default, as here)."""
     files = {id(f): len(f.data) for m in fake.messages.values() for f in m.attachments}
     return sum(files.values())
 
@@ -400,6 +400,8 @@ class BurstResult:
     ack_p99_ms: float
     ack_max_ms: float
     acks_over_3s: int
+    late_acks: int  # answered after Discord's 3 s: 404 10062, the member saw a failure
+    rate_limited: int  # 429s the fake answered during the burst
     wall_s: float
     ideal_s: float
     efficiency: float
@@ -436,6 +438,7 @@ class Probes:
     rss_before: float = 0.0
     rss_peak: float = 0.0
     fakes_hold: float = 0.0
+    rate_limited: int = 0
 
 
 def classify(recs: Sequence[InteractionRecord]) -> tuple[list[InteractionRecord], int, int]:
@@ -504,8 +507,13 @@ async def run_burst(world: World, bot: NanoBananaBot, config: Config, label: str
     cpu_before, wall_before = cpu_seconds(), time.monotonic()
     with RssSampler() as sampler:
         async with LoopLag() as lag:
+            hits_before = len(world.fake.ratelimits.hits)
             recs = await send_burst(world, prompts)
-            await asyncio.gather(*(rec.wait_callback(timeout=patience) for rec in recs))
+            # An answer, or Discord's refusal of a late one (the fake enforces the 3 s).
+            await asyncio.gather(
+                *(rec.wait_for(lambda r: r.callbacks or r.expired, timeout=patience)
+                  for rec in recs)
+            )  # fmt: skip
             accepted, refused, other = classify(recs)
             await asyncio.gather(
                 *(
@@ -517,6 +525,7 @@ async def run_burst(world: World, bot: NanoBananaBot, config: Config, label: str
     probes.cpu_seconds = cpu_seconds() - cpu_before
     probes.wall_seconds = time.monotonic() - wall_before
     probes.rest_calls = world.fake.request_count - rest_before
+    probes.rate_limited = len(world.fake.ratelimits.hits) - hits_before
     probes.lags, probes.rss_peak = lag.lags, sampler.peak_mib
     probes.fakes_hold = (fake_discord_bytes(world.fake) - held_before) / MiB
     if label == "s3":  # moto keeps every object in this process's memory
@@ -568,6 +577,8 @@ def summarize(
         ack_p99_ms=ms(percentile(acks, 99)),
         ack_max_ms=ms(max(acks, default=math.nan)),
         acks_over_3s=sum(1 for a in acks if a > ACK_DEADLINE),
+        late_acks=sum(1 for rec in recs if rec.expired and not rec.responded),
+        rate_limited=probes.rate_limited,
         wall_s=wall,
         ideal_s=ideal,
         efficiency=wall / ideal if ideal else math.nan,
@@ -680,7 +691,7 @@ async def timed_async(action: Callable[[], Awaitable[object]]) -> float:
 async def time_slash_gallery(world: World) -> tuple[float, float, FakeMessage]:
     """`/gallery` -> the contact sheet delivered: (seconds, ack seconds, message)."""
     rec = await world.fake.slash("gallery", {}, user=world.collector)
-    message = await rec.wait_original(lambda m: "gallery.png" in m.files, timeout=60)
+    message = await rec.wait_original(lambda m: "gallery.png" in m.filenames, timeout=60)
     assert rec.sent_at is not None and message.edited_at is not None
     return wall_to_monotonic(message.edited_at) - rec.sent_at, rec.ack_latency or 0.0, message
 
@@ -812,6 +823,8 @@ class Results:
     config: Config
     host: dict[str, Any]
     bursts: list[BurstResult] = field(default_factory=list)
+    # Requests real Discord would refuse as malformed (must be none).
+    discord_problems: list[str] = field(default_factory=list)
     memory: Memory = field(default_factory=Memory)
     gallery: GalleryResult | None = None
     startup: StartupResult | None = None
@@ -866,6 +879,7 @@ async def run(config: Config) -> Results:
             cold = await local_phase(world, config, results)
             await s3_phase(world, config, results)
             results.startup = await run_startup(world, config, world.root / "local", cold)
+            results.discord_problems = world.fake.problems()
     results.memory.ru_maxrss_at_end = maxrss_mib()
     results.total_s = time.perf_counter() - started
     return results
@@ -909,6 +923,7 @@ def burst_rows(bursts: Sequence[BurstResult]) -> list[Row]:
         row("[1] ack latency p50 (ms)", lambda b: b.ack_p50_ms),
         row("[1] ack latency p99 (ms)", lambda b: b.ack_p99_ms, "< 100"),
         row("[1] ack latency max (ms)", lambda b: b.ack_max_ms, "< 3000"),
+        row("[1] answered too late (404 10062)", lambda b: b.late_acks, "0"),
         row("[2] burst wall time (s)", lambda b: b.wall_s, digits=2),
         row("[2] API-bound ideal ceil(acc/K)*L (s)", lambda b: b.ideal_s, digits=2),
         row("[2] efficiency wall / ideal", lambda b: b.efficiency, "<= 1.10", digits=2),
@@ -922,6 +937,7 @@ def burst_rows(bursts: Sequence[BurstResult]) -> list[Row]:
         row("[3] callback -> image p99 (s, queued)", lambda b: b.end_to_end_p99_s, digits=2),
         row("edits of the original per job", lambda b: b.edits_per_job),
         row("Discord REST calls during burst", lambda b: b.rest_calls),
+        row("429s from Discord's rate limits (ridden out)", lambda b: b.rate_limited),
         row(f"CPU used during burst (cores of {os.cpu_count()})", lambda b: b.cpu_cores, digits=2),
         row("event-loop lag p99 (ms)", lambda b: b.loop_lag_p99_ms),
         row("event-loop lag max (ms)", lambda b: b.loop_lag_max_ms),
@@ -989,6 +1005,8 @@ Everything runs in ONE process on loopback: the bot, FakeDiscord, FakeNanobanana
 (a thread) and SQLite (aiosqlite threads). CPU and loop time spent by the fakes count
 against the bot. Each burst starts on a fresh database, so its users are first-time users.
 [1] fake Discord's INTERACTION_CREATE sent (sent_at) -> first callback POST received.
+    FakeDiscord is strict like Discord: a first answer after 3 s gets 404 10062, and
+    rate limits, upload limits and the API spec are enforced on every request.
 [2] first INTERACTION_CREATE sent -> last image edit stored by the fake (edited_at).
     Ideal = ceil(accepted / K) * L: K workers each busy only for the API's latency.
 [3] Overhead = worker start (Job.started_at) -> image edit stored by the fake, minus the
@@ -1000,9 +1018,9 @@ against the bot. Each burst starts on a fresh database, so its users are first-t
     and around GenerationService.enqueue, bench-only.) Event-loop lag: lateness of a 10 ms
     sleep during the burst.
 [4] psutil RSS sampled every 50 ms on a thread during each burst. It includes the fakes:
-    FakeDiscord keeps every uploaded image, moto every stored object (the 'fakes keep'
-    row), and whatever glibc malloc keeps after frees. The s3 column starts from what the
-    local run left behind; compare growth, not peaks.
+    moto keeps every stored object (the 'fakes keep' row; FakeDiscord keeps digests of
+    uploads, not bytes), and whatever glibc malloc keeps after frees. The s3 column starts
+    from what the local run left behind; compare growth, not peaks.
 [5] /gallery: slash sent -> contact sheet stored by the fake. Service: GalleryService.page()
     timed directly with the keyset cursor of the page's last predecessor row. Next click:
     live GalleryViews are set to the page before, then Next is clicked through Discord;
@@ -1025,6 +1043,10 @@ def print_report(results: Results) -> None:
     print()
     print(FOOTNOTES)
     print(f"\nTotal {results.total_s:.1f} s; figures written to {RESULTS_PATH}")
+    if results.discord_problems:
+        print(f"\n{len(results.discord_problems)} request(s) real Discord would refuse:")
+        for problem in results.discord_problems[:20]:
+            print(f"  {problem}")
 
 
 def without_nan(value: Any) -> Any:
@@ -1052,6 +1074,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     results = asyncio.run(run(config))
     write_results(results)
     print_report(results)
+    if results.discord_problems:
+        sys.exit(1)
 
 
 if __name__ == "__main__":

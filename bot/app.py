@@ -7,6 +7,7 @@ import contextlib
 import hashlib
 import json
 import logging
+import re
 import time
 from typing import Any, TypeAlias
 
@@ -31,6 +32,7 @@ from storage.users import UserRepository
 log = logging.getLogger(__name__)
 
 COGS = (
+    "cogs.errors",  # first: it installs the command tree's error handler
     "cogs.generate",
     "cogs.upload",
     "cogs.gallery",
@@ -38,6 +40,9 @@ COGS = (
     "cogs.admin",
 )
 COMMANDS_HASH_KEY = "commands_hash"
+MESSAGE_CHARS = 2000  # Discord's limit on a message's content
+# A notice line's leading mention of its requester.
+_LINE_MENTION = re.compile(r"(?m)^<@(\d+)>")
 SHUTDOWN_DEADLINE = 30.0
 
 
@@ -78,9 +83,6 @@ class NanoBananaBot(commands.Bot):
         options.setdefault("help_command", None)
         # Nobody is pinged unless a message names whom it may ping (prompts can hold <@id>).
         options.setdefault("allowed_mentions", discord.AllowedMentions.none())
-        from cogs.errors import NanoBananaTree
-
-        options.setdefault("tree_cls", NanoBananaTree)
         super().__init__(**options)
         self.settings = settings
         self.started_at = time.monotonic()
@@ -141,7 +143,12 @@ class NanoBananaBot(commands.Bot):
 
     async def tell_interrupted(self, refunds: list[Refund]) -> None:
         """Tell members whose images a crash interrupted that they were refunded, in the
-        channel where they asked (their interaction died with the old process)."""
+        channel where they asked (their interaction died with the old process).
+
+        One message per channel (split at Discord's 2000 characters), not one per job:
+        channels allow about five messages per five seconds, and a restart after a busy
+        minute would otherwise still be queueing notices when the bot stops again."""
+        by_channel: dict[int, list[str]] = {}
         for refund in refunds:
             image = refund.image
             channel_id = (image.metadata.get("context") or {}).get("channel_id")
@@ -154,30 +161,29 @@ class NanoBananaBot(commands.Bot):
                 prompt=quote_prompt(image.prompt or "", 100),
                 coins=refund.owed or refund.refunded,
             )
-            try:
-                # Only the requester may be pinged, whatever the prompt says.
-                await self.get_partial_messageable(int(channel_id)).send(
-                    f"<@{owner.discord_id}> {text}",
-                    allowed_mentions=discord.AllowedMentions(
-                        everyone=False, roles=False, users=[discord.Object(owner.discord_id)]
-                    ),
-                )
-            except discord.HTTPException as error:
-                log.info("could not tell user about interrupted job: %s", error.status)
+            by_channel.setdefault(int(channel_id), []).append(f"<@{owner.discord_id}> {text}")
+        for channel_id, lines in by_channel.items():
+            for content in _join_within(lines, MESSAGE_CHARS):
+                # Only the members this message is for may be pinged: each line starts with
+                # its requester's mention; prompts are quoted with their mentions escaped.
+                requesters = [
+                    discord.Object(int(user_id))
+                    for user_id in dict.fromkeys(_LINE_MENTION.findall(content))
+                ]
+                try:
+                    await self.get_partial_messageable(channel_id).send(
+                        content,
+                        allowed_mentions=discord.AllowedMentions(
+                            everyone=False, roles=False, users=requesters
+                        ),
+                    )
+                except discord.HTTPException as error:
+                    log.info("could not tell users about interrupted jobs: %s", error.status)
 
     async def on_ready(self) -> None:
         if self.ready_after is None:
             self.ready_after = time.monotonic() - self.started_at
             log.info("ready as %s in %.2fs", self.user, self.ready_after)
-
-    async def on_app_command_completion(
-        self,
-        interaction: discord.Interaction[NanoBananaBot],
-        command: discord.app_commands.Command[Any, Any, Any] | discord.app_commands.ContextMenu,
-    ) -> None:
-        from cogs.errors import log_command
-
-        log_command(interaction, "ok")
 
     def commands_hash(self) -> str:
         """A hash of the command set as Discord would receive it."""
@@ -217,6 +223,22 @@ class NanoBananaBot(commands.Bot):
         await super().close()
         if self.db.is_open:
             await self.db.close()
+
+
+def _join_within(lines: list[str], limit: int) -> list[str]:
+    """Lines joined into as few messages as fit in `limit` characters each (a longer line
+    is cut, never dropped)."""
+    messages: list[str] = []
+    current = ""
+    for line in lines:
+        line = line[:limit]
+        if current and len(current) + 1 + len(line) > limit:
+            messages.append(current)
+            current = ""
+        current = f"{current}\n{line}" if current else line
+    if current:
+        messages.append(current)
+    return messages
 
 
 def run_bot(settings: Settings) -> int:

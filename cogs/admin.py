@@ -8,7 +8,6 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.config import INT64_MAX
 from bot.i18n import t
 from bot.services.errors import InvalidInput
 from cogs.common import identity_of, reply
@@ -37,8 +36,11 @@ class AdminCog(commands.Cog):
         self,
         itx: Interaction,
         user: discord.User,
-        # Range only bounds what Discord accepts; the service enforces MAX_GRANT.
-        amount: app_commands.Range[int, -INT64_MAX, INT64_MAX],
+        # No Range: Discord itself carries INTEGER options between -2^53 and 2^53 (a wider
+        # min/max makes the whole command sync fail with 400 Invalid Form Body), and every
+        # value it carries reaches the service, which refuses what is outside 1..MAX_GRANT
+        # with a message naming the limit.
+        amount: int,
         reason: str | None = None,
     ) -> None:
         accounts = self.bot.accounts

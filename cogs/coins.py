@@ -9,7 +9,7 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.i18n import t
-from cogs.common import identity_of
+from cogs.common import identity_of, shorten
 from cogs.generate import BANANA
 from storage.models import CoinTransaction
 
@@ -26,10 +26,17 @@ KIND_ICONS = {
 }
 
 
+# Five history lines share one embed field (1024 characters): a line is at most about
+# 2 + 21 + 3 + 19 + 17 + 3 + REASON_CHARS = 165 characters, so five always fit.
+REASON_CHARS = 100
+
+
 def ledger_line(row: CoinTransaction) -> str:
     sign = "+" if row.delta > 0 else ""
     stamp = discord.utils.format_dt(row.created_at, "R")
-    reason = f" · {row.reason}" if row.reason and row.kind in ("GRANT", "ADJUSTMENT") else ""
+    reason = ""
+    if row.reason and row.kind in ("GRANT", "ADJUSTMENT"):
+        reason = f" · {shorten(row.reason, REASON_CHARS)}"
     return (
         f"{KIND_ICONS.get(row.kind, '•')} `{sign}{row.delta}` → {row.balance_after} {stamp}{reason}"
     )

@@ -1,4 +1,5 @@
-"""One error handler for commands, buttons, selects and modals.
+"""One error handler for commands, buttons, selects and modals (an extension: it installs
+itself on the command tree, so the composition root imports no cog).
 
 Known errors become short, localised, ephemeral messages; anything else is logged with an
 error id that the user sees, so an owner can find it in the logs.
@@ -13,13 +14,14 @@ from typing import TYPE_CHECKING, Any
 
 import discord
 from discord import app_commands
+from discord.ext import commands
 
 from bot.i18n import t
 from bot.services.errors import NotEnoughCoins, UserFacingError
 from cogs.common import language_of, reply
 
 if TYPE_CHECKING:
-    from bot.app import Interaction, NanoBananaBot  # noqa: F401
+    from bot.app import Interaction, NanoBananaBot
 
 log = logging.getLogger(__name__)
 
@@ -83,12 +85,44 @@ async def report_error(itx: Interaction, error: BaseException) -> None:
         log.warning("could not report an error to user %s", itx.user.id)
 
 
-class NanoBananaTree(app_commands.CommandTree["NanoBananaBot"]):
-    """The command tree with the bot's one error handler and per-command timing."""
+class ErrorsCog(commands.Cog):
+    """Installs the one error handler and the per-command timing on the bot's command tree
+    (as RoboDanny and python-discord do), and restores the tree's own on unload."""
 
-    async def interaction_check(self, interaction: Interaction) -> bool:
+    def __init__(self, bot: NanoBananaBot) -> None:
+        self.bot = bot
+        self._saved: tuple[Any, Any] | None = None
+
+    async def cog_load(self) -> None:
+        tree = self.bot.tree
+        self._saved = (tree.on_error, tree.interaction_check)
+        tree.on_error = self.on_app_command_error  # type: ignore[method-assign]
+        tree.interaction_check = self.start_timer  # type: ignore[method-assign]
+
+    async def cog_unload(self) -> None:
+        if self._saved is not None:
+            tree = self.bot.tree
+            tree.on_error, tree.interaction_check = self._saved  # type: ignore[method-assign]
+            self._saved = None
+
+    async def start_timer(self, interaction: Interaction) -> bool:
+        """Runs before every app command: remember when it started, for `log_command`."""
         interaction.extras["started_at"] = time.monotonic()
         return True
 
-    async def on_error(self, interaction: Interaction, error: app_commands.AppCommandError) -> None:
+    async def on_app_command_error(
+        self, interaction: Interaction, error: app_commands.AppCommandError
+    ) -> None:
         await report_error(interaction, error)
+
+    @commands.Cog.listener()
+    async def on_app_command_completion(
+        self,
+        interaction: Interaction,
+        command: app_commands.Command[Any, Any, Any] | app_commands.ContextMenu,
+    ) -> None:
+        log_command(interaction, "ok")
+
+
+async def setup(bot: NanoBananaBot) -> None:
+    await bot.add_cog(ErrorsCog(bot))

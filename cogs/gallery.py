@@ -22,6 +22,7 @@ from storage.models import Image, ImageType, User
 if TYPE_CHECKING:
     from bot.app import Interaction, NanoBananaBot
 
+EXTENSIONS = {"image/png": "png", "image/jpeg": "jpg", "image/webp": "webp"}
 KINDS: dict[str, ImageType | None] = {
     "all": None,
     "generated": ImageType.GENERATED,
@@ -94,18 +95,24 @@ class GalleryView(discord.ui.View):
         self.choose.disabled = not page.images
         return page
 
-    def render(self) -> dict[str, Any]:
+    async def render(self, upload_limit: int) -> dict[str, Any]:
+        """The page as message fields; the sheet shrunk to the interaction's upload limit
+        (Discord refuses a bigger file with 413)."""
         page = self.page
         assert page is not None
+        sheet, mime = page.sheet or b"", "image/png"
+        if len(sheet) > upload_limit:
+            sheet, mime = await asyncio.to_thread(imaging.fit_to_size, sheet, upload_limit)
+        filename = f"gallery.{EXTENSIONS.get(mime, 'png')}"
         embed = discord.Embed(
             title=t(self.language, "gallery.title", user=self.owner_name), colour=BANANA
         )
-        embed.set_image(url="attachment://gallery.png")
+        embed.set_image(url=f"attachment://{filename}")
         embed.set_footer(
             text=t(self.language, "gallery.footer", page=page.page_number, pages=page.pages,
                    total=page.total)
         )  # fmt: skip
-        files = [discord.File(io.BytesIO(page.sheet or b""), filename="gallery.png")]
+        files = [discord.File(io.BytesIO(sheet), filename=filename)]
         return {"embed": embed, "attachments": files, "view": self}
 
     async def interaction_check(self, interaction: Interaction) -> bool:  # type: ignore[override]
@@ -118,7 +125,7 @@ class GalleryView(discord.ui.View):
 
     async def _show(self, interaction: Interaction, index: int) -> None:
         await self.load(index)
-        await interaction.response.edit_message(**self.render())
+        await interaction.response.edit_message(**await self.render(interaction.filesize_limit))
 
     async def turn(self, interaction: Interaction, step: int) -> None:
         """Show the page `step` pages away from the current one."""
@@ -130,15 +137,12 @@ class GalleryView(discord.ui.View):
         """Send one image privately, with Delete for its owner or an admin."""
         opened = await self.bot.gallery.open(image_id)
         image = opened.image
-        extension = {"image/jpeg": "jpg", "image/webp": "webp"}.get(
-            str(image.metadata.get("mime_type")), "png"
-        )
-        filename = f"image-{image.id[:8]}.{extension}"
-        data = opened.data
+        data, mime = opened.data, str(image.metadata.get("mime_type"))
         if len(data) > interaction.filesize_limit:
-            data, _mime = await asyncio.to_thread(
+            data, mime = await asyncio.to_thread(
                 imaging.fit_to_size, data, interaction.filesize_limit
             )
+        filename = f"image-{image.id[:8]}.{EXTENSIONS.get(mime, 'png')}"
         actor = identity_of(interaction.user, interaction)
         is_owner = self.owner.discord_id == interaction.user.id
         view = None
@@ -213,7 +217,7 @@ class GalleryCog(commands.Cog):
             key = "gallery.empty_self" if owner.id == viewer.id else "gallery.empty_other"
             await itx.followup.send(t(language, key, user=target.display_name), ephemeral=True)
             return
-        rendered = view.render()
+        rendered = await view.render(itx.filesize_limit)
         await itx.followup.send(
             embed=rendered["embed"], files=rendered["attachments"], view=view, ephemeral=True
         )

@@ -1,4 +1,5 @@
-"""Shared fixtures: real SQLite files, a real moto S3 server over HTTP, real repositories."""
+"""Shared fixtures: real SQLite files, a real moto S3 server over HTTP, real repositories, and
+the per-test check that no fake Discord saw a request real Discord would refuse."""
 
 from __future__ import annotations
 
@@ -14,11 +15,27 @@ from storage.db import Database
 from storage.images import ImageRepository
 from storage.objects import S3ObjectStore
 from storage.users import UserRepository
+from tests.fakes.discord_server import FakeDiscord
 
 # Settings must never pick up a developer's real .env or environment during tests.
 for _name in list(os.environ):
     if _name.startswith(("DISCORD_", "GEMINI_", "S3_", "R2_", "NANOBANANA_")):
         del os.environ[_name]
+
+
+@pytest.fixture(autouse=True)
+def discord_strictness() -> Iterator[None]:
+    """Fail any test during which a fake Discord saw a request that real Discord would refuse
+    as malformed (or a route the fake does not serve, or an error inside the fake)."""
+    FakeDiscord.instances.clear()
+    yield
+    fakes, FakeDiscord.instances[:] = list(FakeDiscord.instances), []
+    problems = [problem for fake in fakes for problem in fake.problems()]
+    if problems:
+        pytest.fail(
+            f"{len(problems)} request(s) Discord would refuse:\n" + "\n".join(problems),
+            pytrace=False,
+        )
 
 
 @pytest.fixture

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
 
 import pytest
 
@@ -13,7 +14,7 @@ from tests.storage.helpers import assert_ledger_consistent
 
 
 def has_image(message: FakeMessage) -> bool:
-    return any(name.startswith("nanobanana-") for name in message.files)
+    return any(name.startswith("nanobanana-") for name in message.filenames)
 
 
 async def generate(harness: Harness, prompt: str = "a banana astronaut", **options: object):  # type: ignore[no-untyped-def]
@@ -25,8 +26,7 @@ async def test_generate_shows_image_embed_and_buttons(harness: Harness) -> None:
     rec = await generate(harness, aspect_ratio="16:9")
     message = await rec.wait_original(has_image, timeout=10)
     assert not message.ephemeral
-    data = next(iter(message.files.values()))
-    assert data.startswith(b"\x89PNG")
+    assert message.attachments[0].content_type == "image/png"  # sniffed from the bytes
     text = message.embed_text()
     assert "a banana astronaut" in text and "16:9" in text and "200" in text
     labels = [b["label"] for b in message.buttons()]
@@ -246,7 +246,8 @@ async def test_edit_opens_modal_and_edits_the_image(harness: Harness) -> None:
     assert "make it purple" in edited.embed_text()
     request = harness.api.requests[-1]
     assert request.prompt == "make it purple"
-    assert request.images[0][1] == next(iter(message.files.values()))
+    # The edit starts from exactly the image the member saw (the fake keeps digests).
+    assert hashlib.sha256(request.images[0][1]).hexdigest() == message.attachments[0].sha256
     assert await harness.balance(harness.alice) == 100
 
 
@@ -325,8 +326,8 @@ async def test_result_is_downscaled_to_the_upload_limit(harness: Harness) -> Non
     harness.fake.attachment_size_limit = 20_000
     rec = await generate(harness)
     message = await rec.wait_original(has_image, timeout=10)
-    ((name, data),) = message.files.items()
-    assert len(data) <= 20_000 and not name.endswith(".png")
+    (attachment,) = message.attachments
+    assert attachment.size <= 20_000 and not attachment.filename.endswith(".png")
     # The stored original keeps full quality; only the Discord copy was shrunk.
     image = (await harness.app.image_repo.list_all(limit=1)).items[0]
     assert image.metadata["width"] == 1024 and image.metadata["size"] > 20_000

@@ -66,8 +66,9 @@ async def test_pro_at_4k_costs_what_is_configured(harness: Harness) -> None:
     message = await rec.wait_original(has_image, timeout=20)
     text = message.embed_text()
     assert "4K" in text and PRO in text and "300" in text
-    name, data = next(iter(message.files.items()))
-    assert name.endswith(".jpg") and data.startswith(b"\xff\xd8")  # Pro answers JPEG
+    (attachment,) = message.attachments
+    assert attachment.filename.endswith(".jpg")  # Pro answers JPEG
+    assert attachment.content_type == "image/jpeg"
     seen = harness.api.requests[-1]
     assert (seen.model, seen.image_size, seen.aspect_ratio) == (PRO, "4K", "2:3")
     assert await harness.balance(harness.alice) == 0
@@ -99,7 +100,7 @@ async def test_every_image_of_an_answer_is_shown_and_kept(harness: Harness) -> N
     harness.api.script([Behaviour(Mode.OK, images=3)])
     rec = await harness.fake.slash("generate", {"prompt": "three foxes"}, user=harness.alice)
     message = await rec.wait_original(has_image, timeout=20)
-    assert len(message.files) == 3
+    assert len(message.attachments) == 3
     rows = (await harness.app.image_repo.list_all(limit=10)).items
     assert len(rows) == 3 and all(r.status is ImageStatus.COMPLETED for r in rows)
     extras = [r for r in rows if r.metadata.get("extra_of")]

@@ -20,7 +20,7 @@ async def test_upload_stores_and_replies_with_embed(harness: Harness) -> None:
     assert message.ephemeral
     text = message.embed_text()
     assert "My cat" in text and "120×90" in text and "on the sofa" in text
-    assert "thumbnail.webp" in message.files
+    assert "thumbnail.webp" in message.filenames
     assert [b["label"] for b in message.buttons()] == ["Edit", "Delete"]
     objects = await harness.objects()
     assert len(objects) == 2 and any(k.startswith("thumbnails/") for k in objects)

@@ -9,6 +9,8 @@ from __future__ import annotations
 import asyncio
 import copy
 import datetime as dt
+import hashlib
+import json
 import mimetypes
 import time
 from collections.abc import Callable, Iterator
@@ -333,7 +335,9 @@ class FakeFile:
     """A file: uploaded by the bot (message attachment) or by a test (option of type ATTACHMENT).
 
     ``size`` defaults to ``len(data)`` but a test may claim another size; ``content_type`` is
-    whatever the test says (it may lie), or sniffed from the bytes / file name.
+    whatever the test says (it may lie), or sniffed from the bytes / file name. Of the files
+    the bot uploads the fake keeps ``size`` and ``sha256`` only, unless the test asked for
+    the bytes (``FakeDiscord(keep_upload_bytes=True)``): then ``kept`` is true.
     """
 
     filename: str
@@ -345,10 +349,38 @@ class FakeFile:
     width: int | None = None
     height: int | None = None
     url: str = ""
+    sha256: str = ""
+    kept: bool = True
 
     def __post_init__(self) -> None:
         if self.size < 0:
             self.size = len(self.data)
+        if not self.sha256 and self.kept:
+            self.sha256 = hashlib.sha256(self.data).hexdigest()
+
+    @classmethod
+    def received(
+        cls, filename: str, raw: bytes, content_type: str | None, *, keep: bool
+    ) -> FakeFile:
+        """A file the bot sent: its digest and size, and its bytes only if ``keep``."""
+        return cls(
+            filename=filename,
+            data=raw if keep else b"",
+            content_type=content_type,
+            size=len(raw),
+            sha256=hashlib.sha256(raw).hexdigest(),
+            kept=keep,
+        )
+
+    def read(self) -> bytes:
+        """The bytes; only for files whose bytes the fake kept."""
+        if not self.kept:
+            raise LookupError(
+                f"the fake kept only the digest and size of {self.filename!r}; to read uploaded "
+                "bytes build FakeDiscord(keep_upload_bytes=True) or set "
+                "fake.keep_upload_bytes = True before the bot uploads"
+            )
+        return self.data
 
     def to_json(self) -> dict[str, Any]:
         data: dict[str, Any] = {
@@ -399,8 +431,13 @@ class FakeMessage:
         return bool(self.flags & LOADING)
 
     @property
+    def filenames(self) -> list[str]:
+        return [f.filename for f in self.attachments]
+
+    @property
     def files(self) -> dict[str, bytes]:
-        return {f.filename: f.data for f in self.attachments}
+        """Attachment bytes by file name (needs ``keep_upload_bytes``; see ``FakeFile``)."""
+        return {f.filename: f.read() for f in self.attachments}
 
     def walk(self) -> Iterator[dict[str, Any]]:
         return walk_components(self.components)
@@ -573,6 +610,28 @@ class FakeHTTPError:
     message: str
 
 
+@dataclass
+class FakeInvalidRequest:
+    """A request real Discord would refuse as malformed (the bot's bug, not bad luck):
+    invalid against the spec, to a route Discord does not have, or over an upload limit."""
+
+    method: str
+    path: str
+    status: int
+    code: int
+    problems: list[str]
+    payload: Any = None
+
+    def __str__(self) -> str:
+        shown = json.dumps(self.payload, default=str)
+        if len(shown) > 300:
+            shown = shown[:300] + "..."
+        return (
+            f"{self.method} {self.path} -> {self.status} {self.code}: "
+            f"{'; '.join(self.problems)} (body: {shown})"
+        )
+
+
 class InteractionRecord:
     """Everything the bot did in answer to one interaction we sent (keyed by its token)."""
 
@@ -605,7 +664,7 @@ class InteractionRecord:
         self.choices: list[dict[str, Any]] | None = None  # autocomplete answer
         self.errors: list[FakeHTTPError] = []  # 4xx answers given for this token
         self.expired = False
-        self.sent_at: float | None = None  # time.monotonic() when INTERACTION_CREATE went out
+        self.sent_at: float | None = None  # fake.clock.now() when INTERACTION_CREATE went out
         self.first_callback_at: float | None = None
         self._notifier = Notifier()
 

@@ -11,11 +11,19 @@ selects, modal submits) and assert on what the bot sent back::
             rec = await fake.slash("imagine", {"prompt": "a cat", "image": fake.upload(png)},
                                    user=alice)
             msg = await rec.wait_followup()
-            assert msg.files["out.png"].startswith(b"\\x89PNG")
+            assert msg.filenames == ["out.png"] and msg.attachments[0].size < 10_000_000
             click = await fake.click(msg, "nb:again:1", user=alice)
             await click.wait_callback()
 
-See ``tests/test_fake_discord.py`` for every path exercised end to end.
+It is as strict as Discord, on by default (see ``FakeDiscord.__init__``): every REST request
+is checked against Discord's OpenAPI spec (``tests.fakes.discord_validation``), interactions
+expire after 3 s unanswered and tokens after 15 min on ``fake.clock``, rate limits apply
+(``tests.fakes.discord_ratelimits``), uploads over the limit get 413, and uploads are kept as
+digests unless a test asks for the bytes. Requests Discord would refuse are collected in
+``fake.invalid_requests``, and the test suite fails the test that made them.
+
+See ``tests/test_fake_discord.py`` and ``tests/test_fake_discord_strict.py`` for every path
+exercised end to end.
 """
 
 from __future__ import annotations
@@ -29,7 +37,7 @@ import time
 from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Any, ClassVar, TypeVar
 from urllib.parse import quote
 
 import aiohttp
@@ -60,6 +68,7 @@ from tests.fakes.discord_models import (
     FakeFile,
     FakeGuild,
     FakeHTTPError,
+    FakeInvalidRequest,
     FakeMember,
     FakeMessage,
     FakeModal,
@@ -70,6 +79,8 @@ from tests.fakes.discord_models import (
     Snowflakes,
     sniff,
 )
+from tests.fakes.discord_ratelimits import FakeClock, RateLimiter
+from tests.fakes.discord_validation import DiscordSpec, Refusal, load_spec, unknown_route
 
 __all__ = [
     "FakeCallback",
@@ -78,6 +89,7 @@ __all__ = [
     "FakeFile",
     "FakeGuild",
     "FakeHTTPError",
+    "FakeInvalidRequest",
     "FakeMember",
     "FakeMessage",
     "FakeModal",
@@ -90,6 +102,10 @@ __all__ = [
 log = logging.getLogger("tests.fakes.discord")
 
 API = "/api/v10"
+MiB = 1024 * 1024
+ACK_DEADLINE = 3.0  # Discord: the first response within 3 s, or "Unknown interaction"
+TOKEN_LIFETIME = 15 * 60.0  # Discord: interaction tokens work for 15 minutes
+_INVALID_JSON = "The request body contains invalid JSON."
 SEND_MESSAGES = discord.Permissions(send_messages=True).value
 ATTACH_FILES = discord.Permissions(attach_files=True).value
 EMBED_LINKS = discord.Permissions(embed_links=True).value
@@ -133,10 +149,31 @@ class _Reject(Exception):
     """Raised inside handlers to answer with a Discord-style JSON error."""
 
     def __init__(
-        self, status: int, code: int, message: str, rec: InteractionRecord | None = None
+        self,
+        status: int,
+        code: int,
+        message: str,
+        rec: InteractionRecord | None = None,
+        errors: dict[str, Any] | None = None,
     ) -> None:
         super().__init__(message)
         self.status, self.code, self.message, self.rec = status, code, message, rec
+        self.errors = errors
+
+
+@dataclass
+class _Body:
+    """A request body, read once by the middleware: JSON, or multipart ``payload_json`` plus
+    ``files[n]`` parts (kept as digests unless the test asked for bytes)."""
+
+    media: str | None
+    payload: Any
+    uploads: list[tuple[int, FakeFile]]
+    present: bool
+
+    @property
+    def fields(self) -> dict[str, Any]:
+        return self.payload if isinstance(self.payload, dict) else {}
 
 
 @dataclass
@@ -191,18 +228,40 @@ class FakeDiscord:
         token: str | None = None,
         bot_permissions: int = DEFAULT_BOT_PERMISSIONS,
         heartbeat_interval_ms: int = 41250,
-        attachment_size_limit: int = 25 * 1024 * 1024,
-        ack_deadline: float | None = None,
+        attachment_size_limit: int = 10 * MiB,
+        ack_deadline: float | None = ACK_DEADLINE,
+        token_lifetime: float | None = TOKEN_LIFETIME,
+        validate: bool = True,
+        rate_limits: bool = True,
+        keep_upload_bytes: bool = False,
+        clock: FakeClock | None = None,
         dispatch_message_create: bool = False,
         connect_timeout: float = 10.0,
         install: bool = True,
     ) -> None:
-        """
+        """Every rule of Discord's that the fake knows is on by default:
+
+        validate: check every REST request against Discord's OpenAPI spec (and the message
+            rules a schema cannot say): 400 50035 Invalid Form Body, like Discord.
+        ack_deadline: an interaction not acknowledged within that many seconds (on
+            ``clock``) is expired: callback -> 404 10062 Unknown interaction.
+        token_lifetime: webhook calls (followups, edits) with an older token -> 401 50027
+            Invalid Webhook Token.
+        rate_limits: per-route buckets and the global limit (see ``discord_ratelimits``);
+            tune them with ``fake.ratelimits``.
+        attachment_size_limit: the guild's upload limit (also sent in every interaction);
+            a bigger file -> 413 40005 Request entity too large.
+        keep_upload_bytes: keep the bytes of the files the bot uploads (default: digest and
+            size only); may also be set on the instance before the bot uploads.
+        clock: the time the deadlines and rate limits use; ``fake.clock.advance(s)`` skips
+            ahead instead of sleeping.
         token: if set, REST calls and IDENTIFY must use it (401 / close 4004 otherwise).
-        ack_deadline: if set, an interaction not acknowledged within that many seconds of being
-            sent is expired like on Discord (callback -> 404 10062, webhooks -> 401 50027).
         dispatch_message_create: echo MESSAGE_CREATE over the gateway for channel messages.
         install: point discord.py (Route.BASE, DEFAULT_GATEWAY) at this fake on start().
+
+        Requests that Discord would refuse as malformed are collected in
+        ``invalid_requests``; the test suite fails any test that leaves one behind (a test
+        that provokes one on purpose takes it with ``take_invalid()``).
         """
         self.ids = Snowflakes()
         self.bot_user = FakeUser(id=bot_id or self.ids.next(), username=bot_name, bot=True)
@@ -213,6 +272,12 @@ class FakeDiscord:
         self.heartbeat_interval_ms = heartbeat_interval_ms
         self.attachment_size_limit = attachment_size_limit
         self.ack_deadline = ack_deadline
+        self.token_lifetime = token_lifetime
+        self.validate = validate
+        self.keep_upload_bytes = keep_upload_bytes
+        self.clock = clock or FakeClock()
+        self.ratelimits = RateLimiter(self.clock, enabled=rate_limits)
+        self.spec: DiscordSpec = load_spec()  # read and indexed once per process
         self.dispatch_message_create = dispatch_message_create
         self.connect_timeout = connect_timeout
         self._install_on_start = install
@@ -240,10 +305,12 @@ class FakeDiscord:
         self.records_by_token: dict[str, InteractionRecord] = {}
         self.modals: dict[str, FakeModal] = {}  # latest modal opened per custom_id
         self.http_errors: list[FakeHTTPError] = []  # every 4xx the fake answered
+        self.invalid_requests: list[FakeInvalidRequest] = []  # what Discord would refuse
         self.unknown_routes: list[tuple[str, str]] = []
         self.server_errors: list[str] = []  # exceptions inside the fake itself (bugs)
         self.request_count = 0
         self._injections: list[_Injection] = []
+        self._bodies: dict[int, _Body] = {}  # by id(request), while its handler runs
 
         # gateway
         self.identifies: list[dict[str, Any]] = []
@@ -261,6 +328,10 @@ class FakeDiscord:
         self._saved: tuple[str, yarl.URL] | None = None
         self.base_url = ""
         self.gateway_url = ""
+        FakeDiscord.instances.append(self)
+
+    # Every FakeDiscord built in this process, for the test suite's per-test check.
+    instances: ClassVar[list[FakeDiscord]] = []
 
     # ================================================================== lifecycle
 
@@ -892,7 +963,10 @@ class FakeDiscord:
         guild: FakeGuild | None,
         channel: FakeChannel,
         target: FakeMessage | None,
+        age: float = 0.0,
     ) -> InteractionRecord:
+        """``age``: how old the interaction already is when it reaches the bot (gateway lag
+        on Discord); it counts toward the 3 s and 15 min deadlines."""
         rec = InteractionRecord(
             id=int(payload["id"]),
             token=payload["token"],
@@ -909,7 +983,7 @@ class FakeDiscord:
         self.records_by_token[rec.token] = rec
 
         def mark_sent() -> None:
-            rec.sent_at = time.monotonic()
+            rec.sent_at = self.clock.now() - age
 
         await self.dispatch("INTERACTION_CREATE", payload, before_send=mark_sent)
         return rec
@@ -936,6 +1010,7 @@ class FakeDiscord:
         subcommand: str | None = None,
         attachments: Mapping[str, FakeFile | bytes] | None = None,
         validate: bool = True,
+        age: float = 0.0,
     ) -> InteractionRecord:
         """Run ``/name`` (``"group sub"``, or ``subcommand="sub"``) as ``user``.
 
@@ -943,7 +1018,9 @@ class FakeDiscord:
         guild) and its first text channel. Option types come from the synced command; values:
         str/int/float/bool, FakeUser/FakeMember (user), FakeRole, FakeChannel, and for
         attachments ``bytes`` or ``fake.upload(...)`` (also accepted as ``attachments=``).
-        With ``validate``, unknown or missing required options raise before anything is sent.
+        With ``validate``, unknown or missing required options raise before anything is sent;
+        without it any payload goes out, as a forged or stale client could send it. ``age``
+        makes the interaction arrive that many seconds old (see ``_send_interaction``).
         """
         if subcommand:
             name = f"{name} {subcommand}"
@@ -954,8 +1031,9 @@ class FakeDiscord:
                 raise TypeError("attachments= needs options given as a mapping")
             options = {**options, **attachments}
         return await self._app_command(
-            APPLICATION_COMMAND, name, options, user, guild, channel, dm, locale, validate, None
-        )
+            APPLICATION_COMMAND, name, options, user, guild, channel, dm, locale, validate, None,
+            age=age,
+        )  # fmt: skip
 
     async def autocomplete(
         self,
@@ -986,6 +1064,8 @@ class FakeDiscord:
         locale: str,
         validate: bool,
         focused: str | None,
+        *,
+        age: float = 0.0,
     ) -> InteractionRecord:
         u, g, ch = self._context(user, guild, channel, dm)
         parts = name.split()
@@ -1027,7 +1107,7 @@ class FakeDiscord:
         if cmd_guild_id is not None:
             data["guild_id"] = str(cmd_guild_id)
         payload = self._interaction_payload(itype, u, g, ch, locale, data)
-        return await self._send_interaction(payload, u, g, ch, None)
+        return await self._send_interaction(payload, u, g, ch, None, age)
 
     def _guild_names(self, guild: FakeGuild | None) -> list[str]:
         if guild is None:
@@ -1157,6 +1237,7 @@ class FakeDiscord:
         user: UserLike | None = None,
         locale: str = "en-US",
         validate: bool = True,
+        age: float = 0.0,
     ) -> InteractionRecord:
         """Click a button (by ``custom_id`` or ``label``) on ``message``. ``user`` defaults to
         the user of the interaction the message answered."""
@@ -1175,7 +1256,7 @@ class FakeDiscord:
         data: dict[str, Any] = {"custom_id": custom_id, "component_type": 2}
         if comp is not None and "id" in comp:
             data["id"] = comp["id"]
-        return await self._component(msg, data, user, locale)
+        return await self._component(msg, data, user, locale, age)
 
     async def select(
         self,
@@ -1220,7 +1301,12 @@ class FakeDiscord:
         return await self._component(msg, data, user, locale)
 
     async def _component(
-        self, msg: FakeMessage, data: dict[str, Any], user: UserLike | None, locale: str
+        self,
+        msg: FakeMessage,
+        data: dict[str, Any],
+        user: UserLike | None,
+        locale: str,
+        age: float = 0.0,
     ) -> InteractionRecord:
         if user is None:
             if msg.interaction is None:
@@ -1229,7 +1315,7 @@ class FakeDiscord:
         ch = self.channels[msg.channel_id]
         u, g, _ = self._context(user, None, ch, False)
         payload = self._interaction_payload(MESSAGE_COMPONENT, u, g, ch, locale, data, message=msg)
-        return await self._send_interaction(payload, u, g, ch, msg)
+        return await self._send_interaction(payload, u, g, ch, msg, age)
 
     async def submit_modal(
         self,
@@ -1398,18 +1484,21 @@ class FakeDiscord:
 
     @web.middleware
     async def _middleware(self, request: web.Request, handler: Handler) -> web.StreamResponse:
+        """Discord's edge, in its order: injected faults, auth, the body (read once), rate
+        limits, upload limits, the spec; then the route's handler."""
         self.request_count += 1
         path = request.path
         for inj in self._injections:
             if inj.remaining > 0 and inj.method in (request.method, "*") and inj.path in path:
                 inj.remaining -= 1
                 await request.read()
-                resp = self._reject(request, _Reject(inj.status, inj.code, inj.message))
-                resp.headers.update(inj.headers)
-                return resp
-        bot_auth = path.startswith(API) and not path.startswith(
-            (f"{API}/webhooks/", f"{API}/interactions/")
-        )
+                injected = self._reject(request, _Reject(inj.status, inj.code, inj.message))
+                injected.headers.update(inj.headers)
+                return injected
+        if not path.startswith(f"{API}/"):
+            return await self._handle(request, handler)  # the gateway, the CDN
+        api_path = path[len(API) :]
+        bot_auth = not api_path.startswith(("/webhooks/", "/interactions/"))
         if (
             bot_auth
             and self.token is not None
@@ -1417,16 +1506,86 @@ class FakeDiscord:
         ):
             return self._reject(request, _Reject(401, 0, "401: Unauthorized"))
         try:
+            body = await self._parse_body(request)
+        except _Reject as rej:
+            return self._reject(request, rej)
+        # Routing by the spec's templates (also what the rate limits key on).
+        op, params, exists = self.spec.find(request.method, api_path)
+        template = op.template if op is not None else api_path
+        refusal: Refusal | None = None
+        if self.validate:
+            refusal = (
+                unknown_route(exists)
+                if op is None
+                else self.spec.check_operation(
+                    op, params, request.query, body.media, body.payload, body.present
+                )
+            )
+        verdict = self.ratelimits.check(request.method, api_path, template, params, bot_auth)
+        rec = self._record_for(params)
+        resp: web.StreamResponse
+        if verdict.limited is not None:
+            err = FakeHTTPError(request.method, path, 429, 0, "You are being rate limited.")
+            self.http_errors.append(err)
+            resp = _json(verdict.limited, 429)
+        elif too_big := self._oversized(body, rec):
+            limit = self._upload_limit(rec)
+            problems = [f"{f.filename} is {f.size} bytes; the limit is {limit}" for f in too_big]
+            resp = self._refuse_invalid(
+                request, _Reject(413, 40005, "Request entity too large", rec), problems, body
+            )
+        elif refusal is not None:
+            refused = _Reject(refusal.status, refusal.code, refusal.message, rec, refusal.errors)
+            resp = self._refuse_invalid(request, refused, refusal.flat(), body)
+        else:
+            self._bodies[id(request)] = body
+            try:
+                resp = await self._handle(request, handler)
+            finally:
+                del self._bodies[id(request)]
+        resp.headers.update(verdict.headers)
+        return resp
+
+    async def _handle(self, request: web.Request, handler: Handler) -> web.StreamResponse:
+        try:
             return await handler(request)
         except _Reject as rej:
             return self._reject(request, rej)
         except web.HTTPException:
             raise
         except Exception as exc:
-            log.exception("fake discord: error handling %s %s", request.method, path)
-            self.server_errors.append(f"{request.method} {path}: {exc!r}")
+            log.exception("fake discord: error handling %s %s", request.method, request.path)
+            self.server_errors.append(f"{request.method} {request.path}: {exc!r}")
             # 400, not 500: discord.py retries 5xx with multi-second sleeps.
             return _json({"message": f"fake discord internal error: {exc!r}", "code": 0}, 400)
+
+    def _record_for(self, params: Mapping[str, str]) -> InteractionRecord | None:
+        """The interaction a webhook or callback route belongs to (by its token)."""
+        token = params.get("webhook_token") or params.get("interaction_token")
+        return self.records_by_token.get(token) if token else None
+
+    def _upload_limit(self, rec: InteractionRecord | None) -> int:
+        if rec is not None:
+            return int(rec.payload.get("attachment_size_limit", self.attachment_size_limit))
+        return self.attachment_size_limit
+
+    def _oversized(self, body: _Body, rec: InteractionRecord | None) -> list[FakeFile]:
+        limit = self._upload_limit(rec)
+        return [f for _, f in body.uploads if f.size > limit]
+
+    def _refuse_invalid(
+        self, request: web.Request, rej: _Reject, problems: list[str], body: _Body
+    ) -> web.Response:
+        """Answer like Discord and remember it: the test fails unless it expected it."""
+        self.invalid_requests.append(
+            FakeInvalidRequest(
+                request.method, request.path, rej.status, rej.code, problems, body.payload
+            )
+        )
+        log.warning(
+            "fake discord: refused %s %s: %s", request.method, request.path, "; ".join(problems)
+        )
+        return self._reject(request, rej)
 
     def _reject(self, request: web.Request, rej: _Reject) -> web.Response:
         err = FakeHTTPError(request.method, request.path, rej.status, rej.code, rej.message)
@@ -1436,17 +1595,30 @@ class FakeDiscord:
             self._changed(rej.rec)
         else:
             self._changed()
-        return _json({"message": rej.message, "code": rej.code}, rej.status)
+        return _json(Refusal(rej.status, rej.code, rej.message, rej.errors).body(), rej.status)
+
+    def take_invalid(self) -> list[FakeInvalidRequest]:
+        """The invalid requests so far, forgotten: for tests that provoke them on purpose."""
+        taken, self.invalid_requests = self.invalid_requests, []
+        return taken
+
+    def problems(self) -> list[str]:
+        """What makes a test fail: requests Discord would refuse as malformed, routes the fake
+        does not serve, and errors inside the fake itself."""
+        return (
+            [f"invalid request: {r}" for r in self.invalid_requests]
+            + [f"route not served by the fake: {m} {p}" for m, p in self.unknown_routes]
+            + [f"fake discord internal error: {e}" for e in self.server_errors]
+        )
 
     async def _not_found(self, request: web.Request) -> web.StreamResponse:
         log.warning("fake discord: no route for %s %s", request.method, request.path)
         self.unknown_routes.append((request.method, request.path))
         raise _Reject(404, 0, "404: Not Found")
 
-    async def _read_body(
-        self, request: web.Request
-    ) -> tuple[dict[str, Any], list[tuple[int, FakeFile]]]:
-        """JSON or multipart (``payload_json`` + ``files[n]``) body -> (payload, [(n, file)])."""
+    async def _parse_body(self, request: web.Request) -> _Body:
+        """JSON or multipart (``payload_json`` + ``files[n]``) -> _Body. Invalid JSON is
+        refused as Discord does (400 50109)."""
         if request.content_type.startswith("multipart/"):
             payload: dict[str, Any] = {}
             uploads: list[tuple[int, FakeFile]] = []
@@ -1459,24 +1631,34 @@ class FakeDiscord:
                     continue
                 name = part.name or ""
                 if name == "payload_json":
-                    payload.update(json.loads(await part.text()))
+                    try:
+                        payload.update(json.loads(await part.text()))
+                    except ValueError:
+                        raise _Reject(400, 50109, _INVALID_JSON) from None
                 elif name.startswith("files["):
                     index = int(name[6:-1])
                     raw = bytes(await part.read(decode=False))
                     filename, ctype = sniff(raw, part.filename or f"file{index}")
-                    uploads.append(
-                        (index, FakeFile(filename=filename, data=raw, content_type=ctype))
-                    )
+                    keep = self.keep_upload_bytes
+                    uploads.append((index, FakeFile.received(filename, raw, ctype, keep=keep)))
                 else:
                     payload[name] = await part.text()
-            return payload, uploads
+            return _Body("multipart/form-data", payload, uploads, True)
         raw_body = await request.read()
         if not raw_body:
+            return _Body(None, None, [], False)
+        try:
+            data = json.loads(raw_body)
+        except ValueError:
+            raise _Reject(400, 50109, _INVALID_JSON) from None
+        return _Body("application/json", data, [], True)
+
+    def _body(self, request: web.Request) -> tuple[dict[str, Any], list[tuple[int, FakeFile]]]:
+        """The request's body as (fields, [(n, file)]), read by the middleware."""
+        body = self._bodies.get(id(request))
+        if body is None:
             return {}, []
-        data = json.loads(raw_body)
-        if not isinstance(data, dict):
-            raise _Reject(400, 50035, "Invalid Form Body")
-        return data, []
+        return body.fields, body.uploads
 
     def _attachments(
         self,
@@ -1626,10 +1808,16 @@ class FakeDiscord:
         f = self.files.get(int(request.match_info["fid"]))
         if f is None:
             return web.Response(status=404, text="not found")
+        if not f.kept:
+            self.server_errors.append(
+                f"the bot downloaded {f.filename!r}, whose bytes the fake did not keep: "
+                "build FakeDiscord(keep_upload_bytes=True) for this test"
+            )
+            return web.Response(status=404, text="not kept")
         return web.Response(body=f.data, content_type=f.content_type or "application/octet-stream")
 
     async def _create_dm(self, request: web.Request) -> web.StreamResponse:
-        payload, _ = await self._read_body(request)
+        payload, _ = self._body(request)
         user = self.users.get(int(payload.get("recipient_id", 0)))
         if user is None:
             raise _Reject(400, 50035, "Invalid Form Body")
@@ -1684,7 +1872,8 @@ class FakeDiscord:
 
     async def _bulk_commands(self, request: web.Request) -> web.StreamResponse:
         gid, store = self._check_app(request)
-        payloads = json.loads(await request.read() or b"[]")
+        body = self._bodies.get(id(request))
+        payloads = body.payload if body is not None and body.payload is not None else []
         if not isinstance(payloads, list):
             raise _Reject(400, 50035, "Invalid Form Body")
         new: dict[tuple[int, str], dict[str, Any]] = {}
@@ -1700,7 +1889,7 @@ class FakeDiscord:
 
     async def _upsert_command(self, request: web.Request) -> web.StreamResponse:
         gid, store = self._check_app(request)
-        p, _ = await self._read_body(request)
+        p, _ = self._body(request)
         key = (int(p.get("type", 1)), str(p["name"]))
         old = store.get(key)
         store[key] = self._normalize_command(p, gid, old["id"] if old else None)
@@ -1722,7 +1911,7 @@ class FakeDiscord:
 
     async def _edit_command(self, request: web.Request) -> web.StreamResponse:
         key, cmd, gid = self._command_by_id(request)
-        p, _ = await self._read_body(request)
+        p, _ = self._body(request)
         store = self._command_store(gid)
         del store[key]
         updated = self._normalize_command({**cmd, **p}, gid, cmd["id"])
@@ -1739,18 +1928,21 @@ class FakeDiscord:
     # ================================================================== REST: interactions
 
     def _check_deadline(self, rec: InteractionRecord) -> None:
-        if (
-            self.ack_deadline is not None
-            and not rec.callbacks
-            and rec.sent_at is not None
-            and time.monotonic() - rec.sent_at > self.ack_deadline
+        """Discord's deadlines, on ``self.clock``: no first response within ``ack_deadline``
+        (3 s), or a token older than ``token_lifetime`` (15 min), and it is gone."""
+        if rec.sent_at is None:
+            return
+        age = self.clock.now() - rec.sent_at
+        late_ack = self.ack_deadline is not None and age > self.ack_deadline
+        if (late_ack and not rec.callbacks) or (
+            self.token_lifetime is not None and age > self.token_lifetime
         ):
             rec.expired = True
 
     async def _callback(self, request: web.Request) -> web.StreamResponse:
-        now = time.monotonic()
+        now = self.clock.now()
         rec = self.records_by_id.get(int(request.match_info["iid"]))
-        payload, uploads = await self._read_body(request)
+        payload, uploads = self._body(request)
         if rec is None or rec.token != request.match_info["token"]:
             raise _Reject(404, 10062, "Unknown interaction")
         self._check_deadline(rec)
@@ -1765,7 +1957,13 @@ class FakeDiscord:
         if ctype not in _ALLOWED_CALLBACKS.get(rec.type, set()) or (
             ctype in (CB_DEFERRED_UPDATE, CB_UPDATE) and rec.target_message is None
         ):
-            raise _Reject(400, 50035, f"Invalid Form Body (callback type {ctype})", rec)
+            problem = f"callback type {ctype} is not valid for interaction type {rec.type}"
+            errors = {"type": {"_errors": [{"code": "BASE_TYPE_CHOICES", "message": problem}]}}
+            rej = _Reject(400, 50035, "Invalid Form Body", rec, errors)
+            self.invalid_requests.append(
+                FakeInvalidRequest(request.method, request.path, 400, 50035, [problem], payload)
+            )
+            raise rej
         rec.callbacks.append(FakeCallback(ctype, data, [f for _, f in uploads], now))
 
         interaction: dict[str, Any] = {"id": str(rec.id), "type": rec.type}
@@ -1839,7 +2037,7 @@ class FakeDiscord:
 
     async def _edit_original(self, request: web.Request) -> web.StreamResponse:
         rec = self._webhook_record(request)
-        payload, uploads = await self._read_body(request)
+        payload, uploads = self._body(request)
         msg = self._live_original(rec)
         self._edit(msg, payload, uploads, rec)
         return self._msg_json(msg)
@@ -1854,7 +2052,7 @@ class FakeDiscord:
 
     async def _followup(self, request: web.Request) -> web.StreamResponse:
         rec = self._webhook_record(request)
-        payload, uploads = await self._read_body(request)
+        payload, uploads = self._body(request)
         if not rec.callbacks:
             raise _Reject(404, 10015, "Unknown Webhook", rec)
         orig = rec.original
@@ -1897,7 +2095,7 @@ class FakeDiscord:
 
     async def _edit_webhook_message(self, request: web.Request) -> web.StreamResponse:
         rec = self._webhook_record(request)
-        payload, uploads = await self._read_body(request)
+        payload, uploads = self._body(request)
         msg = self._webhook_message(request, rec)
         self._edit(msg, payload, uploads, rec)
         return self._msg_json(msg)
@@ -1936,7 +2134,7 @@ class FakeDiscord:
 
     async def _create_channel_message(self, request: web.Request) -> web.StreamResponse:
         ch = self._channel(request)
-        payload, uploads = await self._read_body(request)
+        payload, uploads = self._body(request)
         if ch.guild_id is not None:
             perms = self.guilds[ch.guild_id].permissions_for(self.bot_user.id)
             need = (
@@ -1969,7 +2167,7 @@ class FakeDiscord:
 
     async def _edit_channel_message(self, request: web.Request) -> web.StreamResponse:
         msg = self._channel_message(request)
-        payload, uploads = await self._read_body(request)
+        payload, uploads = self._body(request)
         if msg.author.id != self.bot_user.id:
             raise _Reject(403, 50005, "Cannot edit a message authored by another user")
         self._edit(msg, payload, uploads, msg.interaction)

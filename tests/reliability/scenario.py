@@ -70,6 +70,8 @@ class Figures:
     failed_generations: int = 0
     refunded_at_restart: int = 0
     interrupted_notices: int = 0
+    discord_429s: int = 0  # rate-limit answers the bot had to ride out
+    late_answers: int = 0  # first answers after Discord's 3 s (404 10062)
     refund_rows: int = 0
     objects: int = 0
     problems: list[str] = field(default_factory=list)
@@ -93,6 +95,8 @@ class Figures:
                 "failed_generations": self.failed_generations,
                 "refunded_at_restart": self.refunded_at_restart,
                 "interrupted_notices": self.interrupted_notices,
+                "discord_429s": self.discord_429s,
+                "late_answers": self.late_answers,
                 "refund_rows": self.refund_rows,
                 "objects": self.objects,
                 "problems": self.problems,
@@ -109,7 +113,7 @@ def _png(rng: random.Random) -> bytes:
 
 
 def _has_image(message: FakeMessage) -> bool:
-    return any(name.startswith("nanobanana-") for name in message.files)
+    return any(name.startswith("nanobanana-") for name in message.filenames)
 
 
 class BotProcess:
@@ -498,10 +502,15 @@ async def run(
         if code != 0:
             scenario.figures.problems.append(f"bot exited with {code}:\n{bot.tail()}")
         scenario.account()
+        # One notice per member, several to a message (one message per channel).
         scenario.figures.interrupted_notices = sum(
-            "interrupted by a bot restart" in m.content for m in fake.channel_log
+            m.content.count("interrupted by a bot restart") for m in fake.channel_log
         )
         scenario.figures.api_calls = len(api.requests)
+        scenario.figures.discord_429s = len(fake.ratelimits.hits)
+        scenario.figures.late_answers = sum(
+            1 for rec, _, _ in scenario.records if any(e.code == 10062 for e in rec.errors)
+        )
         api.requests.clear()
     scenario.figures.seconds = time.monotonic() - started
     await check_invariants(db_path, objects_dir, scenario.figures)
