@@ -56,7 +56,7 @@ from bench.common import moto_s3_store, percentile
 from bot import imaging
 from bot.app import NanoBananaBot
 from bot.config import Settings, load_settings
-from bot.nanobanana import GeneratedImage, InputImage
+from bot.nanobanana import GeneratedImage, InputImage, Turn
 from bot.services.gallery import PAGE_SIZE
 from bot.services.generation import GenerationService, ImageGenerator, Job
 from bot.services.permissions import Actor, Identity
@@ -268,10 +268,21 @@ class TimedGenerator:
         prompt: str,
         images: Sequence[InputImage] = (),
         aspect_ratio: str | None = None,
+        *,
+        image_size: str | None = None,
+        model: str | None = None,
+        history: Sequence[Turn] = (),
     ) -> GeneratedImage:
         call = self.calls[prompt] = GenerateCall(time.monotonic())
         try:
-            return await self.inner.generate(prompt, images, aspect_ratio)
+            return await self.inner.generate(
+                prompt,
+                images,
+                aspect_ratio,
+                image_size=image_size,
+                model=model,
+                history=history,
+            )
         finally:
             call.returned = time.monotonic()
 

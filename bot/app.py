@@ -7,6 +7,7 @@ import contextlib
 import hashlib
 import json
 import logging
+import re
 import time
 from typing import Any, TypeAlias
 
@@ -16,8 +17,9 @@ from discord.ext import commands
 
 from bot.config import Settings, StorageBackend
 from bot.i18n import t
-from bot.nanobanana import SUPPORTED_ASPECT_RATIOS, NanobananaClient
+from bot.nanobanana import NanobananaClient
 from bot.services.accounts import AccountService
+from bot.services.catalog import ModelCatalog
 from bot.services.gallery import GalleryService
 from bot.services.generation import GenerationService
 from bot.services.maintenance import reconcile_storage
@@ -50,6 +52,8 @@ COGS = (
 )
 COMMANDS_HASH_KEY = "commands_hash"
 MESSAGE_CHARS = 2000  # Discord's limit on a message's content
+# A notice line's leading mention of its requester.
+_LINE_MENTION = re.compile(r"(?m)^<@(\d+)>")
 SHUTDOWN_DEADLINE = 30.0
 
 
@@ -67,6 +71,16 @@ def build_object_store(settings: Settings) -> ObjectStore:
     return LocalObjectStore(settings.local_storage_dir)
 
 
+def build_catalog(settings: Settings) -> ModelCatalog:
+    """The models members may choose, with their costs (NANOBANANA_MODEL(S), GENERATION_COST(S))."""
+    return ModelCatalog(
+        settings.nanobanana_model,
+        settings.nanobanana_models,
+        default_cost=settings.generation_cost,
+        costs=settings.generation_costs,
+    )
+
+
 class NanoBananaBot(commands.Bot):
     """The bot. `setup_hook` opens storage, recovers crashed jobs, loads cogs, syncs."""
 
@@ -78,7 +92,8 @@ class NanoBananaBot(commands.Bot):
         options.setdefault("command_prefix", commands.when_mentioned)
         options.setdefault("intents", discord.Intents.default())
         options.setdefault("help_command", None)
-        options.setdefault("allowed_mentions", discord.AllowedMentions(everyone=False, roles=False))
+        # Nobody is pinged unless a message names whom it may ping (prompts can hold <@id>).
+        options.setdefault("allowed_mentions", discord.AllowedMentions.none())
         super().__init__(**options)
         self.settings = settings
         self.started_at = time.monotonic()
@@ -86,9 +101,11 @@ class NanoBananaBot(commands.Bot):
         self.shutdown_deadline = SHUTDOWN_DEADLINE
         self.ready_after: float | None = None
         self._tell_task: asyncio.Task[None] | None = None
-        self.db = Database(settings.database_path)
+        self.db = Database(
+            settings.database_path, busy_timeout_ms=settings.database_busy_timeout_ms
+        )
         user_repo = UserRepository(self.db)
-        self.image_repo = ImageRepository(self.db)
+        self.image_repo = ImageRepository(self.db, max_balance=settings.max_balance)
         self.store: ObjectStore = store or build_object_store(settings)
         self.nanobanana = NanobananaClient.from_settings(settings)
         self.permissions = PermissionService(
@@ -106,7 +123,7 @@ class NanoBananaBot(commands.Bot):
             max_coins=settings.max_grant,
         )
         self.wallets = WalletService(
-            wallets=WalletRepository(self.db),
+            wallets=WalletRepository(self.db, max_balance=settings.max_balance),
             images=self.image_repo,
             accounts=self.accounts,
             settings=self.guild_settings,
@@ -124,11 +141,16 @@ class NanoBananaBot(commands.Bot):
             images=self.image_repo,
             store=self.store,
             generator=self.nanobanana,
+            cost=settings.generation_cost,
             max_concurrent=settings.max_concurrent_generations,
+            # The host's ceiling; each server's `jobs_per_member` (at most this) applies.
+            max_jobs_per_user=settings.max_jobs_per_user,
             max_prompt_chars=settings.max_prompt_chars,
-            supported_ratios=SUPPORTED_ASPECT_RATIOS,
+            catalog=build_catalog(settings),
+            retry_seconds=settings.job_retry_seconds,
             enabled=settings.gemini_api_key is not None,
         )
+        self.generation.on_recovered = self.tell_interrupted
         self.uploads = UploadService(
             images=self.image_repo, store=self.store, max_bytes=settings.max_upload_bytes
         )
@@ -168,16 +190,25 @@ class NanoBananaBot(commands.Bot):
                 continue
             text = t(
                 owner.language,
-                "gen.interrupted",
-                prompt=(image.prompt or "")[:100],
-                coins=refund.refunded,
+                "gen.interrupted_owed" if refund.owed else "gen.interrupted",
+                prompt=quote_prompt(image.prompt or "", 100),
+                coins=refund.owed or refund.refunded,
             )
             by_channel.setdefault(int(channel_id), []).append(f"<@{owner.discord_id}> {text}")
         for channel_id, lines in by_channel.items():
             for content in _join_within(lines, MESSAGE_CHARS):
+                # Only the members this message is for may be pinged: each line starts with
+                # its requester's mention; prompts are quoted with their mentions escaped.
+                requesters = [
+                    discord.Object(int(user_id))
+                    for user_id in dict.fromkeys(_LINE_MENTION.findall(content))
+                ]
                 try:
                     await self.get_partial_messageable(channel_id).send(
-                        content, allowed_mentions=discord.AllowedMentions(users=True)
+                        content,
+                        allowed_mentions=discord.AllowedMentions(
+                            everyone=False, roles=False, users=requesters
+                        ),
                     )
                 except discord.HTTPException as error:
                     log.info("could not tell users about interrupted jobs: %s", error.status)
@@ -270,6 +301,14 @@ def run_bot(settings: Settings) -> int:
         log.error("cannot reach Discord (%s): check the network", type(error).__name__)
         return 1
     return 0
+
+
+def quote_prompt(prompt: str, limit: int) -> str:
+    """A prompt to quote in a message: one line, cut to `limit`, with mentions and markdown
+    escaped so it can neither ping anyone nor change the message's formatting."""
+    line = " ".join(prompt.split())
+    line = line if len(line) <= limit else line[: limit - 1] + "…"
+    return discord.utils.escape_mentions(discord.utils.escape_markdown(line))
 
 
 Interaction: TypeAlias = discord.Interaction[NanoBananaBot]

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import aiohttp
 import discord
 
-from bot.app import build_object_store
+from bot.app import build_catalog, build_object_store
 from bot.config import Settings, StorageBackend
 from storage.db import Database
 from storage.objects import StorageError
@@ -93,6 +93,11 @@ async def check_discord(settings: Settings) -> CheckResult:
     return CheckResult("discord token", True, f"logged in as {name}")
 
 
+def check_models(settings: Settings) -> list[CheckResult]:
+    """One line per model members may use: its sizes and costs (no network)."""
+    return [CheckResult("model", True, line) for line in build_catalog(settings).describe()]
+
+
 async def check_gemini(settings: Settings) -> CheckResult:
     if settings.gemini_api_key is None:
         return CheckResult(
@@ -101,14 +106,31 @@ async def check_gemini(settings: Settings) -> CheckResult:
             "GEMINI_API_KEY is not set -> create one in Google AI Studio; until then "
             "/generate is disabled",
         )
-    url = f"{settings.nanobanana_base_url}/v1beta/models/{settings.nanobanana_model}"
     headers = {"x-goog-api-key": settings.gemini_api_key.get_secret_value()}
+    available = []
     try:
-        async with (
-            aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=20)) as http,
-            http.get(url, headers=headers) as response,
-        ):
-            status = response.status
+        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=20)) as http:
+            for model in settings.nanobanana_models:
+                url = f"{settings.nanobanana_base_url}/v1beta/models/{model}"
+                async with http.get(url, headers=headers) as response:
+                    status = response.status
+                if status in (400, 401, 403):
+                    return CheckResult(
+                        "gemini key",
+                        False,
+                        f"HTTP {status}: the key was refused -> check GEMINI_API_KEY",
+                    )
+                if status == 404:
+                    return CheckResult(
+                        "gemini key",
+                        False,
+                        f"model {model} not found -> check NANOBANANA_MODEL and NANOBANANA_MODELS",
+                    )
+                if status != 200:
+                    return CheckResult(
+                        "gemini key", False, f"HTTP {status} from the API -> try again later"
+                    )
+                available.append(model)
     except (aiohttp.ClientError, TimeoutError) as error:
         return CheckResult(
             "gemini key",
@@ -116,24 +138,16 @@ async def check_gemini(settings: Settings) -> CheckResult:
             f"cannot reach {settings.nanobanana_base_url} ({type(error).__name__}) -> check "
             "NANOBANANA_BASE_URL and the network",
         )
-    if status == 200:
-        return CheckResult("gemini key", True, f"model {settings.nanobanana_model} available")
-    if status in (400, 401, 403):
-        return CheckResult(
-            "gemini key", False, f"HTTP {status}: the key was refused -> check GEMINI_API_KEY"
-        )
-    if status == 404:
-        return CheckResult(
-            "gemini key",
-            False,
-            f"model {settings.nanobanana_model} not found -> check NANOBANANA_MODEL",
-        )
-    return CheckResult("gemini key", False, f"HTTP {status} from the API -> try again later")
+    # A model that exists may still have no quota for this key (billing): the first
+    # /generate says so in the log, with what to fix.
+    return CheckResult("gemini key", True, f"model(s) {', '.join(available)} available")
 
 
 async def run_checks(settings: Settings) -> int:
     """Run every check, print one line each; 0 if all passed."""
     print(f"OK   configuration: loaded ({settings.storage_backend.value} storage)")
+    for line in check_models(settings):
+        print(line.line(), flush=True)
     failed = 0
     for check in (check_database, check_object_store, check_discord, check_gemini):
         started = time.monotonic()

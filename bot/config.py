@@ -15,6 +15,8 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 # SQLite integers are signed 64-bit; a balance must always fit.
 INT64_MAX = 2**63 - 1
+# The default cap on a balance: far below int64, so no credit or refund can ever overflow.
+DEFAULT_MAX_BALANCE = 10**12
 
 
 class StorageBackend(StrEnum):
@@ -29,6 +31,44 @@ class EconomyScope(StrEnum):
 
     GUILD = "guild"
     GLOBAL = "global"
+
+
+def _split_names(value: Any) -> Any:
+    """Accept `a,b c` or a list for name lists (models)."""
+    if isinstance(value, str):
+        return [part for part in value.replace(",", " ").split() if part]
+    return value
+
+
+def parse_costs(value: Any) -> dict[str, int]:
+    """`GENERATION_COSTS`: `model=cost` or `model:size=cost` pairs, comma-separated, e.g.
+    `gemini-3-pro-image-preview=150,gemini-3-pro-image-preview:4K=300`. Keys come back as
+    `model` or `model:size`."""
+    if isinstance(value, dict):
+        items: list[tuple[str, Any]] = [(str(k), v) for k, v in value.items()]
+    elif isinstance(value, str):
+        items = []
+        for chunk in value.replace(";", ",").split(","):
+            if not chunk.strip():
+                continue
+            key, sep, amount = chunk.partition("=")
+            if not sep or not key.strip():
+                raise ValueError(f"{chunk.strip()!r} is not model=cost or model:size=cost")
+            items.append((key, amount.strip()))
+    else:
+        raise ValueError("must be model=cost pairs, comma-separated")
+    costs: dict[str, int] = {}
+    for raw_key, raw_amount in items:
+        model, _, size = raw_key.strip().removeprefix("models/").partition(":")
+        key = f"{model.strip()}:{size.strip()}" if size.strip() else model.strip()
+        try:
+            coins = int(str(raw_amount))
+        except ValueError:
+            raise ValueError(f"the cost of {key} must be a whole number of coins") from None
+        if coins < 0:
+            raise ValueError(f"the cost of {key} must not be negative")
+        costs[key] = coins
+    return costs
 
 
 def _split_ids(value: Any) -> Any:
@@ -83,11 +123,20 @@ class Settings(BaseSettings):
     gemini_api_key: SecretStr | None = None
     nanobanana_model: str = "gemini-2.5-flash-image"
     nanobanana_base_url: str = "https://generativelanguage.googleapis.com"
+    nanobanana_models: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Models members may pick on /generate (NANOBANANA_MODEL is always one).",
+    )
     nanobanana_timeout: float = Field(default=120.0, gt=0)
     nanobanana_max_attempts: int = Field(default=4, ge=1, le=10)
 
     # Economy and limits
     generation_cost: int = Field(default=100, ge=0, le=INT64_MAX)
+    generation_costs: Annotated[dict[str, int], NoDecode] = Field(
+        default_factory=dict,
+        description="Cost per model and size, e.g. gemini-3-pro-image-preview:4K=300.",
+    )
+    max_balance: int = Field(default=DEFAULT_MAX_BALANCE, ge=1, le=INT64_MAX // 2)
     upload_cost: int = Field(default=0, ge=0, le=INT64_MAX)
     starter_coins: int = Field(default=300, ge=0, le=INT64_MAX)
     max_grant: int = Field(default=1_000_000, ge=1, le=INT64_MAX)
@@ -101,12 +150,65 @@ class Settings(BaseSettings):
     # Where /help links to (the README of the copy you run); no links when unset.
     docs_url: str | None = None
 
+    # Resilience: how long a job's database or storage step is retried before the job is
+    # failed and refunded, and how long one SQLite write waits for a lock.
+    job_retry_seconds: float = Field(default=60.0, gt=0, le=3600)
+    # Below Discord's 3 s to answer an interaction, so a locked database gets a "busy, try
+    # again" reply in time instead of "the application did not respond".
+    database_busy_timeout_ms: int = Field(default=2000, ge=0, le=600_000)
+
     log_level: str = "INFO"
 
     @field_validator("discord_guild_ids", "admin_user_ids", "allowed_guild_ids", mode="before")
     @classmethod
     def _parse_id_list(cls, value: Any) -> Any:
         return _split_ids(value)
+
+    @field_validator("nanobanana_models", mode="before")
+    @classmethod
+    def _parse_models(cls, value: Any) -> Any:
+        return _split_names(value)
+
+    @field_validator("generation_costs", mode="before")
+    @classmethod
+    def _parse_costs(cls, value: Any) -> Any:
+        return parse_costs(value)
+
+    @field_validator("nanobanana_model")
+    @classmethod
+    def _model_name(cls, value: str) -> str:
+        value = value.strip().removeprefix("models/")
+        if not value:
+            raise ValueError("must name a model, e.g. gemini-2.5-flash-image")
+        return value
+
+    @model_validator(mode="after")
+    def _models_and_costs(self) -> Settings:
+        from bot.nanobanana.profiles import profile_for
+
+        models = [m.strip().removeprefix("models/") for m in self.nanobanana_models]
+        # The default model is always offered, first; duplicates are dropped.
+        self.nanobanana_models = list(dict.fromkeys([self.nanobanana_model, *models]))
+        for key, amount in self.generation_costs.items():
+            model, _, size = key.partition(":")
+            if model not in self.nanobanana_models:
+                raise ValueError(
+                    f"GENERATION_COSTS names {model}, which is not in NANOBANANA_MODELS "
+                    f"({', '.join(self.nanobanana_models)})"
+                )
+            profile = profile_for(model)
+            if size and size not in profile.image_sizes:
+                sizes = ", ".join(profile.image_sizes) or "none"
+                raise ValueError(
+                    f"GENERATION_COSTS gives a cost for {model} at size {size}, but its sizes "
+                    f"are: {sizes}"
+                )
+            if amount > self.max_balance:
+                raise ValueError(f"GENERATION_COSTS: {key} costs more than MAX_BALANCE")
+        for name in ("generation_cost", "upload_cost", "starter_coins", "daily_coins", "max_grant"):
+            if getattr(self, name) > self.max_balance:
+                raise ValueError(f"{name.upper()} must not be more than MAX_BALANCE")
+        return self
 
     @field_validator("discord_token")
     @classmethod

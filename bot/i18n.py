@@ -8,8 +8,11 @@ interaction. Both catalogues have the same keys and placeholders (a test checks)
 
 from __future__ import annotations
 
+import logging
 import string
 from typing import Any
+
+log = logging.getLogger(__name__)
 
 DEFAULT_LANGUAGE = "en"
 
@@ -56,7 +59,7 @@ MESSAGES: dict[str, dict[str, str]] = {
         "image.too_many_pixels": "{name} is {width}×{height} pixels, which is too big. "
         "Resize it below {limit_mp} megapixels.",
         "image.download_failed": "I couldn't download {name} from Discord. Please try again.",
-        "grant.amount": "Grants are between 1 and {max} coins.",
+        "grant.amount": "Grants are whole numbers between 1 and {max} coins.",
         "grant.bot": "Bots can't hold coins. Pick a person.",
         "grant.reason_too_long": "Reasons are at most {limit} characters.",
         "grant.not_admin": (
@@ -72,7 +75,8 @@ MESSAGES: dict[str, dict[str, str]] = {
         ),
         "grant.notice_channel": "🎁 you received {amount} coins from {actor} ({reason}).",
         "grant.done": "Granted {amount} coins to {user}. Their balance is now {balance}.",
-        "grant.overflow": "That grant would overflow {user}'s balance.",
+        "grant.overflow": "That grant would take {user}'s balance past the maximum of {max} "
+        "coins (coins held by images in progress count too). Grant at most {room}.",
         "coins.other_forbidden": "Only this server's moderators can see another member's coins.",
         "coins.other_global": (
             "Coins are shared by every server here, so only the bot's admins can see "
@@ -112,24 +116,6 @@ MESSAGES: dict[str, dict[str, str]] = {
         "gen.edit_placeholder": "e.g. make the sky purple",
         "gen.deleted": "🗑️ Image deleted.",
         "gen.submitted": "Started a new image: {prompt}",
-        "block.SAFETY": "The request was blocked by the image model's safety filters. "
-        "Try rephrasing your prompt.",
-        "block.IMAGE_SAFETY": "The generated image was blocked by the model's safety filters. "
-        "Try a different prompt.",
-        "block.PROHIBITED_CONTENT": "The request was blocked because it asks for prohibited "
-        "content. Try a different prompt.",
-        "block.IMAGE_PROHIBITED_CONTENT": "The generated image was blocked as prohibited "
-        "content. Try a different prompt.",
-        "block.BLOCKLIST": "The prompt contains blocked terms. Rephrase it and try again.",
-        "block.SPII": "The request was blocked because it may involve personal information. "
-        "Leave out personal details and try again.",
-        "block.RECITATION": "The image was blocked because it was too close to existing "
-        "content. Try a different prompt.",
-        "block.IMAGE_RECITATION": "The image was blocked because it was too close to existing "
-        "content. Try a different prompt.",
-        "block.OTHER": "The image model declined this request. Try rephrasing your prompt.",
-        "block.IMAGE_OTHER": "The image model declined to make this image. Try a different prompt.",
-        "block.unknown": "The image model blocked this request. Try rephrasing your prompt.",
         "reason.no_image": "The image service didn't return an image. Try a clearer prompt.",
         "reason.rate_limited": "The image service is rate-limiting us. Please try again later.",
         "reason.unavailable": "The image service is unavailable right now. Please try later.",
@@ -138,6 +124,87 @@ MESSAGES: dict[str, dict[str, str]] = {
         "reason.storage": "Saving the image failed. Please try again.",
         "reason.shutdown": "The bot restarted before your image was made.",
         "reason.internal": "Something went wrong while making your image.",
+        "error.busy": "The bot's database is busy right now. Nothing was charged; please try "
+        "again in a moment.",
+        "model.unsupported": "The model {model} isn't offered here. Pick one of: {choices}.",
+        "aspect.unsupported_model": "{model} can't make {ratio} images. Pick one of: {choices}.",
+        "size.not_supported": "{model} has no size setting. Leave the size empty.",
+        "size.unsupported": "{model} can't make {size} images. Pick one of: {choices}.",
+        "images.too_many": "{model} takes at most {limit} images, and this request has {count}. "
+        "Attach fewer images.",
+        "image.too_many_pixels_unknown": "{name} has too many pixels. Resize it below "
+        "{limit_mp} megapixels.",
+        "gen.failed_owed": "❌ {reason} Your {coins} coins couldn't be refunded automatically "
+        "because your balance is at the maximum; the bot's owner has been told.",
+        "gen.interrupted_owed": 'Your image "{prompt}" was interrupted by a bot restart. Your '
+        "{coins} coins couldn't be refunded automatically because your balance is at the "
+        "maximum; the bot's owner has been told.",
+        "gen.model": "Model",
+        "gen.size": "Size",
+        "gen.more_images": "More images from this answer",
+        "reason.database": "The bot couldn't record your image because its database was busy. "
+        "Please try again.",
+        "reason.quota_none": "The bot's Google account has no quota for image generation "
+        "(billing isn't set up). The bot's owner has been told what to fix.",
+        "reason.quota_daily": "The bot has used up its daily image quota with Google. Please "
+        "try again tomorrow.",
+        "reason.request.too_large": "The request was too large for the image service (its limit "
+        "is 20 MB with the images). Use smaller or fewer images.",
+        "reason.request.location": "The image service isn't available in the region where this "
+        "bot runs. The bot's owner has been told.",
+        "reason.request.billing": "The bot's Google account isn't set up for image generation "
+        "yet. The bot's owner has been told.",
+        "reason.request.model": "The image model this bot is set up with wasn't found. The "
+        "bot's owner has been told.",
+        "reason.request.ratio": "The image service didn't accept this aspect ratio. Pick "
+        "another one.",
+        "reason.request.size": "The image service didn't accept this image size. Pick another one.",
+        "reason.request.too_many_images": "The image service didn't accept this many images. "
+        "Attach fewer.",
+        "reason.request.image": "The image service couldn't read one of the images. Try "
+        "another image.",
+        "block.prompt.SAFETY": "Your prompt was blocked by Google's safety filters before any "
+        "image was made. Try rewording it.",
+        "block.prompt.IMAGE_SAFETY": "Your prompt or image was refused as unsafe for image "
+        "generation, so nothing was made. Try a different prompt or image.",
+        "block.prompt.PROHIBITED_CONTENT": "Your prompt asks for content Google prohibits, so "
+        "nothing was made. Try something else.",
+        "block.prompt.BLOCKLIST": "Your prompt contains a term Google's image service doesn't "
+        "accept, so nothing was made. Remove it and try again.",
+        "block.prompt.OTHER": "Google's image service refused this prompt without saying why "
+        "(sometimes it's the language). Try rewording it.",
+        "block.prompt.unknown": "Google's image service refused this prompt. Try rewording it.",
+        "block.output.SAFETY": "The answer was stopped by Google's safety filters. Try "
+        "rewording your prompt.",
+        "block.output.IMAGE_SAFETY": "The generated image was blocked by Google's safety "
+        "filters. Try a different prompt.",
+        "block.output.PROHIBITED_CONTENT": "The answer was stopped because it may contain "
+        "prohibited content. Try a different prompt.",
+        "block.output.IMAGE_PROHIBITED_CONTENT": "The generated image was withheld because it "
+        "may contain prohibited content. Try a different prompt.",
+        "block.output.RECITATION": "The answer was stopped because it was too close to existing "
+        "material. Try a more original prompt.",
+        "block.output.IMAGE_RECITATION": "The generated image was too close to an existing "
+        "image, so it was withheld. Try a more original prompt.",
+        "block.output.IMAGE_OTHER": "The model stopped without an image, for a reason it didn't "
+        "give. Please try again, perhaps with a reworded prompt.",
+        "block.output.OTHER": "The model stopped for a reason it didn't give. Please try again.",
+        "block.output.MAX_TOKENS": "The model ran out of room before finishing the image. Try a "
+        "shorter prompt or fewer images.",
+        "block.output.MALFORMED_FUNCTION_CALL": "The model made an internal mistake and gave "
+        "up. Please try again.",
+        "block.output.UNEXPECTED_TOOL_CALL": "The model made an internal mistake and gave up. "
+        "Please try again.",
+        "block.output.TOO_MANY_TOOL_CALLS": "The model made an internal mistake and gave up. "
+        "Please try again.",
+        "block.output.LANGUAGE": "The image model doesn't support the language of your prompt. "
+        "Try writing it in English.",
+        "block.output.BLOCKLIST": "The answer was stopped because it contained a forbidden "
+        "term. Try rewording your prompt.",
+        "block.output.SPII": "The answer was stopped because it might reveal sensitive personal "
+        "information. Leave out personal details and try again.",
+        "block.output.unknown": "The image service didn't make an image for this request. Try "
+        "rewording your prompt.",
         "upload.done_title": "Image uploaded",
         "upload.title": "Title",
         "upload.title_too_long": "Titles are at most {limit} characters. Shorten it.",
@@ -164,7 +231,8 @@ MESSAGES: dict[str, dict[str, str]] = {
         "daily.too_soon": "You already claimed your daily coins here. The next claim opens "
         "<t:{at}:R> (<t:{at}:f>).",
         "daily.disabled": "This server has no daily coins.",
-        "daily.overflow": "Your balance is too large to add more coins.",
+        "daily.overflow": "Your balance here is near the maximum of {max} coins (coins held by "
+        "images in progress count too), so /daily can't add more.",
         "settings.title": "Settings of this server",
         "settings.not_allowed": "Only this server's moderators (Manage Server) or bot admins "
         "can use /settings.",
@@ -253,7 +321,7 @@ MESSAGES: dict[str, dict[str, str]] = {
         "image.too_many_pixels": "{name} mide {width}×{height} píxeles, demasiado grande. "
         "Redúcela por debajo de {limit_mp} megapíxeles.",
         "image.download_failed": "No pude descargar {name} de Discord. Inténtalo de nuevo.",
-        "grant.amount": "Las concesiones van de 1 a {max} monedas.",
+        "grant.amount": "Las concesiones son números enteros de 1 a {max} monedas.",
         "grant.bot": "Los bots no pueden tener monedas. Elige a una persona.",
         "grant.reason_too_long": "Los motivos tienen como máximo {limit} caracteres.",
         "grant.not_admin": "Solo los moderadores de este servidor (Gestionar servidor) o los "
@@ -269,7 +337,8 @@ MESSAGES: dict[str, dict[str, str]] = {
         ),
         "grant.notice_channel": "🎁 recibiste {amount} monedas de {actor} ({reason}).",
         "grant.done": "Se dieron {amount} monedas a {user}. Su saldo ahora es {balance}.",
-        "grant.overflow": "Esa concesión desbordaría el saldo de {user}.",
+        "grant.overflow": "Esa concesión superaría el saldo máximo de {user}, {max} monedas "
+        "(cuentan también las monedas retenidas por imágenes en curso). Da como máximo {room}.",
         "coins.other_forbidden": (
             "Solo los moderadores de este servidor pueden ver las monedas de otro miembro."
         ),
@@ -313,25 +382,6 @@ MESSAGES: dict[str, dict[str, str]] = {
         "gen.edit_placeholder": "p. ej. haz el cielo morado",
         "gen.deleted": "🗑️ Imagen borrada.",
         "gen.submitted": "Nueva imagen en marcha: {prompt}",
-        "block.SAFETY": "Los filtros de seguridad del modelo bloquearon la petición. "
-        "Prueba a reformular la descripción.",
-        "block.IMAGE_SAFETY": "Los filtros de seguridad del modelo bloquearon la imagen "
-        "generada. Prueba otra descripción.",
-        "block.PROHIBITED_CONTENT": "La petición se bloqueó porque pide contenido prohibido. "
-        "Prueba otra descripción.",
-        "block.IMAGE_PROHIBITED_CONTENT": "La imagen generada se bloqueó por contenido "
-        "prohibido. Prueba otra descripción.",
-        "block.BLOCKLIST": "La descripción contiene términos bloqueados. Reformúlala e "
-        "inténtalo de nuevo.",
-        "block.SPII": "La petición se bloqueó porque puede incluir datos personales. Quítalos e "
-        "inténtalo de nuevo.",
-        "block.RECITATION": "La imagen se bloqueó por parecerse demasiado a contenido "
-        "existente. Prueba otra descripción.",
-        "block.IMAGE_RECITATION": "La imagen se bloqueó por parecerse demasiado a contenido "
-        "existente. Prueba otra descripción.",
-        "block.OTHER": "El modelo rechazó la petición. Prueba a reformular la descripción.",
-        "block.IMAGE_OTHER": "El modelo se negó a crear esta imagen. Prueba otra descripción.",
-        "block.unknown": "El modelo bloqueó la petición. Prueba a reformular la descripción.",
         "reason.no_image": "El servicio no devolvió ninguna imagen. Prueba una descripción más "
         "clara.",
         "reason.rate_limited": "El servicio de imágenes nos está limitando. Inténtalo más tarde.",
@@ -341,6 +391,89 @@ MESSAGES: dict[str, dict[str, str]] = {
         "reason.storage": "No se pudo guardar la imagen. Inténtalo de nuevo.",
         "reason.shutdown": "El bot se reinició antes de crear tu imagen.",
         "reason.internal": "Algo falló al crear tu imagen.",
+        "error.busy": "La base de datos del bot está ocupada. No se cobró nada; inténtalo de "
+        "nuevo en un momento.",
+        "model.unsupported": "El modelo {model} no está disponible aquí. Elige uno de: {choices}.",
+        "aspect.unsupported_model": "{model} no puede crear imágenes {ratio}. Elige una de: "
+        "{choices}.",
+        "size.not_supported": "{model} no tiene opción de tamaño. Deja el tamaño vacío.",
+        "size.unsupported": "{model} no puede crear imágenes de {size}. Elige uno de: {choices}.",
+        "images.too_many": "{model} admite como máximo {limit} imágenes y esta petición tiene "
+        "{count}. Adjunta menos imágenes.",
+        "image.too_many_pixels_unknown": "{name} tiene demasiados píxeles. Redúcela por debajo "
+        "de {limit_mp} megapíxeles.",
+        "gen.failed_owed": "❌ {reason} Tus {coins} monedas no se pudieron devolver "
+        "automáticamente porque tu saldo está en el máximo; se ha avisado al dueño del bot.",
+        "gen.interrupted_owed": 'Tu imagen "{prompt}" se interrumpió por un reinicio del bot. '
+        "Tus {coins} monedas no se pudieron devolver automáticamente porque tu saldo está en "
+        "el máximo; se ha avisado al dueño del bot.",
+        "gen.model": "Modelo",
+        "gen.size": "Tamaño",
+        "gen.more_images": "Más imágenes de esta respuesta",
+        "reason.database": "El bot no pudo registrar tu imagen porque su base de datos estaba "
+        "ocupada. Inténtalo de nuevo.",
+        "reason.quota_none": "La cuenta de Google del bot no tiene cuota para generar imágenes "
+        "(no tiene facturación). Se ha avisado al dueño del bot de qué debe arreglar.",
+        "reason.quota_daily": "El bot ha agotado su cuota diaria de imágenes en Google. "
+        "Inténtalo de nuevo mañana.",
+        "reason.request.too_large": "La petición era demasiado grande para el servicio de "
+        "imágenes (su límite es de 20 MB con las imágenes). Usa imágenes más pequeñas o menos "
+        "imágenes.",
+        "reason.request.location": "El servicio de imágenes no está disponible en la región "
+        "donde funciona este bot. Se ha avisado al dueño del bot.",
+        "reason.request.billing": "La cuenta de Google del bot aún no está preparada para "
+        "generar imágenes. Se ha avisado al dueño del bot.",
+        "reason.request.model": "No se encontró el modelo de imágenes configurado en este bot. "
+        "Se ha avisado al dueño del bot.",
+        "reason.request.ratio": "El servicio de imágenes no aceptó esta proporción. Elige otra.",
+        "reason.request.size": "El servicio de imágenes no aceptó este tamaño. Elige otro.",
+        "reason.request.too_many_images": "El servicio de imágenes no aceptó tantas imágenes. "
+        "Adjunta menos.",
+        "reason.request.image": "El servicio de imágenes no pudo leer una de las imágenes. "
+        "Prueba con otra.",
+        "block.prompt.SAFETY": "Los filtros de seguridad de Google bloquearon tu descripción "
+        "antes de crear ninguna imagen. Prueba a reformularla.",
+        "block.prompt.IMAGE_SAFETY": "Tu descripción o imagen se rechazó por no ser segura "
+        "para generar imágenes, así que no se creó nada. Prueba otra descripción u otra imagen.",
+        "block.prompt.PROHIBITED_CONTENT": "Tu descripción pide contenido que Google prohíbe, "
+        "así que no se creó nada. Prueba otra cosa.",
+        "block.prompt.BLOCKLIST": "Tu descripción contiene un término que el servicio de "
+        "imágenes de Google no acepta, así que no se creó nada. Quítalo e inténtalo de nuevo.",
+        "block.prompt.OTHER": "El servicio de imágenes de Google rechazó esta descripción sin "
+        "decir por qué (a veces es el idioma). Prueba a reformularla.",
+        "block.prompt.unknown": "El servicio de imágenes de Google rechazó esta descripción. "
+        "Prueba a reformularla.",
+        "block.output.SAFETY": "Los filtros de seguridad de Google detuvieron la respuesta. "
+        "Prueba a reformular la descripción.",
+        "block.output.IMAGE_SAFETY": "Los filtros de seguridad de Google bloquearon la imagen "
+        "generada. Prueba otra descripción.",
+        "block.output.PROHIBITED_CONTENT": "La respuesta se detuvo porque podía contener "
+        "contenido prohibido. Prueba otra descripción.",
+        "block.output.IMAGE_PROHIBITED_CONTENT": "La imagen generada se retuvo porque podía "
+        "contener contenido prohibido. Prueba otra descripción.",
+        "block.output.RECITATION": "La respuesta se detuvo por parecerse demasiado a material "
+        "existente. Prueba una descripción más original.",
+        "block.output.IMAGE_RECITATION": "La imagen generada se parecía demasiado a una imagen "
+        "existente y se retuvo. Prueba una descripción más original.",
+        "block.output.IMAGE_OTHER": "El modelo se detuvo sin imagen por un motivo que no dio. "
+        "Inténtalo de nuevo, quizá reformulando la descripción.",
+        "block.output.OTHER": "El modelo se detuvo por un motivo que no dio. Inténtalo de nuevo.",
+        "block.output.MAX_TOKENS": "El modelo se quedó sin espacio antes de terminar la imagen. "
+        "Prueba una descripción más corta o menos imágenes.",
+        "block.output.MALFORMED_FUNCTION_CALL": "El modelo cometió un error interno y se "
+        "rindió. Inténtalo de nuevo.",
+        "block.output.UNEXPECTED_TOOL_CALL": "El modelo cometió un error interno y se rindió. "
+        "Inténtalo de nuevo.",
+        "block.output.TOO_MANY_TOOL_CALLS": "El modelo cometió un error interno y se rindió. "
+        "Inténtalo de nuevo.",
+        "block.output.LANGUAGE": "El modelo de imágenes no admite el idioma de tu descripción. "
+        "Prueba a escribirla en inglés.",
+        "block.output.BLOCKLIST": "La respuesta se detuvo porque contenía un término prohibido. "
+        "Prueba a reformular la descripción.",
+        "block.output.SPII": "La respuesta se detuvo porque podía revelar información personal "
+        "sensible. Quita los datos personales e inténtalo de nuevo.",
+        "block.output.unknown": "El servicio de imágenes no creó ninguna imagen para esta "
+        "petición. Prueba a reformular la descripción.",
         "upload.done_title": "Imagen subida",
         "upload.title": "Título",
         "upload.title_too_long": "Los títulos tienen como máximo {limit} caracteres. Acórtalo.",
@@ -368,7 +501,8 @@ MESSAGES: dict[str, dict[str, str]] = {
         "daily.too_soon": "Ya reclamaste tus monedas diarias aquí. Podrás volver a reclamar "
         "<t:{at}:R> (<t:{at}:f>).",
         "daily.disabled": "Este servidor no da monedas diarias.",
-        "daily.overflow": "Tu saldo es demasiado grande para añadir más monedas.",
+        "daily.overflow": "Tu saldo aquí está cerca del máximo de {max} monedas (cuentan también "
+        "las retenidas por imágenes en curso), así que /daily no puede añadir más.",
         "settings.title": "Ajustes de este servidor",
         "settings.not_allowed": "Solo los moderadores de este servidor (Gestionar servidor) o "
         "los administradores del bot pueden usar /settings.",
@@ -436,6 +570,10 @@ COMMANDS: dict[str, dict[str, str]] = {
         "cmd.generate.opt.image.description": "An image to edit (PNG, JPEG or WebP)",
         "cmd.generate.opt.image2.name": "image2",
         "cmd.generate.opt.image2.description": "A second image to combine with the first",
+        "cmd.generate.opt.model.name": "model",
+        "cmd.generate.opt.model.description": "Which image model; cost shown per model",
+        "cmd.generate.opt.size.name": "size",
+        "cmd.generate.opt.size.description": "Resolution (default 1K); cost shown per size",
         "cmd.upload.name": "upload",
         "cmd.upload.description": "Add one of your images to your gallery",
         "cmd.upload.opt.image.name": "image",
@@ -508,6 +646,11 @@ COMMANDS: dict[str, dict[str, str]] = {
         "cmd.generate.opt.image.description": "Una imagen para editar (PNG, JPEG o WebP)",
         "cmd.generate.opt.image2.name": "imagen2",
         "cmd.generate.opt.image2.description": "Una segunda imagen para combinar con la primera",
+        "cmd.generate.opt.model.name": "modelo",
+        "cmd.generate.opt.model.description": "Qué modelo de imagen; el coste se ve en cada uno",
+        "cmd.generate.opt.size.name": "tamaño",
+        "cmd.generate.opt.size.description": "Resolución (por defecto 1K); el coste se ve en "
+        "cada una",
         "cmd.upload.name": "subir",
         "cmd.upload.description": "Añade una de tus imágenes a tu galería",
         "cmd.upload.opt.image.name": "imagen",
@@ -592,11 +735,30 @@ def placeholders(template: str) -> set[str]:
     return {name for _, name, _, _ in string.Formatter().parse(template) if name}
 
 
+class _Params(dict[str, Any]):
+    """Message parameters; one that is missing shows as "?" (logged), never as a raw
+    `{placeholder}` template."""
+
+    def __init__(self, key: str, params: dict[str, Any]) -> None:
+        super().__init__(params)
+        self.key = key
+
+    def __missing__(self, name: str) -> str:
+        log.warning("message %s was shown without its {%s} parameter", self.key, name)
+        return "?"
+
+
+def has_message(key: str) -> bool:
+    """Whether `key` is a message (in English, the fallback of every language)."""
+    return key in MESSAGES[DEFAULT_LANGUAGE]
+
+
 def t(language: str | None, key: str, **params: Any) -> str:
     """The message `key` in `language` (falling back to English), filled with `params`."""
     table = MESSAGES.get(language or DEFAULT_LANGUAGE, MESSAGES[DEFAULT_LANGUAGE])
     template = table.get(key) or MESSAGES[DEFAULT_LANGUAGE].get(key) or key
     try:
-        return template.format(**params)
-    except (KeyError, IndexError, ValueError):
-        return template
+        return template.format_map(_Params(key, params))
+    except (IndexError, ValueError, AttributeError):
+        log.warning("message %s could not be filled in", key)
+        return template.replace("{", "").replace("}", "")

@@ -246,11 +246,62 @@ def fit_to_size(data: bytes, max_bytes: int, *, min_side: int = 64) -> tuple[byt
                 return optimized, ALLOWED_FORMATS["PNG"]
         base = _to_rgb_or_rgba(base)
 
+    return _fit_lossy(base, max_bytes, min_side, len(data))
+
+
+def probe_image(data: bytes, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> ImageInfo:
+    """Identify and verify a PNG, JPEG or WebP without decoding its pixels, or raise
+    `ImageProblem`: a cheap check for images from a trusted source (the model's answers,
+    inputs the bot already inspected), where `inspect_image` would decode everything."""
+    if not data:
+        raise ImageProblem("empty", "The image is empty (0 bytes).", size=0)
+    with _bomb_guard(), _open(data, max_pixels) as im:
+        fmt = _canonical_format(im)
+        width, height = im.size
+        try:
+            im.verify()
+        except _PILLOW_ERRORS as exc:
+            raise _corrupt(fmt) from exc
+    return ImageInfo(
+        width=width, height=height, format=fmt, mime_type=ALLOWED_FORMATS[fmt], size=len(data)
+    )
+
+
+def fit_for_model(data: bytes, *, max_bytes: int, max_side: int) -> tuple[bytes, str]:
+    """An image as (bytes, mime type) for an image model's request: unchanged when it is
+    within `max_side` pixels and `max_bytes`, otherwise scaled to `max_side`, then re-encoded
+    (PNG when it has real transparency and fits, else WebP; JPEG when opaque) and scaled
+    down further until it fits. Raises `ImageProblem` for anything unreadable or too big."""
+    if max_bytes < 1 or max_side < 1:
+        raise ValueError("max_bytes and max_side must be positive")
+    with _bomb_guard(), _open(data, DEFAULT_MAX_PIXELS) as opened:
+        fmt = _canonical_format(opened)
+        if max(opened.size) <= max_side and len(data) <= max_bytes:
+            return data, ALLOWED_FORMATS[fmt]
+        orientation = _orientation(opened)
+        if fmt == "JPEG":
+            # Decode at a reduced scale straight away: a 6000 px photo needs no full decode.
+            opened.draft("RGB", (max_side, max_side))
+        _load(opened, fmt)
+        base = _to_rgb_or_rgba(_apply_orientation(opened, orientation))
+    if max(base.size) > max_side:
+        base = base.copy()
+        base.thumbnail((max_side, max_side), Image.Resampling.LANCZOS)
+    if base.mode == "RGBA":
+        encoded = _encode(base, "PNG", compress_level=6)
+        if len(encoded) <= max_bytes:
+            return encoded, ALLOWED_FORMATS["PNG"]
+    return _fit_lossy(base, max_bytes, 64, len(data))
+
+
+def _fit_lossy(base: Image.Image, max_bytes: int, min_side: int, start: int) -> tuple[bytes, str]:
+    """Re-encode `base` lossy (WebP with transparency, JPEG without) at falling quality, then
+    smaller, until it fits in `max_bytes`; `ImageProblem("too_large")` when nothing does."""
     target = "WEBP" if base.mode == "RGBA" else "JPEG"
     width, height = base.size
     short = min(width, height)
     scale = 1.0
-    smallest = len(data)
+    smallest = start
     while True:
         frame = base
         if scale < 1.0:
@@ -522,15 +573,24 @@ def _webp_size(data: bytes) -> tuple[int, int] | None:
 
 # JPEG start-of-frame markers carry the dimensions; C4 (DHT), C8 (JPG) and CC (DAC) do not.
 _JPEG_SOF_MARKERS: Final = frozenset(range(0xC0, 0xD0)) - {0xC4, 0xC8, 0xCC}
+# How many stray bytes between segments the header scan skips before giving up.
+_JPEG_MAX_JUNK: Final = 65536
 
 
 def _jpeg_size(data: bytes) -> tuple[int, int] | None:
     """Dimensions from the first JPEG start-of-frame segment, scanning segment headers only."""
     pos = 2
     end = len(data)
+    junk = 0
     while pos + 4 <= end:
         if data[pos] != 0xFF:
-            return None
+            # Stray bytes between segments: decoders (and Pillow) skip them to the next
+            # marker, so the frame header after them is what will be decoded.
+            junk += 1
+            if junk > _JPEG_MAX_JUNK:
+                return None
+            pos += 1
+            continue
         marker = data[pos + 1]
         if marker == 0xFF:  # fill byte before a marker
             pos += 1

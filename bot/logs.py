@@ -18,21 +18,35 @@ _SECRET_PATTERNS = (
 
 
 class RedactSecrets(logging.Filter):
-    """Mask token- and key-shaped strings in log messages."""
+    """Mask token- and key-shaped strings in log messages, exception text and tracebacks."""
+
+    _formatter = logging.Formatter()
 
     def __init__(self, extra_secrets: tuple[str, ...] = ()) -> None:
         super().__init__()
         self.extra = tuple(s for s in extra_secrets if s and len(s) >= 6)
 
+    def redact(self, text: str) -> str:
+        for pattern in _SECRET_PATTERNS:
+            text = pattern.sub("[redacted]", text)
+        for secret in self.extra:
+            text = text.replace(secret, "[redacted]")
+        return text
+
     def filter(self, record: logging.LogRecord) -> bool:
         message = record.getMessage()
-        redacted = message
-        for pattern in _SECRET_PATTERNS:
-            redacted = pattern.sub("[redacted]", redacted)
-        for secret in self.extra:
-            redacted = redacted.replace(secret, "[redacted]")
+        redacted = self.redact(message)
         if redacted != message:
             record.msg, record.args = redacted, None
+        # An exception's text (its message, its traceback, the frames' source lines) can carry
+        # a secret too, e.g. a URL with a key. Formatters use `exc_text` when it is set, so the
+        # redacted rendering is what every handler prints.
+        if record.exc_info and not record.exc_text:
+            record.exc_text = self._formatter.formatException(record.exc_info)
+        if record.exc_text:
+            record.exc_text = self.redact(record.exc_text)
+        if record.stack_info:
+            record.stack_info = self.redact(record.stack_info)
         return True
 
 

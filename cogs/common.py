@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, TypedDict
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, TypedDict, TypeVar
 
 import discord
 from discord import app_commands
@@ -14,6 +15,8 @@ from bot.services.permissions import Identity
 
 if TYPE_CHECKING:
     from bot.app import Interaction
+
+T = TypeVar("T")
 
 
 def identity_of(itx: Interaction) -> Identity:
@@ -67,14 +70,24 @@ class OutsideAllowList(app_commands.CheckFailure, UserFacingError):
         UserFacingError.__init__(self, "error.guild_not_allowed")
 
 
+def check_allowed_guild(interaction: Interaction) -> bool:
+    """Refuse a server outside ALLOWED_GUILD_IDS before anything runs (no user, wallet, row or
+    object is made for it)."""
+    if not interaction.client.permissions.guild_allowed(interaction.guild_id):
+        raise OutsideAllowList()
+    return True
+
+
+def allowed_guild() -> Callable[[T], T]:
+    """`check_allowed_guild` as a command check (for commands built outside a TenantCog)."""
+    return app_commands.check(check_allowed_guild)
+
+
 class TenantCog(commands.Cog):
-    """A cog whose commands refuse servers outside ALLOWED_GUILD_IDS before anything runs
-    (no user, wallet, row or object is made for them)."""
+    """A cog whose commands all refuse servers outside ALLOWED_GUILD_IDS first."""
 
     async def interaction_check(self, interaction: Interaction, /) -> bool:  # type: ignore[override]
-        if not interaction.client.permissions.guild_allowed(interaction.guild_id):
-            raise OutsideAllowList()
-        return True
+        return check_allowed_guild(interaction)
 
 
 def refuse_oversized(attachment: discord.Attachment, limit: int) -> None:

@@ -1,15 +1,17 @@
 """`/generate` and the Reroll / Edit / Delete buttons on every result.
 
-The cog checks everything it can before answering (prompt, the server's channels and role,
-attachments, balance, job limits), so refusals are ephemeral and free; then it defers (publicly,
-or privately when the server keeps results private), and a `DiscordJobListener` edits that
-message as the job moves: queued (with position), generating, the image, or the failure.
+The cog checks everything it can before answering (prompt, model, the server's channels and
+role, attachments, balance, job limits), so refusals are ephemeral and free; then it defers
+(publicly, or privately when the server keeps results private), and a `DiscordJobListener`
+edits that message as the job moves: queued (with position), generating, the image, or the
+failure.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import inspect
 import io
 import logging
 import re
@@ -23,15 +25,14 @@ from discord.ext import commands
 
 from bot import imaging
 from bot.i18n import t
-from bot.nanobanana import SUPPORTED_ASPECT_RATIOS, InputImage
 from bot.services.errors import ImageNotFound
 from bot.services.gallery import ImageContext
-from bot.services.generation import Failure, GenerationRequest, Job, Result
+from bot.services.generation import Failure, GenerationRequest, Job, Result, SourceImage
 from bot.services.media import check_image
 from bot.services.members import Member, Payer, Purpose
 from bot.services.permissions import Actor
 from cogs.common import (
-    TenantCog,
+    allowed_guild,
     command_text,
     download,
     identity_of,
@@ -52,7 +53,8 @@ BANANA = discord.Colour(0xFFE135)
 # Interaction tokens last 15 minutes; switch to the channel a little before that.
 TOKEN_LIFETIME = 14 * 60
 STATUS_EDIT_INTERVAL = 2.0
-ASPECT_CHOICES = [app_commands.Choice(name=r, value=r) for r in SUPPORTED_ASPECT_RATIOS]
+# A message carries at most ten attachments.
+MAX_FILES = 10
 
 
 def in_guild() -> Callable[[T], T]:
@@ -67,13 +69,13 @@ def in_guild() -> Callable[[T], T]:
     return app_commands.check(predicate)
 
 
-async def read_attachment(bot: NanoBananaBot, attachment: discord.Attachment) -> InputImage:
+async def read_attachment(bot: NanoBananaBot, attachment: discord.Attachment) -> SourceImage:
     """Download and verify one attachment (size before download, bytes after)."""
     limit = bot.settings.max_upload_bytes
     refuse_oversized(attachment, limit)
     data = await download(attachment)
     info = await check_image(data, attachment.filename, max_bytes=limit)
-    return InputImage(data, info.mime_type)
+    return SourceImage(data, info.mime_type)
 
 
 class DiscordJobListener:
@@ -136,34 +138,49 @@ class DiscordJobListener:
 
     async def completed(self, job: Job, result: Result) -> None:
         self._finish()
-        limit = self.itx.filesize_limit
-        data, mime = await asyncio.to_thread(imaging.fit_to_size, result.data, limit)
-        extension = {"image/jpeg": "jpg", "image/webp": "webp"}.get(mime, "png")
-        filename = f"nanobanana-{result.image.short_id}.{extension}"
+        shown = [
+            (result.image.short_id, result.data),
+            *((e.image.short_id, e.data) for e in result.extras),
+        ]
+        shown = shown[:MAX_FILES]
+        # Every image of the answer goes along; together they stay within the upload limit.
+        limit = max(1, self.itx.filesize_limit // len(shown))
+        fitted = await asyncio.gather(
+            *(asyncio.to_thread(imaging.fit_to_size, data, limit) for _, data in shown)
+        )
+        names = [
+            f"nanobanana-{short_id}.{_extension(mime)}"
+            for (short_id, _), (_, mime) in zip(shown, fitted, strict=True)
+        ]
         # The balance is private: only a result the member alone sees shows it.
-        embed = result_embed(self.language, result, filename, show_balance=not self.public)
+        embed = result_embed(self.language, result, names[0], show_balance=not self.public)
+
+        def files() -> list[discord.File]:
+            return [
+                discord.File(io.BytesIO(data), filename=name)
+                for name, (data, _) in zip(names, fitted, strict=True)
+            ]
+
         view = result_view(result.image.id, self.language)
         async with self._lock:
             if self.token_alive:
                 try:
                     await self.itx.edit_original_response(
-                        content=None,
-                        embed=embed,
-                        attachments=[discord.File(io.BytesIO(data), filename=filename)],
-                        view=view,
+                        content=None, embed=embed, attachments=files(), view=view
                     )
                     return
                 except discord.HTTPException as error:
                     log.info("interaction edit failed (%s); posting instead", error.status)
-            await self._post(
-                embed=embed, file=discord.File(io.BytesIO(data), filename=filename), view=view
-            )
+            await self._post(embed=embed, files=files(), view=view)
 
     async def failed(self, job: Job, failure: Failure) -> None:
         self._finish()
         reason = t(self.language, failure.key, **failure.params)
-        key = "gen.failed" if failure.refunded else "gen.failed_free"
-        text = t(self.language, key, reason=reason, coins=failure.refunded)
+        if failure.owed:
+            key = "gen.failed_owed"
+        else:
+            key = "gen.failed" if failure.refunded else "gen.failed_free"
+        text = t(self.language, key, reason=reason, coins=failure.owed or failure.refunded)
         async with self._lock:
             if self.token_alive:
                 try:
@@ -177,8 +194,9 @@ class DiscordJobListener:
             await self._post(content=text)
 
     async def _post(self, **kwargs: Any) -> None:
-        """After the token: public results go to the channel (with the bot's own permissions,
-        mentioning the member), private ones to the member's DMs."""
+        """After the token: public results go to the interaction's channel with the bot's own
+        permissions, mentioning the member (a partial channel needs no cache, only the id);
+        private ones to the member's DMs."""
         if not self.public:
             with contextlib.suppress(discord.HTTPException):
                 await self.itx.user.send(**kwargs)
@@ -199,8 +217,8 @@ class DiscordJobListener:
 def result_embed(
     language: str, result: Result, filename: str, *, show_balance: bool = False
 ) -> discord.Embed:
-    """The embed under a generated image: prompt, ratio, cost, the short image id, and (only
-    when the member alone sees it) the balance left."""
+    """The embed under a generated image: prompt, ratio, size, model, cost, the short image
+    ids, and (only when the member alone sees it) the balance left."""
     image = result.image
     embed = discord.Embed(
         title=t(language, "gen.done_title"),
@@ -209,12 +227,25 @@ def result_embed(
         timestamp=image.created_at,
     )
     embed.add_field(name=t(language, "gen.ratio"), value=image.metadata.get("aspect_ratio", "?"))
+    if image.metadata.get("image_size"):
+        embed.add_field(name=t(language, "gen.size"), value=str(image.metadata["image_size"]))
+    embed.add_field(name=t(language, "gen.model"), value=str(image.metadata.get("model", "?")))
     embed.add_field(name=t(language, "gen.cost"), value=str(image.coins_used))
     if show_balance:
         embed.add_field(name=t(language, "gen.balance"), value=str(result.balance))
+    if result.extras:
+        embed.add_field(
+            name=t(language, "gen.more_images"),
+            value="\n".join(f"`{extra.image.short_id}`" for extra in result.extras)[:1024],
+            inline=False,
+        )
     embed.set_image(url=f"attachment://{filename}")
     embed.set_footer(text=f"{t(language, 'gen.image_id')}: {image.short_id}")
     return embed
+
+
+def _extension(mime_type: str) -> str:
+    return {"image/jpeg": "jpg", "image/webp": "webp"}.get(mime_type, "png")
 
 
 def result_view(
@@ -253,7 +284,6 @@ async def paying_member(itx: Interaction) -> tuple[Member, Payer]:
     bot = itx.client
     member = await bot.members.enter(identity_of(itx))
     payer = await bot.members.payer(member, Purpose.GENERATE)
-    payer.check_affordable()
     return member, payer
 
 
@@ -326,7 +356,7 @@ class _ImageButton(discord.ui.DynamicItem[discord.ui.Button[Any]], template=r"nb
 
 
 class RerollButton(_ImageButton, template=rf"nb:reroll:(?P<id>{_UUID})"):
-    """A new paid job with the same prompt, ratio and inputs."""
+    """A new paid job with the same prompt, model, ratio, size and inputs."""
 
     action = "reroll"
     style = discord.ButtonStyle.primary
@@ -334,17 +364,10 @@ class RerollButton(_ImageButton, template=rf"nb:reroll:(?P<id>{_UUID})"):
 
     async def run(self, interaction: Interaction, context: ImageContext, actor: Actor) -> None:
         bot = interaction.client
-        image = context.image
-        if not image.prompt:
+        if not context.image.prompt:
             raise ImageNotFound()
         member, payer = await paying_member(interaction)
-        request = GenerationRequest(
-            prompt=image.prompt,
-            aspect_ratio=str(image.metadata.get("aspect_ratio", "1:1")),
-            inputs=await bot.generation.inputs_of(image),
-            source_image_ids=tuple(image.metadata.get("source_image_ids", [])),
-            context=request_context(interaction),
-        )
+        request = await bot.generation.reroll_request(context.image, request_context(interaction))
         await start_job(interaction, member, payer, request, thinking=True)
 
 
@@ -357,9 +380,8 @@ class EditButton(_ImageButton, template=rf"nb:edit:(?P<id>{_UUID})"):
     async def run(self, interaction: Interaction, context: ImageContext, actor: Actor) -> None:
         if not context.image.is_ready:
             raise ImageNotFound()
-        await interaction.response.send_modal(
-            EditModal(self.image_id, await language_of(interaction))
-        )
+        language = await language_of(interaction)
+        await interaction.response.send_modal(EditModal(self.image_id, language))
 
 
 class DeleteButton(_ImageButton, template=rf"nb:delete:(?P<id>{_UUID})"):
@@ -376,8 +398,8 @@ class DeleteButton(_ImageButton, template=rf"nb:delete:(?P<id>{_UUID})"):
     async def run(self, interaction: Interaction, context: ImageContext, actor: Actor) -> None:
         await interaction.client.gallery.delete(actor, context)
         await interaction.response.edit_message(
-            content=t(await language_of(interaction), "gen.deleted"), embed=None, attachments=[],
-            view=None,
+            content=t(await language_of(interaction), "gen.deleted"), embed=None,
+            attachments=[], view=None,
         )  # fmt: skip
 
 
@@ -432,21 +454,17 @@ async def submit_edit(interaction: Interaction, image_id: str, instruction: str)
     actor = await bot.accounts.actor(identity_of(interaction))
     bot.permissions.check_remix_image(actor, context.image, context.owner_mention)
     member, payer = await paying_member(interaction)
-    request = GenerationRequest(
-        prompt=prompt,
-        aspect_ratio=str(context.image.metadata.get("aspect_ratio", "1:1")),
-        inputs=(await bot.generation.image_as_input(context.image),),
-        source_image_ids=(image_id,),
-        context=request_context(interaction),
-    )
+    request = await bot.generation.edit_request(context.image, prompt, request_context(interaction))
     await start_job(interaction, member, payer, request, thinking=True)
 
 
-class GenerateCog(TenantCog):
+class GenerateCog(commands.Cog):
     """Image generation and editing."""
 
     def __init__(self, bot: NanoBananaBot) -> None:
         self.bot = bot
+        # Built per bot: its options depend on the configured models.
+        self.__cog_app_commands__.append(generate_command(self))
 
     @commands.Cog.listener()
     async def on_interaction(self, interaction: Interaction) -> None:
@@ -463,30 +481,66 @@ class GenerateCog(TenantCog):
         except Exception as error:
             await report_error(interaction, error)
 
-    @app_commands.command(**command_text("generate"))
-    @app_commands.describe(**option_texts("generate", "prompt", "aspect_ratio", "image", "image2"))
-    @app_commands.choices(aspect_ratio=ASPECT_CHOICES)
-    @app_commands.guild_only()
-    @in_guild()
+
+def generate_command(cog: GenerateCog) -> app_commands.Command[Any, ..., None]:
+    """`/generate` with the options this bot's models call for: `model` only when members
+    may choose between several, `size` only when a model has sizes; choices are labelled
+    with their cost, so members see the price before anything is charged."""
+    catalog = cog.bot.generation.catalog
+
+    # A plain str for every choice (not Choice) so that an unknown value reaches the
+    # service's own check and its friendly message instead of a conversion error.
     async def generate(
-        self,
         itx: Interaction,
         prompt: str,
-        # A plain str (not Choice) so that an unknown value reaches our own check and its
-        # friendly message instead of a conversion error.
         aspect_ratio: str = "1:1",
         image: discord.Attachment | None = None,
         image2: discord.Attachment | None = None,
+        model: str | None = None,
+        size: str | None = None,
     ) -> None:
-        bot = self.bot
-        bot.generation.validate_prompt(prompt)
-        ratio = bot.generation.validate_ratio(aspect_ratio)
+        # Everything is checked before answering (prompt, model, ratio, size, attachments),
+        # so refusals are private and free.
+        bot = cog.bot
+        generation = bot.generation
+        generation.validate_prompt(prompt)
+        ratio = generation.validate_ratio(aspect_ratio, model)
         member, payer = await paying_member(itx)
+        # Refuses an unknown model or size, and a wallet that can't pay, before any download.
+        payer.check_affordable(generation.cost_of(model, size, default=payer.cost))
         inputs = tuple([await read_attachment(bot, a) for a in (image, image2) if a is not None])
         request = GenerationRequest(
-            prompt=prompt.strip(), aspect_ratio=ratio, inputs=inputs, context=request_context(itx)
-        )
+            prompt=prompt, aspect_ratio=ratio, inputs=inputs, context=request_context(itx),
+            model=model, image_size=size,
+        )  # fmt: skip
         await start_job(itx, member, payer, request, thinking=False)
+
+    hidden = {
+        name
+        for name, shown in (("model", catalog.model_option), ("size", catalog.size_option))
+        if not shown
+    }
+    signature = inspect.signature(generate)
+    generate.__signature__ = signature.replace(  # type: ignore[attr-defined]
+        parameters=[p for p in signature.parameters.values() if p.name not in hidden]
+    )
+    descriptions = option_texts(
+        "generate", "prompt", "aspect_ratio", "image", "image2", "model", "size"
+    )
+    descriptions["model"] = f"Which image model (default {catalog.default.name}); cost shown"
+    choices: dict[str, list[app_commands.Choice[str]]] = {
+        "aspect_ratio": [app_commands.Choice(name=r, value=r) for r in catalog.ratios],
+        "model": [app_commands.Choice(name=c.label, value=c.value) for c in catalog.models()],
+        "size": [app_commands.Choice(name=c.label, value=c.value) for c in catalog.size_labels()],
+    }
+    callback = app_commands.describe(**{k: v for k, v in descriptions.items() if k not in hidden})(
+        generate
+    )
+    callback = app_commands.choices(**{k: v for k, v in choices.items() if k not in hidden})(
+        callback
+    )
+    callback = allowed_guild()(in_guild()(app_commands.guild_only()(callback)))
+    return app_commands.Command(**command_text("generate"), callback=callback)
 
 
 async def setup(bot: NanoBananaBot) -> None:

@@ -58,10 +58,12 @@ def _run_group(conn: sqlite3.Connection, fns: list[WriteFn]) -> list[tuple[bool,
             else:
                 conn.execute("RELEASE write")
                 outcomes.append((True, result))
+        # Inside the try: a COMMIT that fails (busy) must not leave the transaction open, or
+        # every later write would fail with "cannot start a transaction within a transaction".
+        conn.commit()
     except BaseException:
         conn.rollback()
         raise
-    conn.commit()
     return outcomes
 
 
@@ -290,10 +292,16 @@ class Database:
         Refuses to run if an already applied file was edited since (its checksum changed).
         """
         pending_source = list(migrations) if migrations is not None else load_migrations()
-        await self.execute(
-            "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, "
-            "name TEXT NOT NULL, checksum TEXT NOT NULL, applied_at TEXT NOT NULL)"
+        exists = await self.fetchval(
+            "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = 'schema_migrations'"
         )
+        if not exists:
+            # Only a database that needs it is written to: an up-to-date one starts even while
+            # another process holds its write lock.
+            await self.execute(
+                "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, "
+                "name TEXT NOT NULL, checksum TEXT NOT NULL, applied_at TEXT NOT NULL)"
+            )
         applied = await self.applied_migrations()
         for migration in pending_source:
             known = applied.get(migration.version)

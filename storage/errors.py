@@ -35,7 +35,17 @@ class InvalidAmount(StorageLayerError, ValueError):
 
 
 class BalanceOverflow(StorageLayerError):
-    """A credit would take the balance past the largest storable integer."""
+    """A credit would take the balance past the cap (the configured maximum balance, or at
+    worst the largest storable integer)."""
+
+    def __init__(
+        self, message: str, *, balance: int = 0, amount: int = 0, held: int = 0, cap: int = 0
+    ) -> None:
+        super().__init__(message)
+        self.balance = balance
+        self.amount = amount
+        self.held = held
+        self.cap = cap
 
 
 class InvalidTransition(StorageLayerError):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -12,7 +13,7 @@ from typing import Any
 from storage import ledger
 from storage.cursors import decode_cursor, encode_cursor
 from storage.db import Database
-from storage.errors import InvalidCursor, InvalidTransition, NotFound
+from storage.errors import BalanceOverflow, InvalidCursor, InvalidTransition, NotFound
 from storage.models import (
     ALLOWED_TRANSITIONS,
     Image,
@@ -46,11 +47,16 @@ MAX_PAGE_SIZE = 100
 @dataclass(frozen=True)
 class Refund:
     """What `fail_and_refund` did: the coins returned (0 for a free job) and the balance of
-    the wallet that paid (0 when no wallet paid)."""
+    the wallet that paid (0 when no wallet paid).
+
+    `owed` is a refund that could not be applied (it would have taken the balance past the
+    cap): the image records it (`metadata.refund_owed`) for the owner to settle by hand.
+    """
 
     image: Image
     refunded: int
     balance: int
+    owed: int = 0
 
 
 @dataclass(frozen=True)
@@ -66,8 +72,10 @@ class StoredObject:
 class ImageRepository:
     """Images and their job lifecycle: PENDING -> PROCESSING -> COMPLETED or FAILED."""
 
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, *, max_balance: int = ledger.INT64_MAX) -> None:
         self.db = db
+        #: Refunds never take a balance past this (see `fail_and_refund`).
+        self.max_balance = max_balance
 
     # CRUD --------------------------------------------------------------------------------
 
@@ -275,6 +283,19 @@ class ImageRepository:
         self, image_id: str, stored: StoredObject, metadata: dict[str, Any]
     ) -> Image:
         """PROCESSING -> COMPLETED, recording where the bytes are and what they are."""
+        image, _ = await self.complete_with_extras(image_id, stored, metadata)
+        return image
+
+    async def complete_with_extras(
+        self,
+        image_id: str,
+        stored: StoredObject,
+        metadata: dict[str, Any],
+        extras: Sequence[tuple[StoredObject, dict[str, Any]]] = (),
+    ) -> tuple[Image, list[Image]]:
+        """PROCESSING -> COMPLETED, plus one COMPLETED row per further image of the same
+        answer (`coins_used` 0, `metadata.extra_of` = the job), all in one transaction: the
+        job's images appear together or not at all. Returns the job's row and the extras'."""
         values = (
             stored.storage_key,
             stored.storage_url,
@@ -285,7 +306,7 @@ class ImageRepository:
             image_id,
         )
 
-        def finish(conn: sqlite3.Connection) -> Image:
+        def finish(conn: sqlite3.Connection) -> tuple[Image, list[Image]]:
             cursor = conn.execute(
                 "UPDATE images SET status = 'COMPLETED', storage_key = ?, storage_url = ?, "
                 "thumbnail_key = ?, thumbnail_url = ?, metadata = json_patch(metadata, ?), "
@@ -297,7 +318,17 @@ class ImageRepository:
                 if row is None:
                     raise NotFound(f"image {image_id} does not exist")
                 raise InvalidTransition(image_id, str(row[0]), ImageStatus.COMPLETED.value)
-            return _fetch(conn, image_id)
+            image = _fetch(conn, image_id)
+            rows = []
+            for extra_stored, extra_metadata in extras:
+                extra_id = _insert(
+                    conn, user_id=image.user_id, type=ImageType.GENERATED,
+                    status=ImageStatus.COMPLETED, title=image.title, prompt=image.prompt,
+                    stored=extra_stored, metadata={**extra_metadata, "extra_of": image_id},
+                    guild_id=image.guild_id, wallet_id=image.wallet_id,
+                )  # fmt: skip
+                rows.append(_fetch(conn, extra_id))
+            return image, rows
 
         return await self.db.write(finish)
 
@@ -395,10 +426,20 @@ class ImageRepository:
                 return Refund(_fetch(conn, image_id), 0, 0)
             balance = ledger.balance(conn, str(wallet_id))
             if coins_used:
-                balance = ledger.credit(
-                    conn, str(wallet_id), coins_used, kind=TransactionKind.REFUND,
-                    image_id=image_id, reason=error[:200],
-                )  # fmt: skip
+                try:
+                    balance = ledger.credit(
+                        conn, str(wallet_id), coins_used, kind=TransactionKind.REFUND,
+                        image_id=image_id, reason=error[:200], cap=self.max_balance,
+                    )  # fmt: skip
+                except BalanceOverflow as overflow:
+                    # The job still ends (never left PENDING/PROCESSING); the refund it is
+                    # owed is recorded on the image for the owner to settle.
+                    conn.execute(
+                        "UPDATE images SET metadata = json_set(metadata, '$.refund_owed', ?, "
+                        "'$.refund_error', ?) WHERE id = ?",
+                        (coins_used, str(overflow)[:300], image_id),
+                    )
+                    return Refund(_fetch(conn, image_id), 0, balance, owed=coins_used)
             return Refund(_fetch(conn, image_id), coins_used, balance)
 
         return await self.db.write(refund)
@@ -408,14 +449,16 @@ class ImageRepository:
     async def referenced_keys(self) -> set[str]:
         """Every object key any row points to: image, thumbnail and stored inputs."""
         rows = await self.db.fetchall(
-            "SELECT storage_key, thumbnail_key, json_extract(metadata, '$.input_keys') AS inputs "
-            "FROM images"
+            "SELECT storage_key, thumbnail_key, json_extract(metadata, '$.input_keys') AS inputs, "
+            "json_extract(metadata, '$.history') AS history FROM images"
         )
         keys: set[str] = set()
         for row in rows:
             keys.update(k for k in (row["storage_key"], row["thumbnail_key"]) if k)
             if row["inputs"]:
                 keys.update(str(k) for k in json.loads(row["inputs"]))
+            if row["history"]:
+                keys.update(history_keys(json.loads(row["history"])))
         return keys
 
     async def completed_keys(self) -> set[str]:
@@ -467,6 +510,18 @@ class ImageRepository:
         if image is None:
             raise NotFound(f"image {image_id} does not exist")
         return image
+
+
+def history_keys(history: Any) -> list[str]:
+    """Object keys of the images in a job's stored earlier turns (`metadata.history`)."""
+    keys = []
+    for turn in history if isinstance(history, list) else []:
+        parts = turn.get("parts") if isinstance(turn, dict) else None
+        for part in parts if isinstance(parts, list) else []:
+            key = part.get("key") if isinstance(part, dict) else None
+            if isinstance(key, str) and key:
+                keys.append(key)
+    return keys
 
 
 def _fetch(conn: sqlite3.Connection, image_id: str) -> Image:

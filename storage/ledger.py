@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import sqlite3
 import uuid
+from dataclasses import dataclass
 
 from storage.errors import (
     AlreadyClaimed,
@@ -82,6 +83,16 @@ def debit(
     return new_balance
 
 
+def held(conn: sqlite3.Connection, wallet_id: str) -> int:
+    """Coins the wallet's unfinished jobs hold: each may come back to it as a refund."""
+    row = conn.execute(
+        "SELECT COALESCE(SUM(coins_used), 0) FROM images "
+        "WHERE wallet_id = ? AND status IN ('PENDING', 'PROCESSING')",
+        (wallet_id,),
+    ).fetchone()
+    return int(row[0])
+
+
 def credit(
     conn: sqlite3.Connection,
     wallet_id: str,
@@ -91,18 +102,29 @@ def credit(
     image_id: str | None = None,
     actor_id: str | None = None,
     reason: str | None = None,
+    cap: int = INT64_MAX,
+    keep_room_for_refunds: bool = False,
 ) -> int:
-    """Add `amount` coins (refusing int64 overflow) and write the ledger row; new balance."""
+    """Add `amount` coins and write the ledger row; returns the new balance.
+
+    Refuses (BalanceOverflow, nothing written) a balance past `cap`. With
+    `keep_room_for_refunds`, the coins the wallet's unfinished jobs hold count against the cap
+    too, so that their refunds will always fit: grants use it, refunds don't need it.
+    """
     check_amount(amount)
+    limit = _limit(conn, wallet_id, amount, cap, keep_room_for_refunds)
     now = utcnow_iso()
-    row = conn.execute(
-        "UPDATE wallets SET coins = coins + ?, updated_at = ? WHERE id = ? AND coins <= ? "
-        "RETURNING coins, user_id",
-        (amount, now, wallet_id, INT64_MAX - amount),
-    ).fetchone()
+    row = (
+        conn.execute(
+            "UPDATE wallets SET coins = coins + ?, updated_at = ? WHERE id = ? AND coins <= ? "
+            "RETURNING coins, user_id",
+            (amount, now, wallet_id, limit.highest_before),
+        ).fetchone()
+        if limit.possible
+        else None
+    )
     if row is None:
-        balance(conn, wallet_id)  # raises NotFound for a missing wallet
-        raise BalanceOverflow("the balance would exceed the largest storable amount")
+        raise limit.overflow(balance(conn, wallet_id))  # NotFound for a missing wallet
     new_balance = int(row[0])
     _ledger_row(
         conn, wallet_id, str(row[1]), amount, new_balance, kind, image_id, actor_id, reason, now
@@ -111,37 +133,83 @@ def credit(
 
 
 def claim_daily(
-    conn: sqlite3.Connection, wallet_id: str, amount: int, *, last_claim_before: str
+    conn: sqlite3.Connection,
+    wallet_id: str,
+    amount: int,
+    *,
+    last_claim_before: str,
+    cap: int = INT64_MAX,
 ) -> int:
     """Credit the daily coins if the wallet's last claim is older than `last_claim_before`
     (ISO time), in one guarded statement that also records the claim; the new balance.
 
     Raises AlreadyClaimed (with the last claim's time) when it is too soon: two claims racing
-    each other cannot both pass the guard.
+    each other cannot both pass the guard. Like a grant, it leaves room under `cap` for the
+    refunds of the wallet's images in progress (BalanceOverflow otherwise).
     """
     check_amount(amount)
+    limit = _limit(conn, wallet_id, amount, cap, keep_room_for_refunds=True)
     now = utcnow_iso()
-    row = conn.execute(
-        "UPDATE wallets SET coins = coins + ?, daily_claimed_at = ?, updated_at = ? "
-        "WHERE id = ? AND (daily_claimed_at IS NULL OR daily_claimed_at < ?) AND coins <= ? "
-        "RETURNING coins, user_id",
-        (amount, now, now, wallet_id, last_claim_before, INT64_MAX - amount),
-    ).fetchone()
+    row = (
+        conn.execute(
+            "UPDATE wallets SET coins = coins + ?, daily_claimed_at = ?, updated_at = ? "
+            "WHERE id = ? AND (daily_claimed_at IS NULL OR daily_claimed_at < ?) "
+            "AND coins <= ? RETURNING coins, user_id",
+            (amount, now, now, wallet_id, last_claim_before, limit.highest_before),
+        ).fetchone()
+        if limit.possible
+        else None
+    )
     if row is None:
         found = conn.execute(
-            "SELECT daily_claimed_at FROM wallets WHERE id = ?", (wallet_id,)
+            "SELECT daily_claimed_at, coins FROM wallets WHERE id = ?", (wallet_id,)
         ).fetchone()
         if found is None:
             raise NotFound(f"wallet {wallet_id} does not exist")
         if found[0] is not None and str(found[0]) >= last_claim_before:
             raise AlreadyClaimed(from_iso(str(found[0])))
-        raise BalanceOverflow("the balance would exceed the largest storable amount")
+        raise limit.overflow(int(found[1]))
     new_balance = int(row[0])
     _ledger_row(
         conn, wallet_id, str(row[1]), amount, new_balance, TransactionKind.DAILY, None, None,
         "daily", now,
     )  # fmt: skip
     return new_balance
+
+
+@dataclass(frozen=True)
+class _Limit:
+    """How high a balance may be before a credit of `amount` under `cap` (less `room`)."""
+
+    amount: int
+    cap: int
+    room: int
+
+    @property
+    def possible(self) -> bool:
+        return self.amount + self.room <= self.cap
+
+    @property
+    def highest_before(self) -> int:
+        return self.cap - self.amount - self.room
+
+    def overflow(self, current: int) -> BalanceOverflow:
+        return BalanceOverflow(
+            f"a balance of {current} + {self.amount} coins"
+            + (f" (+ {self.room} held by images in progress)" if self.room else "")
+            + f" would pass the maximum of {self.cap}",
+            balance=current,
+            amount=self.amount,
+            held=self.room,
+            cap=self.cap,
+        )
+
+
+def _limit(
+    conn: sqlite3.Connection, wallet_id: str, amount: int, cap: int, keep_room_for_refunds: bool
+) -> _Limit:
+    room = held(conn, wallet_id) if keep_room_for_refunds else 0
+    return _Limit(amount, min(cap, INT64_MAX), room)
 
 
 def _ledger_row(

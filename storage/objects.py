@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import builtins
+import errno
 import os
 import re
 import tempfile
@@ -166,7 +167,17 @@ class LocalObjectStore:
             raise StorageError(f"could not delete {key}: {error.strerror or error}") from error
 
     async def exists(self, key: str) -> bool:
-        return await asyncio.to_thread(self.path_for(key).is_file)
+        return await asyncio.to_thread(self._exists, self.path_for(key))
+
+    @staticmethod
+    def _exists(path: Path) -> bool:
+        try:
+            return path.is_file()
+        except OSError as error:
+            # A name the file system can't hold (too long) can't be stored either: no object.
+            if error.errno in (errno.ENAMETOOLONG, errno.EINVAL):
+                return False
+            raise StorageError(f"could not check {path.name[:80]}: {error.strerror}") from error
 
     async def list(self, prefix: str = "") -> list[str]:
         """Keys starting with `prefix`, sorted."""

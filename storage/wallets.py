@@ -39,8 +39,10 @@ class WalletOpening:
 class WalletRepository:
     """Wallets and their ledger rows."""
 
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, *, max_balance: int = ledger.INT64_MAX) -> None:
         self.db = db
+        #: No balance may pass this (credits, grants and daily claims are refused beyond it).
+        self.max_balance = max_balance
 
     # Lookups -----------------------------------------------------------------------------
 
@@ -105,8 +107,9 @@ class WalletRepository:
             )
             if starter_coins:
                 ledger.credit(
-                    conn, wallet_id, starter_coins, kind=TransactionKind.STARTER, reason="welcome"
-                )
+                    conn, wallet_id, starter_coins, kind=TransactionKind.STARTER,
+                    reason="welcome", cap=self.max_balance,
+                )  # fmt: skip
             return WalletOpening(_fetch(conn, wallet_id), created=True)
 
         return await self.db.write(open_wallet)
@@ -141,13 +144,19 @@ class WalletRepository:
         image_id: str | None = None,
         actor_id: str | None = None,
         reason: str | None = None,
+        keep_room_for_refunds: bool = False,
     ) -> int:
-        """Add coins with a ledger row. Returns the new balance."""
+        """Add coins with a ledger row. Returns the new balance.
+
+        Raises BalanceOverflow (nothing written) past `max_balance`; with
+        `keep_room_for_refunds` (grants), coins held by the wallet's unfinished jobs count
+        against it too, so those jobs' refunds always fit.
+        """
         ledger.check_amount(amount)
         return await self.db.write(
             lambda conn: ledger.credit(
                 conn, wallet_id, amount, kind=kind, image_id=image_id, actor_id=actor_id,
-                reason=reason,
+                reason=reason, cap=self.max_balance, keep_room_for_refunds=keep_room_for_refunds,
             )
         )  # fmt: skip
 
@@ -157,7 +166,9 @@ class WalletRepository:
         ledger.check_amount(amount)
         cutoff = to_iso(not_since)
         return await self.db.write(
-            lambda conn: ledger.claim_daily(conn, wallet_id, amount, last_claim_before=cutoff)
+            lambda conn: ledger.claim_daily(
+                conn, wallet_id, amount, last_claim_before=cutoff, cap=self.max_balance
+            )
         )
 
     # Ledger ------------------------------------------------------------------------------

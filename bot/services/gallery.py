@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from bot import imaging
 from bot.services.errors import ImageNotFound, InvalidInput
 from bot.services.permissions import Actor, ImageActions, PermissionService
-from storage.images import ImageRepository
+from storage.images import ImageRepository, history_keys
 from storage.models import SHORT_ID_LENGTH, Image, ImageType, User
 from storage.objects import ObjectStore, StorageError
 from storage.users import UserRepository
@@ -156,7 +156,12 @@ class GalleryService:
         # sweep, never a gallery row whose image is gone.
         if not await self.images.delete(image.id):
             raise ImageNotFound()
-        keys = [image.storage_key, image.thumbnail_key, *image.metadata.get("input_keys", [])]
+        keys = [
+            image.storage_key,
+            image.thumbnail_key,
+            *image.metadata.get("input_keys", []),
+            *history_keys(image.metadata.get("history")),
+        ]
         for key in keys:
             if key:
                 with contextlib.suppress(StorageError):

@@ -1,32 +1,51 @@
-"""Generation jobs: reserve coins, queue, run on a bounded pool of workers, store, refund.
+"""Generation jobs: reserve coins, queue, run on a supervised pool of workers, store, refund.
 
 The lifecycle (DESIGN section 4 and 5):
-- `reserve` debits the cost from the payer's wallet and creates a PENDING image in one
-  transaction, and takes one of the member's job slots (the server's `jobs_per_member`).
-  Nothing is queued yet, so the Discord adapter can still
-  answer with an ephemeral error if its own step fails (and `cancel` refunds).
+- `reserve` checks the request against the chosen model (ratio, size, images) and its cost (the
+  server's price where GENERATION_COSTS sets none), debits the payer's wallet and creates a
+  PENDING image (recording its server and that wallet) in one transaction, and takes one of the
+  member's job slots (the server's `jobs_per_member`, at most `max_jobs_per_user`). Nothing is
+  queued yet, so the Discord adapter can still answer with an ephemeral error if its own step
+  fails (and `cancel` refunds).
 - `enqueue` puts the job on a queue served by `max_concurrent` workers: one slot per call to
   the image model.
-- A worker marks it PROCESSING and calls the model; a finishing task then stores the image, its
-  thumbnail and its inputs, marks it COMPLETED and delivers it, while the worker takes the next
-  job. Any failure after the reservation marks it FAILED and refunds in one transaction,
-  exactly once (guarded on status in the repository), to the wallet that paid.
-- `close` stops intake, lets running jobs finish up to a deadline, and refunds the rest.
-- `recover` (start-up) fails and refunds jobs a crash left PENDING/PROCESSING.
+- A worker marks it PROCESSING and calls the model; a finishing task then stores every image
+  of the answer, their thumbnails and the inputs, marks the job COMPLETED (further images of
+  the answer become COMPLETED rows of their own, linked to the job) and delivers it, while the
+  worker takes the next job.
+
+Nothing strands a job or kills a worker:
+- every database or object-store step of a job is retried with backoff for `retry_seconds`
+  (a SQLite file locked by another process, a flaky bucket); then the job ends FAILED;
+- ending FAILED refunds the wallet that paid in one transaction, exactly once (guarded on
+  status in the repository); if even that write can't land yet, it keeps being retried in the
+  background until it does, and the member is told when it has;
+- a refund that would pass the balance cap is recorded on the image and reported, never lost
+  silently and never a crash;
+- a supervisor restarts any worker that ends unexpectedly, and logs it.
+
+`close` stops intake, lets running jobs finish up to a deadline, and refunds the rest.
+`recover` (start-up) fails and refunds jobs a crash left PENDING/PROCESSING; what it cannot
+settle is logged and retried in the background once the workers run, so start-up goes on.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
+import sqlite3
 import time
+import unicodedata
 from collections import OrderedDict
-from collections.abc import Sequence
-from dataclasses import dataclass, field
-from typing import Any, Protocol
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
+from dataclasses import replace
+from datetime import UTC, datetime
+from typing import Any, TypeVar
 
 from bot import imaging
+from bot.i18n import has_message
 from bot.nanobanana import (
     AuthenticationFailed,
     ContentBlocked,
@@ -34,9 +53,14 @@ from bot.nanobanana import (
     InputImage,
     InvalidRequest,
     NanobananaError,
+    OutputImage,
     ProviderUnavailable,
+    QuotaExhausted,
     RateLimited,
+    nearest_ratio,
 )
+from bot.services import turns
+from bot.services.catalog import ModelCatalog
 from bot.services.errors import (
     ImageNotFound,
     InvalidInput,
@@ -44,97 +68,51 @@ from bot.services.errors import (
     QueueFull,
     ShuttingDown,
     TooManyJobs,
+    UserFacingError,
+)
+from bot.services.jobs import (
+    ExtraImage,
+    Failure,
+    GenerationRequest,
+    ImageGenerator,
+    Job,
+    JobListener,
+    Result,
+    SourceImage,
 )
 from bot.services.members import Payer
-from storage.errors import InsufficientCoins
+from bot.services.resilience import FIRST_DELAY, MAX_DELAY, is_transient, persist
+from storage.errors import InsufficientCoins, InvalidTransition, NotFound
 from storage.images import ImageRepository, Refund, StoredObject
 from storage.models import Image, ImageStatus
 from storage.objects import ObjectStore, StorageError, image_key, thumbnail_key
 
+__all__ = [
+    "ExtraImage",
+    "Failure",
+    "GenerationRequest",
+    "GenerationService",
+    "ImageGenerator",
+    "Job",
+    "JobListener",
+    "Result",
+    "SourceImage",
+    "failure_reason",
+    "is_transient",
+]
+
 log = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 THUMBNAIL_SIZE = 256
 # Waiting jobs told their new position on every move (and then every tenth).
 ANNOUNCE_FIRST = 5
 
-
-class ImageGenerator(Protocol):
-    """What the service needs from the model client (NanobananaClient satisfies it)."""
-
-    model: str
-
-    async def generate(
-        self,
-        prompt: str,
-        images: Sequence[InputImage] = (),
-        aspect_ratio: str | None = None,
-    ) -> GeneratedImage: ...
-
-
-@dataclass(frozen=True)
-class GenerationRequest:
-    """What to make: a prompt, a ratio, and up to three input images to edit or combine."""
-
-    prompt: str
-    aspect_ratio: str = "1:1"
-    inputs: tuple[InputImage, ...] = ()
-    source_image_ids: tuple[str, ...] = ()
-    # Where the request came from (channel id, guild id...): kept in the image's metadata.
-    context: dict[str, Any] = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
-class Failure:
-    """Why a job failed, as a message key and params, plus the refund it got."""
-
-    key: str
-    params: dict[str, Any]
-    refunded: int
-    balance: int | None
-
-
-@dataclass(frozen=True)
-class Result:
-    """A finished image: its row, its bytes and the owner's balance after paying."""
-
-    image: Image
-    data: bytes
-    mime_type: str
-    balance: int
-
-
-class JobListener(Protocol):
-    """How a job reports progress (the Discord adapter edits its message from these)."""
-
-    async def queued(self, job: Job, position: int) -> None: ...
-
-    async def started(self, job: Job) -> None: ...
-
-    async def completed(self, job: Job, result: Result) -> None: ...
-
-    async def failed(self, job: Job, failure: Failure) -> None: ...
-
-
-@dataclass(eq=False)
-class Job:
-    """One paid generation between reservation and its outcome."""
-
-    image: Image
-    request: GenerationRequest
-    balance: int
-    listener: JobListener | None = None
-    submitted_at: float = field(default_factory=time.monotonic)
-    started_at: float | None = None
-    # The user's slot is given back exactly once, whichever path ends the job.
-    released: bool = False
-
-    @property
-    def id(self) -> str:
-        return self.image.id
-
-    @property
-    def user_id(self) -> str:
-        return self.image.user_id
+# Characters that show nothing on their own: a prompt made only of these (zero-width spaces,
+# BOMs, word joiners, NULs, control and format characters, fillers) is empty.
+_VISIBLE_CATEGORIES = frozenset("LNPS")
+_BLANK_GLYPHS = frozenset("\u115f\u1160\u3164\uffa0\u2800")
 
 
 class GenerationService:
@@ -146,21 +124,31 @@ class GenerationService:
         images: ImageRepository,
         store: ObjectStore,
         generator: ImageGenerator,
+        cost: int,
         max_concurrent: int,
+        max_jobs_per_user: int,
         max_prompt_chars: int,
         queue_size: int = 200,
-        supported_ratios: Sequence[str] = (),
+        catalog: ModelCatalog | None = None,
+        retry_seconds: float = 60.0,
         enabled: bool = True,
     ) -> None:
         self.images = images
         self.store = store
         self.generator = generator
+        self.catalog = catalog or ModelCatalog(generator.model, default_cost=cost)
         self.max_concurrent = max_concurrent
+        self.max_jobs_per_user = max_jobs_per_user
         self.max_prompt_chars = max_prompt_chars
         self.queue_size = queue_size
-        self.supported_ratios = tuple(supported_ratios)
+        #: How long a job's storage step is retried before the job is failed and refunded.
+        self.retry_seconds = retry_seconds
         # False when no API key is configured: refuse before charging anyone.
         self.enabled = enabled
+        #: Called with refunds the background recovery made (the app tells the members).
+        self.on_recovered: Callable[[list[Refund]], Awaitable[None]] | None = None
+        #: How many times the supervisor restarted a worker.
+        self.worker_restarts = 0
         self._queue: asyncio.Queue[Job] = asyncio.Queue()
         # Jobs waiting, in order, for positions; running jobs by id.
         self._waiting: OrderedDict[str, Job] = OrderedDict()
@@ -168,27 +156,44 @@ class GenerationService:
         self._slots: dict[str, int] = {}  # user id -> reserved + queued + running
         self._workers: list[asyncio.Task[None]] = []
         self._finishers: set[asyncio.Task[None]] = set()
+        self._background: set[asyncio.Task[None]] = set()
         self._idle = asyncio.Event()  # set while no job is running
         self._idle.set()
         self._accepting = False
+        self._closing = False
+        self._recover_pending = False
+        # Jobs last touched before this moment are a previous run's leftovers (see `recover`).
+        self._leftovers_before: datetime | None = None
 
     # Validation --------------------------------------------------------------------------
 
     def validate_prompt(self, prompt: str) -> str:
-        """A stripped, non-empty prompt within the configured length."""
-        cleaned = (prompt or "").strip()
-        if not cleaned:
+        """The prompt as it will be sent: control characters dropped, stripped, with at least
+        one visible character (a letter, digit, punctuation mark or symbol), within the
+        configured length. Invisible-only prompts are empty, so they cost nothing."""
+        cleaned = "".join(
+            ch for ch in (prompt or "") if ch in "\n\t" or unicodedata.category(ch) != "Cc"
+        ).strip()
+        if not any(
+            unicodedata.category(ch)[0] in _VISIBLE_CATEGORIES and ch not in _BLANK_GLYPHS
+            for ch in cleaned
+        ):
             raise InvalidInput("prompt.empty")
         if len(cleaned) > self.max_prompt_chars:
             raise InvalidInput("prompt.too_long", length=len(cleaned), limit=self.max_prompt_chars)
         return cleaned
 
-    def validate_ratio(self, ratio: str) -> str:
-        if self.supported_ratios and ratio not in self.supported_ratios:
-            raise InvalidInput(
-                "aspect.unsupported", ratio=ratio, choices=", ".join(self.supported_ratios)
-            )
-        return ratio
+    def validate_ratio(self, ratio: str, model: str | None = None) -> str:
+        """A ratio the chosen model (the default one if None) accepts."""
+        return self.catalog.ratio(self.catalog.profile(model), ratio)
+
+    def cost_of(
+        self, model: str | None = None, size: str | None = None, *, default: int | None = None
+    ) -> int:
+        """What one image costs with this model and size (defaults filled in); `default` is a
+        server's own price for what GENERATION_COSTS doesn't price."""
+        profile = self.catalog.profile(model)
+        return self.catalog.cost(profile.model, self.catalog.size(profile, size), default=default)
 
     def active_jobs(self, user_id: str) -> int:
         """Reserved, queued and running jobs of a user."""
@@ -202,28 +207,109 @@ class GenerationService:
     def running(self) -> int:
         return len(self._running)
 
+    @property
+    def workers_alive(self) -> int:
+        """Workers that are running (the supervisor keeps this at `max_concurrent`)."""
+        return sum(not task.done() for task in self._workers)
+
     # Lifecycle ---------------------------------------------------------------------------
 
     def start(self) -> None:
-        """Start the workers and accept jobs."""
+        """Start the workers (supervised) and accept jobs."""
         if self._workers:
             return
+        self._leftovers_before = self._leftovers_before or datetime.now(UTC)
         self._accepting = True
-        self._workers = [
-            asyncio.create_task(self._worker(n), name=f"generation-worker-{n}")
-            for n in range(self.max_concurrent)
-        ]
+        self._closing = False
+        self._workers = [self._new_worker(n) for n in range(self.max_concurrent)]
+        if self._recover_pending:
+            self._spawn(self._recover_in_background())
+
+    def _new_worker(self, number: int) -> asyncio.Task[None]:
+        task = asyncio.create_task(self._worker(number), name=f"generation-worker-{number}")
+        task.add_done_callback(functools.partial(self._worker_ended, number))
+        return task
+
+    def _worker_ended(self, number: int, task: asyncio.Task[None]) -> None:
+        """The supervisor: a worker that ends while the service runs is logged and replaced."""
+        if self._closing or task.cancelled():
+            return
+        error = task.exception()
+        self.worker_restarts += 1
+        log.error(
+            "generation worker %d ended unexpectedly (%s); restarting it",
+            number,
+            f"{type(error).__name__}: {error}" if error else "returned",
+            exc_info=error,
+        )
+        if number < len(self._workers) and self._workers[number] is task:
+            self._workers[number] = self._new_worker(number)
+
+    def _spawn(self, coroutine: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.create_task(coroutine)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
 
     async def recover(self) -> list[Refund]:
-        """Fail and refund jobs left PENDING/PROCESSING by a crash (call before `start`)."""
-        refunds = []
-        for image in await self.images.list_unfinished():
-            refund = await self.images.fail_and_refund(image.id, "interrupted by a restart")
+        """Fail and refund jobs left PENDING/PROCESSING by a crash (call before `start`).
+
+        Never raises: a refund that cannot be applied (over the balance cap) is recorded on
+        the image and logged for the owner; a job whose refund cannot be written (the
+        database is locked) is logged and retried in the background after `start`. Only
+        jobs last touched before the first recovery (or before `start`) are leftovers: this
+        run's own jobs are never touched, however often it runs."""
+        self._leftovers_before = self._leftovers_before or datetime.now(UTC)
+        try:
+            leftovers = await self._persist(
+                "start-up: listing unfinished jobs",
+                functools.partial(self.images.list_unfinished, before=self._leftovers_before),
+            )
+        except Exception as error:
+            log.error("start-up: could not read unfinished jobs (%s); retrying after start", error)
+            self._recover_pending = True
+            return []
+        refunds: list[Refund] = []
+        for image in leftovers:
+            try:
+                refund = await self._persist(
+                    f"start-up: refunding image {image.id}",
+                    functools.partial(
+                        self.images.fail_and_refund, image.id, "interrupted by a restart"
+                    ),
+                )
+            except Exception as error:
+                log.error(
+                    "start-up: could not refund interrupted image %s of user %s (%d coins): "
+                    "%s; retrying after start",
+                    image.id,
+                    image.user_id,
+                    image.coins_used,
+                    error,
+                )
+                self._recover_pending = True
+                continue
             if refund is not None:
+                self._report_owed(refund)
                 refunds.append(refund)
         if refunds:
             log.warning("start-up: refunded %d interrupted job(s)", len(refunds))
         return refunds
+
+    async def _recover_in_background(self) -> None:
+        """Keep trying the start-up recovery until the database lets it through."""
+        delay = FIRST_DELAY
+        while True:
+            self._recover_pending = False
+            refunds = await self.recover()
+            if refunds and self.on_recovered is not None:
+                try:
+                    await self.on_recovered(refunds)
+                except Exception:
+                    log.exception("telling members about recovered jobs failed")
+            if not self._recover_pending:
+                return
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, MAX_DELAY)
 
     async def close(self, deadline: float = 30.0) -> None:
         """Stop intake; let running jobs finish within `deadline` s; refund everything else."""
@@ -231,15 +317,22 @@ class GenerationService:
         waiting = list(self._waiting.values())
         self._waiting.clear()
         for job in waiting:
-            await self._fail(job, "reason.shutdown", {}, "shutdown before start")
+            await self._fail(job, "reason.shutdown", {}, "shutdown before start", budget=5.0)
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._idle.wait(), deadline)
+        self._closing = True
         tasks = [*self._workers, *self._finishers]
         for task in tasks:
             task.cancel()
         for task in tasks:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+        # Refunds still waiting for the database get a moment; the rest are recovered at the
+        # next start (their jobs are still PENDING/PROCESSING in the database).
+        if self._background:
+            await asyncio.wait(set(self._background), timeout=min(deadline, 5.0))
+            for task in list(self._background):
+                task.cancel()
         self._workers = []
 
     # Submitting --------------------------------------------------------------------------
@@ -247,21 +340,30 @@ class GenerationService:
     async def reserve(
         self, payer: Payer, request: GenerationRequest, listener: JobListener | None = None
     ) -> Job:
-        """Check limits, debit the cost from the payer's wallet and create the PENDING image;
-        the job is not queued yet (see `enqueue`). Raises a UserFacingError and changes
-        nothing on refusal."""
+        """Check the request and limits, debit the cost from the payer's wallet and create the
+        PENDING image; the job is not queued yet (see `enqueue`). Raises a UserFacingError and
+        changes nothing on refusal."""
         if not self.enabled:
             raise InvalidInput("gen.not_configured")
         if not self._accepting:
             raise ShuttingDown()
         prompt = self.validate_prompt(request.prompt)
-        self.validate_ratio(request.aspect_ratio)
+        profile = self.catalog.profile(request.model)
+        ratio = self.catalog.ratio(profile, request.aspect_ratio)
+        size = self.catalog.size(profile, request.image_size)
+        earlier = sum(1 for turn in request.history for p in turn.parts if p.image is not None)
+        self.catalog.check_images(profile, len(request.inputs) + earlier)
+        cost = self.catalog.cost(profile.model, size, default=payer.cost)
         user_id = payer.user_id
-        if self._slots.get(user_id, 0) >= payer.max_jobs:
-            raise TooManyJobs(limit=payer.max_jobs)
+        limit = min(payer.max_jobs, self.max_jobs_per_user)
+        if self._slots.get(user_id, 0) >= limit:
+            raise TooManyJobs(limit=limit)
         # Slots count every reserved, queued and running job of every user.
         if sum(self._slots.values()) >= self.queue_size + self.max_concurrent:
             raise QueueFull()
+        request = replace(
+            request, prompt=prompt, aspect_ratio=ratio, model=profile.model, image_size=size
+        )
         # Take the slot before awaiting, so concurrent requests of one user can't all pass.
         self._slots[user_id] = self._slots.get(user_id, 0) + 1
         try:
@@ -269,11 +371,12 @@ class GenerationService:
                 user_id=user_id,
                 wallet_id=payer.wallet_id,
                 guild_id=payer.guild_id,
-                cost=payer.cost,
+                cost=cost,
                 prompt=prompt,
                 metadata={
-                    "aspect_ratio": request.aspect_ratio,
-                    "model": self.generator.model,
+                    "aspect_ratio": ratio,
+                    "model": profile.model,
+                    **({"image_size": size} if size else {}),
                     "source_image_ids": list(request.source_image_ids),
                     "inputs": len(request.inputs),
                     **({"context": request.context} if request.context else {}),
@@ -282,6 +385,11 @@ class GenerationService:
         except InsufficientCoins as error:
             self._release_slot(user_id)
             raise NotEnoughCoins(error.balance, error.cost) from None
+        except sqlite3.OperationalError as error:
+            # Locked by another process: nothing was written; the member may simply retry.
+            self._release_slot(user_id)
+            log.warning("reservation for user %s refused: database busy (%s)", user_id, error)
+            raise UserFacingError("error.busy") from None
         except BaseException:
             self._release_slot(user_id)
             raise
@@ -308,12 +416,22 @@ class GenerationService:
 
     async def cancel(self, job: Job, reason: str = "cancelled") -> Refund | None:
         """Refund a reserved job that will not run (e.g. the interaction could not be
-        answered)."""
+        answered). If the database won't take the refund yet, it is retried in the
+        background (and None returned) rather than leaving the job PENDING."""
         self._waiting.pop(job.id, None)
+        self._release(job)
         try:
-            return await self.images.fail_and_refund(job.id, reason)
-        finally:
-            self._release(job)
+            return await self._persist(
+                f"job {job.id}: cancelling",
+                functools.partial(self.images.fail_and_refund, job.id, reason),
+            )
+        except Exception as failure:
+            if not is_transient(failure):
+                raise
+            log.error("job %s: refund not written yet (%s); retrying in the background",
+                      job.id, failure)  # fmt: skip
+            self._spawn(self._refund_later(job, "reason.internal", {}, reason))
+            return None
 
     def position(self, job_id: str) -> int | None:
         for index, waiting_id in enumerate(self._waiting, start=1):
@@ -321,7 +439,78 @@ class GenerationService:
                 return index
         return None
 
-    # Inputs from earlier images (Reroll/Edit) -------------------------------------------
+    # Requests from earlier images (Reroll/Edit) -----------------------------------------
+
+    async def reroll_request(
+        self, image: Image, context: dict[str, Any] | None = None
+    ) -> GenerationRequest:
+        """The same job again: prompt, model, ratio, size, inputs and earlier turn. A further
+        image of an answer rerolls its job."""
+        extra_of = image.metadata.get("extra_of")
+        if extra_of:
+            primary = await self.images.get(str(extra_of))
+            if primary is None:
+                raise ImageNotFound()
+            image = primary
+        if not image.prompt or not image.is_generated:
+            raise ImageNotFound()
+        profile = self.catalog.profile(self._model_of(image))
+        return GenerationRequest(
+            prompt=image.prompt,
+            aspect_ratio=self._ratio_for(image, profile.aspect_ratios),
+            inputs=await self.inputs_of(image),
+            source_image_ids=tuple(image.metadata.get("source_image_ids", [])),
+            context=dict(context or {}),
+            model=profile.model,
+            image_size=self._size_for(image, profile.image_sizes),
+            history=await turns.history_of(self.store, image) if profile.thinking else (),
+        )
+
+    async def edit_request(
+        self, image: Image, instruction: str, context: dict[str, Any] | None = None
+    ) -> GenerationRequest:
+        """A new job that edits `image` with `instruction`. On a thinking model (Pro, Nano
+        Banana 2) the image's own turn (its prompt, the model's image and thought
+        signatures) is sent as context; otherwise the image goes as an input. The ratio is
+        the image's own when the model offers it, else the nearest one it does."""
+        prompt = self.validate_prompt(instruction)
+        if not image.is_ready or not image.storage_key:
+            raise ImageNotFound()
+        profile = self.catalog.profile(self._model_of(image))
+        turn = await turns.turn_of(self.store, image) if profile.thinking else None
+        return GenerationRequest(
+            prompt=prompt,
+            aspect_ratio=self._ratio_for(image, profile.aspect_ratios),
+            inputs=() if turn is not None else (await self.image_as_input(image),),
+            source_image_ids=(image.id,),
+            context=dict(context or {}),
+            model=profile.model,
+            image_size=self._size_for(image, profile.image_sizes),
+            history=(turn,) if turn is not None else (),
+        )
+
+    def _model_of(self, image: Image) -> str:
+        """The model that made `image` if members may still use it, else the default."""
+        model = image.metadata.get("model")
+        if image.is_generated and isinstance(model, str) and model in self.catalog.profiles:
+            return model
+        return self.catalog.default_model
+
+    @staticmethod
+    def _ratio_for(image: Image, ratios: Sequence[str]) -> str:
+        """The image's requested ratio if the model accepts it; otherwise the supported ratio
+        nearest to its real shape (an upload's own reduced ratio, e.g. 683:384, is never sent
+        as a request ratio)."""
+        stored = image.metadata.get("aspect_ratio")
+        if image.is_generated and isinstance(stored, str) and stored in ratios:
+            return stored
+        width, height = image.dimensions or (0, 0)
+        return nearest_ratio(width, height, ratios) or ("1:1" if "1:1" in ratios else ratios[0])
+
+    @staticmethod
+    def _size_for(image: Image, sizes: Sequence[str]) -> str | None:
+        stored = image.metadata.get("image_size")
+        return stored if isinstance(stored, str) and stored in sizes else None
 
     async def inputs_of(self, image: Image) -> tuple[InputImage, ...]:
         """The input images an earlier job used, read back from storage, for a Reroll."""
@@ -369,11 +558,17 @@ class GenerationService:
                     handed_off = True
             except asyncio.CancelledError:
                 # Shutdown past the deadline: the job can't finish, so refund it now.
-                await asyncio.shield(self._fail(job, "reason.shutdown", {}, "shutdown"))
+                await asyncio.shield(self._fail(job, "reason.shutdown", {}, "shutdown", budget=5.0))
                 raise
             except Exception:
                 log.exception("generation job %s crashed", job.id)
                 await self._fail(job, "reason.internal", {}, "internal error")
+            except BaseException:
+                # Something no job should raise: refund this job, then let the supervisor
+                # replace the worker.
+                log.exception("generation job %s ended its worker", job.id)
+                await asyncio.shield(self._fail(job, "reason.internal", {}, "internal error"))
+                raise
             finally:
                 if not handed_off:
                     self._done_running(job)
@@ -395,16 +590,28 @@ class GenerationService:
         """PROCESSING, then the model call; None when the job ended here (failed, refunded)."""
         job.started_at = time.monotonic()
         try:
-            await self.images.update_status(job.id, ImageStatus.PROCESSING)
-        except Exception:
-            # Failed meanwhile (e.g. shutdown refunded it): nothing left to do.
+            await self._persist(
+                f"job {job.id}: marking it processing",
+                functools.partial(self.images.update_status, job.id, ImageStatus.PROCESSING),
+            )
+        except (InvalidTransition, NotFound):
+            # Finished meanwhile (e.g. shutdown refunded it): nothing left to do.
             log.info("job %s no longer pending; skipped", job.id)
             self._release(job)
             return None
+        except Exception as error:
+            await self._fail(job, "reason.database", {}, f"could not start: {error}")
+            return None
         await self._notify(job, "started")
+        request = job.request
         try:
             return await self.generator.generate(
-                job.request.prompt, job.request.inputs, job.request.aspect_ratio
+                request.prompt,
+                request.inputs,
+                request.aspect_ratio,
+                image_size=request.image_size,
+                model=request.model,
+                history=request.history,
             )
         except NanobananaError as error:
             key, params = failure_reason(error)
@@ -412,70 +619,116 @@ class GenerationService:
             return None
 
     async def _finish(self, job: Job, generated: GeneratedImage) -> None:
-        """Store and deliver a generated image (outside the API slot)."""
+        """Store and deliver a generated answer (outside the API slot)."""
         try:
             try:
                 result = await self._store(job, generated)
-            except (StorageError, imaging.ImageProblem) as error:
+            except (InvalidTransition, NotFound):
+                log.info("job %s ended before its image was stored; dropped", job.id)
+                self._release(job)
+                return
+            except (StorageError, sqlite3.Error, imaging.ImageProblem) as error:
                 await self._fail(job, "reason.storage", {}, f"storage: {error}")
                 return
             self._release(job)
             log.info(
-                "job done image=%s user=%s latency=%.2fs api=%.2fs",
+                "job done image=%s user=%s images=%d latency=%.2fs api=%.2fs",
                 job.id,
                 job.user_id,
+                1 + len(result.extras),
                 time.monotonic() - job.submitted_at,
                 generated.latency,
             )
             await self._notify(job, "completed", result)
         except asyncio.CancelledError:
-            await asyncio.shield(self._fail(job, "reason.shutdown", {}, "shutdown"))
+            await asyncio.shield(self._fail(job, "reason.shutdown", {}, "shutdown", budget=5.0))
             raise
         except Exception:
             log.exception("generation job %s crashed while finishing", job.id)
             await self._fail(job, "reason.internal", {}, "internal error")
+        except BaseException:
+            log.exception("generation job %s crashed while finishing", job.id)
+            await asyncio.shield(self._fail(job, "reason.internal", {}, "internal error"))
+            raise
         finally:
             self._done_running(job)
 
     async def _store(self, job: Job, generated: GeneratedImage) -> Result:
-        """Put the image, its thumbnail and its inputs, then mark COMPLETED; if anything fails
-        the objects written so far are deleted, so no object outlives a missing row."""
-        # The client already read the size and type from the bytes; the thumbnail decodes the
-        # whole image (and raises ImageProblem if it is damaged), so one decode suffices.
-        thumb = await asyncio.to_thread(imaging.make_thumbnail, generated.data, THUMBNAIL_SIZE)
-        info = await _describe(generated)
-        key = image_key(job.user_id, job.request.prompt[:40], info.extension)
-        thumb_key = thumbnail_key(key)
+        """Put every image of the answer, their thumbnails, the inputs and earlier turns'
+        images, then mark the job COMPLETED with its further images as rows of their own, in
+        one transaction; each step is retried while storage is unavailable. If anything
+        still fails, the objects written so far are deleted, so no object outlives a row."""
+        # The client already read each image's size and type from the bytes; the thumbnails
+        # decode them whole (raising ImageProblem if one is damaged).
+        images = generated.images or (
+            _as_output(generated.data, generated.mime_type, generated.width, generated.height),
+        )
+        thumbs = await asyncio.to_thread(
+            lambda: [imaging.make_thumbnail(i.data, THUMBNAIL_SIZE) for i in images]
+        )
+        request = job.request
+        slug = request.prompt[:40]
+        keys = [image_key(job.user_id, slug, turns.extension(i.mime_type)) for i in images]
+        thumb_keys = [thumbnail_key(key) for key in keys]
         input_keys = [
-            f"inputs/{job.user_id}/{job.id}-{n}.{_extension(i.mime_type)}"
-            for n, i in enumerate(job.request.inputs)
+            f"inputs/{job.user_id}/{job.id}-{n}.{turns.extension(i.mime_type)}"
+            for n, i in enumerate(request.inputs)
+        ]
+        objects: list[tuple[str, bytes, str]] = [
+            *((k, i.data, i.mime_type) for k, i in zip(keys, images, strict=True)),
+            *((k, t, "image/webp") for k, t in zip(thumb_keys, thumbs, strict=True)),
+            *((k, i.data, i.mime_type) for k, i in zip(input_keys, request.inputs, strict=True)),
+        ]
+        history_objects, history = turns.history_to_store(request.history, job.user_id, job.id)
+        objects += history_objects
+        turn = turns.answer_turn(generated, keys, images)
+
+        def describe(index: int) -> dict[str, Any]:
+            image = images[index]
+            return {
+                "width": image.width,
+                "height": image.height,
+                "size": len(image.data),
+                "format": _FORMATS.get(image.mime_type, image.mime_type),
+                "mime_type": image.mime_type,
+                "aspect_ratio": request.aspect_ratio,
+                "model": request.model or self.generator.model,
+                "model_version": generated.model,
+                **({"image_size": request.image_size} if request.image_size else {}),
+            }
+
+        metadata = {
+            **describe(0),
+            "input_keys": input_keys,
+            "input_mime_types": [i.mime_type for i in request.inputs],
+            "api_latency_ms": round(generated.latency * 1000),
+            "attempts": generated.attempts,
+            "images": len(images),
+            **({"history": history} if history else {}),
+            # What an Edit sends back to keep its context (answers with signatures only).
+            **({"turn": turn} if turn else {}),
+        }
+        extras_meta = [
+            (self._stored(keys[n], thumb_keys[n]), {**describe(n), "index": n})
+            for n in range(1, len(images))
         ]
         written: list[str] = []
         try:
-            await self.store.put(key, generated.data, info.mime_type)
-            written.append(key)
-            await self.store.put(thumb_key, thumb, "image/webp")
-            written.append(thumb_key)
-            for input_key, item in zip(input_keys, job.request.inputs, strict=True):
-                await self.store.put(input_key, item.data, item.mime_type)
-                written.append(input_key)
-            image = await self.images.complete(
-                job.id,
-                StoredObject(
-                    key, self.store.public_url(key), thumb_key, self.store.public_url(thumb_key)
+            for key, data, content_type in objects:
+                await self._persist(
+                    f"job {job.id}: storing {key}",
+                    functools.partial(self.store.put, key, data, content_type),
+                )
+                written.append(key)
+            image, extra_rows = await self._persist(
+                f"job {job.id}: recording the result",
+                functools.partial(
+                    self.images.complete_with_extras,
+                    job.id,
+                    self._stored(keys[0], thumb_keys[0]),
+                    metadata,
+                    extras_meta,
                 ),
-                {
-                    "width": info.width,
-                    "height": info.height,
-                    "size": info.size,
-                    "format": info.format,
-                    "mime_type": info.mime_type,
-                    "model": generated.model,
-                    "input_keys": input_keys,
-                    "input_mime_types": [i.mime_type for i in job.request.inputs],
-                    "api_latency_ms": round(generated.latency * 1000),
-                    "attempts": generated.attempts,
-                },
             )
         except asyncio.CancelledError:
             # `complete` may still commit on the database thread: keep the objects. If no row
@@ -486,18 +739,97 @@ class GenerationService:
                 with contextlib.suppress(Exception):
                     await asyncio.shield(self.store.delete(written_key))
             raise
-        return Result(image, generated.data, info.mime_type, job.balance)
+        extras = tuple(
+            ExtraImage(row, images[n].data, images[n].mime_type)
+            for n, row in enumerate(extra_rows, start=1)
+        )
+        return Result(image, images[0].data, images[0].mime_type, job.balance, extras)
 
-    async def _fail(self, job: Job, key: str, params: dict[str, Any], error: str) -> None:
-        refund = None
+    def _stored(self, key: str, thumb_key: str) -> StoredObject:
+        return StoredObject(
+            key, self.store.public_url(key), thumb_key, self.store.public_url(thumb_key)
+        )
+
+    # Retrying and refunding -------------------------------------------------------------
+
+    async def _persist(
+        self, what: str, operation: Callable[[], Awaitable[T]], budget: float | None = None
+    ) -> T:
+        """A database or object-store step, retried while it fails transiently (a locked
+        database, an unreachable bucket) for `budget` seconds (`retry_seconds` by default)."""
+        return await persist(what, operation, self.retry_seconds if budget is None else budget)
+
+    async def _fail(
+        self,
+        job: Job,
+        key: str,
+        params: dict[str, Any],
+        error: str,
+        budget: float | None = None,
+    ) -> None:
+        """End the job FAILED with its refund, exactly once, and tell the member. Never
+        raises: if the refund can't be written within `budget` (`retry_seconds`), it is
+        retried in the background."""
+        self._release(job)
         try:
-            refund = await self.images.fail_and_refund(job.id, error[:500])
-        finally:
-            self._release(job)
+            refund = await self._persist(
+                f"job {job.id}: refunding",
+                functools.partial(self.images.fail_and_refund, job.id, error[:500]),
+                budget=None if budget is None else min(budget, self.retry_seconds),
+            )
+        except asyncio.CancelledError:
+            raise
+        except Exception as failure:
+            if is_transient(failure) and not self._closing:
+                log.error(
+                    "job %s: refund not written yet (%s); retrying in the background",
+                    job.id,
+                    failure,
+                )
+                self._spawn(self._refund_later(job, key, params, error))
+            else:
+                log.error("job %s: refund failed: %s", job.id, failure, exc_info=failure)
+            return
+        await self._refunded(job, key, params, error, refund)
+
+    async def _refund_later(self, job: Job, key: str, params: dict[str, Any], error: str) -> None:
+        """Keep trying a refund until the database takes it (or the service closes: the
+        start-up recovery then refunds the job)."""
+        try:
+            refund = await self._persist(
+                f"job {job.id}: refunding (background)",
+                functools.partial(self.images.fail_and_refund, job.id, error[:500]),
+                budget=float("inf"),
+            )
+        except asyncio.CancelledError:
+            raise
+        except Exception as failure:
+            log.error("job %s: refund failed: %s", job.id, failure, exc_info=failure)
+            return
+        await self._refunded(job, key, params, error, refund)
+
+    async def _refunded(
+        self, job: Job, key: str, params: dict[str, Any], error: str, refund: Refund | None
+    ) -> None:
         log.info("job failed image=%s user=%s reason=%s", job.id, job.user_id, error[:200])
-        if refund is not None:
-            failure = Failure(key, params, refund.refunded, refund.balance)
-            await self._notify(job, "failed", failure)
+        if refund is None:
+            return  # ended already (refunded by someone else): nothing more to say
+        self._report_owed(refund)
+        failure = Failure(key, params, refund.refunded, refund.balance, refund.owed)
+        await self._notify(job, "failed", failure)
+
+    @staticmethod
+    def _report_owed(refund: Refund) -> None:
+        if refund.owed:
+            log.error(
+                "refund of %d coins to user %s for image %s could not be applied: %s. It is "
+                "recorded on the image (metadata.refund_owed); settle it by hand once the "
+                "balance allows",
+                refund.owed,
+                refund.image.user_id,
+                refund.image.id,
+                refund.image.metadata.get("refund_error", "balance cap"),
+            )
 
     def _release(self, job: Job) -> None:
         if job.released:
@@ -522,36 +854,23 @@ class GenerationService:
             log.exception("listener %s for job %s failed", event, job.id)
 
 
-# Block reasons with a sentence of their own; any other is "blocked by the safety filters".
-BLOCK_REASONS = frozenset(
-    {
-        "SAFETY",
-        "IMAGE_SAFETY",
-        "PROHIBITED_CONTENT",
-        "IMAGE_PROHIBITED_CONTENT",
-        "BLOCKLIST",
-        "SPII",
-        "RECITATION",
-        "IMAGE_RECITATION",
-        "OTHER",
-        "IMAGE_OTHER",
-    }
-)
-
-
 def failure_reason(error: NanobananaError) -> tuple[str, dict[str, Any]]:
-    """A model error as a message key and params for the user (never a bare API code)."""
+    """A model error as a message key and params for the member (never a raw API code)."""
     if isinstance(error, ContentBlocked):
-        if error.reason == "NO_IMAGE":
+        if error.stage == "output" and error.reason in ("NO_IMAGE", "STOP"):
             return "reason.no_image", {}
-        if error.reason in BLOCK_REASONS:
-            return f"block.{error.reason}", {}
-        return "block.unknown", {}
+        key = f"block.{error.stage}.{error.reason}"
+        return (key if has_message(key) else f"block.{error.stage}.unknown"), {}
+    if isinstance(error, QuotaExhausted):
+        return ("reason.quota_daily" if error.kind == "daily" else "reason.quota_none"), {}
     if isinstance(error, RateLimited):
         return "reason.rate_limited", {}
     if isinstance(error, AuthenticationFailed):
         return "reason.auth", {}
     if isinstance(error, InvalidRequest):
+        key = f"reason.request.{error.code}"
+        if has_message(key):
+            return key, {}
         return "reason.invalid", {"detail": error.user_message}
     if isinstance(error, ProviderUnavailable):
         return "reason.unavailable", {}
@@ -561,22 +880,5 @@ def failure_reason(error: NanobananaError) -> tuple[str, dict[str, Any]]:
 _FORMATS = {mime: fmt for fmt, mime in imaging.ALLOWED_FORMATS.items()}
 
 
-async def _describe(generated: GeneratedImage) -> imaging.ImageInfo:
-    """ImageInfo of the model's answer from what the client read; a full inspection only
-    for a type we would not accept from a user."""
-    fmt = _FORMATS.get(generated.mime_type)
-    if fmt is None:
-        return await asyncio.to_thread(
-            imaging.inspect_image, generated.data, max_bytes=64 * 1024 * 1024
-        )
-    return imaging.ImageInfo(
-        width=generated.width,
-        height=generated.height,
-        format=fmt,
-        mime_type=generated.mime_type,
-        size=len(generated.data),
-    )
-
-
-def _extension(mime_type: str) -> str:
-    return {"image/jpeg": "jpg", "image/webp": "webp"}.get(mime_type, "png")
+def _as_output(data: bytes, mime_type: str, width: int, height: int) -> OutputImage:
+    return OutputImage(data, mime_type, width, height)

@@ -19,7 +19,11 @@ def problem_to_error(problem: imaging.ImageProblem, name: str) -> InvalidInput:
         limit = detail.get("limit")
         params["limit_mp"] = round(limit / 1_000_000) if isinstance(limit, int) else "?"
     params.setdefault("format", "unknown")
-    return InvalidInput(f"image.{problem.code}", **params)
+    key = f"image.{problem.code}"
+    if problem.code == "too_many_pixels" and not {"width", "height"} <= detail.keys():
+        # Pillow's own guard fired before the size could be read: say so without numbers.
+        key = "image.too_many_pixels_unknown"
+    return InvalidInput(key, **params)
 
 
 def _mb(value: object) -> str:

@@ -43,15 +43,17 @@ class Payer:
     user_id: str
     wallet_id: str
     guild_id: int | None
+    # The server's price: of an upload, or of an image GENERATION_COSTS doesn't price.
     cost: int
     max_jobs: int
     balance: int
 
-    def check_affordable(self) -> None:
-        """Refuse early (before downloads or storage work) when the wallet can't pay; the
-        guarded debit stays the authority."""
-        if self.cost and self.balance < self.cost:
-            raise NotEnoughCoins(self.balance, self.cost)
+    def check_affordable(self, cost: int | None = None) -> None:
+        """Refuse early (before downloads or storage work) when the wallet can't pay `cost`
+        (default: this payer's `cost`); the guarded debit stays the authority."""
+        price = self.cost if cost is None else cost
+        if price and self.balance < price:
+            raise NotEnoughCoins(self.balance, price)
 
 
 class MemberService:

@@ -113,7 +113,10 @@ class WalletService:
         """Give coins into the target's wallet of the actor's server (or their global wallet):
         checked amount, moderators of that server or bot admins (bot admins only in global
         scope), never to a bot; a GRANT ledger row with the actor and reason."""
-        if isinstance(amount, bool) or not 1 <= amount <= self.max_grant:
+        # A forged interaction can carry anything where Discord would send an integer.
+        if isinstance(amount, bool) or not isinstance(amount, int):
+            raise InvalidInput("grant.amount", max=self.max_grant)
+        if not 1 <= amount <= self.max_grant:
             raise InvalidInput("grant.amount", max=self.max_grant)
         if reason is not None and len(reason) > MAX_REASON_CHARS:
             raise InvalidInput("grant.reason_too_long", limit=MAX_REASON_CHARS)
@@ -130,9 +133,15 @@ class WalletService:
             balance = await self.wallets.credit(
                 wallet.id, amount, kind=TransactionKind.GRANT, actor_id=actor_user.id,
                 reason=cleaned,
+                # Coins held by the member's images in progress may come back as refunds:
+                # leave room for them, so a refund can never pass the cap.
+                keep_room_for_refunds=True,
             )  # fmt: skip
-        except BalanceOverflow:
-            raise InvalidInput("grant.overflow", user=target.display_name) from None
+        except BalanceOverflow as overflow:
+            room = max(0, overflow.cap - overflow.balance - overflow.held)
+            raise InvalidInput(
+                "grant.overflow", user=target.display_name, max=overflow.cap, room=room
+            ) from None
         return GrantResult(actor_user, target_user, amount, balance, cleaned)
 
     # Daily -------------------------------------------------------------------------------
@@ -152,8 +161,8 @@ class WalletService:
         except AlreadyClaimed as error:
             opens = error.claimed_at + DAILY_PERIOD
             raise InvalidInput("daily.too_soon", at=int(opens.timestamp())) from None
-        except BalanceOverflow:
-            raise InvalidInput("daily.overflow") from None
+        except BalanceOverflow as overflow:
+            raise InvalidInput("daily.overflow", max=overflow.cap) from None
         return DailyResult(amount, balance, now + DAILY_PERIOD)
 
     # Overview ----------------------------------------------------------------------------

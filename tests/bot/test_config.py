@@ -97,8 +97,25 @@ def test_r2_endpoint_is_derived(monkeypatch: pytest.MonkeyPatch, tmp_path: Path)
         ({"discord_token": "t", "allowed_guild_ids": "x,y"}, "ALLOWED_GUILD_IDS is invalid"),
         ({"discord_token": "t", "daily_coins": -1}, "DAILY_COINS is invalid"),
         ({"discord_token": "t", "docs_url": "readme.md"}, "DOCS_URL is invalid"),
+        ({"discord_token": "t", "generation_costs": "gemini-2.5-flash-image"},
+         "GENERATION_COSTS is invalid: 'gemini-2.5-flash-image' is not model=cost"),
+        ({"discord_token": "t", "generation_costs": "gemini-2.5-flash-image=lots"},
+         "GENERATION_COSTS is invalid: the cost of gemini-2.5-flash-image must be a whole"),
+        ({"discord_token": "t", "generation_costs": "gemini-2.5-flash-image=-5"},
+         "must not be negative"),
+        ({"discord_token": "t", "generation_costs": "gemini-3-pro-image-preview=5"},
+         "GENERATION_COSTS names gemini-3-pro-image-preview, which is not in NANOBANANA_MODELS"),
+        ({"discord_token": "t", "nanobanana_models": "gemini-3-pro-image-preview",
+          "generation_costs": "gemini-3-pro-image-preview:8K=5"},
+         "sizes are: 1K, 2K, 4K"),
+        ({"discord_token": "t", "generation_costs": "gemini-2.5-flash-image:1K=5"},
+         "its sizes are: none"),
+        ({"discord_token": "t", "max_balance": 2**63}, "MAX_BALANCE is invalid"),
+        ({"discord_token": "t", "max_balance": 500}, "MAX_GRANT must not be more than MAX_BALANCE"),
+        ({"discord_token": "t", "nanobanana_model": " "}, "NANOBANANA_MODEL is invalid"),
+        ({"discord_token": "t", "job_retry_seconds": 0}, "JOB_RETRY_SECONDS is invalid"),
     ],
-)
+)  # fmt: skip
 def test_bad_settings_give_one_line(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path, overrides: dict[str, object], expected: str
 ) -> None:
@@ -107,6 +124,28 @@ def test_bad_settings_give_one_line(
         load_settings(**overrides)
     assert expected in str(info.value)
     assert "\n" not in str(info.value)
+
+
+def test_models_and_costs(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv(
+        "NANOBANANA_MODELS", "gemini-3-pro-image-preview models/gemini-2.5-flash-image"
+    )
+    monkeypatch.setenv(
+        "GENERATION_COSTS",
+        "gemini-3-pro-image-preview=150, gemini-3-pro-image-preview:4K=300;"
+        "gemini-2.5-flash-image=90",
+    )
+    settings = load_settings(discord_token="t")
+    # The default model is always offered, and offered first; duplicates are dropped.
+    assert settings.nanobanana_models == ["gemini-2.5-flash-image", "gemini-3-pro-image-preview"]
+    assert settings.generation_costs == {
+        "gemini-3-pro-image-preview": 150,
+        "gemini-3-pro-image-preview:4K": 300,
+        "gemini-2.5-flash-image": 90,
+    }
+    assert settings.max_balance == 10**12 and settings.job_retry_seconds == 60
+    assert load_settings(discord_token="t").database_busy_timeout_ms == 2000
 
 
 def _run_cli(args: list[str], env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess[str]:

@@ -20,10 +20,12 @@ from bot.imaging import (
     ImageInfo,
     ImageProblem,
     contact_sheet,
+    fit_for_model,
     fit_to_size,
     inspect_image,
     make_thumbnail,
     normalize_upload,
+    probe_image,
     sniff_mime,
 )
 
@@ -242,6 +244,43 @@ def test_jpeg_header_claiming_huge_dimensions() -> None:
     problem = problem_code(bytes(data))
     assert problem.code == "too_many_pixels"
     assert (problem.detail["width"], problem.detail["height"]) == (50_000, 60_000)
+
+
+def test_jpeg_frame_header_after_a_stray_byte_is_still_read() -> None:
+    """Decoders skip stray bytes between segments, so the frame after them is what counts:
+    the size comes from our header scan, not from Pillow's guard (which knows no size)."""
+    data = bytearray(encode(solid((16, 16)), "JPEG"))
+    sof = data.index(b"\xff\xc0")
+    data[sof + 5 : sof + 9] = struct.pack(">HH", 60_000, 60_000)
+    app0_end = 4 + struct.unpack(">H", data[4:6])[0]
+    data[app0_end:app0_end] = b"\x00\x17"  # junk between APP0 and the next segment
+    problem = problem_code(bytes(data))
+    assert problem.code == "too_many_pixels"
+    assert (problem.detail["width"], problem.detail["height"]) == (60_000, 60_000)
+
+
+def test_probe_reads_size_and_type_without_decoding() -> None:
+    info = probe_image(encode(solid((30, 20)), "JPEG"))
+    assert (info.width, info.height, info.mime_type) == (30, 20, "image/jpeg")
+    with pytest.raises(ImageProblem) as caught:
+        probe_image(encode(solid((30, 20)), "GIF"))
+    assert caught.value.code == "unsupported_format"
+    with pytest.raises(ImageProblem):
+        probe_image(b"")
+
+
+def test_fit_for_model_passes_small_images_untouched_and_shrinks_big_ones() -> None:
+    small = encode(solid((64, 48)), "PNG")
+    assert fit_for_model(small, max_bytes=10 * MB, max_side=2048) == (small, "image/png")
+    wide = encode(Image.new("RGBA", (3000, 1000), (10, 200, 10, 128)), "PNG")
+    data, mime = fit_for_model(wide, max_bytes=10 * MB, max_side=2048)
+    with Image.open(io.BytesIO(data)) as out:  # transparency kept, as PNG when it fits
+        assert (mime, out.size, out.mode) == ("image/png", (2048, 683), "RGBA")
+    photo = encode(Image.effect_noise((2500, 2500), 60).convert("RGB"), "JPEG", quality=95)
+    data, mime = fit_for_model(photo, max_bytes=300_000, max_side=2048)
+    assert mime == "image/jpeg" and len(data) <= 300_000
+    with Image.open(io.BytesIO(data)) as out:
+        assert max(out.size) <= 2048
 
 
 def test_large_webp_within_limit_passes_header_check() -> None:

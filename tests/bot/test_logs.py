@@ -28,3 +28,28 @@ def test_token_and_key_shapes_and_configured_secrets_are_masked(
     assert TOKEN_SHAPED not in text and KEY_SHAPED not in text
     assert "my-s3-secret-value" not in text
     assert text.count("[redacted]") == 3 and "ok=1" in text
+
+
+def test_exception_text_and_tracebacks_are_masked_too(capsys: pytest.CaptureFixture[str]) -> None:
+    """An exception whose message (or a frame's source line) holds a secret: the traceback a
+    handler prints must be as clean as the message."""
+    logger = logging.getLogger("test.redaction.exceptions")
+    handler = logging.StreamHandler()
+    handler.setFormatter(logging.Formatter("%(levelname)s %(message)s"))
+    handler.addFilter(RedactSecrets(("my-s3-secret-value",)))
+    logger.addHandler(handler)
+    logger.propagate = False
+    try:
+        try:
+            raise RuntimeError(f"GET https://x.test/?key={KEY_SHAPED}&s=my-s3-secret-value failed")
+        except RuntimeError:
+            logger.exception("request failed for token %s", TOKEN_SHAPED)
+        logger.error("again", exc_info=ValueError(f"bad token {TOKEN_SHAPED}"))
+    finally:
+        logger.removeHandler(handler)
+        logger.propagate = True
+    err = capsys.readouterr().err
+    assert "Traceback" in err and "RuntimeError" in err and "ValueError" in err
+    for secret in (TOKEN_SHAPED, KEY_SHAPED, "my-s3-secret-value"):
+        assert secret not in err
+    assert err.count("[redacted]") >= 5

@@ -134,6 +134,8 @@ def make_settings(tmp_path: Path, api: FakeNanobanana, *guild_ids: int) -> Setti
         max_prompt_chars=200,
         max_concurrent_generations=2,
         max_jobs_per_user=2,
+        # Storage trouble is retried this long before a job fails: short, so tests are quick.
+        job_retry_seconds=1.0,
     )
 
 

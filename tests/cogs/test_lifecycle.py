@@ -7,6 +7,7 @@ import asyncio
 import pytest
 
 from bot.check import run_checks
+from bot.config import load_settings
 from storage.models import ImageStatus
 from tests.cogs.conftest import Harness
 from tests.cogs.test_generate import has_image
@@ -109,13 +110,39 @@ async def test_check_reports_every_part(
     out = capsys.readouterr().out.splitlines()
     assert code == 0, out
     assert [line.split()[1] for line in out] == [
-        "configuration:", "database:", "object", "discord", "gemini",
+        "configuration:", "model:", "database:", "object", "discord", "gemini",
     ]  # fmt: skip
     assert all(line.startswith("OK") for line in out)
-    broken = harness.settings.model_copy(update={"nanobanana_model": "imagen-x"})
+    assert "gemini-2.5-flash-image (Nano Banana, default): no sizes, 100 coins" in out[1]
+    broken = harness.settings.model_copy(
+        update={"nanobanana_model": "imagen-x", "nanobanana_models": ["imagen-x"]}
+    )
     assert await run_checks(broken) == 1
     assert "NANOBANANA_MODEL" in capsys.readouterr().out
     assert "test-key" not in "\n".join(out)
+
+
+async def test_check_lists_every_model_with_its_sizes_and_costs(
+    harness: Harness, capsys: pytest.CaptureFixture[str]
+) -> None:
+    settings = load_settings(
+        **{
+            **harness.settings.model_dump(),
+            "discord_token": "fake-bot-token",
+            "gemini_api_key": "test-key",
+            "nanobanana_models": "gemini-3-pro-image-preview,gemini-3.1-flash-image-preview",
+            "generation_costs": "gemini-3-pro-image-preview=150,gemini-3-pro-image-preview:4K=300",
+        }
+    )
+    assert await run_checks(settings) == 0
+    out = capsys.readouterr().out
+    assert (
+        "gemini-3-pro-image-preview (Nano Banana Pro, choice): sizes 1K=150, 2K=150, 4K=300 "
+        "coins (default 1K)" in out
+    )
+    assert "gemini-3.1-flash-image-preview (Nano Banana 2, choice): sizes 512=100" in out
+    assert "14 ratios, up to 14 reference images" in out
+    assert "model(s) gemini-2.5-flash-image, gemini-3-pro-image-preview, " in out
 
 
 async def test_edit_modal_opened_before_a_restart_still_works(harness: Harness) -> None:

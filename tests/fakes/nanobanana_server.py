@@ -1,7 +1,12 @@
 """A fake Nano Banana (Gemini `generateContent`) server on loopback, for tests and local runs.
 
-It speaks the API's JSON: real PNGs made with Pillow at the requested aspect ratio, Google's
-error shape (`{"error": {"code", "status", "message", "details"}}`), and switchable failures.
+It answers like the real API, shape for shape (response bodies recorded from Google's API):
+real PNGs (Nano Banana) or JPEGs with thought parts and `thoughtSignature`s (Nano Banana Pro and
+Nano Banana 2) at the requested ratio and size, `usageMetadata`, Google's error shape
+(`{"error": {"code", "status", "message", "details"}}` with `QuotaFailure`/`RetryInfo` in the
+body and no `Retry-After` header, as Google sends it), HTML 502 pages from Google's front end,
+and the refusals the real API gives (a size or ratio the model lacks, too many reference images,
+an oversized request).
 
     async with FakeNanobanana() as fake:
         fake.script([Mode.RATE_LIMIT, Mode.OK])          # queued replies, then `fake.default`
@@ -42,25 +47,71 @@ from typing import Any, Self
 from aiohttp import web
 from PIL import Image, ImageChops
 
-__all__ = ["Behaviour", "FakeNanobanana", "Mode", "RecordedRequest", "image_dimensions"]
+__all__ = [
+    "MODELS",
+    "Behaviour",
+    "FakeModel",
+    "FakeNanobanana",
+    "Mode",
+    "RecordedRequest",
+    "image_dimensions",
+]
 
-ASPECT_RATIOS = ("1:1", "2:3", "3:2", "3:4", "4:3", "4:5", "5:4", "9:16", "16:9", "21:9")
+BASE_RATIOS = ("1:1", "2:3", "3:2", "3:4", "4:3", "4:5", "5:4", "9:16", "16:9", "21:9")
+ASPECT_RATIOS = BASE_RATIOS  # kept for callers of the old name
 MAX_REQUEST_BYTES = 20 * 1024 * 1024
 THOUGHT_IMAGE_SIZE = 256
+# Long side of each imageSize, relative to the fake's `image_size` (the "1K" side).
+SIZE_FACTORS = {"512": 0.5, "1K": 1.0, "2K": 2.0, "4K": 4.0}
+
+
+@dataclass(frozen=True)
+class FakeModel:
+    """What the real API accepts from a model, and how that model answers (the fake's own
+    table, kept apart from the bot's profiles on purpose: a test compares the two)."""
+
+    ratios: tuple[str, ...] = BASE_RATIOS
+    sizes: tuple[str, ...] = ()
+    max_images: int = 3
+    mime_type: str = "image/png"
+    thinking: bool = False
+
+
+MODELS: Mapping[str, FakeModel] = {
+    "gemini-2.5-flash-image": FakeModel(),
+    "gemini-3-pro-image-preview": FakeModel(
+        sizes=("1K", "2K", "4K"), max_images=14, mime_type="image/jpeg", thinking=True
+    ),
+    "gemini-3.1-flash-image-preview": FakeModel(
+        ratios=(*BASE_RATIOS, "1:4", "4:1", "1:8", "8:1"),
+        sizes=("512", "1K", "2K", "4K"),
+        max_images=14,
+        mime_type="image/jpeg",
+        thinking=True,
+    ),
+}
+# Any other `gemini*` model answers like Nano Banana (a custom name behind a proxy).
+GENERIC_MODEL = MODELS["gemini-2.5-flash-image"]
 
 
 class Mode(StrEnum):
     """What the fake does with a request."""
 
-    OK = "ok"  # an image (plus `text` if given)
+    OK = "ok"  # the model's normal answer: `images` images (plus `text` if given)
+    THOUGHTS = "thoughts"  # `thoughts` thought parts (text + 256px image) before the images
     BLOCK_PROMPT = "block_prompt"  # promptFeedback.blockReason (`reason`, default SAFETY)
-    BLOCK_OUTPUT = "block_output"  # finishReason (`reason`, default IMAGE_SAFETY), no image
+    BLOCK_OUTPUT = "block_output"  # finishReason (`reason`, default IMAGE_SAFETY) + message
+    NO_IMAGE = "no_image"  # finishReason NO_IMAGE with `content: {}`
     TEXT_ONLY = "text_only"  # a text part, finishReason STOP, no image
-    THOUGHTS = "thoughts"  # `thoughts` thought images (256px) before the final image
-    RATE_LIMIT = "rate_limit"  # 429, `delay` in a Retry-After header (if given)
-    RATE_LIMIT_DETAIL = "rate_limit_detail"  # 429, `delay` as RetryInfo.retryDelay (default 1s)
+    RATE_LIMIT = "rate_limit"  # 429 per-minute quota; `delay` as RetryInfo in the body
+    RATE_LIMIT_DETAIL = "rate_limit_detail"  # the same, RetryInfo 1 s unless `delay`
+    QUOTA_ZERO = "quota_zero"  # 429 with quotaValue "0" (a key without image billing)
+    QUOTA_DAY = "quota_day"  # 429 on a PerDay quota id
     SERVER_ERROR = "server_error"  # 500 INTERNAL
-    UNAVAILABLE = "unavailable"  # 503, `delay` in a Retry-After header (if given)
+    UNAVAILABLE = "unavailable"  # 503 UNAVAILABLE ("The model is overloaded")
+    HTML_502 = "html_502"  # 502 with Google front end's HTML page, no JSON
+    LOCATION = "location"  # 400 FAILED_PRECONDITION "User location is not supported..."
+    PAYLOAD_TOO_LARGE = "payload_too_large"  # 400 "Request payload size exceeds the limit"
     ERROR = "error"  # any `status` (default 500) in Google's error shape
     BAD_REQUEST = "bad_request"  # 400 INVALID_ARGUMENT
     FORBIDDEN = "forbidden"  # 403 PERMISSION_DENIED
@@ -76,12 +127,15 @@ class Behaviour:
     """One reply: a `Mode` and its knobs. Unused knobs are ignored."""
 
     mode: Mode = Mode.OK
-    delay: float | None = None  # server-given retry delay, seconds (429/503)
+    delay: float | None = None  # server-given retry delay, seconds (RetryInfo; 429/503)
+    header: bool = False  # also send `Retry-After` (as a proxy might; Google doesn't)
     reason: str | None = None  # blockReason / finishReason
+    message: str | None = None  # finishMessage for BLOCK_OUTPUT
     text: str | None = None  # text part for OK/THOUGHTS/TEXT_ONLY
     status: int | None = None  # HTTP status for Mode.ERROR
     latency: float | None = None  # overrides `fake.latency` for this reply
-    thoughts: int = 2  # thought images for Mode.THOUGHTS
+    thoughts: int = 2  # thought parts for Mode.THOUGHTS
+    images: int = 1  # images in one answer (OK, THOUGHTS)
 
 
 BehaviourLike = Behaviour | Mode | str
@@ -92,6 +146,16 @@ def as_behaviour(value: BehaviourLike) -> Behaviour:
     if isinstance(value, Behaviour):
         return value
     return Behaviour(Mode(value))
+
+
+def _inline_of(part: Mapping[str, Any]) -> dict[str, Any] | None:
+    inline = part.get("inline_data") or part.get("inlineData")
+    return inline if isinstance(inline, dict) else None
+
+
+def _signature_of(part: Mapping[str, Any]) -> str | None:
+    value = part.get("thought_signature") or part.get("thoughtSignature")
+    return value if isinstance(value, str) else None
 
 
 @dataclass
@@ -121,12 +185,22 @@ class RecordedRequest:
         return self.path.rsplit("/", 1)[-1].split(":", 1)[0]
 
     @property
-    def _parts(self) -> list[dict[str, Any]]:
-        try:
-            parts = self.json["contents"][0]["parts"]
-        except (KeyError, IndexError, TypeError):
+    def contents(self) -> list[dict[str, Any]]:
+        contents = self.json.get("contents") if isinstance(self.json, dict) else None
+        if not isinstance(contents, list):
             return []
+        return [c for c in contents if isinstance(c, dict)]
+
+    @staticmethod
+    def _parts_of(content: Mapping[str, Any]) -> list[dict[str, Any]]:
+        parts = content.get("parts")
         return [p for p in parts if isinstance(p, dict)] if isinstance(parts, list) else []
+
+    @property
+    def _parts(self) -> list[dict[str, Any]]:
+        """The parts of the new (last) user turn."""
+        contents = self.contents
+        return self._parts_of(contents[-1]) if contents else []
 
     @property
     def prompt(self) -> str | None:
@@ -135,13 +209,41 @@ class RecordedRequest:
 
     @property
     def images(self) -> list[tuple[str, bytes]]:
-        """(mime_type, decoded bytes) for each inline image sent."""
+        """(mime_type, decoded bytes) for each inline image of the new turn."""
         found: list[tuple[str, bytes]] = []
         for part in self._parts:
-            inline = part.get("inline_data") or part.get("inlineData")
-            if isinstance(inline, dict):
+            inline = _inline_of(part)
+            if inline is not None:
                 mime = inline.get("mime_type") or inline.get("mimeType") or ""
                 found.append((str(mime), base64.b64decode(inline.get("data", ""))))
+        return found
+
+    @property
+    def history(self) -> list[dict[str, Any]]:
+        """The earlier turns sent before the new one (user and model contents)."""
+        return self.contents[:-1]
+
+    @property
+    def signatures(self) -> list[str]:
+        """Every thought signature sent back in the model's earlier turns."""
+        return [
+            signature
+            for content in self.history
+            if content.get("role") == "model"
+            for part in self._parts_of(content)
+            if (signature := _signature_of(part)) is not None
+        ]
+
+    @property
+    def history_images(self) -> list[tuple[str, bytes]]:
+        """(mime_type, bytes) of the images in the model's earlier turns."""
+        found: list[tuple[str, bytes]] = []
+        for content in self.history:
+            for part in self._parts_of(content):
+                inline = _inline_of(part)
+                if inline is not None:
+                    mime = inline.get("mime_type") or inline.get("mimeType") or ""
+                    found.append((str(mime), base64.b64decode(inline.get("data", ""))))
         return found
 
     @property
@@ -150,39 +252,70 @@ class RecordedRequest:
         return config if isinstance(config, dict) else {}
 
     @property
-    def aspect_ratio(self) -> str | None:
+    def _image_config(self) -> dict[str, Any]:
         image_config = self.generation_config.get("imageConfig")
-        if isinstance(image_config, dict):
-            ratio = image_config.get("aspectRatio")
-            return ratio if isinstance(ratio, str) else None
-        return None
+        return image_config if isinstance(image_config, dict) else {}
+
+    @property
+    def aspect_ratio(self) -> str | None:
+        ratio = self._image_config.get("aspectRatio")
+        return ratio if isinstance(ratio, str) else None
+
+    @property
+    def image_size(self) -> str | None:
+        size = self._image_config.get("imageSize")
+        return size if isinstance(size, str) else None
 
 
-def image_dimensions(aspect_ratio: str | None, long_side: int = 1024) -> tuple[int, int]:
-    """The (width, height) the fake draws for an aspect ratio (1:1 when none is given)."""
+def image_dimensions(
+    aspect_ratio: str | None, long_side: int = 1024, image_size: str | None = None
+) -> tuple[int, int]:
+    """The (width, height) the fake draws for an aspect ratio (1:1 when none is given) and an
+    image size (`long_side` is the "1K" side)."""
+    side = max(1, round(long_side * SIZE_FACTORS.get(image_size or "1K", 1.0)))
     a, b = (int(x) for x in (aspect_ratio or "1:1").split(":"))
     if a >= b:
-        return long_side, max(1, round(long_side * b / a))
-    return max(1, round(long_side * a / b)), long_side
+        return side, max(1, round(side * b / a))
+    return max(1, round(side * a / b)), side
 
 
-@functools.lru_cache(maxsize=32)
-def render_png(width: int, height: int) -> bytes:
-    """A PNG that compresses like a real picture (gradients plus mild noise), cached by size."""
+@functools.lru_cache(maxsize=64)
+def _picture(width: int, height: int) -> Image.Image:
+    """Gradients plus mild noise: compresses like a real picture."""
     gradient = Image.linear_gradient("L")
     across = gradient.rotate(90).resize((width, height))
     down = gradient.resize((width, height))
     noise = Image.effect_noise((width, height), 8)
     red = ImageChops.add(down, noise, 1.0, -128)
-    image = Image.merge("RGB", (red, across, noise))
+    return Image.merge("RGB", (red, across, noise))
+
+
+@functools.lru_cache(maxsize=32)
+def render_png(width: int, height: int) -> bytes:
+    """A PNG that compresses like a real picture, cached by size."""
     out = io.BytesIO()
-    image.save(out, "PNG", compress_level=1)
+    _picture(width, height).save(out, "PNG", compress_level=1)
+    return out.getvalue()
+
+
+@functools.lru_cache(maxsize=32)
+def render_jpeg(width: int, height: int) -> bytes:
+    """A JPEG as Nano Banana Pro answers, cached by size."""
+    out = io.BytesIO()
+    _picture(width, height).save(out, "JPEG", quality=90)
     return out.getvalue()
 
 
 @functools.lru_cache(maxsize=32)
 def render_png_b64(width: int, height: int) -> str:
     return base64.b64encode(render_png(width, height)).decode("ascii")
+
+
+@functools.lru_cache(maxsize=32)
+def render_b64(mime_type: str, width: int, height: int) -> str:
+    if mime_type == "image/jpeg":
+        return base64.b64encode(render_jpeg(width, height)).decode("ascii")
+    return render_png_b64(width, height)
 
 
 _STATUS_NAMES: Mapping[int, str] = {
@@ -202,6 +335,30 @@ _STATUS_NAMES: Mapping[int, str] = {
     504: "DEADLINE_EXCEEDED",
 }
 
+# What Google's front end answers when the backend is unreachable: HTML, not JSON.
+GOOGLE_502_HTML = """<!DOCTYPE html>
+<html lang=en>
+  <meta charset=utf-8>
+  <meta name=viewport content="initial-scale=1, minimum-scale=1, width=device-width">
+  <title>Error 502 (Server Error)!!1</title>
+  <style>*{margin:0;padding:0}html,code{font:15px/22px arial,sans-serif}</style>
+  <a href=//www.google.com/><span id=logo aria-label=Google></span></a>
+  <p><b>502.</b> <ins>That\u2019s an error.</ins>
+  <p>The server encountered a temporary error and could not complete your request.<p>Please try again in 30 seconds.  <ins>That\u2019s all we know.</ins>
+"""  # noqa: E501
+
+_FINISH_MESSAGES: Mapping[str, str] = {
+    "IMAGE_SAFETY": "Unable to show the generated image. The generated image was filtered out "
+    "because it violated Google's Generative AI Prohibited Use policy. You will not be charged "
+    "for blocked images. Try rephrasing the prompt.",
+    "IMAGE_PROHIBITED_CONTENT": "Unable to show the generated image. The image was filtered "
+    "out because it may contain prohibited content.",
+    "IMAGE_RECITATION": "Unable to show the generated image. The image may resemble an "
+    "existing source too closely.",
+    "IMAGE_OTHER": "Unable to show the generated image. The image was filtered out for an "
+    "unspecified reason.",
+}
+
 
 def error_response(
     status: int,
@@ -209,12 +366,13 @@ def error_response(
     *,
     details: list[dict[str, Any]] | None = None,
     headers: Mapping[str, str] | None = None,
+    api_status: str | None = None,
 ) -> web.Response:
     """Google's error JSON shape."""
     error: dict[str, Any] = {
         "code": status,
         "message": message,
-        "status": _STATUS_NAMES.get(status, "UNKNOWN"),
+        "status": api_status or _STATUS_NAMES.get(status, "UNKNOWN"),
     }
     if details:
         error["details"] = details
@@ -235,7 +393,7 @@ class FakeNanobanana:
     ) -> None:
         self.host = host
         self.port = port
-        #: Long side, in pixels, of generated images.
+        #: Long side, in pixels, of generated "1K" images (other sizes scale from it).
         self.image_size = image_size
         #: Seconds to wait before every answer.
         self.latency = latency
@@ -255,6 +413,8 @@ class FakeNanobanana:
         self.hang_seconds = 3600.0
         #: Every request received, in order.
         self.requests: list[RecordedRequest] = []
+        #: Every thought signature handed out, so a test can check what comes back.
+        self.signatures: list[str] = []
         self._script: deque[Behaviour] = deque()
         self._runner: web.AppRunner | None = None
         self._stopping = asyncio.Event()
@@ -308,6 +468,7 @@ class FakeNanobanana:
         """Back to a healthy, instant server with no history."""
         self._script.clear()
         self.requests.clear()
+        self.signatures.clear()
         self.default = Mode.OK
         self.latency = 0.0
         self.failure_rate = 0.0
@@ -393,7 +554,14 @@ class FakeNanobanana:
         model, _, action = request.match_info["model_action"].partition(":")
         if action != "generateContent" or not model:
             return error_response(404, f"Method not found: {request.path}")
-        problem = _request_problem(body, record.body_size)
+        if not model.startswith("gemini"):
+            return error_response(
+                404,
+                f"models/{model} is not found for API version v1beta, or is not supported "
+                "for generateContent.",
+            )
+        spec = MODELS.get(model, GENERIC_MODEL)
+        problem = _request_problem(body, record.body_size, model, spec)
         if problem is not None:
             return error_response(400, problem)
 
@@ -402,76 +570,127 @@ class FakeNanobanana:
         latency = behaviour.latency if behaviour.latency is not None else self.latency
         if latency > 0:
             await asyncio.sleep(latency)
-        return await self._reply(request, record, behaviour, model)
+        return await self._reply(request, record, behaviour, model, spec)
+
+    def _signature(self) -> str:
+        # Real signatures are opaque base64 blobs of a few hundred bytes.
+        value = base64.b64encode(b"fake-signature:" + uuid.uuid4().bytes * 8).decode()
+        self.signatures.append(value)
+        return value
+
+    def _image_parts(
+        self, record: RecordedRequest, b: Behaviour, spec: FakeModel
+    ) -> list[dict[str, Any]]:
+        parts: list[dict[str, Any]] = []
+        thoughts = b.thoughts if b.mode is Mode.THOUGHTS else (1 if spec.thinking else 0)
+        tw, th = image_dimensions(record.aspect_ratio, THOUGHT_IMAGE_SIZE)
+        for n in range(thoughts):
+            parts.append({"text": f"**Drafting composition {n + 1}**\n\n...", "thought": True})
+            parts.append(
+                {
+                    "inlineData": {"mimeType": "image/png", "data": render_png_b64(tw, th)},
+                    "thought": True,
+                }
+            )
+        width, height = image_dimensions(record.aspect_ratio, self.image_size, record.image_size)
+        if b.text:
+            text_part: dict[str, Any] = {"text": b.text}
+            if spec.thinking:
+                text_part["thoughtSignature"] = self._signature()
+            parts.append(text_part)
+        for _ in range(max(1, b.images)):
+            data = render_b64(spec.mime_type, width, height)
+            if b.mode is Mode.TRUNCATED_BASE64:
+                data = data[: len(data) // 2 - 1]
+            image_part: dict[str, Any] = {"inlineData": {"mimeType": spec.mime_type, "data": data}}
+            if spec.thinking:
+                image_part["thoughtSignature"] = self._signature()
+            parts.append(image_part)
+        return parts
 
     async def _reply(
-        self, request: web.Request, record: RecordedRequest, b: Behaviour, model: str
+        self,
+        request: web.Request,
+        record: RecordedRequest,
+        b: Behaviour,
+        model: str,
+        spec: FakeModel,
     ) -> web.StreamResponse:
         mode = b.mode
-        usage = _usage(record)
-        width, height = image_dimensions(record.aspect_ratio, self.image_size)
+        usage = _usage(record, spec)
 
         if mode in (Mode.OK, Mode.THOUGHTS, Mode.TRUNCATED_BASE64):
-            parts: list[dict[str, Any]] = []
-            if mode is Mode.THOUGHTS:
-                tw, th = image_dimensions(record.aspect_ratio, THOUGHT_IMAGE_SIZE)
-                for n in range(b.thoughts):
-                    parts.append({"text": f"Drafting composition {n + 1}...", "thought": True})
-                    parts.append(
-                        {
-                            "inlineData": {"mimeType": "image/png", "data": render_png_b64(tw, th)},
-                            "thought": True,
-                        }
-                    )
-            if b.text:
-                parts.append({"text": b.text})
-            data = render_png_b64(width, height)
-            if mode is Mode.TRUNCATED_BASE64:
-                data = data[: len(data) // 2 - 1]
-            parts.append({"inlineData": {"mimeType": "image/png", "data": data}})
-            return _candidate_response(model, parts, "STOP", usage)
-
+            return _candidate_response(model, self._image_parts(record, b, spec), "STOP", usage)
         if mode is Mode.TEXT_ONLY:
             text = b.text or "I can't create that image, but I can describe it instead."
             return _candidate_response(model, [{"text": text}], "STOP", usage)
-        if mode is Mode.BLOCK_OUTPUT:
-            return web.json_response(
+        if mode is Mode.NO_IMAGE:
+            return _json(
                 {
-                    "candidates": [{"finishReason": b.reason or "IMAGE_SAFETY", "index": 0}],
+                    "candidates": [{"content": {}, "finishReason": "NO_IMAGE", "index": 0}],
                     "usageMetadata": usage,
                     "modelVersion": model,
-                    "responseId": uuid.uuid4().hex,
+                    "responseId": uuid.uuid4().hex[:22],
+                }
+            )
+        if mode is Mode.BLOCK_OUTPUT:
+            reason = b.reason or "IMAGE_SAFETY"
+            candidate: dict[str, Any] = {"content": {}, "finishReason": reason, "index": 0}
+            message = b.message or _FINISH_MESSAGES.get(reason)
+            if message:
+                candidate["finishMessage"] = message
+            return _json(
+                {
+                    "candidates": [candidate],
+                    "usageMetadata": usage,
+                    "modelVersion": model,
+                    "responseId": uuid.uuid4().hex[:22],
                 }
             )
         if mode is Mode.BLOCK_PROMPT:
-            return web.json_response(
+            return _json(
                 {
                     "promptFeedback": {"blockReason": b.reason or "SAFETY"},
-                    "usageMetadata": usage,
+                    "usageMetadata": {k: v for k, v in usage.items() if k.startswith("prompt")},
                     "modelVersion": model,
-                    "responseId": uuid.uuid4().hex,
+                    "responseId": uuid.uuid4().hex[:22],
                 }
             )
-        if mode is Mode.RATE_LIMIT:
-            headers = {"Retry-After": _seconds(b.delay)} if b.delay is not None else None
-            return error_response(
-                429,
-                "Resource has been exhausted (e.g. check quota).",
-                headers=headers,
-                details=[_quota_failure()],
+        if mode in (Mode.RATE_LIMIT, Mode.RATE_LIMIT_DETAIL):
+            delay = b.delay if b.delay is not None or mode is Mode.RATE_LIMIT else 1.0
+            return _quota_response(
+                "You exceeded your current quota, please check your plan and billing details. "
+                "For more information on this error, head to: "
+                "https://ai.google.dev/gemini-api/docs/rate-limits.",
+                [_violation("GenerateRequestsPerMinutePerProjectPerModel", model, "10")],
+                delay,
+                header=b.header,
             )
-        if mode is Mode.RATE_LIMIT_DETAIL:
-            delay = 1.0 if b.delay is None else b.delay
-            return error_response(
-                429,
-                "You exceeded your current quota, please check your plan and billing details.",
-                details=[
-                    _quota_failure(),
-                    {
-                        "@type": "type.googleapis.com/google.rpc.RetryInfo",
-                        "retryDelay": f"{_seconds(delay)}s",
-                    },
+        if mode is Mode.QUOTA_ZERO:
+            delay = 54.0 if b.delay is None else b.delay
+            metric = "generativelanguage.googleapis.com/generate_content_free_tier_requests"
+            return _quota_response(
+                "You exceeded your current quota, please check your plan and billing details. "
+                "For more information on this error, head to: "
+                "https://ai.google.dev/gemini-api/docs/rate-limits. To monitor your current "
+                "usage, head to: https://ai.dev/usage?tab=rate-limit. \n* Quota exceeded for "
+                f"metric: {metric}, limit: 0, model: {model}\nPlease retry in {delay:g}s.",
+                [
+                    _violation("GenerateRequestsPerDayPerProjectPerModel-FreeTier", model, "0"),
+                    _violation("GenerateRequestsPerMinutePerProjectPerModel-FreeTier", model, "0"),
                 ],
+                delay,
+                header=b.header,
+            )
+        if mode is Mode.QUOTA_DAY:
+            delay = 54.0 if b.delay is None else b.delay
+            return _quota_response(
+                "You exceeded your current quota, please check your plan and billing details. "
+                "For more information on this error, head to: "
+                "https://ai.google.dev/gemini-api/docs/rate-limits.",
+                [_violation("GenerateRequestsPerDayPerProjectPerModel", model, "250")],
+                delay,
+                header=b.header,
             )
         if mode is Mode.SERVER_ERROR:
             return error_response(
@@ -481,6 +700,20 @@ class FakeNanobanana:
             headers = {"Retry-After": _seconds(b.delay)} if b.delay is not None else None
             return error_response(
                 503, "The model is overloaded. Please try again later.", headers=headers
+            )
+        if mode is Mode.HTML_502:
+            return web.Response(
+                status=502, text=GOOGLE_502_HTML, content_type="text/html", charset="UTF-8"
+            )
+        if mode is Mode.LOCATION:
+            return error_response(
+                400,
+                "User location is not supported for the API use.",
+                api_status="FAILED_PRECONDITION",
+            )
+        if mode is Mode.PAYLOAD_TOO_LARGE:
+            return error_response(
+                400, f"Request payload size exceeds the limit: {MAX_REQUEST_BYTES} bytes."
             )
         if mode is Mode.ERROR:
             status = b.status or 500
@@ -511,7 +744,7 @@ class FakeNanobanana:
         raise AssertionError(f"unhandled mode {mode}")  # pragma: no cover
 
 
-def _request_problem(body: Any, size: int) -> str | None:
+def _request_problem(body: Any, size: int, model: str, spec: FakeModel) -> str | None:
     """What the real API would reject with 400, or None."""
     if size > MAX_REQUEST_BYTES:
         return f"Request payload size exceeds the limit: {MAX_REQUEST_BYTES} bytes."
@@ -520,66 +753,134 @@ def _request_problem(body: Any, size: int) -> str | None:
     contents = body.get("contents")
     if not isinstance(contents, list) or not contents:
         return "* GenerateContentRequest.contents: contents is not specified"
-    for content in contents:
+    images = 0
+    for index, content in enumerate(contents):
         parts = content.get("parts") if isinstance(content, dict) else None
         if not isinstance(parts, list) or not parts:
             return "* GenerateContentRequest.contents.parts: contents.parts must not be empty."
-        for part in parts:
+        role = content.get("role", "user")
+        if role not in ("user", "model"):
+            return f"Please use a valid role: user, model. (got {role!r})"
+        for position, part in enumerate(parts):
             if not isinstance(part, dict):
                 return "* GenerateContentRequest.contents.parts: invalid part."
-            inline = part.get("inline_data") or part.get("inlineData")
-            if isinstance(inline, dict):
+            inline = _inline_of(part)
+            if inline is not None:
+                images += 1
                 try:
                     base64.b64decode(inline.get("data", ""), validate=True)
                 except (binascii.Error, ValueError, TypeError):
-                    return "Invalid value at 'contents[0].parts[1].inline_data.data' (TYPE_BYTES)"
+                    return (
+                        f"Invalid value at 'contents[{index}].parts[{position}].inline_data.data' "
+                        "(TYPE_BYTES), Base64 decoding failed"
+                    )
+            signature = part.get("thought_signature", part.get("thoughtSignature"))
+            if signature is not None:
+                try:
+                    base64.b64decode(signature, validate=True)
+                except (binascii.Error, ValueError, TypeError):
+                    return (
+                        f"Invalid value at 'contents[{index}].parts[{position}].thought_signature'"
+                        " (TYPE_BYTES), Base64 decoding failed"
+                    )
+    if images > spec.max_images:
+        return (
+            f"The number of images in the request ({images}) exceeds the maximum allowed for "
+            f"{model} ({spec.max_images})."
+        )
     config = body.get("generationConfig")
     image_config = config.get("imageConfig") if isinstance(config, dict) else None
     if isinstance(image_config, dict):
         ratio = image_config.get("aspectRatio")
-        if ratio is not None and ratio not in ASPECT_RATIOS:
+        if ratio is not None and ratio not in spec.ratios:
             return f"* GenerationConfig.image_config.aspect_ratio: unsupported value {ratio!r}"
+        image_size = image_config.get("imageSize")
+        if image_size is not None and image_size not in spec.sizes:
+            if not spec.sizes:
+                return f"Image size is not supported for model {model}."
+            return f"* GenerationConfig.image_config.image_size: unsupported value {image_size!r}"
     return None
 
 
-def _usage(record: RecordedRequest) -> dict[str, int]:
-    prompt_tokens = len(record.prompt or "") // 4 + 1 + 258 * len(record.images)
-    candidates = 1290
-    return {
+def _usage(record: RecordedRequest, spec: FakeModel) -> dict[str, Any]:
+    images = len(record.images) + len(record.history_images)
+    prompt_tokens = len(record.prompt or "") // 4 + 1 + 258 * images
+    candidates = {"512": 747, "1K": 1120, "2K": 1680, "4K": 2520}.get(record.image_size or "", 1290)
+    usage: dict[str, Any] = {
         "promptTokenCount": prompt_tokens,
         "candidatesTokenCount": candidates,
         "totalTokenCount": prompt_tokens + candidates,
+        "promptTokensDetails": [{"modality": "TEXT", "tokenCount": prompt_tokens}],
     }
+    if spec.thinking:
+        usage["thoughtsTokenCount"] = 212
+        usage["totalTokenCount"] += 212
+    return usage
+
+
+def _json(document: dict[str, Any]) -> web.Response:
+    # Exactly `application/json; charset=UTF-8`, as Google sends it.
+    return web.Response(
+        body=json.dumps(document).encode(), content_type="application/json", charset="UTF-8"
+    )
 
 
 def _candidate_response(
-    model: str, parts: list[dict[str, Any]], finish_reason: str, usage: dict[str, int]
+    model: str, parts: list[dict[str, Any]], finish_reason: str, usage: dict[str, Any]
 ) -> web.Response:
-    document = {
-        "candidates": [
-            {
-                "content": {"role": "model", "parts": parts},
-                "finishReason": finish_reason,
-                "index": 0,
-            }
-        ],
-        "usageMetadata": usage,
-        "modelVersion": model,
-        "responseId": uuid.uuid4().hex,
-    }
-    return web.Response(body=json.dumps(document).encode(), content_type="application/json")
+    return _json(
+        {
+            "candidates": [
+                {
+                    "content": {"role": "model", "parts": parts},
+                    "finishReason": finish_reason,
+                    "index": 0,
+                }
+            ],
+            "usageMetadata": usage,
+            "modelVersion": model,
+            "responseId": uuid.uuid4().hex[:22],
+        }
+    )
 
 
-def _quota_failure() -> dict[str, Any]:
+def _violation(quota_id: str, model: str, value: str) -> dict[str, Any]:
+    metric = (
+        "generativelanguage.googleapis.com/generate_content_free_tier_requests"
+        if "FreeTier" in quota_id
+        else "generativelanguage.googleapis.com/generate_content_requests"
+    )
     return {
-        "@type": "type.googleapis.com/google.rpc.QuotaFailure",
-        "violations": [
-            {
-                "quotaMetric": "generativelanguage.googleapis.com/generate_content_requests",
-                "quotaId": "GenerateRequestsPerMinutePerProjectPerModel",
-            }
-        ],
+        "quotaMetric": metric,
+        "quotaId": quota_id,
+        "quotaDimensions": {"location": "global", "model": model},
+        "quotaValue": value,
     }
+
+
+def _quota_response(
+    message: str, violations: list[dict[str, Any]], delay: float | None, *, header: bool
+) -> web.Response:
+    """429 RESOURCE_EXHAUSTED as Google sends it: QuotaFailure, Help and (when it knows)
+    RetryInfo in the body; no Retry-After header unless `header` (a proxy adding one)."""
+    details: list[dict[str, Any]] = [
+        {"@type": "type.googleapis.com/google.rpc.QuotaFailure", "violations": violations},
+        {
+            "@type": "type.googleapis.com/google.rpc.Help",
+            "links": [
+                {
+                    "description": "Learn more about Gemini API quotas",
+                    "url": "https://ai.google.dev/gemini-api/docs/rate-limits",
+                }
+            ],
+        },
+    ]
+    if delay is not None:
+        details.append(
+            {"@type": "type.googleapis.com/google.rpc.RetryInfo", "retryDelay": f"{delay:g}s"}
+        )
+    headers = {"Retry-After": _seconds(delay)} if header and delay is not None else None
+    return error_response(429, message, details=details, headers=headers)
 
 
 def _seconds(value: float | None) -> str:

@@ -535,6 +535,12 @@ async def run(
             Mode.TEXT_ONLY,
             Mode.HANG,
             Mode.MALFORMED_JSON,
+            # Shapes only the real API used to send: Google's HTML 502, NO_IMAGE with empty
+            # content, several images in one answer, a used-up daily quota.
+            Mode.HTML_502,
+            Mode.NO_IMAGE,
+            Behaviour(Mode.OK, images=2),
+            Mode.QUOTA_DAY,
         ]
         api.failure_rate = api_failure_rate
         # Jobs take a moment, so that a kill finds some queued and some running.

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from storage.db import Database, Migration, MigrationError, load_migrations, split_statements
+from tests.fakes.sqlite_locker import LockedDatabase
 
 
 async def test_pragmas_wal_and_foreign_keys(db: Database) -> None:
@@ -197,3 +198,21 @@ async def test_grouped_writes_fail_alone(db: Database) -> None:
             assert isinstance(outcome, ValueError) and await db.get_state(f"g{n}") is None
         else:
             assert outcome == n and await db.get_state(f"g{n}") == "v"
+
+
+async def test_an_up_to_date_database_opens_while_another_process_writes(tmp_path: Path) -> None:
+    """Start-up only writes when a migration is pending, so a locked but migrated database
+    doesn't stop the bot; a write against the lock fails cleanly and leaves no transaction
+    open, so the next write after the lock works."""
+    async with Database(tmp_path / "bot.db") as first:
+        await first.migrate()
+    async with (
+        LockedDatabase(tmp_path / "bot.db") as lock,
+        Database(tmp_path / "bot.db", busy_timeout_ms=50) as db,
+    ):
+        assert await db.migrate() == []
+        with pytest.raises(sqlite3.OperationalError, match="locked"):
+            await db.set_state("k", "v")
+        await lock.release()
+        await db.set_state("k", "v")
+        assert await db.get_state("k") == "v"

@@ -84,6 +84,18 @@ async def test_local_has_no_urls(local_store: LocalObjectStore) -> None:
         await local_store.signed_url("images/u/a.png")
 
 
+async def test_local_exists_on_names_the_file_system_cannot_hold(
+    local_store: LocalObjectStore,
+) -> None:
+    """A 300-character file name is within the key limit but not the file system's: no such
+    object can exist, so the answer is a clean False, not a raw OSError."""
+    key = f"images/u/{'a' * 300}.png"
+    assert await local_store.exists(key) is False
+    assert await local_store.exists(f"images/{'b' * 300}/x.png") is False
+    with pytest.raises(StorageError):
+        await local_store.put(key, b"x", "image/png")
+
+
 async def test_local_write_failure_is_a_storage_error(tmp_path: Path) -> None:
     blocker = tmp_path / "file"
     blocker.write_text("not a folder")

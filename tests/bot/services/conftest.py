@@ -85,10 +85,11 @@ async def payer_for(
     coins: int,
     *,
     cost: int = 100,
-    max_jobs: int = 2,
+    max_jobs: int = 100,
     guild_id: int | None = None,
 ) -> Payer:
-    """A member with a wallet holding `coins`, as the payer of jobs costing `cost`."""
+    """A member with a wallet holding `coins`, as the payer of jobs costing `cost` (where the
+    catalog sets no price) within `max_jobs` (the service's own limit applies too)."""
     user, wallet = await member(db, discord_id, coins, guild_id)
     return Payer(user.id, wallet.id, guild_id, cost, max_jobs, wallet.coins)
 
@@ -128,7 +129,8 @@ def build_services(
         max_coins=settings.max_grant,
     )  # fmt: skip
     wallets = WalletService(
-        wallets=WalletRepository(db), images=ImageRepository(db), accounts=accounts,
+        wallets=WalletRepository(db, max_balance=settings.max_balance),
+        images=ImageRepository(db, max_balance=settings.max_balance), accounts=accounts,
         settings=guild_settings, permissions=permissions, scope=scope,
         max_grant=settings.max_grant,
     )  # fmt: skip

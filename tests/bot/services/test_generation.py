@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from typing import Any
 
 import pytest
 
 from bot.imaging import inspect_image
-from bot.nanobanana import SUPPORTED_ASPECT_RATIOS, InputImage, NanobananaClient
+from bot.nanobanana import InputImage, NanobananaClient
 from bot.services.errors import (
     InvalidInput,
     NotEnoughCoins,
@@ -34,10 +35,16 @@ def make_service(
     client: NanobananaClient,
     *,
     max_concurrent: int = 2,
+    max_jobs_per_user: int = 2,
+    **options: Any,
 ) -> GenerationService:
+    """A service over the real client; `options` go to GenerationService (catalog...)."""
+    settings: dict[str, Any] = {
+        "cost": 100, "max_prompt_chars": 50, "retry_seconds": 0.5, **options,
+    }  # fmt: skip
     return GenerationService(
         images=images, store=store, generator=client, max_concurrent=max_concurrent,
-        max_prompt_chars=50, supported_ratios=SUPPORTED_ASPECT_RATIOS,
+        max_jobs_per_user=max_jobs_per_user, **settings,
     )  # fmt: skip
 
 
@@ -83,9 +90,8 @@ async def test_happy_path_stores_image_thumbnail_and_row(
 @pytest.mark.parametrize(
     ("behaviour", "key"),
     [
-        (Behaviour(Mode.BLOCK_PROMPT, reason="SAFETY"), "block.SAFETY"),
-        (Behaviour(Mode.BLOCK_OUTPUT, reason="IMAGE_SAFETY"), "block.IMAGE_SAFETY"),
-        (Behaviour(Mode.BLOCK_PROMPT, reason="NEW_REASON"), "block.unknown"),
+        (Behaviour(Mode.BLOCK_PROMPT, reason="SAFETY"), "block.prompt.SAFETY"),
+        (Behaviour(Mode.BLOCK_OUTPUT, reason="IMAGE_SAFETY"), "block.output.IMAGE_SAFETY"),
         (Mode.TEXT_ONLY, "reason.no_image"),
         (Mode.BAD_REQUEST, "reason.invalid"),
         (Mode.FORBIDDEN, "reason.auth"),
@@ -220,10 +226,10 @@ async def test_workers_bound_concurrent_api_calls(
     users: UserRepository, fake_api: FakeNanobanana,
 ) -> None:  # fmt: skip
     fake_api.latency = 0.2
-    service = make_service(images, local_store, client, max_concurrent=2)
+    service = make_service(images, local_store, client, max_concurrent=2, max_jobs_per_user=10)
     service.start()
     try:
-        owners = [await payer_for(users.db, 100 + n, 1000, max_jobs=10) for n in range(3)]
+        owners = [await payer_for(users.db, 100 + n, 1000) for n in range(3)]
         listeners = [RecordingListener() for _ in range(6)]
         for n, listener in enumerate(listeners):
             await service.submit(owners[n % 3], GenerationRequest("x"), listener)
@@ -252,9 +258,9 @@ async def test_close_refunds_queued_jobs_and_refuses_new_ones(
     users: UserRepository, fake_api: FakeNanobanana,
 ) -> None:  # fmt: skip
     fake_api.latency = 0.3
-    service = make_service(images, local_store, client, max_concurrent=1)
+    service = make_service(images, local_store, client, max_concurrent=1, max_jobs_per_user=5)
     service.start()
-    owner = await payer_for(users.db, 7, 1000, max_jobs=5)
+    owner = await payer_for(users.db, 7, 1000)
     listeners = [RecordingListener() for _ in range(3)]
     for listener in listeners:
         await service.submit(owner, GenerationRequest("x"), listener)
@@ -312,8 +318,8 @@ async def test_disabled_service_refuses_before_charging(
     users: UserRepository, user: Payer,
 ) -> None:  # fmt: skip
     service = GenerationService(
-        images=images, store=local_store, generator=client, max_concurrent=1,
-        max_prompt_chars=10, enabled=False,
+        images=images, store=local_store, generator=client, cost=100, max_concurrent=1,
+        max_jobs_per_user=1, max_prompt_chars=10, enabled=False,
     )  # fmt: skip
     service.start()
     with pytest.raises(InvalidInput) as info:
@@ -328,12 +334,12 @@ async def test_full_queue_refuses_without_charging(
 ) -> None:  # fmt: skip
     fake_api.latency = 0.5
     service = GenerationService(
-        images=images, store=local_store, generator=client, max_concurrent=1,
-        max_prompt_chars=50, queue_size=2,
+        images=images, store=local_store, generator=client, cost=10, max_concurrent=1,
+        max_jobs_per_user=5, max_prompt_chars=50, queue_size=2,
     )  # fmt: skip
     service.start()
     try:
-        owners = [await payer_for(users.db, 500 + n, 100, cost=10, max_jobs=5) for n in range(4)]
+        owners = [await payer_for(users.db, 500 + n, 100, cost=10) for n in range(4)]
         for owner in owners[:3]:
             await service.submit(owner, GenerationRequest("x"))  # 1 running + 2 waiting
         with pytest.raises(QueueFull):

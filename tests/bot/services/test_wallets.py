@@ -8,7 +8,6 @@ from bot.config import EconomyScope
 from bot.services.errors import InvalidInput, NotAllowed
 from bot.services.permissions import Actor, Identity
 from storage.db import Database
-from storage.ledger import INT64_MAX
 from storage.models import TransactionKind
 from tests.bot.services.conftest import Services, build_services
 from tests.storage.helpers import assert_ledger_consistent
@@ -109,15 +108,21 @@ async def test_bad_grants_change_nothing(
 
 
 async def test_grant_overflow_and_bots(db: Database) -> None:
-    services = build_services(db, starter_coins=0, max_grant=INT64_MAX)
+    services = build_services(db, starter_coins=0, max_grant=1000, max_balance=1000)
     mod = await act(services, who(2, A, manages=True))
     with pytest.raises(InvalidInput) as info:
         await services.wallets.grant(mod, Identity(3, "robot", is_bot=True), 1)
     assert info.value.key == "grant.bot"
-    await services.wallets.grant(mod, who(1, A), INT64_MAX)
+    await services.wallets.grant(mod, who(1, A), 1000)
     with pytest.raises(InvalidInput) as info:
         await services.wallets.grant(mod, who(1, A), 1)
-    assert info.value.key == "grant.overflow"
+    assert info.value.key == "grant.overflow" and info.value.params["room"] == 0
+    # /daily stays under MAX_BALANCE too.
+    user = await services.accounts.ensure_user(who(1, A))
+    with pytest.raises(InvalidInput) as daily:
+        await services.wallets.claim_daily(user, A)
+    assert daily.value.key == "daily.overflow" and daily.value.params == {"max": 1000}
+    await assert_ledger_consistent(db)
 
 
 async def test_daily_once_per_day_per_wallet(db: Database) -> None:

@@ -20,6 +20,7 @@ from PIL import Image
 
 from bot.config import Settings
 from bot.nanobanana import (
+    PROFILES,
     SUPPORTED_ASPECT_RATIOS,
     AuthenticationFailed,
     ContentBlocked,
@@ -27,14 +28,23 @@ from bot.nanobanana import (
     InputImage,
     InvalidRequest,
     MalformedResponse,
+    ModelPart,
     NanobananaClient,
     NanobananaError,
     ProviderUnavailable,
+    QuotaExhausted,
     RateLimited,
-    _parse_retry_after,
-    _parse_success,
+    Turn,
 )
-from tests.fakes.nanobanana_server import Behaviour, FakeNanobanana, Mode, image_dimensions
+from bot.nanobanana.client import _read_answer
+from bot.nanobanana.wire import parse_retry_after as _parse_retry_after
+from tests.fakes.nanobanana_server import (
+    MODELS,
+    Behaviour,
+    FakeNanobanana,
+    Mode,
+    image_dimensions,
+)
 
 KEY = "AIzaFAKE-test-key-0123456789abcdefghijkl"
 MiB = 1024 * 1024
@@ -211,11 +221,11 @@ async def test_text_only_answer_is_no_image(fake: FakeNanobanana, client: Nanoba
 @pytest.mark.parametrize(
     "first",
     [
+        Behaviour(Mode.RATE_LIMIT, delay=0.05, header=True),
         Behaviour(Mode.RATE_LIMIT, delay=0.05),
-        Behaviour(Mode.RATE_LIMIT_DETAIL, delay=0.05),
         Behaviour(Mode.UNAVAILABLE, delay=0.05),
     ],
-    ids=["retry-after-header", "retry-delay-detail", "503-retry-after"],
+    ids=["retry-after-header-from-a-proxy", "retry-info-in-the-body", "503-retry-after"],
 )
 async def test_server_given_delay_is_honoured(
     fake: FakeNanobanana, client: NanobananaClient, first: Behaviour
@@ -616,6 +626,11 @@ async def test_random_failures_are_seeded_and_survivable(fake: FakeNanobanana) -
 # ------------------------------------------------------------------------------ parsing edge cases
 
 
+def _parse_success(payload: bytes) -> GeneratedImage:
+    """The client's whole reading of a 200 answer: the wire format, then each image's bytes."""
+    return _read_answer(payload, "gemini-2.5-flash-image")
+
+
 def _doc(document: Any) -> bytes:
     return json.dumps(document).encode()
 
@@ -647,7 +662,7 @@ def test_parser_raises_only_nanobanana_errors(payload: bytes) -> None:
     assert isinstance(caught.value, ContentBlocked | MalformedResponse)
 
 
-def test_parser_accepts_snake_case_and_takes_the_last_non_thought_image() -> None:
+def test_parser_accepts_snake_case_and_keeps_every_non_thought_image() -> None:
     first = base64.b64encode(small_image("PNG", (10, 10))).decode()
     last = base64.b64encode(small_image("JPEG", (30, 20))).decode()
     thought = base64.b64encode(small_image("PNG", (99, 99))).decode()
@@ -671,7 +686,13 @@ def test_parser_accepts_snake_case_and_takes_the_last_non_thought_image() -> Non
             }
         )
     )
-    assert (parsed.width, parsed.height, parsed.mime_type) == (30, 20, "image/jpeg")
+    # The first image is the result; the second is kept (its type read from the bytes, not
+    # the declared mime type); the thought image is left out.
+    assert (parsed.width, parsed.height, parsed.mime_type) == (10, 10, "image/png")
+    assert [(i.width, i.height, i.mime_type) for i in parsed.images] == [
+        (10, 10, "image/png"),
+        (30, 20, "image/jpeg"),
+    ]
     assert parsed.text == "done"
     assert parsed.usage == {"promptTokenCount": 3, "totalTokenCount": 5}
 
@@ -700,3 +721,307 @@ def test_retry_after_parsing() -> None:
     assert _parse_retry_after("soon") is None
     assert _parse_retry_after(None) is None
     assert _parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT") == 0.0  # in the past
+
+
+# ------------------------------------------------------------------------ the real API's failures
+
+PRO = "gemini-3-pro-image-preview"
+NB2 = "gemini-3.1-flash-image-preview"
+FINISH_REASONS = [
+    "SAFETY", "RECITATION", "LANGUAGE", "OTHER", "BLOCKLIST", "PROHIBITED_CONTENT", "SPII",
+    "MALFORMED_FUNCTION_CALL", "IMAGE_SAFETY", "IMAGE_PROHIBITED_CONTENT", "IMAGE_RECITATION",
+    "IMAGE_OTHER", "MAX_TOKENS", "UNEXPECTED_TOOL_CALL", "TOO_MANY_TOOL_CALLS",
+]  # fmt: skip
+BLOCK_REASONS = ["SAFETY", "OTHER", "BLOCKLIST", "PROHIBITED_CONTENT", "IMAGE_SAFETY"]
+
+
+def owner_lines(caplog: pytest.LogCaptureFixture) -> str:
+    return "\n".join(
+        r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR and "owner" in r.msg
+    )
+
+
+async def test_fake_429_is_shaped_like_googles(fake: FakeNanobanana) -> None:
+    """Google sends the delay as RetryInfo in the body, beside QuotaFailure and Help, and no
+    Retry-After header: the fake does the same by default."""
+    fake.default = Mode.QUOTA_ZERO
+    url = f"{fake.base_url}/v1beta/models/gemini-2.5-flash-image:generateContent"
+    body = {"contents": [{"parts": [{"text": "hi"}]}]}
+    async with (
+        aiohttp.ClientSession() as session,
+        session.post(url, json=body, headers={"x-goog-api-key": KEY}) as response,
+    ):
+        assert response.status == 429 and "Retry-After" not in response.headers
+        error = (await response.json())["error"]
+    assert error["status"] == "RESOURCE_EXHAUSTED" and "limit: 0" in error["message"]
+    kinds = [d["@type"].rsplit(".", 1)[-1] for d in error["details"]]
+    assert kinds == ["QuotaFailure", "Help", "RetryInfo"]
+    assert error["details"][0]["violations"][0]["quotaValue"] == "0"
+    assert error["details"][2]["retryDelay"] == "54s"
+
+
+async def test_a_quota_of_zero_fails_at_once_and_tells_the_owner(
+    fake: FakeNanobanana, client: NanobananaClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    fake.default = Mode.QUOTA_ZERO
+    started = time.perf_counter()
+    with pytest.raises(QuotaExhausted) as caught:
+        await client.generate("a cat")
+    assert time.perf_counter() - started < 5  # not 4 tries over ~160 s
+    assert len(fake.requests) == 1 and caught.value.attempts == 1
+    assert caught.value.kind == "none" and caught.value.retryable is False
+    assert caught.value.retry_after == 54.0
+    assert "billing" in owner_lines(caplog) and "gemini-2.5-flash-image" in owner_lines(caplog)
+
+
+async def test_a_used_up_daily_quota_fails_at_once(
+    fake: FakeNanobanana, client: NanobananaClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    fake.default = Mode.QUOTA_DAY
+    with pytest.raises(QuotaExhausted) as caught:
+        await client.generate("a cat")
+    assert len(fake.requests) == 1
+    assert caught.value.kind == "daily" and "PerDay" in (caught.value.quota_id or "")
+    assert "resets" in owner_lines(caplog)
+
+
+async def test_a_per_minute_429_waits_as_the_body_says(
+    fake: FakeNanobanana, client: NanobananaClient
+) -> None:
+    fake.script([Behaviour(Mode.RATE_LIMIT, delay=0.2)])
+    started = time.perf_counter()
+    result = await client.generate("a cat")
+    assert time.perf_counter() - started >= 0.2
+    assert result.attempts == 2
+
+
+async def test_html_502_from_googles_front_end_is_retried(
+    fake: FakeNanobanana, client: NanobananaClient
+) -> None:
+    fake.script([Mode.HTML_502])
+    assert (await client.generate("a cat")).attempts == 2
+    fake.default = Mode.HTML_502
+    with pytest.raises(ProviderUnavailable) as caught:
+        await client.generate("a cat")
+    assert caught.value.status == 502 and caught.value.attempts == 3
+    assert "HTML error page" in str(caught.value) and "<" not in str(caught.value)
+
+
+async def test_location_not_supported_is_its_own_error(
+    fake: FakeNanobanana, client: NanobananaClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    fake.default = Mode.LOCATION
+    with pytest.raises(InvalidRequest) as caught:
+        await client.generate("a cat")
+    assert caught.value.code == "location" and len(fake.requests) == 1
+    assert "region" in owner_lines(caplog)
+
+
+async def test_payload_too_large_is_its_own_error(
+    fake: FakeNanobanana, client: NanobananaClient
+) -> None:
+    fake.default = Mode.PAYLOAD_TOO_LARGE
+    with pytest.raises(InvalidRequest) as caught:
+        await client.generate("a cat")
+    assert caught.value.code == "too_large" and caught.value.status == 400
+    assert len(fake.requests) == 1
+
+
+@pytest.mark.parametrize("reason", FINISH_REASONS)
+async def test_every_finish_reason_and_its_message_are_kept(
+    fake: FakeNanobanana, client: NanobananaClient, caplog: pytest.LogCaptureFixture, reason: str
+) -> None:
+    caplog.set_level(logging.INFO, logger="bot.nanobanana")
+    fake.script([Behaviour(Mode.BLOCK_OUTPUT, reason=reason, message=f"Because {reason}.")])
+    with pytest.raises(ContentBlocked) as caught:
+        await client.generate("a cat")
+    assert (caught.value.stage, caught.value.reason) == ("output", reason)
+    assert caught.value.finish_message == f"Because {reason}."
+    assert f"Because {reason}." in caplog.text  # finishMessage reaches the log
+
+
+@pytest.mark.parametrize("reason", BLOCK_REASONS)
+async def test_every_prompt_block_reason(
+    fake: FakeNanobanana, client: NanobananaClient, reason: str
+) -> None:
+    fake.script([Behaviour(Mode.BLOCK_PROMPT, reason=reason)])
+    with pytest.raises(ContentBlocked) as caught:
+        await client.generate("a cat")
+    assert (caught.value.stage, caught.value.reason) == ("prompt", reason)
+
+
+async def test_no_image_with_empty_content(fake: FakeNanobanana, client: NanobananaClient) -> None:
+    fake.script([Mode.NO_IMAGE])
+    with pytest.raises(ContentBlocked) as caught:
+        await client.generate("a cat")
+    assert (caught.value.stage, caught.value.reason) == ("output", "NO_IMAGE")
+
+
+# ------------------------------------------------------------------------------ models
+
+
+@pytest.fixture
+async def small_fake() -> AsyncIterator[FakeNanobanana]:
+    """A fake whose "1K" images are 128 px, so 4K answers stay cheap to draw."""
+    async with FakeNanobanana(image_size=128) as server:
+        yield server
+
+
+def test_profiles_match_what_the_api_accepts() -> None:
+    for model, profile in PROFILES.items():
+        real = MODELS[model]
+        assert set(profile.aspect_ratios) == set(real.ratios), model
+        assert profile.image_sizes == real.sizes, model
+        assert profile.max_reference_images == real.max_images, model
+        assert profile.output_mime_type == real.mime_type, model
+        assert profile.thinking == real.thinking, model
+
+
+async def test_pro_answers_a_jpeg_after_thought_parts_with_a_signature(
+    small_fake: FakeNanobanana,
+) -> None:
+    async with make_client(small_fake, model=PRO) as pro:
+        result = await pro.generate("a knight", aspect_ratio="3:4", image_size="2K")
+    assert result.mime_type == "image/jpeg" and size_of(result.data) == (192, 256)
+    assert len(result.images) == 1  # the thought image is not a result
+    assert result.thought_signatures == (small_fake.signatures[-1],)
+    assert result.usage["thoughtsTokenCount"] > 0
+    assert small_fake.requests[0].image_size == "2K"
+
+
+async def test_several_images_in_one_answer_are_all_returned(
+    small_fake: FakeNanobanana,
+) -> None:
+    small_fake.script([Behaviour(Mode.OK, images=3, text="Three takes.")])
+    async with make_client(small_fake) as nano:
+        result = await nano.generate("three cats")
+    assert len(result.images) == 3 and result.extras == result.images[1:]
+    assert result.text == "Three takes."
+    assert [p.image_index for p in result.parts if p.image_index is not None] == [0, 1, 2]
+
+
+@pytest.mark.parametrize(
+    ("model", "size", "ratio"),
+    [
+        ("gemini-2.5-flash-image", None, "21:9"),
+        (PRO, "1K", "4:5"),
+        (PRO, "4K", "16:9"),
+        (NB2, "512", "1:8"),
+        (NB2, "4K", "4:1"),
+    ],
+)
+async def test_each_model_gets_what_it_accepts(
+    small_fake: FakeNanobanana, model: str, size: str | None, ratio: str
+) -> None:
+    async with make_client(small_fake) as nano:
+        result = await nano.generate("a cat", aspect_ratio=ratio, image_size=size, model=model)
+    seen = small_fake.requests[0]
+    assert seen.model == model and (seen.image_size, seen.aspect_ratio) == (size, ratio)
+    expected = image_dimensions(ratio, 128, size)
+    assert (result.width, result.height) == expected == size_of(result.data)
+
+
+@pytest.mark.parametrize(
+    ("model", "size", "ratio", "images", "code"),
+    [
+        ("gemini-2.5-flash-image", "1K", None, 0, "size"),  # Nano Banana has no sizes
+        (PRO, "512", None, 0, "size"),  # 512 is Nano Banana 2's only
+        (PRO, "8K", None, 0, "size"),
+        (PRO, None, "1:8", 0, "ratio"),  # the extreme ratios are Nano Banana 2's
+        ("gemini-2.5-flash-image", None, "4:1", 0, "ratio"),
+        ("gemini-2.5-flash-image", None, None, 4, "too_many_images"),
+        (PRO, None, None, 15, "too_many_images"),
+    ],
+)
+async def test_each_model_refuses_what_the_api_would_before_sending(
+    small_fake: FakeNanobanana, model: str, size: str | None, ratio: str | None, images: int,
+    code: str,
+) -> None:  # fmt: skip
+    inputs = [InputImage(small_image(), "image/png")] * images
+    async with make_client(small_fake, model=model) as nano:
+        with pytest.raises(InvalidRequest) as caught:
+            await nano.generate("a cat", inputs, aspect_ratio=ratio, image_size=size)
+    assert caught.value.code == code and small_fake.requests == []
+
+
+async def test_pro_takes_fourteen_reference_images(small_fake: FakeNanobanana) -> None:
+    inputs = [InputImage(small_image(size=(16 + n, 16)), "image/png") for n in range(14)]
+    async with make_client(small_fake, model=PRO) as pro:
+        await pro.generate("combine them all", inputs)
+    assert len(small_fake.requests[0].images) == 14
+
+
+@pytest.mark.parametrize(
+    ("model", "config", "images"),
+    [
+        ("gemini-2.5-flash-image", {"imageSize": "1K"}, 0),
+        (PRO, {"imageSize": "512"}, 0),
+        (PRO, {"aspectRatio": "8:1"}, 0),
+        (PRO, {}, 15),
+        ("gemini-2.5-flash-image", {}, 4),
+    ],
+)
+async def test_the_fake_refuses_what_the_real_api_refuses(
+    fake: FakeNanobanana, model: str, config: dict[str, str], images: int
+) -> None:
+    data = base64.b64encode(small_image()).decode()
+    parts: list[dict[str, Any]] = [{"text": "hi"}]
+    parts += [{"inline_data": {"mime_type": "image/png", "data": data}}] * images
+    body: dict[str, Any] = {"contents": [{"role": "user", "parts": parts}]}
+    if config:
+        body["generationConfig"] = {"responseModalities": ["IMAGE"], "imageConfig": config}
+    url = f"{fake.base_url}/v1beta/models/{model}:generateContent"
+    async with (
+        aiohttp.ClientSession() as session,
+        session.post(url, json=body, headers={"x-goog-api-key": KEY}) as response,
+    ):
+        assert response.status == 400
+        assert (await response.json())["error"]["status"] == "INVALID_ARGUMENT"
+
+
+# ------------------------------------------------------------------------------ multi-turn
+
+
+async def test_a_pro_edit_sends_the_previous_turn_and_its_signature_back(
+    small_fake: FakeNanobanana,
+) -> None:
+    async with make_client(small_fake, model=PRO) as pro:
+        first = await pro.generate("a knight", aspect_ratio="3:4")
+        turn = Turn(
+            "a knight",
+            tuple(
+                ModelPart(
+                    text=part.text,
+                    image=(
+                        InputImage(first.images[part.image_index].data, "image/jpeg")
+                        if part.image_index is not None
+                        else None
+                    ),
+                    thought_signature=part.thought_signature,
+                )
+                for part in first.parts
+            ),
+        )
+        second = await pro.generate("now in winter", aspect_ratio="3:4", history=[turn])
+    seen = small_fake.requests[-1]
+    assert [c["role"] for c in seen.contents] == ["user", "model", "user"]
+    assert seen.contents[0]["parts"] == [{"text": "a knight"}]
+    assert seen.prompt == "now in winter" and seen.images == []
+    assert seen.history_images == [("image/jpeg", first.data)]
+    assert seen.signatures == list(first.thought_signatures) == [small_fake.signatures[0]]
+    assert second.thought_signatures == (small_fake.signatures[1],)
+
+
+async def test_the_models_own_large_image_goes_back_unchanged(small_fake: FakeNanobanana) -> None:
+    """A 4K answer sent back in the next turn keeps its size (members' inputs are capped at
+    2048 px; the model's own image is not, unless the byte budget needs it)."""
+    big = small_image("JPEG", (3000, 2000))
+    turn = Turn(
+        "a harbour", (ModelPart(image=InputImage(big, "image/jpeg"), thought_signature="c2ln"),)
+    )
+    async with make_client(small_fake, model=PRO) as pro:
+        await pro.generate("at night", history=[turn], images=[InputImage(big, "image/jpeg")])
+    seen = small_fake.requests[0]
+    assert seen.history_images == [("image/jpeg", big)]
+    [(_, sent)] = seen.images
+    assert max(size_of(sent)) == 2048

@@ -1,0 +1,65 @@
+"""Google's Nano Banana image models (the Gemini API's `generateContent`), as a package:
+
+- `profiles`: what each model accepts (ratios, sizes, reference images, limits, output);
+- `wire`: the request and answer formats, as pure functions;
+- `client`: `NanobananaClient`, the HTTP side (retries, deadlines, image fitting);
+- `errors`: the typed errors; `values`: images, turns and answers.
+
+DESIGN section 6 is the contract; `bot.nanobanana.NanobananaClient` and the error classes are
+importable from here.
+"""
+
+from bot.nanobanana.client import DEFAULT_BASE_URL, DEFAULT_MODEL, NanobananaClient
+from bot.nanobanana.errors import (
+    AuthenticationFailed,
+    ContentBlocked,
+    InvalidRequest,
+    MalformedResponse,
+    NanobananaError,
+    ProviderUnavailable,
+    QuotaExhausted,
+    RateLimited,
+)
+from bot.nanobanana.profiles import (
+    BASE_ASPECT_RATIOS,
+    PROFILES,
+    ModelProfile,
+    nearest_ratio,
+    profile_for,
+)
+from bot.nanobanana.values import (
+    AnswerPart,
+    GeneratedImage,
+    InputImage,
+    ModelPart,
+    OutputImage,
+    Turn,
+)
+
+#: The ratios of the default model (Nano Banana); each model's own are in its profile.
+SUPPORTED_ASPECT_RATIOS: tuple[str, ...] = BASE_ASPECT_RATIOS
+
+__all__ = [
+    "DEFAULT_BASE_URL",
+    "DEFAULT_MODEL",
+    "PROFILES",
+    "SUPPORTED_ASPECT_RATIOS",
+    "AnswerPart",
+    "AuthenticationFailed",
+    "ContentBlocked",
+    "GeneratedImage",
+    "InputImage",
+    "InvalidRequest",
+    "MalformedResponse",
+    "ModelPart",
+    "ModelProfile",
+    "NanobananaClient",
+    "NanobananaError",
+    "OutputImage",
+    "ProviderUnavailable",
+    "QuotaExhausted",
+    "RateLimited",
+    "Turn",
+    "nearest_ratio",
+    "profile_for",
+]

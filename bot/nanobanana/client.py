@@ -1,0 +1,548 @@
+"""The HTTP side: one aiohttp session, retries, deadlines, and images fitted to the request.
+
+`NanobananaClient.generate` validates a request against the model's profile (nothing invalid
+goes on the wire), fits the images into the model's inline request limit (through
+`bot.imaging`, in a worker thread), posts it, retries only what is worth retrying (408/429/5xx,
+timeouts, dropped connections) with full-jitter backoff or the server's own delay, never sleeps
+past its deadline, and turns every failure into a `NanobananaError`.
+
+    async with NanobananaClient(api_key) as client:
+        answer = await client.generate("a banana in a tuxedo", aspect_ratio="16:9")
+
+DESIGN section 6 is the contract.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
+from types import TracebackType
+from typing import TYPE_CHECKING, Final, Self
+from urllib.parse import quote
+
+import aiohttp
+
+from bot import imaging
+from bot.nanobanana import wire
+from bot.nanobanana.errors import (
+    AuthenticationFailed,
+    ContentBlocked,
+    InvalidRequest,
+    MalformedResponse,
+    NanobananaError,
+    ProviderUnavailable,
+)
+from bot.nanobanana.profiles import NANO_BANANA, ModelProfile, profile_for
+from bot.nanobanana.values import (
+    GeneratedImage,
+    InputImage,
+    ModelPart,
+    OutputImage,
+    Turn,
+)
+
+if TYPE_CHECKING:
+    from bot.config import Settings
+
+logger = logging.getLogger("bot.nanobanana")
+
+DEFAULT_BASE_URL: Final = "https://generativelanguage.googleapis.com"
+DEFAULT_MODEL: Final = NANO_BANANA
+
+#: Inputs whose longest side is larger are downscaled to this.
+MAX_INPUT_SIDE: Final = 2048
+#: Room left in the inline request for the prompt, earlier texts, signatures and JSON.
+REQUEST_HEADROOM: Final = 2 * 1024 * 1024
+#: A response larger than this is refused rather than buffered.
+MAX_RESPONSE_BYTES: Final = 96 * 1024 * 1024
+#: Statuses worth another attempt.
+RETRYABLE_STATUSES: Final = frozenset({408, 429, 500, 502, 503, 504})
+#: Hard bounds on `max_attempts`.
+MAX_ATTEMPTS_LIMIT: Final = 20
+#: Largest image the model may answer with (Nano Banana 2 at 4K and 8:1 is about 17 MP).
+MAX_OUTPUT_PIXELS: Final = 64_000_000
+#: Longest side of a model's answer (sent back as it is in a later turn).
+MAX_OUTPUT_SIDE: Final = 16384
+
+_PROMPT_LOG_CHARS: Final = 60
+
+
+@dataclass
+class _CallState:
+    attempts: int = 0
+
+
+class NanobananaClient:
+    """Calls `POST {base_url}/v1beta/models/{model}:generateContent` for image generation.
+
+    - `model`: the default model; `generate(model=...)` picks another per call.
+    - `timeout`: seconds for one HTTP attempt (connect, send, wait, read).
+    - `max_attempts`: total HTTP attempts per `generate` call (1 = no retries).
+    - `deadline`: seconds for the whole `generate` call, retries and waits included
+      (default `timeout * max_attempts`); the client never sleeps past it.
+    - `backoff_base`/`backoff_max`: full-jitter backoff, `uniform(0, min(max, base * 2**n))`,
+      used when the server doesn't say how long to wait.
+    - `session`: an aiohttp session to borrow (not closed by `close()`); otherwise the client
+      creates one on first use and closes it in `close()`.
+    """
+
+    def __init__(
+        self,
+        api_key: str,
+        *,
+        base_url: str = DEFAULT_BASE_URL,
+        model: str = DEFAULT_MODEL,
+        timeout: float = 120.0,
+        max_attempts: int = 4,
+        session: aiohttp.ClientSession | None = None,
+        deadline: float | None = None,
+        backoff_base: float = 1.0,
+        backoff_max: float = 30.0,
+    ) -> None:
+        if not timeout > 0:
+            raise ValueError("timeout must be > 0")
+        if not 1 <= max_attempts <= MAX_ATTEMPTS_LIMIT:
+            raise ValueError(f"max_attempts must be between 1 and {MAX_ATTEMPTS_LIMIT}")
+        if deadline is not None and not deadline > 0:
+            raise ValueError("deadline must be > 0")
+        if backoff_base < 0 or backoff_max < 0:
+            raise ValueError("backoff_base and backoff_max must be >= 0")
+        if not base_url.startswith(("http://", "https://")):
+            raise ValueError("base_url must start with http:// or https://")
+        model = model.strip().removeprefix("models/")
+        if not model:
+            raise ValueError("model must not be empty")
+
+        self._api_key = api_key.strip()
+        self.base_url: str = base_url.rstrip("/")
+        self.model: str = model
+        self.timeout: float = float(timeout)
+        self.max_attempts: int = max_attempts
+        self.deadline: float = float(deadline) if deadline is not None else timeout * max_attempts
+        self.backoff_base: float = float(backoff_base)
+        self.backoff_max: float = float(backoff_max)
+        self._session = session
+        self._owns_session = session is None
+        self._closed = False
+        self._random = random.Random()
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> NanobananaClient:
+        """Build a client from `Settings`. Without `GEMINI_API_KEY` every call fails fast with
+        `AuthenticationFailed` (and no request), so the bot can still start."""
+        key = settings.gemini_api_key.get_secret_value() if settings.gemini_api_key else ""
+        return cls(
+            key,
+            base_url=settings.nanobanana_base_url or DEFAULT_BASE_URL,
+            model=settings.nanobanana_model,
+            timeout=settings.nanobanana_timeout,
+            max_attempts=settings.nanobanana_max_attempts,
+        )
+
+    @property
+    def configured(self) -> bool:
+        """Whether an API key was given."""
+        return bool(self._api_key)
+
+    @property
+    def profile(self) -> ModelProfile:
+        """The default model's profile."""
+        return profile_for(self.model)
+
+    def __repr__(self) -> str:
+        return f"NanobananaClient(base_url={self.base_url!r}, model={self.model!r})"
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+    async def close(self) -> None:
+        """Close the session if the client created it. Idempotent."""
+        self._closed = True
+        session, self._session = self._session, None
+        if session is not None and self._owns_session and not session.closed:
+            await session.close()
+
+    def _get_session(self) -> aiohttp.ClientSession:
+        if self._session is None:
+            self._session = aiohttp.ClientSession()
+            self._owns_session = True
+        return self._session
+
+    def _url(self, model: str) -> str:
+        return f"{self.base_url}/v1beta/models/{quote(model, safe='-._~')}:generateContent"
+
+    # ---------------------------------------------------------------- generate
+
+    async def generate(
+        self,
+        prompt: str,
+        images: Sequence[InputImage] = (),
+        aspect_ratio: str | None = None,
+        *,
+        image_size: str | None = None,
+        model: str | None = None,
+        history: Sequence[Turn] = (),
+    ) -> GeneratedImage:
+        """Generate from `prompt`, optional input images to edit or draw from, and earlier
+        turns to continue (multi-turn editing). Returns every image of the answer.
+
+        Raises a `NanobananaError` subclass on any failure.
+        """
+        profile = profile_for(model or self.model)
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        state = _CallState()
+        outcome = "cancelled"
+        outputs = 0
+        try:
+            result = await self._generate(
+                profile, prompt, images, aspect_ratio, image_size, history, started, state
+            )
+            outcome = "ok"
+            outputs = len(result.images)
+            return result
+        except NanobananaError as error:
+            error.attempts = state.attempts
+            outcome = _describe_outcome(error)
+            if error.owner_hint:
+                logger.error("nanobanana: the bot's owner must act: %s", error.owner_hint)
+            raise
+        except Exception as error:  # a bug, not an API failure: log it plainly and re-raise
+            outcome = f"bug:{type(error).__name__}"
+            raise
+        finally:
+            logger.info(
+                "nanobanana generate outcome=%s model=%s size=%s attempts=%d latency=%.3fs "
+                "images=%d history=%d outputs=%d aspect_ratio=%s prompt=%r",
+                outcome,
+                profile.model,
+                image_size,
+                state.attempts,
+                loop.time() - started,
+                len(images),
+                len(history),
+                outputs,
+                aspect_ratio,
+                _shorten(prompt),
+            )
+
+    async def _generate(
+        self,
+        profile: ModelProfile,
+        prompt: str,
+        images: Sequence[InputImage],
+        aspect_ratio: str | None,
+        image_size: str | None,
+        history: Sequence[Turn],
+        started: float,
+        state: _CallState,
+    ) -> GeneratedImage:
+        if self._closed:
+            raise ProviderUnavailable("the client is closed", retryable=False)
+        validate(profile, prompt, images, aspect_ratio, image_size, history)
+        if not self._api_key:
+            raise AuthenticationFailed(
+                "no API key configured (GEMINI_API_KEY)",
+                user_message="Image generation isn't set up on this bot yet.",
+            )
+        body = await asyncio.to_thread(
+            _prepare_body, profile, prompt, tuple(images), aspect_ratio, image_size, tuple(history)
+        )
+        url = self._url(profile.model)
+
+        loop = asyncio.get_running_loop()
+        deadline_at = started + self.deadline
+        last_error: NanobananaError | None = None
+        for retry_index in range(self.max_attempts):
+            remaining = deadline_at - loop.time()
+            if remaining <= 0:
+                break
+            state.attempts += 1
+            server_delay: float | None = None
+            try:
+                status, headers, payload = await self._post(url, body, min(self.timeout, remaining))
+            except TimeoutError:
+                last_error = ProviderUnavailable(
+                    f"no answer within {min(self.timeout, remaining):.2f}s"
+                )
+            except (aiohttp.InvalidURL, aiohttp.ClientSSLError) as error:
+                raise ProviderUnavailable(
+                    f"cannot reach the API: {type(error).__name__}", retryable=False
+                ) from None
+            except aiohttp.ClientError as error:
+                last_error = ProviderUnavailable(f"connection error: {type(error).__name__}")
+            else:
+                if status == 200:
+                    answer = await asyncio.to_thread(_read_answer, payload, profile.model)
+                    return replace(answer, attempts=state.attempts, latency=loop.time() - started)
+                api_error, server_delay = wire.error_for_status(
+                    status, headers, payload, api_key=self._api_key, model=profile.model
+                )
+                if status not in RETRYABLE_STATUSES or not api_error.retryable:
+                    raise api_error
+                last_error = api_error
+
+            if retry_index + 1 >= self.max_attempts:
+                break
+            delay = server_delay if server_delay is not None else self._backoff(retry_index)
+            if loop.time() + delay >= deadline_at:
+                logger.debug(
+                    "nanobanana not retrying: waiting %.2fs would pass the deadline", delay
+                )
+                break
+            logger.debug(
+                "nanobanana attempt %d failed (%s); retrying in %.2fs",
+                state.attempts,
+                last_error,
+                delay,
+            )
+            await asyncio.sleep(delay)
+
+        if last_error is None:
+            last_error = ProviderUnavailable(
+                f"deadline of {self.deadline:.2f}s passed before a request could be sent"
+            )
+        raise last_error
+
+    def _backoff(self, retry_index: int) -> float:
+        ceiling = min(self.backoff_max, self.backoff_base * 2.0**retry_index)
+        return self._random.uniform(0.0, ceiling)
+
+    async def _post(
+        self, url: str, body: bytes, seconds: float
+    ) -> tuple[int, Mapping[str, str], bytes | bytearray]:
+        """One HTTP attempt: status, headers and the (size-capped) body."""
+        session = self._get_session()
+        headers = {"x-goog-api-key": self._api_key, "Content-Type": "application/json"}
+        async with session.post(
+            url,
+            data=body,
+            headers=headers,
+            timeout=aiohttp.ClientTimeout(total=seconds),
+            allow_redirects=False,  # never hand the key to another host
+        ) as response:
+            status = response.status
+            length = response.content_length
+            if length is not None and length > MAX_RESPONSE_BYTES:
+                return status, response.headers, _oversized(status)
+            buffer = bytearray()
+            async for chunk in response.content.iter_chunked(1 << 20):
+                buffer.extend(chunk)
+                if len(buffer) > MAX_RESPONSE_BYTES:
+                    return status, response.headers, _oversized(status)
+            return status, response.headers, buffer
+
+
+def _oversized(status: int) -> bytes:
+    """An over-large success is malformed; an over-large error body is simply dropped."""
+    if status == 200:
+        raise MalformedResponse(f"response larger than {MAX_RESPONSE_BYTES} bytes")
+    return b""
+
+
+# --------------------------------------------------------------------------------------------
+# Request side
+# --------------------------------------------------------------------------------------------
+
+
+def validate(
+    profile: ModelProfile,
+    prompt: str,
+    images: Sequence[InputImage],
+    aspect_ratio: str | None,
+    image_size: str | None,
+    history: Sequence[Turn] = (),
+) -> None:
+    """Refuse, before any request, what the model's profile says the API would refuse."""
+    if not isinstance(prompt, str) or not prompt.strip():
+        raise InvalidRequest(
+            "empty prompt", code="prompt", user_message="Please describe the image you want."
+        )
+    if aspect_ratio is not None and aspect_ratio not in profile.aspect_ratios:
+        raise InvalidRequest(
+            f"unsupported aspect ratio {aspect_ratio!r} for {profile.model}",
+            code="ratio",
+            user_message="Aspect ratio must be one of " + ", ".join(profile.aspect_ratios) + ".",
+        )
+    if image_size is not None and image_size not in profile.image_sizes:
+        sizes = ", ".join(profile.image_sizes)
+        raise InvalidRequest(
+            f"unsupported image size {image_size!r} for {profile.model}",
+            code="size",
+            user_message=(
+                f"Image size must be one of {sizes}."
+                if sizes
+                else f"{profile.name} has no image size setting."
+            ),
+        )
+    earlier = [p.image for turn in history for p in turn.parts if p.image is not None]
+    count = len(images) + len(earlier)
+    if count > profile.max_reference_images:
+        raise InvalidRequest(
+            f"{count} images (max {profile.max_reference_images} for {profile.model})",
+            code="too_many_images",
+            user_message=f"You can attach at most {profile.max_reference_images} images.",
+        )
+    for index, image in enumerate([*earlier, *images], 1):
+        if not isinstance(image, InputImage) or not image.data:
+            raise InvalidRequest(
+                f"input image {index} is empty",
+                code="image",
+                user_message=f"Image {index} is empty.",
+            )
+
+
+def _b64_len(size: int) -> int:
+    return 4 * ((size + 2) // 3)
+
+
+def _not_readable(index: int, problem: imaging.ImageProblem) -> InvalidRequest:
+    if problem.code in ("too_many_pixels", "too_large"):
+        user_message = f"Image {index} is too large."
+    else:
+        user_message = f"Image {index} isn't a PNG, JPEG or WebP image I can read."
+    return InvalidRequest(
+        f"input image {index}: {problem.code} ({problem})", code="image", user_message=user_message
+    )
+
+
+def fit_images(
+    images: Sequence[InputImage], budget: int, sides: Sequence[int] | None = None
+) -> list[InputImage]:
+    """Check every image, then fit them all in `budget` bytes of base64, smallest first, so
+    small images pass untouched and large ones share what is left (through `bot.imaging`).
+    `sides[i]` is the longest side image i may keep (`MAX_INPUT_SIDE` by default)."""
+    infos = []
+    for index, image in enumerate(images, 1):
+        try:
+            infos.append(imaging.probe_image(image.data))
+        except imaging.ImageProblem as problem:
+            raise _not_readable(index, problem) from None
+    prepared: list[InputImage | None] = [None] * len(images)
+    remaining = budget
+    order = sorted(range(len(images)), key=lambda i: len(images[i].data))
+    for position, i in enumerate(order):
+        share = remaining // (len(order) - position)
+        raw_share = max(1, share * 3 // 4 - 4)
+        try:
+            data, mime = imaging.fit_for_model(
+                images[i].data,
+                max_bytes=raw_share,
+                max_side=sides[i] if sides is not None else MAX_INPUT_SIDE,
+            )
+        except imaging.ImageProblem as problem:
+            raise _not_readable(i + 1, problem) from None
+        if data is images[i].data:
+            mime = infos[i].mime_type  # the bytes decide, not the caller's hint
+        prepared[i] = InputImage(data, mime)
+        remaining -= _b64_len(len(data))
+    return [item for item in prepared if item is not None]
+
+
+def _prepare_body(
+    profile: ModelProfile,
+    prompt: str,
+    images: tuple[InputImage, ...],
+    aspect_ratio: str | None,
+    image_size: str | None,
+    history: tuple[Turn, ...],
+) -> bytes:
+    """Fit every image (earlier turns' and new ones) in one budget and build the body."""
+    earlier = [p.image for turn in history for p in turn.parts if p.image is not None]
+    # The model's own images go back as it made them (a 4K answer stays 4K) unless the
+    # request's byte budget says otherwise; members' inputs are capped at MAX_INPUT_SIDE.
+    sides = [MAX_OUTPUT_SIDE] * len(earlier) + [MAX_INPUT_SIDE] * len(images)
+    fitted = fit_images([*earlier, *images], profile.max_request_bytes - REQUEST_HEADROOM, sides)
+    fitted_earlier, fitted_inputs = fitted[: len(earlier)], fitted[len(earlier) :]
+    position = iter(fitted_earlier)
+    turns = tuple(
+        Turn(
+            turn.prompt,
+            tuple(
+                ModelPart(p.text, next(position), p.thought_signature) if p.image is not None else p
+                for p in turn.parts
+            ),
+        )
+        for turn in history
+    )
+    body = wire.build_body(
+        prompt, fitted_inputs, aspect_ratio=aspect_ratio, image_size=image_size, history=turns
+    )
+    if len(body) > profile.max_request_bytes:
+        raise InvalidRequest(
+            f"request of {len(body)} bytes exceeds {profile.max_request_bytes}",
+            code="too_large",
+            user_message="The request is too large. Try a shorter prompt or smaller images.",
+        )
+    return body
+
+
+# --------------------------------------------------------------------------------------------
+# Response side
+# --------------------------------------------------------------------------------------------
+
+
+def _read_answer(payload: bytes | bytearray, model: str) -> GeneratedImage:
+    """Parse a 200 answer and read each image's size and type from its bytes."""
+    answer = wire.parse_answer(payload)
+    images = []
+    for number, raw in enumerate(answer.images, 1):
+        try:
+            info = imaging.probe_image(raw.data, max_pixels=MAX_OUTPUT_PIXELS)
+        except imaging.ImageProblem as problem:
+            raise MalformedResponse(
+                f"image {number} of the answer is not a readable image ({problem.code})"
+            ) from None
+        images.append(
+            OutputImage(raw.data, info.mime_type, info.width, info.height, raw.thought_signature)
+        )
+    first = images[0]
+    return GeneratedImage(
+        data=first.data,
+        mime_type=first.mime_type,
+        width=first.width,
+        height=first.height,
+        model=answer.model or model,
+        text=answer.text,
+        usage=answer.usage,
+        attempts=0,
+        latency=0.0,
+        images=tuple(images),
+        parts=tuple(answer.parts),
+        finish_reason=answer.finish_reason,
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# Logging helpers
+# --------------------------------------------------------------------------------------------
+
+
+def _shorten(prompt: object) -> str:
+    text = prompt if isinstance(prompt, str) else repr(type(prompt))
+    return text if len(text) <= _PROMPT_LOG_CHARS else text[:_PROMPT_LOG_CHARS] + "…"
+
+
+def _describe_outcome(error: NanobananaError) -> str:
+    name = type(error).__name__
+    if isinstance(error, ContentBlocked):
+        detail = f"{name}:{error.stage}:{error.reason}"
+        if error.finish_message:
+            detail += f" finish_message={error.finish_message[:200]!r}"
+        return detail
+    if isinstance(error, InvalidRequest):
+        return f"{name}:{error.code}" + (f":{error.status}" if error.status else "")
+    if error.status is not None:
+        return f"{name}:{error.status}"
+    return name

@@ -1,0 +1,88 @@
+"""The values that go in and out of the client: images, earlier turns, and answers."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class InputImage:
+    """An image to send along with the prompt (to edit or to draw from).
+
+    `mime_type` is a hint only: the format is sniffed from the bytes.
+    """
+
+    data: bytes = field(repr=False)
+    mime_type: str
+
+
+@dataclass(frozen=True)
+class ModelPart:
+    """One non-thought part of an earlier answer, sent back as the model's turn of a
+    conversation: a text or an image, with the `thoughtSignature` the API gave it."""
+
+    text: str | None = None
+    image: InputImage | None = None
+    thought_signature: str | None = None
+
+
+@dataclass(frozen=True)
+class Turn:
+    """An earlier exchange: the prompt a member sent and what the model answered.
+
+    Sent before the new prompt so that a thinking model (Nano Banana Pro, Nano Banana 2)
+    keeps its context across edits (Google's multi-turn image editing).
+    """
+
+    prompt: str
+    parts: tuple[ModelPart, ...]
+
+
+@dataclass(frozen=True)
+class OutputImage:
+    """One image of an answer; size and type are read from the bytes themselves."""
+
+    data: bytes = field(repr=False)
+    mime_type: str
+    width: int
+    height: int
+    thought_signature: str | None = None
+
+
+@dataclass(frozen=True)
+class AnswerPart:
+    """A non-thought part of an answer, in order: a text, or an image by its index in
+    `GeneratedImage.images`; with its `thoughtSignature` (to send back in a later turn)."""
+
+    text: str | None = None
+    image_index: int | None = None
+    thought_signature: str | None = None
+
+
+@dataclass(frozen=True)
+class GeneratedImage:
+    """An answer with at least one image. `data`/`mime_type`/`width`/`height` describe the
+    first image (the result); `images` holds every image, the first included, so none is
+    dropped; `parts` is the answer as a turn to send back later."""
+
+    data: bytes = field(repr=False)
+    mime_type: str
+    width: int
+    height: int
+    model: str
+    text: str | None
+    usage: dict[str, int]
+    attempts: int
+    latency: float
+    images: tuple[OutputImage, ...] = ()
+    parts: tuple[AnswerPart, ...] = ()
+    finish_reason: str | None = None
+
+    @property
+    def extras(self) -> tuple[OutputImage, ...]:
+        """Every image after the first."""
+        return self.images[1:]
+
+    @property
+    def thought_signatures(self) -> tuple[str, ...]:
+        return tuple(p.thought_signature for p in self.parts if p.thought_signature)

@@ -1,0 +1,117 @@
+"""The values of a generation job: what to make, the job itself, and how it ends."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from bot.nanobanana import GeneratedImage, InputImage, Turn
+from storage.models import Image
+
+#: An image to edit or draw from, as adapters hand it over (bytes and their MIME type).
+SourceImage = InputImage
+
+
+class ImageGenerator(Protocol):
+    """What the service needs from the model client (NanobananaClient satisfies it)."""
+
+    model: str
+
+    async def generate(
+        self,
+        prompt: str,
+        images: Sequence[InputImage] = (),
+        aspect_ratio: str | None = None,
+        *,
+        image_size: str | None = None,
+        model: str | None = None,
+        history: Sequence[Turn] = (),
+    ) -> GeneratedImage: ...
+
+
+@dataclass(frozen=True)
+class GenerationRequest:
+    """What to make: a prompt, a ratio, input images to edit or combine, and optionally the
+    model, the size, and an earlier turn to continue (multi-turn editing)."""
+
+    prompt: str
+    aspect_ratio: str = "1:1"
+    inputs: tuple[InputImage, ...] = ()
+    source_image_ids: tuple[str, ...] = ()
+    # Where the request came from (channel id, guild id...): kept in the image's metadata.
+    context: dict[str, Any] = field(default_factory=dict)
+    model: str | None = None
+    image_size: str | None = None
+    history: tuple[Turn, ...] = ()
+
+
+@dataclass(frozen=True)
+class Failure:
+    """Why a job failed, as a message key and params, plus the refund it got (or is owed)."""
+
+    key: str
+    params: dict[str, Any]
+    refunded: int
+    balance: int | None
+    owed: int = 0
+
+
+@dataclass(frozen=True)
+class ExtraImage:
+    """A further image of the same answer, stored as a row of its own."""
+
+    image: Image
+    data: bytes
+    mime_type: str
+
+
+@dataclass(frozen=True)
+class Result:
+    """A finished image: its row, its bytes and the owner's balance after paying; `extras`
+    holds any further images of the same answer."""
+
+    image: Image
+    data: bytes
+    mime_type: str
+    balance: int
+    extras: tuple[ExtraImage, ...] = ()
+
+
+class JobListener(Protocol):
+    """How a job reports progress (the Discord adapter edits its message from these)."""
+
+    async def queued(self, job: Job, position: int) -> None: ...
+
+    async def started(self, job: Job) -> None: ...
+
+    async def completed(self, job: Job, result: Result) -> None: ...
+
+    async def failed(self, job: Job, failure: Failure) -> None: ...
+
+
+@dataclass(eq=False)
+class Job:
+    """One paid generation between reservation and its outcome."""
+
+    image: Image
+    request: GenerationRequest
+    balance: int
+    listener: JobListener | None = None
+    submitted_at: float = field(default_factory=time.monotonic)
+    started_at: float | None = None
+    # The user's slot is given back exactly once, whichever path ends the job.
+    released: bool = False
+
+    @property
+    def id(self) -> str:
+        return self.image.id
+
+    @property
+    def user_id(self) -> str:
+        return self.image.user_id
+
+    @property
+    def cost(self) -> int:
+        return self.image.coins_used
