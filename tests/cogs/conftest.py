@@ -58,10 +58,15 @@ class Harness:
         assert self.bot is not None, "the bot is not running"
         return self.bot
 
-    async def start_bot(self, store: ObjectStore | None = None, **overrides: Any) -> NanoBananaBot:
-        """Start a fresh bot process-equivalent on the same database and storage."""
+    async def start_bot(
+        self, store: ObjectStore | None = None, *, web: bool = False, **overrides: Any
+    ) -> NanoBananaBot:
+        """Start a fresh bot process-equivalent on the same database and storage; `web`
+        runs its web server on a free port (`app.web.url`)."""
         settings = self.settings.model_copy(update=overrides) if overrides else self.settings
-        bot = NanoBananaBot(settings, store=store, guild_ready_timeout=0)
+        bot = NanoBananaBot(
+            settings, store=store, web_listen=0 if web else None, guild_ready_timeout=0
+        )
         self.bot = await self.stack.enter_async_context(running_bot(self.fake, bot))
         return bot
 
@@ -136,6 +141,8 @@ def make_settings(tmp_path: Path, api: FakeNanobanana, *guild_ids: int) -> Setti
         max_jobs_per_user=2,
         # Storage trouble is retried this long before a job fails: short, so tests are quick.
         job_retry_seconds=1.0,
+        # No web server unless a test asks for one (Harness.start_bot(web=True), any free port).
+        web_port=0,
     )
 
 
