@@ -44,7 +44,7 @@ def build_app(context: WebContext) -> web.Application:
     app.router.add_get("/healthz", health)
     api.add_routes(app.router)
     pages.add_routes(app.router)
-    app.router.add_static("/static/", HERE / "static", append_version=True)
+    app.router.add_static("/static/", HERE / "static", name="static", append_version=True)
     return app
 
 

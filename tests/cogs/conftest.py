@@ -146,22 +146,31 @@ def make_settings(tmp_path: Path, api: FakeNanobanana, *guild_ids: int) -> Setti
     )
 
 
+async def make_harness(
+    stack: AsyncExitStack, tmp_path: Path, *, web: bool = False, **overrides: Any
+) -> Harness:
+    """The world described above, with the bot started (its web server too with `web`)."""
+    fake = await stack.enter_async_context(FakeDiscord())
+    api = await stack.enter_async_context(FakeNanobanana(image_size=256))
+    guild = fake.add_guild("Banana Club")
+    alice = fake.add_user("alice", guilds=[guild])
+    bob = fake.add_user("bob", guilds=[guild])
+    mod = fake.add_user("mod", guilds=[])
+    fake.add_member(guild, mod, permissions=MANAGE_GUILD)
+    robot = fake.add_user("robot", bot=True, guilds=[guild])
+    owner2 = fake.add_user("owner2", guilds=[guild])
+    other = fake.add_guild("Other Club", owner=owner2)
+    settings = make_settings(tmp_path, api, guild.id, other.id)
+    if overrides:
+        settings = load_settings(**{**settings.model_dump(), **overrides})
+    harness = Harness(
+        fake, api, settings, guild, alice, bob, mod, robot, stack, other=other, owner2=owner2
+    )
+    await harness.start_bot(web=web)
+    return harness
+
+
 @pytest.fixture
 async def harness(tmp_path: Path) -> AsyncIterator[Harness]:
     async with AsyncExitStack() as stack:
-        fake = await stack.enter_async_context(FakeDiscord())
-        api = await stack.enter_async_context(FakeNanobanana(image_size=256))
-        guild = fake.add_guild("Banana Club")
-        alice = fake.add_user("alice", guilds=[guild])
-        bob = fake.add_user("bob", guilds=[guild])
-        mod = fake.add_user("mod", guilds=[])
-        fake.add_member(guild, mod, permissions=MANAGE_GUILD)
-        robot = fake.add_user("robot", bot=True, guilds=[guild])
-        owner2 = fake.add_user("owner2", guilds=[guild])
-        other = fake.add_guild("Other Club", owner=owner2)
-        settings = make_settings(tmp_path, api, guild.id, other.id)
-        harness = Harness(
-            fake, api, settings, guild, alice, bob, mod, robot, stack, other=other, owner2=owner2
-        )
-        await harness.start_bot()
-        yield harness
+        yield await make_harness(stack, tmp_path)
