@@ -42,20 +42,20 @@ async def test_pages_filters_and_one_image(web: Web) -> None:
     seen: list[str] = []
     path = "/api/v1/images?limit=2"
     while path:
-        status, body, _ = await web.call("GET", path, token, expect=200)
+        _, body, _ = await web.call("GET", path, token, expect=200)
         assert_documented(body, "/api/v1/images", "get", 200)
         seen += [image["id"] for image in body["images"]]
         next_link = body["links"]["next"]
         assert (next_link is None) == (body["next_cursor"] is None)
         path = next_link
     assert seen == list(reversed(ids))
-    status, body, _ = await web.call("GET", "/api/v1/images?type=generated", token, expect=200)
+    _, body, _ = await web.call("GET", "/api/v1/images?type=generated", token, expect=200)
     assert body["images"] == []
-    status, body, _ = await web.call(
+    _, body, _ = await web.call(
         "GET", f"/api/v1/images?type=UPLOADED&server={h.guild.id}", token, expect=200
     )
     assert len(body["images"]) == 5
-    status, body, _ = await web.call("GET", f"/api/v1/images/{ids[0]}", token, expect=200)
+    _, body, _ = await web.call("GET", f"/api/v1/images/{ids[0]}", token, expect=200)
     assert_documented(body, "/api/v1/images/{image_id}", "get", 200)
     assert body["title"] == "pic 0" and body["width"] == 30 and body["server_id"] == str(h.guild.id)
     _, data, response = await web.call("GET", body["links"]["file"], token, expect=200)
