@@ -8,6 +8,7 @@ it read /users/@me and /users/@me/guilds. The token is used for those two reads 
 
 from __future__ import annotations
 
+import base64
 import logging
 from dataclasses import dataclass
 from typing import Any
@@ -92,8 +93,9 @@ class DiscordOAuth:
 
     async def _token(self, http: aiohttp.ClientSession, code: str, redirect_uri: str) -> str:
         form = {"grant_type": "authorization_code", "code": code, "redirect_uri": redirect_uri}
-        auth = aiohttp.BasicAuth(self.client_id, self.client_secret)
-        async with http.post(f"{self.api}/oauth2/token", data=form, auth=auth) as response:
+        credentials = base64.b64encode(f"{self.client_id}:{self.client_secret}".encode()).decode()
+        headers = {"Authorization": f"Basic {credentials}"}
+        async with http.post(f"{self.api}/oauth2/token", data=form, headers=headers) as response:
             body = await _json(response)
             if response.status != 200:
                 # Never log the body's secrets: only Discord's error name.
