@@ -30,8 +30,14 @@ async def fake() -> AsyncIterator[FakeDiscord]:
 async def authorize(
     http: aiohttp.ClientSession, fake: FakeDiscord, **query: str
 ) -> aiohttp.ClientResponse:
-    params = {"response_type": "code", "client_id": str(fake.application_id),
-              "scope": "identify guilds", "redirect_uri": REDIRECT, "state": "s1", **query}  # fmt: skip
+    params = {
+        "response_type": "code",
+        "client_id": str(fake.application_id),
+        "scope": "identify guilds",
+        "redirect_uri": REDIRECT,
+        "state": "s1",
+        **query,
+    }
     async with http.get(f"{fake.base_url}/oauth2/authorize?{urlencode(params)}",
                         allow_redirects=False) as response:  # fmt: skip
         await response.read()
