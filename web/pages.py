@@ -80,6 +80,7 @@ def render(request: web.Request, template: str, status: int = 200, **values: Any
         "session": session,
         "servers": _servers(ctx, session),
         "css": str(static.url_for(filename="gallery.css")),
+        "current": None,
         **values,
     }
     response = aiohttp_jinja2.render_template(template, request, page, status=status)
@@ -144,7 +145,7 @@ async def login(request: web.Request) -> web.StreamResponse:
         return message_page(request, "web.sign_in_off", 503, "web.sign_in_off_title")
     response = web.HTTPFound("/")
     state = sessions_of(ctx).begin_sign_in(response, safe_next(request.query.get("next", "/")))
-    response.location = oauth.authorize_url(state=state, redirect_uri=redirect_uri(ctx))
+    response.headers["Location"] = oauth.authorize_url(state=state, redirect_uri=redirect_uri(ctx))
     raise response
 
 

@@ -3,6 +3,7 @@ tokens, and a check of every API answer against the served OpenAPI document."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
@@ -11,6 +12,7 @@ from typing import Any
 
 import aiohttp
 import pytest
+from pydantic import SecretStr
 from jsonschema import Draft202012Validator
 from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT202012
@@ -99,3 +101,40 @@ async def web(tmp_path: Path) -> AsyncIterator[Web]:
         harness = await make_harness(stack, tmp_path, web=True)
         http = await stack.enter_async_context(aiohttp.ClientSession())
         yield Web(harness, http)
+
+
+CSRF = re.compile(r'name="csrf" value="([^"]+)"')
+
+
+async def enable_sign_in(web: Web) -> None:
+    """Restart the bot with sign-in configured against the fake Discord, and register the
+    redirect URL (the server's address changes with the restart)."""
+    h = web.h
+    await h.stop_bot()
+    await h.start_bot(
+        web=True,
+        discord_client_id=str(h.fake.application_id),
+        discord_client_secret=SecretStr(h.fake.oauth.client_secret),
+        discord_oauth_base_url=h.fake.base_url,
+    )
+    h.fake.register_redirect(f"{web.url}/auth/callback")
+
+
+async def sign_in(web: Web, user: FakeUser, next_path: str = "/") -> aiohttp.ClientSession:
+    """A browser-like client (cookie jar) signed in as `user` through the whole OAuth2 flow."""
+    http = aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True))
+    web.h.fake.oauth.user = user
+    async with http.get(f"{web.url}/login?next={next_path}", allow_redirects=False) as r:
+        assert r.status == 302, await r.text()
+        authorize = r.headers["Location"]
+    async with http.get(authorize, allow_redirects=False) as r:
+        assert r.status == 302, await r.text()
+        callback = r.headers["Location"]
+    async with http.get(callback, allow_redirects=False) as r:
+        assert r.status == 302, await r.text()
+    return http
+
+
+async def page(http: aiohttp.ClientSession, url: str, **kwargs: Any) -> tuple[int, str]:
+    async with http.get(url, allow_redirects=False, **kwargs) as response:
+        return response.status, await response.text()
