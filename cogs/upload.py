@@ -19,7 +19,7 @@ from cogs.common import (
     refuse_oversized,
     shorten,
 )
-from cogs.generate import BANANA, in_guild, result_view
+from cogs.generate import BANANA, image_link, in_guild, result_view
 
 if TYPE_CHECKING:
     from bot.app import Interaction, NanoBananaBot
@@ -78,7 +78,7 @@ class UploadCog(TenantCog):
         if thumbnail:
             files.append(discord.File(io.BytesIO(thumbnail), filename="thumbnail.webp"))
             embed.set_thumbnail(url="attachment://thumbnail.webp")
-        view = result_view(stored.id, language, reroll=False)
+        view = result_view(stored.id, language, reroll=False, web_url=image_link(bot, stored))
         await itx.followup.send(embed=embed, files=files, view=view, ephemeral=True)
 
 
