@@ -12,8 +12,8 @@ from typing import Any
 
 import aiohttp
 import pytest
-from pydantic import SecretStr
 from jsonschema import Draft202012Validator
+from pydantic import SecretStr
 from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT202012
 
