@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 
+from storage.objects import S3ObjectStore
 from tests.web.conftest import Web, assert_documented
 from web.api import add_routes
 from web.openapi import openapi_document
@@ -147,3 +148,21 @@ async def test_guessing_tokens_is_throttled_per_address(web: Web) -> None:
         assert status == 401
     status, _body, response = await web.call("GET", "/api/v1/me", f"nbt_{'x' * 43}")
     assert status == 429 and int(response.headers["Retry-After"]) >= 1
+
+
+async def test_bucket_images_are_short_lived_signed_redirects(
+    web: Web, s3_store: S3ObjectStore
+) -> None:
+    h = web.h
+    await h.stop_bot()
+    await h.start_bot(store=s3_store, web=True)
+    (image_id,) = await web.upload(h.alice)
+    token = await web.token(h.alice)
+    _, body, _ = await web.call("GET", f"/api/v1/images/{image_id}", token, expect=200)
+    # Never the bucket's public address (S3_PUBLIC_BASE_URL): only signed links.
+    assert "cdn.example.test" not in str(body)
+    _, _, response = await web.call("GET", body["links"]["file"], token, expect=302)
+    signed = response.headers["Location"]
+    assert "X-Amz-Signature=" in signed and "X-Amz-Expires=300" in signed
+    async with web.http.get(signed) as fetched:
+        assert fetched.status == 200 and (await fetched.read()).startswith(b"\x89PNG")
