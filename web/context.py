@@ -68,6 +68,8 @@ class WebContext:
 
 
 CONTEXT = web.AppKey("context", WebContext)
+# The versioned address of the gallery's stylesheet.
+STYLESHEET = web.AppKey("stylesheet", str)
 
 
 def context_of(request: web.Request) -> WebContext:

@@ -21,7 +21,7 @@ from bot.services.errors import ImageNotFound, UserFacingError
 from bot.services.permissions import Actor
 from bot.services.types import Image
 from web.api import image_response
-from web.context import WebContext, context_of
+from web.context import STYLESHEET, WebContext, context_of
 from web.language import language_of
 from web.oauth import DiscordOAuth
 from web.sessions import Session, Sessions, SignInError, check_csrf, safe_next
@@ -73,13 +73,12 @@ def render(request: web.Request, template: str, status: int = 200, **values: Any
     ctx = context_of(request)
     language = language_of(request)
     session = values.pop("session", None) or sessions_of(ctx).load(request)
-    static = request.app.router["static"]
     page = {
         "lang": language,
         "t": functools.partial(t, language),
         "session": session,
         "servers": _servers(ctx, session),
-        "css": str(static.url_for(filename="gallery.css")),
+        "css": request.app[STYLESHEET],
         "current": None,
         **values,
     }

@@ -8,7 +8,6 @@ from bot.i18n import t
 from bot.services.generation import Failure
 from bot.services.jobs import recorded_refund
 from bot.services.types import CoinTransaction, Image, ImageStatus, User, UserStats, Wallet
-from storage.timeutil import to_iso
 
 
 def snowflake(value: int | None) -> str | None:
@@ -36,7 +35,7 @@ def image_json(image: Image, web_url: str | None = None) -> dict[str, Any]:
         "size_bytes": meta.get("size"),
         "mime_type": meta.get("mime_type"),
         "coins_used": image.coins_used,
-        "created_at": to_iso(image.created_at),
+        "created_at": image.created_at.isoformat(),
         "links": {
             "self": base,
             "file": f"{base}/file",
@@ -65,8 +64,8 @@ def job_json(
         "aspect_ratio": image.metadata.get("aspect_ratio"),
         "image_size": image.metadata.get("image_size"),
         "cost": image.coins_used,
-        "created_at": to_iso(image.created_at),
-        "updated_at": to_iso(image.updated_at),
+        "created_at": image.created_at.isoformat(),
+        "updated_at": image.updated_at.isoformat(),
         "images": [image_json(i, web_url if i.id == image.id else None) for i in images],
         "error": None,
         "refund": None,
@@ -96,7 +95,7 @@ def transaction_json(row: CoinTransaction) -> dict[str, Any]:
         "balance_after": row.balance_after,
         "image_id": row.image_id,
         "reason": row.reason,
-        "created_at": to_iso(row.created_at),
+        "created_at": row.created_at.isoformat(),
     }
 
 

@@ -15,7 +15,7 @@ import jinja2
 from aiohttp import web
 
 from web import api, pages
-from web.context import CONTEXT, WebContext
+from web.context import CONTEXT, STYLESHEET, WebContext
 from web.errors import json_error
 from web.security import security_headers
 
@@ -44,7 +44,9 @@ def build_app(context: WebContext) -> web.Application:
     app.router.add_get("/healthz", health)
     api.add_routes(app.router)
     pages.add_routes(app.router)
-    app.router.add_static("/static/", HERE / "static", name="static", append_version=True)
+    static = app.router.add_static("/static/", HERE / "static", append_version=True)
+    # Versioned once (append_version hashes the file on every url_for).
+    app[STYLESHEET] = str(static.url_for(filename="gallery.css"))
     return app
 
 

@@ -32,9 +32,10 @@ async def test_check_finds_the_running_server_a_free_port_and_a_busy_one(web: We
     free.close()
     ok = await check_web(settings.model_copy(update={"web_port": free_port}))
     assert ok.ok and "is free" in ok.detail
-    holder, taken = busy_port()
+    holder = socket.socket()
+    holder.bind(("127.0.0.1", 0))  # another program holds the port
     with holder:
-        # Something else listens there (and answers no HTTP).
+        taken = holder.getsockname()[1]
         busy = await check_web(settings.model_copy(update={"web_port": taken}))
     assert not busy.ok and "WEB_PORT" in busy.detail
 
