@@ -55,3 +55,15 @@ async def test_security_headers_on_api_and_pages(web: Web) -> None:
         assert "frame-ancestors 'none'" in headers["Content-Security-Policy"]
         assert "script-src" not in headers["Content-Security-Policy"]
         assert headers["X-Frame-Options"] == "DENY"
+
+
+async def test_servers_outside_the_allow_list_get_nothing(web: Web) -> None:
+    h = web.h
+    token = await web.token(h.alice)
+    await h.stop_bot()
+    await h.start_bot(web=True, allowed_guild_ids=[h.other.id])
+    before = await h.counts()
+    status, body, _ = await web.call("GET", "/api/v1/me", token)
+    assert status == 403 and body["error"]["code"] == "error_guild_not_allowed"
+    status, body, _ = await web.call("POST", "/api/v1/images/generate", token, json={"prompt": "x"})
+    assert status == 403 and await h.counts() == before
