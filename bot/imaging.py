@@ -74,6 +74,10 @@ class ImageProblem(Exception):
         self.detail: dict[str, int | str] = dict(detail)
         super().__init__(message or _MESSAGES.get(code, f"Image rejected ({code})."))
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Raised in the image pool's processes: it must cross back whole (code and detail).
+        return (ImageProblem, (self.code, str(self)), {"detail": self.detail})
+
 
 @dataclass(frozen=True)
 class ImageInfo:

@@ -292,10 +292,14 @@ class ImageRepository:
         stored: StoredObject,
         metadata: dict[str, Any],
         extras: Sequence[tuple[StoredObject, dict[str, Any]]] = (),
+        *,
+        extra_ids: Sequence[str] = (),
     ) -> tuple[Image, list[Image]]:
         """PROCESSING -> COMPLETED, plus one COMPLETED row per further image of the same
         answer (`coins_used` 0, `metadata.extra_of` = the job), all in one transaction: the
-        job's images appear together or not at all. Returns the job's row and the extras'."""
+        job's images appear together or not at all. Returns the job's row and the extras'.
+        `extra_ids` are the ids the extras get (new ones when not given): the member may
+        have been shown them already."""
         values = (
             stored.storage_key,
             stored.storage_url,
@@ -320,12 +324,13 @@ class ImageRepository:
                 raise InvalidTransition(image_id, str(row[0]), ImageStatus.COMPLETED.value)
             image = _fetch(conn, image_id)
             rows = []
-            for extra_stored, extra_metadata in extras:
+            for index, (extra_stored, extra_metadata) in enumerate(extras):
                 extra_id = _insert(
                     conn, user_id=image.user_id, type=ImageType.GENERATED,
                     status=ImageStatus.COMPLETED, title=image.title, prompt=image.prompt,
                     stored=extra_stored, metadata={**extra_metadata, "extra_of": image_id},
                     guild_id=image.guild_id, wallet_id=image.wallet_id,
+                    image_id=extra_ids[index] if index < len(extra_ids) else None,
                 )  # fmt: skip
                 rows.append(_fetch(conn, extra_id))
             return image, rows
@@ -556,8 +561,9 @@ def _insert(
     coins_used: int = 0,
     guild_id: int | None = None,
     wallet_id: str | None = None,
+    image_id: str | None = None,
 ) -> str:
-    image_id = str(uuid.uuid4())
+    image_id = image_id or str(uuid.uuid4())
     now = utcnow_iso()
     conn.execute(
         f"INSERT INTO images ({_IMAGE_COLUMNS}) VALUES ({', '.join('?' * 17)})",

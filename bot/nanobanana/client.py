@@ -15,12 +15,15 @@ DESIGN section 6 is the contract.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import random
+import time
 from collections.abc import Mapping, Sequence
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, replace
 from types import TracebackType
-from typing import TYPE_CHECKING, Final, Self
+from typing import TYPE_CHECKING, Any, Final, Self
 from urllib.parse import quote
 
 import aiohttp
@@ -73,6 +76,8 @@ _PROMPT_LOG_CHARS: Final = 60
 @dataclass
 class _CallState:
     attempts: int = 0
+    sent_at: float = 0.0
+    answered_at: float = 0.0
 
 
 class NanobananaClient:
@@ -193,9 +198,14 @@ class NanobananaClient:
         image_size: str | None = None,
         model: str | None = None,
         history: Sequence[Turn] = (),
+        slot: AbstractAsyncContextManager[Any] | None = None,
     ) -> GeneratedImage:
         """Generate from `prompt`, optional input images to edit or draw from, and earlier
         turns to continue (multi-turn editing). Returns every image of the answer.
+
+        `slot` (e.g. a semaphore shared by the callers) is held around each HTTP exchange
+        only: preparing the body, waiting between retries and decoding the answer happen
+        outside it, so a bounded number of slots keeps the API busy rather than the CPU.
 
         Raises a `NanobananaError` subclass on any failure.
         """
@@ -207,7 +217,7 @@ class NanobananaClient:
         outputs = 0
         try:
             result = await self._generate(
-                profile, prompt, images, aspect_ratio, image_size, history, started, state
+                profile, prompt, images, aspect_ratio, image_size, history, started, state, slot
             )
             outcome = "ok"
             outputs = len(result.images)
@@ -247,6 +257,7 @@ class NanobananaClient:
         history: Sequence[Turn],
         started: float,
         state: _CallState,
+        slot: AbstractAsyncContextManager[Any] | None = None,
     ) -> GeneratedImage:
         if self._closed:
             raise ProviderUnavailable("the client is closed", retryable=False)
@@ -271,7 +282,12 @@ class NanobananaClient:
             state.attempts += 1
             server_delay: float | None = None
             try:
-                status, headers, payload = await self._post(url, body, min(self.timeout, remaining))
+                async with slot or contextlib.nullcontext():
+                    state.sent_at = time.monotonic()
+                    status, headers, payload = await self._post(
+                        url, body, min(self.timeout, remaining)
+                    )
+                    state.answered_at = time.monotonic()
             except TimeoutError:
                 last_error = ProviderUnavailable(
                     f"no answer within {min(self.timeout, remaining):.2f}s"
@@ -285,7 +301,15 @@ class NanobananaClient:
             else:
                 if status == 200:
                     answer = await asyncio.to_thread(_read_answer, payload, profile.model)
-                    return replace(answer, attempts=state.attempts, latency=loop.time() - started)
+                    del payload  # the JSON text: the decoded images are all that is kept
+                    return replace(
+                        answer,
+                        attempts=state.attempts,
+                        latency=loop.time() - started,
+                        sent_at=state.sent_at,
+                        answered_at=state.answered_at,
+                        decoded_at=time.monotonic(),
+                    )
                 api_error, server_delay = wire.error_for_status(
                     status, headers, payload, api_key=self._api_key, model=profile.model
                 )
@@ -336,6 +360,10 @@ class NanobananaClient:
             length = response.content_length
             if length is not None and length > MAX_RESPONSE_BYTES:
                 return status, response.headers, _oversized(status)
+            if length is not None:
+                # Announced and within the cap: one read, no Python loop over the chunks.
+                return status, response.headers, await response.read()
+            # Chunked (no length announced): read while counting, to stop at the cap.
             buffer = bytearray()
             async for chunk in response.content.iter_chunked(1 << 20):
                 buffer.extend(chunk)

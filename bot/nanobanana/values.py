@@ -77,6 +77,11 @@ class GeneratedImage:
     images: tuple[OutputImage, ...] = ()
     parts: tuple[AnswerPart, ...] = ()
     finish_reason: str | None = None
+    # time.monotonic() stamps of the attempt that answered: request sent (an API slot held),
+    # answer read (slot given back), answer decoded and checked. For logs and benchmarks.
+    sent_at: float = 0.0
+    answered_at: float = 0.0
+    decoded_at: float = 0.0
 
     @property
     def extras(self) -> tuple[OutputImage, ...]:

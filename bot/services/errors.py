@@ -65,6 +65,12 @@ class TooSoon(UserFacingError):
         self.retry_after = retry_after
 
 
+class ImagesBusy(UserFacingError):
+    """The image pool has no room (see bot.services.imagework): nothing was charged."""
+
+    key = "error.images_busy"
+
+
 class Unauthenticated(UserFacingError):
     """No usable credentials: a missing, malformed, unknown or revoked API token, or a member
     who is no longer in the token's server."""

@@ -7,12 +7,23 @@ The lifecycle (DESIGN section 4 and 5):
   member's job slots (the server's `jobs_per_member`, at most `max_jobs_per_user`). Nothing is
   queued yet, so the Discord adapter can still answer with an ephemeral error if its own step
   fails (and `cancel` refunds).
-- `enqueue` puts the job on a queue served by `max_concurrent` workers: one slot per call to
-  the image model.
-- A worker marks it PROCESSING and calls the model; a finishing task then stores every image
-  of the answer, their thumbnails and the inputs, marks the job COMPLETED (further images of
-  the answer become COMPLETED rows of their own, linked to the job) and delivers it, while the
-  worker takes the next job.
+- `admit` is the in-memory part of those limits (the member's job slots, room in the queue),
+  with no await: an adapter calls it before answering the member, then reserves after the
+  answer (`reserve(..., admission=...)`), so the database work is never in the way of Discord's
+  acknowledgement.
+- `enqueue` puts the job on a queue served by workers. `max_concurrent` API slots bound the
+  calls to the image model: a worker holds one only for the HTTP exchange (the client takes
+  it around each attempt), never while preparing a request, decoding an answer or telling
+  the member; there are more workers than slots, so the slots stay busy.
+- A worker marks the job PROCESSING and calls the model; a finishing task (at most
+  `max_finishers` at once: each holds a decoded answer) then delivers the checked answer at
+  once (`ready`), and meanwhile makes the thumbnails (in the image pool, off the event loop),
+  stores every image of the answer and the inputs, and marks the job COMPLETED (further
+  images of the answer become COMPLETED rows of their own, linked to the job).
+- A failure after delivery: the member keeps the image they were shown; the job ends FAILED
+  and refunded, with no object left behind, so the ledger, the rows and the store agree
+  (the listener's `unsaved` tells the member their image was not kept and their coins came
+  back).
 
 Nothing strands a job or kills a worker:
 - every database or object-store step of a job is retried with backoff for `retry_seconds`
@@ -38,9 +49,10 @@ import logging
 import sqlite3
 import time
 import unicodedata
-from collections import OrderedDict
-from collections.abc import Awaitable, Callable, Coroutine, Sequence
-from dataclasses import replace
+import uuid
+from collections import OrderedDict, deque
+from collections.abc import Awaitable, Callable, Coroutine, Hashable, Sequence
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
@@ -70,6 +82,7 @@ from bot.services.errors import (
     TooManyJobs,
     UserFacingError,
 )
+from bot.services.imagework import ImageWork
 from bot.services.jobs import (
     ExtraImage,
     Failure,
@@ -88,6 +101,7 @@ from storage.models import Image, ImageStatus
 from storage.objects import ObjectStore, StorageError, image_key, thumbnail_key
 
 __all__ = [
+    "Admission",
     "ExtraImage",
     "Failure",
     "GenerationRequest",
@@ -108,11 +122,34 @@ T = TypeVar("T")
 THUMBNAIL_SIZE = 256
 # Waiting jobs told their new position on every move (and then every tenth).
 ANNOUNCE_FIRST = 5
+# Finished jobs whose step times are kept (`recent_marks`), for logs and benchmarks.
+KEEP_MARKS = 5000
 
 # Characters that show nothing on their own: a prompt made only of these (zero-width spaces,
 # BOMs, word joiners, NULs, control and format characters, fillers) is empty.
 _VISIBLE_CATEGORIES = frozenset("LNPS")
 _BLANK_GLYPHS = frozenset("\u115f\u1160\u3164\uffa0\u2800")
+
+
+@dataclass(eq=False)
+class Admission:
+    """One of a member's job slots, taken by `GenerationService.admit` before any await.
+    `reserve(..., admission=...)` hands it to the job; `release()` gives it back unused."""
+
+    service: GenerationService
+    key: Hashable
+    #: Where the job will wait: 0 when a worker is free for it now (a guess for the first
+    #: message; the queue tells the member again as it moves).
+    position: int = 0
+    used: bool = False
+    released: bool = False
+
+    def release(self) -> None:
+        """Give the slot back (idempotent; a slot handed to a job is the job's to give)."""
+        if self.used or self.released:
+            return
+        self.released = True
+        self.service._release_slot(self.key)
 
 
 class GenerationService:
@@ -132,6 +169,9 @@ class GenerationService:
         catalog: ModelCatalog | None = None,
         retry_seconds: float = 60.0,
         enabled: bool = True,
+        imagework: ImageWork | None = None,
+        max_finishers: int | None = None,
+        lookahead: int | None = None,
     ) -> None:
         self.images = images
         self.store = store
@@ -141,6 +181,14 @@ class GenerationService:
         self.max_jobs_per_user = max_jobs_per_user
         self.max_prompt_chars = max_prompt_chars
         self.queue_size = queue_size
+        #: Where thumbnails are made (a bounded process pool); threads when None.
+        self.imagework = imagework
+        # Each finishing job holds its decoded answer (5-7 MB at 2048²) until stored: at most
+        # this many at once; a worker with a new answer waits for room (memory stays bounded).
+        self.max_finishers = max_finishers or 2 * max_concurrent
+        # Workers beyond the API slots (default: as many): they prepare the next request and
+        # decode the last answer while the slots are busy.
+        self.lookahead = max_concurrent if lookahead is None else lookahead
         #: How long a job's storage step is retried before the job is failed and refunded.
         self.retry_seconds = retry_seconds
         # False when no API key is configured: refuse before charging anyone.
@@ -153,7 +201,13 @@ class GenerationService:
         # Jobs waiting, in order, for positions; running jobs by id.
         self._waiting: OrderedDict[str, Job] = OrderedDict()
         self._running: dict[str, Job] = {}
-        self._slots: dict[str, int] = {}  # user id -> reserved + queued + running
+        # member (Discord id, else user id) -> admitted + reserved + queued + running
+        self._slots: dict[Hashable, int] = {}
+        self._total_slots = 0
+        self._api_slots = asyncio.Semaphore(max_concurrent)
+        self._finishing = asyncio.Semaphore(self.max_finishers)
+        #: (job id, prompt, step marks) of recently finished jobs, oldest first.
+        self.recent_marks: deque[tuple[str, str, dict[str, float]]] = deque(maxlen=KEEP_MARKS)
         self._workers: list[asyncio.Task[None]] = []
         self._finishers: set[asyncio.Task[None]] = set()
         self._background: set[asyncio.Task[None]] = set()
@@ -195,9 +249,9 @@ class GenerationService:
         profile = self.catalog.profile(model)
         return self.catalog.cost(profile.model, self.catalog.size(profile, size), default=default)
 
-    def active_jobs(self, user_id: str) -> int:
-        """Reserved, queued and running jobs of a user."""
-        return self._slots.get(user_id, 0)
+    def active_jobs(self, key: Hashable) -> int:
+        """Admitted, reserved, queued and running jobs of a member (by `Payer.slot_key`)."""
+        return self._slots.get(key, 0)
 
     @property
     def queue_length(self) -> int:
@@ -209,8 +263,13 @@ class GenerationService:
 
     @property
     def workers_alive(self) -> int:
-        """Workers that are running (the supervisor keeps this at `max_concurrent`)."""
+        """Workers that are running (the supervisor keeps this at `worker_count`)."""
         return sum(not task.done() for task in self._workers)
+
+    @property
+    def worker_count(self) -> int:
+        """How many workers run: the API slots plus the lookahead (see `start`)."""
+        return self.max_concurrent + self.lookahead
 
     # Lifecycle ---------------------------------------------------------------------------
 
@@ -221,7 +280,9 @@ class GenerationService:
         self._leftovers_before = self._leftovers_before or datetime.now(UTC)
         self._accepting = True
         self._closing = False
-        self._workers = [self._new_worker(n) for n in range(self.max_concurrent)]
+        # More workers than API slots: while some wait for the API, others prepare their
+        # request or decode their answer, so no slot sits idle between two calls.
+        self._workers = [self._new_worker(n) for n in range(self.worker_count)]
         if self._recover_pending:
             self._spawn(self._recover_in_background())
 
@@ -337,35 +398,60 @@ class GenerationService:
 
     # Submitting --------------------------------------------------------------------------
 
-    async def reserve(
-        self, payer: Payer, request: GenerationRequest, listener: JobListener | None = None
-    ) -> Job:
-        """Check the request and limits, debit the cost from the payer's wallet and create the
-        PENDING image; the job is not queued yet (see `enqueue`). Raises a UserFacingError and
-        changes nothing on refusal."""
+    def admit(self, key: Hashable, limit: int) -> Admission:
+        """Take one of a member's job slots (at most `limit`, and never more than
+        `max_jobs_per_user`) and room in the queue, in memory and before any await, so a
+        Discord adapter can answer at once. Raises a UserFacingError and takes nothing on
+        refusal. The slot goes to the job `reserve` makes with it, or back with `release()`."""
         if not self.enabled:
             raise InvalidInput("gen.not_configured")
         if not self._accepting:
             raise ShuttingDown()
-        prompt = self.validate_prompt(request.prompt)
-        profile = self.catalog.profile(request.model)
-        ratio = self.catalog.ratio(profile, request.aspect_ratio)
-        size = self.catalog.size(profile, request.image_size)
-        earlier = sum(1 for turn in request.history for p in turn.parts if p.image is not None)
-        self.catalog.check_images(profile, len(request.inputs) + earlier)
-        cost = self.catalog.cost(profile.model, size, default=payer.cost)
-        user_id = payer.user_id
-        limit = min(payer.max_jobs, self.max_jobs_per_user)
-        if self._slots.get(user_id, 0) >= limit:
+        limit = min(limit, self.max_jobs_per_user)
+        if self._slots.get(key, 0) >= limit:
             raise TooManyJobs(limit=limit)
-        # Slots count every reserved, queued and running job of every user.
-        if sum(self._slots.values()) >= self.queue_size + self.max_concurrent:
+        # Slots count every admitted, reserved, queued and running job of every member.
+        if self._total_slots >= self.queue_size + self.max_concurrent:
             raise QueueFull()
+        self._slots[key] = self._slots.get(key, 0) + 1
+        self._total_slots += 1
+        busy = self._total_slots - 1  # jobs ahead of this one, running ones included
+        return Admission(self, key, position=max(0, busy - self.max_concurrent + 1))
+
+    async def reserve(
+        self,
+        payer: Payer,
+        request: GenerationRequest,
+        listener: JobListener | None = None,
+        *,
+        admission: Admission | None = None,
+    ) -> Job:
+        """Check the request and limits, debit the cost from the payer's wallet and create the
+        PENDING image; the job is not queued yet (see `enqueue`). With `admission` (from
+        `admit`), the job takes that slot; without, one is taken here. Raises a
+        UserFacingError and changes nothing on refusal (the admission's slot is given back)."""
+        try:
+            if not self.enabled:
+                raise InvalidInput("gen.not_configured")
+            if not self._accepting:
+                raise ShuttingDown()
+            prompt = self.validate_prompt(request.prompt)
+            profile = self.catalog.profile(request.model)
+            ratio = self.catalog.ratio(profile, request.aspect_ratio)
+            size = self.catalog.size(profile, request.image_size)
+            earlier = sum(1 for turn in request.history for p in turn.parts if p.image is not None)
+            self.catalog.check_images(profile, len(request.inputs) + earlier)
+            cost = self.catalog.cost(profile.model, size, default=payer.cost)
+            # Taken before awaiting, so concurrent requests of one member can't all pass.
+            admission = admission or self.admit(payer.slot_key, payer.max_jobs)
+        except BaseException:
+            if admission is not None:
+                admission.release()
+            raise
         request = replace(
             request, prompt=prompt, aspect_ratio=ratio, model=profile.model, image_size=size
         )
-        # Take the slot before awaiting, so concurrent requests of one user can't all pass.
-        self._slots[user_id] = self._slots.get(user_id, 0) + 1
+        user_id = payer.user_id
         try:
             image, balance = await self.images.reserve_generation(
                 user_id=user_id,
@@ -383,23 +469,31 @@ class GenerationService:
                 },
             )
         except InsufficientCoins as error:
-            self._release_slot(user_id)
+            admission.release()
             raise NotEnoughCoins(error.balance, error.cost) from None
         except sqlite3.OperationalError as error:
             # Locked by another process: nothing was written; the member may simply retry.
-            self._release_slot(user_id)
+            admission.release()
             log.warning("reservation for user %s refused: database busy (%s)", user_id, error)
             raise UserFacingError("error.busy") from None
         except BaseException:
-            self._release_slot(user_id)
+            admission.release()
             raise
-        return Job(image=image, request=request, balance=balance, listener=listener)
+        admission.used = True
+        return Job(
+            image=image,
+            request=request,
+            balance=balance,
+            listener=listener,
+            slot_key=admission.key,
+        )
 
     async def enqueue(self, job: Job) -> int:
         """Queue a reserved job; returns its 1-based position among waiting jobs."""
         if not self._accepting:
             await self._fail(job, "reason.shutdown", {}, "shutdown before queueing")
             raise ShuttingDown()
+        job.marks["queued"] = time.monotonic()
         self._waiting[job.id] = job
         self._queue.put_nowait(job)
         position = len(self._waiting)
@@ -538,23 +632,24 @@ class GenerationService:
     # Workers -----------------------------------------------------------------------------
 
     async def _worker(self, number: int) -> None:
-        """Holds one of the `max_concurrent` API slots while a job calls the model, then hands
-        the result to a finishing task (store + deliver) and takes the next job at once: the
-        slots bound calls to the image API, not the time spent storing and replying."""
+        """Takes the next job, calls the model (holding an API slot only for the HTTP
+        exchange), then hands the answer to a finishing task (deliver, store) and takes the
+        next job at once. Waits for room among the finishers first: each holds an answer."""
         while True:
             job = await self._queue.get()
             handed_off = False
             try:
                 if self._waiting.pop(job.id, None) is None:
                     continue  # cancelled or failed at shutdown while waiting
-                await self._announce_positions()
+                self._announce_positions()
                 self._running[job.id] = job
                 self._idle.clear()
                 generated = await self._generate(job)
                 if generated is not None:
+                    await self._finishing.acquire()
                     task = asyncio.create_task(self._finish(job, generated))
                     self._finishers.add(task)
-                    task.add_done_callback(self._finishers.discard)
+                    task.add_done_callback(self._finisher_done)
                     handed_off = True
             except asyncio.CancelledError:
                 # Shutdown past the deadline: the job can't finish, so refund it now.
@@ -574,21 +669,27 @@ class GenerationService:
                     self._done_running(job)
                 self._queue.task_done()
 
+    def _finisher_done(self, task: asyncio.Task[None]) -> None:
+        self._finishers.discard(task)
+        self._finishing.release()
+
     def _done_running(self, job: Job) -> None:
         self._running.pop(job.id, None)
         if not self._running:
             self._idle.set()
 
-    async def _announce_positions(self) -> None:
-        """Tell waiting jobs their new position. Only the first few and every tenth are told
-        at each move: editing every waiting message on every dequeue floods Discord."""
+    def _announce_positions(self) -> None:
+        """Tell waiting jobs their new position, without waiting for anyone to be told. Only
+        the first few and every tenth are told at each move: editing every waiting message
+        on every dequeue floods Discord."""
         for position, waiting in enumerate(list(self._waiting.values()), start=1):
             if position <= ANNOUNCE_FIRST or position % 10 == 0:
-                await self._notify(waiting, "queued", position)
+                self._spawn(self._notify(waiting, "queued", position))
 
     async def _generate(self, job: Job) -> GeneratedImage | None:
         """PROCESSING, then the model call; None when the job ended here (failed, refunded)."""
         job.started_at = time.monotonic()
+        job.marks["started"] = job.started_at
         try:
             await self._persist(
                 f"job {job.id}: marking it processing",
@@ -602,35 +703,53 @@ class GenerationService:
         except Exception as error:
             await self._fail(job, "reason.database", {}, f"could not start: {error}")
             return None
-        await self._notify(job, "started")
+        # Told without waiting: the member's message is edited while the API works.
+        self._spawn(self._notify(job, "started"))
         request = job.request
         try:
-            return await self.generator.generate(
+            generated = await self.generator.generate(
                 request.prompt,
                 request.inputs,
                 request.aspect_ratio,
                 image_size=request.image_size,
                 model=request.model,
                 history=request.history,
+                slot=self._api_slots,
             )
         except NanobananaError as error:
             key, params = failure_reason(error)
             await self._fail(job, key, params, f"{type(error).__name__}: {error}")
             return None
+        job.marks.update(
+            api_sent=generated.sent_at,
+            api_answered=generated.answered_at,
+            decoded=generated.decoded_at or time.monotonic(),
+        )
+        return generated
 
     async def _finish(self, job: Job, generated: GeneratedImage) -> None:
-        """Store and deliver a generated answer (outside the API slot)."""
+        """Deliver a checked answer at once and store it meanwhile (outside the API slot)."""
+        delivery: asyncio.Task[None] | None = None
         try:
+            images = generated.images or (
+                _as_output(generated.data, generated.mime_type, generated.width, generated.height),
+            )
+            extra_ids = [str(uuid.uuid4()) for _ in images[1:]]
+            delivery = asyncio.create_task(
+                self._deliver(job, self._preview(job, images, extra_ids))
+            )
             try:
-                result = await self._store(job, generated)
+                result = await self._store(job, generated, images, extra_ids)
             except (InvalidTransition, NotFound):
                 log.info("job %s ended before its image was stored; dropped", job.id)
                 self._release(job)
                 return
-            except (StorageError, sqlite3.Error, imaging.ImageProblem) as error:
+            except (StorageError, sqlite3.Error) as error:
+                await asyncio.shield(delivery)
                 await self._fail(job, "reason.storage", {}, f"storage: {error}")
                 return
             self._release(job)
+            await asyncio.shield(delivery)
             log.info(
                 "job done image=%s user=%s images=%d latency=%.2fs api=%.2fs",
                 job.id,
@@ -652,36 +771,78 @@ class GenerationService:
             raise
         finally:
             self._done_running(job)
+            self.recent_marks.append((job.id, job.request.prompt, dict(job.marks)))
 
-    async def _store(self, job: Job, generated: GeneratedImage) -> Result:
+    async def _deliver(self, job: Job, preview: Result) -> None:
+        """Hand the checked answer to the listener (the member sees it now)."""
+        job.marks["delivering"] = time.monotonic()
+        job.shown = True
+        await self._notify(job, "ready", preview)
+        job.marks["delivered"] = time.monotonic()
+
+    def _preview(self, job: Job, images: Sequence[OutputImage], extra_ids: list[str]) -> Result:
+        """The result as the member sees it before it is stored: the job's row (its id,
+        prompt, ratio, model and cost are known since the reservation) and the ids its
+        further images will get."""
+        extras = tuple(
+            ExtraImage(job.image.model_copy(update={"id": extra_id, "coins_used": 0}),
+                       images[n].data, images[n].mime_type)
+            for n, extra_id in enumerate(extra_ids, start=1)
+        )  # fmt: skip
+        return Result(job.image, images[0].data, images[0].mime_type, job.balance, extras)
+
+    async def _thumbnails(self, images: Sequence[OutputImage]) -> list[bytes | None]:
+        """A thumbnail per image, made in the image pool (off the event loop); None for an
+        image whose thumbnail can't be made (the gallery then shows the image itself)."""
+
+        async def one(image: OutputImage) -> bytes | None:
+            try:
+                if self.imagework is not None:
+                    return await self.imagework.run(
+                        imaging.make_thumbnail, image.data, THUMBNAIL_SIZE, wait=True
+                    )
+                return await asyncio.to_thread(imaging.make_thumbnail, image.data, THUMBNAIL_SIZE)
+            except imaging.ImageProblem as problem:
+                log.warning("no thumbnail for a generated image: %s", problem)
+                return None
+
+        return list(await asyncio.gather(*(one(image) for image in images)))
+
+    async def _store(
+        self,
+        job: Job,
+        generated: GeneratedImage,
+        images: Sequence[OutputImage],
+        extra_ids: Sequence[str],
+    ) -> Result:
         """Put every image of the answer, their thumbnails, the inputs and earlier turns'
         images, then mark the job COMPLETED with its further images as rows of their own, in
         one transaction; each step is retried while storage is unavailable. If anything
         still fails, the objects written so far are deleted, so no object outlives a row."""
-        # The client already read each image's size and type from the bytes; the thumbnails
-        # decode them whole (raising ImageProblem if one is damaged).
-        images = generated.images or (
-            _as_output(generated.data, generated.mime_type, generated.width, generated.height),
-        )
-        thumbs = await asyncio.to_thread(
-            lambda: [imaging.make_thumbnail(i.data, THUMBNAIL_SIZE) for i in images]
-        )
         request = job.request
         slug = request.prompt[:40]
         keys = [image_key(job.user_id, slug, turns.extension(i.mime_type)) for i in images]
-        thumb_keys = [thumbnail_key(key) for key in keys]
         input_keys = [
             f"inputs/{job.user_id}/{job.id}-{n}.{turns.extension(i.mime_type)}"
             for n, i in enumerate(request.inputs)
         ]
+        history_objects, history = turns.history_to_store(request.history, job.user_id, job.id)
+        turn = turns.answer_turn(generated, keys, images)
+        # The images go to the store while their thumbnails are made.
+        thumbnailing = asyncio.create_task(self._thumbnails(images))
         objects: list[tuple[str, bytes, str]] = [
             *((k, i.data, i.mime_type) for k, i in zip(keys, images, strict=True)),
-            *((k, t, "image/webp") for k, t in zip(thumb_keys, thumbs, strict=True)),
             *((k, i.data, i.mime_type) for k, i in zip(input_keys, request.inputs, strict=True)),
+            *history_objects,
         ]
-        history_objects, history = turns.history_to_store(request.history, job.user_id, job.id)
-        objects += history_objects
-        turn = turns.answer_turn(generated, keys, images)
+        written: list[str] = []
+
+        async def put(key: str, data: bytes, content_type: str) -> None:
+            await self._persist(
+                f"job {job.id}: storing {key}",
+                functools.partial(self.store.put, key, data, content_type),
+            )
+            written.append(key)
 
         def describe(index: int) -> dict[str, Any]:
             image = images[index]
@@ -697,29 +858,40 @@ class GenerationService:
                 **({"image_size": request.image_size} if request.image_size else {}),
             }
 
-        metadata = {
-            **describe(0),
-            "input_keys": input_keys,
-            "input_mime_types": [i.mime_type for i in request.inputs],
-            "api_latency_ms": round(generated.latency * 1000),
-            "attempts": generated.attempts,
-            "images": len(images),
-            **({"history": history} if history else {}),
-            # What an Edit sends back to keep its context (answers with signatures only).
-            **({"turn": turn} if turn else {}),
-        }
-        extras_meta = [
-            (self._stored(keys[n], thumb_keys[n]), {**describe(n), "index": n})
-            for n in range(1, len(images))
-        ]
-        written: list[str] = []
+        async def put_all(items: Sequence[tuple[str, bytes, str]]) -> None:
+            # Every put ends (written or not) before a failure is raised, so the clean-up
+            # below knows every key that was written.
+            outcomes = await asyncio.gather(*(put(*item) for item in items), return_exceptions=True)
+            for outcome in outcomes:
+                if isinstance(outcome, BaseException):
+                    raise outcome
+
         try:
-            for key, data, content_type in objects:
-                await self._persist(
-                    f"job {job.id}: storing {key}",
-                    functools.partial(self.store.put, key, data, content_type),
-                )
-                written.append(key)
+            await put_all(objects)
+            job.marks["stored"] = time.monotonic()
+            thumbs = await thumbnailing
+            job.marks["thumbnails"] = time.monotonic()
+            thumb_keys = [thumbnail_key(key) if t is not None else None
+                          for key, t in zip(keys, thumbs, strict=True)]  # fmt: skip
+            await put_all(
+                [(k, t, "image/webp") for k, t in zip(thumb_keys, thumbs, strict=True)
+                 if k is not None and t is not None]
+            )  # fmt: skip
+            metadata = {
+                **describe(0),
+                "input_keys": input_keys,
+                "input_mime_types": [i.mime_type for i in request.inputs],
+                "api_latency_ms": round(generated.latency * 1000),
+                "attempts": generated.attempts,
+                "images": len(images),
+                **({"history": history} if history else {}),
+                # What an Edit sends back to keep its context (answers with signatures only).
+                **({"turn": turn} if turn else {}),
+            }
+            extras_meta = [
+                (self._stored(keys[n], thumb_keys[n]), {**describe(n), "index": n})
+                for n in range(1, len(images))
+            ]
             image, extra_rows = await self._persist(
                 f"job {job.id}: recording the result",
                 functools.partial(
@@ -728,13 +900,17 @@ class GenerationService:
                     self._stored(keys[0], thumb_keys[0]),
                     metadata,
                     extras_meta,
+                    extra_ids=extra_ids,
                 ),
             )
+            job.marks["committed"] = time.monotonic()
         except asyncio.CancelledError:
             # `complete` may still commit on the database thread: keep the objects. If no row
             # points to them, the start-up reconciliation removes them.
+            thumbnailing.cancel()
             raise
         except BaseException:
+            thumbnailing.cancel()
             for written_key in written:
                 with contextlib.suppress(Exception):
                     await asyncio.shield(self.store.delete(written_key))
@@ -745,9 +921,12 @@ class GenerationService:
         )
         return Result(image, images[0].data, images[0].mime_type, job.balance, extras)
 
-    def _stored(self, key: str, thumb_key: str) -> StoredObject:
+    def _stored(self, key: str, thumb_key: str | None) -> StoredObject:
         return StoredObject(
-            key, self.store.public_url(key), thumb_key, self.store.public_url(thumb_key)
+            key,
+            self.store.public_url(key),
+            thumb_key,
+            self.store.public_url(thumb_key) if thumb_key is not None else None,
         )
 
     # Retrying and refunding -------------------------------------------------------------
@@ -816,7 +995,8 @@ class GenerationService:
             return  # ended already (refunded by someone else): nothing more to say
         self._report_owed(refund)
         failure = Failure(key, params, refund.refunded, refund.balance, refund.owed)
-        await self._notify(job, "failed", failure)
+        shown = job.shown and hasattr(job.listener, "unsaved")
+        await self._notify(job, "unsaved" if shown else "failed", failure)
 
     @staticmethod
     def _report_owed(refund: Refund) -> None:
@@ -835,21 +1015,24 @@ class GenerationService:
         if job.released:
             return
         job.released = True
-        self._release_slot(job.user_id)
+        self._release_slot(job.slot_key or job.user_id)
 
-    def _release_slot(self, user_id: str) -> None:
-        remaining = self._slots.get(user_id, 0) - 1
+    def _release_slot(self, key: Hashable) -> None:
+        remaining = self._slots.get(key, 0) - 1
         if remaining > 0:
-            self._slots[user_id] = remaining
+            self._slots[key] = remaining
         else:
-            self._slots.pop(user_id, None)
+            self._slots.pop(key, None)
+        self._total_slots = max(0, self._total_slots - 1)
 
     async def _notify(self, job: Job, event: str, *args: Any) -> None:
-        """Call the listener; its failures (Discord being down) never break the job."""
-        if job.listener is None:
+        """Call the listener (events it lacks are skipped); its failures (Discord being down)
+        never break the job."""
+        handler = getattr(job.listener, event, None)
+        if handler is None:
             return
         try:
-            await getattr(job.listener, event)(job, *args)
+            await handler(job, *args)
         except Exception:
             log.exception("listener %s for job %s failed", event, job.id)
 

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Hashable, Sequence
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -28,6 +29,7 @@ class ImageGenerator(Protocol):
         image_size: str | None = None,
         model: str | None = None,
         history: Sequence[Turn] = (),
+        slot: AbstractAsyncContextManager[Any] | None = None,
     ) -> GeneratedImage: ...
 
 
@@ -80,7 +82,14 @@ class Result:
 
 
 class JobListener(Protocol):
-    """How a job reports progress (the Discord adapter edits its message from these)."""
+    """How a job reports progress (the Discord adapter edits its message from these).
+
+    `completed` comes once the job is COMPLETED in the database. A listener may also have:
+    - `ready(job, result)`: the answer's bytes are checked and good, before anything is
+      stored (the rows in `result` are not yet COMPLETED): deliver now, store meanwhile;
+    - `unsaved(job, failure)`: after `ready`, storing failed for good: the job ended FAILED
+      and refunded, but the member already has the image they were shown.
+    A listener without `unsaved` gets `failed` instead."""
 
     async def queued(self, job: Job, position: int) -> None: ...
 
@@ -103,6 +112,13 @@ class Job:
     started_at: float | None = None
     # The user's slot is given back exactly once, whichever path ends the job.
     released: bool = False
+    # The member was shown the answer (the listener's `ready`): a later failure is `unsaved`.
+    shown: bool = False
+    # What the member's jobs are counted by (their Discord id, else their user id).
+    slot_key: Hashable = ""
+    # time.monotonic() when each step ended (queued, started, api_sent, api_answered,
+    # decoded, delivering, delivered, thumbnails, stored, committed): logs and benchmarks.
+    marks: dict[str, float] = field(default_factory=dict)
 
     @property
     def id(self) -> str:

@@ -47,6 +47,13 @@ class Payer:
     cost: int
     max_jobs: int
     balance: int
+    # The member's Discord id: their job slots are counted by it, on every surface.
+    discord_id: int | None = None
+
+    @property
+    def slot_key(self) -> int | str:
+        """What the member's running jobs are counted by (see GenerationService.admit)."""
+        return self.discord_id if self.discord_id is not None else self.user_id
 
     def check_affordable(self, cost: int | None = None) -> None:
         """Refuse early (before downloads or storage work) when the wallet can't pay `cost`
@@ -98,4 +105,5 @@ class MemberService:
             cost=cost,
             max_jobs=settings.jobs_per_member,
             balance=wallet.coins,
+            discord_id=member.actor.discord_id,
         )

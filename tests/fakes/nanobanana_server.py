@@ -171,6 +171,9 @@ class RecordedRequest:
     behaviour: Behaviour | None = None
     status: int = 0
     handler_seconds: float = 0.0  # time spent in the handler (latency included)
+    # time.monotonic() when the request arrived: on Linux the same clock in every process, so
+    # a benchmark in another process can line it up with its own stamps.
+    received_monotonic: float = 0.0
 
     def header(self, name: str) -> str | None:
         lowered = name.lower()
@@ -318,6 +321,20 @@ def render_b64(mime_type: str, width: int, height: int) -> str:
     return render_png_b64(width, height)
 
 
+@functools.lru_cache(maxsize=32)
+def _b64_bytes(mime_type: str, width: int, height: int) -> bytes:
+    """The base64 of a picture as bytes, ready to splice into an answer (cached)."""
+    return render_b64(mime_type, width, height).encode("ascii")
+
+
+@dataclass(frozen=True)
+class _Blob:
+    """Base64 image data in an answer under construction: spliced into the serialised JSON
+    as it is, so a 7 MB image is neither re-encoded nor re-serialised on every call."""
+
+    data: bytes
+
+
 _STATUS_NAMES: Mapping[int, str] = {
     400: "INVALID_ARGUMENT",
     401: "UNAUTHENTICATED",
@@ -421,6 +438,9 @@ class FakeNanobanana:
         self.app = web.Application(client_max_size=64 * 1024 * 1024)
         self.app.router.add_post("/v1beta/models/{model_action}", self._handle_generate)
         self.app.router.add_get("/v1beta/models/{model}", self._handle_get_model)
+        # For benchmarks running the fake in its own process: what it received, and when.
+        self.app.router.add_get("/_fake/requests", self._handle_list_requests)
+        self.app.router.add_delete("/_fake/requests", self._handle_clear_requests)
         self.app.router.add_route("*", "/{tail:.*}", self._handle_unknown)
 
     # ---------------------------------------------------------------- lifecycle
@@ -501,11 +521,30 @@ class FakeNanobanana:
             }
         )
 
+    async def _handle_list_requests(self, request: web.Request) -> web.StreamResponse:
+        return web.json_response(
+            [
+                {
+                    "prompt": r.prompt,
+                    "status": r.status,
+                    "received_monotonic": r.received_monotonic,
+                    "handler_seconds": r.handler_seconds,
+                    "body_size": r.body_size,
+                }
+                for r in self.requests
+            ]
+        )
+
+    async def _handle_clear_requests(self, request: web.Request) -> web.StreamResponse:
+        self.requests.clear()
+        return web.Response(status=204)
+
     async def _handle_unknown(self, request: web.Request) -> web.StreamResponse:
         return error_response(404, f"Method not found: {request.method} {request.path}")
 
     async def _handle_generate(self, request: web.Request) -> web.StreamResponse:
         started = time.perf_counter()
+        arrived = time.monotonic()
         raw = await request.read()
         try:
             body: Any = json.loads(raw)
@@ -518,6 +557,7 @@ class FakeNanobanana:
             json=body,
             body_size=len(raw),
             received_at=time.time(),
+            received_monotonic=arrived,
         )
         self.requests.append(record)
         response: web.StreamResponse | None = None
@@ -588,7 +628,10 @@ class FakeNanobanana:
             parts.append({"text": f"**Drafting composition {n + 1}**\n\n...", "thought": True})
             parts.append(
                 {
-                    "inlineData": {"mimeType": "image/png", "data": render_png_b64(tw, th)},
+                    "inlineData": {
+                        "mimeType": "image/png",
+                        "data": _Blob(_b64_bytes("image/png", tw, th)),
+                    },
                     "thought": True,
                 }
             )
@@ -599,10 +642,12 @@ class FakeNanobanana:
                 text_part["thoughtSignature"] = self._signature()
             parts.append(text_part)
         for _ in range(max(1, b.images)):
-            data = render_b64(spec.mime_type, width, height)
+            data = _b64_bytes(spec.mime_type, width, height)
             if b.mode is Mode.TRUNCATED_BASE64:
                 data = data[: len(data) // 2 - 1]
-            image_part: dict[str, Any] = {"inlineData": {"mimeType": spec.mime_type, "data": data}}
+            image_part: dict[str, Any] = {
+                "inlineData": {"mimeType": spec.mime_type, "data": _Blob(data)}
+            }
             if spec.thinking:
                 image_part["thoughtSignature"] = self._signature()
             parts.append(image_part)
@@ -820,9 +865,36 @@ def _usage(record: RecordedRequest, spec: FakeModel) -> dict[str, Any]:
 
 def _json(document: dict[str, Any]) -> web.Response:
     # Exactly `application/json; charset=UTF-8`, as Google sends it.
-    return web.Response(
-        body=json.dumps(document).encode(), content_type="application/json", charset="UTF-8"
-    )
+    return web.Response(body=_serialise(document), content_type="application/json", charset="UTF-8")
+
+
+_BLOB_TOKEN = "@@fake-blob-{}@@"
+
+
+def _serialise(document: dict[str, Any]) -> bytes:
+    """`json.dumps` of the document, with each `_Blob` spliced in as a JSON string from its
+    cached bytes: only the small rest of the answer is serialised per call."""
+    blobs: list[bytes] = []
+
+    def swap(value: Any) -> Any:
+        if isinstance(value, _Blob):
+            blobs.append(value.data)
+            return _BLOB_TOKEN.format(len(blobs) - 1)
+        if isinstance(value, dict):
+            return {key: swap(item) for key, item in value.items()}
+        if isinstance(value, list):
+            return [swap(item) for item in value]
+        return value
+
+    text = json.dumps(swap(document))
+    if not blobs:
+        return text.encode()
+    pieces: list[bytes] = []
+    for index, blob in enumerate(blobs):
+        before, _, text = text.partition(_BLOB_TOKEN.format(index))
+        pieces += [before.encode(), blob]
+    pieces.append(text.encode())
+    return b"".join(pieces)
 
 
 def _candidate_response(
@@ -900,7 +972,7 @@ async def _serve(host: str, port: int, latency: float, image_size: int) -> None:
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description="Run the fake Nano Banana API server.")
     parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, default=8089)
+    parser.add_argument("--port", type=int, default=8089, help="0: any free port")
     parser.add_argument("--latency", type=float, default=0.0, help="seconds before each answer")
     parser.add_argument("--image-size", type=int, default=1024, help="long side in pixels")
     args = parser.parse_args(argv)

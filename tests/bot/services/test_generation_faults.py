@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.nanobanana import NanobananaClient
+from bot.nanobanana import GeneratedImage, NanobananaClient
 from bot.services.errors import InvalidInput
 from bot.services.generation import Failure, GenerationRequest, GenerationService, Job
 from bot.services.members import Payer
@@ -79,6 +79,8 @@ def make_service(
     return base_service(
         images, store, client, max_concurrent=max_concurrent, max_jobs_per_user=5,
         max_prompt_chars=100, retry_seconds=retry_seconds,
+        # One worker per API slot: these tests hold a job in the queue behind a running one.
+        lookahead=0,
     )  # fmt: skip
 
 
@@ -105,7 +107,7 @@ async def assert_healthy(
     discord_id: int = 900,
 ) -> None:
     """Every worker alive, nothing stranded, the ledger consistent, and a new job completes."""
-    assert service.workers_alive == service.max_concurrent
+    assert service.workers_alive == service.worker_count
     fake_api.default = Mode.OK
     fake_api.latency = 0
     user = await member(users, discord_id, 1000)
@@ -114,7 +116,7 @@ async def assert_healthy(
     await listener.done(timeout=20)
     assert listener.result is not None, listener.events
     assert await images.list_unfinished() == []
-    assert service.workers_alive == service.max_concurrent
+    assert service.workers_alive == service.worker_count
     await assert_ledger_consistent(users.db)
 
 
@@ -138,7 +140,7 @@ async def test_lock_held_by_another_process_during_the_refund(
             await asyncio.sleep(0.5)  # the refund is being retried against the lock
             assert [event for event, _ in listener.events] == ["queued", "started"]
             assert await status_of(capped_images, job) is ImageStatus.PROCESSING
-            assert service.workers_alive == 2
+            assert service.workers_alive == service.worker_count
             await lock.release()
             await listener.done(timeout=20)
         assert listener.failure is not None and listener.failure.refunded == 100
@@ -167,7 +169,7 @@ async def test_lock_longer_than_the_retry_budget_still_refunds_once_released(
             await wait_until(lambda: "retrying in the background" in caplog.text)
             # Past the budget, the worker moved on; the refund keeps trying on its own.
             assert service.active_jobs(user.user_id) == 0
-            assert service.workers_alive == 2
+            assert service.workers_alive == service.worker_count
             await lock.release()
         await listener.done(timeout=20)
         assert listener.failure == Failure("block.output.IMAGE_OTHER", {}, 100, 300)
@@ -239,9 +241,13 @@ class WorkerKiller(BaseException):
     """Something no job should ever raise."""
 
 
-class KillingListener(RecordingListener):
-    async def started(self, job: Job) -> None:
-        await super().started(job)
+class KillingGenerator:
+    """An image client that raises what no job should ever raise, inside the worker."""
+
+    def __init__(self, inner: NanobananaClient) -> None:
+        self.model = inner.model
+
+    async def generate(self, *args: object, **kwargs: object) -> GeneratedImage:
         raise WorkerKiller("boom")
 
 
@@ -254,12 +260,14 @@ async def test_a_worker_that_dies_is_restarted_and_its_job_refunded(
     service.start()
     try:
         user = await member(capped_users, 1, 300)
-        listener = KillingListener()
+        listener = RecordingListener()
+        service.generator = KillingGenerator(client)
         job = await service.submit(user, GenerationRequest("x"), listener)
         await listener.done()
         assert listener.failure is not None and listener.failure.key == "reason.internal"
         assert await status_of(capped_images, job) is ImageStatus.FAILED
         await wait_until(lambda: service.worker_restarts == 1)
+        service.generator = client
         assert "generation worker" in caplog.text and "restarting it" in caplog.text
         await assert_healthy(service, capped_users, capped_images, fake_api)
     finally:
