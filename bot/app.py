@@ -25,9 +25,11 @@ from bot.services.callers import CallerService
 from bot.services.catalog import ModelCatalog
 from bot.services.gallery import GalleryService
 from bot.services.generation import GenerationService
+from bot.services.imagework import ImageWork
 from bot.services.maintenance import reconcile_storage
 from bot.services.members import MemberService
 from bot.services.permissions import PermissionService
+from bot.services.ratelimits import MemberLimits
 from bot.services.settings import GuildSettingsService
 from bot.services.tokens import TokenService
 from bot.services.uploads import UploadService
@@ -131,6 +133,10 @@ class NanoBananaBot(commands.Bot):
             allowed_guild_ids=frozenset(settings.allowed_guild_ids),
         )
         self.accounts = AccountService(user_repo, self.permissions)
+        #: Per-member rate limits of every command and button (shared with the web API).
+        self.limits = MemberLimits()
+        #: CPU-heavy image work, in its own bounded pool of processes.
+        self.imagework = ImageWork(settings.image_workers, settings.image_queue)
         self.guild_settings = GuildSettingsService(
             GuildSettingsRepository(self.db),
             self.permissions,
@@ -163,17 +169,26 @@ class NanoBananaBot(commands.Bot):
             # The host's ceiling; each server's `jobs_per_member` (at most this) applies.
             max_jobs_per_user=settings.max_jobs_per_user,
             max_prompt_chars=settings.max_prompt_chars,
+            queue_size=settings.generation_queue_size,
             catalog=build_catalog(settings),
             retry_seconds=settings.job_retry_seconds,
             enabled=settings.gemini_api_key is not None,
+            imagework=self.imagework,
         )
         self.generation.on_recovered = self.tell_interrupted
         self.uploads = UploadService(
-            images=self.image_repo, store=self.store, max_bytes=settings.max_upload_bytes
+            images=self.image_repo,
+            store=self.store,
+            max_bytes=settings.max_upload_bytes,
+            max_pixels=settings.max_upload_pixels,
+            limits=self.limits,
+            rate=settings.rate_limits["upload"],
+            imagework=self.imagework,
         )
         self.gallery = GalleryService(
-            images=self.image_repo, users=user_repo, store=self.store, permissions=self.permissions
-        )
+            images=self.image_repo, users=user_repo, store=self.store,
+            permissions=self.permissions, imagework=self.imagework,
+        )  # fmt: skip
         self.tokens = TokenService(ApiTokenRepository(self.db))
         self.directory = DiscordDirectory(self)
         self.callers = CallerService(
@@ -187,6 +202,16 @@ class NanoBananaBot(commands.Bot):
         self._web_on = settings.web_enabled if web_listen is None else True
         self.web: WebServer | None = None
 
+    async def login(self, token: str) -> None:
+        """Log in over a bounded pool of keep-alive connections to Discord's API: a burst of
+        answers reuses them instead of opening a connection each (discord.py's default
+        pool has no bound and keeps none)."""
+        if self.http.connector is discord.utils.MISSING:
+            self.http.connector = aiohttp.TCPConnector(
+                limit=self.settings.discord_connections, keepalive_timeout=60
+            )
+        await super().login(token)
+
     async def setup_hook(self) -> None:
         await self.db.connect()
         await self.db.migrate()
@@ -198,6 +223,7 @@ class NanoBananaBot(commands.Bot):
             self._tell_task = asyncio.create_task(self.tell_interrupted(interrupted))
         # Before the workers start: no job is writing objects while it sweeps.
         await reconcile_storage(self.image_repo, self.store)
+        await self.imagework.start()
         self.generation.start()
         if self._web_on:
             await self.start_web()
@@ -338,6 +364,7 @@ class NanoBananaBot(commands.Bot):
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(self._tell_task, timeout=5)
         await self.nanobanana.close()
+        self.imagework.close()
         await self.store.close()
         await super().close()
         if self.db.is_open:

@@ -143,6 +143,24 @@ class Settings(BaseSettings):
     max_concurrent_generations: int = Field(default=4, ge=1, le=64)
     max_jobs_per_user: int = Field(default=2, ge=1, le=100)
     max_upload_bytes: int = Field(default=10 * 1024 * 1024, ge=1024)
+    # Largest upload in pixels, and the lower limit for images attached to /generate (they
+    # are shrunk at once to what the model uses, a few megapixels; a bigger one is refused
+    # from its declared size, before it is downloaded).
+    max_upload_pixels: int = Field(default=40_000_000, ge=10_000, le=200_000_000)
+    max_input_pixels: int = Field(default=25_000_000, ge=10_000, le=200_000_000)
+    # Jobs that may wait for a worker (beyond those running); more are refused, for free.
+    generation_queue_size: int = Field(default=200, ge=1, le=100_000)
+    # Processes for image work (thumbnails, contact sheets, shrinking inputs), off the event
+    # loop; 0 runs it in threads of the bot's process. Past IMAGE_QUEUE waiting requests,
+    # members get "busy, try again" (jobs' own thumbnails always wait their turn).
+    image_workers: int = Field(default=1, ge=0, le=32)
+    image_queue: int = Field(default=8, ge=0, le=10_000)
+    # Per-member limits, a minute, by action (see README "Limits"), e.g. generate=5,gallery=20.
+    rate_limits: Annotated[dict[str, int], NoDecode] = Field(
+        default_factory=dict, validate_default=True
+    )
+    # Keep-alive connections to Discord's API (requests beyond wait for one).
+    discord_connections: int = Field(default=32, ge=1, le=1000)
     max_prompt_chars: int = Field(default=1000, ge=1, le=10_000)
     economy_scope: EconomyScope = EconomyScope.GUILD
     daily_coins: int = Field(default=50, ge=0, le=INT64_MAX)
@@ -190,6 +208,13 @@ class Settings(BaseSettings):
     @classmethod
     def _parse_costs(cls, value: Any) -> Any:
         return parse_costs(value)
+
+    @field_validator("rate_limits", mode="before")
+    @classmethod
+    def _parse_rates(cls, value: Any) -> Any:
+        from bot.services.ratelimits import DEFAULT_RATES, parse_rates
+
+        return {**DEFAULT_RATES, **parse_rates(value or {})}
 
     @field_validator("nanobanana_model")
     @classmethod

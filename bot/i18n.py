@@ -36,6 +36,14 @@ MESSAGES: dict[str, dict[str, str]] = {
         "error.shutting_down": "The bot is restarting. Please try again in a moment.",
         "error.guild_only": "This command only works in a server, not in direct messages.",
         "error.cooldown": "Slow down! Try again in {seconds} s.",
+        "error.images_busy": "The bot is busy with images right now. Nothing was charged; "
+        "please try again in a few seconds.",
+        "settings.bad_rates": "That isn't a list of limits ({detail}). Write action=number "
+        "pairs, uses a minute per member, e.g. generate=5, gallery=20.",
+        "choice.rate_limits": "Per-member limits a minute",
+        "gen.unsaved": "⚠️ This image couldn't be kept in your gallery ({reason}), so your "
+        "{coins} coins were refunded. The picture above is yours to keep.",
+        "gen.unsaved_free": "⚠️ This image couldn't be kept in your gallery ({reason}).",
         "error.missing_permissions": "You need the {permissions} permission to do that.",
         "error.unexpected": (
             "Something went wrong on our side (error id `{error_id}`). "
@@ -300,6 +308,14 @@ MESSAGES: dict[str, dict[str, str]] = {
         "error.shutting_down": "El bot se está reiniciando. Inténtalo de nuevo en un momento.",
         "error.guild_only": "Este comando solo funciona en un servidor, no en mensajes directos.",
         "error.cooldown": "¡Más despacio! Inténtalo de nuevo en {seconds} s.",
+        "error.images_busy": "El bot está ocupado con imágenes ahora mismo. No se cobró "
+        "nada; inténtalo de nuevo en unos segundos.",
+        "settings.bad_rates": "Eso no es una lista de límites ({detail}). Escribe pares "
+        "acción=número, usos por minuto y miembro, p. ej. generate=5, gallery=20.",
+        "choice.rate_limits": "Límites por miembro y minuto",
+        "gen.unsaved": "⚠️ Esta imagen no pudo guardarse en tu galería ({reason}), así que se "
+        "te devolvieron tus {coins} monedas. La imagen de arriba es tuya.",
+        "gen.unsaved_free": "⚠️ Esta imagen no pudo guardarse en tu galería ({reason}).",
         "error.missing_permissions": "Necesitas el permiso {permissions} para hacer eso.",
         "error.unexpected": (
             "Algo falló por nuestra parte (id de error `{error_id}`). Inténtalo de nuevo; si "

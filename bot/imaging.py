@@ -271,6 +271,42 @@ def probe_image(data: bytes, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> ImageIn
     )
 
 
+def shrink_input(
+    data: bytes, *, max_bytes: int, max_pixels: int, max_side: int
+) -> tuple[bytes, str]:
+    """Check a member's image for a model request and bring it down to what the model uses,
+    as (bytes, mime type): one still PNG, JPEG or WebP within `max_bytes` and `max_pixels`
+    (checked from the header before any pixel is decoded), no longer than `max_side`. An
+    image already that small comes back as it is (after a full decode, so damage shows now);
+    a bigger one is decoded once (a JPEG at reduced scale straight away), oriented, scaled to
+    `max_side` and re-encoded (JPEG, or PNG when it really uses transparency), so the
+    megabytes it came as can be dropped at once. Raises `ImageProblem`."""
+    size = len(data)
+    if size == 0:
+        raise ImageProblem("empty", "The image is empty (0 bytes).", size=0)
+    if size > max_bytes:
+        raise ImageProblem("too_large", size=size, limit=max_bytes)
+    with _bomb_guard(), _open(data, max_pixels) as im:
+        fmt = _canonical_format(im)
+        frames = _frame_count(im, fmt)
+        if frames > 1:
+            raise ImageProblem("animated", format=fmt, frames=frames)
+        if max(im.size) <= max_side:
+            _load(im, fmt)
+            return data, ALLOWED_FORMATS[fmt]
+        orientation = _orientation(im)
+        if fmt == "JPEG":
+            im.draft("RGB", (max_side, max_side))
+        _load(im, fmt)
+        base = _to_rgb_or_rgba(_apply_orientation(im, orientation))
+    if max(base.size) > max_side:
+        base = base.copy() if base is im else base
+        base.thumbnail((max_side, max_side), Image.Resampling.LANCZOS)
+    if base.mode == "RGBA":
+        return _encode(base, "PNG", compress_level=6), ALLOWED_FORMATS["PNG"]
+    return _encode(base, "JPEG", quality=90), ALLOWED_FORMATS["JPEG"]
+
+
 def fit_for_model(data: bytes, *, max_bytes: int, max_side: int) -> tuple[bytes, str]:
     """An image as (bytes, mime type) for an image model's request: unchanged when it is
     within `max_side` pixels and `max_bytes`, otherwise scaled to `max_side`, then re-encoded

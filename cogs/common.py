@@ -9,8 +9,9 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
+from bot import imaging
 from bot.i18n import language_from_locale, t
-from bot.services.errors import InvalidInput, UserFacingError
+from bot.services.errors import InvalidInput, TooSoon, UserFacingError
 from bot.services.permissions import Identity
 
 if TYPE_CHECKING:
@@ -88,6 +89,48 @@ class TenantCog(commands.Cog):
 
     async def interaction_check(self, interaction: Interaction, /) -> bool:  # type: ignore[override]
         return check_allowed_guild(interaction)
+
+
+class RateLimited(app_commands.CheckFailure, UserFacingError):
+    """Over the member's rate limit for this command or button: "try again in N s"."""
+
+    def __init__(self, retry_after: float) -> None:
+        UserFacingError.__init__(self, "error.cooldown", seconds=f"{max(1, round(retry_after))}")
+        self.retry_after = retry_after
+
+
+def take_turn(itx: discord.Interaction[Any], action: str) -> None:
+    """Count one use of `action` (see bot.services.ratelimits.ACTIONS) by the member, at the
+    rate of the server they act in (its settings as last read; the host's before that).
+    Synchronous: it runs first, so a refused attempt costs only its short reply."""
+    bot = itx.client
+    settings = bot.guild_settings.cached(itx.guild_id) or bot.guild_settings.defaults
+    try:
+        bot.limits.take(action, itx.user.id, settings.rate_limits[action])
+    except TooSoon as error:
+        raise RateLimited(error.retry_after) from None
+
+
+def refuse_declared(attachment: discord.Attachment, max_bytes: int, max_pixels: int) -> None:
+    """Refuse an attachment from what Discord declares about it (size, type, dimensions),
+    before anything is downloaded; the bytes are checked again once read."""
+    refuse_oversized(attachment, max_bytes)
+    declared = (attachment.content_type or "").split(";")[0].strip().lower()
+    if declared and declared not in imaging.ALLOWED_FORMATS.values():
+        raise InvalidInput(
+            "image.unsupported_format",
+            name=attachment.filename,
+            format=declared.removeprefix("image/").upper(),
+        )
+    width, height = attachment.width or 0, attachment.height or 0
+    if width * height > max_pixels:
+        raise InvalidInput(
+            "image.too_many_pixels",
+            name=attachment.filename,
+            width=width,
+            height=height,
+            limit_mp=round(max_pixels / 1_000_000),
+        )
 
 
 def refuse_oversized(attachment: discord.Attachment, limit: int) -> None:

@@ -18,12 +18,16 @@ from discord.ext import commands
 
 from bot.i18n import t
 from bot.services.errors import NotEnoughCoins, UserFacingError
-from cogs.common import language_of, reply
+from cogs.common import language_of, reply, take_turn
 
 if TYPE_CHECKING:
     from bot.app import Interaction, NanoBananaBot
 
 log = logging.getLogger(__name__)
+
+# The rate limit each command counts against (bot.services.ratelimits); the rest: "other".
+COMMAND_ACTIONS = {"generate": "generate", "upload": "upload", "gallery": "gallery",
+                   "coins": "coins"}  # fmt: skip
 
 
 def _unwrap(error: BaseException) -> BaseException:
@@ -106,8 +110,12 @@ class ErrorsCog(commands.Cog):
             self._saved = None
 
     async def start_timer(self, interaction: Interaction) -> bool:
-        """Runs before every app command: remember when it started, for `log_command`."""
+        """Runs before every app command: remember when it started, for `log_command`, and
+        count it against the member's rate limit (a refusal answers "try again in N s")."""
         interaction.extras["started_at"] = time.monotonic()
+        command = interaction.command
+        root = command.qualified_name.split()[0] if command is not None else ""
+        take_turn(interaction, COMMAND_ACTIONS.get(root, "other"))
         return True
 
     async def on_app_command_error(

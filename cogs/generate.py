@@ -1,10 +1,15 @@
 """`/generate` and the Reroll / Edit / Delete buttons on every result.
 
-The cog checks everything it can before answering (prompt, model, the server's channels and
-role, attachments, balance, job limits), so refusals are ephemeral and free; then it defers
-(publicly, or privately when the server keeps results private), and a `DiscordJobListener`
-edits that message as the job moves: queued (with position), generating, the image, or the
-failure.
+Acknowledgement first: before any await, the cog runs the checks that need nothing but memory
+(the member's rate limit, prompt, model, ratio, size, the attachments' declared sizes and
+types, the server's channels and role, the member's job slots and room in the queue), so
+those refusals are ephemeral and free. Then its first answer is the job's own message
+("queued" or "generating", public or private as the server keeps results), never a defer
+followed by an edit. Only then the database work (account, wallet, the reservation) and the
+downloads; a refusal there (coins, a damaged attachment...) replaces that message with a
+private one and charges nothing. A `DiscordJobListener` edits the message as the job moves:
+queued (with position), generating, the image (as soon as it is checked, before it is
+stored), or the failure.
 """
 
 from __future__ import annotations
@@ -16,7 +21,7 @@ import io
 import logging
 import re
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import discord
@@ -25,24 +30,35 @@ from discord.ext import commands
 
 from bot import imaging
 from bot.i18n import t
+from bot.nanobanana.client import MAX_INPUT_SIDE
 from bot.services.errors import ImageNotFound
 from bot.services.gallery import ImageContext
-from bot.services.generation import Failure, GenerationRequest, Job, Result, SourceImage
-from bot.services.media import check_image
+from bot.services.generation import (
+    Admission,
+    Failure,
+    GenerationRequest,
+    Job,
+    Result,
+    SourceImage,
+)
+from bot.services.media import problem_to_error
 from bot.services.members import Member, Payer, Purpose
 from bot.services.permissions import Actor
+from bot.services.settings import EffectiveSettings
 from bot.services.types import Image
 from cogs.common import (
+    RateLimited,
     allowed_guild,
     command_text,
     download,
     identity_of,
     language_of,
     option_texts,
-    refuse_oversized,
+    refuse_declared,
     shorten,
+    take_turn,
 )
-from cogs.errors import report_error
+from cogs.errors import describe, report_error
 
 if TYPE_CHECKING:
     from bot.app import Interaction, NanoBananaBot
@@ -56,6 +72,8 @@ TOKEN_LIFETIME = 14 * 60
 STATUS_EDIT_INTERVAL = 2.0
 # A message carries at most ten attachments.
 MAX_FILES = 10
+# Attachments of /generate being downloaded at once (each up to MAX_UPLOAD_BYTES in memory).
+CONCURRENT_DOWNLOADS = 4
 
 
 def in_guild() -> Callable[[T], T]:
@@ -71,12 +89,21 @@ def in_guild() -> Callable[[T], T]:
 
 
 async def read_attachment(bot: NanoBananaBot, attachment: discord.Attachment) -> SourceImage:
-    """Download and verify one attachment (size before download, bytes after)."""
-    limit = bot.settings.max_upload_bytes
-    refuse_oversized(attachment, limit)
+    """Download one attachment and shrink it at once, in the image pool, to what the model
+    uses (a few megapixels): the downloaded megabytes are dropped there and then. Refuses a
+    damaged or unsupported image (and "busy" when the pool is full)."""
+    settings = bot.settings
     data = await download(attachment)
-    info = await check_image(data, attachment.filename, max_bytes=limit)
-    return SourceImage(data, info.mime_type)
+    try:
+        small, mime = await bot.imagework.run(
+            imaging.shrink_input, data, max_bytes=settings.max_upload_bytes,
+            max_pixels=settings.max_input_pixels, max_side=MAX_INPUT_SIDE,
+        )  # fmt: skip
+    except imaging.ImageProblem as problem:
+        raise problem_to_error(problem, attachment.filename) from None
+    finally:
+        del data
+    return SourceImage(small, mime)
 
 
 class DiscordJobListener:
@@ -91,14 +118,44 @@ class DiscordJobListener:
         self.public = public
         self.expires_at = time.monotonic() + TOKEN_LIFETIME
         self._last_edit = 0.0
+        self._shown: str | None = None  # the status the message shows now
         self._pending: str | None = None
         self._flush_task: asyncio.Task[None] | None = None
         self._final = False
+        self._delivered = False
         self._lock = asyncio.Lock()
 
     @property
     def token_alive(self) -> bool:
         return time.monotonic() < self.expires_at
+
+    def status_text(self, prompt: str, position: int) -> str:
+        """ "Generating" when a worker is free for the job, else its place in the queue."""
+        prompt = shorten(prompt, 200)
+        if position <= 0:
+            return t(self.language, "gen.generating", prompt=prompt)
+        return t(self.language, "gen.queued", position=position, prompt=prompt)
+
+    async def answer(self, content: str) -> None:
+        """The interaction's first response: the job's message itself (one request)."""
+        await self.itx.response.send_message(content, ephemeral=not self.public)
+        self._shown = content
+        self._last_edit = time.monotonic()
+
+    async def refuse(self, text: str) -> None:
+        """A refusal after the first response (nothing was charged): private, in place of
+        the job's message."""
+        self._finish()
+        async with self._lock:
+            try:
+                if self.public:
+                    await self.itx.delete_original_response()
+                    await self.itx.followup.send(text, ephemeral=True)
+                else:
+                    await self.itx.edit_original_response(content=text)
+            except discord.HTTPException as error:
+                log.info("could not tell user %s about a refusal (%s)", self.itx.user.id,
+                         error.status)  # fmt: skip
 
     async def queued(self, job: Job, position: int) -> None:
         prompt = shorten(job.request.prompt, 200)
@@ -109,15 +166,16 @@ class DiscordJobListener:
         await self._status(t(self.language, "gen.generating", prompt=prompt))
 
     async def _status(self, content: str) -> None:
-        """Edit at most every STATUS_EDIT_INTERVAL s; the latest state wins."""
+        """Edit at most every STATUS_EDIT_INTERVAL s, the latest state winning, and only
+        when it changes; never waits for Discord (the job goes on meanwhile)."""
         if self._final:
             return
+        if content == self._shown and self._pending is None:
+            return
         self._pending = content
-        wait = self._last_edit + STATUS_EDIT_INTERVAL - time.monotonic()
-        if wait <= 0:
-            await self._flush()
-        elif self._flush_task is None or self._flush_task.done():
-            self._flush_task = asyncio.create_task(self._flush_later(wait))
+        if self._flush_task is None or self._flush_task.done():
+            wait = self._last_edit + STATUS_EDIT_INTERVAL - time.monotonic()
+            self._flush_task = asyncio.create_task(self._flush_later(max(0.0, wait)))
 
     async def _flush_later(self, delay: float) -> None:
         await asyncio.sleep(delay)
@@ -126,9 +184,10 @@ class DiscordJobListener:
     async def _flush(self) -> None:
         async with self._lock:
             content, self._pending = self._pending, None
-            if content is None or self._final or not self.token_alive:
+            if content is None or content == self._shown or self._final or not self.token_alive:
                 return
             self._last_edit = time.monotonic()
+            self._shown = content
             with contextlib.suppress(discord.HTTPException):
                 await self.itx.edit_original_response(content=content)
 
@@ -137,8 +196,32 @@ class DiscordJobListener:
         if self._flush_task is not None:
             self._flush_task.cancel()
 
+    async def ready(self, job: Job, result: Result) -> None:
+        """The answer is checked: show it now (it is stored meanwhile)."""
+        await self._deliver(result)
+
     async def completed(self, job: Job, result: Result) -> None:
+        if not self._delivered:
+            await self._deliver(result)
+
+    async def unsaved(self, job: Job, failure: Failure) -> None:
+        """Shown, but it could not be stored (and was refunded): say so under the image,
+        which stays; its buttons go (there is no stored image for them to act on)."""
+        reason = t(self.language, failure.key, **failure.params)
+        key = "gen.unsaved" if failure.refunded else "gen.unsaved_free"
+        text = t(self.language, key, reason=reason.rstrip("."), coins=failure.refunded)
+        async with self._lock:
+            if self.token_alive:
+                try:
+                    await self.itx.edit_original_response(content=text, view=None)
+                    return
+                except discord.HTTPException as error:
+                    log.info("could not add the unsaved note (%s); posting it", error.status)
+            await self._post(content=text)
+
+    async def _deliver(self, result: Result) -> None:
         self._finish()
+        self._delivered = True
         shown = [
             (result.image.short_id, result.data),
             *((e.image.short_id, e.data) for e in result.extras),
@@ -287,19 +370,56 @@ def image_link(bot: NanoBananaBot, image: Image) -> str | None:
     return bot.web_link(f"{where}/images/{image.id}")
 
 
-async def start_job(
-    itx: Interaction, member: Member, payer: Payer, request: GenerationRequest, *, thinking: bool
-) -> Job:
-    """Reserve (refusals raise before any answer), defer, then queue with a listener."""
+RequestBuilder = Callable[[Member, Payer], Awaitable[GenerationRequest]]
+
+
+async def job_settings(itx: Interaction) -> EffectiveSettings:
+    """The server's settings, from memory when read lately (one read otherwise)."""
+    settings = itx.client.guild_settings
+    return settings.cached(itx.guild_id) or await settings.effective(itx.guild_id)
+
+
+def admit(itx: Interaction, settings: EffectiveSettings) -> Admission:
+    """The checks of a new job that need nothing but memory (no await): the server's rules
+    for this channel and role, the member's job slots, room in the queue. Raises a
+    UserFacingError (answered privately, for free)."""
     bot = itx.client
-    job = await bot.generation.reserve(payer, request)
-    public = member.settings.public_results
+    bot.members.check_here(identity_of(itx), settings, Purpose.GENERATE)
+    return bot.generation.admit(itx.user.id, settings.jobs_per_member)
+
+
+async def start_job(
+    itx: Interaction,
+    admission: Admission,
+    settings: EffectiveSettings,
+    prompt: str,
+    build: RequestBuilder,
+    *,
+    cost: int | None = None,
+    member: tuple[Member, Payer] | None = None,
+) -> Job | None:
+    """Answer with the job's own message first, then reserve (`build` makes the request once
+    the member and their wallet are loaded: downloads, stored inputs) and queue. A refusal
+    after the answer replaces it privately; nothing is charged. None when refused."""
+    bot = itx.client
+    listener = DiscordJobListener(itx, await language_of(itx), public=settings.public_results)
     try:
-        await itx.response.defer(thinking=thinking, ephemeral=not public)
+        await listener.answer(listener.status_text(prompt, admission.position))
     except BaseException:
-        await bot.generation.cancel(job, "interaction could not be acknowledged")
+        admission.release()
         raise
-    job.listener = DiscordJobListener(itx, member.language, public=public)
+    try:
+        member_payer = member or await paying_member(itx)
+        payer = member_payer[1]
+        if cost is not None:
+            payer.check_affordable(cost)
+        request = await build(*member_payer)
+        job = await bot.generation.reserve(payer, request, listener, admission=admission)
+    except Exception as error:
+        admission.release()
+        await listener.refuse(await describe(itx, error))
+        return None
+    bot.members.note_balance(payer, job.balance)
     await bot.generation.enqueue(job)
     return job
 
@@ -344,17 +464,31 @@ class _ImageButton(discord.ui.DynamicItem[discord.ui.Button[Any]], template=r"nb
         self.image_id = image_id
         self.context = context
         self.actor: Actor | None = None
+        self.refusal: RateLimited | None = None
+
+    #: The member's rate limit this button counts against (see bot.services.ratelimits).
+    limit_action = "other"
 
     @classmethod
     async def from_custom_id(
         cls, interaction: discord.Interaction[Any], item: discord.ui.Item[Any], match: re.Match[str]
     ) -> Any:
+        label = getattr(item, "label", None)
+        try:
+            # Counted first, before any database read: a refused press costs nothing.
+            take_turn(interaction, cls.limit_action)
+        except RateLimited as refusal:
+            button = cls(match["id"], label)
+            button.refusal = refusal
+            return button
         context = await interaction.client.gallery.context(match["id"])
-        return cls(match["id"], getattr(item, "label", None), context=context)
+        return cls(match["id"], label, context=context)
 
     async def interaction_check(self, interaction: Interaction) -> bool:  # type: ignore[override]
         bot = interaction.client
         try:
+            if self.refusal is not None:
+                raise self.refusal
             bot.permissions.check_guild_allowed(interaction.guild_id)
             if self.context is None:
                 raise ImageNotFound()
@@ -384,16 +518,23 @@ class RerollButton(_ImageButton, template=rf"nb:reroll:(?P<id>{_UUID})"):
     """A new paid job with the same prompt, model, ratio, size and inputs."""
 
     action = "reroll"
+    limit_action = "generate"
     style = discord.ButtonStyle.primary
     emoji = "🎲"
 
     async def run(self, interaction: Interaction, context: ImageContext, actor: Actor) -> None:
         bot = interaction.client
-        if not context.image.prompt:
+        image = context.image
+        if not image.prompt:
             raise ImageNotFound()
-        member, payer = await paying_member(interaction)
-        request = await bot.generation.reroll_request(context.image, request_context(interaction))
-        await start_job(interaction, member, payer, request, thinking=True)
+        settings = await job_settings(interaction)
+        admission = admit(interaction, settings)
+
+        async def build(member: Member, payer: Payer) -> GenerationRequest:
+            # Reads the job's stored inputs: after the answer.
+            return await bot.generation.reroll_request(image, request_context(interaction))
+
+        await start_job(interaction, admission, settings, image.prompt, build)
 
 
 class EditButton(_ImageButton, template=rf"nb:edit:(?P<id>{_UUID})"):
@@ -414,6 +555,7 @@ class DeleteButton(_ImageButton, template=rf"nb:delete:(?P<id>{_UUID})"):
     a bot admin."""
 
     action = "delete"
+    limit_action = "delete"
     style = discord.ButtonStyle.danger
     emoji = "🗑️"
 
@@ -469,18 +611,25 @@ def submitted_value(data: Any, custom_id: str) -> str | None:
 
 
 async def submit_edit(interaction: Interaction, image_id: str, instruction: str) -> None:
-    """An Edit's modal was submitted: a new paid job that edits this image."""
+    """An Edit's modal was submitted: a new paid job that edits this image. Memory-only
+    checks, the answer, then the image, its owner and the stored image to edit."""
     bot = interaction.client
+    take_turn(interaction, "generate")
     bot.permissions.check_guild_allowed(interaction.guild_id)
     prompt = bot.generation.validate_prompt(instruction)
-    context = await bot.gallery.context(image_id)
-    if context is None:
-        raise ImageNotFound()
-    actor = await bot.accounts.actor(identity_of(interaction))
-    bot.permissions.check_remix_image(actor, context.image, context.owner_mention)
-    member, payer = await paying_member(interaction)
-    request = await bot.generation.edit_request(context.image, prompt, request_context(interaction))
-    await start_job(interaction, member, payer, request, thinking=True)
+    settings = await job_settings(interaction)
+    admission = admit(interaction, settings)
+
+    async def build(member: Member, payer: Payer) -> GenerationRequest:
+        context = await bot.gallery.context(image_id)
+        if context is None:
+            raise ImageNotFound()
+        bot.permissions.check_remix_image(member.actor, context.image, context.owner_mention)
+        return await bot.generation.edit_request(
+            context.image, prompt, request_context(interaction)
+        )
+
+    await start_job(interaction, admission, settings, prompt, build)
 
 
 class GenerateCog(commands.Cog):
@@ -488,6 +637,8 @@ class GenerateCog(commands.Cog):
 
     def __init__(self, bot: NanoBananaBot) -> None:
         self.bot = bot
+        # Attachments are downloaded a few at a time: each is megabytes in memory until shrunk.
+        self.downloads = asyncio.Semaphore(CONCURRENT_DOWNLOADS)
         # Built per bot: its options depend on the configured models.
         self.__cog_app_commands__.append(generate_command(self))
 
@@ -524,21 +675,36 @@ def generate_command(cog: GenerateCog) -> app_commands.Command[Any, ..., None]:
         model: str | None = None,
         size: str | None = None,
     ) -> None:
-        # Everything is checked before answering (prompt, model, ratio, size, attachments),
-        # so refusals are private and free.
+        # Before any await: what memory alone can check (the rate limit ran before this, in
+        # the tree's check), so these refusals are private, free and instant.
         bot = cog.bot
         generation = bot.generation
-        generation.validate_prompt(prompt)
+        prompt = generation.validate_prompt(prompt)
         ratio = generation.validate_ratio(aspect_ratio, model)
-        member, payer = await paying_member(itx)
-        # Refuses an unknown model or size, and a wallet that can't pay, before any download.
-        payer.check_affordable(generation.cost_of(model, size, default=payer.cost))
-        inputs = tuple([await read_attachment(bot, a) for a in (image, image2) if a is not None])
-        request = GenerationRequest(
-            prompt=prompt, aspect_ratio=ratio, inputs=inputs, context=request_context(itx),
-            model=model, image_size=size,
-        )  # fmt: skip
-        await start_job(itx, member, payer, request, thinking=False)
+        attachments = [a for a in (image, image2) if a is not None]
+        for attachment in attachments:
+            refuse_declared(attachment, bot.settings.max_upload_bytes,
+                            bot.settings.max_input_pixels)  # fmt: skip
+        settings = await job_settings(itx)  # from memory but for a server's first use
+        # Refuses an unknown model or size before anything else.
+        cost = generation.cost_of(model, size, default=settings.generation_cost)
+        member = None
+        known = bot.members.known_balance(itx.user.id, itx.guild_id)
+        if known is not None and known < cost:
+            # Probably can't pay: look at the wallet itself before saying so (still private).
+            member = await paying_member(itx)
+            member[1].check_affordable(cost)
+        admission = admit(itx, settings)
+
+        async def build(member: Member, payer: Payer) -> GenerationRequest:
+            async with cog.downloads:
+                inputs = tuple([await read_attachment(bot, a) for a in attachments])
+            return GenerationRequest(
+                prompt=prompt, aspect_ratio=ratio, inputs=inputs, context=request_context(itx),
+                model=model, image_size=size,
+            )  # fmt: skip
+
+        await start_job(itx, admission, settings, prompt, build, cost=cost, member=member)
 
     hidden = {
         name

@@ -34,6 +34,8 @@ def display(language: str, setting: str, value: Any) -> str:
         return f"<@&{value}>" if value else t(language, "settings.everyone")
     if setting == "public_results":
         return t(language, "settings.yes" if value else "settings.no")
+    if setting == "rate_limits":
+        return ", ".join(f"{action} {count}" for action, count in dict(value).items())
     return str(value)
 
 

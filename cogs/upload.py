@@ -43,8 +43,8 @@ class UploadCog(TenantCog):
         description: str | None = None,
     ) -> None:
         bot = self.bot
-        # The per-member limit the HTTP API shares (checked first, as a cooldown would be).
-        bot.uploads.take_turn(itx.user.id)
+        # (The member's "upload" rate limit, which the HTTP API shares, was counted first, by
+        # the command tree's check.)
         bot.uploads.validate_text(title, description)
         refuse_oversized(image, bot.settings.max_upload_bytes)
         member = await bot.members.enter(identity_of(itx))

@@ -21,6 +21,7 @@ SETTINGS: tuple[str, ...] = (
     "channel_ids",
     "generate_role_id",
     "public_results",
+    "rate_limits",
 )
 _COLUMNS = ", ".join(SETTINGS)
 
@@ -96,6 +97,8 @@ class GuildSettingsRepository:
 def _to_column(setting: str, value: Any) -> Any:
     if value is None:
         return None
+    if setting == "rate_limits":
+        return json.dumps({str(k): int(v) for k, v in value.items()}, sort_keys=True)
     if setting == "channel_ids":
         return json.dumps([str(int(c)) for c in value])
     if setting == "generate_role_id":
@@ -109,6 +112,8 @@ def _from_column(setting: str, stored: Any) -> Any:
     """A column's value in the shape `change` takes (None for the default)."""
     if stored is None:
         return None
+    if setting == "rate_limits":
+        return {str(k): int(v) for k, v in json.loads(stored).items()}
     if setting == "channel_ids":
         return [int(c) for c in json.loads(stored)]
     if setting == "generate_role_id":

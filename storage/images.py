@@ -140,7 +140,19 @@ class ImageRepository:
 
     async def delete(self, image_id: str) -> bool:
         """Delete the row (ledger rows keep their history, with image_id set to NULL)."""
-        return await self.db.execute("DELETE FROM images WHERE id = ?", (image_id,)) == 1
+
+        def remove(conn: sqlite3.Connection) -> bool:
+            row = conn.execute(
+                "DELETE FROM images WHERE id = ? RETURNING user_id, guild_id, type, status",
+                (image_id,),
+            ).fetchone()
+            if row is None:
+                return False
+            if row[3] == ImageStatus.COMPLETED.value:
+                _count(conn, row[0], row[1], row[2], -1)
+            return True
+
+        return await self.db.write(remove)
 
     # Listings ----------------------------------------------------------------------------
 
@@ -195,7 +207,23 @@ class ImageRepository:
         *,
         guild_id: int | None = None,
     ) -> int:
-        """How many images `list_by_user` would page through with the same filters."""
+        """How many images `list_by_user` would page through with the same filters. Finished
+        images are read from the gallery counters (one or a few rows, however many images);
+        other statuses are counted."""
+        if status is ImageStatus.COMPLETED:
+            keys = ["user_id = ?"]
+            values: list[Any] = [user_id]
+            if guild_id is not None:
+                keys.append("guild_id = ?")
+                values.append(str(guild_id))
+            if type is not None:
+                keys.append("type = ?")
+                values.append(type.value)
+            total = await self.db.fetchval(
+                f"SELECT COALESCE(SUM(count), 0) FROM gallery_counts WHERE {' AND '.join(keys)}",
+                values,
+            )
+            return int(total)
         where = ["user_id = ?"]
         params: list[Any] = [user_id]
         for column, value in (
@@ -275,7 +303,10 @@ class ImageRepository:
                 "THEN metadata ELSE json_set(metadata, '$.error', ?) END WHERE id = ?",
                 (status.value, utcnow_iso(), error, error, image_id),
             )
-            return _fetch(conn, image_id)
+            image = _fetch(conn, image_id)
+            if status is ImageStatus.COMPLETED:
+                _count(conn, image.user_id, image.guild_id, image.type.value, 1)
+            return image
 
         return await self.db.write(change)
 
@@ -323,6 +354,7 @@ class ImageRepository:
                     raise NotFound(f"image {image_id} does not exist")
                 raise InvalidTransition(image_id, str(row[0]), ImageStatus.COMPLETED.value)
             image = _fetch(conn, image_id)
+            _count(conn, image.user_id, image.guild_id, image.type.value, 1)
             rows = []
             for index, (extra_stored, extra_metadata) in enumerate(extras):
                 extra_id = _insert(
@@ -529,6 +561,28 @@ def history_keys(history: Any) -> list[str]:
     return keys
 
 
+def _count(
+    conn: sqlite3.Connection, user_id: str, guild_id: Any, image_type: str, delta: int
+) -> None:
+    """Move a member's gallery counter (0004_gallery_counters) by `delta`, in the caller's
+    transaction: every change that adds or removes a COMPLETED image calls this."""
+    key = (user_id, "" if guild_id is None else str(guild_id), image_type)
+    if delta < 0:
+        # The row exists: it counts the image being removed (and CHECK keeps it >= 0).
+        conn.execute(
+            "UPDATE gallery_counts SET count = count + ? WHERE user_id = ? AND guild_id = ? "
+            "AND type = ?",
+            (delta, *key),
+        )
+        return
+    conn.execute(
+        "INSERT INTO gallery_counts (user_id, guild_id, type, count) VALUES (?, ?, ?, ?) "
+        "ON CONFLICT (user_id, guild_id, type) DO UPDATE "
+        "SET count = gallery_counts.count + excluded.count",
+        (*key, delta),
+    )
+
+
 def _fetch(conn: sqlite3.Connection, image_id: str) -> Image:
     """The image as the current transaction sees it (on the writer: read-your-writes)."""
     row = conn.execute(f"SELECT {_IMAGE_COLUMNS} FROM images WHERE id = ?", (image_id,)).fetchone()
@@ -587,4 +641,6 @@ def _insert(
             wallet_id,
         ),
     )
+    if status is ImageStatus.COMPLETED:
+        _count(conn, user_id, guild_id, type.value, 1)
     return image_id

@@ -312,11 +312,14 @@ class GuildOverrides(BaseModel):
     channel_ids: tuple[int, ...] | None = None
     generate_role_id: int | None = None
     public_results: bool | None = None
+    # Per-member limits a minute by action (only those the server set).
+    rate_limits: dict[str, int] | None = None
 
     @classmethod
     def from_row(cls, row: Row) -> GuildOverrides:
         channels = _loads(row["channel_ids"], None)
         public = row["public_results"]
+        rates = _loads(row["rate_limits"], None)
         return cls(
             generation_cost=row["generation_cost"],
             upload_cost=row["upload_cost"],
@@ -326,6 +329,7 @@ class GuildOverrides(BaseModel):
             channel_ids=tuple(int(c) for c in channels) if channels is not None else None,
             generate_role_id=_snowflake(row["generate_role_id"]),
             public_results=bool(public) if public is not None else None,
+            rate_limits={str(k): int(v) for k, v in rates.items()} if rates else None,
         )
 
 

@@ -88,16 +88,16 @@ class ImageWork:
         """Start the pool's processes now (each costs a fork and imports)."""
         await asyncio.gather(*(self.run(_warm, wait=True) for _ in range(max(1, self.workers))))
 
-    async def run(self, fn: Callable[..., T], *args: Any, wait: bool = False) -> T:
-        """`fn(*args)` in the pool. Raises ImagesBusy at once when the pool is full, unless
-        `wait`; whatever `fn` raises comes back as it was raised."""
+    async def run(self, fn: Callable[..., T], *args: Any, wait: bool = False, **kwargs: Any) -> T:
+        """`fn(*args, **kwargs)` in the pool. Raises ImagesBusy at once when the pool is full,
+        unless `wait`; whatever `fn` raises comes back as it was raised."""
         if not wait and not self.has_room():
             self.refused += 1
             raise ImagesBusy()
         self._outstanding += 1
         try:
             loop = asyncio.get_running_loop()
-            return await loop.run_in_executor(self._pool(), functools.partial(fn, *args))
+            return await loop.run_in_executor(self._pool(), functools.partial(fn, *args, **kwargs))
         except BrokenProcessPool:
             # A worker died (killed, out of memory): start afresh for the next request.
             log.error("an image worker process died; the pool is restarted")

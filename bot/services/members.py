@@ -64,7 +64,10 @@ class Payer:
 
 
 class MemberService:
-    """Turns an identity into a Member, and a Member into a Payer."""
+    """Turns an identity into a Member, and a Member into a Payer.
+
+    It remembers each member's balance as last seen (a hint, never the authority: the
+    guarded debit is), so an adapter can refuse "not enough coins" before any await."""
 
     def __init__(
         self,
@@ -78,6 +81,34 @@ class MemberService:
         self.settings = settings
         self.wallets = wallets
         self.permissions = permissions
+        # (discord id, wallet's server or None) -> balance last seen; bounded.
+        self._balances: dict[tuple[int, int | None], int] = {}
+
+    def _wallet_key(self, discord_id: int, guild_id: int | None) -> tuple[int, int | None]:
+        return discord_id, self.wallets.wallet_guild(guild_id)
+
+    def known_balance(self, discord_id: int, guild_id: int | None) -> int | None:
+        """The member's balance where they act, as last seen by this process (None if never
+        seen): a hint for refusing early; confirm with `payer` before refusing."""
+        return self._balances.get(self._wallet_key(discord_id, guild_id))
+
+    def note_balance(self, payer: Payer, balance: int) -> None:
+        """Remember a balance just read or written (after a debit, a refund...)."""
+        if payer.discord_id is None:
+            return
+        if len(self._balances) >= 100_000:
+            self._balances.clear()
+        self._balances[self._wallet_key(payer.discord_id, payer.guild_id)] = balance
+
+    def check_here(self, identity: Identity, settings: EffectiveSettings, purpose: Purpose) -> None:
+        """The server's rules for this purpose (allow-list, channels, role to generate) from
+        memory: what `payer` checks again, for refusing before any await."""
+        self.permissions.check_guild_allowed(identity.guild_id)
+        self.permissions.check_allowed_here(
+            Actor(identity, None, False),
+            channel_ids=settings.channel_ids,
+            role_id=settings.generate_role_id if purpose is Purpose.GENERATE else None,
+        )
 
     async def enter(self, identity: Identity) -> Member:
         """The member for an interaction (their account is made on first sight). Refuses
@@ -98,7 +129,7 @@ class MemberService:
         )
         wallet = await self.wallets.open(member.user, member.guild_id)
         cost = settings.generation_cost if purpose is Purpose.GENERATE else settings.upload_cost
-        return Payer(
+        payer = Payer(
             user_id=member.user.id,
             wallet_id=wallet.id,
             guild_id=member.guild_id,
@@ -107,3 +138,5 @@ class MemberService:
             balance=wallet.coins,
             discord_id=member.actor.discord_id,
         )
+        self.note_balance(payer, wallet.coins)
+        return payer

@@ -1,15 +1,18 @@
-"""Per-key rate limits (a sliding window): at most `rate` hits in any `per` seconds.
+"""Rate limits: per-member token buckets for every command and component (`MemberLimits`,
+at the rates of `DEFAULT_RATES`, RATE_LIMITS and each server's settings), and a sliding window
+per key for the HTTP API's tokens (`SlidingWindow`).
 
-One instance per rule, shared by every surface that rule covers (Discord and the HTTP API), so
-that a member can't get around a limit by switching between them. In memory: each process of
-the bot counts its own.
+Each is shared by every surface its rule covers (Discord and the HTTP API), so that a member
+can't get around a limit by switching between them. In memory: each process of the bot counts
+its own.
 """
 
 from __future__ import annotations
 
 import time
 from collections import deque
-from collections.abc import Callable, Hashable
+from collections.abc import Callable, Hashable, Mapping
+from typing import Any, Final
 
 from bot.services.errors import TooSoon
 
@@ -55,3 +58,91 @@ class SlidingWindow:
         now = self.clock()
         for key in [k for k, hits in self._hits.items() if not hits or now - hits[-1] >= self.per]:
             del self._hits[key]
+
+
+#: What one member may do per minute, by action, unless RATE_LIMITS (the host) or a server's
+#: `/settings` (stricter only) says otherwise. Every command and component belongs to one.
+DEFAULT_RATES: Final[dict[str, int]] = {
+    "generate": 10,  # /generate, Reroll, Edit: paid jobs
+    "upload": 5,  # /upload and the API's upload
+    "gallery": 10,  # /gallery
+    "page": 30,  # a gallery's Previous / Next
+    "open": 10,  # opening one image (the gallery's menu, /gallery image:)
+    "delete": 20,  # Delete buttons
+    "coins": 10,  # /coins
+    "other": 20,  # every other command: /daily, /help, /settings, /token, /grant...
+}
+ACTIONS: Final[tuple[str, ...]] = tuple(DEFAULT_RATES)
+# Buckets idle long enough to be full again are dropped once this many are held.
+_PRUNE_BUCKETS_AT = 50_000
+
+
+def parse_rates(value: Any, *, ceiling: Mapping[str, int] | None = None) -> dict[str, int]:
+    """`action=N` pairs (per minute), comma- or space-separated (`generate=5, gallery=20`),
+    or a mapping; each action must be one of ACTIONS and N a whole number from 1 to its
+    `ceiling` (10,000 without one). Raises ValueError saying what is wrong."""
+    if isinstance(value, Mapping):
+        items = [(str(k), str(v)) for k, v in value.items()]
+    elif isinstance(value, str):
+        items = []
+        for chunk in value.replace(",", " ").replace(";", " ").split():
+            name, sep, count = chunk.partition("=")
+            if not sep:
+                raise ValueError(f"{chunk!r} is not action=number")
+            items.append((name, count))
+    else:
+        raise ValueError("must be action=number pairs")
+    rates: dict[str, int] = {}
+    for raw_action, raw_amount in items:
+        action = raw_action.strip().lower()
+        if action not in DEFAULT_RATES:
+            raise ValueError(f"unknown action {action!r} (one of {', '.join(ACTIONS)})")
+        try:
+            amount = int(raw_amount.strip())
+        except ValueError:
+            raise ValueError(f"{action}: {raw_amount.strip()!r} is not a whole number") from None
+        high = ceiling[action] if ceiling is not None else 10_000
+        if not 1 <= amount <= high:
+            raise ValueError(f"{action} must be from 1 to {high} a minute")
+        rates[action] = amount
+    return rates
+
+
+class MemberLimits:
+    """Token buckets per member and action: `rate` tokens a minute, holding at most `rate`
+    (a burst of `rate` at once, then one every 60/rate seconds).
+
+    Every attempt takes a token, refused ones too (a refused attempt costs the bot a reply
+    as well): a member hammering a command stays refused, down to a debt of one full bucket,
+    instead of getting through each time a token trickles back. Counted per member across
+    servers (joining more servers gives no more), at the rate of the server they act in; in
+    memory, so each process counts its own. Checking is synchronous: it runs before anything
+    else, and before any await."""
+
+    def __init__(self, *, clock: Callable[[], float] = time.monotonic) -> None:
+        self.clock = clock
+        # (action, member) -> (tokens, when they were counted)
+        self._buckets: dict[tuple[str, Hashable], tuple[float, float]] = {}
+        #: Refusals by action, for logs and benchmarks.
+        self.refused: dict[str, int] = {}
+
+    def take(self, action: str, member: Hashable, rate: int) -> None:
+        """Count one attempt; raises TooSoon with the seconds until one would pass."""
+        now = self.clock()
+        per_token = 60.0 / max(1, rate)
+        key = (action, member)
+        tokens, stamp = self._buckets.get(key, (float(rate), now))
+        tokens = min(float(rate), tokens + (now - stamp) / per_token)
+        allowed = tokens >= 1.0
+        tokens = max(-float(rate), tokens - 1.0)
+        if len(self._buckets) >= _PRUNE_BUCKETS_AT and key not in self._buckets:
+            self._prune(now)
+        self._buckets[key] = (tokens, now)
+        if not allowed:
+            self.refused[action] = self.refused.get(action, 0) + 1
+            raise TooSoon((1.0 - tokens) * per_token)
+
+    def _prune(self, now: float) -> None:
+        # A bucket idle for a minute is full whatever its rate: forgetting it changes nothing.
+        for key in [k for k, (_, stamp) in self._buckets.items() if now - stamp >= 60.0]:
+            del self._buckets[key]

@@ -5,6 +5,7 @@ one server. Values are parsed and validated here, and every change is recorded w
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
@@ -14,6 +15,7 @@ from bot.config import EconomyScope, Settings
 from bot.services.accounts import AccountService
 from bot.services.errors import InvalidInput, NotAllowed
 from bot.services.permissions import Actor, PermissionService
+from bot.services.ratelimits import DEFAULT_RATES, parse_rates
 from storage.guild_settings import SETTINGS, GuildSettingsRepository
 from storage.models import SettingChange
 
@@ -27,6 +29,9 @@ _FALSE = frozenset({"no", "false", "off", "0", "private"})
 # Words that mean "no restriction" for channels and the role.
 _NONE = frozenset({"", "all", "any", "none", "everyone", "todos", "todas", "ninguno", "ninguna"})
 _SNOWFLAKE = re.compile(r"^<(?:#|@&)(\d{15,21})>$|^(\d{15,21})$")
+# How long a server's settings are used from memory before they are read again (another
+# process may have changed them; this process's own changes apply at once).
+CACHE_SECONDS = 30.0
 
 
 class Source(StrEnum):
@@ -46,6 +51,8 @@ class EffectiveSettings:
     channel_ids: tuple[int, ...] = ()
     generate_role_id: int | None = None
     public_results: bool = True
+    # Per-member uses a minute, by action (every action has a value).
+    rate_limits: Mapping[str, int] = field(default_factory=lambda: dict(DEFAULT_RATES))
     sources: Mapping[str, Source] = field(default_factory=dict)
 
     def value(self, setting: str) -> Any:
@@ -75,6 +82,8 @@ class GuildSettingsService:
         self.scope = scope
         # Largest starter or daily amount a server may set (MAX_GRANT).
         self.max_coins = max_coins
+        self.cache_seconds = CACHE_SECONDS
+        self._cache: dict[int, tuple[float, EffectiveSettings]] = {}
 
     @classmethod
     def defaults_from(cls, settings: Settings) -> EffectiveSettings:
@@ -85,9 +94,20 @@ class GuildSettingsService:
             starter_coins=settings.starter_coins,
             daily_coins=settings.daily_coins,
             jobs_per_member=settings.max_jobs_per_user,
+            rate_limits=dict(settings.rate_limits),
         )
 
     # Reading -----------------------------------------------------------------------------
+
+    def cached(self, guild_id: int | None) -> EffectiveSettings | None:
+        """The values in force in a server as last read, if read within `cache_seconds`
+        (None: call `effective`). Synchronous, for what must run before any await."""
+        if guild_id is None:
+            return self.defaults
+        entry = self._cache.get(guild_id)
+        if entry is None or time.monotonic() - entry[0] > self.cache_seconds:
+            return None
+        return entry[1]
 
     async def effective(self, guild_id: int | None) -> EffectiveSettings:
         """The values in force in a server (the defaults in a DM)."""
@@ -100,9 +120,16 @@ class GuildSettingsService:
             value = getattr(overrides, setting)
             if value is None or not self.overridable(setting):
                 continue
+            if setting == "rate_limits":
+                # Only the actions the server set, never above the host's (which may have
+                # been lowered since); the host's rates for the others.
+                host = self.defaults.rate_limits
+                value = {**host, **{a: min(n, host[a]) for a, n in value.items() if a in host}}
             values[setting] = value
             sources[setting] = Source.SERVER
-        return replace(self.defaults, **values, sources=sources)
+        effective = replace(self.defaults, **values, sources=sources)
+        self._cache[guild_id] = (time.monotonic(), effective)
+        return effective
 
     def overridable(self, setting: str) -> bool:
         """In the global economy a wallet spans every server, so no server may change how many
@@ -138,7 +165,9 @@ class GuildSettingsService:
     async def _store(self, actor: Actor, guild_id: int, setting: str, value: Any) -> SettingChange:
         # Allowed and valid: now the actor gets an account, so the audit can name them.
         user = actor.user or await self.accounts.ensure_user(actor.identity)
-        return await self.repo.change(guild_id, setting, value, actor_id=user.id)
+        change = await self.repo.change(guild_id, setting, value, actor_id=user.id)
+        self._cache.pop(guild_id, None)
+        return change
 
     async def show(self, actor: Actor, guild_id: int) -> EffectiveSettings:
         """The effective settings with their sources (moderators of that server, bot admins)."""
@@ -184,6 +213,7 @@ class GuildSettingsService:
             "channel_ids": lambda: _channels(text, channel_ids),
             "generate_role_id": lambda: _role(text, role_ids, guild_id),
             "public_results": lambda: _boolean(setting, text),
+            "rate_limits": lambda: _rates(text, self.defaults.rate_limits),
         }
         return parsers[setting]()
 
@@ -197,6 +227,17 @@ def _integer(setting: str, text: str, low: int, high: int) -> int:
     if not low <= value <= high:
         raise InvalidInput("settings.out_of_range", setting=setting, low=low, high=high)
     return value
+
+
+def _rates(text: str, ceiling: Mapping[str, int]) -> dict[str, int]:
+    """`action=N` pairs, each from 1 to the host's own rate (a server may be stricter only)."""
+    try:
+        rates = parse_rates(text, ceiling=ceiling)
+    except ValueError as error:
+        raise InvalidInput("settings.bad_rates", detail=str(error)[:200]) from None
+    if not rates:
+        raise InvalidInput("settings.bad_rates", detail="no action=number pair")
+    return rates
 
 
 def _boolean(setting: str, text: str) -> bool:

@@ -4,26 +4,28 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any, TypeVar
 
 from bot import imaging
 from bot.services.errors import InvalidInput, NotEnoughCoins, UserFacingError
-from bot.services.media import check_image
+from bot.services.imagework import ImageWork
+from bot.services.media import problem_to_error
 from bot.services.members import Payer
-from bot.services.ratelimits import SlidingWindow
+from bot.services.ratelimits import DEFAULT_RATES, MemberLimits
 from storage.errors import InsufficientCoins
 from storage.images import ImageRepository, StoredObject
 from storage.models import Image
 from storage.objects import ObjectStore, StorageError, image_key, thumbnail_key
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 MAX_TITLE_CHARS = 100
 MAX_DESCRIPTION_CHARS = 1000
-# Uploads cost storage even when free of coins: five a minute per member is plenty (shared by
-# /upload and the HTTP API).
-UPLOADS_PER_MINUTE = 5
 
 
 @dataclass(frozen=True)
@@ -42,16 +44,24 @@ class UploadService:
         store: ObjectStore,
         max_bytes: int,
         max_pixels: int = imaging.DEFAULT_MAX_PIXELS,
+        limits: MemberLimits | None = None,
+        rate: int = DEFAULT_RATES["upload"],
+        imagework: ImageWork | None = None,
     ) -> None:
         self.images = images
         self.store = store
         self.max_bytes = max_bytes
         self.max_pixels = max_pixels
-        self.rate = SlidingWindow(UPLOADS_PER_MINUTE, 60.0)
+        # Uploads cost storage even when free of coins: the "upload" rate limit, the same
+        # buckets as /upload's (so switching between Discord and the API gains nothing).
+        self.limits = limits or MemberLimits()
+        self.rate = rate
+        self.imagework = imagework
 
-    def take_turn(self, discord_id: int) -> None:
-        """Count one upload attempt of a member; raises TooSoon past UPLOADS_PER_MINUTE."""
-        self.rate.hit(discord_id)
+    def take_turn(self, discord_id: int, rate: int | None = None) -> None:
+        """Count one upload attempt of a member (at the host's rate, or `rate`); raises
+        TooSoon past it."""
+        self.limits.take("upload", discord_id, rate or self.rate)
 
     def validate_text(
         self, title: str | None, description: str | None
@@ -64,6 +74,12 @@ class UploadService:
         if description and len(description) > MAX_DESCRIPTION_CHARS:
             raise InvalidInput("upload.description_too_long", limit=MAX_DESCRIPTION_CHARS)
         return title, description
+
+    async def _work(self, fn: Callable[..., T], *args: Any) -> T:
+        """Image work in the bot's image pool (refused when full), else a thread."""
+        if self.imagework is not None:
+            return await self.imagework.run(fn, *args)
+        return await asyncio.to_thread(fn, *args)
 
     async def upload(
         self,
@@ -78,11 +94,17 @@ class UploadService:
         raises a UserFacingError on refusal."""
         title, description = self.validate_text(title, description)
         payer.check_affordable()
-        info = await check_image(
-            data, filename, max_bytes=self.max_bytes, max_pixels=self.max_pixels
-        )
-        clean, info = await asyncio.to_thread(imaging.normalize_upload, data, info)
-        thumb = await asyncio.to_thread(imaging.make_thumbnail, clean, 256)
+        try:
+            info = await self._work(
+                functools.partial(
+                    imaging.inspect_image, max_bytes=self.max_bytes, max_pixels=self.max_pixels
+                ),
+                data,
+            )
+        except imaging.ImageProblem as problem:
+            raise problem_to_error(problem, filename) from None
+        clean, info = await self._work(imaging.normalize_upload, data, info)
+        thumb = await self._work(imaging.make_thumbnail, clean, 256)
         key = image_key(payer.user_id, title or filename.rsplit(".", 1)[0], info.extension)
         thumb_key = thumbnail_key(key)
         written: list[str] = []

@@ -1,0 +1,127 @@
+"""The gallery counters (0004_gallery_counters) always equal a real COUNT of finished images,
+per member, server and type, whatever mix of jobs, extras, uploads, failures and deletes."""
+
+from __future__ import annotations
+
+import random
+
+from storage.db import Database
+from storage.images import ImageRepository, StoredObject
+from storage.models import ImageStatus, ImageType
+from storage.users import UserRepository
+from tests.storage.helpers import member
+
+STORED = StoredObject("images/u/1-x.png", None, "thumbnails/u/1-x.webp", None)
+GUILDS = (None, 111, 222)
+
+
+async def assert_counts_match(db: Database, images: ImageRepository, user_ids: list[str]) -> None:
+    """Every counter row equals COUNT(*), and count_by_user agrees with COUNT for every
+    filter the gallery uses (a server's gallery, a DM's: all servers; each type or both)."""
+    counters = {
+        (r["user_id"], r["guild_id"], r["type"]): r["count"]
+        for r in await db.fetchall("SELECT user_id, guild_id, type, count FROM gallery_counts")
+    }
+    real = {
+        (r["user_id"], r["g"], r["type"]): r["n"]
+        for r in await db.fetchall(
+            "SELECT user_id, COALESCE(guild_id, '') AS g, type, COUNT(*) AS n FROM images "
+            "WHERE status = 'COMPLETED' GROUP BY 1, 2, 3"
+        )
+    }
+    assert {k: v for k, v in counters.items() if v} == real
+    for user_id in user_ids:
+        for guild in GUILDS:
+            for kind in (None, ImageType.GENERATED, ImageType.UPLOADED):
+                where = "user_id = ? AND status = 'COMPLETED'"
+                params: list[object] = [user_id]
+                if guild is not None:
+                    where += " AND guild_id = ?"
+                    params.append(str(guild))
+                if kind is not None:
+                    where += " AND type = ?"
+                    params.append(kind.value)
+                expected = await db.fetchval(f"SELECT COUNT(*) FROM images WHERE {where}", params)
+                assert await images.count_by_user(user_id, kind, guild_id=guild) == expected
+
+
+async def test_counters_follow_every_change(
+    db: Database, users: UserRepository, images: ImageRepository
+) -> None:
+    rng = random.Random(10)
+    people = [await member(db, n, 10**9) for n in range(1, 4)]
+    wallets = {user.id: wallet for user, wallet in people}
+    user_ids = list(wallets)
+    made: list[str] = []
+    for step in range(160):
+        user_id = rng.choice(user_ids)
+        guild = rng.choice(GUILDS)
+        action = rng.random()
+        if action < 0.35:
+            job, _ = await images.reserve_generation(
+                user_id=user_id, wallet_id=wallets[user_id].id, cost=1, prompt=f"p{step}",
+                guild_id=guild,
+            )  # fmt: skip
+            await images.update_status(job.id, ImageStatus.PROCESSING)
+            extras: list[tuple[StoredObject, dict[str, object]]] = [
+                (STORED, {}) for _ in range(rng.randrange(3))
+            ]
+            done, extra_rows = await images.complete_with_extras(job.id, STORED, {}, extras)
+            made += [done.id, *(row.id for row in extra_rows)]
+        elif action < 0.5:
+            job, _ = await images.reserve_generation(
+                user_id=user_id, wallet_id=wallets[user_id].id, cost=1, prompt=f"p{step}",
+                guild_id=guild,
+            )  # fmt: skip
+            if rng.random() < 0.5:
+                await images.update_status(job.id, ImageStatus.PROCESSING)
+            await images.fail_and_refund(job.id, "failed")
+            made.append(job.id)
+        elif action < 0.75:
+            upload, _ = await images.create_upload(
+                user_id=user_id, wallet_id=wallets[user_id].id, cost=0, stored=STORED,
+                metadata={}, guild_id=guild,
+            )  # fmt: skip
+            made.append(upload.id)
+        elif made:
+            victim = made.pop(rng.randrange(len(made)))
+            assert await images.delete(victim)
+            assert not await images.delete(victim)  # a second delete changes nothing
+        if step % 20 == 0:
+            await assert_counts_match(db, images, user_ids)
+    await assert_counts_match(db, images, user_ids)
+    # A member who leaves takes their counters with them.
+    gone = user_ids[0]
+    await db.execute("DELETE FROM users WHERE id = ?", (gone,))
+    assert await db.fetchval("SELECT COUNT(*) FROM gallery_counts WHERE user_id = ?", (gone,)) == 0
+    await assert_counts_match(db, images, user_ids[1:])
+
+
+async def test_the_migration_counts_existing_images(tmp_path: object) -> None:
+    from pathlib import Path
+
+    from storage.db import load_migrations
+
+    assert isinstance(tmp_path, Path)
+    db = Database(tmp_path / "old.db")
+    await db.connect()
+    try:
+        before = [m for m in load_migrations() if m.version < 4]
+        await db.migrate(before)
+        user, _ = await member(db, 1, 100)
+        for n, (guild, kind, status) in enumerate(
+            [(None, "UPLOADED", "COMPLETED"), ("5", "GENERATED", "COMPLETED"),
+             ("5", "GENERATED", "COMPLETED"), ("5", "GENERATED", "FAILED")]
+        ):  # fmt: skip
+            await db.execute(
+                "INSERT INTO images (id, user_id, type, status, metadata, created_at, updated_at,"
+                " guild_id) VALUES (?, ?, ?, ?, '{}', '2026-01-01', '2026-01-01', ?)",
+                (f"id-{n}", user.id, kind, status, guild),
+            )
+        await db.migrate()
+        images = ImageRepository(db)
+        await assert_counts_match(db, images, [user.id])
+        assert await images.count_by_user(user.id) == 3
+        assert await images.count_by_user(user.id, guild_id=5) == 2
+    finally:
+        await db.close()
