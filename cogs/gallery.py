@@ -3,23 +3,34 @@ opens one image (with Edit for its owner, Delete for its owner or a moderator of
 
 In a server it shows that server's images; in a DM, your own from every server. `image:` opens
 one image by its (short) id.
+
+Everything here acknowledges first (a deferral) and renders after, so no click waits for a
+sheet before Discord hears back; sheets come from the gallery's cache or the bounded image
+pool ("busy, try again" when it is full), and a view lets go of its sheet once it is sent.
 """
 
 from __future__ import annotations
 
-import asyncio
 import io
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any, Literal
 
 import discord
 from discord import app_commands
 
-from bot import imaging
 from bot.i18n import t
 from bot.services.gallery import GalleryPage
 from bot.services.permissions import Actor
 from bot.services.types import Image, ImageType, User
-from cogs.common import TenantCog, command_text, identity_of, option_texts, shorten
+from cogs.common import (
+    RateLimited,
+    TenantCog,
+    command_text,
+    identity_of,
+    option_texts,
+    shorten,
+    take_turn,
+)
 from cogs.errors import report_error
 from cogs.generate import BANANA, image_link, result_view, web_button
 
@@ -27,6 +38,8 @@ if TYPE_CHECKING:
     from bot.app import Interaction, NanoBananaBot
 
 EXTENSIONS = {"image/png": "png", "image/jpeg": "jpg", "image/webp": "webp"}
+# A gallery's buttons work this long after its last use (it holds only the page's rows).
+VIEW_TIMEOUT = 5 * 60
 KINDS: dict[str, ImageType | None] = {
     "all": None,
     "generated": ImageType.GENERATED,
@@ -62,7 +75,7 @@ class GalleryView(discord.ui.View):
         self, bot: NanoBananaBot, viewer: Actor, owner: User, kind: ImageType | None,
         owner_name: str, language: str,
     ) -> None:  # fmt: skip
-        super().__init__(timeout=15 * 60)
+        super().__init__(timeout=VIEW_TIMEOUT)
         self.bot = bot
         self.viewer = viewer
         self.owner = owner
@@ -85,9 +98,11 @@ class GalleryView(discord.ui.View):
                 self.add_item(web_button(language, link))
 
     async def load(self, index: int) -> GalleryPage:
-        page = await self.bot.gallery.page(
+        gallery = self.bot.gallery
+        page = await gallery.listing(
             self.viewer, self.owner, self.kind, cursor=self.cursors[index], page_number=index + 1
         )
+        page = replace(page, sheet=await gallery.sheet(page))
         self.page = page
         if page.next_cursor is not None and len(self.cursors) == index + 1:
             self.cursors.append(page.next_cursor)
@@ -107,12 +122,12 @@ class GalleryView(discord.ui.View):
 
     async def render(self, upload_limit: int) -> dict[str, Any]:
         """The page as message fields; the sheet shrunk to the interaction's upload limit
-        (Discord refuses a bigger file with 413)."""
+        (Discord refuses a bigger file with 413). The view lets go of the sheet: it is in
+        the message now (and in the gallery's cache)."""
         page = self.page
         assert page is not None
-        sheet, mime = page.sheet or b"", "image/png"
-        if len(sheet) > upload_limit:
-            sheet, mime = await asyncio.to_thread(imaging.fit_to_size, sheet, upload_limit)
+        self.page = page.released()
+        sheet, mime = await self.bot.gallery.fit(page.sheet or b"", upload_limit)
         filename = f"gallery.{EXTENSIONS.get(mime, 'png')}"
         embed = discord.Embed(
             title=t(self.language, "gallery.title", user=self.owner_name), colour=BANANA
@@ -126,16 +141,30 @@ class GalleryView(discord.ui.View):
         return {"embed": embed, "attachments": files, "view": self}
 
     async def interaction_check(self, interaction: Interaction) -> bool:  # type: ignore[override]
-        return interaction.user.id == self.viewer.discord_id
+        if interaction.user.id != self.viewer.discord_id:
+            return False
+        data: dict[str, Any] = dict(interaction.data or {})
+        custom_id = str(data.get("custom_id", ""))
+        try:
+            take_turn(interaction, "open" if custom_id == self.choose.custom_id else "page")
+        except RateLimited as refusal:
+            await report_error(interaction, refusal)
+            return False
+        return True
 
     async def on_error(  # type: ignore[override]
         self, interaction: Interaction, error: Exception, item: discord.ui.Item[Any]
     ) -> None:
         await report_error(interaction, error)
 
+    async def on_timeout(self) -> None:
+        self.page = None  # nothing more to show: drop the rows too
+
     async def _show(self, interaction: Interaction, index: int) -> None:
+        # Acknowledge first (the message stays as it is meanwhile), then read and render.
+        await interaction.response.defer()
         await self.load(index)
-        await interaction.response.edit_message(**await self.render(interaction.filesize_limit))
+        await interaction.edit_original_response(**await self.render(interaction.filesize_limit))
 
     async def turn(self, interaction: Interaction, step: int) -> None:
         """Show the page `step` pages away from the current one."""
@@ -144,6 +173,7 @@ class GalleryView(discord.ui.View):
         await self._show(interaction, target)
 
     async def open_image(self, interaction: Interaction, image_id: str) -> None:
+        await interaction.response.defer(ephemeral=True, thinking=True)
         await send_image(interaction, self.viewer, image_id, self.language)
 
 
@@ -173,14 +203,14 @@ def _label(language: str, image: Image) -> str:
 async def send_image(
     interaction: Interaction, viewer: Actor, reference: str, language: str
 ) -> None:
-    """Send one image privately, with the buttons the viewer may use: Edit for its owner (in
-    its server: an edit costs the presser coins), Delete for its owner or a moderator of its
-    server."""
+    """Send one image privately (as a followup: the interaction was deferred first), with the
+    buttons the viewer may use: Edit for its owner (in its server: an edit costs the presser
+    coins), Delete for its owner or a moderator of its server."""
     opened = await interaction.client.gallery.open(viewer, reference)
     image = opened.image
     data, mime = opened.data, str(image.metadata.get("mime_type"))
     if len(data) > interaction.filesize_limit:
-        data, mime = await asyncio.to_thread(imaging.fit_to_size, data, interaction.filesize_limit)
+        data, mime = await interaction.client.gallery.fit(data, interaction.filesize_limit)
     filename = f"image-{image.short_id}.{EXTENSIONS.get(mime, 'png')}"
     actions = opened.actions
     view = None
@@ -191,7 +221,7 @@ async def send_image(
             image.id, language, reroll=False, edit=actions.remix, delete=actions.delete,
             web_url=link,
         )  # fmt: skip
-    await interaction.response.send_message(
+    await interaction.followup.send(
         embed=image_embed(language, image, filename),
         file=discord.File(io.BytesIO(data), filename=filename),
         view=view or discord.utils.MISSING,
@@ -215,6 +245,8 @@ class GalleryCog(TenantCog):
         image: app_commands.Range[str, 1, 64] | None = None,
     ) -> None:
         bot = self.bot
+        # Acknowledge first; every answer below is a followup.
+        await itx.response.defer(ephemeral=True, thinking=True)
         member = await bot.members.enter(identity_of(itx))
         language = member.language
         if image is not None:
@@ -225,13 +257,12 @@ class GalleryCog(TenantCog):
         owner = member.user if target.id == itx.user.id else await bot.accounts.find(target.id)
         if owner is None:
             bot.permissions.check_see_gallery(member.actor, target.id)
-            await itx.response.send_message(
+            await itx.followup.send(
                 t(language, "gallery.empty_other", user=target.display_name), ephemeral=True
             )
             return
         view = GalleryView(bot, member.actor, owner, KINDS.get(kind), target.display_name,
                            language)  # fmt: skip
-        await itx.response.defer(ephemeral=True, thinking=True)
         page = await view.load(0)
         if not page.images:
             key = "gallery.empty_self" if owner.id == member.user.id else "gallery.empty_other"

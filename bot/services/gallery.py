@@ -11,10 +11,12 @@ import asyncio
 import contextlib
 import logging
 import math
-from dataclasses import dataclass
+from collections import OrderedDict
+from dataclasses import dataclass, replace
 
 from bot import imaging
-from bot.services.errors import ImageNotFound, InvalidInput
+from bot.services.errors import ImageNotFound, ImagesBusy, InvalidInput
+from bot.services.imagework import ImageWork
 from bot.services.permissions import Actor, ImageActions, PermissionService
 from storage.errors import InvalidCursor
 from storage.images import MAX_PAGE_SIZE, ImageRepository, history_keys
@@ -32,11 +34,16 @@ LINK_SECONDS = 300
 _UUID_CHARS = frozenset("0123456789abcdef-")
 # How many images sharing a short id are looked at when telling a match from an ambiguity.
 _PREFIX_CANDIDATES = 20
+#: Contact sheets kept in memory (bytes, least recently used dropped first).
+SHEET_CACHE_BYTES = 32 * 1024 * 1024
+#: The sheets' format: JPEG, the fastest to make of PNG, WebP and JPEG (bench_bot).
+SHEET_MIME = "image/jpeg"
 
 
 @dataclass(frozen=True)
 class GalleryPage:
-    """One page: its images, the contact sheet (PNG), and where the next page starts."""
+    """One page: its images, the contact sheet (JPEG; None once released, or when the page
+    is empty), and where the next page starts."""
 
     images: list[Image]
     sheet: bytes | None
@@ -47,6 +54,53 @@ class GalleryPage:
     @property
     def pages(self) -> int:
         return max(1, math.ceil(self.total / PAGE_SIZE))
+
+    @property
+    def start_number(self) -> int:
+        """The number of the page's first image on the sheet."""
+        return (self.page_number - 1) * PAGE_SIZE + 1
+
+    def released(self) -> GalleryPage:
+        """The page without its sheet (a view keeps this once the sheet is sent)."""
+        return replace(self, sheet=None)
+
+
+class SheetCache:
+    """Contact sheets by what they show (the page's images, their thumbnails and numbers),
+    so a sheet is made once and reused until the member's images on that page change (a new
+    image, a deletion: the page then lists other images, hence another key). Bounded in
+    bytes; least recently used first out."""
+
+    def __init__(self, max_bytes: int = SHEET_CACHE_BYTES) -> None:
+        self.max_bytes = max_bytes
+        self.bytes = 0
+        self.hits = 0
+        self.misses = 0
+        self._sheets: OrderedDict[tuple[object, ...], bytes] = OrderedDict()
+
+    @staticmethod
+    def key(images: list[Image], start: int) -> tuple[object, ...]:
+        return (start, *((i.id, i.thumbnail_key or i.storage_key) for i in images))
+
+    def get(self, key: tuple[object, ...]) -> bytes | None:
+        sheet = self._sheets.get(key)
+        if sheet is None:
+            self.misses += 1
+            return None
+        self.hits += 1
+        self._sheets.move_to_end(key)
+        return sheet
+
+    def put(self, key: tuple[object, ...], sheet: bytes) -> None:
+        if len(sheet) > self.max_bytes:
+            return
+        old = self._sheets.pop(key, None)
+        self.bytes -= len(old) if old is not None else 0
+        self._sheets[key] = sheet
+        self.bytes += len(sheet)
+        while self.bytes > self.max_bytes:
+            _, dropped = self._sheets.popitem(last=False)
+            self.bytes -= len(dropped)
 
 
 @dataclass(frozen=True)
@@ -78,11 +132,15 @@ class GalleryService:
         users: UserRepository,
         store: ObjectStore,
         permissions: PermissionService,
+        imagework: ImageWork | None = None,
+        sheets: SheetCache | None = None,
     ) -> None:
         self.images = images
         self.users = users
         self.store = store
         self.permissions = permissions
+        self.imagework = imagework
+        self.sheets = sheets or SheetCache()
 
     async def page(
         self,
@@ -94,7 +152,22 @@ class GalleryService:
         page_number: int = 1,
     ) -> GalleryPage:
         """The page after `cursor` (first page without one), newest first: the owner's images
-        of the viewer's server, or in a DM all of them."""
+        of the viewer's server, or in a DM all of them, with its contact sheet (see
+        `listing` and `sheet`)."""
+        page = await self.listing(viewer, owner, kind, cursor=cursor, page_number=page_number)
+        return replace(page, sheet=await self.sheet(page))
+
+    async def listing(
+        self,
+        viewer: Actor,
+        owner: User,
+        kind: ImageType | None = None,
+        *,
+        cursor: str | None = None,
+        page_number: int = 1,
+    ) -> GalleryPage:
+        """A page without its sheet: the images (a keyset read on an index) and the total
+        (the gallery counters): the same cost at page 1 and at page 10,000."""
         if owner.discord_id is not None:
             self.permissions.check_see_gallery(viewer, owner.discord_id)
         guild_id = viewer.guild_id
@@ -102,12 +175,40 @@ class GalleryService:
             owner.id, kind, limit=PAGE_SIZE, cursor=cursor, guild_id=guild_id
         )
         total = await self.images.count_by_user(owner.id, kind, guild_id=guild_id)
-        sheet = None
-        if listing.items:
-            thumbs = await asyncio.gather(*(self.thumbnail(i) for i in listing.items))
-            start = (page_number - 1) * PAGE_SIZE + 1
-            sheet = await asyncio.to_thread(imaging.contact_sheet, thumbs, start_number=start)
-        return GalleryPage(listing.items, sheet, listing.next_cursor, page_number, total)
+        return GalleryPage(listing.items, None, listing.next_cursor, page_number, total)
+
+    async def sheet(self, page: GalleryPage) -> bytes | None:
+        """The page's numbered contact sheet (JPEG), from the cache or made in the image pool
+        (ImagesBusy when the pool is full: nothing waits there without end)."""
+        if not page.images:
+            return None
+        key = self.sheets.key(page.images, page.start_number)
+        cached = self.sheets.get(key)
+        if cached is not None:
+            return cached
+        if self.imagework is not None and not self.imagework.has_room():
+            self.imagework.refused += 1
+            raise ImagesBusy()
+        thumbs = await asyncio.gather(*(self.thumbnail(i) for i in page.images))
+        if self.imagework is not None:
+            sheet = await self.imagework.run(
+                imaging.contact_sheet, thumbs, start_number=page.start_number
+            )
+        else:
+            sheet = await asyncio.to_thread(
+                imaging.contact_sheet, thumbs, start_number=page.start_number
+            )
+        self.sheets.put(key, sheet)
+        return sheet
+
+    async def fit(self, data: bytes, limit: int) -> tuple[bytes, str]:
+        """An image within `limit` bytes for an upload (unchanged when it fits), shrunk in
+        the image pool (ImagesBusy when it is full)."""
+        if len(data) <= limit:
+            return data, imaging.sniff_mime(data) or "application/octet-stream"
+        if self.imagework is not None:
+            return await self.imagework.run(imaging.fit_to_size, data, limit)
+        return await asyncio.to_thread(imaging.fit_to_size, data, limit)
 
     # Personal access (HTTP API, web gallery) -------------------------------------------
 

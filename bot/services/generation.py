@@ -261,6 +261,10 @@ class GenerationService:
     def running(self) -> int:
         return len(self._running)
 
+    async def wait_idle(self) -> None:
+        """Until no job is running or finishing (stored and committed)."""
+        await self._idle.wait()
+
     @property
     def workers_alive(self) -> int:
         """Workers that are running (the supervisor keeps this at `worker_count`)."""
@@ -735,6 +739,9 @@ class GenerationService:
                 _as_output(generated.data, generated.mime_type, generated.width, generated.height),
             )
             extra_ids = [str(uuid.uuid4()) for _ in images[1:]]
+            # The member's part is done once they see it: their job slot is free for the next
+            # one while this is stored (memory stays bounded by the finishers).
+            self._release(job)
             delivery = asyncio.create_task(
                 self._deliver(job, self._preview(job, images, extra_ids))
             )
@@ -742,13 +749,11 @@ class GenerationService:
                 result = await self._store(job, generated, images, extra_ids)
             except (InvalidTransition, NotFound):
                 log.info("job %s ended before its image was stored; dropped", job.id)
-                self._release(job)
                 return
             except (StorageError, sqlite3.Error) as error:
                 await asyncio.shield(delivery)
                 await self._fail(job, "reason.storage", {}, f"storage: {error}")
                 return
-            self._release(job)
             await asyncio.shield(delivery)
             log.info(
                 "job done image=%s user=%s images=%d latency=%.2fs api=%.2fs",

@@ -7,6 +7,7 @@ as a plain member) and "Other Club", owned by `owner2` (so a moderator there).
 
 from __future__ import annotations
 
+import asyncio
 import io
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack
@@ -23,7 +24,14 @@ from bot.config import Settings, load_settings
 from bot.services.members import Payer, Purpose
 from bot.services.permissions import Identity
 from storage.objects import ObjectStore
-from tests.fakes.discord_server import FakeDiscord, FakeGuild, FakeUser, running_bot
+from tests.fakes.discord_server import (
+    FakeDiscord,
+    FakeGuild,
+    FakeMessage,
+    FakeUser,
+    InteractionRecord,
+    running_bot,
+)
 from tests.fakes.nanobanana_server import FakeNanobanana
 
 MANAGE_GUILD = discord.Permissions(manage_guild=True).value
@@ -69,6 +77,11 @@ class Harness:
         )
         self.bot = await self.stack.enter_async_context(running_bot(self.fake, bot))
         return bot
+
+    async def settle(self) -> None:
+        """Until every job has been stored (results are shown before they are stored)."""
+        async with asyncio.timeout(30):
+            await self.app.generation.wait_idle()
 
     async def stop_bot(self) -> None:
         """Close the running bot (graceful: queued jobs are refunded)."""
@@ -119,6 +132,27 @@ class Harness:
 
     async def objects(self) -> list[str]:
         return await self.app.store.list()
+
+
+def private_answer(rec: InteractionRecord) -> FakeMessage | None:
+    """The private answer to a request, if there is one yet: the first response itself (a
+    refusal before any await), or the followup that replaced the public job message (a
+    refusal after it, which also deletes that message)."""
+    original = rec.original
+    shown = original is not None and bool(original.content or original.embeds)
+    if original is not None and original.ephemeral and not original.deleted and shown:
+        return original
+    return next((m for m in rec.followups if m.ephemeral), None)
+
+
+async def refusal(rec: InteractionRecord, timeout: float = 10) -> FakeMessage:
+    """Wait for the private answer of a refused request (see `private_answer`)."""
+    await rec.wait_for(lambda r: private_answer(r) is not None, timeout)
+    answer = private_answer(rec)
+    assert answer is not None
+    if rec.original is not None and not rec.original.ephemeral:
+        assert rec.original.deleted, "a refusal must not leave the public job message behind"
+    return answer
 
 
 def make_settings(tmp_path: Path, api: FakeNanobanana, *guild_ids: int) -> Settings:

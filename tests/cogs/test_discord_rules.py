@@ -126,6 +126,7 @@ async def test_a_tight_interaction_bucket_still_delivers_the_image(harness: Harn
     ]
     for rec in recs:
         await rec.wait_original(has_image, timeout=20)
+        await harness.settle()
     assert harness.fake.ratelimits.exhausted_answers > 0
 
 
@@ -139,6 +140,7 @@ async def test_results_are_shrunk_below_a_tiny_upload_limit(harness: Harness) ->
     harness.fake.attachment_size_limit = 30_000
     rec = await harness.fake.slash("generate", {"prompt": "big banana"}, user=harness.alice)
     message = await rec.wait_original(has_image, timeout=10)
+    await harness.settle()
     assert message.attachments[0].size <= 30_000
     opened = await harness.fake.slash("gallery", {}, user=harness.alice)
     page = await opened.wait_original(lambda m: bool(m.attachments), timeout=10)
@@ -179,6 +181,7 @@ async def test_long_prompts_fit_every_message(harness: Harness) -> None:
     prompt = "a" * (harness.settings.max_prompt_chars - 1) + "z"
     rec = await harness.fake.slash("generate", {"prompt": prompt}, user=harness.alice)
     await rec.wait_original(has_image, timeout=10)
+    await harness.settle()
     gallery = await harness.fake.slash("gallery", {}, user=harness.alice)
     page = await gallery.wait_original(lambda m: bool(m.selects()), timeout=10)
     image_id = page.selects()[0]["options"][0]["value"]

@@ -29,7 +29,7 @@ async def test_gallery_pages_and_opens_an_image(harness: Harness) -> None:
     await upload_many(harness, 11)
     rec = await harness.fake.slash("gallery", {}, user=harness.alice)
     page1 = await rec.wait_original()
-    assert page1.ephemeral and "gallery.png" in page1.filenames
+    assert page1.ephemeral and "gallery.jpg" in page1.filenames
     assert "Page 1 of 2" in page1.embed_text() and "11 images" in page1.embed_text()
     select = page1.selects()[0]
     assert len(select["options"]) == 9 and select["options"][0]["label"].startswith("1. pic 10")

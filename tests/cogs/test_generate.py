@@ -7,7 +7,7 @@ import hashlib
 
 import pytest
 
-from tests.cogs.conftest import Harness, png
+from tests.cogs.conftest import Harness, png, refusal
 from tests.fakes.discord_server import FakeMessage
 from tests.fakes.nanobanana_server import Behaviour, Mode
 from tests.storage.helpers import assert_ledger_consistent
@@ -25,6 +25,7 @@ async def generate(harness: Harness, prompt: str = "a banana astronaut", **optio
 async def test_generate_shows_image_embed_and_buttons(harness: Harness) -> None:
     rec = await generate(harness, aspect_ratio="16:9")
     message = await rec.wait_original(has_image, timeout=10)
+    await harness.settle()
     assert not message.ephemeral
     assert message.attachments[0].content_type == "image/png"  # sniffed from the bytes
     text = message.embed_text()
@@ -52,6 +53,7 @@ async def test_generate_with_attachments_edits_them(harness: Harness) -> None:
         image2=harness.fake.upload(second, "b.png"),
     )  # fmt: skip
     await rec.wait_original(has_image, timeout=10)
+    await harness.settle()
     assert harness.api.requests[0].images == [("image/png", first), ("image/png", second)]
 
 
@@ -122,7 +124,7 @@ async def test_bad_attachments_are_refused_for_free(
 ) -> None:
     upload = harness.fake.upload(data, filename, content_type)
     rec = await generate(harness, "edit this", image=upload)
-    message = await rec.wait_original()
+    message = await refusal(rec)
     assert message.ephemeral
     assert (phrase or "PNG, JPEG or WebP") in message.content, message.content
     assert await harness.balance(harness.alice) == 300
@@ -140,11 +142,11 @@ async def test_animated_and_bomb_attachments(harness: Harness) -> None:
     buffer = io.BytesIO()
     frames[0].save(buffer, "PNG", save_all=True, append_images=frames[1:])
     rec = await generate(harness, "x", image=harness.fake.upload(buffer.getvalue(), "a.png"))
-    assert "animated" in (await rec.wait_original()).content
+    assert "animated" in (await refusal(rec)).content
     bomb = io.BytesIO()
     PILImage.new("1", (12000, 12000)).save(bomb, "PNG")
     rec = await generate(harness, "x", image=harness.fake.upload(bomb.getvalue(), "bomb.png"))
-    assert "too big" in (await rec.wait_original()).content
+    assert "too big" in (await refusal(rec)).content
     assert await harness.balance(harness.alice) == 300
 
 
@@ -152,6 +154,7 @@ async def test_insufficient_coins(harness: Harness) -> None:
     for _ in range(3):
         rec = await generate(harness)
         await rec.wait_original(has_image, timeout=10)
+        await harness.settle()
     rec = await generate(harness)
     message = await rec.wait_original()
     assert message.ephemeral and "You need 100 coins but have 0" in message.content
@@ -167,6 +170,7 @@ async def test_too_many_queued_jobs(harness: Harness) -> None:
     assert message.ephemeral and "2 images in progress" in message.content
     for rec in (first, second):
         await rec.wait_original(has_image, timeout=10)
+        await harness.settle()
     assert await harness.balance(harness.alice) == 100
 
 
@@ -176,11 +180,13 @@ async def test_status_shows_queue_position(harness: Harness) -> None:
         await harness.fake.slash("generate", {"prompt": f"p{n}"}, user=user)
         for n, user in enumerate([harness.alice, harness.bob, harness.mod])
     ]
-    await recs[2].wait_for(
-        lambda r: any("Queued (position" in e.content for e in r.edits), timeout=10
-    )
+    # Two API slots: the third job is told its place in its very first answer.
+    await recs[2].wait_callback()
+    first = recs[2].callbacks[0].data
+    assert "Queued (position 1)" in first["content"] and not first.get("flags")
     for rec in recs:
         await rec.wait_original(has_image, timeout=10)
+        await harness.settle()
 
 
 async def test_generate_in_dm_is_refused(harness: Harness) -> None:
@@ -196,8 +202,10 @@ async def test_reroll_is_a_new_paid_job_with_the_same_inputs(harness: Harness) -
     source = png(50, 50, "green")
     rec = await generate(harness, "repaint", image=harness.fake.upload(source, "s.png"))
     message = await rec.wait_original(has_image, timeout=10)
+    await harness.settle()
     click = await harness.fake.click(message, label="Reroll", user=harness.alice)
     rerolled = await click.wait_original(has_image, timeout=10)
+    await harness.settle()
     assert rerolled.id != message.id
     assert harness.api.requests[1].prompt == "repaint"
     assert harness.api.requests[1].images == [("image/png", source)]
@@ -207,6 +215,7 @@ async def test_reroll_is_a_new_paid_job_with_the_same_inputs(harness: Harness) -
 async def test_double_clicked_reroll_charges_only_for_jobs_that_ran(harness: Harness) -> None:
     rec = await generate(harness)
     message = await rec.wait_original(has_image, timeout=10)
+    await harness.settle()
     harness.api.latency = 0.3
     clicks = await asyncio.gather(
         *(harness.fake.click(message, label="Reroll", user=harness.alice) for _ in range(3))
@@ -215,6 +224,7 @@ async def test_double_clicked_reroll_charges_only_for_jobs_that_ran(harness: Har
     for click in clicks:
         await click.wait_callback()
         result = await click.wait_message(lambda m: has_image(m) or m.ephemeral, timeout=10)
+        await harness.settle()
         if has_image(result):
             ran += 1
         else:
@@ -227,6 +237,7 @@ async def test_double_clicked_reroll_charges_only_for_jobs_that_ran(harness: Har
 async def test_someone_elses_buttons_say_not_yours(harness: Harness) -> None:
     rec = await generate(harness)
     message = await rec.wait_original(has_image, timeout=10)
+    await harness.settle()
     for label in ("Reroll", "Edit", "Delete"):
         click = await harness.fake.click(message, label=label, user=harness.bob)
         answer = await click.wait_original()
@@ -239,11 +250,13 @@ async def test_someone_elses_buttons_say_not_yours(harness: Harness) -> None:
 async def test_edit_opens_modal_and_edits_the_image(harness: Harness) -> None:
     rec = await generate(harness)
     message = await rec.wait_original(has_image, timeout=10)
+    await harness.settle()
     click = await harness.fake.click(message, label="Edit", user=harness.alice)
     modal = await click.wait_modal()
     submit = await harness.fake.submit_modal(modal, {"instruction": "make it purple"},
                                              user=harness.alice)  # fmt: skip
     edited = await submit.wait_original(has_image, timeout=10)
+    await harness.settle()
     assert "make it purple" in edited.embed_text()
     request = harness.api.requests[-1]
     assert request.prompt == "make it purple"
@@ -255,6 +268,7 @@ async def test_edit_opens_modal_and_edits_the_image(harness: Harness) -> None:
 async def test_edit_with_empty_instruction_is_refused(harness: Harness) -> None:
     rec = await generate(harness)
     message = await rec.wait_original(has_image, timeout=10)
+    await harness.settle()
     click = await harness.fake.click(message, label="Edit", user=harness.alice)
     modal = await click.wait_modal()
     submit = await harness.fake.submit_modal(modal, {"instruction": "  "}, user=harness.alice)
@@ -266,6 +280,7 @@ async def test_edit_with_empty_instruction_is_refused(harness: Harness) -> None:
 async def test_delete_removes_row_and_objects(harness: Harness) -> None:
     rec = await generate(harness)
     message = await rec.wait_original(has_image, timeout=10)
+    await harness.settle()
     assert len(await harness.objects()) == 2
     click = await harness.fake.click(message, label="Delete", user=harness.alice)
     await click.wait_callback()
@@ -279,6 +294,7 @@ async def test_delete_removes_row_and_objects(harness: Harness) -> None:
 async def test_moderator_may_delete_but_not_reroll(harness: Harness) -> None:
     rec = await generate(harness)
     message = await rec.wait_original(has_image, timeout=10)
+    await harness.settle()
     reroll = await harness.fake.click(message, label="Reroll", user=harness.mod)
     assert "isn't yours" in (await reroll.wait_original()).content
     delete = await harness.fake.click(message, label="Delete", user=harness.mod)
@@ -309,6 +325,7 @@ async def test_two_edit_modals_of_one_image_are_both_answered(harness: Harness) 
     so a second Edit modal for the same image used to swallow the first one's submission."""
     rec = await generate(harness)
     message = await rec.wait_original(has_image, timeout=10)
+    await harness.settle()
     first = await (await harness.fake.click(message, label="Edit", user=harness.alice)).wait_modal()
     second = await (
         await harness.fake.click(message, label="Edit", user=harness.alice)
@@ -319,6 +336,7 @@ async def test_two_edit_modals_of_one_image_are_both_answered(harness: Harness) 
     ]
     for answer in answers:
         await answer.wait_original(has_image, timeout=10)
+        await harness.settle()
     assert await harness.balance(harness.alice) == 0
 
 
@@ -327,6 +345,7 @@ async def test_result_is_downscaled_to_the_upload_limit(harness: Harness) -> Non
     harness.fake.attachment_size_limit = 20_000
     rec = await generate(harness)
     message = await rec.wait_original(has_image, timeout=10)
+    await harness.settle()
     (attachment,) = message.attachments
     assert attachment.size <= 20_000 and not attachment.filename.endswith(".png")
     # The stored original keeps full quality; only the Discord copy was shrunk.

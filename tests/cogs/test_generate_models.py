@@ -14,7 +14,7 @@ from PIL import Image as PILImage
 from storage.ledger import INT64_MAX
 from storage.models import ImageStatus, TransactionKind
 from storage.wallets import WalletRepository
-from tests.cogs.conftest import Harness, png
+from tests.cogs.conftest import Harness, png, refusal
 from tests.cogs.test_generate import has_image
 from tests.fakes.discord_server import FakeMessage
 from tests.fakes.nanobanana_server import Behaviour, Mode
@@ -64,6 +64,7 @@ async def test_pro_at_4k_costs_what_is_configured(harness: Harness) -> None:
         user=harness.alice,
     )  # fmt: skip
     message = await rec.wait_original(has_image, timeout=20)
+    await harness.settle()
     text = message.embed_text()
     assert "4K" in text and PRO in text and "300" in text
     (attachment,) = message.attachments
@@ -100,6 +101,7 @@ async def test_every_image_of_an_answer_is_shown_and_kept(harness: Harness) -> N
     harness.api.script([Behaviour(Mode.OK, images=3)])
     rec = await harness.fake.slash("generate", {"prompt": "three foxes"}, user=harness.alice)
     message = await rec.wait_original(has_image, timeout=20)
+    await harness.settle()
     assert len(message.attachments) == 3
     rows = (await harness.app.image_repo.list_all(limit=10)).items
     assert len(rows) == 3 and all(r.status is ImageStatus.COMPLETED for r in rows)
@@ -115,6 +117,7 @@ async def test_a_pro_edit_through_the_button_keeps_its_context(harness: Harness)
     await harness.start_bot(nanobanana_model=PRO, generation_costs=COSTS)
     rec = await harness.fake.slash("generate", {"prompt": "a knight"}, user=harness.alice)
     message = await rec.wait_original(has_image, timeout=20)
+    await harness.settle()
     signature = harness.api.signatures[-1]
     click = await harness.fake.click(message, label="Edit", user=harness.alice)
     modal = await click.wait_modal()
@@ -123,6 +126,7 @@ async def test_a_pro_edit_through_the_button_keeps_its_context(harness: Harness)
     submit = await harness.fake.submit_modal(modal, {"instruction": "in winter"},
                                              user=harness.alice)  # fmt: skip
     await submit.wait_original(has_image, timeout=20)
+    await harness.settle()
     seen = harness.api.requests[-1]
     assert seen.signatures == [signature] and seen.prompt == "in winter"
     assert seen.history_images and seen.images == []
@@ -157,6 +161,7 @@ async def test_edit_of_an_odd_shaped_upload(
     submit = await harness.fake.submit_modal(modal, {"instruction": "add a hat"},
                                              user=harness.alice)  # fmt: skip
     edited = await submit.wait_original(has_image, timeout=20)
+    await harness.settle()
     assert ratio in edited.embed_text()
     assert harness.api.requests[-1].aspect_ratio == ratio
     assert await harness.balance(harness.alice) == 200
@@ -202,7 +207,7 @@ async def test_a_jpeg_with_a_huge_frame_gets_the_real_message(harness: Harness) 
         {"prompt": "edit", "image": harness.fake.upload(jpeg_with_huge_frame(), "big.jpg")},
         user=harness.alice,
     )
-    message = await rec.wait_original()
+    message = await refusal(rec)
     assert message.ephemeral
     assert "big.jpg is 60000×60000 pixels" in message.content, message.content
     assert "{" not in message.content
@@ -245,4 +250,5 @@ async def test_start_up_goes_on_when_a_leftover_refund_cannot_be_applied(harness
     assert failed.metadata["refund_owed"] == 100
     rec = await harness.fake.slash("generate", {"prompt": "still works"}, user=harness.bob)
     await rec.wait_original(has_image, timeout=20)
+    await harness.settle()
     await assert_ledger_consistent(bot.db)

@@ -53,6 +53,7 @@ async def test_changes_take_effect_here_only_and_are_recorded(harness: Harness) 
     fake.add_member(harness.guild, harness.alice, roles=[role])
     rec = await fake.slash("generate", {"prompt": "a private cat"}, user=harness.alice, channel=art)
     result = await rec.wait_original(has_image, timeout=10)
+    await harness.settle()
     # Results only for the requester: ephemeral, and so the balance may show.
     assert result.ephemeral and "Balance left\n260" in result.embed_text()
     assert await harness.balance(harness.alice) == 260

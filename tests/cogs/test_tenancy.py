@@ -4,7 +4,7 @@ refused with one private line and change nothing, in both economy scopes."""
 from __future__ import annotations
 
 from bot.config import EconomyScope
-from tests.cogs.conftest import Harness, png
+from tests.cogs.conftest import Harness, png, refusal
 from tests.fakes.discord_server import FakeMessage
 from tests.storage.helpers import assert_ledger_consistent
 
@@ -15,7 +15,7 @@ def has_image(message: FakeMessage) -> bool:
 
 async def answer(harness: Harness, command: str, options: dict[str, object], **kw: object) -> str:
     rec = await harness.fake.slash(command, options, **kw)  # type: ignore[arg-type]
-    message = await rec.wait_original()
+    message = await refusal(rec)
     assert message.ephemeral, message
     return message.content + message.embed_text()
 
@@ -24,6 +24,7 @@ async def alices_image(harness: Harness) -> tuple[FakeMessage, str]:
     """Alice makes an image in the first server: its public message and short id."""
     rec = await harness.fake.slash("generate", {"prompt": "a castle"}, user=harness.alice)
     message = await rec.wait_original(has_image, timeout=10)
+    await harness.settle()
     image = await harness.app.image_repo.list_by_user(await harness.user_id(harness.alice))
     return message, image.items[0].short_id
 

@@ -61,6 +61,7 @@ async def test_generation_is_charged_and_delivered_like_discord(web: Web) -> Non
     rec = await h.fake.slash("generate", {"prompt": "a banana astronaut",
                                           "aspect_ratio": "16:9"}, user=h.bob)  # fmt: skip
     await rec.wait_original(lambda m: bool(m.filenames), timeout=10)
+    await h.settle()  # shown first, stored meanwhile
     assert await ledger(web, h.alice) == await ledger(web, h.bob) == [
         ("STARTER", 300), ("GENERATION", -100)
     ]  # fmt: skip

@@ -26,6 +26,7 @@ async def test_results_uploads_and_gallery_link_to_the_web_gallery(web: Web) -> 
     h = await start_public(web)
     rec = await h.fake.slash("generate", {"prompt": "a banana"}, user=h.alice)
     message = await rec.wait_original(lambda m: bool(m.filenames), timeout=10)
+    await h.settle()  # shown first, stored meanwhile
     (button,) = links(message)
     image = (await h.app.image_repo.list_by_user(await h.user_id(h.alice))).items[0]
     assert button["url"] == f"{BASE}/servers/{h.guild.id}/images/{image.id}"

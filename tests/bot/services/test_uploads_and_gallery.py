@@ -145,7 +145,7 @@ async def test_gallery_pages_sheet_open_and_delete(
     me = actor(owner, GUILD_A)
     first = await gallery.page(me, owner)
     assert len(first.images) == PAGE_SIZE and first.total == 11 and first.pages == 2
-    assert first.sheet is not None and first.sheet.startswith(b"\x89PNG")
+    assert first.sheet is not None and first.sheet.startswith(b"\xff\xd8")
     second = await gallery.page(me, owner, cursor=first.next_cursor, page_number=2)
     assert len(second.images) == 2 and second.next_cursor is None
     assert not {i.id for i in first.images} & {i.id for i in second.images}
