@@ -8,6 +8,7 @@ import sys
 
 from bot.config import Settings, SettingsError, load_settings
 from bot.logs import secrets_of, setup_logging
+from bot.runtime import tune_memory
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -21,6 +22,8 @@ def main(argv: list[str] | None = None) -> int:
         help="run the bot (default), apply database migrations, or check the configuration",
     )
     args = parser.parse_args(argv)
+    # First, before any thread starts: the process keeps its own memory in check.
+    tune_memory()
     try:
         settings = load_settings()
     except SettingsError as error:

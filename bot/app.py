@@ -16,6 +16,7 @@ import aiohttp
 import discord
 from discord.ext import commands
 
+from bot import runtime
 from bot.config import Settings, StorageBackend
 from bot.directory import DiscordDirectory
 from bot.i18n import t
@@ -206,7 +207,7 @@ class NanoBananaBot(commands.Bot):
         """Log in over a bounded pool of keep-alive connections to Discord's API: a burst of
         answers reuses them instead of opening a connection each (discord.py's default
         pool has no bound and keeps none)."""
-        if self.http.connector is discord.utils.MISSING:
+        if self.http.connector is discord.utils.MISSING and self.settings.discord_connections:
             self.http.connector = aiohttp.TCPConnector(
                 limit=self.settings.discord_connections, keepalive_timeout=60
             )
@@ -395,7 +396,7 @@ def run_bot(settings: Settings) -> int:
             await bot.start(settings.discord_token.get_secret_value())
 
     try:
-        asyncio.run(main())
+        runtime.run(main, settings.event_loop)
     except KeyboardInterrupt:
         return 0
     except discord.LoginFailure:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -159,8 +159,11 @@ class Settings(BaseSettings):
     rate_limits: Annotated[dict[str, int], NoDecode] = Field(
         default_factory=dict, validate_default=True
     )
-    # Keep-alive connections to Discord's API (requests beyond wait for one).
-    discord_connections: int = Field(default=32, ge=1, le=1000)
+    # Keep-alive connections to Discord's API (requests beyond wait for one); 0: discord.py's
+    # own pool (no bound).
+    discord_connections: int = Field(default=32, ge=0, le=1000)
+    # The event loop: uvloop when installed (auto), or asyncio's own.
+    event_loop: Literal["auto", "uvloop", "asyncio"] = "auto"
     max_prompt_chars: int = Field(default=1000, ge=1, le=10_000)
     economy_scope: EconomyScope = EconomyScope.GUILD
     daily_coins: int = Field(default=50, ge=0, le=INT64_MAX)
