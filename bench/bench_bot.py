@@ -391,7 +391,7 @@ async def run(config: Config) -> Results:
             "python": platform.python_version(),
             "load_before": machine_load(),
             "max_jobs_per_user": default("max_jobs_per_user"),
-        },  # fmt: skip
+        },
     )
     started = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="bench-bot-") as temp:

@@ -19,21 +19,26 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import logging
+import sqlite3
 import tempfile
 import time
+import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from contextlib import AsyncExitStack
+from datetime import timedelta
 from pathlib import Path
 
 import aiohttp
 from aiohttp import web
 
-from bench.bench_bot import seed_gallery
+from bench.bench_bot import tiles
 from bench.common import percentile
 from bot.app import NanoBananaBot
 from bot.config import load_settings
 from bot.services.permissions import Identity
+from storage.timeutil import to_iso, utcnow
 from tests.fakes.discord_server import FakeDiscord, running_bot
 from tests.fakes.nanobanana_server import FakeNanobanana
 from web.sessions import Sessions
@@ -41,6 +46,41 @@ from web.sessions import Sessions
 
 def ms(seconds: float) -> str:
     return f"{seconds * 1000:.1f}"
+
+
+async def seed_gallery(bot: NanoBananaBot, owner_id: str, guild_id: int, count: int) -> None:
+    """`count` COMPLETED images for one member in one server by raw SQL (with the gallery
+    counters to match), cycling over 9 real objects."""
+    keys = []
+    for n, (png, thumb) in enumerate(tiles()):
+        key, thumb_key = f"images/bench-gallery/{n}.png", f"thumbnails/bench-gallery/{n}.webp"
+        await bot.store.put(key, png, "image/png")
+        await bot.store.put(thumb_key, thumb, "image/webp")
+        keys.append((key, thumb_key))
+    start = utcnow() - timedelta(days=30)
+    metadata = json.dumps({"mime_type": "image/png", "width": 320, "height": 320})
+    rows = []
+    for i in range(count):
+        stamp = to_iso(start + timedelta(milliseconds=i))
+        key, thumb_key = keys[i % len(keys)]
+        rows.append((str(uuid.uuid4()), owner_id, str(guild_id), f"gallery image {i}", key,
+                     thumb_key, metadata, stamp, stamp))  # fmt: skip
+    sql = (
+        "INSERT INTO images (id, user_id, guild_id, type, status, prompt, storage_key, "
+        "thumbnail_key, metadata, coins_used, created_at, updated_at) "
+        "VALUES (?, ?, ?, 'GENERATED', 'COMPLETED', ?, ?, ?, ?, 100, ?, ?)"
+    )
+    counter = (
+        "INSERT INTO gallery_counts (user_id, guild_id, type, count) "
+        "VALUES (?, ?, 'GENERATED', ?) ON CONFLICT (user_id, guild_id, type) "
+        "DO UPDATE SET count = gallery_counts.count + excluded.count"
+    )
+
+    def insert(conn: sqlite3.Connection) -> None:
+        conn.executemany(sql, rows)
+        conn.execute(counter, (owner_id, str(guild_id), count))
+
+    await bot.db.write(insert)
 
 
 async def measure(

@@ -118,7 +118,7 @@ async def serve(discord_url: str, orjson: bool) -> None:
         # discord.py picks orjson at import time when installed; back to the stdlib's json.
         import json
 
-        discord.utils._from_json = json.loads
+        discord.utils._from_json = json.loads  # type: ignore[assignment]
         discord.utils.HAS_ORJSON = False
     discord.http.Route.BASE = f"{discord_url}/api/v10"
     discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY = yarl.URL(

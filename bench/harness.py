@@ -45,7 +45,8 @@ READY_TIMEOUT = 180.0
 
 
 class FakeAPI(Protocol):
-    base_url: str
+    @property
+    def base_url(self) -> str: ...
 
     async def requests(self) -> list[dict[str, Any]]: ...
 
@@ -263,8 +264,6 @@ async def running(
                     control = line.split(" ", 1)[1]
                 if line == "READY":
                     break
-            while any(g not in fake.guilds for g in fake.guilds):  # pragma: no cover
-                await asyncio.sleep(0.01)
         async with aiohttp.ClientSession() as http:
             yield ProcessBot(process, control, http, pid=process.pid)
     finally:
