@@ -26,6 +26,7 @@ from bot.imaging import (
     make_thumbnail,
     normalize_upload,
     probe_image,
+    shrink_input,
     sniff_mime,
 )
 
@@ -576,3 +577,48 @@ def test_thumbnail_of_small_rgb_jpeg() -> None:
     Image.new("RGB", (40, 40), "white").save(buffer, "JPEG")
     thumb = make_thumbnail(buffer.getvalue())
     assert Image.open(io.BytesIO(thumb)).size == (40, 40)
+
+
+# --- shrink_input ----------------------------------------------------------------------------
+
+
+def test_shrink_input_brings_a_big_photo_down_to_what_the_model_uses() -> None:
+    photo = encode(solid((3000, 2000), RED), "JPEG", quality=90)
+    small, mime = shrink_input(photo, max_bytes=10 * MB, max_pixels=25_000_000, max_side=2048)
+    assert mime == "image/jpeg"
+    with Image.open(io.BytesIO(small)) as im:
+        assert max(im.size) == 2048 and im.size[0] / im.size[1] == pytest.approx(1.5, 0.01)
+
+
+def test_shrink_input_keeps_a_small_image_as_it_was() -> None:
+    data = encode(solid((300, 200), BLUE), "PNG")
+    assert shrink_input(data, max_bytes=MB, max_pixels=10**6, max_side=2048) == (data, "image/png")
+
+
+def test_shrink_input_keeps_real_transparency() -> None:
+    im = Image.new("RGBA", (2600, 100), (0, 0, 0, 0))
+    small, mime = shrink_input(encode(im, "PNG"), max_bytes=MB, max_pixels=10**7, max_side=1024)
+    assert mime == "image/png"
+    with Image.open(io.BytesIO(small)) as out:
+        assert out.mode == "RGBA" and out.size[0] == 1024
+
+
+@pytest.mark.parametrize(
+    ("data", "code"),
+    [
+        (b"", "empty"),
+        (b"x" * 2000, "too_large"),
+        (b"not an image at all", "not_image"),
+    ],
+)
+def test_shrink_input_refuses_what_inspect_refuses(data: bytes, code: str) -> None:
+    with pytest.raises(ImageProblem) as problem:
+        shrink_input(data, max_bytes=1000, max_pixels=10**6, max_side=512)
+    assert problem.value.code == code
+
+
+def test_shrink_input_has_its_own_pixel_limit_checked_from_the_header() -> None:
+    big = encode(Image.new("1", (5000, 5000)), "PNG")  # tiny file, 25 MP
+    with pytest.raises(ImageProblem) as problem:
+        shrink_input(big, max_bytes=MB, max_pixels=20_000_000, max_side=2048)
+    assert problem.value.code == "too_many_pixels" and problem.value.detail["width"] == 5000

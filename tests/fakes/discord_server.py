@@ -315,6 +315,8 @@ class FakeDiscord:
         self.unknown_routes: list[tuple[str, str]] = []
         self.server_errors: list[str] = []  # exceptions inside the fake itself (bugs)
         self.request_count = 0
+        # Files the bot downloaded from the CDN: (file id, time.monotonic() when served).
+        self.downloads: list[tuple[int, float]] = []
         self._injections: list[_Injection] = []
         self._bodies: dict[int, _Body] = {}  # by id(request), while its handler runs
 
@@ -1847,6 +1849,7 @@ class FakeDiscord:
                 "build FakeDiscord(keep_upload_bytes=True) for this test"
             )
             return web.Response(status=404, text="not kept")
+        self.downloads.append((f.id, time.monotonic()))
         return web.Response(body=f.data, content_type=f.content_type or "application/octet-stream")
 
     async def _create_dm(self, request: web.Request) -> web.StreamResponse:

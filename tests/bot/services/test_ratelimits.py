@@ -25,3 +25,40 @@ def test_a_window_allows_rate_hits_then_says_when() -> None:
     with pytest.raises(TooSoon) as again:
         window.hit("alice")
     assert again.value.retry_after == pytest.approx(10.0)
+
+
+def test_member_buckets_refill_and_count_refused_attempts() -> None:
+    from bot.services.ratelimits import MemberLimits
+
+    now = [0.0]
+    limits = MemberLimits(clock=lambda: now[0])
+    for _ in range(3):
+        limits.take("gallery", 1, 3)  # a full bucket: three at once
+    with pytest.raises(TooSoon) as refused:
+        limits.take("gallery", 1, 3)
+    assert refused.value.retry_after == pytest.approx(40.0)  # the refusal took a token too
+    limits.take("gallery", 2, 3)  # another member, another bucket
+    limits.take("coins", 1, 3)  # another action, another bucket
+    now[0] = 40.0
+    limits.take("gallery", 1, 3)  # told "40 s", came back after 40 s: through
+    with pytest.raises(TooSoon):
+        limits.take("gallery", 1, 3)
+    assert limits.refused == {"gallery": 2}
+    # However long the hammering, the debt stops at one bucket.
+    for _ in range(50):
+        with pytest.raises(TooSoon) as again:
+            limits.take("gallery", 1, 3)
+    assert again.value.retry_after == pytest.approx(80.0)
+
+
+def test_rates_parse_with_clear_errors() -> None:
+    from bot.services.ratelimits import DEFAULT_RATES, parse_rates
+
+    assert parse_rates("generate=5, gallery=20") == {"generate": 5, "gallery": 20}
+    assert parse_rates({"upload": "3"}) == {"upload": 3}
+    for bad, message in (("generate", "action=number"), ("fly=3", "unknown action"),
+                         ("generate=x", "whole number"), ("generate=0", "from 1")):  # fmt: skip
+        with pytest.raises(ValueError, match=message):
+            parse_rates(bad)
+    with pytest.raises(ValueError, match="from 1 to 10"):
+        parse_rates("coins=11", ceiling=DEFAULT_RATES)
