@@ -43,7 +43,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -62,7 +62,7 @@ from bench.harness import (
     running,
     seed_gallery,
 )
-from bot import imaging
+from bot import imaging, runtime
 from tests.fakes.discord_models import CB_MESSAGE
 from tests.fakes.discord_server import FakeDiscord, FakeGuild, FakeMessage, FakeUser
 from tests.fakes.nanobanana_server import render_png
@@ -108,6 +108,10 @@ class Config:
     connections: int
     in_process: bool
     quick: bool
+    profile: str = ""
+    lenient: bool = False
+    compare: bool = False
+    skip_gallery: bool = False
 
 
 def parse_args(argv: Sequence[str] | None = None) -> Config:
@@ -133,6 +137,25 @@ def parse_args(argv: Sequence[str] | None = None) -> Config:
         help="bot, fakes and driver in one process (the old measurement)",
     )
     parser.add_argument("--quick", action="store_true", help="small smoke run")
+    parser.add_argument(
+        "--profile",
+        choices=("ack", "burst"),
+        default="",
+        help="py-spy the bot's process during the first second of the burst "
+        "(ack) or all of it (burst); bench/results/burst-profile.txt",
+    )
+    parser.add_argument("--skip-gallery", action="store_true", help="the burst only")
+    parser.add_argument(
+        "--compare",
+        action="store_true",
+        help="bursts only, alternating: uvloop vs asyncio, orjson vs json, "
+        "32 keep-alive connections vs discord.py's unbounded pool",
+    )
+    parser.add_argument(
+        "--lenient-discord",
+        action="store_true",
+        help="the fake Discord skips its spec checks (to see their cost)",
+    )
     args = parser.parse_args(argv)
     values: dict[str, Any] = {
         "latency": 0.5, "concurrency": 4, "requests": 200, "users": 50, "image_size": 2048,
@@ -145,7 +168,10 @@ def parse_args(argv: Sequence[str] | None = None) -> Config:
         if getattr(args, name) is not None:
             values[name] = getattr(args, name)
     return Config(loop=args.loop, orjson=not args.no_orjson, connections=args.connections,
-                  in_process=args.in_process, quick=args.quick, **values)  # fmt: skip
+                  in_process=args.in_process, quick=args.quick, profile=args.profile,
+                  skip_gallery=args.skip_gallery, lenient=args.lenient_discord,
+                  compare=args.compare,
+                  **values)  # fmt: skip
 
 
 # ------------------------------------------------------------------------------ results
@@ -169,6 +195,7 @@ class Burst:
     efficiency: float = math.nan
     efficiency_measured: float = math.nan
     steps: dict[str, tuple[float, float]] = field(default_factory=dict)
+    profile: list[tuple[str, float, float]] = field(default_factory=list)
     answer_to_stored_p50_ms: float = math.nan
     rest_calls: int = 0
     rate_limited: int = 0
@@ -244,6 +271,7 @@ async def run_burst(
     rest_before, hits_before = fake.request_count, len(fake.ratelimits.hits)
     cpu_before, wall_before = cpu_seconds(bot.pid), time.monotonic()
     await bot.lag_start()
+    spy = await start_profile(bot.pid, config.profile) if config.profile else None
     with ProcessSampler(bot.pid) as sampler:
         result.rss_ready_mib = sampler.first_mib
         recs = list(
@@ -262,6 +290,8 @@ async def run_burst(
             if len(await bot.marks()) >= len(accepted):
                 break
             await asyncio.sleep(0.05)
+    if spy is not None:
+        result.profile = await stop_profile(spy)
     lags = await bot.lag()
     result.cpu_cores = (cpu_seconds(bot.pid) - cpu_before) / (time.monotonic() - wall_before)
     result.rss_peak_mib, result.pool_rss_peak_mib = sampler.peak_mib, sampler.peak_children_mib
@@ -300,6 +330,55 @@ async def run_burst(
             stored_by_discord.append(shown_at - mark["api_answered"])
     result.answer_to_stored_p50_ms = ms(percentile(stored_by_discord, 50))
     return result
+
+
+# ------------------------------------------------------------------------------ profiling
+
+PROFILE_PATH = Path(__file__).parent / "results" / "burst-profile.txt"
+
+
+async def start_profile(pid: int, what: str) -> asyncio.subprocess.Process:
+    """py-spy sampling the bot's process (all its threads; idle ones left out): for the
+    first second of the burst ("ack", where the acknowledgements are) or until stopped."""
+    PROFILE_PATH.parent.mkdir(parents=True, exist_ok=True)
+    window = ["--duration", "2"] if what == "ack" else []
+    spy = await asyncio.create_subprocess_exec(
+        str(Path(sys.executable).parent / "py-spy"), "record", "--pid", str(pid), "--rate",
+        "500", "--format", "raw", "--output", str(PROFILE_PATH), "--nonblocking", *window,
+        stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
+    )  # fmt: skip
+    await asyncio.sleep(1.0 if what != "ack" else 0.9)  # py-spy attaches
+    return spy
+
+
+async def stop_profile(spy: asyncio.subprocess.Process) -> list[tuple[str, float, float]]:
+    """Stop py-spy; the busiest functions as (name, self %, inclusive %) of all samples."""
+    if spy.returncode is None:
+        spy.send_signal(2)  # SIGINT: py-spy writes its file and exits
+    await spy.wait()
+    return summarize_profile(PROFILE_PATH.read_text())
+
+
+def summarize_profile(collapsed: str, top: int = 25) -> list[tuple[str, float, float]]:
+    """From py-spy's collapsed stacks ("frame;frame;... count" lines)."""
+    own: dict[str, int] = {}
+    inclusive: dict[str, int] = {}
+    total = 0
+    for line in collapsed.splitlines():
+        stack, _, count_text = line.rpartition(" ")
+        if not stack or not count_text.isdigit():
+            continue
+        count = int(count_text)
+        frames = [f.split(" (")[0] + " " + f.split(" (")[-1].split(":")[0].rsplit("/", 1)[-1]
+                  for f in stack.split(";")]  # fmt: skip
+        total += count
+        own[frames[-1]] = own.get(frames[-1], 0) + count
+        for frame in set(frames):
+            inclusive[frame] = inclusive.get(frame, 0) + count
+    if not total:
+        return []
+    ranked = sorted(inclusive, key=lambda f: own.get(f, 0), reverse=True)[:top]
+    return [(f, 100 * own.get(f, 0) / total, 100 * inclusive[f] / total) for f in ranked]
 
 
 # ------------------------------------------------------------------------------ the gallery
@@ -397,7 +476,7 @@ async def run(config: Config) -> Results:
     with tempfile.TemporaryDirectory(prefix="bench-bot-") as temp:
         root = Path(temp)
         async with (
-            FakeDiscord() as fake,
+            FakeDiscord(validate=not config.lenient) as fake,
             fake_api(
                 latency=config.latency, image_size=config.image_size, in_process=config.in_process
             ) as api,
@@ -415,13 +494,70 @@ async def run(config: Config) -> Results:
             async with running(fake, settings, in_process=config.in_process, loop=config.loop,
                                orjson=config.orjson) as bot:  # fmt: skip
                 results.burst = await run_burst(fake, users, bot, api.base_url, config)
-            results.gallery = await run_gallery(
-                fake, guild, collector, api.base_url, config, root / "gallery"
-            )
+            if not config.skip_gallery:
+                results.gallery = await run_gallery(
+                    fake, guild, collector, api.base_url, config, root / "gallery"
+                )
             results.problems = fake.problems()
     results.host["load_after"] = machine_load()
     results.total_s = time.perf_counter() - started
     return results
+
+
+# ------------------------------------------------------------------------------ variants
+
+VARIANTS: dict[str, dict[str, Any]] = {
+    "as shipped (uvloop, orjson, 32 connections)": {},
+    "asyncio's own loop": {"loop": "asyncio"},
+    "discord.py on stdlib json": {"orjson": False},
+    "discord.py's unbounded pool": {"connections": 0},
+}
+
+
+async def compare(config: Config, rounds: int = 2) -> dict[str, list[Burst]]:
+    """The burst under each variant, alternating (A B C D A B C D), each on a fresh bot and
+    database: what each of the ecosystem's speed-ups pays, in one run."""
+    found: dict[str, list[Burst]] = {name: [] for name in VARIANTS}
+    with tempfile.TemporaryDirectory(prefix="bench-compare-") as temp:
+        async with (
+            FakeDiscord() as fake,
+            fake_api(latency=config.latency, image_size=config.image_size,
+                     in_process=False) as api,
+        ):  # fmt: skip
+            guild = fake.add_guild("Bench Guild")
+            for n in range(rounds):
+                for index, (name, change) in enumerate(VARIANTS.items()):
+                    # New members each time: every burst is of first-time members.
+                    users = [fake.add_user(f"u{n}-{index}-{k}", guilds=[guild])
+                             for k in range(config.users)]  # fmt: skip
+                    variant = replace(config, **change)
+                    settings = base_settings(Path(temp) / f"{n}-{index}", fake, api.base_url,
+                                             guild.id)  # fmt: skip
+                    settings.update(max_concurrent_generations=config.concurrency,
+                                    discord_connections=variant.connections,
+                                    rate_limits={"generate": 10_000})  # fmt: skip
+                    async with running(fake, settings, in_process=False, loop=variant.loop,
+                                       orjson=variant.orjson) as bot:  # fmt: skip
+                        found[name].append(await run_burst(fake, users, bot, api.base_url, variant))
+    return found
+
+
+def print_compare(found: dict[str, list[Burst]]) -> None:
+    print("Variants, alternating in one run (each figure: one burst per round)")
+    print(f"{'variant':<46}{'ack p50 ms':>16}{'ack p99 ms':>16}{'efficiency':>16}"
+          f"{'CPU cores':>14}{'RSS MiB':>14}")  # fmt: skip
+    for name, bursts in found.items():
+        columns = [
+            (lambda b: b.ack_p50_ms, 0, 16),
+            (lambda b: b.ack_p99_ms, 0, 16),
+            (lambda b: b.efficiency_measured, 3, 16),
+            (lambda b: b.cpu_cores, 2, 14),
+            (lambda b: b.rss_peak_mib, 0, 14),
+        ]
+        line = f"{name:<46}"
+        for get, digits, width in columns:
+            line += f"{' / '.join(fmt(get(b), digits) for b in bursts):>{width}}"
+        print(line)
 
 
 # ------------------------------------------------------------------------------ output
@@ -519,6 +655,11 @@ def print_report(results: Results) -> None:
     print("-" * (width + value_width + 20))
     for label, value, aim, met in table:
         print(f"{label:<{width}}{value:>{value_width}}  {aim:<10}{met}")
+    if results.burst.profile:
+        print(f"\npy-spy of the bot's process during the burst ({PROFILE_PATH.name}): "
+              "self % / inclusive % of samples")  # fmt: skip
+        for name, own, inclusive in results.burst.profile:
+            print(f"  {own:5.1f} {inclusive:5.1f}  {name}")
     print(f"\nTotal {results.total_s:.0f} s; figures in {RESULTS_PATH}")
     if results.problems:
         print(f"\n{len(results.problems)} request(s) real Discord would refuse:")
@@ -538,7 +679,14 @@ def without_nan(value: Any) -> Any:
 
 def main(argv: Sequence[str] | None = None) -> None:
     config = parse_args(argv)
-    results = asyncio.run(run(config))
+    if config.compare:
+        print(f"load average before: {machine_load()}")
+        found = runtime.run(lambda: compare(config))
+        print(f"load average after: {machine_load()}")
+        print_compare(found)
+        return
+    # The driver (the fake Discord) on uvloop too: its own CPU is not what is measured.
+    results = runtime.run(lambda: run(config))
     RESULTS_PATH.parent.mkdir(parents=True, exist_ok=True)
     RESULTS_PATH.write_text(json.dumps(without_nan(asdict(results)), indent=2) + "\n")
     print_report(results)

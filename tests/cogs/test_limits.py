@@ -230,7 +230,7 @@ async def test_a_result_shown_but_not_stored_stays_shown_and_is_refunded(
         local = LocalObjectStore(tmp_path / "objects")
         await local.open()
         flaky = FlakyStore(local, fail_put=lambda key: key.startswith("thumbnails/"))
-        await h.start_bot(store=flaky)  # type: ignore[arg-type]
+        await h.start_bot(store=flaky)
         rec = await h.fake.slash("generate", {"prompt": "a comet"}, user=h.alice)
         shown = await rec.wait_original(has_image, timeout=10)
         assert shown.components  # Reroll / Edit / Delete while it is being stored

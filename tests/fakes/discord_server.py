@@ -129,6 +129,9 @@ _ALLOWED_CALLBACKS = {
 UserLike = FakeUser | FakeMember | int
 # The user an OAuth2 bearer token speaks for, on its request.
 OAUTH_USER = web.RequestKey("oauth_user", FakeUser)
+# When a request reached the fake's edge (fake.clock.now()), before it is parsed and checked:
+# what "Discord received it" means for the 3 s deadline and the acknowledgement latency.
+ARRIVED = web.RequestKey("arrived", float)
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 T = TypeVar("T")
 
@@ -1511,6 +1514,7 @@ class FakeDiscord:
     async def _middleware(self, request: web.Request, handler: Handler) -> web.StreamResponse:
         """Discord's edge, in its order: injected faults, auth, the body (read once), rate
         limits, upload limits, the spec; then the route's handler."""
+        request[ARRIVED] = self.clock.now()
         self.request_count += 1
         path = request.path
         for inj in self._injections:
@@ -1994,7 +1998,7 @@ class FakeDiscord:
             rec.expired = True
 
     async def _callback(self, request: web.Request) -> web.StreamResponse:
-        now = self.clock.now()
+        now = request.get(ARRIVED) or self.clock.now()
         rec = self.records_by_id.get(int(request.match_info["iid"]))
         payload, uploads = self._body(request)
         if rec is None or rec.token != request.match_info["token"]:
