@@ -42,7 +42,7 @@ import platform
 import sys
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -547,7 +547,7 @@ def print_compare(found: dict[str, list[Burst]]) -> None:
     print(f"{'variant':<46}{'ack p50 ms':>16}{'ack p99 ms':>16}{'efficiency':>16}"
           f"{'CPU cores':>14}{'RSS MiB':>14}")  # fmt: skip
     for name, bursts in found.items():
-        columns = [
+        columns: list[tuple[Callable[[Burst], float], int, int]] = [
             (lambda b: b.ack_p50_ms, 0, 16),
             (lambda b: b.ack_p99_ms, 0, 16),
             (lambda b: b.efficiency_measured, 3, 16),
