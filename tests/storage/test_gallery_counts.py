@@ -1,4 +1,4 @@
-"""The gallery counters (0004_gallery_counters) always equal a real COUNT of finished images,
+"""The gallery counters (0005_gallery_counters) always equal a real COUNT of finished images,
 per member, server and type, whatever mix of jobs, extras, uploads, failures and deletes."""
 
 from __future__ import annotations
