@@ -60,6 +60,7 @@ from bot.nanobanana import (
     nearest_ratio,
 )
 from bot.services import turns
+from bot.services.budgets import BudgetService
 from bot.services.catalog import ModelCatalog
 from bot.services.errors import (
     ImageNotFound,
@@ -86,6 +87,7 @@ from storage.errors import InsufficientCoins, InvalidTransition, NotFound
 from storage.images import ImageRepository, Refund, StoredObject
 from storage.models import Image, ImageStatus
 from storage.objects import ObjectStore, StorageError, image_key, thumbnail_key
+from storage.usage import BudgetExceeded
 
 __all__ = [
     "ExtraImage",
@@ -132,6 +134,7 @@ class GenerationService:
         catalog: ModelCatalog | None = None,
         retry_seconds: float = 60.0,
         enabled: bool = True,
+        budgets: BudgetService | None = None,
     ) -> None:
         self.images = images
         self.store = store
@@ -145,8 +148,12 @@ class GenerationService:
         self.retry_seconds = retry_seconds
         # False when no API key is configured: refuse before charging anyone.
         self.enabled = enabled
+        #: Admits jobs within the host's budgets and records what each answer cost.
+        self.budgets = budgets
         #: Called with refunds the background recovery made (the app tells the members).
         self.on_recovered: Callable[[list[Refund]], Awaitable[None]] | None = None
+        #: Called with each finished job (the moderation log); failures are logged.
+        self.on_completed: Callable[[Result], Awaitable[None]] | None = None
         #: How many times the supervisor restarted a worker.
         self.worker_restarts = 0
         self._queue: asyncio.Queue[Job] = asyncio.Queue()
@@ -274,7 +281,10 @@ class GenerationService:
                 refund = await self._persist(
                     f"start-up: refunding image {image.id}",
                     functools.partial(
-                        self.images.fail_and_refund, image.id, "interrupted by a restart"
+                        self.images.fail_and_refund,
+                        image.id,
+                        "interrupted by a restart",
+                        interrupted=True,
                     ),
                 )
             except Exception as error:
@@ -354,6 +364,8 @@ class GenerationService:
         earlier = sum(1 for turn in request.history for p in turn.parts if p.image is not None)
         self.catalog.check_images(profile, len(request.inputs) + earlier)
         cost = self.catalog.cost(profile.model, size, default=payer.cost)
+        # The server's blocklist, before any charge; the message never repeats the entry.
+        payer.content.check(prompt)
         user_id = payer.user_id
         limit = min(payer.max_jobs, self.max_jobs_per_user)
         if self._slots.get(user_id, 0) >= limit:
@@ -366,8 +378,15 @@ class GenerationService:
         )
         # Take the slot before awaiting, so concurrent requests of one user can't all pass.
         self._slots[user_id] = self._slots.get(user_id, 0) + 1
+        claim = None
+        if self.budgets is not None:
+            claim = self.budgets.claim(
+                payer.guild_id, payer.caps, model=profile.model, size=size,
+                prompt_chars=len(prompt), input_images=len(request.inputs) + earlier,
+            )  # fmt: skip
         try:
-            image, balance = await self.images.reserve_generation(
+            image, balance, notices = await self.images.reserve_within_budget(
+                claim=claim,
                 user_id=user_id,
                 wallet_id=payer.wallet_id,
                 guild_id=payer.guild_id,
@@ -385,6 +404,11 @@ class GenerationService:
         except InsufficientCoins as error:
             self._release_slot(user_id)
             raise NotEnoughCoins(error.balance, error.cost) from None
+        except BudgetExceeded as error:
+            self._release_slot(user_id)
+            assert self.budgets is not None
+            self._spawn(self.budgets.exhausted(error))
+            raise self.budgets.refusal(error) from None
         except sqlite3.OperationalError as error:
             # Locked by another process: nothing was written; the member may simply retry.
             self._release_slot(user_id)
@@ -393,6 +417,8 @@ class GenerationService:
         except BaseException:
             self._release_slot(user_id)
             raise
+        if notices and self.budgets is not None:
+            self._spawn(self.budgets.announce(notices))
         return Job(image=image, request=request, balance=balance, listener=listener)
 
     async def enqueue(self, job: Job) -> int:
@@ -605,7 +631,7 @@ class GenerationService:
         await self._notify(job, "started")
         request = job.request
         try:
-            return await self.generator.generate(
+            generated = await self.generator.generate(
                 request.prompt,
                 request.inputs,
                 request.aspect_ratio,
@@ -617,6 +643,28 @@ class GenerationService:
             key, params = failure_reason(error)
             await self._fail(job, key, params, f"{type(error).__name__}: {error}")
             return None
+        await self._bill(job, generated)
+        return generated
+
+    async def _bill(self, job: Job, generated: GeneratedImage) -> None:
+        """Record what the answer cost the host (from its usageMetadata), whatever happens to
+        the job next: Google bills the call either way. Never fails the job."""
+        if self.budgets is None:
+            return
+        request = job.request
+        images = max(1, len(generated.images))
+        try:
+            await self._persist(
+                f"job {job.id}: recording its cost",
+                functools.partial(
+                    self.budgets.bill, job.id, request.model or self.generator.model,
+                    request.image_size, generated.usage, images,
+                ),
+                budget=min(self.retry_seconds, 10.0),
+            )  # fmt: skip
+        except Exception as error:
+            # The reservation's estimate still counts against the budgets.
+            log.error("job %s: cost not recorded (%s); its estimate stands", job.id, error)
 
     async def _finish(self, job: Job, generated: GeneratedImage) -> None:
         """Store and deliver a generated answer (outside the API slot)."""
@@ -640,6 +688,11 @@ class GenerationService:
                 generated.latency,
             )
             await self._notify(job, "completed", result)
+            if self.on_completed is not None:
+                try:
+                    await self.on_completed(result)
+                except Exception:
+                    log.exception("job %s: completion hook failed", job.id)
         except asyncio.CancelledError:
             await asyncio.shield(self._fail(job, "reason.shutdown", {}, "shutdown", budget=5.0))
             raise
