@@ -53,6 +53,8 @@ COGS = (
     "cogs.daily",
     "cogs.admin",
     "cogs.settings",
+    "cogs.usage",
+    "cogs.modlog",
     "cogs.help",
 )
 COMMANDS_HASH_KEY = "commands_hash"
