@@ -144,8 +144,10 @@ class ModLogCog(commands.Cog):
         cap = notice.cap
         language = await self._language(cap.guild_id)
         money = cap.kind is CapKind.USD_PER_MONTH
+        # The real share when the 80% notice goes out (e.g. 96%); the full one says 100%.
+        share = notice.used * 100 // cap.limit if cap.limit else 100
         params: dict[str, Any] = {
-            "percent": notice.threshold,
+            "percent": 100 if notice.threshold >= 100 else min(99, max(share, notice.threshold)),
             "used": format_usd(notice.used) if money else notice.used,
             "limit": format_usd(cap.limit) if money else cap.limit,
             "at": int(notice.resets_at.timestamp()),

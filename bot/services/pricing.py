@@ -89,9 +89,9 @@ def usd(amount_micros: int) -> Decimal:
 
 
 def format_usd(amount_micros: int) -> str:
-    """$0.039, $12.50, $1,234.00: cents for sums, three decimals below a dime."""
+    """$0.039, $0.116, $12.50, $1,234.00: tenths of a cent below a dollar, cents above."""
     value = usd(amount_micros)
-    if abs(value) < Decimal("0.10") and amount_micros:
+    if abs(value) < 1 and amount_micros:
         return f"${value:.3f}"
     return f"${value:,.2f}"
 
