@@ -195,7 +195,7 @@ class FakeChannel:
                     "deny": str(o["deny"]),
                 }
                 for o in self.permission_overwrites
-            ],  # fmt: skip
+            ],
             "nsfw": self.nsfw,
             "parent_id": None,
             "topic": None,
@@ -294,10 +294,8 @@ class FakeGuild:
         (@everyone, the member's roles together, the member), ADMINISTRATOR and the owner
         overriding everything; no VIEW_CHANNEL means no permission at all in the channel."""
         base = self.permissions_for(user_id)
-        if (
-            channel is None
-            or (base == ALL_PERMISSIONS
-            and (user_id == self.owner_id or base & ADMINISTRATOR))
+        if channel is None or (
+            base == ALL_PERMISSIONS and (user_id == self.owner_id or base & ADMINISTRATOR)
         ):
             return base
         overwrites = {(o["type"], o["id"]): o for o in channel.permission_overwrites}
