@@ -5,8 +5,8 @@ word past the list: NFKC (full-width and styled letters become plain ones), case
 diacritics stripped, invisible format characters dropped, and every remaining letter that
 Unicode's confusables table says looks like a Latin letter or digit folded to it (Cyrillic "а",
 Greek "ο"...; the table comes from the `confusable-homoglyphs` package). Words match whole
-words (a phrase matches its words in order) and also when spelled out letter by letter
-("b a d"); patterns are RE2 regular expressions (case-insensitive) run on the normal form.
+words (a phrase matches its words in order) and also when split across whole words ("b a d",
+"ba d", "banana bomb" as "b a n a n a bomb"); patterns are RE2 regular expressions (case-insensitive) run on the normal form.
 
 RE2 matches in linear time, so no pattern can be catastrophic to run; a pattern that does not
 compile, or whose program would be too large, is refused when it is added.
@@ -65,21 +65,18 @@ def normalise(text: str) -> str:
     return " ".join(word for word in _WORDS.split(folded) if word)
 
 
-def _spelled_out(words: list[str]) -> list[str]:
-    """Runs of single letters joined ("b a d" -> "bad"), other words kept."""
-    joined: list[str] = []
-    run = ""
-    for word in words:
-        if len(word) == 1:
-            run += word
-            continue
-        if run:
-            joined.append(run)
-            run = ""
-        joined.append(word)
-    if run:
-        joined.append(run)
-    return joined
+def _joined_match(words: list[str], squashed: str) -> bool:
+    """Whether some run of whole words, joined without spaces, spells `squashed` ("b a d",
+    "ba d" -> "bad"); runs start and end on word boundaries, so "class" never holds "ass"."""
+    for start in range(len(words)):
+        joined = ""
+        for word in words[start:]:
+            joined += word
+            if len(joined) >= len(squashed):
+                if joined == squashed:
+                    return True
+                break
+    return False
 
 
 @functools.lru_cache(maxsize=1024)
@@ -143,9 +140,8 @@ class ContentPolicy:
         """The entry `text` falls foul of, or None (for logs; members never see it)."""
         words = normalise(text).split()
         plain = f" {' '.join(words)} "
-        spelled = f" {' '.join(_spelled_out(words))} "
         for word in self.words:
-            if f" {word} " in plain or f" {word.replace(' ', '')} " in spelled:
+            if f" {word} " in plain or _joined_match(words, word.replace(" ", "")):
                 return word
         flat = plain.strip()
         for pattern in self.patterns:

@@ -153,10 +153,12 @@ class ModerationService:
     async def remove_entry(self, actor: Actor, guild_id: int, entry: str) -> str:
         """Remove an entry, given as listed (a word may also be given in any spelling)."""
         self.permissions.check_moderate(actor, guild_id)
-        user = await self._account(actor)
+        listed = {e.entry for e in await self.repo.blocklist(guild_id)}
         for candidate in dict.fromkeys([entry.strip(), normalised_or_empty(entry)]):
-            if candidate and await self.repo.remove_entry(guild_id, candidate, actor_id=user.id):
-                return candidate
+            if candidate in listed:
+                user = await self._account(actor)
+                if await self.repo.remove_entry(guild_id, candidate, actor_id=user.id):
+                    return candidate
         raise InvalidInput("blocklist.not_listed")
 
     async def entries(self, actor: Actor, guild_id: int) -> list[BlockEntry]:
@@ -194,8 +196,10 @@ class ModerationService:
     ) -> None:
         self.permissions.check_moderate(actor, guild_id)
         member = await self.accounts.find(target.discord_id)
+        if member is None or await self.repo.block(guild_id, member.id) is None:
+            raise InvalidInput("moderation.not_blocked")
         moderator = await self._account(actor)
-        if member is None or not await self.repo.clear_block(
+        if not await self.repo.clear_block(
             guild_id, member.id, actor_id=moderator.id, reason=reason.strip()[:MAX_REASON_CHARS]
         ):
             raise InvalidInput("moderation.not_blocked")
