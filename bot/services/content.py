@@ -6,7 +6,8 @@ diacritics stripped, invisible format characters dropped, and every remaining le
 Unicode's confusables table says looks like a Latin letter or digit folded to it (Cyrillic "а",
 Greek "ο"...; the table comes from the `confusable-homoglyphs` package). Words match whole
 words (a phrase matches its words in order) and also when split across whole words ("b a d",
-"ba d", "banana bomb" as "b a n a n a bomb"); patterns are RE2 regular expressions (case-insensitive) run on the normal form.
+"ba d", "banana bomb" as "b a n a n a bomb"); patterns are RE2 regular expressions
+(case-insensitive) run on the normal form.
 
 RE2 matches in linear time, so no pattern can be catastrophic to run; a pattern that does not
 compile, or whose program would be too large, is refused when it is added.
