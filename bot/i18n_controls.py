@@ -155,6 +155,7 @@ MESSAGES: dict[str, dict[str, str]] = {
         "choice.monthly_budget_usd": "Monthly budget in USD (server)",
         "choice.mod_log_channel_id": "Moderation log channel",
         "choice.nsfw_only": "Images only in age-restricted channels",
+        "help.docs.owner": "Owner controls",
     },
     "es": {
         "budget.global_month": "El bot ha alcanzado su presupuesto mensual de imágenes, así que "
@@ -305,5 +306,6 @@ MESSAGES: dict[str, dict[str, str]] = {
         "choice.monthly_budget_usd": "Presupuesto mensual en USD (servidor)",
         "choice.mod_log_channel_id": "Canal del registro de moderación",
         "choice.nsfw_only": "Imágenes solo en canales con restricción de edad",
+        "help.docs.owner": "Controles del propietario",
     },
 }

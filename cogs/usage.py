@@ -39,7 +39,7 @@ def usage_embed(
     report: UsageReport,
     title: str,
     *,
-    admin: bool,
+    host_budget: bool,
     members: dict[str, int | None],
 ) -> discord.Embed:
     embed = discord.Embed(title=title, colour=BANANA, timestamp=report.generated_at)
@@ -75,8 +75,8 @@ def usage_embed(
     budgets = []
     for budget in report.budgets:
         cap = budget.cap
-        if cap.guild_id is None and not admin:
-            continue  # the host's own budget is for bot admins
+        if cap.guild_id is None and not host_budget:
+            continue
         name = (
             "usage.cap.global"
             if cap.guild_id is None
@@ -138,7 +138,10 @@ class UsageCog(TenantCog):
         )
         people = await self.bot.accounts.by_ids(str(g.key[0]) for g in report.top_members)
         members = {user_id: user.discord_id for user_id, user in people.items()}
-        embed = usage_embed(language, report, title, admin=actor.bot_admin, members=members)
+        embed = usage_embed(
+            language, report, title, members=members,
+            host_budget=self.bot.permissions.sees_host_budget(actor),
+        )  # fmt: skip
         await reply(
             itx,
             embed=embed,

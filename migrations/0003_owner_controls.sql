@@ -2,7 +2,8 @@
 -- host in US dollars (from the API's usageMetadata), budgets that refuse a request before any
 -- coin moves, blocklists, blocked members, a moderation-log channel and an audit of every
 -- moderation action. Standard SQL only (no JSON functions, no rowid tricks): these tables run
--- on PostgreSQL too. Amounts are integer micro-dollars (1 USD = 1000000).
+-- on PostgreSQL too. Amounts are integer micro-dollars (1 USD = 1000000), BIGINT so that a
+-- month's sum fits on PostgreSQL as well (SQLite's INTEGER is 64-bit anyway).
 
 -- One row per generation job (one API call), keyed by the job's image id but without a foreign
 -- key: the spend stays on the books when a moderator deletes the image.
@@ -17,9 +18,9 @@ CREATE TABLE generation_usage (
     image_size        TEXT,
     status            TEXT    NOT NULL CHECK (status IN ('RESERVED', 'BILLED', 'VOID')),
     -- Coins the member paid for it (0 once refunded).
-    coins             INTEGER NOT NULL DEFAULT 0 CHECK (coins >= 0),
-    estimate_micros   INTEGER NOT NULL CHECK (estimate_micros >= 0),
-    cost_micros       INTEGER NOT NULL DEFAULT 0 CHECK (cost_micros >= 0),
+    coins             BIGINT  NOT NULL DEFAULT 0 CHECK (coins >= 0),
+    estimate_micros   BIGINT  NOT NULL CHECK (estimate_micros >= 0),
+    cost_micros       BIGINT  NOT NULL DEFAULT 0 CHECK (cost_micros >= 0),
     images            INTEGER NOT NULL DEFAULT 0 CHECK (images >= 0),
     prompt_tokens     INTEGER NOT NULL DEFAULT 0,
     output_tokens     INTEGER NOT NULL DEFAULT 0,
@@ -56,7 +57,7 @@ CREATE TABLE budget_notices (
 
 -- Per-server caps and content settings (NULL: the default, i.e. none / off).
 ALTER TABLE guild_settings ADD COLUMN daily_image_cap INTEGER CHECK (daily_image_cap >= 0);
-ALTER TABLE guild_settings ADD COLUMN monthly_budget_micros INTEGER
+ALTER TABLE guild_settings ADD COLUMN monthly_budget_micros BIGINT
     CHECK (monthly_budget_micros >= 0);
 ALTER TABLE guild_settings ADD COLUMN mod_log_channel_id TEXT;
 ALTER TABLE guild_settings ADD COLUMN nsfw_only INTEGER CHECK (nsfw_only IN (0, 1));

@@ -19,7 +19,6 @@ import logging
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 from bot.services.errors import UserFacingError
 from bot.services.pricing import PriceTable, UsageCounts
@@ -255,8 +254,3 @@ class BudgetService:
             budgets=budgets,
             generated_at=now,
         )
-
-
-def describe_cap(cap: Cap) -> dict[str, Any]:
-    """A cap's identity for logs and notices."""
-    return {"scope": cap.scope, "kind": cap.kind.value, "limit": cap.limit, "period": cap.period}

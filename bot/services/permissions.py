@@ -255,6 +255,11 @@ class PermissionService:
         if not self.moderates(actor, image.guild_id):
             raise NotAllowed("moderation.not_allowed")
 
+    def sees_host_budget(self, actor: Actor) -> bool:
+        """The deployment's own budget (MONTHLY_BUDGET_USD) is the host's business: bot
+        admins only."""
+        return actor.bot_admin
+
     def check_usage(self, actor: Actor, guild_id: int | None) -> None:
         """/usage: a server's moderators for that server; bot admins for any or all."""
         if actor.bot_admin:

@@ -324,6 +324,14 @@ class Scenario:
                         lambda m: _has_image(m) or m.ephemeral or "refunded" in m.content,
                         timeout=max(0.1, deadline - time.monotonic()),
                     )
+            if op == "upload" and rec.responded:
+                # An upload answers "thinking" first; it is done at its real answer. (A stop
+                # while one is still storing leaves its objects to the next start-up's
+                # reconciliation, which a final stop never reaches.)
+                with contextlib.suppress(TimeoutError):
+                    await rec.wait_message(
+                        lambda m: not m.loading, timeout=max(0.1, deadline - time.monotonic())
+                    )
             if time.monotonic() - started > 5:
                 log.warning("slow to settle: %s %s", op, rec.describe()[:400])
         self._settled = len(self.records)
