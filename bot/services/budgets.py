@@ -20,7 +20,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from bot.services.errors import UserFacingError
+from bot.services.errors import BudgetReached
 from bot.services.pricing import PriceTable, UsageCounts
 from storage.timeutil import to_iso, utcnow
 from storage.usage import (
@@ -169,15 +169,15 @@ class BudgetService:
         now = self.clock()
         return next_day(now) if cap.kind is CapKind.IMAGES_PER_DAY else next_month(now)
 
-    def refusal(self, error: BudgetExceeded) -> UserFacingError:
+    def refusal(self, error: BudgetExceeded) -> BudgetReached:
         """The member's message: which cap, and when it resets (never how much is left)."""
         cap = error.cap
         at = int(self.resets_at(cap).timestamp())
         if cap.guild_id is None:
-            return UserFacingError("budget.global_month", at=at)
+            return BudgetReached("budget.global_month", at=at)
         if cap.kind is CapKind.IMAGES_PER_DAY:
-            return UserFacingError("budget.server_day", limit=cap.limit, at=at)
-        return UserFacingError("budget.server_month", at=at)
+            return BudgetReached("budget.server_day", at=at, limit=cap.limit)
+        return BudgetReached("budget.server_month", at=at)
 
     async def exhausted(self, error: BudgetExceeded) -> None:
         """A request was refused by a cap: the 100% notice, once per period."""
