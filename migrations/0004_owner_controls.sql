@@ -38,11 +38,17 @@ CREATE INDEX idx_generation_usage_guild_day ON generation_usage (guild_id, day);
 CREATE INDEX idx_generation_usage_guild_month ON generation_usage (guild_id, month);
 CREATE INDEX idx_generation_usage_month ON generation_usage (month);
 
--- A row per budget scope ('global', 'guild:<id>') that reservations update first: on
--- PostgreSQL the row lock serialises reservations of one scope, so two can't both pass a cap.
-CREATE TABLE budget_locks (
-    scope   TEXT    PRIMARY KEY,
-    version INTEGER NOT NULL DEFAULT 0
+-- What each budget period holds (`used`: µUSD for a month, images for a day), for the whole
+-- deployment ('global') and each server ('guild:<id>'), kept by the same transactions that
+-- write the usage rows. A reservation takes its share with one guarded UPDATE
+-- (`used + estimate <= cap`), as a debit takes coins: atomic on SQLite and PostgreSQL alike,
+-- and the row lock serialises the reservations of one scope.
+CREATE TABLE budget_totals (
+    scope  TEXT   NOT NULL,
+    kind   TEXT   NOT NULL CHECK (kind IN ('usd_month', 'images_day')),
+    period TEXT   NOT NULL,
+    used   BIGINT NOT NULL DEFAULT 0,
+    PRIMARY KEY (scope, kind, period)
 );
 
 -- Budget notices already sent (80% and 100% of a cap, once per scope, cap and period).

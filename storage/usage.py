@@ -1,14 +1,16 @@
 """What generations cost the host, and the budgets that bound it, enforced in the database.
 
-A reservation (`claim`, inside the same transaction as the coin debit) first locks each budget
-scope it is bound by (a row in `budget_locks`: on PostgreSQL the row lock serialises the
-reservations of one scope; SQLite's `BEGIN IMMEDIATE` already does), then sums what the period
-holds (the estimates of jobs in flight plus the billed cost of finished ones), and refuses with
-`BudgetExceeded` if this job's estimate would pass a cap. So caps hold under concurrency, across
-restarts and across processes: nothing about them lives in memory.
+Each period a job counts in (the deployment's month, its server's month and day) has a running
+total in `budget_totals`: the estimates of jobs in flight plus the billed cost (or images) of
+answered ones. A reservation (`claim`, inside the same transaction as the coin debit) adds its
+estimate to each with one guarded UPDATE where a cap applies (`used + estimate <= cap`, like a
+debit's `coins >= cost`), and raises `BudgetExceeded` (rolling the whole reservation back) when
+one refuses. Billing replaces the estimate by the real cost; a job that ends without an answer
+takes its estimate back. So caps hold under concurrency, across restarts and across processes:
+nothing about them lives in memory, and the check costs the same however busy the month is.
 
-Standard SQL only (`?` placeholders, `CASE`, `COALESCE`, `ON CONFLICT DO NOTHING`): this runs
-on SQLite and PostgreSQL.
+Standard SQL only (`?` placeholders, `CASE`, `COALESCE`, `ON CONFLICT DO NOTHING`,
+`RETURNING`): this runs on SQLite and PostgreSQL.
 """
 
 from __future__ import annotations
@@ -102,39 +104,70 @@ def _scope_filter(cap: Cap) -> tuple[str, list[Any]]:
     return " AND ".join(where), params
 
 
+def _periods(guild_id: int | None, day: str, month: str) -> list[tuple[str, CapKind, str]]:
+    """The totals a job counts in (whether or not a cap applies to them now: a cap set in the
+    middle of a month must see what the month already spent). Global first: every
+    transaction takes the rows in the same order."""
+    periods = [(GLOBAL_SCOPE, CapKind.USD_PER_MONTH, month)]
+    if guild_id is not None:
+        scope = f"guild:{guild_id}"
+        periods += [(scope, CapKind.USD_PER_MONTH, month), (scope, CapKind.IMAGES_PER_DAY, day)]
+    return periods
+
+
+def _add(conn: sqlite3.Connection, key: tuple[str, CapKind, str], amount: int) -> None:
+    """Move a total by `amount` (unguarded: billing and refunds)."""
+    if amount:
+        conn.execute(
+            "UPDATE budget_totals SET used = used + ? WHERE scope = ? AND kind = ? AND period = ?",
+            (amount, key[0], key[1].value, key[2]),
+        )
+
+
+def _take(
+    conn: sqlite3.Connection, key: tuple[str, CapKind, str], amount: int, cap: Cap | None
+) -> int | None:
+    """Add `amount` to a total, within `cap` if given; the new total, or None if refused."""
+    conn.execute(
+        "INSERT INTO budget_totals (scope, kind, period, used) VALUES (?, ?, ?, 0) "
+        "ON CONFLICT DO NOTHING",
+        (key[0], key[1].value, key[2]),
+    )
+    sql = "UPDATE budget_totals SET used = used + ? WHERE scope = ? AND kind = ? AND period = ?"
+    params: list[Any] = [amount, key[0], key[1].value, key[2]]
+    if cap is not None:
+        sql += " AND used + ? <= ?"
+        params += [amount, cap.limit]
+    row = conn.execute(sql + " RETURNING used", params).fetchone()
+    return None if row is None else int(row[0])
+
+
 def used(conn: sqlite3.Connection, cap: Cap) -> int:
     """What the cap's period holds now (in this transaction)."""
-    where, params = _scope_filter(cap)
-    counted = _COUNTED_IMAGES if cap.kind is CapKind.IMAGES_PER_DAY else _COUNTED_USD
     row = conn.execute(
-        f"SELECT COALESCE(SUM({counted}), 0) FROM generation_usage WHERE {where}", params
+        "SELECT used FROM budget_totals WHERE scope = ? AND kind = ? AND period = ?",
+        (cap.scope, cap.kind.value, cap.period),
     ).fetchone()
-    return int(row[0])
-
-
-def _lock(conn: sqlite3.Connection, scope: str) -> None:
-    conn.execute(
-        "INSERT INTO budget_locks (scope, version) VALUES (?, 0) ON CONFLICT (scope) DO NOTHING",
-        (scope,),
-    )
-    conn.execute("UPDATE budget_locks SET version = version + 1 WHERE scope = ?", (scope,))
+    return 0 if row is None else int(row[0])
 
 
 def claim(
     conn: sqlite3.Connection, claim: BudgetClaim, *, job_id: str, user_id: str, coins: int
 ) -> list[Level]:
-    """Admit the job or raise BudgetExceeded (write nothing then: the caller's transaction
-    rolls back). Records the RESERVED usage row; returns each cap's level after it."""
-    # Global first, then the server: every reservation takes the locks in the same order.
-    for scope in sorted({cap.scope for cap in claim.caps}, key=lambda s: s != GLOBAL_SCOPE):
-        _lock(conn, scope)
+    """Admit the job or raise BudgetExceeded (the caller's transaction then rolls back
+    everything). Records the RESERVED usage row; returns each cap's level after it."""
+    caps = {(cap.scope, cap.kind, cap.period): cap for cap in claim.caps}
     levels = []
-    for cap in claim.caps:
-        before = used(conn, cap)
-        after = before + cap.amount(claim.estimate_micros)
-        if after > cap.limit:
-            raise BudgetExceeded(cap, before)
-        levels.append(Level(cap, after))
+    for key in _periods(claim.guild_id, claim.day, claim.month):
+        cap = caps.pop(key, None)
+        amount = 1 if key[1] is CapKind.IMAGES_PER_DAY else claim.estimate_micros
+        after = _take(conn, key, amount, cap)
+        if cap is not None:
+            if after is None:
+                raise BudgetExceeded(cap, used(conn, cap))
+            levels.append(Level(cap, after))
+    if caps:
+        raise ValueError(f"caps outside the job's periods: {sorted(caps)}")
     conn.execute(
         "INSERT INTO generation_usage (id, guild_id, user_id, model, image_size, status, coins, "
         "estimate_micros, day, month, created_at, updated_at) "
@@ -154,6 +187,27 @@ def claim(
         ),
     )
     return levels
+
+
+def _settle(conn: sqlite3.Connection, job_id: str, cost_micros: int | None, images: int) -> bool:
+    """A RESERVED job's totals: its estimate replaced by `cost_micros` and one image by
+    `images` (None: it ended without an answer, so it takes nothing). False if the job was
+    not RESERVED (already settled: nothing moves twice)."""
+    row = conn.execute(
+        "SELECT guild_id, day, month, estimate_micros FROM generation_usage "
+        "WHERE id = ? AND status = 'RESERVED'",
+        (job_id,),
+    ).fetchone()
+    if row is None:
+        return False
+    guild_id = int(row[0]) if row[0] is not None else None
+    estimate = int(row[3])
+    for key in _periods(guild_id, str(row[1]), str(row[2])):
+        if key[1] is CapKind.IMAGES_PER_DAY:
+            _add(conn, key, (images if cost_micros is not None else 0) - 1)
+        else:
+            _add(conn, key, (cost_micros if cost_micros is not None else 0) - estimate)
+    return True
 
 
 def record_notice(conn: sqlite3.Connection, cap: Cap, threshold: int) -> bool:
@@ -190,11 +244,12 @@ def void(conn: sqlite3.Connection, job_id: str, *, billed_if_started: bool = Fal
             "images = 1, updated_at = ? WHERE id = ? AND status = 'RESERVED'",
             (now, job_id),
         )
-    conn.execute(
-        "UPDATE generation_usage SET status = 'VOID', updated_at = ? "
-        "WHERE id = ? AND status = 'RESERVED'",
-        (now, job_id),
-    )
+    elif _settle(conn, job_id, None, 0):
+        conn.execute(
+            "UPDATE generation_usage SET status = 'VOID', updated_at = ? "
+            "WHERE id = ? AND status = 'RESERVED'",
+            (now, job_id),
+        )
     conn.execute("UPDATE generation_usage SET coins = 0 WHERE id = ?", (job_id,))
 
 
@@ -237,6 +292,8 @@ class UsageRepository:
         """The API answered: the job now counts its real cost (once; False if it had ended)."""
 
         def write(conn: sqlite3.Connection) -> bool:
+            if not _settle(conn, job_id, billed.cost_micros, billed.images):
+                return False
             cursor = conn.execute(
                 "UPDATE generation_usage SET status = 'BILLED', cost_micros = ?, images = ?, "
                 "prompt_tokens = ?, output_tokens = ?, image_tokens = ?, thoughts_tokens = ?, "
@@ -262,6 +319,15 @@ class UsageRepository:
         return None if row is None else int(row[0])
 
     async def level(self, cap: Cap) -> int:
+        """What the cap's period holds (its running total)."""
+        value = await self.db.fetchval(
+            "SELECT used FROM budget_totals WHERE scope = ? AND kind = ? AND period = ?",
+            (cap.scope, cap.kind.value, cap.period),
+        )
+        return 0 if value is None else int(value)
+
+    async def recount(self, cap: Cap) -> int:
+        """The same figure summed from the usage rows (what the running total must equal)."""
         where, params = _scope_filter(cap)
         counted = _COUNTED_IMAGES if cap.kind is CapKind.IMAGES_PER_DAY else _COUNTED_USD
         value = await self.db.fetchval(

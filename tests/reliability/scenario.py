@@ -34,6 +34,7 @@ from bot.nanobanana.wire import parse_usage
 from bot.services.pricing import PriceTable, UsageCounts, micros
 from storage.db import Database
 from storage.objects import LocalObjectStore
+from storage.usage import Cap, CapKind, UsageRepository
 from tests.fakes.discord_server import (
     FakeDiscord,
     FakeGuild,
@@ -534,6 +535,16 @@ async def check_budgets(db_path: Path, figures: Figures) -> None:
             "SELECT guild_id, day, month, cost_micros, estimate_micros, images "
             "FROM generation_usage WHERE status = 'BILLED'"
         )
+        # Every running total (what the caps are checked against) equals its rows' sum.
+        usage = UsageRepository(db)
+        for total in await db.fetchall("SELECT scope, kind, period, used FROM budget_totals"):
+            scope = str(total["scope"])
+            period = Cap(
+                CapKind(total["kind"]), 0, str(total["period"]),
+                None if scope == "global" else int(scope.split(":")[1]),
+            )  # fmt: skip
+            if await usage.recount(period) != int(total["used"]):
+                problems.append(f"budget total {tuple(total)} != {await usage.recount(period)}")
     figures.billed_micros = sum(int(r["cost_micros"]) for r in rows)
     excess = sum(max(0, int(r["cost_micros"]) - int(r["estimate_micros"])) for r in rows)
     figures.overrun_allowance_micros = excess

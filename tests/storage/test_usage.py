@@ -51,6 +51,7 @@ async def test_two_processes_racing_at_the_edge_of_a_cap_admit_exactly_what_fits
         outcomes = await asyncio.gather(*(reserve(n) for n in range(12)))
         assert outcomes.count("admitted") == 5
         assert await UsageRepository(first).level(cap) == 200_000
+        assert await UsageRepository(first).recount(cap) == 200_000
         # The refused paid nothing and left no row.
         assert await first.fetchval("SELECT COUNT(*) FROM images") == 5
         assert await first.fetchval("SELECT SUM(coins) FROM wallets") == 12 * 500 - 5 * 100
@@ -95,6 +96,9 @@ async def test_notices_once_and_what_failing_billing_and_interruption_count(db: 
     assert await usage.level(month) == 38_702 + 40_000 + 2 * 40_000
     totals = await usage.totals(GUILD, "month", "2026-03")
     assert totals.images == 3 and totals.coins == 20 and totals.in_flight == 2
+    # The running totals are what the rows add up to.
+    for each in (cap, month, Cap(CapKind.USD_PER_MONTH, 1, "2026-03")):
+        assert await usage.level(each) == await usage.recount(each)
     # Another day is another count.
     image, _, _ = await images.reserve_within_budget(
         user_id=user.id, wallet_id=wallet.id, cost=10, prompt="x", guild_id=GUILD,
