@@ -22,14 +22,17 @@ from bot.directory import DiscordDirectory
 from bot.i18n import t
 from bot.nanobanana import NanobananaClient
 from bot.services.accounts import AccountService
+from bot.services.budgets import BudgetService
 from bot.services.callers import CallerService
 from bot.services.catalog import ModelCatalog
 from bot.services.gallery import GalleryService
-from bot.services.generation import GenerationService
+from bot.services.generation import GenerationService, Result
 from bot.services.imagework import ImageWork
 from bot.services.maintenance import reconcile_storage
 from bot.services.members import MemberService
+from bot.services.moderation import ModerationService
 from bot.services.permissions import PermissionService
+from bot.services.pricing import PriceTable, micros
 from bot.services.ratelimits import MemberLimits
 from bot.services.settings import GuildSettingsService
 from bot.services.tokens import TokenService
@@ -39,7 +42,9 @@ from storage.api_tokens import ApiTokenRepository
 from storage.db import Database
 from storage.guild_settings import GuildSettingsRepository
 from storage.images import ImageRepository, Refund
+from storage.moderation import ModerationRepository
 from storage.objects import LocalObjectStore, ObjectStore, S3ObjectStore
+from storage.usage import UsageRepository
 from storage.users import UserRepository
 from storage.wallets import WalletRepository
 from web.context import WebContext
@@ -58,6 +63,8 @@ COGS = (
     "cogs.daily",
     "cogs.admin",
     "cogs.settings",
+    "cogs.usage",
+    "cogs.modlog",
     "cogs.tokens",
     "cogs.help",
 )
@@ -91,6 +98,13 @@ def build_catalog(settings: Settings) -> ModelCatalog:
         settings.nanobanana_models,
         default_cost=settings.generation_cost,
         costs=settings.generation_costs,
+    )
+
+
+def build_prices(settings: Settings) -> PriceTable:
+    """Google's list prices with the host's IMAGE_PRICES_USD / TOKEN_PRICES_USD."""
+    return PriceTable(
+        image_prices=settings.image_prices_usd, token_prices=settings.token_prices_usd
     )
 
 
@@ -155,11 +169,33 @@ class NanoBananaBot(commands.Bot):
             scope=settings.economy_scope,
             max_grant=settings.max_grant,
         )
+        self.gallery = GalleryService(
+            images=self.image_repo, users=user_repo, store=self.store,
+            permissions=self.permissions, imagework=self.imagework,
+        )  # fmt: skip
+        usage = UsageRepository(self.db)
+        self.budgets = BudgetService(
+            usage,
+            build_prices(settings),
+            monthly_budget_micros=(
+                None if settings.monthly_budget_usd is None else micros(settings.monthly_budget_usd)
+            ),
+        )
+        self.moderation = ModerationService(
+            ModerationRepository(self.db),
+            permissions=self.permissions,
+            accounts=self.accounts,
+            settings=self.guild_settings,
+            gallery=self.gallery,
+            images=self.image_repo,
+            usage=usage,
+        )
         self.members = MemberService(
             accounts=self.accounts,
             settings=self.guild_settings,
             wallets=self.wallets,
             permissions=self.permissions,
+            moderation=self.moderation,
         )
         self.generation = GenerationService(
             images=self.image_repo,
@@ -175,8 +211,10 @@ class NanoBananaBot(commands.Bot):
             retry_seconds=settings.job_retry_seconds,
             enabled=settings.gemini_api_key is not None,
             imagework=self.imagework,
+            budgets=self.budgets,
         )
         self.generation.on_recovered = self.tell_interrupted
+        self.generation.on_completed = self._log_result
         self.uploads = UploadService(
             images=self.image_repo,
             store=self.store,
@@ -186,10 +224,7 @@ class NanoBananaBot(commands.Bot):
             rate=settings.rate_limits["upload"],
             imagework=self.imagework,
         )
-        self.gallery = GalleryService(
-            images=self.image_repo, users=user_repo, store=self.store,
-            permissions=self.permissions, imagework=self.imagework,
-        )  # fmt: skip
+        self.uploads.on_uploaded = self.moderation.image_created
         self.tokens = TokenService(ApiTokenRepository(self.db))
         self.directory = DiscordDirectory(self)
         self.callers = CallerService(
@@ -212,6 +247,9 @@ class NanoBananaBot(commands.Bot):
                 limit=self.settings.discord_connections, keepalive_timeout=60
             )
         await super().login(token)
+
+    async def _log_result(self, result: Result) -> None:
+        await self.moderation.image_created(result.image)
 
     async def setup_hook(self) -> None:
         await self.db.connect()

@@ -21,9 +21,19 @@ SETTINGS: tuple[str, ...] = (
     "channel_ids",
     "generate_role_id",
     "public_results",
+    "daily_image_cap",
+    "monthly_budget_usd",
+    "mod_log_channel_id",
+    "nsfw_only",
     "rate_limits",
 )
-_COLUMNS = ", ".join(SETTINGS)
+# Where a setting's name is not its column: the budget is stored in micro-dollars.
+_COLUMN = {setting: setting for setting in SETTINGS} | {
+    "monthly_budget_usd": "monthly_budget_micros"
+}
+_COLUMNS = ", ".join(_COLUMN[s] for s in SETTINGS)
+_SNOWFLAKES = ("generate_role_id", "mod_log_channel_id")
+_BOOLEANS = ("public_results", "nsfw_only")
 
 
 class GuildSettingsRepository:
@@ -48,16 +58,17 @@ class GuildSettingsRepository:
             raise ValueError(f"unknown setting {setting!r}")
         stored = _to_column(setting, value)
         guild = str(guild_id)
+        column = _COLUMN[setting]
 
         def write(conn: sqlite3.Connection) -> SettingChange:
             now = utcnow_iso()
             before = conn.execute(
-                f"SELECT {setting} FROM guild_settings WHERE guild_id = ?", (guild,)
+                f"SELECT {column} FROM guild_settings WHERE guild_id = ?", (guild,)
             ).fetchone()
             old = _from_column(setting, before[0] if before is not None else None)
             conn.execute(
-                f"INSERT INTO guild_settings (guild_id, {setting}, updated_at) VALUES (?, ?, ?) "
-                f"ON CONFLICT (guild_id) DO UPDATE SET {setting} = excluded.{setting}, "
+                f"INSERT INTO guild_settings (guild_id, {column}, updated_at) VALUES (?, ?, ?) "
+                f"ON CONFLICT (guild_id) DO UPDATE SET {column} = excluded.{column}, "
                 "updated_at = excluded.updated_at",
                 (guild, stored, now),
             )
@@ -101,9 +112,9 @@ def _to_column(setting: str, value: Any) -> Any:
         return json.dumps({str(k): int(v) for k, v in value.items()}, sort_keys=True)
     if setting == "channel_ids":
         return json.dumps([str(int(c)) for c in value])
-    if setting == "generate_role_id":
+    if setting in _SNOWFLAKES:
         return str(int(value))
-    if setting == "public_results":
+    if setting in _BOOLEANS:
         return int(bool(value))
     return int(value)
 
@@ -116,9 +127,9 @@ def _from_column(setting: str, stored: Any) -> Any:
         return {str(k): int(v) for k, v in json.loads(stored).items()}
     if setting == "channel_ids":
         return [int(c) for c in json.loads(stored)]
-    if setting == "generate_role_id":
+    if setting in _SNOWFLAKES:
         return int(stored)
-    if setting == "public_results":
+    if setting in _BOOLEANS:
         return bool(stored)
     return int(stored)
 
@@ -129,7 +140,7 @@ def _from_audit(setting: str, text: str | None) -> Any:
     value = json.loads(text)
     if setting == "channel_ids":
         return [int(c) for c in value]
-    if setting == "generate_role_id":
+    if setting in _SNOWFLAKES:
         return int(value)
     return value
 

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from storage import ledger
+from storage import ledger, usage
 from storage.cursors import decode_cursor, encode_cursor
 from storage.db import Database
 from storage.errors import BalanceOverflow, InvalidCursor, InvalidTransition, NotFound
@@ -24,6 +24,7 @@ from storage.models import (
     UserStats,
 )
 from storage.timeutil import to_iso, utcnow_iso
+from storage.usage import BudgetClaim, Level
 
 _IMAGE_COLUMNS = (
     "id, user_id, type, status, title, description, prompt, storage_key, storage_url, "
@@ -389,7 +390,29 @@ class ImageRepository:
         user's.
         """
 
-        def reserve(conn: sqlite3.Connection) -> tuple[Image, int]:
+        image, balance, _ = await self.reserve_within_budget(
+            user_id=user_id, wallet_id=wallet_id, cost=cost, prompt=prompt, guild_id=guild_id,
+            metadata=metadata, title=title,
+        )  # fmt: skip
+        return image, balance
+
+    async def reserve_within_budget(
+        self,
+        *,
+        user_id: str,
+        wallet_id: str,
+        cost: int,
+        prompt: str,
+        guild_id: int | None = None,
+        metadata: dict[str, Any] | None = None,
+        title: str | None = None,
+        claim: BudgetClaim | None = None,
+    ) -> tuple[Image, int, list[tuple[Level, int]]]:
+        """`reserve_generation`, admitted by the budgets of `claim` in the same transaction
+        (raises BudgetExceeded before any coin moves) and recorded as a RESERVED usage row;
+        also returns the budget notices this reservation made due (recorded as sent)."""
+
+        def reserve(conn: sqlite3.Connection) -> tuple[Image, int, list[tuple[Level, int]]]:
             _check_owner(conn, wallet_id, user_id)
             balance = ledger.balance(conn, wallet_id)
             image_id = _insert(
@@ -397,12 +420,17 @@ class ImageRepository:
                 title=title, prompt=prompt, metadata=metadata, coins_used=cost,
                 guild_id=guild_id, wallet_id=wallet_id,
             )  # fmt: skip
+            due: list[tuple[Level, int]] = []
+            if claim is not None:
+                levels = usage.claim(conn, claim, job_id=image_id, user_id=user_id, coins=cost)
             if cost:
                 balance = ledger.debit(
                     conn, wallet_id, cost, kind=TransactionKind.GENERATION, image_id=image_id,
                     reason="generation",
                 )  # fmt: skip
-            return _fetch(conn, image_id), balance
+            if claim is not None:
+                due = usage.notices_due(conn, levels)
+            return _fetch(conn, image_id), balance, due
 
         return await self.db.write(reserve)
 
@@ -438,9 +466,12 @@ class ImageRepository:
 
         return await self.db.write(insert)
 
-    async def fail_and_refund(self, image_id: str, error: str) -> Refund | None:
+    async def fail_and_refund(
+        self, image_id: str, error: str, *, interrupted: bool = False
+    ) -> Refund | None:
         """FAILED + REFUND ledger row + credit in one transaction, exactly once, back to the
-        wallet that paid.
+        wallet that paid; its budget reservation stops counting (with `interrupted`, a job
+        the API may have answered keeps its estimated cost: see `usage.void`).
 
         Guarded on status: only a PENDING/PROCESSING job can fail, so a second call (or a
         call racing the first) finds nothing to do and returns None.
@@ -448,6 +479,8 @@ class ImageRepository:
         failed_at = utcnow_iso()
 
         def refund(conn: sqlite3.Connection) -> Refund | None:
+            before = conn.execute("SELECT status FROM images WHERE id = ?", (image_id,)).fetchone()
+            started = before is not None and before[0] == ImageStatus.PROCESSING.value
             row = conn.execute(
                 "UPDATE images SET status = 'FAILED', updated_at = ?, "
                 "metadata = json_set(metadata, '$.error', ?) "
@@ -457,6 +490,7 @@ class ImageRepository:
             ).fetchone()
             if row is None:
                 return None
+            usage.void(conn, image_id, billed_if_started=interrupted and started)
             wallet_id, coins_used = row[0], int(row[1])
             if wallet_id is None:
                 # No wallet paid (a free job, or its wallet is gone with its member).

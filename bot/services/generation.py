@@ -72,6 +72,7 @@ from bot.nanobanana import (
     nearest_ratio,
 )
 from bot.services import turns
+from bot.services.budgets import BudgetService
 from bot.services.catalog import ModelCatalog
 from bot.services.errors import (
     ImageNotFound,
@@ -99,6 +100,7 @@ from storage.errors import InsufficientCoins, InvalidTransition, NotFound
 from storage.images import ImageRepository, Refund, StoredObject
 from storage.models import Image, ImageStatus
 from storage.objects import ObjectStore, StorageError, image_key, thumbnail_key
+from storage.usage import BudgetExceeded
 
 __all__ = [
     "Admission",
@@ -172,6 +174,7 @@ class GenerationService:
         imagework: ImageWork | None = None,
         max_finishers: int | None = None,
         lookahead: int | None = None,
+        budgets: BudgetService | None = None,
     ) -> None:
         self.images = images
         self.store = store
@@ -193,8 +196,12 @@ class GenerationService:
         self.retry_seconds = retry_seconds
         # False when no API key is configured: refuse before charging anyone.
         self.enabled = enabled
+        #: Admits jobs within the host's budgets and records what each answer cost.
+        self.budgets = budgets
         #: Called with refunds the background recovery made (the app tells the members).
         self.on_recovered: Callable[[list[Refund]], Awaitable[None]] | None = None
+        #: Called with each finished job (the moderation log); failures are logged.
+        self.on_completed: Callable[[Result], Awaitable[None]] | None = None
         #: How many times the supervisor restarted a worker.
         self.worker_restarts = 0
         self._queue: asyncio.Queue[Job] = asyncio.Queue()
@@ -339,7 +346,10 @@ class GenerationService:
                 refund = await self._persist(
                     f"start-up: refunding image {image.id}",
                     functools.partial(
-                        self.images.fail_and_refund, image.id, "interrupted by a restart"
+                        self.images.fail_and_refund,
+                        image.id,
+                        "interrupted by a restart",
+                        interrupted=True,
                     ),
                 )
             except Exception as error:
@@ -446,6 +456,8 @@ class GenerationService:
             earlier = sum(1 for turn in request.history for p in turn.parts if p.image is not None)
             self.catalog.check_images(profile, len(request.inputs) + earlier)
             cost = self.catalog.cost(profile.model, size, default=payer.cost)
+            # The server's blocklist, before any charge; the message never repeats the entry.
+            payer.content.check(prompt)
             # Taken before awaiting, so concurrent requests of one member can't all pass.
             admission = admission or self.admit(payer.slot_key, payer.max_jobs)
         except BaseException:
@@ -456,8 +468,15 @@ class GenerationService:
             request, prompt=prompt, aspect_ratio=ratio, model=profile.model, image_size=size
         )
         user_id = payer.user_id
+        claim = None
+        if self.budgets is not None:
+            claim = self.budgets.claim(
+                payer.guild_id, payer.caps, model=profile.model, size=size,
+                prompt_chars=len(prompt), input_images=len(request.inputs) + earlier,
+            )  # fmt: skip
         try:
-            image, balance = await self.images.reserve_generation(
+            image, balance, notices = await self.images.reserve_within_budget(
+                claim=claim,
                 user_id=user_id,
                 wallet_id=payer.wallet_id,
                 guild_id=payer.guild_id,
@@ -475,6 +494,11 @@ class GenerationService:
         except InsufficientCoins as error:
             admission.release()
             raise NotEnoughCoins(error.balance, error.cost) from None
+        except BudgetExceeded as error:
+            admission.release()
+            assert self.budgets is not None
+            self._spawn(self.budgets.exhausted(error))
+            raise self.budgets.refusal(error) from None
         except sqlite3.OperationalError as error:
             # Locked by another process: nothing was written; the member may simply retry.
             admission.release()
@@ -484,6 +508,8 @@ class GenerationService:
             admission.release()
             raise
         admission.used = True
+        if notices and self.budgets is not None:
+            self._spawn(self.budgets.announce(notices))
         return Job(
             image=image,
             request=request,
@@ -731,9 +757,31 @@ class GenerationService:
         )
         return generated
 
+    async def _bill(self, job: Job, generated: GeneratedImage) -> None:
+        """Record what the answer cost the host (from its usageMetadata), whatever happens to
+        the job next: Google bills the call either way. Never fails the job."""
+        if self.budgets is None:
+            return
+        request = job.request
+        images = max(1, len(generated.images))
+        try:
+            await self._persist(
+                f"job {job.id}: recording its cost",
+                functools.partial(
+                    self.budgets.bill, job.id, request.model or self.generator.model,
+                    request.image_size, generated.usage, images,
+                ),
+                budget=min(self.retry_seconds, 10.0),
+            )  # fmt: skip
+        except Exception as error:
+            # The reservation's estimate still counts against the budgets.
+            log.error("job %s: cost not recorded (%s); its estimate stands", job.id, error)
+
     async def _finish(self, job: Job, generated: GeneratedImage) -> None:
-        """Deliver a checked answer at once and store it meanwhile (outside the API slot)."""
+        """Deliver a checked answer at once and store it meanwhile (outside the API slot);
+        what the call cost the host is recorded alongside."""
         delivery: asyncio.Task[None] | None = None
+        billing = asyncio.create_task(self._bill(job, generated))
         try:
             images = generated.images or (
                 _as_output(generated.data, generated.mime_type, generated.width, generated.height),
@@ -764,6 +812,11 @@ class GenerationService:
                 generated.latency,
             )
             await self._notify(job, "completed", result)
+            if self.on_completed is not None:
+                try:
+                    await self.on_completed(result)
+                except Exception:
+                    log.exception("job %s: completion hook failed", job.id)
         except asyncio.CancelledError:
             await asyncio.shield(self._fail(job, "reason.shutdown", {}, "shutdown", budget=5.0))
             raise
@@ -775,6 +828,7 @@ class GenerationService:
             await asyncio.shield(self._fail(job, "reason.internal", {}, "internal error"))
             raise
         finally:
+            await asyncio.shield(billing)  # never raises
             self._done_running(job)
             self.recent_marks.append((job.id, job.request.prompt, dict(job.marks)))
 

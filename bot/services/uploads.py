@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import functools
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -57,6 +57,8 @@ class UploadService:
         self.limits = limits or MemberLimits()
         self.rate = rate
         self.imagework = imagework
+        #: Called with each stored upload (the moderation log); it must not raise.
+        self.on_uploaded: Callable[[Image], Awaitable[None]] | None = None
 
     def take_turn(self, discord_id: int, rate: int | None = None) -> None:
         """Count one upload attempt of a member (at the host's rate, or `rate`); raises
@@ -147,4 +149,6 @@ class UploadService:
                 log.warning("upload by user %s not stored: %s", payer.user_id, error)
                 raise UserFacingError("reason.storage") from None
             raise
+        if self.on_uploaded is not None:
+            await self.on_uploaded(image)
         return UploadResult(image, balance)

@@ -155,6 +155,23 @@ async def refusal(rec: InteractionRecord, timeout: float = 10) -> FakeMessage:
     return answer
 
 
+async def outcome(rec: InteractionRecord, timeout: float = 15) -> FakeMessage:
+    """A job's first visible outcome: its image, or the private answer of a refusal (before
+    or after the first response)."""
+
+    def found(r: InteractionRecord) -> FakeMessage | None:
+        original = r.original
+        shown = original is not None and not original.deleted
+        if shown and any(n.startswith("nanobanana-") for n in original.filenames):  # type: ignore[union-attr]
+            return original
+        return private_answer(r)
+
+    await rec.wait_for(lambda r: found(r) is not None, timeout)
+    message = found(rec)
+    assert message is not None
+    return message
+
+
 def make_settings(tmp_path: Path, api: FakeNanobanana, *guild_ids: int) -> Settings:
     return load_settings(
         discord_token="fake-bot-token",

@@ -106,7 +106,7 @@ async def test_the_migration_counts_existing_images(tmp_path: object) -> None:
     db = Database(tmp_path / "old.db")
     await db.connect()
     try:
-        before = [m for m in load_migrations() if m.version < 4]
+        before = [m for m in load_migrations() if m.version < 5]
         await db.migrate(before)
         user, _ = await member(db, 1, 100)
         for n, (guild, kind, status) in enumerate(
