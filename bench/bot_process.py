@@ -98,6 +98,8 @@ def control_app(bot: NanoBananaBot, lag: LoopLag) -> web.Application:
                 "sheet_hits": bot.gallery.sheets.hits,
                 "sheet_misses": bot.gallery.sheets.misses,
                 "sheet_cache_bytes": bot.gallery.sheets.bytes,
+                "jobs_running": bot.generation.running,
+                "jobs_waiting": bot.generation.queue_length,
             }
         )
 

@@ -218,7 +218,9 @@ class InProcessBot:
 
     async def stats(self) -> dict[str, Any]:
         return {"images_refused": self.bot.imagework.refused,
-                "limits_refused": self.bot.limits.refused}  # fmt: skip
+                "limits_refused": self.bot.limits.refused,
+                "jobs_running": self.bot.generation.running,
+                "jobs_waiting": self.bot.generation.queue_length}  # fmt: skip
 
     async def gallery(self, body: Mapping[str, Any]) -> dict[str, Any]:
         return await gallery_timing(self.bot, dict(body))

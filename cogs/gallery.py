@@ -11,6 +11,7 @@ pool ("busy, try again" when it is full), and a view lets go of its sheet once i
 
 from __future__ import annotations
 
+import asyncio
 import io
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any, Literal
@@ -40,6 +41,18 @@ if TYPE_CHECKING:
 EXTENSIONS = {"image/png": "png", "image/jpeg": "jpg", "image/webp": "webp"}
 # A gallery's buttons work this long after its last use (it holds only the page's rows).
 VIEW_TIMEOUT = 5 * 60
+# Galleries rendered (read, drawn, sent) at once; the others wait their turn after their
+# acknowledgement, so a burst of them never stands between anyone and their own answer.
+RENDERS = 3
+
+
+def renders(bot: NanoBananaBot) -> asyncio.Semaphore:
+    """The gallery's render gate (one per bot, on its cog)."""
+    cog = bot.get_cog("GalleryCog")
+    assert isinstance(cog, GalleryCog)
+    return cog.renders
+
+
 KINDS: dict[str, ImageType | None] = {
     "all": None,
     "generated": ImageType.GENERATED,
@@ -163,8 +176,10 @@ class GalleryView(discord.ui.View):
     async def _show(self, interaction: Interaction, index: int) -> None:
         # Acknowledge first (the message stays as it is meanwhile), then read and render.
         await interaction.response.defer()
-        await self.load(index)
-        await interaction.edit_original_response(**await self.render(interaction.filesize_limit))
+        async with renders(self.bot):
+            await self.load(index)
+            rendered = await self.render(interaction.filesize_limit)
+            await interaction.edit_original_response(**rendered)
 
     async def turn(self, interaction: Interaction, step: int) -> None:
         """Show the page `step` pages away from the current one."""
@@ -174,7 +189,8 @@ class GalleryView(discord.ui.View):
 
     async def open_image(self, interaction: Interaction, image_id: str) -> None:
         await interaction.response.defer(ephemeral=True, thinking=True)
-        await send_image(interaction, self.viewer, image_id, self.language)
+        async with renders(self.bot):
+            await send_image(interaction, self.viewer, image_id, self.language)
 
 
 class _PageButton(discord.ui.Button[GalleryView]):
@@ -234,6 +250,7 @@ class GalleryCog(TenantCog):
 
     def __init__(self, bot: NanoBananaBot) -> None:
         self.bot = bot
+        self.renders = asyncio.Semaphore(RENDERS)
 
     @app_commands.command(**command_text("gallery"))
     @app_commands.describe(**option_texts("gallery", "user", "kind", "image"))
@@ -244,9 +261,19 @@ class GalleryCog(TenantCog):
         kind: Literal["all", "generated", "uploaded"] = "all",
         image: app_commands.Range[str, 1, 64] | None = None,
     ) -> None:
-        bot = self.bot
-        # Acknowledge first; every answer below is a followup.
+        # Acknowledge first; every answer below is a followup, made in its turn.
         await itx.response.defer(ephemeral=True, thinking=True)
+        async with self.renders:
+            await self._gallery(itx, user, kind, image)
+
+    async def _gallery(
+        self,
+        itx: Interaction,
+        user: discord.User | None,
+        kind: Literal["all", "generated", "uploaded"],
+        image: str | None,
+    ) -> None:
+        bot = self.bot
         member = await bot.members.enter(identity_of(itx))
         language = member.language
         if image is not None:

@@ -28,27 +28,28 @@ def test_a_window_allows_rate_hits_then_says_when() -> None:
 
 
 def test_member_buckets_refill_and_count_refused_attempts() -> None:
-    from bot.services.ratelimits import MemberLimits
+    from bot.services.ratelimits import MemberLimits, burst_of
 
     now = [0.0]
     limits = MemberLimits(clock=lambda: now[0])
+    assert burst_of(12) == 3  # a full bucket: a quarter of the minute's uses at once
     for _ in range(3):
-        limits.take("gallery", 1, 3)  # a full bucket: three at once
+        limits.take("gallery", 1, 12)
     with pytest.raises(TooSoon) as refused:
-        limits.take("gallery", 1, 3)
-    assert refused.value.retry_after == pytest.approx(40.0)  # the refusal took a token too
-    limits.take("gallery", 2, 3)  # another member, another bucket
-    limits.take("coins", 1, 3)  # another action, another bucket
-    now[0] = 40.0
-    limits.take("gallery", 1, 3)  # told "40 s", came back after 40 s: through
+        limits.take("gallery", 1, 12)
+    assert refused.value.retry_after == pytest.approx(10.0)  # the refusal took a token too
+    limits.take("gallery", 2, 12)  # another member, another bucket
+    limits.take("coins", 1, 12)  # another action, another bucket
+    now[0] = 10.0
+    limits.take("gallery", 1, 12)  # told "10 s", came back after 10 s: through
     with pytest.raises(TooSoon):
-        limits.take("gallery", 1, 3)
+        limits.take("gallery", 1, 12)
     assert limits.refused == {"gallery": 2}
-    # However long the hammering, the debt stops at one bucket.
+    # However long the hammering, the debt stops at a minute's worth.
     for _ in range(50):
         with pytest.raises(TooSoon) as again:
-            limits.take("gallery", 1, 3)
-    assert again.value.retry_after == pytest.approx(80.0)
+            limits.take("gallery", 1, 12)
+    assert again.value.retry_after == pytest.approx(65.0)
 
 
 def test_rates_parse_with_clear_errors() -> None:
