@@ -106,6 +106,14 @@ async def read_attachment(bot: NanoBananaBot, attachment: discord.Attachment) ->
     return SourceImage(small, mime)
 
 
+async def fit(data: bytes, limit: int) -> tuple[bytes, str]:
+    """An image within `limit` bytes for Discord: as it is when it fits (no thread, no copy),
+    else shrunk off the event loop."""
+    if len(data) <= limit:
+        return data, imaging.sniff_mime(data) or "image/png"
+    return await asyncio.to_thread(imaging.fit_to_size, data, limit)
+
+
 class DiscordJobListener:
     """Shows a job's progress on the interaction's message, then the result or failure.
 
@@ -229,9 +237,7 @@ class DiscordJobListener:
         shown = shown[:MAX_FILES]
         # Every image of the answer goes along; together they stay within the upload limit.
         limit = max(1, self.itx.filesize_limit // len(shown))
-        fitted = await asyncio.gather(
-            *(asyncio.to_thread(imaging.fit_to_size, data, limit) for _, data in shown)
-        )
+        fitted = await asyncio.gather(*(fit(data, limit) for _, data in shown))
         names = [
             f"nanobanana-{short_id}.{_extension(mime)}"
             for (short_id, _), (_, mime) in zip(shown, fitted, strict=True)

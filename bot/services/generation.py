@@ -188,7 +188,7 @@ class GenerationService:
         self.imagework = imagework
         # Each finishing job holds its decoded answer (5-7 MB at 2048²) until stored: at most
         # this many at once; a worker with a new answer waits for room (memory stays bounded).
-        self.max_finishers = max_finishers or 2 * max_concurrent
+        self.max_finishers = max_finishers or max_concurrent
         # Workers beyond the API slots (default: as many): they prepare the next request and
         # decode the last answer while the slots are busy.
         self.lookahead = max_concurrent if lookahead is None else lookahead
