@@ -7,6 +7,8 @@
    (client time minus the fake's handler time: HTTP, JSON, base64, Pillow check).
 2. Memory with 20 concurrent 2048x2048 answers, the fake in a child process so the figures are
    the client's: tracemalloc peak of Python allocations and the process's max RSS.
+3. Decoding a 2048x2048 answer (~7 MB of JSON): stdlib json vs orjson, binascii vs pybase64
+   (both hold the GIL: every millisecond here is a millisecond of the bot's event loop).
 """
 
 from __future__ import annotations
@@ -143,6 +145,40 @@ async def measure_memory(base_url: str, concurrency: int) -> dict[str, float]:
     }
 
 
+def codecs(repeats: int = 20) -> list[tuple[str, float]]:
+    """Milliseconds per 2048x2048 answer for each way of reading it (section 3)."""
+    import base64
+    import binascii
+    import json
+
+    import orjson
+    import pybase64
+
+    png = render_png(2048, 2048)
+    encoded = base64.b64encode(png).decode()
+    body = json.dumps({"candidates": [{"content": {"parts": [
+        {"inlineData": {"mimeType": "image/png", "data": encoded}}]}}]}).encode()  # fmt: skip
+
+    def timed(fn: object) -> float:
+        assert callable(fn)
+        fn()
+        started = time.perf_counter()
+        for _ in range(repeats):
+            fn()
+        return (time.perf_counter() - started) / repeats * 1000
+
+    return [
+        ("json.loads (stdlib)", timed(lambda: json.loads(body))),
+        ("orjson.loads", timed(lambda: orjson.loads(body))),
+        ("binascii.a2b_base64 (stdlib, strict)",
+         timed(lambda: binascii.a2b_base64(encoded, strict_mode=True))),
+        ("pybase64.b64decode (validate)",
+         timed(lambda: pybase64.b64decode(encoded, validate=True))),
+        ("base64.b64encode (stdlib), the request side", timed(lambda: base64.b64encode(png))),
+        ("pybase64.b64encode", timed(lambda: pybase64.b64encode(png))),
+    ]  # fmt: skip
+
+
 async def main() -> None:
     concurrency = 20
     print("Nano Banana client benchmark (fake server, zero latency)\n")
@@ -184,6 +220,11 @@ async def main() -> None:
     ]
     for label, value, unit in memory_rows:
         print(f"{label:<40}{value:>9.1f} {unit}")
+
+    print("\nDecoding one 2048x2048 answer (~7 MB JSON), ms; the client uses the stdlib's json")
+    print("(as fast as orjson on one huge string) and pybase64:")
+    for label, took in codecs():
+        print(f"  {label:<46}{took:>8.2f}")
 
 
 if __name__ == "__main__":

@@ -164,12 +164,14 @@ def make_thumbnail(data: bytes, size: int = 256) -> bytes:
         raise ValueError("thumbnail size must be positive")
     with _bomb_guard(), _open(data, DEFAULT_MAX_PIXELS) as im:
         fmt = _canonical_format(im)
-        orientation = _orientation(im)
         try:
             # thumbnail() on the still-undecoded image lets JPEG decode at reduced scale.
             im.thumbnail((size, size), Image.Resampling.LANCZOS)
         except _PILLOW_ERRORS as exc:
             raise _corrupt(fmt) from exc
+        # Read after the one decode: a PNG's EXIF may follow its pixels, and asking for it
+        # first would decode the whole image once more just to find it.
+        orientation = _orientation(im)
         thumb = _to_rgb_or_rgba(_apply_orientation(im, orientation))
         # Encode inside the block: `thumb` may still be `im`, whose file closes on exit.
         return _encode(thumb, "WEBP", quality=80, method=4)

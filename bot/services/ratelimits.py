@@ -9,7 +9,6 @@ its own.
 
 from __future__ import annotations
 
-import math
 import time
 from collections import deque
 from collections.abc import Callable, Hashable, Mapping
@@ -109,16 +108,9 @@ def parse_rates(value: Any, *, ceiling: Mapping[str, int] | None = None) -> dict
     return rates
 
 
-def burst_of(rate: int) -> int:
-    """How many uses a full bucket allows at once: a quarter of the minute's, 1 to 5. A member
-    gets their minute's worth spread out, never all of it in one instant (200 clicks at once
-    from 20 members pass 60 at most, not 200)."""
-    return max(1, min(5, math.ceil(rate / 4)))
-
-
 class MemberLimits:
-    """Token buckets per member and action: `rate` tokens a minute, holding at most
-    `burst_of(rate)` (that many at once, then one every 60/rate seconds).
+    """Token buckets per member and action: `rate` tokens a minute, holding at most `rate`
+    (a minute's uses at once, then one every 60/rate seconds).
 
     Every attempt takes a token, refused ones too (a refused attempt costs the bot a reply
     as well): a member hammering a command stays refused, down to a debt of a minute's
@@ -138,7 +130,7 @@ class MemberLimits:
         """Count one attempt; raises TooSoon with the seconds until one would pass."""
         now = self.clock()
         per_token = 60.0 / max(1, rate)
-        capacity = float(burst_of(rate))
+        capacity = float(rate)
         key = (action, member)
         tokens, stamp = self._buckets.get(key, (capacity, now))
         tokens = min(capacity, tokens + (now - stamp) / per_token)

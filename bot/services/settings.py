@@ -4,6 +4,7 @@ one server. Values are parsed and validated here, and every change is recorded w
 
 from __future__ import annotations
 
+import asyncio
 import re
 import time
 from collections.abc import Callable, Collection, Mapping
@@ -96,6 +97,7 @@ class GuildSettingsService:
         self.max_coins = max_coins
         self.cache_seconds = CACHE_SECONDS
         self._cache: dict[int, tuple[float, EffectiveSettings]] = {}
+        self._refreshing: set[int] = set()
 
     @classmethod
     def defaults_from(cls, settings: Settings) -> EffectiveSettings:
@@ -112,13 +114,19 @@ class GuildSettingsService:
     # Reading -----------------------------------------------------------------------------
 
     def cached(self, guild_id: int | None) -> EffectiveSettings | None:
-        """The values in force in a server as last read, if read within `cache_seconds`
-        (None: call `effective`). Synchronous, for what must run before any await."""
+        """The values in force in a server as last read (None: never read, call `effective`).
+        Synchronous, for what must run before any await. Values older than `cache_seconds`
+        are still returned while a fresh read is started in the background (another process
+        may have changed them; this process's own changes apply at once)."""
         if guild_id is None:
             return self.defaults
         entry = self._cache.get(guild_id)
-        if entry is None or time.monotonic() - entry[0] > self.cache_seconds:
+        if entry is None:
             return None
+        if time.monotonic() - entry[0] > self.cache_seconds and guild_id not in self._refreshing:
+            self._refreshing.add(guild_id)
+            task = asyncio.get_running_loop().create_task(self.effective(guild_id))
+            task.add_done_callback(lambda _: self._refreshing.discard(guild_id))
         return entry[1]
 
     async def effective(self, guild_id: int | None) -> EffectiveSettings:
