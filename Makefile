@@ -55,6 +55,7 @@ bench: $(STAMP)
 	$(BIN)/python -m bench.bench_storage
 	$(BIN)/python -m bench.bench_nanobanana
 	$(BIN)/python -m bench.bench_bot
+	$(BIN)/python -m bench.bench_abuse
 	$(BIN)/python -m bench.bench_web
 	$(BIN)/python -m bench.bench_budgets
 

@@ -387,6 +387,9 @@ async def run(config: Config) -> tuple[list[Figures], dict[str, Any]]:
                             *(fake.click(result, label="Reroll", user=roller) for _ in range(50))
                         )
                     )
+                    # Charged once answered and reserved (the reservation follows the answer).
+                    await asyncio.gather(*(r.wait_for(answered, timeout=60) for r in recs))
+                    await asyncio.sleep(0.5)
                     burst = charged(folder / "bot.db", roller) - before
                     for _ in range(10):  # then 10 a second for 10 s
                         recs += await asyncio.gather(
