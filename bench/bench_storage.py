@@ -367,7 +367,7 @@ def bulk_load(path: Path, main_user: str, others: Sequence[str]) -> tuple[int, i
             conn.executemany(IMAGE_SQL, chunk)
             conn.execute("COMMIT")
         producer.join()
-        # The gallery counters, as the repository keeps them (0005_gallery_counters).
+        # The gallery counters, as the repository keeps them (0006_gallery_counters).
         conn.execute(
             "INSERT INTO gallery_counts (user_id, guild_id, type, count) "
             "SELECT user_id, COALESCE(guild_id, ''), type, COUNT(*) FROM images "

@@ -598,7 +598,7 @@ def history_keys(history: Any) -> list[str]:
 def _count(
     conn: sqlite3.Connection, user_id: str, guild_id: Any, image_type: str, delta: int
 ) -> None:
-    """Move a member's gallery counter (0005_gallery_counters) by `delta`, in the caller's
+    """Move a member's gallery counter (0006_gallery_counters) by `delta`, in the caller's
     transaction: every change that adds or removes a COMPLETED image calls this."""
     key = (user_id, "" if guild_id is None else str(guild_id), image_type)
     if delta < 0:

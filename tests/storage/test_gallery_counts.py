@@ -1,4 +1,4 @@
-"""The gallery counters (0005_gallery_counters) always equal a real COUNT of finished images,
+"""The gallery counters (0006_gallery_counters) always equal a real COUNT of finished images,
 per member, server and type, whatever mix of jobs, extras, uploads, failures and deletes."""
 
 from __future__ import annotations
@@ -106,7 +106,7 @@ async def test_the_migration_counts_existing_images(tmp_path: object) -> None:
     db = Database(tmp_path / "old.db")
     await db.connect()
     try:
-        before = [m for m in load_migrations() if m.version < 5]
+        before = [m for m in load_migrations() if m.version < 6]
         await db.migrate(before)
         user, _ = await member(db, 1, 100)
         for n, (guild, kind, status) in enumerate(
