@@ -667,7 +667,7 @@ async def seed_gallery(bot: NanoBananaBot, owner_id: str, guild_id: int, count: 
         "thumbnail_key, metadata, coins_used, created_at, updated_at) "
         "VALUES (?, ?, ?, 'GENERATED', 'COMPLETED', ?, ?, ?, ?, 100, ?, ?)"
     )
-    await bot.db.write(lambda conn: conn.executemany(sql, rows).rowcount)
+    await bot.db.write(lambda tx: tx.executemany(sql, rows))
 
 
 async def page_cursors(

@@ -44,6 +44,7 @@ from storage.db import Database
 from storage.images import _IMAGE_COLUMNS, ImageRepository
 from storage.models import ImageStatus, ImageType, TransactionKind
 from storage.objects import LocalObjectStore, ObjectStore
+from storage.sqlite import SQLiteDatabase
 from storage.timeutil import utcnow_iso
 from storage.users import UserRepository
 from storage.wallets import WalletRepository
@@ -126,7 +127,7 @@ def print_table(title: str, headers: Sequence[str], rows: Sequence[Sequence[str]
 
 async def migrated_database(path: Path) -> Database:
     """Open and migrate a database file; the caller closes it."""
-    db = Database(path)
+    db = SQLiteDatabase(path)
     await db.connect()
     await db.migrate()
     return db
@@ -529,7 +530,7 @@ async def print_query_plans(db: Database, user_id: str) -> dict[str, list[str]]:
 async def bench_gallery(workdir: Path) -> dict[str, Any]:
     """Section 2: build the gallery, print plans and latency percentiles."""
     gallery = await build_gallery(workdir)
-    db = Database(gallery.path)
+    db = SQLiteDatabase(gallery.path)
     await db.connect()
     try:
         plans = await print_query_plans(db, gallery.main_user)

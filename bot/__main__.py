@@ -37,16 +37,18 @@ def main(argv: list[str] | None = None) -> int:
 
 
 async def _migrate(settings: Settings) -> int:
-    from storage.db import Database, DatabaseError
+    from bot.app import build_database
+    from storage.errors import DatabaseError
 
+    db = build_database(settings)
     try:
-        async with Database(settings.database_path) as db:
+        async with db:
             applied = await db.migrate()
     except DatabaseError as error:
         print(f"migration failed: {error}", file=sys.stderr)
         return 1
     names = ", ".join(f"{m.version:04d}_{m.name}" for m in applied) or "none (up to date)"
-    print(f"database {settings.database_path}: applied {names}")
+    print(f"database {db.description}: applied {names}")
     return 0
 
 

@@ -28,7 +28,7 @@ from bot.services.permissions import PermissionService
 from bot.services.settings import GuildSettingsService
 from bot.services.uploads import UploadService
 from bot.services.wallets import WalletService
-from storage.db import Database
+from storage.db import Database, open_database
 from storage.guild_settings import GuildSettingsRepository
 from storage.images import ImageRepository, Refund
 from storage.objects import LocalObjectStore, ObjectStore, S3ObjectStore
@@ -71,6 +71,16 @@ def build_object_store(settings: Settings) -> ObjectStore:
     return LocalObjectStore(settings.local_storage_dir)
 
 
+def build_database(settings: Settings) -> Database:
+    """The configured database (PostgreSQL with DATABASE_URL, else SQLite), not yet opened."""
+    return open_database(
+        url=settings.postgres_url,
+        path=settings.database_path,
+        busy_timeout_ms=settings.database_busy_timeout_ms,
+        pool_size=settings.database_pool_size,
+    )
+
+
 def build_catalog(settings: Settings) -> ModelCatalog:
     """The models members may choose, with their costs (NANOBANANA_MODEL(S), GENERATION_COST(S))."""
     return ModelCatalog(
@@ -101,9 +111,7 @@ class NanoBananaBot(commands.Bot):
         self.shutdown_deadline = SHUTDOWN_DEADLINE
         self.ready_after: float | None = None
         self._tell_task: asyncio.Task[None] | None = None
-        self.db = Database(
-            settings.database_path, busy_timeout_ms=settings.database_busy_timeout_ms
-        )
+        self.db = build_database(settings)
         user_repo = UserRepository(self.db)
         self.image_repo = ImageRepository(self.db, max_balance=settings.max_balance)
         self.store: ObjectStore = store or build_object_store(settings)

@@ -14,9 +14,8 @@ from dataclasses import dataclass
 import aiohttp
 import discord
 
-from bot.app import build_catalog, build_object_store
+from bot.app import build_catalog, build_database, build_object_store
 from bot.config import Settings, StorageBackend
-from storage.db import Database
 from storage.objects import StorageError
 
 
@@ -31,18 +30,20 @@ class CheckResult:
 
 
 async def check_database(settings: Settings) -> CheckResult:
+    db = build_database(settings)
+    fix = (
+        "check DATABASE_URL (host, port, user, password, database) and that the server runs"
+        if settings.postgres_url
+        else "check DATABASE_PATH points to a writable file"
+    )
     try:
-        async with Database(settings.database_path) as db:
+        async with db:
             applied = await db.migrate()
             users = await db.fetchval("SELECT COUNT(*) FROM users")
     except Exception as error:  # any failure is a FAIL line, never a traceback
-        return CheckResult(
-            "database",
-            False,
-            f"{type(error).__name__}: {error} -> check DATABASE_PATH points to a writable file",
-        )
+        return CheckResult("database", False, f"{type(error).__name__}: {error} -> {fix}")
     note = f", applied {len(applied)} migration(s)" if applied else ""
-    return CheckResult("database", True, f"{settings.database_path} ({users} users{note})")
+    return CheckResult("database", True, f"{db.description} ({users} users{note})")
 
 
 async def check_object_store(settings: Settings) -> CheckResult:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import re
+from urllib.parse import urlsplit
 
 import discord
 
@@ -53,7 +54,12 @@ class RedactSecrets(logging.Filter):
 def secrets_of(settings: Settings) -> tuple[str, ...]:
     """The configured secrets, to mask wherever they might show up in a log line."""
     candidates = (settings.discord_token, settings.gemini_api_key, settings.s3_secret_access_key)
-    return tuple(s.get_secret_value() for s in candidates if s is not None)
+    found = [s.get_secret_value() for s in candidates if s is not None]
+    url = settings.postgres_url
+    if url:
+        password = urlsplit(url).password
+        found += [password] if password else []
+    return tuple(found)
 
 
 def setup_logging(level: str = "INFO", *, secrets: tuple[str, ...] = ()) -> None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import sqlite3
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -12,7 +11,7 @@ from typing import Any
 
 from storage import ledger
 from storage.cursors import decode_cursor, encode_cursor
-from storage.db import Database
+from storage.db import Database, Transaction
 from storage.errors import BalanceOverflow, InvalidCursor, InvalidTransition, NotFound
 from storage.models import (
     ALLOWED_TRANSITIONS,
@@ -94,13 +93,15 @@ class ImageRepository:
         guild_id: int | None = None,
     ) -> Image:
         """Insert an image row (no coins move: see reserve_generation / create_upload)."""
-        return await self.db.write(
-            lambda conn: _fetch(conn, _insert(
-                conn, user_id=user_id, type=type, status=status, title=title,
+
+        async def insert(tx: Transaction) -> Image:
+            return await _fetch(tx, await _insert(
+                tx, user_id=user_id, type=type, status=status, title=title,
                 description=description, prompt=prompt, stored=stored, metadata=metadata,
                 coins_used=coins_used, guild_id=guild_id,
-            ))
-        )  # fmt: skip
+            ))  # fmt: skip
+
+        return await self.db.write(insert)
 
     async def get(self, image_id: str) -> Image | None:
         row = await self.db.fetchone(
@@ -263,19 +264,29 @@ class ImageRepository:
         Moving to FAILED here does not refund: jobs that were paid for use fail_and_refund.
         """
 
-        def change(conn: sqlite3.Connection) -> Image:
-            row = conn.execute("SELECT status FROM images WHERE id = ?", (image_id,)).fetchone()
+        async def change(tx: Transaction) -> Image:
+            row = await tx.fetchone("SELECT status FROM images WHERE id = ?", (image_id,))
             if row is None:
                 raise NotFound(f"image {image_id} does not exist")
             current = ImageStatus(row[0])
             if status not in ALLOWED_TRANSITIONS[current]:
                 raise InvalidTransition(image_id, current.value, status.value)
-            conn.execute(
-                "UPDATE images SET status = ?, updated_at = ?, metadata = CASE WHEN ? IS NULL "
-                "THEN metadata ELSE json_set(metadata, '$.error', ?) END WHERE id = ?",
-                (status.value, utcnow_iso(), error, error, image_id),
-            )
-            return _fetch(conn, image_id)
+            # Guarded on the status read: another process may end the job meanwhile.
+            if error is None:
+                changed = await tx.execute(
+                    "UPDATE images SET status = ?, updated_at = ? WHERE id = ? AND status = ?",
+                    (status.value, utcnow_iso(), image_id, current.value),
+                )
+            else:
+                metadata = tx.dialect.json_set("metadata", ("error", "text"))
+                changed = await tx.execute(
+                    f"UPDATE images SET status = ?, updated_at = ?, metadata = {metadata} "
+                    "WHERE id = ? AND status = ?",
+                    (status.value, utcnow_iso(), error, image_id, current.value),
+                )
+            if not changed:
+                raise InvalidTransition(image_id, "changed meanwhile", status.value)
+            return await _fetch(tx, image_id)
 
         return await self.db.write(change)
 
@@ -306,28 +317,29 @@ class ImageRepository:
             image_id,
         )
 
-        def finish(conn: sqlite3.Connection) -> tuple[Image, list[Image]]:
-            cursor = conn.execute(
+        async def finish(tx: Transaction) -> tuple[Image, list[Image]]:
+            merged = tx.dialect.json_merge("metadata")
+            changed = await tx.execute(
                 "UPDATE images SET status = 'COMPLETED', storage_key = ?, storage_url = ?, "
-                "thumbnail_key = ?, thumbnail_url = ?, metadata = json_patch(metadata, ?), "
+                f"thumbnail_key = ?, thumbnail_url = ?, metadata = {merged}, "
                 "updated_at = ? WHERE id = ? AND status = 'PROCESSING'",
                 values,
             )
-            if cursor.rowcount != 1:
-                row = conn.execute("SELECT status FROM images WHERE id = ?", (image_id,)).fetchone()
+            if changed != 1:
+                row = await tx.fetchone("SELECT status FROM images WHERE id = ?", (image_id,))
                 if row is None:
                     raise NotFound(f"image {image_id} does not exist")
                 raise InvalidTransition(image_id, str(row[0]), ImageStatus.COMPLETED.value)
-            image = _fetch(conn, image_id)
+            image = await _fetch(tx, image_id)
             rows = []
             for extra_stored, extra_metadata in extras:
-                extra_id = _insert(
-                    conn, user_id=image.user_id, type=ImageType.GENERATED,
+                extra_id = await _insert(
+                    tx, user_id=image.user_id, type=ImageType.GENERATED,
                     status=ImageStatus.COMPLETED, title=image.title, prompt=image.prompt,
                     stored=extra_stored, metadata={**extra_metadata, "extra_of": image_id},
                     guild_id=image.guild_id, wallet_id=image.wallet_id,
                 )  # fmt: skip
-                rows.append(_fetch(conn, extra_id))
+                rows.append(await _fetch(tx, extra_id))
             return image, rows
 
         return await self.db.write(finish)
@@ -352,20 +364,20 @@ class ImageRepository:
         user's.
         """
 
-        def reserve(conn: sqlite3.Connection) -> tuple[Image, int]:
-            _check_owner(conn, wallet_id, user_id)
-            balance = ledger.balance(conn, wallet_id)
-            image_id = _insert(
-                conn, user_id=user_id, type=ImageType.GENERATED, status=ImageStatus.PENDING,
+        async def reserve(tx: Transaction) -> tuple[Image, int]:
+            await _check_owner(tx, wallet_id, user_id)
+            balance = await ledger.balance(tx, wallet_id)
+            image_id = await _insert(
+                tx, user_id=user_id, type=ImageType.GENERATED, status=ImageStatus.PENDING,
                 title=title, prompt=prompt, metadata=metadata, coins_used=cost,
                 guild_id=guild_id, wallet_id=wallet_id,
             )  # fmt: skip
             if cost:
-                balance = ledger.debit(
-                    conn, wallet_id, cost, kind=TransactionKind.GENERATION, image_id=image_id,
+                balance = await ledger.debit(
+                    tx, wallet_id, cost, kind=TransactionKind.GENERATION, image_id=image_id,
                     reason="generation",
                 )  # fmt: skip
-            return _fetch(conn, image_id), balance
+            return await _fetch(tx, image_id), balance
 
         return await self.db.write(reserve)
 
@@ -384,20 +396,20 @@ class ImageRepository:
         """Debit the wallet (if the upload costs) and a COMPLETED upload row in one
         transaction; returns (image, balance)."""
 
-        def insert(conn: sqlite3.Connection) -> tuple[Image, int]:
-            _check_owner(conn, wallet_id, user_id)
-            balance = ledger.balance(conn, wallet_id)
-            image_id = _insert(
-                conn, user_id=user_id, type=ImageType.UPLOADED, status=ImageStatus.COMPLETED,
+        async def insert(tx: Transaction) -> tuple[Image, int]:
+            await _check_owner(tx, wallet_id, user_id)
+            balance = await ledger.balance(tx, wallet_id)
+            image_id = await _insert(
+                tx, user_id=user_id, type=ImageType.UPLOADED, status=ImageStatus.COMPLETED,
                 title=title, description=description, stored=stored, metadata=metadata,
                 coins_used=cost, guild_id=guild_id, wallet_id=wallet_id,
             )  # fmt: skip
             if cost:
-                balance = ledger.debit(
-                    conn, wallet_id, cost, kind=TransactionKind.UPLOAD, image_id=image_id,
+                balance = await ledger.debit(
+                    tx, wallet_id, cost, kind=TransactionKind.UPLOAD, image_id=image_id,
                     reason="upload",
                 )  # fmt: skip
-            return _fetch(conn, image_id), balance
+            return await _fetch(tx, image_id), balance
 
         return await self.db.write(insert)
 
@@ -410,37 +422,39 @@ class ImageRepository:
         """
         failed_at = utcnow_iso()
 
-        def refund(conn: sqlite3.Connection) -> Refund | None:
-            row = conn.execute(
-                "UPDATE images SET status = 'FAILED', updated_at = ?, "
-                "metadata = json_set(metadata, '$.error', ?) "
+        async def refund(tx: Transaction) -> Refund | None:
+            metadata = tx.dialect.json_set("metadata", ("error", "text"))
+            row = await tx.fetchone(
+                f"UPDATE images SET status = 'FAILED', updated_at = ?, metadata = {metadata} "
                 "WHERE id = ? AND status IN ('PENDING', 'PROCESSING') "
                 "RETURNING wallet_id, coins_used",
                 (failed_at, error, image_id),
-            ).fetchone()
+            )
             if row is None:
                 return None
             wallet_id, coins_used = row[0], int(row[1])
             if wallet_id is None:
                 # No wallet paid (a free job, or its wallet is gone with its member).
-                return Refund(_fetch(conn, image_id), 0, 0)
-            balance = ledger.balance(conn, str(wallet_id))
+                return Refund(await _fetch(tx, image_id), 0, 0)
+            balance = await ledger.balance(tx, str(wallet_id))
             if coins_used:
                 try:
-                    balance = ledger.credit(
-                        conn, str(wallet_id), coins_used, kind=TransactionKind.REFUND,
+                    balance = await ledger.credit(
+                        tx, str(wallet_id), coins_used, kind=TransactionKind.REFUND,
                         image_id=image_id, reason=error[:200], cap=self.max_balance,
                     )  # fmt: skip
                 except BalanceOverflow as overflow:
                     # The job still ends (never left PENDING/PROCESSING); the refund it is
                     # owed is recorded on the image for the owner to settle.
-                    conn.execute(
-                        "UPDATE images SET metadata = json_set(metadata, '$.refund_owed', ?, "
-                        "'$.refund_error', ?) WHERE id = ?",
+                    owed = tx.dialect.json_set(
+                        "metadata", ("refund_owed", "int"), ("refund_error", "text")
+                    )
+                    await tx.execute(
+                        f"UPDATE images SET metadata = {owed} WHERE id = ?",
                         (coins_used, str(overflow)[:300], image_id),
                     )
-                    return Refund(_fetch(conn, image_id), 0, balance, owed=coins_used)
-            return Refund(_fetch(conn, image_id), coins_used, balance)
+                    return Refund(await _fetch(tx, image_id), 0, balance, owed=coins_used)
+            return Refund(await _fetch(tx, image_id), coins_used, balance)
 
         return await self.db.write(refund)
 
@@ -448,9 +462,10 @@ class ImageRepository:
 
     async def referenced_keys(self) -> set[str]:
         """Every object key any row points to: image, thumbnail and stored inputs."""
+        dialect = self.db.dialect
         rows = await self.db.fetchall(
-            "SELECT storage_key, thumbnail_key, json_extract(metadata, '$.input_keys') AS inputs, "
-            "json_extract(metadata, '$.history') AS history FROM images"
+            f"SELECT storage_key, thumbnail_key, {dialect.json_text('metadata', 'input_keys')} "
+            f"AS inputs, {dialect.json_text('metadata', 'history')} AS history FROM images"
         )
         keys: set[str] = set()
         for row in rows:
@@ -524,17 +539,17 @@ def history_keys(history: Any) -> list[str]:
     return keys
 
 
-def _fetch(conn: sqlite3.Connection, image_id: str) -> Image:
-    """The image as the current transaction sees it (on the writer: read-your-writes)."""
-    row = conn.execute(f"SELECT {_IMAGE_COLUMNS} FROM images WHERE id = ?", (image_id,)).fetchone()
+async def _fetch(tx: Transaction, image_id: str) -> Image:
+    """The image as the current transaction sees it (read-your-writes)."""
+    row = await tx.fetchone(f"SELECT {_IMAGE_COLUMNS} FROM images WHERE id = ?", (image_id,))
     if row is None:
         raise NotFound(f"image {image_id} does not exist")
     return Image.from_row(row)
 
 
-def _check_owner(conn: sqlite3.Connection, wallet_id: str, user_id: str) -> None:
+async def _check_owner(tx: Transaction, wallet_id: str, user_id: str) -> None:
     """A member pays only from their own wallet."""
-    if ledger.owner(conn, wallet_id) != user_id:
+    if await ledger.owner(tx, wallet_id) != user_id:
         raise NotFound(f"wallet {wallet_id} is not user {user_id}'s")
 
 
@@ -542,8 +557,8 @@ def _json(value: Any) -> str:
     return json.dumps(value or {}, separators=(",", ":"))
 
 
-def _insert(
-    conn: sqlite3.Connection,
+async def _insert(
+    tx: Transaction,
     *,
     user_id: str,
     type: ImageType,
@@ -559,7 +574,7 @@ def _insert(
 ) -> str:
     image_id = str(uuid.uuid4())
     now = utcnow_iso()
-    conn.execute(
+    await tx.execute(
         f"INSERT INTO images ({_IMAGE_COLUMNS}) VALUES ({', '.join('?' * 17)})",
         (
             image_id,

@@ -35,7 +35,6 @@ import asyncio
 import contextlib
 import functools
 import logging
-import sqlite3
 import time
 import unicodedata
 from collections import OrderedDict
@@ -82,7 +81,13 @@ from bot.services.jobs import (
 )
 from bot.services.members import Payer
 from bot.services.resilience import FIRST_DELAY, MAX_DELAY, is_transient, persist
-from storage.errors import InsufficientCoins, InvalidTransition, NotFound
+from storage.errors import (
+    DatabaseBusy,
+    DatabaseError,
+    InsufficientCoins,
+    InvalidTransition,
+    NotFound,
+)
 from storage.images import ImageRepository, Refund, StoredObject
 from storage.models import Image, ImageStatus
 from storage.objects import ObjectStore, StorageError, image_key, thumbnail_key
@@ -385,8 +390,9 @@ class GenerationService:
         except InsufficientCoins as error:
             self._release_slot(user_id)
             raise NotEnoughCoins(error.balance, error.cost) from None
-        except sqlite3.OperationalError as error:
-            # Locked by another process: nothing was written; the member may simply retry.
+        except DatabaseBusy as error:
+            # Locked by another process (or unreachable): nothing was written; the member may
+            # simply retry.
             self._release_slot(user_id)
             log.warning("reservation for user %s refused: database busy (%s)", user_id, error)
             raise UserFacingError("error.busy") from None
@@ -627,7 +633,7 @@ class GenerationService:
                 log.info("job %s ended before its image was stored; dropped", job.id)
                 self._release(job)
                 return
-            except (StorageError, sqlite3.Error, imaging.ImageProblem) as error:
+            except (StorageError, DatabaseError, imaging.ImageProblem) as error:
                 await self._fail(job, "reason.storage", {}, f"storage: {error}")
                 return
             self._release(job)

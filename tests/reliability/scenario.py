@@ -29,8 +29,8 @@ from typing import Any
 import discord
 from PIL import Image as PILImage
 
-from storage.db import Database
 from storage.objects import LocalObjectStore
+from storage.sqlite import SQLiteDatabase
 from tests.fakes.discord_server import (
     FakeDiscord,
     FakeGuild,
@@ -362,7 +362,7 @@ async def check_invariants(
 ) -> None:
     """The money and storage invariants, counted in `figures` and listed in its problems."""
     problems = figures.problems
-    async with Database(db_path) as db:
+    async with SQLiteDatabase(db_path) as db:
         figures.users = int(await db.fetchval("SELECT COUNT(*) FROM users"))
         wallets = await db.fetchall(
             "SELECT w.id, w.coins, w.guild_id, COALESCE(SUM(t.delta), 0) AS total "

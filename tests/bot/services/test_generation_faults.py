@@ -16,11 +16,11 @@ from bot.services.errors import InvalidInput
 from bot.services.generation import Failure, GenerationRequest, GenerationService, Job
 from bot.services.members import Payer
 from bot.services.permissions import Identity
-from storage.db import Database
 from storage.images import ImageRepository, Refund
 from storage.ledger import INT64_MAX
 from storage.models import ImageStatus, TransactionKind
 from storage.objects import LocalObjectStore
+from storage.sqlite import SQLiteDatabase
 from storage.users import UserRepository
 from storage.wallets import WalletRepository
 from tests.bot.services.conftest import RecordingListener, build_services
@@ -33,9 +33,9 @@ CAP = 10**12
 
 
 @pytest.fixture
-async def fault_db(tmp_path: Path) -> AsyncIterator[Database]:
+async def fault_db(tmp_path: Path) -> AsyncIterator[SQLiteDatabase]:
     """A database whose writes give up on a lock after 0.1 s (the service retries them)."""
-    database = Database(tmp_path / "bot.db", busy_timeout_ms=100)
+    database = SQLiteDatabase(tmp_path / "bot.db", busy_timeout_ms=100)
     await database.connect()
     await database.migrate()
     try:
@@ -45,7 +45,7 @@ async def fault_db(tmp_path: Path) -> AsyncIterator[Database]:
 
 
 @pytest.fixture
-def capped_users(fault_db: Database) -> WalletRepository:
+def capped_users(fault_db: SQLiteDatabase) -> WalletRepository:
     """Wallets capped at CAP (named for the members who hold them)."""
     return WalletRepository(fault_db, max_balance=CAP)
 
@@ -64,7 +64,7 @@ async def coins(wallets: WalletRepository, payer: Payer) -> int:
 
 
 @pytest.fixture
-def capped_images(fault_db: Database) -> ImageRepository:
+def capped_images(fault_db: SQLiteDatabase) -> ImageRepository:
     return ImageRepository(fault_db, max_balance=CAP)
 
 
@@ -119,7 +119,7 @@ async def assert_healthy(
 
 
 async def test_lock_held_by_another_process_during_the_refund(
-    fault_db: Database, capped_users: WalletRepository, capped_images: ImageRepository,
+    fault_db: SQLiteDatabase, capped_users: WalletRepository, capped_images: ImageRepository,
     local_store: LocalObjectStore, client: NanobananaClient, fake_api: FakeNanobanana,
 ) -> None:  # fmt: skip
     """The model blocks the prompt while another process holds the write lock: the refund
@@ -150,7 +150,7 @@ async def test_lock_held_by_another_process_during_the_refund(
 
 
 async def test_lock_longer_than_the_retry_budget_still_refunds_once_released(
-    fault_db: Database, capped_users: WalletRepository, capped_images: ImageRepository,
+    fault_db: SQLiteDatabase, capped_users: WalletRepository, capped_images: ImageRepository,
     local_store: LocalObjectStore, client: NanobananaClient, fake_api: FakeNanobanana,
     caplog: pytest.LogCaptureFixture,
 ) -> None:  # fmt: skip
@@ -178,7 +178,7 @@ async def test_lock_longer_than_the_retry_budget_still_refunds_once_released(
 
 
 async def test_lock_while_a_job_waits_in_the_queue(
-    fault_db: Database, capped_users: WalletRepository, capped_images: ImageRepository,
+    fault_db: SQLiteDatabase, capped_users: WalletRepository, capped_images: ImageRepository,
     local_store: LocalObjectStore, client: NanobananaClient, fake_api: FakeNanobanana,
 ) -> None:  # fmt: skip
     """A job waiting in the queue while the file is locked used to be dropped silently (its
@@ -207,7 +207,7 @@ async def test_lock_while_a_job_waits_in_the_queue(
 
 
 async def test_queued_job_is_failed_and_refunded_when_the_lock_outlasts_the_budget(
-    fault_db: Database, capped_users: WalletRepository, capped_images: ImageRepository,
+    fault_db: SQLiteDatabase, capped_users: WalletRepository, capped_images: ImageRepository,
     local_store: LocalObjectStore, client: NanobananaClient, fake_api: FakeNanobanana,
 ) -> None:  # fmt: skip
     service = make_service(capped_images, local_store, client, retry_seconds=0.3, max_concurrent=1)
@@ -267,7 +267,7 @@ async def test_a_worker_that_dies_is_restarted_and_its_job_refunded(
 
 
 async def test_recover_never_stops_start_up_and_settles_once_the_lock_is_gone(
-    fault_db: Database, capped_users: WalletRepository, capped_images: ImageRepository,
+    fault_db: SQLiteDatabase, capped_users: WalletRepository, capped_images: ImageRepository,
     local_store: LocalObjectStore, client: NanobananaClient, fake_api: FakeNanobanana,
 ) -> None:  # fmt: skip
     user = await member(capped_users, 1, 300)
@@ -324,7 +324,7 @@ async def test_recovery_never_touches_this_runs_own_jobs(
 
 
 async def test_a_refund_that_would_overflow_is_recorded_not_fatal(
-    fault_db: Database, capped_users: WalletRepository, capped_images: ImageRepository,
+    fault_db: SQLiteDatabase, capped_users: WalletRepository, capped_images: ImageRepository,
     local_store: LocalObjectStore, client: NanobananaClient, fake_api: FakeNanobanana,
     caplog: pytest.LogCaptureFixture,
 ) -> None:  # fmt: skip
@@ -355,7 +355,7 @@ async def test_a_refund_that_would_overflow_is_recorded_not_fatal(
 
 
 async def test_recover_records_a_refund_past_the_cap_and_goes_on(
-    fault_db: Database, capped_users: WalletRepository, capped_images: ImageRepository,
+    fault_db: SQLiteDatabase, capped_users: WalletRepository, capped_images: ImageRepository,
     local_store: LocalObjectStore, client: NanobananaClient, fake_api: FakeNanobanana,
 ) -> None:  # fmt: skip
     rich = await member(capped_users, 1, 300)
@@ -382,7 +382,7 @@ async def test_recover_records_a_refund_past_the_cap_and_goes_on(
 
 
 async def test_grants_leave_room_for_refunds_of_jobs_in_flight(
-    fault_db: Database, local_store: LocalObjectStore, client: NanobananaClient,
+    fault_db: SQLiteDatabase, local_store: LocalObjectStore, client: NanobananaClient,
     fake_api: FakeNanobanana,
 ) -> None:  # fmt: skip
     guild = 9001
@@ -415,7 +415,7 @@ async def test_grants_leave_room_for_refunds_of_jobs_in_flight(
         await service.close(deadline=5)
 
 
-async def test_forged_grant_amounts_are_refused_clearly(fault_db: Database) -> None:
+async def test_forged_grant_amounts_are_refused_clearly(fault_db: SQLiteDatabase) -> None:
     services = build_services(fault_db, max_grant=50, starter_coins=0)
     mod = await services.accounts.actor(
         Identity(discord_id=2, display_name="mod", guild_id=9001, can_manage_guild=True)
