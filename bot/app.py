@@ -25,12 +25,14 @@ from bot.services.generation import GenerationService
 from bot.services.maintenance import reconcile_storage
 from bot.services.members import MemberService
 from bot.services.permissions import PermissionService
+from bot.services.processes import ProcessLease, describe_process
 from bot.services.settings import GuildSettingsService
 from bot.services.uploads import UploadService
 from bot.services.wallets import WalletService
 from storage.db import Database, open_database
 from storage.guild_settings import GuildSettingsRepository
 from storage.images import ImageRepository, Refund
+from storage.leases import LeaseRepository
 from storage.objects import LocalObjectStore, ObjectStore, S3ObjectStore
 from storage.users import UserRepository
 from storage.wallets import WalletRepository
@@ -51,6 +53,9 @@ COGS = (
     "cogs.help",
 )
 COMMANDS_HASH_KEY = "commands_hash"
+# Named locks in the database: start-up maintenance runs in one process at a time.
+STORAGE_SWEEP_LOCK = "storage-sweep"
+COMMAND_SYNC_LOCK = "command-sync"
 MESSAGE_CHARS = 2000  # Discord's limit on a message's content
 # A notice line's leading mention of its requester.
 _LINE_MENTION = re.compile(r"(?m)^<@(\d+)>")
@@ -91,8 +96,11 @@ def build_catalog(settings: Settings) -> ModelCatalog:
     )
 
 
-class NanoBananaBot(commands.Bot):
-    """The bot. `setup_hook` opens storage, recovers crashed jobs, loads cogs, syncs."""
+class NanoBananaBot(commands.AutoShardedBot):
+    """The bot over the shards this process runs (SHARD_COUNT / SHARD_IDS; every shard
+    Discord recommends when unset). `setup_hook` opens storage, registers this process,
+    refunds the jobs of dead processes, loads cogs; the process with shard 0 also sweeps
+    storage and syncs commands, one process at a time."""
 
     def __init__(
         self, settings: Settings, *, store: ObjectStore | None = None, **options: Any
@@ -104,6 +112,8 @@ class NanoBananaBot(commands.Bot):
         options.setdefault("help_command", None)
         # Nobody is pinged unless a message names whom it may ping (prompts can hold <@id>).
         options.setdefault("allowed_mentions", discord.AllowedMentions.none())
+        options.setdefault("shard_count", settings.shard_count)
+        options.setdefault("shard_ids", settings.shard_ids)
         super().__init__(**options)
         self.settings = settings
         self.started_at = time.monotonic()
@@ -112,6 +122,13 @@ class NanoBananaBot(commands.Bot):
         self.ready_after: float | None = None
         self._tell_task: asyncio.Task[None] | None = None
         self.db = build_database(settings)
+        self.leases = LeaseRepository(self.db)
+        #: This process's lease in the database (its jobs, slots and objects being written).
+        self.process = ProcessLease(
+            self.leases,
+            lease_seconds=settings.job_lease_seconds,
+            name=describe_process(settings.shard_ids),
+        )
         user_repo = UserRepository(self.db)
         self.image_repo = ImageRepository(self.db, max_balance=settings.max_balance)
         self.store: ObjectStore = store or build_object_store(settings)
@@ -157,10 +174,14 @@ class NanoBananaBot(commands.Bot):
             catalog=build_catalog(settings),
             retry_seconds=settings.job_retry_seconds,
             enabled=settings.gemini_api_key is not None,
+            process=self.process,
         )
         self.generation.on_recovered = self.tell_interrupted
         self.uploads = UploadService(
-            images=self.image_repo, store=self.store, max_bytes=settings.max_upload_bytes
+            images=self.image_repo,
+            store=self.store,
+            max_bytes=settings.max_upload_bytes,
+            process=self.process,
         )
         self.gallery = GalleryService(
             images=self.image_repo, users=user_repo, store=self.store, permissions=self.permissions
@@ -172,15 +193,26 @@ class NanoBananaBot(commands.Bot):
         opener = getattr(self.store, "open", None)
         if opener is not None:
             await opener()
+        await self.process.start()
+        # Only the jobs of processes whose lease expired: never another live process's.
         interrupted = await self.generation.recover()
         if interrupted:
             self._tell_task = asyncio.create_task(self.tell_interrupted(interrupted))
-        # Before the workers start: no job is writing objects while it sweeps.
-        await reconcile_storage(self.image_repo, self.store)
-        self.generation.start()
+        if self.settings.runs_shard_zero:
+            async with self.process.holding(STORAGE_SWEEP_LOCK) as mine:
+                if mine:
+                    await reconcile_storage(self.image_repo, self.store, self.leases)
+                else:
+                    log.info("another process is sweeping storage; skipped here")
+        await self.generation.start()
         for extension in COGS:
             await self.load_extension(extension)
-        await self.sync_commands()
+        if self.settings.runs_shard_zero:
+            async with self.process.holding(COMMAND_SYNC_LOCK) as mine:
+                if mine:
+                    await self.sync_commands()
+                else:
+                    log.info("another process is syncing commands; skipped here")
 
     async def tell_interrupted(self, refunds: list[Refund]) -> None:
         """Tell members whose images a crash interrupted that they were refunded, in the
@@ -268,6 +300,7 @@ class NanoBananaBot(commands.Bot):
             # Restart notices still going out: give them a moment, they are owed to members.
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(self._tell_task, timeout=5)
+        await self.process.close()
         await self.nanobanana.close()
         await self.store.close()
         await super().close()

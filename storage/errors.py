@@ -49,6 +49,11 @@ class TooManyActiveJobs(StorageLayerError):
         self.limit = limit
 
 
+class ObjectsReclaimed(StorageLayerError):
+    """Objects this process was writing were reclaimed (deleted) by another process, which
+    took it for dead when its lease lapsed: the row that would point to them is refused."""
+
+
 class AlreadyClaimed(StorageLayerError):
     """The daily coins of this wallet were claimed too recently; `claimed_at` says when."""
 

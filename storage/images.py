@@ -12,7 +12,15 @@ from typing import Any
 from storage import ledger
 from storage.cursors import decode_cursor, encode_cursor
 from storage.db import Database, Transaction
-from storage.errors import BalanceOverflow, InvalidCursor, InvalidTransition, NotFound
+from storage.errors import (
+    BalanceOverflow,
+    InvalidCursor,
+    InvalidTransition,
+    NotFound,
+    ObjectsReclaimed,
+    TooManyActiveJobs,
+)
+from storage.intents import UNFINISHED, clear_intents, live
 from storage.models import (
     ALLOWED_TRANSITIONS,
     Image,
@@ -303,10 +311,17 @@ class ImageRepository:
         stored: StoredObject,
         metadata: dict[str, Any],
         extras: Sequence[tuple[StoredObject, dict[str, Any]]] = (),
+        *,
+        owner: str | None = None,
+        intents: Sequence[str] = (),
     ) -> tuple[Image, list[Image]]:
         """PROCESSING -> COMPLETED, plus one COMPLETED row per further image of the same
         answer (`coins_used` 0, `metadata.extra_of` = the job), all in one transaction: the
-        job's images appear together or not at all. Returns the job's row and the extras'."""
+        job's images appear together or not at all. Returns the job's row and the extras'.
+
+        `intents` (the objects the job wrote, recorded by process `owner`) are cleared in the
+        same transaction; if a sweep took them meanwhile (the objects may be deleted), nothing
+        is written and ObjectsReclaimed is raised."""
         values = (
             stored.storage_key,
             stored.storage_url,
@@ -330,6 +345,7 @@ class ImageRepository:
                 if row is None:
                     raise NotFound(f"image {image_id} does not exist")
                 raise InvalidTransition(image_id, str(row[0]), ImageStatus.COMPLETED.value)
+            await _clear_own_intents(tx, owner, intents)
             image = await _fetch(tx, image_id)
             rows = []
             for extra_stored, extra_metadata in extras:
@@ -356,21 +372,39 @@ class ImageRepository:
         guild_id: int | None = None,
         metadata: dict[str, Any] | None = None,
         title: str | None = None,
+        lease_owner: str | None = None,
+        max_active: int | None = None,
     ) -> tuple[Image, int]:
-        """Debit the wallet, its ledger row and a PENDING image (recording the server and the
-        paying wallet) in one transaction; returns (image, balance).
+        """Debit the wallet, its ledger row and a PENDING image (recording the server, the
+        paying wallet and the process whose job it is, `lease_owner`) in one transaction;
+        returns (image, balance).
 
-        Raises InsufficientCoins without writing anything, NotFound if the wallet is not the
-        user's.
+        With `max_active`, refuses (TooManyActiveJobs) when the member already has that many
+        unfinished jobs in live processes, whichever: the check and the insert are one
+        transaction, serialised per member. Raises InsufficientCoins without writing
+        anything, NotFound if the wallet is not the user's.
         """
 
         async def reserve(tx: Transaction) -> tuple[Image, int]:
             await _check_owner(tx, wallet_id, user_id)
+            if max_active is not None:
+                # Locks the member (PostgreSQL): their reservations in every process queue up
+                # here, so two can't both see room for one more.
+                await tx.fetchone(
+                    f"SELECT id FROM users WHERE id = ?{tx.dialect.for_update}", (user_id,)
+                )
+                active = await tx.fetchval(
+                    f"SELECT COUNT(*) FROM images i WHERE user_id = ? AND {UNFINISHED} "
+                    f"AND {live('i.lease_owner')}",
+                    (user_id, utcnow_iso()),
+                )
+                if int(active) >= max_active:
+                    raise TooManyActiveJobs(max_active)
             balance = await ledger.balance(tx, wallet_id)
             image_id = await _insert(
                 tx, user_id=user_id, type=ImageType.GENERATED, status=ImageStatus.PENDING,
                 title=title, prompt=prompt, metadata=metadata, coins_used=cost,
-                guild_id=guild_id, wallet_id=wallet_id,
+                guild_id=guild_id, wallet_id=wallet_id, lease_owner=lease_owner,
             )  # fmt: skip
             if cost:
                 balance = await ledger.debit(
@@ -392,12 +426,16 @@ class ImageRepository:
         guild_id: int | None = None,
         title: str | None = None,
         description: str | None = None,
+        owner: str | None = None,
+        intents: Sequence[str] = (),
     ) -> tuple[Image, int]:
         """Debit the wallet (if the upload costs) and a COMPLETED upload row in one
-        transaction; returns (image, balance)."""
+        transaction; returns (image, balance). Clears the object `intents` of process `owner`
+        in it (ObjectsReclaimed, nothing written, if a sweep took them meanwhile)."""
 
         async def insert(tx: Transaction) -> tuple[Image, int]:
             await _check_owner(tx, wallet_id, user_id)
+            await _clear_own_intents(tx, owner, intents)
             balance = await ledger.balance(tx, wallet_id)
             image_id = await _insert(
                 tx, user_id=user_id, type=ImageType.UPLOADED, status=ImageStatus.COMPLETED,
@@ -413,22 +451,28 @@ class ImageRepository:
 
         return await self.db.write(insert)
 
-    async def fail_and_refund(self, image_id: str, error: str) -> Refund | None:
+    async def fail_and_refund(
+        self, image_id: str, error: str, *, only_if_expired: bool = False
+    ) -> Refund | None:
         """FAILED + REFUND ledger row + credit in one transaction, exactly once, back to the
         wallet that paid.
 
         Guarded on status: only a PENDING/PROCESSING job can fail, so a second call (or a
-        call racing the first) finds nothing to do and returns None.
+        call racing the first, in any process) finds nothing to do and returns None. With
+        `only_if_expired`, guarded on the lease too: only a job whose process is not live.
         """
         failed_at = utcnow_iso()
 
         async def refund(tx: Transaction) -> Refund | None:
             metadata = tx.dialect.json_set("metadata", ("error", "text"))
+            guard, params = "", [failed_at, error, image_id]
+            if only_if_expired:
+                guard = f" AND NOT {live('images.lease_owner')}"
+                params.append(failed_at)
             row = await tx.fetchone(
                 f"UPDATE images SET status = 'FAILED', updated_at = ?, metadata = {metadata} "
-                "WHERE id = ? AND status IN ('PENDING', 'PROCESSING') "
-                "RETURNING wallet_id, coins_used",
-                (failed_at, error, image_id),
+                f"WHERE id = ? AND {UNFINISHED}{guard} RETURNING wallet_id, coins_used",
+                params,
             )
             if row is None:
                 return None
@@ -547,6 +591,16 @@ async def _fetch(tx: Transaction, image_id: str) -> Image:
     return Image.from_row(row)
 
 
+async def _clear_own_intents(tx: Transaction, owner: str | None, intents: Sequence[str]) -> None:
+    """Clear this process's object intents; refuse the write if a sweep took any."""
+    if owner is None or not intents:
+        return
+    if await clear_intents(tx, owner, intents) != len(set(intents)):
+        raise ObjectsReclaimed(
+            "this process's lease lapsed and another process reclaimed its objects"
+        )
+
+
 async def _check_owner(tx: Transaction, wallet_id: str, user_id: str) -> None:
     """A member pays only from their own wallet."""
     if await ledger.owner(tx, wallet_id) != user_id:
@@ -571,11 +625,12 @@ async def _insert(
     coins_used: int = 0,
     guild_id: int | None = None,
     wallet_id: str | None = None,
+    lease_owner: str | None = None,
 ) -> str:
     image_id = str(uuid.uuid4())
     now = utcnow_iso()
     await tx.execute(
-        f"INSERT INTO images ({_IMAGE_COLUMNS}) VALUES ({', '.join('?' * 17)})",
+        f"INSERT INTO images ({_IMAGE_COLUMNS}, lease_owner) VALUES ({', '.join('?' * 18)})",
         (
             image_id,
             user_id,
@@ -594,6 +649,7 @@ async def _insert(
             now,
             str(guild_id) if guild_id is not None else None,
             wallet_id,
+            lease_owner,
         ),
     )
     return image_id

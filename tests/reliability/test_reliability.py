@@ -45,3 +45,24 @@ async def test_soak(tmp_path: Path, scope: str) -> None:
     figures = await run(tmp_path, operations=operations, seed=2026, kills=kills, scope=scope)
     print(figures.summary())
     assert_sound(figures)
+
+
+@pytest.mark.parametrize("scope", SCOPES, ids=[f"{s}-postgresql" for s in SCOPES])
+async def test_short_storm_over_two_processes_on_postgresql(
+    tmp_path: Path, pg_url: str, scope: str
+) -> None:
+    """Two bot processes (shards 0,1 and 2 of 3) share one PostgreSQL database and one object
+    store; processes are SIGKILLed mid-flight and restarted while the other goes on."""
+    figures = await run(
+        tmp_path, operations=160, seed=11, kills=2, scope=scope, processes=2,
+        database_url=pg_url,
+    )  # fmt: skip
+    print(figures.summary())
+    assert (figures.processes, figures.shards, figures.backend) == (2, 3, "postgresql")
+    assert figures.kills == 2 and figures.restarts == 4
+    assert figures.operations.total() == 160
+    assert figures.interactions_answered > 0.8 * figures.interactions_sent
+    assert figures.failed_generations > 0
+    assert figures.servers == 3
+    assert figures.stuck_jobs == 0 and figures.refunded_and_delivered == 0
+    assert_sound(figures)

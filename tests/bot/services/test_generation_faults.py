@@ -126,7 +126,7 @@ async def test_lock_held_by_another_process_during_the_refund(
     waits for the lock instead of killing the worker (it used to raise 'database is locked'
     out of the worker's failure path, holding the coins until a restart)."""
     service = make_service(capped_images, local_store, client, retry_seconds=15)
-    service.start()
+    await service.start()
     try:
         user = await member(capped_users, 1, 300)
         fake_api.default = Behaviour(Mode.BLOCK_PROMPT, latency=0.3)
@@ -156,7 +156,7 @@ async def test_lock_longer_than_the_retry_budget_still_refunds_once_released(
 ) -> None:  # fmt: skip
     caplog.set_level(logging.WARNING, logger="bot.services.generation")
     service = make_service(capped_images, local_store, client, retry_seconds=0.3)
-    service.start()
+    await service.start()
     try:
         user = await member(capped_users, 1, 300)
         fake_api.default = Behaviour(Mode.BLOCK_OUTPUT, reason="IMAGE_OTHER", latency=0.2)
@@ -185,7 +185,7 @@ async def test_lock_while_a_job_waits_in_the_queue(
     PROCESSING update failed and was read as 'already finished'): PENDING, coins held, the
     message stuck on 'Queued'. Now both jobs go through once the lock is gone."""
     service = make_service(capped_images, local_store, client, retry_seconds=15, max_concurrent=1)
-    service.start()
+    await service.start()
     try:
         user = await member(capped_users, 1, 300)
         fake_api.latency = 0.4
@@ -211,7 +211,7 @@ async def test_queued_job_is_failed_and_refunded_when_the_lock_outlasts_the_budg
     local_store: LocalObjectStore, client: NanobananaClient, fake_api: FakeNanobanana,
 ) -> None:  # fmt: skip
     service = make_service(capped_images, local_store, client, retry_seconds=0.3, max_concurrent=1)
-    service.start()
+    await service.start()
     try:
         user = await member(capped_users, 1, 300)
         fake_api.latency = 0.3
@@ -251,7 +251,7 @@ async def test_a_worker_that_dies_is_restarted_and_its_job_refunded(
     caplog: pytest.LogCaptureFixture,
 ) -> None:  # fmt: skip
     service = make_service(capped_images, local_store, client, retry_seconds=1)
-    service.start()
+    await service.start()
     try:
         user = await member(capped_users, 1, 300)
         listener = KillingListener()
@@ -285,7 +285,7 @@ async def test_recover_never_stops_start_up_and_settles_once_the_lock_is_gone(
     try:
         async with LockedDatabase(fault_db.path) as lock:
             assert await service.recover() == []  # logged, not raised: start-up goes on
-            service.start()
+            await service.start()
             await asyncio.sleep(0.3)
             assert len(await capped_images.list_unfinished()) == 2
             await lock.release()
@@ -308,7 +308,7 @@ async def test_recovery_never_touches_this_runs_own_jobs(
         user_id=user.user_id, wallet_id=user.wallet_id, cost=100, prompt="a"
     )
     service = make_service(capped_images, local_store, client, retry_seconds=1)
-    service.start()
+    await service.start()
     try:
         fake_api.latency = 0.5
         listener = RecordingListener()
@@ -333,7 +333,7 @@ async def test_a_refund_that_would_overflow_is_recorded_not_fatal(
     every start-up in recover(). Now the refund is refused past the cap, recorded on the image
     and reported, and the worker goes on."""
     service = make_service(capped_images, local_store, client, retry_seconds=1)
-    service.start()
+    await service.start()
     try:
         user = await member(capped_users, 1, 300)
         fake_api.default = Behaviour(Mode.BLOCK_PROMPT, latency=0.3)
@@ -374,7 +374,7 @@ async def test_recover_records_a_refund_past_the_cap_and_goes_on(
     assert (refunds[stuck.id].refunded, refunds[stuck.id].owed) == (0, 100)
     assert (refunds[fine.id].refunded, refunds[fine.id].owed) == (100, 0)
     assert await capped_images.list_unfinished() == []
-    service.start()
+    await service.start()
     try:
         await assert_healthy(service, capped_users, capped_images, fake_api)
     finally:
@@ -389,7 +389,7 @@ async def test_grants_leave_room_for_refunds_of_jobs_in_flight(
     services = build_services(fault_db, max_grant=1000, max_balance=1000, starter_coins=300)
     images = ImageRepository(fault_db, max_balance=1000)
     service = make_service(images, local_store, client, retry_seconds=1)
-    service.start()
+    await service.start()
     try:
         target = Identity(discord_id=1, display_name="member", guild_id=guild)
         user = await services.accounts.ensure_user(target)
