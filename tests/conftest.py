@@ -129,6 +129,19 @@ async def db(pg_for_backend: PostgresServer | None, tmp_path: Path) -> AsyncIter
         yield database
 
 
+@pytest.fixture
+async def db_twin(db: Database) -> AsyncIterator[Database]:
+    """A second connection to the same database, as another bot process would open it."""
+    other: Database
+    if isinstance(db, PostgresDatabase):
+        other = PostgresDatabase(db.url)
+    else:
+        assert isinstance(db, SQLiteDatabase)
+        other = SQLiteDatabase(db.path)
+    async with other:
+        yield other
+
+
 def pytest_runtest_logreport(report: pytest.TestReport) -> None:
     """Count the tests that ran on PostgreSQL, for the closing line."""
     if "[postgresql" not in report.nodeid and "-postgresql" not in report.nodeid:
