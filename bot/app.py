@@ -8,6 +8,7 @@ import hashlib
 import json
 import logging
 import re
+import signal
 import time
 from typing import Any, TypeAlias
 
@@ -324,12 +325,36 @@ def _join_within(lines: list[str], limit: int) -> list[str]:
     return messages
 
 
+async def serve(bot: NanoBananaBot, token: str) -> None:
+    """Run the bot until it is closed. SIGTERM (docker stop, systemd, Kubernetes) closes it
+    the way Ctrl+C does: no new jobs, running ones finish within the shutdown deadline (the
+    rest are refunded and their members told), then the process exits 0."""
+    loop = asyncio.get_running_loop()
+    closing: list[asyncio.Task[None]] = []
+
+    def stop() -> None:
+        if not closing:
+            log.info("SIGTERM: stopping (running jobs get %.0fs to finish)", bot.shutdown_deadline)
+            closing.append(loop.create_task(bot.close()))
+
+    with contextlib.suppress(NotImplementedError, RuntimeError):
+        loop.add_signal_handler(signal.SIGTERM, stop)
+    try:
+        await bot.start(token)
+    finally:
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.remove_signal_handler(signal.SIGTERM)
+        if closing:
+            await closing[0]
+
+
 def run_bot(settings: Settings) -> int:
-    """Run until interrupted; the process exit code. Logging is set up by the caller."""
+    """Run until interrupted (Ctrl+C or SIGTERM); the process exit code. Logging is set up
+    by the caller."""
 
     async def main() -> None:
         async with NanoBananaBot(settings) as bot:
-            await bot.start(settings.discord_token.get_secret_value())
+            await serve(bot, settings.discord_token.get_secret_value())
 
     try:
         asyncio.run(main())

@@ -6,6 +6,7 @@ part is OK. Nothing here prints a secret.
 
 from __future__ import annotations
 
+import socket
 import time
 import uuid
 from collections.abc import Awaitable, Callable
@@ -16,7 +17,9 @@ import discord
 
 from bot.app import build_catalog, build_database, build_object_store
 from bot.config import Settings, StorageBackend
+from storage.leases import LeaseRepository
 from storage.objects import StorageError
+from storage.timeutil import utcnow
 
 
 @dataclass(frozen=True)
@@ -142,6 +145,27 @@ async def check_gemini(settings: Settings) -> CheckResult:
     # A model that exists may still have no quota for this key (billing): the first
     # /generate says so in the log, with what to fix.
     return CheckResult("gemini key", True, f"model(s) {', '.join(available)} available")
+
+
+async def probe_health(settings: Settings) -> int:
+    """`python -m bot health`: 0 when a bot process on this host holds a live lease in the
+    database (its heartbeat runs), else 1. One query, no Discord or API call: light enough
+    for a container's health check every few seconds."""
+    db = build_database(settings)
+    try:
+        async with db:
+            processes = await LeaseRepository(db).processes()
+    except Exception as error:  # a FAIL line, never a traceback
+        print(f"FAIL database: {type(error).__name__}: {error}")
+        return 1
+    host = socket.gethostname()
+    now = utcnow()
+    mine = [p for p in processes if p.name.startswith(f"{host} ") and p.lease_until >= now]
+    if mine:
+        print(f"OK   {len(mine)} live bot process(es) on {host}")
+        return 0
+    print(f"FAIL no live bot process on {host}: it is starting, or its heartbeat stopped")
+    return 1
 
 
 async def run_checks(settings: Settings) -> int:

@@ -24,7 +24,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable, Coroutine, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Self, TypeVar
 
 from storage.errors import DatabaseBusy, DatabaseError, MigrationError
 from storage.models import Row
@@ -195,7 +195,7 @@ class Database(ABC):
     @abstractmethod
     def is_open(self) -> bool: ...
 
-    async def __aenter__(self) -> Database:
+    async def __aenter__(self) -> Self:
         await self.connect()
         return self
 

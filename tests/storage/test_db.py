@@ -293,6 +293,11 @@ async def test_postgres_processes_migrating_at_once_apply_each_file_once(
         await pg_server.drop_database(name)
 
 
+def test_postgres_description_hides_the_password() -> None:
+    database = PostgresDatabase("postgresql://bot:s3cret@db.example:5432/bot?sslmode=require")
+    assert database.description == "postgresql://bot@db.example:5432/bot"
+
+
 async def test_postgres_unreachable_is_busy(tmp_path: Path) -> None:
     database = PostgresDatabase(f"postgresql://nobody@/none?host={tmp_path}&port=1")
     with pytest.raises(DatabaseBusy):
