@@ -83,7 +83,7 @@ def canonical(value: Any) -> Any:
 
 async def rows_of(db: SQLiteDatabase | PostgresDatabase, table: str) -> list[dict[str, Any]]:
     rows = await db.fetchall(f"SELECT * FROM {table}")
-    found = [{k: canonical(row[k]) for k in row.keys()} for row in rows]
+    found = [{k: canonical(v) for k, v in dict(row).items()} for row in rows]
     return sorted(found, key=lambda r: json.dumps(r, sort_keys=True, default=str))
 
 
