@@ -10,6 +10,8 @@
    OFFSET through the same reader connection; also with the type filter. Aim: keyset p99 < 5 ms.
 3. Object store throughput: 1 MiB objects put then read back on `LocalObjectStore` and on
    `S3ObjectStore` against moto's `ThreadedMotoServer`, sequential and 8 concurrent tasks.
+4. PostgreSQL beside SQLite through the same repositories: debits/s and gallery page p99
+   (bench/bench_backends.py; skipped without the PostgreSQL server binaries).
 
 Nothing here asserts on time. Temporary files are removed; figures also go to
 `bench/results/storage.json`.
@@ -38,6 +40,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from bench.bench_backends import bench_backends
 from bench.common import moto_s3_store, percentile
 from storage.cursors import decode_cursor, encode_cursor
 from storage.db import Database
@@ -216,8 +219,8 @@ async def raw_debits(path: Path, debits: int) -> DebitRow:
 async def round_trip_us(path: Path, calls: int) -> tuple[float, float]:
     """Microseconds per `Database.fetchval("SELECT 1")` and per stdlib `SELECT 1`.
 
-    The first is one trip to aiosqlite's reader thread (execute_fetchall), so it shows what a
-    trip to that thread costs compared with the SQL itself.
+    The first is one trip to the reader connection's thread, so it shows what a trip to that
+    thread costs compared with the SQL itself.
     """
     db = await migrated_database(path)
     try:
@@ -257,7 +260,7 @@ async def bench_debits(workdir: Path) -> dict[str, Any]:
     )
     print(
         f"Round trip for comparison: Database.fetchval('SELECT 1') {aio_us:.0f} us "
-        f"(one trip to the aiosqlite thread) vs stdlib sqlite3 {raw_us:.1f} us. "
+        f"(one trip to the reader thread) vs stdlib sqlite3 {raw_us:.1f} us. "
         "A debit is one such trip; concurrent debits share trips and commits (group commit)."
     )
     return {
@@ -704,6 +707,7 @@ async def main() -> None:
             "debits": await bench_debits(workdir),
             "gallery": await bench_gallery(workdir),
             "objects": await bench_objects(workdir),
+            "backends": await bench_backends(workdir),
         }
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
