@@ -40,6 +40,7 @@ bench: $(STAMP)
 	$(BIN)/python -m bench.bench_storage
 	$(BIN)/python -m bench.bench_nanobanana
 	$(BIN)/python -m bench.bench_bot
+	$(BIN)/python -m bench.bench_processes
 
 soak: $(STAMP)
 	SOAK_OPERATIONS=$${SOAK_OPERATIONS:-10000} $(BIN)/pytest -m soak tests/reliability --timeout=0 -s

@@ -666,7 +666,7 @@ async def run(
             if shards is not None:
                 bot_env |= {"SHARD_COUNT": str(shard_count),
                             "SHARD_IDS": ",".join(map(str, shards))}  # fmt: skip
-            probe = next((g for g in guilds if fake.shard_of(g.id) in (shards or [0])), None)
+            probe = next(g for g in guilds if (g.id >> 22) % shard_count in (shards or [0]))
             bots.append(BotProcess(fake, bot_env, workdir / f"bot{n}.log", shard_ids=shards,
                                    probe_guild=probe))  # fmt: skip
         await asyncio.gather(*(bot.start(scenario.members[1]) for bot in bots))

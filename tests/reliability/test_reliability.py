@@ -66,3 +66,19 @@ async def test_short_storm_over_two_processes_on_postgresql(
     assert figures.servers == 3
     assert figures.stuck_jobs == 0 and figures.refunded_and_delivered == 0
     assert_sound(figures)
+
+
+@pytest.mark.soak
+@pytest.mark.timeout(3600)
+async def test_soak_over_three_processes_on_postgresql(tmp_path: Path, pg_url: str) -> None:
+    """The long multi-process run: three processes (shards 0,1 / 2 / 3 of 4) on one
+    PostgreSQL, half as many operations as the single-process soak, a kill every 1,000."""
+    operations = int(os.environ.get("SOAK_OPERATIONS", "10000")) // 2
+    kills = max(2, operations // 1000)
+    figures = await run(
+        tmp_path, operations=operations, seed=2028, kills=kills, processes=3,
+        database_url=pg_url,
+    )  # fmt: skip
+    print(figures.summary())
+    assert figures.stuck_jobs == 0 and figures.refunded_and_delivered == 0
+    assert_sound(figures)
