@@ -198,12 +198,17 @@ class BotProcess:
             await asyncio.sleep(0.05)
         # Ready when it answers: GUILD_CREATE handling and cog loading are done by then.
         while True:
-            rec = await self.fake.slash("coins", {}, user=probe_user, guild=self.probe_guild)
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"the bot does not answer; see {self.log_path}:\n{self.tail()}")
+            try:
+                rec = await self.fake.slash("coins", {}, user=probe_user, guild=self.probe_guild)
+            except LookupError:
+                # This server's commands are synced by shard 0's process, maybe still at it.
+                await asyncio.sleep(0.2)
+                continue
             with contextlib.suppress(TimeoutError):
                 await rec.wait_callback(timeout=5)
                 return
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"the bot does not answer; see {self.log_path}:\n{self.tail()}")
 
     @property
     def alive(self) -> bool:
