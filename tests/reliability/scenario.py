@@ -210,10 +210,6 @@ class BotProcess:
                 await rec.wait_callback(timeout=5)
                 return
 
-    @property
-    def alive(self) -> bool:
-        return self.process is not None and self.process.returncode is None
-
     def kill(self) -> None:
         assert self.process is not None
         self.process.send_signal(signal.SIGKILL)
