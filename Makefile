@@ -4,7 +4,10 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint typecheck unit bench soak clean migrate check discord-spec
+.PHONY: run test lint typecheck unit bench soak clean migrate check discord-spec browser
+
+# Playwright drives Debian's chromium (see `browser`); it never downloads a browser of its own.
+export PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD := 1
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -31,7 +34,19 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
-unit: $(STAMP)
+# The web gallery's browser tests need Debian's chromium: installed here when missing (as root,
+# as on CI); where it can't be, those tests skip with one line saying so.
+browser:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    echo "installing Debian's chromium for the browser tests..."; \
+	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium) \
+	      >/dev/null 2>&1 || echo "chromium could not be installed: browser tests will be skipped"; \
+	  else \
+	    echo "chromium is missing (apt-get install chromium as root): browser tests will be skipped"; \
+	  fi; }
+
+unit: $(STAMP) browser
 	$(BIN)/pytest
 
 test: lint typecheck unit
@@ -40,6 +55,7 @@ bench: $(STAMP)
 	$(BIN)/python -m bench.bench_storage
 	$(BIN)/python -m bench.bench_nanobanana
 	$(BIN)/python -m bench.bench_bot
+	$(BIN)/python -m bench.bench_web
 	$(BIN)/python -m bench.bench_processes
 
 soak: $(STAMP)

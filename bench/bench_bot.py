@@ -341,6 +341,7 @@ def bot_settings(world: World, folder: Path, config: Config) -> Settings:
         storage_backend="local",
         local_storage_dir=folder / "objects",
         gemini_api_key="bench-key",
+        web_port=0,
         nanobanana_base_url=world.api.base_url,
         nanobanana_max_attempts=1,
         nanobanana_timeout=120,

@@ -8,6 +8,7 @@ import hashlib
 import json
 import logging
 import re
+import secrets
 import signal
 import time
 from typing import Any, TypeAlias
@@ -17,9 +18,11 @@ import discord
 from discord.ext import commands
 
 from bot.config import Settings, StorageBackend
+from bot.directory import DiscordDirectory
 from bot.i18n import t
 from bot.nanobanana import NanobananaClient
 from bot.services.accounts import AccountService
+from bot.services.callers import CallerService
 from bot.services.catalog import ModelCatalog
 from bot.services.gallery import GalleryService
 from bot.services.generation import GenerationService
@@ -28,8 +31,10 @@ from bot.services.members import MemberService
 from bot.services.permissions import PermissionService
 from bot.services.processes import ProcessLease, describe_process
 from bot.services.settings import GuildSettingsService
+from bot.services.tokens import TokenService
 from bot.services.uploads import UploadService
 from bot.services.wallets import WalletService
+from storage.api_tokens import ApiTokenRepository
 from storage.db import Database, open_database
 from storage.guild_settings import GuildSettingsRepository
 from storage.images import ImageRepository, Refund
@@ -37,6 +42,8 @@ from storage.leases import LeaseRepository
 from storage.objects import LocalObjectStore, ObjectStore, S3ObjectStore
 from storage.users import UserRepository
 from storage.wallets import WalletRepository
+from web.context import WebContext
+from web.server import WebServer
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +58,7 @@ COGS = (
     "cogs.daily",
     "cogs.admin",
     "cogs.settings",
+    "cogs.tokens",
     "cogs.help",
 )
 COMMANDS_HASH_KEY = "commands_hash"
@@ -61,6 +69,8 @@ MESSAGE_CHARS = 2000  # Discord's limit on a message's content
 # A notice line's leading mention of its requester.
 _LINE_MENTION = re.compile(r"(?m)^<@(\d+)>")
 SHUTDOWN_DEADLINE = 30.0
+# Where the generated cookie-signing key is kept when WEB_SESSION_SECRET is unset.
+WEB_SECRET_KEY = "web_session_secret"
 
 
 def build_object_store(settings: Settings) -> ObjectStore:
@@ -104,10 +114,17 @@ class NanoBananaBot(commands.AutoShardedBot):
     storage and syncs commands, one process at a time."""
 
     def __init__(
-        self, settings: Settings, *, store: ObjectStore | None = None, **options: Any
+        self,
+        settings: Settings,
+        *,
+        store: ObjectStore | None = None,
+        web_listen: int | None = None,
+        **options: Any,
     ) -> None:
         """`options` go to commands.Bot (e.g. guild_ready_timeout=0 in tests). `store` replaces
-        the configured object store (tests inject faults; benchmarks compare backends)."""
+        the configured object store (tests inject faults; benchmarks compare backends).
+        `web_listen` runs the web server on that port whatever WEB_PORT says (0: any free
+        port, for tests)."""
         options.setdefault("command_prefix", commands.when_mentioned)
         options.setdefault("intents", discord.Intents.default())
         options.setdefault("help_command", None)
@@ -187,6 +204,18 @@ class NanoBananaBot(commands.AutoShardedBot):
         self.gallery = GalleryService(
             images=self.image_repo, users=user_repo, store=self.store, permissions=self.permissions
         )
+        self.tokens = TokenService(ApiTokenRepository(self.db))
+        self.directory = DiscordDirectory(self)
+        self.callers = CallerService(
+            tokens=self.tokens,
+            members=self.members,
+            accounts=self.accounts,
+            permissions=self.permissions,
+            directory=self.directory,
+        )
+        self._web_port = settings.web_port if web_listen is None else web_listen
+        self._web_on = settings.web_enabled if web_listen is None else True
+        self.web: WebServer | None = None
 
     async def setup_hook(self) -> None:
         await self.db.connect()
@@ -206,6 +235,8 @@ class NanoBananaBot(commands.AutoShardedBot):
                 else:
                     log.info("another process is sweeping storage; skipped here")
         await self.generation.start()
+        if self._web_on:
+            await self.start_web()
         for extension in COGS:
             await self.load_extension(extension)
         if self.settings.runs_shard_zero:
@@ -214,6 +245,52 @@ class NanoBananaBot(commands.AutoShardedBot):
                     await self.sync_commands()
                 else:
                     log.info("another process is syncing commands; skipped here")
+
+    async def start_web(self) -> None:
+        """The web gallery and API, sharing this bot's services. A port in use is logged
+        (with what to do) and the bot runs on without them."""
+        context = WebContext(
+            settings=self.settings,
+            callers=self.callers,
+            tokens=self.tokens,
+            members=self.members,
+            wallets=self.wallets,
+            gallery=self.gallery,
+            uploads=self.uploads,
+            generation=self.generation,
+            directory=self.directory,
+            secret=await self.web_secret(),
+        )
+        server = WebServer(context, host=self.settings.web_host, port=self._web_port)
+        if await server.start():
+            self.web = server
+
+    async def web_secret(self) -> bytes:
+        """WEB_SESSION_SECRET, else a random key made at first start and kept in the
+        database (bot_state), so sessions survive restarts and every process shares it."""
+        if self.settings.web_session_secret is not None:
+            return self.settings.web_session_secret.get_secret_value().encode()
+        stored = await self.db.get_state(WEB_SECRET_KEY)
+        if stored is None:
+            stored = secrets.token_urlsafe(48)
+            await self.db.set_state(WEB_SECRET_KEY, stored)
+            log.info("generated the web session key (kept in the database's bot_state table)")
+        return stored.encode()
+
+    def web_api_url(self, path: str) -> str | None:
+        """The API's address for a path while the web server runs (WEB_BASE_URL, else the
+        address it listens on)."""
+        if self.web is None or not self.web.running:
+            return None
+        return f"{self.settings.web_base_url or self.web.url}{path}"
+
+    def web_link(self, path: str) -> str | None:
+        """A link into the web gallery for Discord messages: only while the web server runs
+        and WEB_BASE_URL says where members reach it."""
+        base = self.settings.web_base_url
+        if self.web is None or not self.web.running or base is None:
+            return None
+        return f"{base}{path}"
 
     async def tell_interrupted(self, refunds: list[Refund]) -> None:
         """Tell members whose images a crash interrupted that they were refunded, in the

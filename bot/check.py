@@ -6,6 +6,7 @@ part is OK. Nothing here prints a secret.
 
 from __future__ import annotations
 
+import errno
 import socket
 import time
 import uuid
@@ -168,13 +169,66 @@ async def probe_health(settings: Settings) -> int:
     return 1
 
 
+async def check_web(settings: Settings) -> CheckResult:
+    """The web gallery and API: the bot's server answering, or its port free for it."""
+    if not settings.web_enabled:
+        return CheckResult("web", True, "off (WEB_PORT=0)")
+    host = "127.0.0.1" if settings.web_host in ("0.0.0.0", "") else settings.web_host
+    if host == "::":
+        host = "::1"
+    address = f"{settings.web_host}:{settings.web_port}"
+    base = settings.web_base_url or f"http://{address}"
+    sign_in = (
+        f"sign-in on: register {base}/auth/callback as an OAuth2 redirect"
+        if settings.sign_in_enabled
+        else "sign-in off (DISCORD_CLIENT_ID and DISCORD_CLIENT_SECRET unset)"
+    )
+    url = f"http://{'[' + host + ']' if ':' in host else host}:{settings.web_port}/healthz"
+    try:
+        async with (
+            aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=3)) as http,
+            http.get(url) as response,
+        ):
+            body = await response.json(content_type=None) if response.status == 200 else None
+    except (aiohttp.ClientConnectionError, TimeoutError):
+        return _web_port_free(settings, address, sign_in)
+    except (aiohttp.ClientError, ValueError):
+        body = None
+    if isinstance(body, dict) and body.get("service") == "nanobanana-bot":
+        return CheckResult("web", True, f"the bot's web server answers at {address} "
+                                        f"(public address {base}); {sign_in}")  # fmt: skip
+    return CheckResult(
+        "web", False, f"another program answers at {address} -> set WEB_PORT to a free port "
+        "(or WEB_PORT=0 to turn the web gallery and API off)",
+    )  # fmt: skip
+
+
+def _web_port_free(settings: Settings, address: str, sign_in: str) -> CheckResult:
+    """Nothing answers: can the bot listen there?"""
+    family = socket.AF_INET6 if ":" in settings.web_host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((settings.web_host, settings.web_port))
+        except OSError as error:
+            reason = "in use" if error.errno == errno.EADDRINUSE else (error.strerror or "refused")
+            return CheckResult(
+                "web", False, f"{address} is {reason} -> set WEB_HOST/WEB_PORT to a free "
+                "address (or WEB_PORT=0 to turn the web gallery and API off)",
+            )  # fmt: skip
+    return CheckResult(
+        "web", True, f"{address} is free: the gallery and API listen there while the bot "
+        f"runs; {sign_in}",
+    )  # fmt: skip
+
+
 async def run_checks(settings: Settings) -> int:
     """Run every check, print one line each; 0 if all passed."""
     print(f"OK   configuration: loaded ({settings.storage_backend.value} storage)")
     for line in check_models(settings):
         print(line.line(), flush=True)
     failed = 0
-    for check in (check_database, check_object_store, check_discord, check_gemini):
+    for check in (check_database, check_object_store, check_discord, check_gemini, check_web):
         started = time.monotonic()
         result = await check(settings)
         print(f"{result.line()} ({time.monotonic() - started:.2f}s)", flush=True)

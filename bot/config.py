@@ -169,6 +169,23 @@ class Settings(BaseSettings):
     # again" reply in time instead of "the application did not respond".
     database_busy_timeout_ms: int = Field(default=2000, ge=0, le=600_000)
 
+    # The web gallery and REST API (web/): served in the bot's process.
+    web_host: str = "127.0.0.1"
+    # 0 turns the web server off.
+    web_port: int = Field(default=8080, ge=0, le=65535)
+    # The public address members use (behind your reverse proxy), e.g. https://gallery.example.org;
+    # unset: http://WEB_HOST:WEB_PORT, and Discord messages get no links to it.
+    web_base_url: str | None = None
+    # Discord OAuth2 (Developer Portal -> OAuth2) for "Sign in with Discord"; off when unset.
+    discord_client_id: str | None = None
+    discord_client_secret: SecretStr | None = None
+    # Signs session cookies; generated at first start and kept in the database when unset.
+    web_session_secret: SecretStr | None = None
+    # Requests per minute one API token may make (429 with Retry-After beyond).
+    api_rate_limit: int = Field(default=120, ge=1, le=100_000)
+    # Where sign-in talks to Discord (tests and proxies point it elsewhere).
+    discord_oauth_base_url: str = "https://discord.com"
+
     log_level: str = "INFO"
 
     @field_validator("discord_guild_ids", "admin_user_ids", "allowed_guild_ids", mode="before")
@@ -291,6 +308,11 @@ class Settings(BaseSettings):
         # An empty line in .env means "use the default", not "no URL".
         return value or "https://generativelanguage.googleapis.com"
 
+    @field_validator("discord_oauth_base_url", mode="before")
+    @classmethod
+    def _default_oauth_url(cls, value: Any) -> Any:
+        return value or "https://discord.com"
+
     @field_validator(
         "r2_account_id",
         "s3_bucket",
@@ -300,6 +322,10 @@ class Settings(BaseSettings):
         "s3_secret_access_key",
         "gemini_api_key",
         "docs_url",
+        "web_base_url",
+        "discord_client_id",
+        "discord_client_secret",
+        "web_session_secret",
         mode="before",
     )
     @classmethod
@@ -312,7 +338,14 @@ class Settings(BaseSettings):
     def _scope_lowercase(cls, value: Any) -> Any:
         return value.strip().lower() if isinstance(value, str) else value
 
-    @field_validator("nanobanana_base_url", "s3_endpoint_url", "s3_public_base_url", "docs_url")
+    @field_validator(
+        "nanobanana_base_url",
+        "s3_endpoint_url",
+        "s3_public_base_url",
+        "docs_url",
+        "web_base_url",
+        "discord_oauth_base_url",
+    )
     @classmethod
     def _http_url(cls, value: str | None) -> str | None:
         if value is None:
@@ -341,6 +374,29 @@ class Settings(BaseSettings):
                     "STORAGE_BACKEND=local"
                 )
         return self
+
+    @model_validator(mode="after")
+    def _oauth_complete(self) -> Settings:
+        if bool(self.discord_client_id) != bool(self.discord_client_secret):
+            raise ValueError(
+                "DISCORD_CLIENT_ID and DISCORD_CLIENT_SECRET go together: set both for "
+                "'Sign in with Discord', or neither"
+            )
+        if self.discord_client_id and not self.discord_client_id.strip().isdigit():
+            raise ValueError("DISCORD_CLIENT_ID is your application's id: digits only")
+        if self.web_session_secret and len(self.web_session_secret.get_secret_value()) < 32:
+            raise ValueError("WEB_SESSION_SECRET must be at least 32 characters")
+        return self
+
+    @property
+    def web_enabled(self) -> bool:
+        """Whether the web server runs (WEB_PORT=0 turns it off)."""
+        return self.web_port != 0
+
+    @property
+    def sign_in_enabled(self) -> bool:
+        """Whether "Sign in with Discord" is configured."""
+        return self.discord_client_id is not None and self.discord_client_secret is not None
 
     @property
     def s3_endpoint(self) -> str | None:

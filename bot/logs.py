@@ -15,6 +15,8 @@ from bot.config import Settings
 _SECRET_PATTERNS = (
     re.compile(r"[MNO][A-Za-z\d_-]{23,25}\.[A-Za-z\d_-]{6}\.[A-Za-z\d_-]{27,38}"),
     re.compile(r"AIza[0-9A-Za-z_-]{35}"),
+    # The bot's own API tokens (bot.services.tokens).
+    re.compile(r"nbt_[A-Za-z0-9_-]{20,}"),
 )
 
 
@@ -53,7 +55,13 @@ class RedactSecrets(logging.Filter):
 
 def secrets_of(settings: Settings) -> tuple[str, ...]:
     """The configured secrets, to mask wherever they might show up in a log line."""
-    candidates = (settings.discord_token, settings.gemini_api_key, settings.s3_secret_access_key)
+    candidates = (
+        settings.discord_token,
+        settings.gemini_api_key,
+        settings.s3_secret_access_key,
+        settings.discord_client_secret,
+        settings.web_session_secret,
+    )
     found = [s.get_secret_value() for s in candidates if s is not None]
     url = settings.postgres_url
     if url:

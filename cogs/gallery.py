@@ -21,7 +21,7 @@ from bot.services.permissions import Actor
 from bot.services.types import Image, ImageType, User
 from cogs.common import TenantCog, command_text, identity_of, option_texts, shorten
 from cogs.errors import report_error
-from cogs.generate import BANANA, result_view
+from cogs.generate import BANANA, image_link, result_view, web_button
 
 if TYPE_CHECKING:
     from bot.app import Interaction, NanoBananaBot
@@ -77,6 +77,12 @@ class GalleryView(discord.ui.View):
         self.choose = _ImageSelect(t(language, "gallery.select"))
         for item in (self.previous, self.next, self.choose):
             self.add_item(item)
+        # Your own gallery links to the web gallery (of this server, or all of it in a DM).
+        if owner.discord_id == viewer.discord_id:
+            where = f"/servers/{viewer.guild_id}" if viewer.guild_id is not None else "/all"
+            link = bot.web_link(where)
+            if link is not None:
+                self.add_item(web_button(language, link))
 
     async def load(self, index: int) -> GalleryPage:
         page = await self.bot.gallery.page(
@@ -178,10 +184,13 @@ async def send_image(
     filename = f"image-{image.short_id}.{EXTENSIONS.get(mime, 'png')}"
     actions = opened.actions
     view = None
-    if actions.remix or actions.delete:
+    # The web gallery shows its owner their own images.
+    link = image_link(interaction.client, image) if viewer.owns(image) else None
+    if actions.remix or actions.delete or link:
         view = result_view(
-            image.id, language, reroll=False, edit=actions.remix, delete=actions.delete
-        )
+            image.id, language, reroll=False, edit=actions.remix, delete=actions.delete,
+            web_url=link,
+        )  # fmt: skip
     await interaction.response.send_message(
         embed=image_embed(language, image, filename),
         file=discord.File(io.BytesIO(data), filename=filename),

@@ -31,6 +31,7 @@ from bot.services.generation import Failure, GenerationRequest, Job, Result, Sou
 from bot.services.media import check_image
 from bot.services.members import Member, Payer, Purpose
 from bot.services.permissions import Actor
+from bot.services.types import Image
 from cogs.common import (
     allowed_guild,
     command_text,
@@ -161,7 +162,9 @@ class DiscordJobListener:
                 for name, (data, _) in zip(names, fitted, strict=True)
             ]
 
-        view = result_view(result.image.id, self.language)
+        view = result_view(
+            result.image.id, self.language, web_url=image_link(self.itx.client, result.image)
+        )
         async with self._lock:
             if self.token_alive:
                 try:
@@ -249,9 +252,16 @@ def _extension(mime_type: str) -> str:
 
 
 def result_view(
-    image_id: str, language: str, *, reroll: bool = True, edit: bool = True, delete: bool = True
+    image_id: str,
+    language: str,
+    *,
+    reroll: bool = True,
+    edit: bool = True,
+    delete: bool = True,
+    web_url: str | None = None,
 ) -> discord.ui.View:
-    """Persistent Reroll / Edit / Delete buttons (they survive restarts)."""
+    """Persistent Reroll / Edit / Delete buttons (they survive restarts), and a link to the
+    image in the web gallery when there is one."""
     view = discord.ui.View(timeout=None)
     if reroll:
         view.add_item(RerollButton(image_id, t(language, "gen.reroll")))
@@ -259,7 +269,22 @@ def result_view(
         view.add_item(EditButton(image_id, t(language, "gen.edit")))
     if delete:
         view.add_item(DeleteButton(image_id, t(language, "gen.delete")))
+    if web_url is not None:
+        view.add_item(web_button(language, web_url))
     return view
+
+
+def web_button(language: str, url: str) -> discord.ui.Button[Any]:
+    """ "Open in web gallery": a link button (Discord opens the URL; no custom_id)."""
+    return discord.ui.Button(
+        label=t(language, "gen.web_gallery"), style=discord.ButtonStyle.link, url=url, emoji="🖼️"
+    )
+
+
+def image_link(bot: NanoBananaBot, image: Image) -> str | None:
+    """The image's page in the web gallery, if members can reach one."""
+    where = f"/servers/{image.guild_id}" if image.guild_id is not None else "/all"
+    return bot.web_link(f"{where}/images/{image.id}")
 
 
 async def start_job(

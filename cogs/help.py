@@ -15,7 +15,7 @@ from cogs.generate import BANANA
 if TYPE_CHECKING:
     from bot.app import Interaction, NanoBananaBot
 
-MEMBER_COMMANDS = ("generate", "upload", "gallery", "coins", "daily", "help")
+MEMBER_COMMANDS = ("generate", "upload", "gallery", "coins", "daily", "token", "help")
 MODERATOR_COMMANDS = ("grant", "settings")
 # README headings an owner needs (GitHub anchors of README.md).
 README_SECTIONS = (

@@ -19,12 +19,10 @@ from cogs.common import (
     refuse_oversized,
     shorten,
 )
-from cogs.generate import BANANA, in_guild, result_view
+from cogs.generate import BANANA, image_link, in_guild, result_view
 
 if TYPE_CHECKING:
     from bot.app import Interaction, NanoBananaBot
-
-UPLOADS_PER_MINUTE = 5
 
 
 class UploadCog(TenantCog):
@@ -37,8 +35,6 @@ class UploadCog(TenantCog):
     @app_commands.describe(**option_texts("upload", "image", "title", "description"))
     @app_commands.guild_only()
     @in_guild()
-    # Uploads cost storage even when free of coins: five a minute per member is plenty.
-    @app_commands.checks.cooldown(UPLOADS_PER_MINUTE, 60.0, key=lambda itx: itx.user.id)
     async def upload(
         self,
         itx: Interaction,
@@ -47,6 +43,8 @@ class UploadCog(TenantCog):
         description: str | None = None,
     ) -> None:
         bot = self.bot
+        # The per-member limit the HTTP API shares (checked first, as a cooldown would be).
+        bot.uploads.take_turn(itx.user.id)
         bot.uploads.validate_text(title, description)
         refuse_oversized(image, bot.settings.max_upload_bytes)
         member = await bot.members.enter(identity_of(itx))
@@ -80,7 +78,7 @@ class UploadCog(TenantCog):
         if thumbnail:
             files.append(discord.File(io.BytesIO(thumbnail), filename="thumbnail.webp"))
             embed.set_thumbnail(url="attachment://thumbnail.webp")
-        view = result_view(stored.id, language, reroll=False)
+        view = result_view(stored.id, language, reroll=False, web_url=image_link(bot, stored))
         await itx.followup.send(embed=embed, files=files, view=view, ephemeral=True)
 
 

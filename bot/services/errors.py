@@ -53,3 +53,26 @@ class ImageNotFound(UserFacingError):
 
 class ShuttingDown(UserFacingError):
     key = "error.shutting_down"
+
+
+class TooSoon(UserFacingError):
+    """A per-member rate limit (e.g. uploads a minute); `retry_after` is in seconds."""
+
+    key = "error.cooldown"
+
+    def __init__(self, retry_after: float) -> None:
+        super().__init__(seconds=f"{max(1, round(retry_after))}")
+        self.retry_after = retry_after
+
+
+class Unauthenticated(UserFacingError):
+    """No usable credentials: a missing, malformed, unknown or revoked API token, or a member
+    who is no longer in the token's server."""
+
+    key = "api.unauthenticated"
+
+
+class Unavailable(UserFacingError):
+    """A service the request needs (Discord, to check membership) can't be reached now."""
+
+    key = "api.unavailable"

@@ -16,14 +16,20 @@ from dataclasses import dataclass
 from bot import imaging
 from bot.services.errors import ImageNotFound, InvalidInput
 from bot.services.permissions import Actor, ImageActions, PermissionService
-from storage.images import ImageRepository, history_keys
-from storage.models import SHORT_ID_LENGTH, Image, ImageType, User
+from storage.errors import InvalidCursor
+from storage.images import MAX_PAGE_SIZE, ImageRepository, history_keys
+from storage.models import SHORT_ID_LENGTH, Image, ImageType, Page, User
 from storage.objects import ObjectStore, StorageError
 from storage.users import UserRepository
 
 log = logging.getLogger(__name__)
 
 PAGE_SIZE = 9
+#: The most images one page of a personal listing (API, web gallery) may hold.
+MAX_LIST_SIZE = MAX_PAGE_SIZE
+# How long a signed link to an image in the bucket works (the web gallery and the API).
+LINK_SECONDS = 300
+_UUID_CHARS = frozenset("0123456789abcdef-")
 # How many images sharing a short id are looked at when telling a match from an ambiguity.
 _PREFIX_CANDIDATES = 20
 
@@ -102,6 +108,74 @@ class GalleryService:
             start = (page_number - 1) * PAGE_SIZE + 1
             sheet = await asyncio.to_thread(imaging.contact_sheet, thumbs, start_number=start)
         return GalleryPage(listing.items, sheet, listing.next_cursor, page_number, total)
+
+    # Personal access (HTTP API, web gallery) -------------------------------------------
+
+    async def list_own(
+        self,
+        actor: Actor,
+        kind: ImageType | None = None,
+        *,
+        cursor: str | None = None,
+        limit: int = 24,
+    ) -> Page[Image]:
+        """The actor's finished images, newest first, by keyset: of the server they act in, or
+        of every server when they act in none. An account-less actor has none."""
+        if not 1 <= limit <= MAX_LIST_SIZE:
+            raise InvalidInput("api.bad_limit", max=MAX_LIST_SIZE)
+        if actor.user is None:
+            return Page([], None)
+        try:
+            return await self.images.list_by_user(
+                actor.user.id, kind, limit=limit, cursor=cursor, guild_id=actor.guild_id
+            )
+        except InvalidCursor:
+            raise InvalidInput("api.bad_cursor") from None
+
+    async def count_own(self, actor: Actor, kind: ImageType | None = None) -> int:
+        if actor.user is None:
+            return 0
+        return await self.images.count_by_user(actor.user.id, kind, guild_id=actor.guild_id)
+
+    async def own(self, actor: Actor, image_id: str, *, finished: bool = True) -> Image:
+        """One of the actor's own images (see PermissionService.can_reach_own), by its full id;
+        only a finished one unless `finished` is False (a job's state)."""
+        ref = image_id.strip().lower()
+        if len(ref) != 36 or not set(ref) <= _UUID_CHARS:
+            raise ImageNotFound()
+        image = await self.images.get(ref)
+        if image is None:
+            raise ImageNotFound()
+        self.permissions.check_reach_own(actor, image)
+        if finished and (not image.is_ready or not image.storage_key):
+            raise ImageNotFound()
+        return image
+
+    async def read(self, image: Image, *, thumbnail: bool = False) -> bytes:
+        """The bytes of an image (or its thumbnail) the caller already may see."""
+        key = (image.thumbnail_key if thumbnail else None) or image.storage_key
+        if not key:
+            raise ImageNotFound()
+        try:
+            return await self.store.get(key)
+        except StorageError:
+            raise ImageNotFound() from None
+
+    async def link(self, image: Image, *, thumbnail: bool = False) -> str | None:
+        """A short-lived signed URL to the image in the bucket, or None when the store can't
+        sign (local files: the app serves the bytes itself, after its own access check)."""
+        key = (image.thumbnail_key if thumbnail else None) or image.storage_key
+        if not key:
+            raise ImageNotFound()
+        try:
+            return await self.store.signed_url(key, LINK_SECONDS)
+        except StorageError:
+            return None
+
+    async def delete_own(self, actor: Actor, image_id: str) -> Image:
+        """Delete one of the actor's own images (row, image, thumbnail, inputs)."""
+        image = await self.own(actor, image_id)
+        return await self.delete(actor, ImageContext(image, actor.discord_id))
 
     async def thumbnail(self, image: Image) -> bytes:
         """The image's thumbnail (or the image), b"" if missing: a missing thumbnail must not

@@ -115,3 +115,15 @@ class Job:
     @property
     def cost(self) -> int:
         return self.image.coins_used
+
+
+def recorded_refund(image: Image) -> tuple[int, int]:
+    """(refunded, owed) for a FAILED job, from its row: a failed paid job was refunded its
+    cost exactly once (ImageRepository.fail_and_refund) unless the refund could not be applied
+    (`metadata.refund_owed`); a job no wallet paid for was free."""
+    if image.wallet_id is None or not image.coins_used:
+        return 0, 0
+    owed = image.metadata.get("refund_owed")
+    if isinstance(owed, int) and owed > 0:
+        return 0, owed
+    return image.coins_used, 0

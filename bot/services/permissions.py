@@ -35,6 +35,9 @@ class Identity:
     # The channel a thread belongs to (channel rules apply to its threads).
     parent_channel_id: int | None = None
     role_ids: frozenset[int] = frozenset()
+    # Acting from outside any channel (the HTTP API): nothing is posted anywhere, so a
+    # server's channel list for /generate and /upload does not apply; its role rule does.
+    outside_channels: bool = False
 
     @property
     def language(self) -> str:
@@ -117,7 +120,8 @@ class PermissionService:
     ) -> None:
         """A server's own rules for /generate and /upload: its channels, and its role."""
         identity = actor.identity
-        if channel_ids and not {identity.channel_id, identity.parent_channel_id} & set(channel_ids):
+        in_channel = {identity.channel_id, identity.parent_channel_id} & set(channel_ids)
+        if channel_ids and not identity.outside_channels and not in_channel:
             raise NotAllowed(
                 "settings.wrong_channel", channels=", ".join(f"<#{c}>" for c in channel_ids)
             )
@@ -135,6 +139,18 @@ class PermissionService:
     def check_see_image(self, actor: Actor, image: Image) -> None:
         # "Not found" rather than "not allowed": another server's images don't exist here.
         if not self.can_see_image(actor, image):
+            raise ImageNotFound()
+
+    def can_reach_own(self, actor: Actor, image: Image) -> bool:
+        """Personal access (the HTTP API and the web gallery): the actor's own images, of the
+        server they act in, or of every server when they act in none (as in a DM)."""
+        if not actor.owns(image):
+            return False
+        return actor.guild_id is None or image.guild_id == actor.guild_id
+
+    def check_reach_own(self, actor: Actor, image: Image) -> None:
+        # "Not found", never "not allowed": others' images don't exist for personal access.
+        if not self.can_reach_own(actor, image):
             raise ImageNotFound()
 
     def image_actions(self, actor: Actor, image: Image) -> ImageActions:

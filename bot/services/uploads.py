@@ -12,6 +12,7 @@ from bot.services.errors import InvalidInput, NotEnoughCoins, UserFacingError
 from bot.services.media import check_image
 from bot.services.members import Payer
 from bot.services.processes import ProcessLease
+from bot.services.ratelimits import SlidingWindow
 from storage.errors import InsufficientCoins, ObjectsReclaimed
 from storage.images import ImageRepository, StoredObject
 from storage.models import Image
@@ -21,6 +22,9 @@ log = logging.getLogger(__name__)
 
 MAX_TITLE_CHARS = 100
 MAX_DESCRIPTION_CHARS = 1000
+# Uploads cost storage even when free of coins: five a minute per member is plenty (shared by
+# /upload and the HTTP API).
+UPLOADS_PER_MINUTE = 5
 
 
 @dataclass(frozen=True)
@@ -49,6 +53,11 @@ class UploadService:
         self.store = store
         self.max_bytes = max_bytes
         self.max_pixels = max_pixels
+        self.rate = SlidingWindow(UPLOADS_PER_MINUTE, 60.0)
+
+    def take_turn(self, discord_id: int) -> None:
+        """Count one upload attempt of a member; raises TooSoon past UPLOADS_PER_MINUTE."""
+        self.rate.hit(discord_id)
 
     def validate_text(
         self, title: str | None, description: str | None

@@ -58,10 +58,15 @@ class Harness:
         assert self.bot is not None, "the bot is not running"
         return self.bot
 
-    async def start_bot(self, store: ObjectStore | None = None, **overrides: Any) -> NanoBananaBot:
-        """Start a fresh bot process-equivalent on the same database and storage."""
+    async def start_bot(
+        self, store: ObjectStore | None = None, *, web: bool = False, **overrides: Any
+    ) -> NanoBananaBot:
+        """Start a fresh bot process-equivalent on the same database and storage; `web`
+        runs its web server on a free port (`app.web.url`)."""
         settings = self.settings.model_copy(update=overrides) if overrides else self.settings
-        bot = NanoBananaBot(settings, store=store, guild_ready_timeout=0)
+        bot = NanoBananaBot(
+            settings, store=store, web_listen=0 if web else None, guild_ready_timeout=0
+        )
         self.bot = await self.stack.enter_async_context(running_bot(self.fake, bot))
         return bot
 
@@ -136,25 +141,36 @@ def make_settings(tmp_path: Path, api: FakeNanobanana, *guild_ids: int) -> Setti
         max_jobs_per_user=2,
         # Storage trouble is retried this long before a job fails: short, so tests are quick.
         job_retry_seconds=1.0,
+        # No web server unless a test asks for one (Harness.start_bot(web=True), any free port).
+        web_port=0,
     )
+
+
+async def make_harness(
+    stack: AsyncExitStack, tmp_path: Path, *, web: bool = False, **overrides: Any
+) -> Harness:
+    """The world described above, with the bot started (its web server too with `web`)."""
+    fake = await stack.enter_async_context(FakeDiscord())
+    api = await stack.enter_async_context(FakeNanobanana(image_size=256))
+    guild = fake.add_guild("Banana Club")
+    alice = fake.add_user("alice", guilds=[guild])
+    bob = fake.add_user("bob", guilds=[guild])
+    mod = fake.add_user("mod", guilds=[])
+    fake.add_member(guild, mod, permissions=MANAGE_GUILD)
+    robot = fake.add_user("robot", bot=True, guilds=[guild])
+    owner2 = fake.add_user("owner2", guilds=[guild])
+    other = fake.add_guild("Other Club", owner=owner2)
+    settings = make_settings(tmp_path, api, guild.id, other.id)
+    if overrides:
+        settings = load_settings(**{**settings.model_dump(), **overrides})
+    harness = Harness(
+        fake, api, settings, guild, alice, bob, mod, robot, stack, other=other, owner2=owner2
+    )
+    await harness.start_bot(web=web)
+    return harness
 
 
 @pytest.fixture
 async def harness(tmp_path: Path) -> AsyncIterator[Harness]:
     async with AsyncExitStack() as stack:
-        fake = await stack.enter_async_context(FakeDiscord())
-        api = await stack.enter_async_context(FakeNanobanana(image_size=256))
-        guild = fake.add_guild("Banana Club")
-        alice = fake.add_user("alice", guilds=[guild])
-        bob = fake.add_user("bob", guilds=[guild])
-        mod = fake.add_user("mod", guilds=[])
-        fake.add_member(guild, mod, permissions=MANAGE_GUILD)
-        robot = fake.add_user("robot", bot=True, guilds=[guild])
-        owner2 = fake.add_user("owner2", guilds=[guild])
-        other = fake.add_guild("Other Club", owner=owner2)
-        settings = make_settings(tmp_path, api, guild.id, other.id)
-        harness = Harness(
-            fake, api, settings, guild, alice, bob, mod, robot, stack, other=other, owner2=owner2
-        )
-        await harness.start_bot()
-        yield harness
+        yield await make_harness(stack, tmp_path)

@@ -110,7 +110,7 @@ async def test_check_reports_every_part(
     out = capsys.readouterr().out.splitlines()
     assert code == 0, out
     assert [line.split()[1] for line in out] == [
-        "configuration:", "model:", "database:", "object", "discord", "gemini",
+        "configuration:", "model:", "database:", "object", "discord", "gemini", "web:",
     ]  # fmt: skip
     assert all(line.startswith("OK") for line in out)
     assert "gemini-2.5-flash-image (Nano Banana, default): no sizes, 100 coins" in out[1]

@@ -79,6 +79,7 @@ from tests.fakes.discord_models import (
     Snowflakes,
     sniff,
 )
+from tests.fakes.discord_oauth import OAuthRoutes, OAuthState
 from tests.fakes.discord_ratelimits import FakeClock, RateLimiter
 from tests.fakes.discord_validation import DiscordSpec, Refusal, load_spec, unknown_route
 
@@ -126,6 +127,8 @@ _ALLOWED_CALLBACKS = {
 }
 
 UserLike = FakeUser | FakeMember | int
+# The user an OAuth2 bearer token speaks for, on its request.
+OAUTH_USER = web.RequestKey("oauth_user", FakeUser)
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 T = TypeVar("T")
 
@@ -281,6 +284,8 @@ class FakeDiscord:
         self.dispatch_message_create = dispatch_message_create
         self.connect_timeout = connect_timeout
         self._install_on_start = install
+        # OAuth2 (tests.fakes.discord_oauth): sign-in with Discord for web apps.
+        self._oauth = OAuthRoutes(self)
 
         # world
         self.users: dict[int, FakeUser] = {
@@ -334,6 +339,16 @@ class FakeDiscord:
         self.base_url = ""
         self.gateway_url = ""
         FakeDiscord.instances.append(self)
+
+    @property
+    def oauth(self) -> OAuthState:
+        """The OAuth2 side: `oauth.user` is who is signed in to Discord in the browser,
+        `oauth.client_secret` the application's secret, `oauth.deny` cancels sign-ins."""
+        return self._oauth.state
+
+    def register_redirect(self, uri: str) -> None:
+        """Register an OAuth2 redirect URL, as in the Developer Portal."""
+        self._oauth.state.redirect_uris.append(uri)
 
     # Every FakeDiscord built in this process, for the test suite's per-test check.
     instances: ClassVar[list[FakeDiscord]] = []
@@ -1469,6 +1484,7 @@ class FakeDiscord:
             ("PATCH", "/users/@me", self._get_me),
             ("POST", "/users/@me/channels", self._create_dm),
             ("DELETE", "/users/@me/guilds/{gid}", self._leave_guild),
+            ("GET", "/users/@me/guilds", self._my_guilds),
             ("GET", "/users/{uid}", self._get_user),
             ("GET", "/oauth2/applications/@me", self._get_app),
             ("GET", "/applications/@me", self._get_app),
@@ -1514,6 +1530,8 @@ class FakeDiscord:
         ]
         router.add_get("/ws", self._gateway)
         router.add_get("/attachments/{fid}/{filename}", self._get_file)
+        router.add_get("/oauth2/authorize", self._oauth.authorize)
+        router.add_post(f"{a}/oauth2/token", self._oauth.token)
         for method, path, handler in routes:
             router.add_route(method, a + path, handler)
         router.add_route("*", "/{tail:.*}", self._not_found)
@@ -1534,12 +1552,13 @@ class FakeDiscord:
         if not path.startswith(f"{API}/"):
             return await self._handle(request, handler)  # the gateway, the CDN
         api_path = path[len(API) :]
-        bot_auth = not api_path.startswith(("/webhooks/", "/interactions/"))
-        if (
-            bot_auth
-            and self.token is not None
-            and request.headers.get("Authorization") != f"Bot {self.token}"
-        ):
+        if api_path == "/oauth2/token":
+            # Not in Discord's OpenAPI spec: checked by its handler as the docs say.
+            return await self._handle(request, handler)
+        authorization = request.headers.get("Authorization", "")
+        bearer = authorization.startswith("Bearer ")
+        bot_auth = not bearer and not api_path.startswith(("/webhooks/", "/interactions/"))
+        if bot_auth and self.token is not None and authorization != f"Bot {self.token}":
             return self._reject(request, _Reject(401, 0, "401: Unauthorized"))
         try:
             body = await self._parse_body(request)
@@ -1547,6 +1566,12 @@ class FakeDiscord:
             return self._reject(request, rej)
         # Routing by the spec's templates (also what the rate limits key on).
         op, params, exists = self.spec.find(request.method, api_path)
+        if bearer:
+            # An OAuth2 token: only where the spec's `security` lets one of its scopes in.
+            user = self._oauth.bearer_user(authorization, op.oauth_scopes if op else None)
+            if user is None:
+                return self._reject(request, _Reject(401, 0, "401: Unauthorized"))
+            request[OAUTH_USER] = user
         template = op.template if op is not None else api_path
         refusal: Refusal | None = None
         if self.validate:
@@ -1806,6 +1831,9 @@ class FakeDiscord:
 
     async def _get_me(self, request: web.Request) -> web.StreamResponse:
         await request.read()
+        user = request.get(OAUTH_USER)
+        if user is not None:
+            return _json(self._oauth.me(user))
         return _json(
             {**self.bot_user.to_json(), "verified": True, "mfa_enabled": False, "locale": "en-US"}
         )
@@ -1858,6 +1886,11 @@ class FakeDiscord:
         if user is None:
             raise _Reject(400, 50035, "Invalid Form Body")
         return _json(self.dm_channel(user).to_json())
+
+    async def _my_guilds(self, request: web.Request) -> web.StreamResponse:
+        """The guilds of the token's user (bearer), or of the bot."""
+        user = request.get(OAUTH_USER)
+        return _json(self._oauth.my_guilds(user or self.bot_user, request))
 
     async def _leave_guild(self, request: web.Request) -> web.StreamResponse:
         """The bot leaves a guild: it is gone from the bot's world (GUILD_DELETE), kept in

@@ -134,6 +134,9 @@ class Operation:
     params: dict[str, tuple[str, Any, bool]] = field(repr=False)  # name -> (in, schema, req.)
     bodies: dict[str, str] = field(repr=False)  # media type -> JSON pointer of its schema
     body_required: bool = field(repr=False)
+    # The OAuth2 scopes a bearer token may use this operation with (any one of them); None:
+    # bot tokens only (the spec's `security`).
+    oauth_scopes: tuple[str, ...] | None = field(default=None, repr=False)
     _validators: dict[str, Draft202012Validator] = field(default_factory=dict, repr=False)
     _param_validators: dict[str, Draft202012Validator] = field(default_factory=dict, repr=False)
 
@@ -166,6 +169,28 @@ class DiscordSpec:
         )
 
     @property
+    def oauth_scopes(self) -> frozenset[str]:
+        """Every OAuth2 scope the spec names (for the authorization-code flow)."""
+        schemes = self.document.get("components", {}).get("securitySchemes", {})
+        flows = schemes.get("OAuth2", {}).get("flows", {})
+        return frozenset(flows.get("authorizationCode", {}).get("scopes", {}))
+
+    def response_schema(self, method: str, template: str, status: int = 200) -> dict[str, Any]:
+        """A `$ref` to the schema the spec gives an answer (to check the fake's own)."""
+        pointer = (
+            f"/paths/{_escape(template)}/{method.lower()}/responses/{status}/content/"
+            "application~1json/schema"
+        )
+        return {"$ref": f"{SPEC_URI}#{pointer}"}
+
+    def validate_response(self, method: str, template: str, body: Any, status: int = 200) -> None:
+        """Raise jsonschema's ValidationError if `body` is not what the spec says Discord
+        answers."""
+        Draft202012Validator(
+            self.response_schema(method, template, status), registry=self._registry
+        ).validate(body)
+
+    @property
     def commit(self) -> str:
         return str(self.source.get("commit", "unknown"))
 
@@ -183,7 +208,12 @@ class DiscordSpec:
         body = op.get("requestBody") or {}
         pointer = f"/paths/{_escape(template)}/{method.lower()}/requestBody/content"
         bodies = {media: f"{pointer}/{_escape(media)}/schema" for media in body.get("content", {})}
+        oauth: tuple[str, ...] | None = None
+        for requirement in op.get("security", []):
+            if "OAuth2" in requirement:
+                oauth = (*(oauth or ()), *requirement["OAuth2"])
         return Operation(
+            oauth_scopes=oauth,
             method=method,
             template=template,
             operation_id=str(op.get("operationId", "")),

@@ -646,6 +646,7 @@ async def run(
             "DATABASE_URL": database_url or "",
             "LOCAL_STORAGE_DIR": str(objects_dir),
             "GEMINI_API_KEY": "test-key",
+            "WEB_PORT": "0",
             "NANOBANANA_BASE_URL": api.base_url,
             "NANOBANANA_TIMEOUT": "0.5",
             "NANOBANANA_MAX_ATTEMPTS": "2",

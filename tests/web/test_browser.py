@@ -1,0 +1,80 @@
+"""The web gallery in a real browser: Debian's chromium driven by Playwright (no browser
+download). Sign in with Discord (the fake), see the grid, open an image, delete one; a screenshot
+of the grid is written to bench/results/web-gallery.png."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+from tests.fakes.nanobanana_server import render_png
+from tests.web.conftest import Web, enable_sign_in
+
+ROOT = Path(__file__).resolve().parents[2]
+SCREENSHOT = ROOT / "bench" / "results" / "web-gallery.png"
+CHROMIUM = os.environ.get("CHROMIUM_PATH") or shutil.which("chromium") or "/usr/bin/chromium"
+HAVE_CHROMIUM = os.path.exists(CHROMIUM)
+# What works on this project's machines (no network, root, no GPU).
+FLAGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+TITLES = ["Banana astronaut", "Sunset over the bay", "Robot garden", "Neon alley",
+          "Paper boats", "Mountain cabin", "Koi pond"]  # fmt: skip
+
+
+async def test_sign_in_browse_open_and_delete(web: Web) -> None:
+    if not HAVE_CHROMIUM:
+        pytest.skip("Debian's chromium is not installed (make test installs it as root)")
+    playwright_api = pytest.importorskip("playwright.async_api")
+    h = web.h
+    await enable_sign_in(web)
+    payer = await h.payer(h.alice)
+    for n, title in enumerate(TITLES):
+        width, height = [(512, 512), (640, 360), (360, 640), (512, 384)][n % 4]
+        await h.app.uploads.upload(payer, render_png(width, height), filename=f"{n}.png",
+                                   title=title)  # fmt: skip
+    h.fake.oauth.user = h.alice
+    async with playwright_api.async_playwright() as playwright:
+        browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
+        try:
+            page = await browser.new_page(viewport={"width": 1200, "height": 760})
+            page.set_default_timeout(15_000)
+            await page.goto(f"{web.url}/")
+            await page.click("#sign-in")
+            await page.wait_for_url(f"{web.url}/servers/{h.guild.id}")
+            cards = page.locator("#grid li")
+            assert await cards.count() == len(TITLES)
+            assert "Signed in as alice" in await page.inner_text("header")
+            # Every thumbnail really loaded (through the app, with the session's access check).
+            await page.wait_for_function(
+                "() => [...document.images].every(i => i.complete && i.naturalWidth > 0)"
+            )
+            SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
+            await page.screenshot(path=str(SCREENSHOT), full_page=True)
+            # Newest first: the last upload opens.
+            await cards.first.locator("a").click()
+            await page.wait_for_selector("#full-image")
+            await page.wait_for_function(
+                "() => document.querySelector('#full-image').naturalWidth > 0"
+            )
+            assert TITLES[-1] in await page.inner_text("h1")
+            details = await page.inner_text(".details")
+            assert "360×640" in details and "Uploaded" in details and "UTC" in details
+            await page.click("#delete")
+            await page.wait_for_selector("#confirm-delete")
+            await page.click("#confirm-delete")
+            await page.wait_for_selector("p.notice[role=status]")
+            assert await page.locator("#grid li").count() == len(TITLES) - 1
+        finally:
+            await browser.close()
+    assert await h.rows("images") == len(TITLES) - 1
+    assert SCREENSHOT.stat().st_size > 10_000

@@ -1,0 +1,345 @@
+"""The REST API under /api/v1 (the seed's "Next Phase"), for members' scripts and integrations.
+
+Every call carries `Authorization: Bearer <token>` (made with `/token` in a server) and acts as
+that member in that server, through the same services as the slash commands: the same checks,
+reservations, limits and refunds. Images reached this way are the caller's own images of the
+token's server; anything else is 404. Answers are JSON; errors are described in web/errors.py.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import uuid
+from typing import Any
+
+from aiohttp import web
+from aiohttp.typedefs import Handler
+
+from bot.services.callers import ApiCaller
+from bot.services.errors import (
+    ImageNotFound,
+    InvalidInput,
+    TooSoon,
+    Unauthenticated,
+    UserFacingError,
+)
+from bot.services.generation import GenerationRequest, SourceImage
+from bot.services.media import check_image
+from bot.services.members import Purpose
+from bot.services.types import Image, ImageType
+from web.context import WebContext, context_of
+from web.errors import json_error, service_error
+from web.forms import check_length, read_form, read_json_object, text_field
+from web.language import language_of
+from web.openapi import openapi_document
+from web.serializers import (
+    image_json,
+    job_json,
+    snowflake,
+    stats_json,
+    transaction_json,
+    user_json,
+    wallet_json,
+)
+
+log = logging.getLogger(__name__)
+
+PREFIX = "/api/v1"
+DEFAULT_LIMIT = 24
+KINDS = {"all": None, "generated": ImageType.GENERATED, "uploaded": ImageType.UPLOADED}
+_GENERATE_FIELDS = frozenset({"prompt", "aspect_ratio", "model", "size"})
+_GENERATE_FILES = ("image", "image2")
+_SLACK = 64 * 1024
+
+
+def add_routes(router: web.UrlDispatcher) -> None:
+    """The API's routes (web/openapi.py describes each; a test checks they match)."""
+    router.add_get(f"{PREFIX}/openapi.json", openapi)
+    router.add_get(f"{PREFIX}/me", me)
+    router.add_get(f"{PREFIX}/images", list_images)
+    router.add_post(f"{PREFIX}/images/upload", upload_image)
+    router.add_post(f"{PREFIX}/images/generate", generate_image)
+    router.add_get(f"{PREFIX}/images/{{image_id}}", get_image)
+    router.add_delete(f"{PREFIX}/images/{{image_id}}", delete_image)
+    router.add_get(f"{PREFIX}/images/{{image_id}}/file", image_file)
+    router.add_get(f"{PREFIX}/images/{{image_id}}/thumbnail", image_thumbnail)
+    router.add_get(f"{PREFIX}/jobs/{{job_id}}", get_job)
+
+
+@web.middleware
+async def api_errors(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Under /api/: service refusals, HTTP errors and crashes as JSON errors."""
+    if not request.path.startswith("/api/"):
+        return await handler(request)
+    language = language_of(request)
+    try:
+        return await handler(request)
+    except UserFacingError as error:
+        return service_error(error, language)
+    except web.HTTPException as error:
+        if error.status < 400:
+            raise
+        code = {
+            404: "not_found",
+            405: "method_not_allowed",
+            413: "payload_too_large",
+        }.get(error.status, "http_error")
+        return json_error(error.status, code, error.reason)
+    except Exception:
+        error_id = uuid.uuid4().hex[:8]
+        log.exception("API error id=%s %s %s", error_id, request.method, request.path)
+        return json_error(
+            500, "internal_error", f"Something went wrong on our side (error id {error_id}).",
+            error_id=error_id,
+        )  # fmt: skip
+
+
+# Authentication ---------------------------------------------------------------------------
+
+
+async def authenticate(request: web.Request) -> ApiCaller:
+    """The caller of a request, counted against its token's rate limit.
+
+    Failed token checks are counted per address: past the limit the address gets 429 before
+    any token is looked up."""
+    ctx = context_of(request)
+    address = request.remote or "?"
+    wait = ctx.auth_failures.retry_after(address)
+    if wait > 0:
+        raise TooSoon(wait)
+    header = request.headers.get("Authorization", "")
+    scheme, _, raw = header.partition(" ")
+    try:
+        if not header:
+            raise Unauthenticated("api.token_missing")
+        if scheme.lower() != "bearer" or not raw.strip():
+            raise Unauthenticated("api.token_invalid")
+        caller = await ctx.callers.from_token(raw.strip())
+    except Unauthenticated:
+        ctx.auth_failures.hit(address)
+        raise
+    ctx.api_limit.hit(caller.token.id)
+    return caller
+
+
+# Handlers ---------------------------------------------------------------------------------
+
+
+async def openapi(request: web.Request) -> web.Response:
+    return web.json_response(openapi_document(context_of(request).base_url))
+
+
+async def me(request: web.Request) -> web.Response:
+    ctx = context_of(request)
+    caller = await authenticate(request)
+    overview = await ctx.wallets.overview(caller.actor)
+    server = ctx.directory.server(caller.token.guild_id)
+    return web.json_response(
+        {
+            "user": user_json(overview.user),
+            "server": {
+                "id": snowflake(caller.token.guild_id),
+                "name": server.name if server else None,
+            },
+            "token": {
+                "id": caller.token.id,
+                "name": caller.token.name,
+                "created_at": caller.token.created_at.isoformat(),
+            },
+            "wallets": [wallet_json(w) for w in overview.wallets],
+            "stats": stats_json(overview.stats),
+            "recent_transactions": [transaction_json(row) for row in overview.recent],
+        }
+    )
+
+
+async def list_images(request: web.Request) -> web.Response:
+    ctx = context_of(request)
+    caller = await authenticate(request)
+    query = request.query
+    kind_name = query.get("type", "all").strip().lower()
+    if kind_name not in KINDS:
+        raise InvalidInput("api.bad_type", choices=", ".join(KINDS))
+    server = query.get("server")
+    if server is not None:
+        if not server.isdigit():
+            raise InvalidInput("api.bad_server")
+        if int(server) != caller.token.guild_id:
+            # A token reaches only the server it was made in.
+            raise InvalidInput("api.other_server")
+    limit = _int(query.get("limit"), DEFAULT_LIMIT)
+    page = await ctx.gallery.list_own(
+        caller.actor, KINDS[kind_name], cursor=query.get("cursor"), limit=limit
+    )
+    next_link = None
+    if page.next_cursor is not None:
+        next_link = str(request.rel_url.update_query(cursor=page.next_cursor))
+    return web.json_response(
+        {
+            "images": [image_json(i, _web_link(ctx, i)) for i in page.items],
+            "next_cursor": page.next_cursor,
+            "links": {"next": next_link},
+        }
+    )
+
+
+async def get_image(request: web.Request) -> web.Response:
+    ctx = context_of(request)
+    caller = await authenticate(request)
+    image = await ctx.gallery.own(caller.actor, request.match_info["image_id"])
+    return web.json_response(image_json(image, _web_link(ctx, image)))
+
+
+async def delete_image(request: web.Request) -> web.Response:
+    ctx = context_of(request)
+    caller = await authenticate(request)
+    await ctx.gallery.delete_own(caller.actor, request.match_info["image_id"])
+    return web.Response(status=204)
+
+
+async def image_file(request: web.Request) -> web.StreamResponse:
+    return await _serve(request, thumbnail=False)
+
+
+async def image_thumbnail(request: web.Request) -> web.StreamResponse:
+    return await _serve(request, thumbnail=True)
+
+
+async def _serve(request: web.Request, *, thumbnail: bool) -> web.StreamResponse:
+    ctx = context_of(request)
+    caller = await authenticate(request)
+    image = await ctx.gallery.own(caller.actor, request.match_info["image_id"])
+    return await image_response(ctx, image, thumbnail=thumbnail)
+
+
+async def image_response(ctx: WebContext, image: Image, *, thumbnail: bool) -> web.Response:
+    """An image the caller may see: a redirect to a short-lived signed URL in the bucket, or
+    its bytes from local storage. Never cached by shared caches."""
+    link = await ctx.gallery.link(image, thumbnail=thumbnail)
+    headers = {"Cache-Control": "private, max-age=300"}
+    if link is not None:
+        raise web.HTTPFound(link, headers=headers)
+    data = await ctx.gallery.read(image, thumbnail=thumbnail)
+    mime = "image/webp" if thumbnail and image.thumbnail_key else _mime(image)
+    return web.Response(body=data, content_type=mime, headers=headers)
+
+
+async def upload_image(request: web.Request) -> web.Response:
+    ctx = context_of(request)
+    caller = await authenticate(request)
+    limit = ctx.settings.max_upload_bytes
+    # The same steps as /upload: the per-member limit, the text, the server's rules and the
+    # price before the bytes; then UploadService checks and stores them.
+    ctx.uploads.take_turn(caller.actor.discord_id)
+    check_length(request, limit + _SLACK)
+    form = await read_form(request, file_fields=("image",), max_file_bytes=limit)
+    title, description = form.fields.get("title"), form.fields.get("description")
+    ctx.uploads.validate_text(title, description)
+    upload = form.files.get("image")
+    if upload is None:
+        raise InvalidInput("api.missing_field", field="image")
+    payer = await ctx.members.payer(caller.member, Purpose.UPLOAD)
+    payer.check_affordable()
+    result = await ctx.uploads.upload(
+        payer, upload.data, filename=upload.filename, title=title, description=description
+    )
+    body = image_json(result.image, _web_link(ctx, result.image))
+    return web.json_response(
+        {"image": body, "balance": result.balance},
+        status=201,
+        headers={"Location": body["links"]["self"]},
+    )
+
+
+async def generate_image(request: web.Request) -> web.Response:
+    ctx = context_of(request)
+    caller = await authenticate(request)
+    generation = ctx.generation
+    limit = ctx.settings.max_upload_bytes
+    check_length(request, len(_GENERATE_FILES) * limit + _SLACK)
+    files: list[tuple[str, bytes]] = []
+    if request.content_type == "multipart/form-data":
+        form = await read_form(request, file_fields=_GENERATE_FILES, max_file_bytes=limit)
+        values: dict[str, Any] = dict(form.fields)
+        files = [(form.files[n].filename, form.files[n].data) for n in _GENERATE_FILES
+                 if n in form.files]  # fmt: skip
+    else:
+        values = await read_json_object(request)
+    unknown = sorted(set(values) - _GENERATE_FIELDS)
+    if unknown:
+        raise InvalidInput("api.unknown_field", field=unknown[0][:50])
+    prompt = text_field(values, "prompt", required=True) or ""
+    ratio_text = text_field(values, "aspect_ratio", default="1:1") or "1:1"
+    model = text_field(values, "model")
+    size = text_field(values, "size")
+    # As /generate: everything is checked before anything is charged.
+    generation.validate_prompt(prompt)
+    ratio = generation.validate_ratio(ratio_text, model)
+    payer = await ctx.members.payer(caller.member, Purpose.GENERATE)
+    payer.check_affordable(generation.cost_of(model, size, default=payer.cost))
+    inputs = []
+    for name, data in files:
+        info = await check_image(data, name, max_bytes=limit)
+        inputs.append(SourceImage(data, info.mime_type))
+    job_request = GenerationRequest(
+        prompt=prompt, aspect_ratio=ratio, inputs=tuple(inputs),
+        context={"guild_id": caller.token.guild_id, "via": "api", "token_id": caller.token.id},
+        model=model, image_size=size,
+    )  # fmt: skip
+    job = await generation.submit(payer, job_request, ctx.jobs.listener())
+    body = job_json(
+        job.image, language=language_of(request), position=generation.position(job.id),
+        images=[], failure=None,
+    )  # fmt: skip
+    return web.json_response(
+        {"job": body, "balance": job.balance},
+        status=202,
+        headers={"Location": body["links"]["self"]},
+    )
+
+
+async def get_job(request: web.Request) -> web.Response:
+    ctx = context_of(request)
+    caller = await authenticate(request)
+    image = await ctx.gallery.own(caller.actor, request.match_info["job_id"], finished=False)
+    if image.metadata.get("extra_of"):
+        raise web.HTTPNotFound()  # a further image of a job, not a job
+    outcome = ctx.jobs.outcome(image.id)
+    images: list[Image] = []
+    if image.is_ready:
+        images = [image]
+        for extra_id in outcome.image_ids[1:] if outcome else ():
+            with contextlib.suppress(ImageNotFound):  # deleted since
+                images.append(await ctx.gallery.own(caller.actor, extra_id))
+    body = job_json(
+        image, language=language_of(request), position=ctx.generation.position(image.id),
+        images=images, failure=outcome.failure if outcome else None,
+        web_url=_web_link(ctx, image) if image.is_ready else None,
+    )  # fmt: skip
+    return web.json_response(body)
+
+
+# Helpers ----------------------------------------------------------------------------------
+
+
+def _int(text: str | None, default: int) -> int:
+    if text is None:
+        return default
+    try:
+        return int(text)
+    except ValueError:
+        raise InvalidInput("api.bad_limit", max=100) from None
+
+
+def _mime(image: Image) -> str:
+    mime = str(image.metadata.get("mime_type", "image/png"))
+    # Only image types this bot stores are ever served.
+    return mime if mime in ("image/png", "image/jpeg", "image/webp") else "image/png"
+
+
+def _web_link(ctx: WebContext, image: Image) -> str | None:
+    """The image's page in the web gallery."""
+    if image.guild_id is None:
+        return ctx.url(f"/all/images/{image.id}")
+    return ctx.url(f"/servers/{image.guild_id}/images/{image.id}")

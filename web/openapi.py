@@ -1,0 +1,459 @@
+"""The OpenAPI 3.1 document of the REST API, served at /api/v1/openapi.json.
+
+Written by hand next to the routes (web/api.py); tests check that every route is described and
+every described path is routed, and validate the API's answers against these schemas.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+_STR_OR_NULL: dict[str, Any] = {"type": ["string", "null"]}
+_INT_OR_NULL: dict[str, Any] = {"type": ["integer", "null"]}
+_SNOWFLAKE: dict[str, Any] = {"type": ["string", "null"], "pattern": "^[0-9]+$"}
+
+
+def _ref(name: str) -> dict[str, str]:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def _json(schema: dict[str, Any], description: str) -> dict[str, Any]:
+    return {"description": description, "content": {"application/json": {"schema": schema}}}
+
+
+def _error(description: str) -> dict[str, Any]:
+    return _json(_ref("Error"), description)
+
+
+_ERRORS = {
+    "401": _error(
+        "No token, or a malformed, unknown or revoked one (code token_missing, "
+        "token_invalid, token_revoked), or its member left its server (not_member)."
+    ),
+    "429": _error("Too many requests: wait Retry-After seconds (code error_cooldown)."),
+}
+_NOT_FOUND = {"404": _error("Not one of your images of this token's server (code not_found).")}
+_IMAGE_ID = {
+    "name": "image_id",
+    "in": "path",
+    "required": True,
+    "schema": {"type": "string", "format": "uuid"},
+}
+_IMAGE_BYTES = {
+    "200": {
+        "description": "The image's bytes (local storage).",
+        "content": {
+            "image/png": {"schema": {"type": "string", "contentMediaType": "image/png"}},
+            "image/jpeg": {"schema": {"type": "string", "contentMediaType": "image/jpeg"}},
+            "image/webp": {"schema": {"type": "string", "contentMediaType": "image/webp"}},
+        },
+    },
+    "302": {"description": "A redirect to a signed URL in the bucket, valid for 5 minutes."},
+    **_NOT_FOUND,
+    **_ERRORS,
+}
+
+SCHEMAS: dict[str, Any] = {
+    "Error": {
+        "type": "object",
+        "required": ["error"],
+        "properties": {
+            "error": {
+                "type": "object",
+                "required": ["code", "message", "status"],
+                "properties": {
+                    "code": {
+                        "type": "string",
+                        "description": "Stable: the message key with dots as underscores "
+                        "(image_too_large, prompt_empty, error_coins...), or not_found, "
+                        "method_not_allowed, payload_too_large, internal_error.",
+                    },
+                    "message": {"type": "string", "description": "In the Accept-Language."},
+                    "status": {"type": "integer"},
+                    "balance": {"type": "integer"},
+                    "cost": {"type": "integer"},
+                    "error_id": {"type": "string"},
+                },
+            }
+        },
+    },
+    "Image": {
+        "type": "object",
+        "required": [
+            "id",
+            "short_id",
+            "type",
+            "status",
+            "server_id",
+            "coins_used",
+            "created_at",
+            "links",
+        ],
+        "properties": {
+            "id": {"type": "string", "format": "uuid"},
+            "short_id": {"type": "string"},
+            "type": {"enum": ["GENERATED", "UPLOADED"]},
+            "status": {"enum": ["PENDING", "PROCESSING", "COMPLETED", "FAILED"]},
+            "server_id": _SNOWFLAKE,
+            "title": _STR_OR_NULL,
+            "description": _STR_OR_NULL,
+            "prompt": _STR_OR_NULL,
+            "model": _STR_OR_NULL,
+            "aspect_ratio": _STR_OR_NULL,
+            "image_size": _STR_OR_NULL,
+            "width": _INT_OR_NULL,
+            "height": _INT_OR_NULL,
+            "size_bytes": _INT_OR_NULL,
+            "mime_type": _STR_OR_NULL,
+            "coins_used": {"type": "integer", "minimum": 0},
+            "created_at": {"type": "string", "format": "date-time"},
+            "links": {
+                "type": "object",
+                "required": ["self", "file", "thumbnail", "web"],
+                "properties": {
+                    "self": {"type": "string"},
+                    "file": {"type": "string"},
+                    "thumbnail": {"type": "string"},
+                    "web": _STR_OR_NULL,
+                },
+            },
+        },
+    },
+    "ImageList": {
+        "type": "object",
+        "required": ["images", "next_cursor", "links"],
+        "properties": {
+            "images": {"type": "array", "items": _ref("Image")},
+            "next_cursor": _STR_OR_NULL,
+            "links": {
+                "type": "object",
+                "required": ["next"],
+                "properties": {"next": _STR_OR_NULL},
+            },
+        },
+    },
+    "Job": {
+        "type": "object",
+        "required": ["id", "status", "position", "cost", "images", "error", "refund", "links"],
+        "properties": {
+            "id": {"type": "string", "format": "uuid"},
+            "status": {"enum": ["PENDING", "PROCESSING", "COMPLETED", "FAILED"]},
+            "position": {
+                "type": ["integer", "null"],
+                "description": "Place in the queue while waiting, else null.",
+            },
+            "prompt": _STR_OR_NULL,
+            "model": _STR_OR_NULL,
+            "aspect_ratio": _STR_OR_NULL,
+            "image_size": _STR_OR_NULL,
+            "cost": {"type": "integer", "minimum": 0},
+            "created_at": {"type": "string", "format": "date-time"},
+            "updated_at": {"type": "string", "format": "date-time"},
+            "images": {
+                "type": "array",
+                "items": _ref("Image"),
+                "description": "COMPLETED: the image(s) the model answered with.",
+            },
+            "error": {
+                "type": ["object", "null"],
+                "description": "FAILED: why (code and message).",
+                "properties": {"code": {"type": "string"}, "message": {"type": "string"}},
+            },
+            "refund": {
+                "type": ["object", "null"],
+                "description": "FAILED: the coins given back (owed: a refund the balance cap "
+                "kept from being applied; the server's owner settles it).",
+                "properties": {
+                    "coins": {"type": "integer", "minimum": 0},
+                    "owed": {"type": "integer", "minimum": 0},
+                },
+            },
+            "links": {"type": "object", "properties": {"self": {"type": "string"}}},
+        },
+    },
+    "Accepted": {
+        "type": "object",
+        "required": ["job", "balance"],
+        "properties": {"job": _ref("Job"), "balance": {"type": "integer", "minimum": 0}},
+    },
+    "Uploaded": {
+        "type": "object",
+        "required": ["image", "balance"],
+        "properties": {"image": _ref("Image"), "balance": {"type": "integer", "minimum": 0}},
+    },
+    "Me": {
+        "type": "object",
+        "required": ["user", "server", "token", "wallets", "stats", "recent_transactions"],
+        "properties": {
+            "user": {
+                "type": "object",
+                "required": ["id", "discord_id"],
+                "properties": {
+                    "id": {"type": "string"},
+                    "discord_id": _SNOWFLAKE,
+                    "display_name": _STR_OR_NULL,
+                },
+            },
+            "server": {
+                "type": "object",
+                "required": ["id"],
+                "properties": {"id": _SNOWFLAKE, "name": _STR_OR_NULL},
+            },
+            "token": {
+                "type": "object",
+                "properties": {
+                    "id": {"type": "string"},
+                    "name": {"type": "string"},
+                    "created_at": {"type": "string"},
+                },
+            },
+            "wallets": {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "required": ["id", "server_id", "coins"],
+                    "properties": {
+                        "id": {"type": "string"},
+                        "server_id": _SNOWFLAKE,
+                        "coins": {"type": "integer", "minimum": 0},
+                    },
+                },
+            },
+            "stats": {
+                "type": "object",
+                "properties": {
+                    "images": {"type": "integer"},
+                    "generated": {"type": "integer"},
+                    "uploaded": {"type": "integer"},
+                    "coins_spent": {"type": "integer"},
+                },
+            },
+            "recent_transactions": {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "required": ["id", "kind", "delta", "balance_after", "created_at"],
+                    "properties": {
+                        "id": {"type": "string"},
+                        "kind": {"type": "string"},
+                        "delta": {"type": "integer"},
+                        "balance_after": {"type": "integer"},
+                        "image_id": _STR_OR_NULL,
+                        "reason": _STR_OR_NULL,
+                        "created_at": {"type": "string"},
+                    },
+                },
+            },
+        },
+    },
+    "GenerateRequest": {
+        "type": "object",
+        "required": ["prompt"],
+        "additionalProperties": False,
+        "properties": {
+            "prompt": {"type": "string", "description": "What to make (as /generate)."},
+            "aspect_ratio": {"type": "string", "default": "1:1"},
+            "model": {"type": "string", "description": "One of the bot's models."},
+            "size": {"type": "string", "description": "1K, 2K, 4K where the model has sizes."},
+        },
+    },
+}
+
+PATHS: dict[str, Any] = {
+    "/api/v1/openapi.json": {
+        "get": {
+            "operationId": "openapi",
+            "summary": "This document.",
+            "security": [],
+            "responses": {"200": {"description": "The OpenAPI document."}},
+        }
+    },
+    "/api/v1/me": {
+        "get": {
+            "operationId": "me",
+            "summary": "You, your wallet in the token's server, and its latest ledger rows.",
+            "responses": {"200": _json(_ref("Me"), "You."), **_ERRORS},
+        }
+    },
+    "/api/v1/images": {
+        "get": {
+            "operationId": "listImages",
+            "summary": "Your finished images of the token's server, newest first.",
+            "parameters": [
+                {
+                    "name": "type",
+                    "in": "query",
+                    "schema": {"enum": ["all", "generated", "uploaded"], "default": "all"},
+                },
+                {
+                    "name": "server",
+                    "in": "query",
+                    "schema": {"type": "string"},
+                    "description": "A server id: only the token's own server is reachable.",
+                },
+                {
+                    "name": "limit",
+                    "in": "query",
+                    "schema": {"type": "integer", "minimum": 1, "maximum": 100, "default": 24},
+                },
+                {
+                    "name": "cursor",
+                    "in": "query",
+                    "schema": {"type": "string"},
+                    "description": "next_cursor of the previous page (keyset pages).",
+                },
+            ],
+            "responses": {
+                "200": _json(_ref("ImageList"), "A page of images."),
+                "400": _error("A cursor this API did not give (bad_cursor)."),
+                "422": _error("A bad type, server or limit."),
+                **_ERRORS,
+            },
+        }
+    },
+    "/api/v1/images/upload": {
+        "post": {
+            "operationId": "uploadImage",
+            "summary": "Upload an image to your gallery of the token's server (as /upload).",
+            "requestBody": {
+                "required": True,
+                "content": {
+                    "multipart/form-data": {
+                        "schema": {
+                            "type": "object",
+                            "required": ["image"],
+                            "properties": {
+                                "image": {"type": "string", "format": "binary"},
+                                "title": {"type": "string", "maxLength": 100},
+                                "description": {"type": "string", "maxLength": 1000},
+                            },
+                        }
+                    }
+                },
+            },
+            "responses": {
+                "201": _json(_ref("Uploaded"), "Stored (and charged UPLOAD_COST)."),
+                "400": _error("No image part, or a malformed form."),
+                "402": _error("Not enough coins (error_coins)."),
+                "403": _error("The server's rules refuse it."),
+                "413": _error("Over MAX_UPLOAD_BYTES (image_too_large)."),
+                "415": _error("Not multipart, or not a PNG, JPEG or WebP image."),
+                "422": _error("A damaged image, too many pixels, or a too-long title."),
+                **_ERRORS,
+            },
+        }
+    },
+    "/api/v1/images/generate": {
+        "post": {
+            "operationId": "generateImage",
+            "summary": "Start a generation (as /generate): charged now, refunded if it fails.",
+            "requestBody": {
+                "required": True,
+                "content": {
+                    "application/json": {"schema": _ref("GenerateRequest")},
+                    "multipart/form-data": {
+                        "schema": {
+                            "type": "object",
+                            "required": ["prompt"],
+                            "properties": {
+                                "prompt": {"type": "string"},
+                                "aspect_ratio": {"type": "string"},
+                                "model": {"type": "string"},
+                                "size": {"type": "string"},
+                                "image": {"type": "string", "format": "binary"},
+                                "image2": {"type": "string", "format": "binary"},
+                            },
+                        }
+                    },
+                },
+            },
+            "responses": {
+                "202": _json(_ref("Accepted"), "Queued: poll links.self of the job."),
+                "400": _error("Malformed JSON or form, or no prompt."),
+                "402": _error("Not enough coins (error_coins)."),
+                "403": _error("The server's rules refuse it (e.g. a role is needed)."),
+                "413": _error("An input image over MAX_UPLOAD_BYTES."),
+                "415": _error("Neither JSON nor multipart, or an input that is no image."),
+                "422": _error(
+                    "An empty or too long prompt, a ratio, model or size the bot "
+                    "doesn't offer, an unknown field."
+                ),
+                "429": _error(
+                    "Too many of your images in progress (error_too_many_jobs) or "
+                    "requests; wait Retry-After seconds."
+                ),
+                "503": _error(
+                    "Generation isn't set up, the queue is full, or the bot is "
+                    "restarting; Retry-After says when to try again."
+                ),
+                "401": _ERRORS["401"],
+            },
+        }
+    },
+    "/api/v1/images/{image_id}": {
+        "parameters": [_IMAGE_ID],
+        "get": {
+            "operationId": "getImage",
+            "summary": "One of your images.",
+            "responses": {"200": _json(_ref("Image"), "The image."), **_NOT_FOUND, **_ERRORS},
+        },
+        "delete": {
+            "operationId": "deleteImage",
+            "summary": "Delete one of your images (its file, thumbnail and row).",
+            "responses": {"204": {"description": "Deleted."}, **_NOT_FOUND, **_ERRORS},
+        },
+    },
+    "/api/v1/images/{image_id}/file": {
+        "parameters": [_IMAGE_ID],
+        "get": {
+            "operationId": "getImageFile",
+            "summary": "The image itself.",
+            "responses": _IMAGE_BYTES,
+        },
+    },
+    "/api/v1/images/{image_id}/thumbnail": {
+        "parameters": [_IMAGE_ID],
+        "get": {
+            "operationId": "getImageThumbnail",
+            "summary": "Its 256 px WebP thumbnail.",
+            "responses": _IMAGE_BYTES,
+        },
+    },
+    "/api/v1/jobs/{job_id}": {
+        "parameters": [
+            {
+                "name": "job_id",
+                "in": "path",
+                "required": True,
+                "schema": {"type": "string", "format": "uuid"},
+            }
+        ],
+        "get": {
+            "operationId": "getJob",
+            "summary": "A generation's state: PENDING (with its position), PROCESSING, "
+            "COMPLETED (with its images) or FAILED (with why and the refund).",
+            "responses": {"200": _json(_ref("Job"), "The job."), **_NOT_FOUND, **_ERRORS},
+        },
+    },
+}
+
+
+def openapi_document(base_url: str) -> dict[str, Any]:
+    """The document, naming the server members reach."""
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "nanobanana-bot API",
+            "version": "1.0.0",
+            "description": "Your images and generations on this Discord bot. Authenticate "
+            "with `Authorization: Bearer <token>`; make a token with /token in a server: it "
+            "acts as you, in that server only.",
+        },
+        "servers": [{"url": base_url or "/"}],
+        "security": [{"bearer": []}],
+        "paths": PATHS,
+        "components": {
+            "schemas": SCHEMAS,
+            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
+        },
+    }

@@ -1,0 +1,116 @@
+"""The JSON shapes of the API (described in web/openapi.py; tests check answers against it)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from bot.i18n import t
+from bot.services.generation import Failure
+from bot.services.jobs import recorded_refund
+from bot.services.types import CoinTransaction, Image, ImageStatus, User, UserStats, Wallet
+
+
+def snowflake(value: int | None) -> str | None:
+    """Discord ids as strings: they pass JavaScript's safe integers."""
+    return str(value) if value is not None else None
+
+
+def image_json(image: Image, web_url: str | None = None) -> dict[str, Any]:
+    meta = image.metadata
+    base = f"/api/v1/images/{image.id}"
+    return {
+        "id": image.id,
+        "short_id": image.short_id,
+        "type": image.type.value,
+        "status": image.status.value,
+        "server_id": snowflake(image.guild_id),
+        "title": image.title,
+        "description": image.description,
+        "prompt": image.prompt,
+        "model": meta.get("model"),
+        "aspect_ratio": meta.get("aspect_ratio"),
+        "image_size": meta.get("image_size"),
+        "width": meta.get("width"),
+        "height": meta.get("height"),
+        "size_bytes": meta.get("size"),
+        "mime_type": meta.get("mime_type"),
+        "coins_used": image.coins_used,
+        "created_at": image.created_at.isoformat(),
+        "links": {
+            "self": base,
+            "file": f"{base}/file",
+            "thumbnail": f"{base}/thumbnail",
+            "web": web_url,
+        },
+    }
+
+
+def job_json(
+    image: Image,
+    *,
+    language: str,
+    position: int | None,
+    images: list[Image],
+    failure: Failure | None,
+    web_url: str | None = None,
+) -> dict[str, Any]:
+    """A generation job: its state, and its images or its failure and refund."""
+    body: dict[str, Any] = {
+        "id": image.id,
+        "status": image.status.value,
+        "position": position,
+        "prompt": image.prompt,
+        "model": image.metadata.get("model"),
+        "aspect_ratio": image.metadata.get("aspect_ratio"),
+        "image_size": image.metadata.get("image_size"),
+        "cost": image.coins_used,
+        "created_at": image.created_at.isoformat(),
+        "updated_at": image.updated_at.isoformat(),
+        "images": [image_json(i, web_url if i.id == image.id else None) for i in images],
+        "error": None,
+        "refund": None,
+        "links": {"self": f"/api/v1/jobs/{image.id}"},
+    }
+    if image.status is ImageStatus.FAILED:
+        if failure is not None:
+            refunded, owed = failure.refunded, failure.owed
+            key, params = failure.key, failure.params
+        else:
+            refunded, owed = recorded_refund(image)
+            key, params = "api.job_failed", {}
+        body["error"] = {"code": key.replace(".", "_"), "message": t(language, key, **params)}
+        body["refund"] = {"coins": refunded, "owed": owed}
+    return body
+
+
+def wallet_json(wallet: Wallet) -> dict[str, Any]:
+    return {"id": wallet.id, "server_id": snowflake(wallet.guild_id), "coins": wallet.coins}
+
+
+def transaction_json(row: CoinTransaction) -> dict[str, Any]:
+    return {
+        "id": row.id,
+        "kind": row.kind.value,
+        "delta": row.delta,
+        "balance_after": row.balance_after,
+        "image_id": row.image_id,
+        "reason": row.reason,
+        "created_at": row.created_at.isoformat(),
+    }
+
+
+def user_json(user: User) -> dict[str, Any]:
+    return {
+        "id": user.id,
+        "discord_id": snowflake(user.discord_id),
+        "display_name": user.display_name,
+    }
+
+
+def stats_json(stats: UserStats) -> dict[str, Any]:
+    return {
+        "images": stats.total_images,
+        "generated": stats.generated,
+        "uploaded": stats.uploaded,
+        "coins_spent": stats.coins_spent,
+    }

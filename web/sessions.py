@@ -1,0 +1,125 @@
+"""Signed cookies (itsdangerous): the visitor's session, the OAuth2 `state` of a sign-in in
+progress, and the CSRF token every state-changing form carries.
+
+Cookies are HttpOnly and SameSite=Lax (Lax, so that the top-level redirect back from Discord
+carries the sign-in state), Secure when WEB_BASE_URL is https. A session holds who the visitor
+is, the servers (shared with the bot) they were in at sign-in, and a random CSRF token; it
+lasts a week and is signed, so it can't be forged or edited.
+"""
+
+from __future__ import annotations
+
+import hmac
+import secrets
+from dataclasses import dataclass
+from typing import Any
+
+from aiohttp import web
+from itsdangerous import BadSignature, URLSafeTimedSerializer
+
+SESSION_COOKIE = "nb_session"
+STATE_COOKIE = "nb_signin"
+SESSION_SECONDS = 7 * 24 * 3600
+STATE_SECONDS = 10 * 60
+MAX_SERVERS = 100
+
+
+@dataclass(frozen=True)
+class Session:
+    discord_id: int
+    name: str
+    server_ids: tuple[int, ...]
+    csrf: str
+
+
+class SignInError(Exception):
+    """Sign-in failed; `key` is the message to show."""
+
+    def __init__(self, key: str) -> None:
+        super().__init__(key)
+        self.key = key
+
+
+class Sessions:
+    """Reads and writes the signed cookies."""
+
+    def __init__(self, secret: bytes, *, secure: bool) -> None:
+        self.secure = secure
+        self._sessions = URLSafeTimedSerializer(secret, salt="nanobanana.session")
+        self._states = URLSafeTimedSerializer(secret, salt="nanobanana.signin-state")
+
+    def _cookie(self, response: web.StreamResponse, name: str, value: str, max_age: int) -> None:
+        response.set_cookie(
+            name, value, max_age=max_age, path="/", httponly=True, samesite="Lax",
+            secure=self.secure,
+        )  # fmt: skip
+
+    # The session --------------------------------------------------------------------------
+
+    def load(self, request: web.Request) -> Session | None:
+        raw = request.cookies.get(SESSION_COOKIE)
+        if not raw:
+            return None
+        try:
+            data: Any = self._sessions.loads(raw, max_age=SESSION_SECONDS)
+            return Session(
+                discord_id=int(data["u"]),
+                name=str(data["n"]),
+                server_ids=tuple(int(g) for g in data["g"]),
+                csrf=str(data["c"]),
+            )
+        except (BadSignature, KeyError, TypeError, ValueError):
+            return None
+
+    def start(
+        self, response: web.StreamResponse, discord_id: int, name: str, server_ids: list[int]
+    ) -> Session:
+        session = Session(discord_id, name[:100], tuple(server_ids[:MAX_SERVERS]),
+                          secrets.token_urlsafe(24))  # fmt: skip
+        value = self._sessions.dumps(
+            {"u": str(discord_id), "n": session.name,
+             "g": [str(g) for g in session.server_ids], "c": session.csrf}
+        )  # fmt: skip
+        self._cookie(response, SESSION_COOKIE, value, SESSION_SECONDS)
+        return session
+
+    def end(self, response: web.StreamResponse) -> None:
+        response.del_cookie(SESSION_COOKIE, path="/")
+
+    # Sign-in state (OAuth2 `state`) ------------------------------------------------------
+
+    def begin_sign_in(self, response: web.StreamResponse, next_path: str) -> str:
+        """A fresh `state` for Discord's authorize URL, remembered in a signed cookie."""
+        state = secrets.token_urlsafe(24)
+        value = self._states.dumps({"s": state, "next": next_path})
+        self._cookie(response, STATE_COOKIE, value, STATE_SECONDS)
+        return state
+
+    def finish_sign_in(self, request: web.Request, state: str) -> str:
+        """Check the `state` Discord sent back against the cookie; the path to go to next."""
+        raw = request.cookies.get(STATE_COOKIE)
+        if not raw:
+            raise SignInError("web.signin_expired")
+        try:
+            data: Any = self._states.loads(raw, max_age=STATE_SECONDS)
+        except BadSignature:
+            raise SignInError("web.signin_expired") from None
+        expected = str(data.get("s", ""))
+        if not state or not hmac.compare_digest(expected, state):
+            raise SignInError("web.signin_failed")
+        return safe_next(str(data.get("next", "/")))
+
+    def forget_sign_in(self, response: web.StreamResponse) -> None:
+        response.del_cookie(STATE_COOKIE, path="/")
+
+
+def check_csrf(session: Session, submitted: str | None) -> bool:
+    """Whether a form's CSRF token is this session's."""
+    return bool(submitted) and hmac.compare_digest(session.csrf, str(submitted))
+
+
+def safe_next(path: str) -> str:
+    """Only a path on this site (never //host or a full URL): no open redirects."""
+    if not path.startswith("/") or path.startswith("//") or "\\" in path:
+        return "/"
+    return path
