@@ -58,21 +58,38 @@ def discord_strictness() -> Iterator[None]:
         )
 
 
-@pytest.fixture(scope="session")
-def pg_server() -> Iterator[PostgresServer]:
-    """One throwaway PostgreSQL server for the session, with a migrated template database."""
-    try:
+_server: list[PostgresServer] = []
+
+
+def shared_pg_server() -> PostgresServer:
+    """The session's throwaway PostgreSQL server with its migrated template, started on first
+    use (raises PostgresUnavailable without the binaries); stopped at the session's end."""
+    if not _server:
         server = PostgresServer.start()
+        try:
+            # In a thread of its own: the first test to ask may be running its event loop.
+            with ThreadPoolExecutor(1) as thread:
+                thread.submit(asyncio.run, _make_template(server)).result()
+        except BaseException:
+            server.stop()
+            raise
+        _server.append(server)
+    return _server[0]
+
+
+def pytest_sessionfinish() -> None:
+    while _server:
+        _server.pop().stop()
+
+
+@pytest.fixture(scope="session")
+def pg_server() -> PostgresServer:
+    """The throwaway PostgreSQL server (the tests that need it skip without the binaries)."""
+    try:
+        return shared_pg_server()
     except PostgresUnavailable as error:
         _pg_unavailable[:] = [str(error)]
         pytest.skip(str(error))
-    try:
-        # In a thread of its own: the first test to ask may be running its event loop.
-        with ThreadPoolExecutor(1) as thread:
-            thread.submit(asyncio.run, _make_template(server)).result()
-        yield server
-    finally:
-        server.stop()
 
 
 async def _make_template(server: PostgresServer) -> None:

@@ -76,7 +76,11 @@ async def test_close_finishes_running_jobs_and_refunds_queued_ones(harness: Harn
     ]
     for rec in recs:
         await rec.wait_callback()
-    await asyncio.sleep(0.1)  # two running (MAX_CONCURRENT_GENERATIONS=2), one queued
+    # Two running (MAX_CONCURRENT_GENERATIONS=2: both at the API), one queued.
+    for _ in range(200):
+        if len(harness.api.requests) >= 2:
+            break
+        await asyncio.sleep(0.02)
     app = harness.app
     await harness.stop_bot()
     assert has_image(await recs[0].wait_original(has_image))
