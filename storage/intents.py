@@ -31,7 +31,9 @@ async def clear_intents(tx: Transaction, process_id: str, keys: Sequence[str]) -
     (fewer than `keys` when a sweep took them: the process was taken for dead, and the objects
     may be gone)."""
     removed = 0
-    for key in dict.fromkeys(keys):
+    # In key order, as the sweep takes them: two transactions never wait on each other in
+    # opposite orders (PostgreSQL).
+    for key in sorted(set(keys)):
         removed += await tx.execute(
             "DELETE FROM object_intents WHERE key = ? AND owner = ?", (key, process_id)
         )
