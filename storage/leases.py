@@ -1,4 +1,4 @@
-"""LeaseRepository: what several bot processes share through the database (migration 0004).
+"""LeaseRepository: what several bot processes share through the database (migration 0005).
 
 - *Processes*: each running bot registers a row whose `lease_until` its heartbeat renews. A
   process is live while its lease runs; a missing row is a dead process.
