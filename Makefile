@@ -56,6 +56,7 @@ bench: $(STAMP)
 	$(BIN)/python -m bench.bench_nanobanana
 	$(BIN)/python -m bench.bench_bot
 	$(BIN)/python -m bench.bench_web
+	$(BIN)/python -m bench.bench_budgets
 	$(BIN)/python -m bench.bench_processes
 
 soak: $(STAMP)

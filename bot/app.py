@@ -22,13 +22,16 @@ from bot.directory import DiscordDirectory
 from bot.i18n import t
 from bot.nanobanana import NanobananaClient
 from bot.services.accounts import AccountService
+from bot.services.budgets import BudgetService
 from bot.services.callers import CallerService
 from bot.services.catalog import ModelCatalog
 from bot.services.gallery import GalleryService
-from bot.services.generation import GenerationService
+from bot.services.generation import GenerationService, Result
 from bot.services.maintenance import reconcile_storage
 from bot.services.members import MemberService
+from bot.services.moderation import ModerationService
 from bot.services.permissions import PermissionService
+from bot.services.pricing import PriceTable, micros
 from bot.services.processes import ProcessLease, describe_process
 from bot.services.settings import GuildSettingsService
 from bot.services.tokens import TokenService
@@ -39,7 +42,9 @@ from storage.db import Database, open_database
 from storage.guild_settings import GuildSettingsRepository
 from storage.images import ImageRepository, Refund
 from storage.leases import LeaseRepository
+from storage.moderation import ModerationRepository
 from storage.objects import LocalObjectStore, ObjectStore, S3ObjectStore
+from storage.usage import UsageRepository
 from storage.users import UserRepository
 from storage.wallets import WalletRepository
 from web.context import WebContext
@@ -58,6 +63,8 @@ COGS = (
     "cogs.daily",
     "cogs.admin",
     "cogs.settings",
+    "cogs.usage",
+    "cogs.modlog",
     "cogs.tokens",
     "cogs.help",
 )
@@ -104,6 +111,13 @@ def build_catalog(settings: Settings) -> ModelCatalog:
         settings.nanobanana_models,
         default_cost=settings.generation_cost,
         costs=settings.generation_costs,
+    )
+
+
+def build_prices(settings: Settings) -> PriceTable:
+    """Google's list prices with the host's IMAGE_PRICES_USD / TOKEN_PRICES_USD."""
+    return PriceTable(
+        image_prices=settings.image_prices_usd, token_prices=settings.token_prices_usd
     )
 
 
@@ -174,11 +188,32 @@ class NanoBananaBot(commands.AutoShardedBot):
             scope=settings.economy_scope,
             max_grant=settings.max_grant,
         )
+        self.gallery = GalleryService(
+            images=self.image_repo, users=user_repo, store=self.store, permissions=self.permissions
+        )
+        usage = UsageRepository(self.db)
+        self.budgets = BudgetService(
+            usage,
+            build_prices(settings),
+            monthly_budget_micros=(
+                None if settings.monthly_budget_usd is None else micros(settings.monthly_budget_usd)
+            ),
+        )
+        self.moderation = ModerationService(
+            ModerationRepository(self.db),
+            permissions=self.permissions,
+            accounts=self.accounts,
+            settings=self.guild_settings,
+            gallery=self.gallery,
+            images=self.image_repo,
+            usage=usage,
+        )
         self.members = MemberService(
             accounts=self.accounts,
             settings=self.guild_settings,
             wallets=self.wallets,
             permissions=self.permissions,
+            moderation=self.moderation,
         )
         self.generation = GenerationService(
             images=self.image_repo,
@@ -193,17 +228,17 @@ class NanoBananaBot(commands.AutoShardedBot):
             retry_seconds=settings.job_retry_seconds,
             enabled=settings.gemini_api_key is not None,
             process=self.process,
+            budgets=self.budgets,
         )
         self.generation.on_recovered = self.tell_interrupted
+        self.generation.on_completed = self._log_result
         self.uploads = UploadService(
             images=self.image_repo,
             store=self.store,
             max_bytes=settings.max_upload_bytes,
             process=self.process,
         )
-        self.gallery = GalleryService(
-            images=self.image_repo, users=user_repo, store=self.store, permissions=self.permissions
-        )
+        self.uploads.on_uploaded = self.moderation.image_created
         self.tokens = TokenService(ApiTokenRepository(self.db))
         self.directory = DiscordDirectory(self)
         self.callers = CallerService(
@@ -216,6 +251,9 @@ class NanoBananaBot(commands.AutoShardedBot):
         self._web_port = settings.web_port if web_listen is None else web_listen
         self._web_on = settings.web_enabled if web_listen is None else True
         self.web: WebServer | None = None
+
+    async def _log_result(self, result: Result) -> None:
+        await self.moderation.image_created(result.image)
 
     async def setup_hook(self) -> None:
         await self.db.connect()

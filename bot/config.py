@@ -6,6 +6,7 @@ one line naming the variable: see `load_settings`.
 
 from __future__ import annotations
 
+from decimal import Decimal, InvalidOperation
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
@@ -69,6 +70,54 @@ def parse_costs(value: Any) -> dict[str, int]:
             raise ValueError(f"the cost of {key} must not be negative")
         costs[key] = coins
     return costs
+
+
+# A monthly budget above this is a typo, not a plan; per-image prices likewise.
+MAX_BUDGET_USD = Decimal("10000000")
+MAX_IMAGE_PRICE_USD = Decimal("100")
+MAX_TOKEN_PRICE_USD = Decimal("10000")
+
+
+def parse_usd(text: str, what: str, high: Decimal) -> Decimal:
+    """A dollar amount like `25`, `12.50` or `$0.039`: finite, not negative, at most `high`."""
+    cleaned = text.strip().removeprefix("$").replace(",", "").replace("_", "").strip()
+    try:
+        amount = Decimal(cleaned)
+    except InvalidOperation:
+        raise ValueError(
+            f"{what} must be a dollar amount like 12.50, not {text.strip()!r}"
+        ) from None
+    if not amount.is_finite():
+        raise ValueError(f"{what} must be a dollar amount like 12.50, not {text.strip()!r}")
+    if amount < 0:
+        raise ValueError(f"{what} must not be negative")
+    if amount > high:
+        raise ValueError(f"{what} must be at most ${high:,}")
+    return amount
+
+
+def parse_prices(value: Any, *, per: str, high: Decimal) -> dict[str, Decimal]:
+    """`IMAGE_PRICES_USD` / `TOKEN_PRICES_USD`: `key=usd` pairs, comma-separated, keys as
+    `model`, `model:size`, `model:input` or `model:output`."""
+    if isinstance(value, dict):
+        items = [(str(k), str(v)) for k, v in value.items()]
+    elif isinstance(value, str):
+        items = []
+        for chunk in value.replace(";", ",").split(","):
+            if not chunk.strip():
+                continue
+            key, sep, amount = chunk.partition("=")
+            if not sep or not key.strip():
+                raise ValueError(f"{chunk.strip()!r} is not key=dollars")
+            items.append((key, amount))
+    else:
+        raise ValueError("must be key=dollars pairs, comma-separated")
+    prices: dict[str, Decimal] = {}
+    for raw_key, raw_amount in items:
+        model, _, rest = raw_key.strip().removeprefix("models/").partition(":")
+        key = f"{model.strip()}:{rest.strip()}" if rest.strip() else model.strip()
+        prices[key] = parse_usd(raw_amount, f"the price {per} of {key}", high)
+    return prices
 
 
 def _split_ids(value: Any) -> Any:
@@ -155,6 +204,17 @@ class Settings(BaseSettings):
     max_prompt_chars: int = Field(default=1000, ge=1, le=10_000)
     economy_scope: EconomyScope = EconomyScope.GUILD
     daily_coins: int = Field(default=50, ge=0, le=INT64_MAX)
+
+    # What the host pays Google: a deployment-wide cap (None: no cap) and price overrides.
+    monthly_budget_usd: Decimal | None = None
+    image_prices_usd: Annotated[dict[str, Decimal], NoDecode] = Field(
+        default_factory=dict,
+        description="USD per image by model or model:size, overriding Google's list prices.",
+    )
+    token_prices_usd: Annotated[dict[str, Decimal], NoDecode] = Field(
+        default_factory=dict,
+        description="USD per million tokens by model:input or model:output.",
+    )
 
     # Where /help links to (the README of the copy you run); no links when unset.
     docs_url: str | None = None
@@ -251,6 +311,27 @@ class Settings(BaseSettings):
     def _parse_costs(cls, value: Any) -> Any:
         return parse_costs(value)
 
+    @field_validator("monthly_budget_usd", mode="before")
+    @classmethod
+    def _parse_budget(cls, value: Any) -> Any:
+        if value is None or (isinstance(value, str) and not value.strip()):
+            return None  # empty: no cap
+        return parse_usd(str(value), "the budget", MAX_BUDGET_USD)
+
+    @field_validator("image_prices_usd", mode="before")
+    @classmethod
+    def _parse_image_prices(cls, value: Any) -> Any:
+        return parse_prices(value, per="per image", high=MAX_IMAGE_PRICE_USD)
+
+    @field_validator("token_prices_usd", mode="before")
+    @classmethod
+    def _parse_token_prices(cls, value: Any) -> Any:
+        prices = parse_prices(value, per="per million tokens", high=MAX_TOKEN_PRICE_USD)
+        for key in prices:
+            if not key.endswith((":input", ":output")):
+                raise ValueError(f"{key}: name model:input or model:output")
+        return prices
+
     @field_validator("nanobanana_model")
     @classmethod
     def _model_name(cls, value: str) -> str:
@@ -282,6 +363,19 @@ class Settings(BaseSettings):
                 )
             if amount > self.max_balance:
                 raise ValueError(f"GENERATION_COSTS: {key} costs more than MAX_BALANCE")
+        for key in self.image_prices_usd:
+            model, _, size = key.partition(":")
+            if model not in self.nanobanana_models:
+                raise ValueError(
+                    f"IMAGE_PRICES_USD names {model}, which is not in NANOBANANA_MODELS "
+                    f"({', '.join(self.nanobanana_models)})"
+                )
+            known_sizes = profile_for(model).image_sizes
+            if size and size not in known_sizes:
+                raise ValueError(
+                    f"IMAGE_PRICES_USD prices {model} at size {size}, but its sizes are: "
+                    f"{', '.join(known_sizes) or 'none'}"
+                )
         for name in ("generation_cost", "upload_cost", "starter_coins", "daily_coins", "max_grant"):
             if getattr(self, name) > self.max_balance:
                 raise ValueError(f"{name.upper()} must not be more than MAX_BALANCE")

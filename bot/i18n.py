@@ -12,6 +12,7 @@ import logging
 import string
 from typing import Any
 
+from bot.i18n_controls import MESSAGES as CONTROLS
 from bot.i18n_web import WEB
 
 log = logging.getLogger(__name__)
@@ -716,6 +717,8 @@ COMMANDS: dict[str, dict[str, str]] = {
     },
 }
 for _language, _entries in COMMANDS.items():
+    MESSAGES[_language].update(_entries)
+for _language, _entries in CONTROLS.items():
     MESSAGES[_language].update(_entries)
 for _language, _entries in WEB.items():
     MESSAGES[_language].update(_entries)

@@ -35,7 +35,19 @@ def identity_of(itx: Interaction) -> Identity:
         channel_id=itx.channel_id,
         parent_channel_id=getattr(channel, "parent_id", None),
         role_ids=frozenset(role.id for role in roles),
+        channel_nsfw=_age_restricted(channel),
     )
+
+
+def _age_restricted(channel: Any) -> bool:
+    """An age-restricted channel, or a thread in one (as Discord sends it: a partial
+    channel's `nsfw`, a thread's parent's)."""
+    if channel is None:
+        return False
+    if getattr(channel, "nsfw", False) is True:
+        return True
+    parent = getattr(channel, "parent", None)
+    return bool(getattr(parent, "nsfw", False))
 
 
 def target_identity(user: discord.User | discord.Member) -> Identity:

@@ -166,15 +166,21 @@ class DiscordJobListener:
             result.image.id, self.language, web_url=image_link(self.itx.client, result.image)
         )
         async with self._lock:
+            message: discord.Message | None = None
             if self.token_alive:
                 try:
-                    await self.itx.edit_original_response(
+                    message = await self.itx.edit_original_response(
                         content=None, embed=embed, attachments=files(), view=view
                     )
-                    return
                 except discord.HTTPException as error:
                     log.info("interaction edit failed (%s); posting instead", error.status)
-            await self._post(embed=embed, files=files(), view=view)
+            if message is None:
+                message = await self._post(embed=embed, files=files(), view=view)
+        if message is not None and self.public:
+            # Where it is shown, so that a moderator deleting it removes this message too.
+            await self.itx.client.moderation.record_post(
+                result.image.id, message.channel.id, message.id, "RESULT"
+            )
 
     async def failed(self, job: Job, failure: Failure) -> None:
         self._finish()
@@ -196,21 +202,21 @@ class DiscordJobListener:
                     log.info("interaction followup failed (%s); posting instead", error.status)
             await self._post(content=text)
 
-    async def _post(self, **kwargs: Any) -> None:
+    async def _post(self, **kwargs: Any) -> discord.Message | None:
         """After the token: public results go to the interaction's channel with the bot's own
         permissions, mentioning the member (a partial channel needs no cache, only the id);
         private ones to the member's DMs."""
         if not self.public:
             with contextlib.suppress(discord.HTTPException):
                 await self.itx.user.send(**kwargs)
-            return
+            return None
         if self.itx.channel_id is None:
             log.warning("no channel to post job result for user %s", self.itx.user.id)
-            return
+            return None
         content = kwargs.pop("content", None)
         mention = self.itx.user.mention
         channel = self.itx.client.get_partial_messageable(self.itx.channel_id)
-        await channel.send(
+        return await channel.send(
             content=f"{mention} {content}" if content else mention,
             allowed_mentions=discord.AllowedMentions(users=[self.itx.user]),
             **kwargs,
@@ -421,7 +427,8 @@ class DeleteButton(_ImageButton, template=rf"nb:delete:(?P<id>{_UUID})"):
         bot.permissions.check_delete_image(actor, context.image, context.owner_mention)
 
     async def run(self, interaction: Interaction, context: ImageContext, actor: Actor) -> None:
-        await interaction.client.gallery.delete(actor, context)
+        # Through moderation: a moderator's deletion of someone's image is audited.
+        await interaction.client.moderation.delete_image(actor, context)
         await interaction.response.edit_message(
             content=t(await language_of(interaction), "gen.deleted"), embed=None,
             attachments=[], view=None,

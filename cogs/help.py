@@ -16,13 +16,14 @@ if TYPE_CHECKING:
     from bot.app import Interaction, NanoBananaBot
 
 MEMBER_COMMANDS = ("generate", "upload", "gallery", "coins", "daily", "token", "help")
-MODERATOR_COMMANDS = ("grant", "settings")
+MODERATOR_COMMANDS = ("grant", "settings", "usage")
 # README headings an owner needs (GitHub anchors of README.md).
 README_SECTIONS = (
     ("help.docs.setup", "set-up"),
     ("help.docs.servers", "servers-economy-and-permissions"),
     ("help.docs.settings", "settings"),
     ("help.docs.commands", "commands"),
+    ("help.docs.owner", "owner-controls"),
 )
 
 

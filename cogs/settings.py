@@ -14,8 +14,19 @@ import discord
 from discord import app_commands
 
 from bot.i18n import t
+from bot.services.permissions import ChannelAccess
+from bot.services.pricing import format_usd
 from bot.services.settings import SETTINGS, EffectiveSettings
-from cogs.common import TenantCog, command_text, identity_of, language_of, option_texts, reply
+from cogs.common import (
+    TenantCog,
+    command_text,
+    identity_of,
+    language_of,
+    option_texts,
+    reply,
+    shorten,
+    target_identity,
+)
 from cogs.generate import BANANA, in_guild
 
 if TYPE_CHECKING:
@@ -32,8 +43,14 @@ def display(language: str, setting: str, value: Any) -> str:
         )
     if setting == "generate_role_id":
         return f"<@&{value}>" if value else t(language, "settings.everyone")
-    if setting == "public_results":
+    if setting in ("public_results", "nsfw_only"):
         return t(language, "settings.yes" if value else "settings.no")
+    if setting == "daily_image_cap":
+        return t(language, "settings.no_cap") if value is None else str(value)
+    if setting == "monthly_budget_usd":
+        return t(language, "settings.no_cap") if value is None else format_usd(int(value))
+    if setting == "mod_log_channel_id":
+        return f"<#{value}>" if value else t(language, "settings.no_log")
     return str(value)
 
 
@@ -64,6 +81,23 @@ class SettingsCog(TenantCog):
         channels = {c.id for c in guild.channels if not isinstance(c, discord.CategoryChannel)}
         return channels, {r.id for r in guild.roles}
 
+    def _access(self, itx: Interaction) -> dict[int, ChannelAccess]:
+        """What the bot itself may do in each of the server's channels (from Discord's
+        roles and channel overwrites, as cached)."""
+        guild = itx.guild
+        if guild is None:
+            return {}
+        access = {}
+        for channel in guild.channels:
+            if isinstance(channel, discord.CategoryChannel):
+                continue
+            perms = channel.permissions_for(guild.me)
+            access[channel.id] = ChannelAccess(
+                view=perms.view_channel, send=perms.send_messages, embed=perms.embed_links,
+                attach=perms.attach_files,
+            )  # fmt: skip
+        return access
+
     @group.command(**command_text("settings show"))
     @in_guild()
     async def show(self, itx: Interaction) -> None:
@@ -83,9 +117,11 @@ class SettingsCog(TenantCog):
         assert itx.guild_id is not None
         actor = await self.bot.accounts.actor(identity_of(itx))
         channels, roles = self._known(itx)
+        access = self._access(itx) if setting == "mod_log_channel_id" else None
         change = await self.bot.guild_settings.change(
-            actor, itx.guild_id, setting, value, channel_ids=channels, role_ids=roles
-        )
+            actor, itx.guild_id, setting, value, channel_ids=channels, role_ids=roles,
+            channel_access=access,
+        )  # fmt: skip
         await self._changed(itx, change.setting)
 
     @group.command(**command_text("settings reset"))
@@ -132,6 +168,159 @@ class SettingsCog(TenantCog):
             colour=BANANA,
         )
         await reply(itx, embed=embed, allowed_mentions=discord.AllowedMentions.none())
+
+    # Moderation -----------------------------------------------------------------------
+
+    blocklist = app_commands.Group(**command_text("settings blocklist"), parent=group)
+
+    @blocklist.command(**command_text("settings blocklist add"))
+    @app_commands.describe(**option_texts("settings blocklist add", "entry", "pattern"))
+    @in_guild()
+    async def blocklist_add(
+        self, itx: Interaction, entry: app_commands.Range[str, 1, 200], pattern: bool = False
+    ) -> None:
+        assert itx.guild_id is not None
+        actor = await self.bot.accounts.actor(identity_of(itx))
+        stored = await self.bot.moderation.add_entry(actor, itx.guild_id, entry, pattern=pattern)
+        language = await language_of(itx)
+        kind = t(language, "blocklist.pattern" if pattern else "blocklist.word")
+        await reply(itx, t(language, "blocklist.added", entry=_code(stored), kind=kind))
+
+    @blocklist.command(**command_text("settings blocklist remove"))
+    @app_commands.describe(**option_texts("settings blocklist remove", "entry"))
+    @in_guild()
+    async def blocklist_remove(
+        self, itx: Interaction, entry: app_commands.Range[str, 1, 200]
+    ) -> None:
+        assert itx.guild_id is not None
+        actor = await self.bot.accounts.actor(identity_of(itx))
+        removed = await self.bot.moderation.remove_entry(actor, itx.guild_id, entry)
+        await reply(itx, t(await language_of(itx), "blocklist.removed", entry=_code(removed)))
+
+    @blocklist.command(**command_text("settings blocklist list"))
+    @in_guild()
+    async def blocklist_list(self, itx: Interaction) -> None:
+        assert itx.guild_id is not None
+        language = await language_of(itx)
+        actor = await self.bot.accounts.actor(identity_of(itx))
+        entries = await self.bot.moderation.entries(actor, itx.guild_id)
+        lines = [
+            f"`{_code(e.entry)}` · {t(language, f'blocklist.{e.kind.lower()}')}" for e in entries
+        ]
+        embed = discord.Embed(
+            title=t(language, "blocklist.title"),
+            description=_fit(lines) or t(language, "blocklist.empty"),
+            colour=BANANA,
+        )
+        await reply(itx, embed=embed)
+
+    @group.command(**command_text("settings block"))
+    @app_commands.describe(**option_texts("settings block", "member", "reason", "duration"))
+    @in_guild()
+    async def block(
+        self,
+        itx: Interaction,
+        member: discord.Member,
+        reason: app_commands.Range[str, 1, 300],
+        duration: app_commands.Range[str, 0, 20] | None = None,
+    ) -> None:
+        assert itx.guild_id is not None
+        actor = await self.bot.accounts.actor(identity_of(itx))
+        until = await self.bot.moderation.block_member(
+            actor, itx.guild_id, target_identity(member), reason, duration
+        )
+        language = await language_of(itx)
+        when = (
+            t(language, "moderation.until", at=int(until.timestamp()))
+            if until
+            else t(language, "moderation.forever")
+        )
+        text = t(language, "moderation.blocked", member=member.mention, until=when,
+                 reason=" ".join(reason.split()))  # fmt: skip
+        await reply(itx, text, allowed_mentions=discord.AllowedMentions.none())
+
+    @group.command(**command_text("settings unblock"))
+    @app_commands.describe(**option_texts("settings unblock", "member", "reason"))
+    @in_guild()
+    async def unblock(
+        self,
+        itx: Interaction,
+        member: discord.Member,
+        reason: app_commands.Range[str, 0, 300] | None = None,
+    ) -> None:
+        assert itx.guild_id is not None
+        actor = await self.bot.accounts.actor(identity_of(itx))
+        await self.bot.moderation.unblock_member(
+            actor, itx.guild_id, target_identity(member), reason or ""
+        )
+        text = t(await language_of(itx), "moderation.unblocked", member=member.mention)
+        await reply(itx, text, allowed_mentions=discord.AllowedMentions.none())
+
+    @group.command(**command_text("settings blocked"))
+    @in_guild()
+    async def blocked(self, itx: Interaction) -> None:
+        assert itx.guild_id is not None
+        language = await language_of(itx)
+        actor = await self.bot.accounts.actor(identity_of(itx))
+        lines = []
+        for block, discord_id in await self.bot.moderation.blocked(actor, itx.guild_id):
+            when = (
+                t(language, "moderation.until", at=int(block.until.timestamp()))
+                if block.until
+                else t(language, "moderation.forever")
+            )
+            lines.append(f"<@{discord_id}> {when}: {shorten(block.reason, 200)}")
+        embed = discord.Embed(
+            title=t(language, "moderation.blocked_title"),
+            description=_fit(lines) or t(language, "moderation.none_blocked"),
+            colour=BANANA,
+        )
+        await reply(itx, embed=embed, allowed_mentions=discord.AllowedMentions.none())
+
+    @group.command(**command_text("settings audit"))
+    @in_guild()
+    async def audit(self, itx: Interaction) -> None:
+        assert itx.guild_id is not None
+        language = await language_of(itx)
+        actor = await self.bot.accounts.actor(identity_of(itx))
+        lines = []
+        for line in await self.bot.moderation.audit(actor, itx.guild_id):
+            action = line.action
+            who = f"<@{line.actor_discord_id}>" if line.actor_discord_id else "?"
+            target = f"<@{line.target_discord_id}>" if line.target_discord_id else "?"
+            what = t(
+                language, f"audit.{action.action}", target=target,
+                entry=_code(str(action.detail.get("entry", ""))),
+                image=(action.image_id or "")[:8],
+            )  # fmt: skip
+            stamp = discord.utils.format_dt(action.created_at, "R")
+            text = f"{stamp} {who} {what}"
+            if action.reason:
+                text += f" · {t(language, 'audit.reason', reason=shorten(action.reason, 120))}"
+            lines.append(text)
+        embed = discord.Embed(
+            title=t(language, "audit.title"),
+            description=_fit(lines) or t(language, "audit.empty"),
+            colour=BANANA,
+        )
+        await reply(itx, embed=embed, allowed_mentions=discord.AllowedMentions.none())
+
+
+def _code(text: str) -> str:
+    """Text to show inside backticks (no backtick can end the code span)."""
+    return shorten(text.replace("`", "ˋ"), 200)
+
+
+def _fit(lines: list[str], limit: int = 4000) -> str:
+    """Lines joined within an embed description's limit (the newest first are kept)."""
+    kept: list[str] = []
+    size = 0
+    for line in lines:
+        if size + len(line) + 1 > limit:
+            break
+        kept.append(line)
+        size += len(line) + 1
+    return "\n".join(kept)
 
 
 def _or_default(language: str, setting: str, value: Any) -> str:

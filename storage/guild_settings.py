@@ -20,8 +20,18 @@ SETTINGS: tuple[str, ...] = (
     "channel_ids",
     "generate_role_id",
     "public_results",
+    "daily_image_cap",
+    "monthly_budget_usd",
+    "mod_log_channel_id",
+    "nsfw_only",
 )
-_COLUMNS = ", ".join(SETTINGS)
+# Where a setting's name is not its column: the budget is stored in micro-dollars.
+_COLUMN = {setting: setting for setting in SETTINGS} | {
+    "monthly_budget_usd": "monthly_budget_micros"
+}
+_COLUMNS = ", ".join(_COLUMN[s] for s in SETTINGS)
+_SNOWFLAKES = ("generate_role_id", "mod_log_channel_id")
+_BOOLEANS = ("public_results", "nsfw_only")
 
 
 class GuildSettingsRepository:
@@ -46,6 +56,7 @@ class GuildSettingsRepository:
             raise ValueError(f"unknown setting {setting!r}")
         stored = _to_column(setting, value)
         guild = str(guild_id)
+        column = _COLUMN[setting]
 
         async def write(tx: Transaction) -> SettingChange:
             now = utcnow_iso()
@@ -57,12 +68,12 @@ class GuildSettingsRepository:
                 (guild, now),
             )
             before = await tx.fetchone(
-                f"SELECT {setting} FROM guild_settings WHERE guild_id = ?{tx.dialect.for_update}",
+                f"SELECT {column} FROM guild_settings WHERE guild_id = ?{tx.dialect.for_update}",
                 (guild,),
             )
             old = _from_column(setting, before[0] if before is not None else None)
             await tx.execute(
-                f"UPDATE guild_settings SET {setting} = ?, updated_at = ? WHERE guild_id = ?",
+                f"UPDATE guild_settings SET {column} = ?, updated_at = ? WHERE guild_id = ?",
                 (stored, now, guild),
             )
             new = _from_column(setting, stored)
@@ -103,9 +114,9 @@ def _to_column(setting: str, value: Any) -> Any:
         return None
     if setting == "channel_ids":
         return json.dumps([str(int(c)) for c in value])
-    if setting == "generate_role_id":
+    if setting in _SNOWFLAKES:
         return str(int(value))
-    if setting == "public_results":
+    if setting in _BOOLEANS:
         return int(bool(value))
     return int(value)
 
@@ -116,9 +127,9 @@ def _from_column(setting: str, stored: Any) -> Any:
         return None
     if setting == "channel_ids":
         return [int(c) for c in json.loads(stored)]
-    if setting == "generate_role_id":
+    if setting in _SNOWFLAKES:
         return int(stored)
-    if setting == "public_results":
+    if setting in _BOOLEANS:
         return bool(stored)
     return int(stored)
 
@@ -129,7 +140,7 @@ def _from_audit(setting: str, text: str | None) -> Any:
     value = json.loads(text)
     if setting == "channel_ids":
         return [int(c) for c in value]
-    if setting == "generate_role_id":
+    if setting in _SNOWFLAKES:
         return int(value)
     return value
 

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from storage import ledger
+from storage import ledger, usage
 from storage.cursors import decode_cursor, encode_cursor
 from storage.db import Database, Transaction
 from storage.errors import (
@@ -31,6 +31,7 @@ from storage.models import (
     UserStats,
 )
 from storage.timeutil import to_iso, utcnow_iso
+from storage.usage import BudgetClaim, Level
 
 _IMAGE_COLUMNS = (
     "id, user_id, type, status, title, description, prompt, storage_key, storage_url, "
@@ -385,7 +386,31 @@ class ImageRepository:
         anything, NotFound if the wallet is not the user's.
         """
 
-        async def reserve(tx: Transaction) -> tuple[Image, int]:
+        image, balance, _ = await self.reserve_within_budget(
+            user_id=user_id, wallet_id=wallet_id, cost=cost, prompt=prompt, guild_id=guild_id,
+            metadata=metadata, title=title, lease_owner=lease_owner, max_active=max_active,
+        )  # fmt: skip
+        return image, balance
+
+    async def reserve_within_budget(
+        self,
+        *,
+        user_id: str,
+        wallet_id: str,
+        cost: int,
+        prompt: str,
+        guild_id: int | None = None,
+        metadata: dict[str, Any] | None = None,
+        title: str | None = None,
+        claim: BudgetClaim | None = None,
+        lease_owner: str | None = None,
+        max_active: int | None = None,
+    ) -> tuple[Image, int, list[tuple[Level, int]]]:
+        """`reserve_generation`, admitted by the budgets of `claim` in the same transaction
+        (raises BudgetExceeded before any coin moves) and recorded as a RESERVED usage row;
+        also returns the budget notices this reservation made due (recorded as sent)."""
+
+        async def reserve(tx: Transaction) -> tuple[Image, int, list[tuple[Level, int]]]:
             await _check_owner(tx, wallet_id, user_id)
             if max_active is not None:
                 # Locks the member (PostgreSQL): their reservations in every process queue up
@@ -406,12 +431,17 @@ class ImageRepository:
                 title=title, prompt=prompt, metadata=metadata, coins_used=cost,
                 guild_id=guild_id, wallet_id=wallet_id, lease_owner=lease_owner,
             )  # fmt: skip
+            due: list[tuple[Level, int]] = []
+            if claim is not None:
+                levels = await usage.claim(tx, claim, job_id=image_id, user_id=user_id, coins=cost)
             if cost:
                 balance = await ledger.debit(
                     tx, wallet_id, cost, kind=TransactionKind.GENERATION, image_id=image_id,
                     reason="generation",
                 )  # fmt: skip
-            return await _fetch(tx, image_id), balance
+            if claim is not None:
+                due = await usage.notices_due(tx, levels)
+            return await _fetch(tx, image_id), balance, due
 
         return await self.db.write(reserve)
 
@@ -452,10 +482,16 @@ class ImageRepository:
         return await self.db.write(insert)
 
     async def fail_and_refund(
-        self, image_id: str, error: str, *, only_if_expired: bool = False
+        self,
+        image_id: str,
+        error: str,
+        *,
+        interrupted: bool = False,
+        only_if_expired: bool = False,
     ) -> Refund | None:
         """FAILED + REFUND ledger row + credit in one transaction, exactly once, back to the
-        wallet that paid.
+        wallet that paid; its budget reservation stops counting (with `interrupted`, a job
+        the API may have answered keeps its estimated cost: see `usage.void`).
 
         Guarded on status: only a PENDING/PROCESSING job can fail, so a second call (or a
         call racing the first, in any process) finds nothing to do and returns None. With
@@ -464,6 +500,10 @@ class ImageRepository:
         failed_at = utcnow_iso()
 
         async def refund(tx: Transaction) -> Refund | None:
+            before = await tx.fetchone(
+                f"SELECT status FROM images WHERE id = ?{tx.dialect.for_update}", (image_id,)
+            )
+            started = before is not None and before[0] == ImageStatus.PROCESSING.value
             metadata = tx.dialect.json_set("metadata", ("error", "text"))
             guard, params = "", [failed_at, error, image_id]
             if only_if_expired:
@@ -476,6 +516,7 @@ class ImageRepository:
             )
             if row is None:
                 return None
+            await usage.void(tx, image_id, billed_if_started=interrupted and started)
             wallet_id, coins_used = row[0], int(row[1])
             if wallet_id is None:
                 # No wallet paid (a free job, or its wallet is gone with its member).

@@ -316,11 +316,16 @@ class GuildOverrides(BaseModel):
     channel_ids: tuple[int, ...] | None = None
     generate_role_id: int | None = None
     public_results: bool | None = None
+    daily_image_cap: int | None = None
+    monthly_budget_usd: int | None = None  # micro-dollars
+    mod_log_channel_id: int | None = None
+    nsfw_only: bool | None = None
 
     @classmethod
     def from_row(cls, row: Row) -> GuildOverrides:
         channels = _loads(row["channel_ids"], None)
         public = row["public_results"]
+        nsfw = row["nsfw_only"]
         return cls(
             generation_cost=row["generation_cost"],
             upload_cost=row["upload_cost"],
@@ -330,6 +335,10 @@ class GuildOverrides(BaseModel):
             channel_ids=tuple(int(c) for c in channels) if channels is not None else None,
             generate_role_id=_snowflake(row["generate_role_id"]),
             public_results=bool(public) if public is not None else None,
+            daily_image_cap=row["daily_image_cap"],
+            monthly_budget_usd=row["monthly_budget_micros"],
+            mod_log_channel_id=_snowflake(row["mod_log_channel_id"]),
+            nsfw_only=bool(nsfw) if nsfw is not None else None,
         )
 
 

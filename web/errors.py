@@ -8,12 +8,14 @@ catalogue's text in the caller's language (Accept-Language).
 from __future__ import annotations
 
 import math
+import time
 from typing import Any
 
 from aiohttp import web
 
 from bot.i18n import t
 from bot.services.errors import (
+    BudgetReached,
     ImageNotFound,
     InvalidInput,
     NotAllowed,
@@ -62,7 +64,7 @@ def status_of(error: UserFacingError) -> int:
         return 404
     if isinstance(error, NotAllowed):
         return 403
-    if isinstance(error, TooSoon | TooManyJobs):
+    if isinstance(error, TooSoon | TooManyJobs | BudgetReached):
         return 429
     if isinstance(error, QueueFull | ShuttingDown | Unavailable):
         return 503
@@ -77,6 +79,8 @@ def retry_after(error: UserFacingError) -> int | None:
         return max(1, math.ceil(error.retry_after))
     if isinstance(error, TooManyJobs):
         return RETRY_JOBS
+    if isinstance(error, BudgetReached):
+        return max(1, error.at - int(time.time()))  # until the cap resets
     if status_of(error) == 503:
         return RETRY_BUSY
     return None

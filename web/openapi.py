@@ -371,16 +371,21 @@ PATHS: dict[str, Any] = {
                 "202": _json(_ref("Accepted"), "Queued: poll links.self of the job."),
                 "400": _error("Malformed JSON or form, or no prompt."),
                 "402": _error("Not enough coins (error_coins)."),
-                "403": _error("The server's rules refuse it (e.g. a role is needed)."),
+                "403": _error(
+                    "The server's rules refuse it (e.g. a role is needed, the member is "
+                    "blocked there, images only in age-restricted channels)."
+                ),
                 "413": _error("An input image over MAX_UPLOAD_BYTES."),
                 "415": _error("Neither JSON nor multipart, or an input that is no image."),
                 "422": _error(
                     "An empty or too long prompt, a ratio, model or size the bot "
-                    "doesn't offer, an unknown field."
+                    "doesn't offer, an unknown field, or words the server's blocklist "
+                    "refuses (blocklist_prompt_blocked)."
                 ),
                 "429": _error(
-                    "Too many of your images in progress (error_too_many_jobs) or "
-                    "requests; wait Retry-After seconds."
+                    "Too many of your images in progress (error_too_many_jobs), a budget "
+                    "reached (budget_*: Retry-After is when it resets), or requests; wait "
+                    "Retry-After seconds."
                 ),
                 "503": _error(
                     "Generation isn't set up, the queue is full, or the bot is "

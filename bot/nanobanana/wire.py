@@ -210,11 +210,7 @@ def _parse_answer(payload: bytes | bytearray) -> Answer:
         )
         raise ContentBlocked(reason, text=text_out, finish_message=finish_message)
 
-    usage = {
-        key: value
-        for key, value in _as_dict(document.get("usageMetadata")).items()
-        if isinstance(value, int) and not isinstance(value, bool)
-    }
+    usage = parse_usage(document.get("usageMetadata"))
     return Answer(
         images=images,
         parts=parts,
@@ -225,6 +221,26 @@ def _parse_answer(payload: bytes | bytearray) -> Answer:
         finish_message=finish_message,
         thoughts=thoughts,
     )
+
+
+def parse_usage(metadata: object) -> dict[str, int]:
+    """`usageMetadata` as flat counts: the integer fields as they are (`promptTokenCount`,
+    `candidatesTokenCount`, `thoughtsTokenCount`, `totalTokenCount`...) and each per-modality
+    breakdown as `<field>.<MODALITY>` (e.g. `candidatesTokensDetails.IMAGE`: the image tokens,
+    which are billed at their own rate)."""
+    usage: dict[str, int] = {}
+    for key, value in _as_dict(metadata).items():
+        if isinstance(value, int) and not isinstance(value, bool):
+            usage[key] = value
+        elif isinstance(value, list) and key.endswith("TokensDetails"):
+            for item in value:
+                detail = _as_dict(item)
+                modality = _as_str(detail.get("modality")) or "MODALITY_UNSPECIFIED"
+                count = detail.get("tokenCount")
+                if isinstance(count, int) and not isinstance(count, bool):
+                    name = f"{key}.{modality}"
+                    usage[name] = usage.get(name, 0) + count
+    return usage
 
 
 def decode_base64(encoded: str) -> bytes:

@@ -76,3 +76,13 @@ class Unavailable(UserFacingError):
     """A service the request needs (Discord, to check membership) can't be reached now."""
 
     key = "api.unavailable"
+
+
+class BudgetReached(UserFacingError):
+    """A cap on what images cost the host is reached; `at` (epoch seconds) is its reset."""
+
+    key = "budget.global_month"
+
+    def __init__(self, key: str, *, at: int, **params: Any) -> None:
+        super().__init__(key, at=at, **params)
+        self.at = at

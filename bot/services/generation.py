@@ -67,6 +67,7 @@ from bot.nanobanana import (
     nearest_ratio,
 )
 from bot.services import turns
+from bot.services.budgets import BudgetService
 from bot.services.catalog import ModelCatalog
 from bot.services.errors import (
     ImageNotFound,
@@ -103,6 +104,7 @@ from storage.images import ImageRepository, Refund, StoredObject
 from storage.leases import LeaseRepository
 from storage.models import Image
 from storage.objects import ObjectStore, StorageError, image_key, thumbnail_key
+from storage.usage import BudgetExceeded
 
 __all__ = [
     "ExtraImage",
@@ -175,6 +177,7 @@ class GenerationService:
         enabled: bool = True,
         process: ProcessLease | None = None,
         lease_seconds: float = 30.0,
+        budgets: BudgetService | None = None,
     ) -> None:
         self.images = images
         self.store = store
@@ -188,8 +191,12 @@ class GenerationService:
         self.retry_seconds = retry_seconds
         # False when no API key is configured: refuse before charging anyone.
         self.enabled = enabled
+        #: Admits jobs within the host's budgets and records what each answer cost.
+        self.budgets = budgets
         #: Called with refunds the background recovery made (the app tells the members).
         self.on_recovered: Callable[[list[Refund]], Awaitable[None]] | None = None
+        #: Called with each finished job (the moderation log); failures are logged.
+        self.on_completed: Callable[[Result], Awaitable[None]] | None = None
         #: How many times the supervisor restarted a worker.
         self.worker_restarts = 0
         self.leases = LeaseRepository(images.db)
@@ -319,7 +326,11 @@ class GenerationService:
                 refund = await self._persist(
                     f"refunding image {image.id} of a process that died",
                     functools.partial(
-                        self.images.fail_and_refund, image.id, INTERRUPTED, only_if_expired=True
+                        self.images.fail_and_refund,
+                        image.id,
+                        INTERRUPTED,
+                        interrupted=True,
+                        only_if_expired=True,
                     ),
                     budget=min(self.retry_seconds, 5.0),
                 )
@@ -410,6 +421,8 @@ class GenerationService:
         earlier = sum(1 for turn in request.history for p in turn.parts if p.image is not None)
         self.catalog.check_images(profile, len(request.inputs) + earlier)
         cost = self.catalog.cost(profile.model, size, default=payer.cost)
+        # The server's blocklist, before any charge; the message never repeats the entry.
+        payer.content.check(prompt)
         user_id = payer.user_id
         limit = min(payer.max_jobs, self.max_jobs_per_user)
         # The fast path: this process's own count (a part of the deployment's, which the
@@ -424,8 +437,15 @@ class GenerationService:
         )
         # Take the slot before awaiting, so concurrent requests of one user can't all pass.
         self._slots[user_id] = self._slots.get(user_id, 0) + 1
+        claim = None
+        if self.budgets is not None:
+            claim = self.budgets.claim(
+                payer.guild_id, payer.caps, model=profile.model, size=size,
+                prompt_chars=len(prompt), input_images=len(request.inputs) + earlier,
+            )  # fmt: skip
         try:
-            image, balance = await self.images.reserve_generation(
+            image, balance, notices = await self.images.reserve_within_budget(
+                claim=claim,
                 user_id=user_id,
                 wallet_id=payer.wallet_id,
                 guild_id=payer.guild_id,
@@ -449,6 +469,11 @@ class GenerationService:
             # Their other jobs run in other processes.
             self._release_slot(user_id)
             raise TooManyJobs(limit=limit) from None
+        except BudgetExceeded as error:
+            self._release_slot(user_id)
+            assert self.budgets is not None
+            self._spawn(self.budgets.exhausted(error))
+            raise self.budgets.refusal(error) from None
         except DatabaseBusy as error:
             # Locked by another process (or unreachable): nothing was written; the member may
             # simply retry.
@@ -458,6 +483,8 @@ class GenerationService:
         except BaseException:
             self._release_slot(user_id)
             raise
+        if notices and self.budgets is not None:
+            self._spawn(self.budgets.announce(notices))
         return Job(image=image, request=request, balance=balance, listener=listener)
 
     async def enqueue(self, job: Job) -> int:
@@ -687,7 +714,28 @@ class GenerationService:
             raise
         plan = self._plan(job, generated)
         recorded = await self._free_slot(slot, plan.all_keys)
+        await self._bill(job, generated)
         return generated, replace(plan, recorded=recorded)
+
+    async def _bill(self, job: Job, generated: GeneratedImage) -> None:
+        """Record what the answer cost the host (from its usageMetadata), whatever happens to
+        the job next: Google bills the call either way. Never fails the job."""
+        if self.budgets is None:
+            return
+        request = job.request
+        images = max(1, len(generated.images))
+        try:
+            await self._persist(
+                f"job {job.id}: recording its cost",
+                functools.partial(
+                    self.budgets.bill, job.id, request.model or self.generator.model,
+                    request.image_size, generated.usage, images,
+                ),
+                budget=min(self.retry_seconds, 10.0),
+            )  # fmt: skip
+        except Exception as error:
+            # The reservation's estimate still counts against the budgets.
+            log.error("job %s: cost not recorded (%s); its estimate stands", job.id, error)
 
     async def _take_slot(self, job: Job) -> int:
         """Wait for a free generation slot of the deployment and mark the job PROCESSING
@@ -786,6 +834,11 @@ class GenerationService:
                 generated.latency,
             )
             await self._notify(job, "completed", result)
+            if self.on_completed is not None:
+                try:
+                    await self.on_completed(result)
+                except Exception:
+                    log.exception("job %s: completion hook failed", job.id)
         except asyncio.CancelledError:
             await asyncio.shield(self._fail(job, "reason.shutdown", {}, "shutdown", budget=5.0))
             raise

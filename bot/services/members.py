@@ -3,15 +3,21 @@ wallet that pays for what they ask (the one place these are put together)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import StrEnum
+from typing import TYPE_CHECKING
 
 from bot.services.accounts import AccountService
+from bot.services.budgets import ServerCaps
+from bot.services.content import ContentPolicy
 from bot.services.errors import NotEnoughCoins
 from bot.services.permissions import Actor, Identity, PermissionService
 from bot.services.settings import EffectiveSettings, GuildSettingsService
 from bot.services.wallets import WalletService
 from storage.models import User
+
+if TYPE_CHECKING:
+    from bot.services.moderation import ModerationService
 
 
 class Purpose(StrEnum):
@@ -47,6 +53,9 @@ class Payer:
     cost: int
     max_jobs: int
     balance: int
+    # The server's owner controls: its blocklist and its caps on what images cost the host.
+    content: ContentPolicy = field(default_factory=ContentPolicy)
+    caps: ServerCaps = field(default_factory=ServerCaps)
 
     def check_affordable(self, cost: int | None = None) -> None:
         """Refuse early (before downloads or storage work) when the wallet can't pay `cost`
@@ -66,11 +75,13 @@ class MemberService:
         settings: GuildSettingsService,
         wallets: WalletService,
         permissions: PermissionService,
+        moderation: ModerationService | None = None,
     ) -> None:
         self.accounts = accounts
         self.settings = settings
         self.wallets = wallets
         self.permissions = permissions
+        self.moderation = moderation
 
     async def enter(self, identity: Identity) -> Member:
         """The member for an interaction (their account is made on first sight). Refuses
@@ -81,14 +92,22 @@ class MemberService:
         return Member(actor, actor.user, await self.settings.effective(identity.guild_id))
 
     async def payer(self, member: Member, purpose: Purpose) -> Payer:
-        """Check the server's rules for this purpose (its channels; its role to generate) and
-        open the wallet that pays. Raises a UserFacingError on refusal."""
+        """Check the server's rules for this purpose (its channels; its role to generate; its
+        age-restricted channels if it asks; the member not blocked there) and open the wallet
+        that pays, with the server's blocklist and caps. Raises a UserFacingError on
+        refusal."""
         settings = member.settings
         self.permissions.check_allowed_here(
             member.actor,
             channel_ids=settings.channel_ids,
             role_id=settings.generate_role_id if purpose is Purpose.GENERATE else None,
+            nsfw_only=settings.nsfw_only,
         )
+        content = ContentPolicy()
+        if self.moderation is not None and member.guild_id is not None:
+            await self.moderation.check_member(member.user, member.guild_id)
+            if purpose is Purpose.GENERATE:
+                content = await self.moderation.policy(member.guild_id)
         wallet = await self.wallets.open(member.user, member.guild_id)
         cost = settings.generation_cost if purpose is Purpose.GENERATE else settings.upload_cost
         return Payer(
@@ -98,4 +117,6 @@ class MemberService:
             cost=cost,
             max_jobs=settings.jobs_per_member,
             balance=wallet.coins,
+            content=content,
+            caps=ServerCaps(settings.daily_image_cap, settings.monthly_budget_usd),
         )

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 from bot.config import EconomyScope
 from bot.i18n import language_from_locale
-from bot.services.errors import ImageNotFound, NotAllowed
+from bot.services.errors import ImageNotFound, InvalidInput, NotAllowed
 from storage.models import Image, User
 
 
@@ -35,6 +35,8 @@ class Identity:
     # The channel a thread belongs to (channel rules apply to its threads).
     parent_channel_id: int | None = None
     role_ids: frozenset[int] = frozenset()
+    # The channel (or a thread's parent) is age-restricted.
+    channel_nsfw: bool = False
     # Acting from outside any channel (the HTTP API): nothing is posted anywhere, so a
     # server's channel list for /generate and /upload does not apply; its role rule does.
     outside_channels: bool = False
@@ -72,6 +74,25 @@ class ImageActions:
 
     remix: bool  # Reroll and Edit (they cost the presser coins: owners only)
     delete: bool
+
+
+@dataclass(frozen=True)
+class ChannelAccess:
+    """What the bot itself may do in a channel, as the Discord adapter read it."""
+
+    view: bool = False
+    send: bool = False
+    embed: bool = False
+    attach: bool = False
+
+
+# What the moderation log needs from its channel, in the order members read them.
+_LOG_NEEDS = (
+    ("view", "View Channel"),
+    ("send", "Send Messages"),
+    ("embed", "Embed Links"),
+    ("attach", "Attach Files"),
+)
 
 
 class PermissionService:
@@ -116,10 +137,19 @@ class PermissionService:
             raise NotAllowed("error.guild_not_allowed")
 
     def check_allowed_here(
-        self, actor: Actor, *, channel_ids: tuple[int, ...], role_id: int | None = None
+        self,
+        actor: Actor,
+        *,
+        channel_ids: tuple[int, ...],
+        role_id: int | None = None,
+        nsfw_only: bool = False,
     ) -> None:
-        """A server's own rules for /generate and /upload: its channels, and its role."""
+        """A server's own rules for /generate and /upload: its channels, its role, and
+        (when the owner asks) age-restricted channels only."""
         identity = actor.identity
+        # Outside any channel (the HTTP API) is not age-restricted either.
+        if nsfw_only and not identity.channel_nsfw:
+            raise NotAllowed("moderation.nsfw_only")
         in_channel = {identity.channel_id, identity.parent_channel_id} & set(channel_ids)
         if channel_ids and not identity.outside_channels and not in_channel:
             raise NotAllowed(
@@ -216,3 +246,40 @@ class PermissionService:
     def check_change_settings(self, actor: Actor, guild_id: int) -> None:
         if not self.moderates(actor, guild_id):
             raise NotAllowed("settings.not_allowed")
+
+    def check_log_channel(self, access: ChannelAccess | None, channel: str) -> None:
+        """The moderation log posts images with a Delete button: the bot must see the
+        channel and send messages, embeds and files there."""
+        if access is None:
+            raise InvalidInput("settings.unknown_channel", value=channel)
+        missing = [name for field, name in _LOG_NEEDS if not getattr(access, field)]
+        if missing:
+            raise InvalidInput(
+                "settings.log_channel_no_access", channel=channel, missing=", ".join(missing)
+            )
+
+    # Moderation -------------------------------------------------------------------------
+
+    def check_moderate(self, actor: Actor, guild_id: int) -> None:
+        """Blocklists, member blocks, the audit: that server's moderators and bot admins."""
+        if not self.moderates(actor, guild_id):
+            raise NotAllowed("moderation.not_allowed")
+
+    def check_moderator_delete(self, actor: Actor, image: Image) -> None:
+        """The moderation log's Delete: moderators of the image's server and bot admins
+        (not its owner: their own Delete is under the image)."""
+        self.check_see_image(actor, image)
+        if not self.moderates(actor, image.guild_id):
+            raise NotAllowed("moderation.not_allowed")
+
+    def sees_host_budget(self, actor: Actor) -> bool:
+        """The deployment's own budget (MONTHLY_BUDGET_USD) is the host's business: bot
+        admins only."""
+        return actor.bot_admin
+
+    def check_usage(self, actor: Actor, guild_id: int | None) -> None:
+        """/usage: a server's moderators for that server; bot admins for any or all."""
+        if actor.bot_admin:
+            return
+        if guild_id is None or not self.moderates(actor, guild_id):
+            raise NotAllowed("usage.not_allowed")

@@ -7,13 +7,15 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field, replace
+from decimal import Decimal
 from enum import StrEnum
 from typing import Any
 
 from bot.config import EconomyScope, Settings
 from bot.services.accounts import AccountService
 from bot.services.errors import InvalidInput, NotAllowed
-from bot.services.permissions import Actor, PermissionService
+from bot.services.permissions import Actor, ChannelAccess, PermissionService
+from bot.services.pricing import micros
 from storage.guild_settings import SETTINGS, GuildSettingsRepository
 from storage.models import SettingChange
 
@@ -26,6 +28,11 @@ _TRUE = frozenset({"yes", "true", "on", "1", "public", "sí", "si"})
 _FALSE = frozenset({"no", "false", "off", "0", "private"})
 # Words that mean "no restriction" for channels and the role.
 _NONE = frozenset({"", "all", "any", "none", "everyone", "todos", "todas", "ninguno", "ninguna"})
+# Words that turn a cap or the log off.
+_OFF = frozenset({"", "none", "off", "no", "unlimited", "ninguno", "ninguna", "sin límite"})
+MAX_DAILY_IMAGES = 100_000
+# A server budget above this is a typo.
+MAX_MONTHLY_USD = Decimal("100000")
 _SNOWFLAKE = re.compile(r"^<(?:#|@&)(\d{15,21})>$|^(\d{15,21})$")
 
 
@@ -46,6 +53,11 @@ class EffectiveSettings:
     channel_ids: tuple[int, ...] = ()
     generate_role_id: int | None = None
     public_results: bool = True
+    # Owner controls (None: no cap / no log channel).
+    daily_image_cap: int | None = None
+    monthly_budget_usd: int | None = None  # micro-dollars
+    mod_log_channel_id: int | None = None
+    nsfw_only: bool = False
     sources: Mapping[str, Source] = field(default_factory=dict)
 
     def value(self, setting: str) -> Any:
@@ -122,12 +134,17 @@ class GuildSettingsService:
         *,
         channel_ids: Collection[int] = (),
         role_ids: Collection[int] = (),
+        channel_access: Mapping[int, ChannelAccess] | None = None,
     ) -> SettingChange:
-        """Parse `raw` for `setting` (the server's known channels and roles validate ids) and
-        store it; raises InvalidInput or NotAllowed and changes nothing on refusal."""
+        """Parse `raw` for `setting` (the server's known channels and roles validate ids; what
+        the bot may do in each channel validates the log channel) and store it; raises
+        InvalidInput or NotAllowed and changes nothing on refusal."""
         self._check(actor, guild_id, setting)
         value = self.parse(setting, raw, channel_ids=channel_ids, role_ids=role_ids,
                            guild_id=guild_id)  # fmt: skip
+        if setting == "mod_log_channel_id" and value is not None:
+            access = (channel_access or {}).get(value)
+            self.permissions.check_log_channel(access, f"<#{value}>")
         return await self._store(actor, guild_id, setting, value)
 
     async def reset(self, actor: Actor, guild_id: int, setting: str) -> SettingChange:
@@ -184,6 +201,10 @@ class GuildSettingsService:
             "channel_ids": lambda: _channels(text, channel_ids),
             "generate_role_id": lambda: _role(text, role_ids, guild_id),
             "public_results": lambda: _boolean(setting, text),
+            "daily_image_cap": lambda: _optional_integer(setting, text, 0, MAX_DAILY_IMAGES),
+            "monthly_budget_usd": lambda: _dollars(text),
+            "mod_log_channel_id": lambda: _channel(text, channel_ids),
+            "nsfw_only": lambda: _boolean(setting, text),
         }
         return parsers[setting]()
 
@@ -197,6 +218,39 @@ def _integer(setting: str, text: str, low: int, high: int) -> int:
     if not low <= value <= high:
         raise InvalidInput("settings.out_of_range", setting=setting, low=low, high=high)
     return value
+
+
+def _optional_integer(setting: str, text: str, low: int, high: int) -> int | None:
+    """A cap: a whole number, or none/off for no cap."""
+    if text.lower() in _OFF:
+        return None
+    return _integer(setting, text, low, high)
+
+
+def _dollars(text: str) -> int | None:
+    """A monthly budget in US dollars (12.50, $20), as micro-dollars; none/off: no cap."""
+    if text.lower() in _OFF:
+        return None
+    cleaned = text.removeprefix("$").replace(",", "").replace("_", "").strip()
+    if not re.fullmatch(r"[+-]?(\d+(\.\d*)?|\.\d+)", cleaned) or len(cleaned) > 30:
+        raise InvalidInput("settings.not_dollars", value=text[:50])
+    amount = Decimal(cleaned)
+    if not Decimal(0) <= amount <= MAX_MONTHLY_USD:
+        raise InvalidInput("settings.dollars_out_of_range", high=f"{MAX_MONTHLY_USD:,}")
+    return micros(amount)
+
+
+def _channel(text: str, known: Collection[int]) -> int | None:
+    """One channel of this server (for the moderation log); none/off: no log."""
+    if text.lower() in _OFF:
+        return None
+    tokens = _snowflakes(text)
+    if len(tokens) != 1:
+        raise InvalidInput("settings.one_channel")
+    token, snowflake = tokens[0]
+    if snowflake is None or snowflake not in known:
+        raise InvalidInput("settings.unknown_channel", value=token[:50])
+    return snowflake
 
 
 def _boolean(setting: str, text: str) -> bool:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from bot import imaging
@@ -53,6 +54,8 @@ class UploadService:
         self.store = store
         self.max_bytes = max_bytes
         self.max_pixels = max_pixels
+        #: Called with each stored upload (the moderation log); it must not raise.
+        self.on_uploaded: Callable[[Image], Awaitable[None]] | None = None
         self.rate = SlidingWindow(UPLOADS_PER_MINUTE, 60.0)
 
     def take_turn(self, discord_id: int) -> None:
@@ -140,4 +143,6 @@ class UploadService:
                 log.warning("upload by user %s not stored: %s", payer.user_id, error)
                 raise UserFacingError("reason.storage") from None
             raise
+        if self.on_uploaded is not None:
+            await self.on_uploaded(image)
         return UploadResult(image, balance)

@@ -24,6 +24,7 @@ EPHEMERAL = 1 << 6
 LOADING = 1 << 7
 ALL_PERMISSIONS = discord.Permissions.all().value
 ADMINISTRATOR = discord.Permissions(administrator=True).value
+VIEW_CHANNEL = discord.Permissions(view_channel=True).value
 DEFAULT_EVERYONE_PERMISSIONS = discord.Permissions(
     view_channel=True,
     send_messages=True,
@@ -163,6 +164,8 @@ class FakeChannel:
     position: int = 0
     recipient: FakeUser | None = None  # DMs only
     nsfw: bool = False
+    # Discord's overwrites: {"id", "type" (0 role, 1 member), "allow", "deny"} (ints here).
+    permission_overwrites: list[dict[str, int]] = field(default_factory=list)
 
     @property
     def is_dm(self) -> bool:
@@ -184,7 +187,15 @@ class FakeChannel:
             "guild_id": str(self.guild_id),
             "name": self.name,
             "position": self.position,
-            "permission_overwrites": [],
+            "permission_overwrites": [
+                {
+                    "id": str(o["id"]),
+                    "type": o["type"],
+                    "allow": str(o["allow"]),
+                    "deny": str(o["deny"]),
+                }
+                for o in self.permission_overwrites
+            ],
             "nsfw": self.nsfw,
             "parent_id": None,
             "topic": None,
@@ -276,6 +287,35 @@ class FakeGuild:
                     perms |= role.permissions
         if perms & ADMINISTRATOR:
             return ALL_PERMISSIONS
+        return perms
+
+    def permissions_in(self, user_id: int, channel: FakeChannel | None) -> int:
+        """Discord's computation: the guild's base permissions, then the channel's overwrites
+        (@everyone, the member's roles together, the member), ADMINISTRATOR and the owner
+        overriding everything; no VIEW_CHANNEL means no permission at all in the channel."""
+        base = self.permissions_for(user_id)
+        if channel is None or (
+            base == ALL_PERMISSIONS and (user_id == self.owner_id or base & ADMINISTRATOR)
+        ):
+            return base
+        overwrites = {(o["type"], o["id"]): o for o in channel.permission_overwrites}
+        perms = base
+        everyone = overwrites.get((0, self.id))
+        if everyone is not None:
+            perms = (perms & ~everyone["deny"]) | everyone["allow"]
+        member = self.members.get(user_id)
+        allow = deny = 0
+        for role_id in member.roles if member else []:
+            role = overwrites.get((0, role_id))
+            if role is not None:
+                allow |= role["allow"]
+                deny |= role["deny"]
+        perms = (perms & ~deny) | allow
+        own = overwrites.get((1, user_id))
+        if own is not None:
+            perms = (perms & ~own["deny"]) | own["allow"]
+        if not perms & VIEW_CHANNEL:
+            return 0
         return perms
 
     def to_json(self) -> dict[str, Any]:

@@ -110,6 +110,8 @@ _INVALID_JSON = "The request body contains invalid JSON."
 SEND_MESSAGES = discord.Permissions(send_messages=True).value
 ATTACH_FILES = discord.Permissions(attach_files=True).value
 EMBED_LINKS = discord.Permissions(embed_links=True).value
+VIEW_CHANNEL = discord.Permissions(view_channel=True).value
+MANAGE_MESSAGES = discord.Permissions(manage_messages=True).value
 _SELECTS = (3, 5, 6, 7, 8)
 _ALLOWED_CALLBACKS = {
     APPLICATION_COMMAND: {CB_MESSAGE, CB_DEFERRED_MESSAGE, CB_MODAL, 10, 12},
@@ -521,19 +523,46 @@ class FakeDiscord:
         return role
 
     def add_channel(
-        self, guild: FakeGuild, name: str, *, type: int = 0, id: int | None = None
+        self,
+        guild: FakeGuild,
+        name: str,
+        *,
+        type: int = 0,
+        id: int | None = None,
+        nsfw: bool = False,
     ) -> FakeChannel:
+        """A channel; `nsfw` makes it age-restricted."""
         ch = FakeChannel(
             id=id or self.ids.next(),
             name=name,
             type=type,
             guild_id=guild.id,
             position=len(guild.channels),
+            nsfw=nsfw,
         )
         guild.channels[ch.id] = ch
         self.channels[ch.id] = ch
         self._queue_event("CHANNEL_CREATE", ch.to_json())
         return ch
+
+    def set_channel_overwrite(
+        self,
+        channel: FakeChannel,
+        target: FakeRole | FakeUser,
+        *,
+        allow: int = 0,
+        deny: int = 0,
+    ) -> None:
+        """Allow or deny permissions in one channel for a role or a member (Discord's
+        permission overwrites); the bot learns it from CHANNEL_UPDATE."""
+        kind = 0 if isinstance(target, FakeRole) else 1
+        channel.permission_overwrites = [
+            o for o in channel.permission_overwrites if (o["type"], o["id"]) != (kind, target.id)
+        ]
+        channel.permission_overwrites.append(
+            {"id": target.id, "type": kind, "allow": allow, "deny": deny}
+        )
+        self._queue_event("CHANNEL_UPDATE", channel.to_json())
 
     def add_member(
         self,
@@ -990,8 +1019,8 @@ class FakeDiscord:
                 guild_id=str(guild.id),
                 guild_locale=guild.locale,
                 guild={"id": str(guild.id), "locale": guild.locale, "features": []},
-                member=member.to_json(permissions=guild.permissions_for(user.id)),
-                app_permissions=str(guild.permissions_for(self.bot_user.id)),
+                member=member.to_json(permissions=guild.permissions_in(user.id, channel)),
+                app_permissions=str(guild.permissions_in(self.bot_user.id, channel)),
                 authorizing_integration_owners={"0": str(guild.id)},
                 context=0,
             )
@@ -2218,9 +2247,10 @@ class FakeDiscord:
         ch = self._channel(request)
         payload, uploads = self._body(request)
         if ch.guild_id is not None:
-            perms = self.guilds[ch.guild_id].permissions_for(self.bot_user.id)
+            perms = self.guilds[ch.guild_id].permissions_in(self.bot_user.id, ch)
             need = (
-                SEND_MESSAGES
+                VIEW_CHANNEL
+                | SEND_MESSAGES
                 | (ATTACH_FILES if uploads else 0)
                 | (EMBED_LINKS if payload.get("embeds") else 0)
             )
@@ -2257,6 +2287,12 @@ class FakeDiscord:
 
     async def _delete_channel_message(self, request: web.Request) -> web.StreamResponse:
         msg = self._channel_message(request)
+        ch = self._channel(request)
+        if msg.author.id != self.bot_user.id and ch.guild_id is not None:
+            # Others' messages need Manage Messages in that channel.
+            perms = self.guilds[ch.guild_id].permissions_in(self.bot_user.id, ch)
+            if not perms & MANAGE_MESSAGES:
+                raise _Reject(403, 50013, "Missing Permissions")
         msg.deleted = True
         self._changed(msg.interaction)
         return _no_content()

@@ -39,7 +39,7 @@ import time
 import uuid
 from collections import deque
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import StrEnum
 from types import TracebackType
 from typing import Any, Self
@@ -75,12 +75,18 @@ class FakeModel:
     max_images: int = 3
     mime_type: str = "image/png"
     thinking: bool = False
+    # Output tokens of one image by imageSize ("" = no size), as Google counts and bills them.
+    image_tokens: Mapping[str, int] = field(default_factory=lambda: {"": 1290})
 
 
 MODELS: Mapping[str, FakeModel] = {
     "gemini-2.5-flash-image": FakeModel(),
     "gemini-3-pro-image-preview": FakeModel(
-        sizes=("1K", "2K", "4K"), max_images=14, mime_type="image/jpeg", thinking=True
+        sizes=("1K", "2K", "4K"),
+        max_images=14,
+        mime_type="image/jpeg",
+        thinking=True,
+        image_tokens={"": 1120, "1K": 1120, "2K": 1120, "4K": 2000},
     ),
     "gemini-3.1-flash-image-preview": FakeModel(
         ratios=(*BASE_RATIOS, "1:4", "4:1", "1:8", "8:1"),
@@ -88,6 +94,7 @@ MODELS: Mapping[str, FakeModel] = {
         max_images=14,
         mime_type="image/jpeg",
         thinking=True,
+        image_tokens={"": 1120, "512": 747, "1K": 1120, "2K": 1680, "4K": 2520},
     ),
 }
 # Any other `gemini*` model answers like Nano Banana (a custom name behind a proxy).
@@ -171,6 +178,8 @@ class RecordedRequest:
     behaviour: Behaviour | None = None
     status: int = 0
     handler_seconds: float = 0.0  # time spent in the handler (latency included)
+    # The usageMetadata of an answer that carried images: what Google would bill.
+    billed_usage: dict[str, Any] | None = None
 
     def header(self, name: str) -> str | None:
         lowered = name.lower()
@@ -626,6 +635,8 @@ class FakeNanobanana:
         usage = _usage(record, spec)
 
         if mode in (Mode.OK, Mode.THOUGHTS, Mode.TRUNCATED_BASE64):
+            usage = _usage(record, spec, images=max(1, b.images))
+            record.billed_usage = usage
             return _candidate_response(model, self._image_parts(record, b, spec), "STOP", usage)
         if mode is Mode.TEXT_ONLY:
             text = b.text or "I can't create that image, but I can describe it instead."
@@ -808,15 +819,22 @@ def _request_problem(body: Any, size: int, model: str, spec: FakeModel) -> str |
     return None
 
 
-def _usage(record: RecordedRequest, spec: FakeModel) -> dict[str, Any]:
-    images = len(record.images) + len(record.history_images)
-    prompt_tokens = len(record.prompt or "") // 4 + 1 + 258 * images
-    candidates = {"512": 747, "1K": 1120, "2K": 1680, "4K": 2520}.get(record.image_size or "", 1290)
+def _usage(record: RecordedRequest, spec: FakeModel, images: int = 1) -> dict[str, Any]:
+    """Google's shape: totals, the prompt by modality, thoughts apart from the candidates
+    (which, for these models, are the output images' tokens)."""
+    inputs = len(record.images) + len(record.history_images)
+    text_tokens = len(record.prompt or "") // 4 + 1
+    prompt_tokens = text_tokens + 258 * inputs
+    per_image = spec.image_tokens.get(record.image_size or "", spec.image_tokens.get("", 1290))
+    candidates = per_image * images
+    details = [{"modality": "TEXT", "tokenCount": text_tokens}]
+    if inputs:
+        details.append({"modality": "IMAGE", "tokenCount": 258 * inputs})
     usage: dict[str, Any] = {
         "promptTokenCount": prompt_tokens,
         "candidatesTokenCount": candidates,
         "totalTokenCount": prompt_tokens + candidates,
-        "promptTokensDetails": [{"modality": "TEXT", "tokenCount": prompt_tokens}],
+        "promptTokensDetails": details,
     }
     if spec.thinking:
         usage["thoughtsTokenCount"] = 212

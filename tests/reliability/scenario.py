@@ -26,14 +26,18 @@ import sys
 import time
 from collections import Counter
 from dataclasses import dataclass, field
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import discord
 from PIL import Image as PILImage
 
+from bot.nanobanana.wire import parse_usage
+from bot.services.pricing import PriceTable, UsageCounts, micros
 from storage.db import Database, open_database
 from storage.objects import LocalObjectStore
+from storage.usage import Cap, CapKind, UsageRepository
 from tests.fakes.discord_server import (
     FakeDiscord,
     FakeGuild,
@@ -102,6 +106,14 @@ class Figures:
     backend: str = "sqlite"
     refunded_and_delivered: int = 0
     stuck_jobs: int = 0
+    # What the images cost the host: Google's bill (every answer with images the fake API
+    # gave, priced by the table) and the bot's own books, against the budgets.
+    budget_usd: str = ""
+    api_spend_micros: int = 0
+    billed_micros: int = 0
+    overrun_allowance_micros: int = 0
+    budget_refusals: int = 0
+    server_caps: dict[str, str] = field(default_factory=dict)
     problems: list[str] = field(default_factory=list)
     seconds: float = 0.0
 
@@ -139,6 +151,12 @@ class Figures:
                 "late_answers": self.late_answers,
                 "refund_rows": self.refund_rows,
                 "objects": self.objects,
+                "budget_usd": self.budget_usd,
+                "api_spend_micros": self.api_spend_micros,
+                "billed_micros": self.billed_micros,
+                "overrun_allowance_micros": self.overrun_allowance_micros,
+                "budget_refusals": self.budget_refusals,
+                "server_caps": self.server_caps,
                 "problems": self.problems,
             },
             indent=2,
@@ -343,6 +361,14 @@ class Scenario:
                         lambda m: _has_image(m) or m.ephemeral or "refunded" in m.content,
                         timeout=max(0.1, deadline - time.monotonic()),
                     )
+            if op == "upload" and rec.responded:
+                # An upload answers "thinking" first; it is done at its real answer. (A stop
+                # while one is still storing leaves its objects to the next start-up's
+                # reconciliation, which a final stop never reaches.)
+                with contextlib.suppress(TimeoutError):
+                    await rec.wait_message(
+                        lambda m: not m.loading, timeout=max(0.1, deadline - time.monotonic())
+                    )
             if time.monotonic() - started > 5:
                 log.warning("slow to settle: %s %s", op, rec.describe()[:400])
         self._settled = len(self.records)
@@ -374,6 +400,8 @@ def _outcome(rec: InteractionRecord) -> str:
     if "refunded" in text:
         return "failed_refunded"
     for phrase, name in (
+        ("image budget", "refused_budget"),
+        ("images for today", "refused_budget"),
         ("You need", "refused_coins"),
         ("in progress", "refused_job_limit"),
         ("Slow down", "refused_cooldown"),
@@ -520,6 +548,7 @@ async def check_invariants(
         for key in json.loads(row["metadata"]).get("input_keys") or []:
             if key not in present:
                 problems.append(f"completed image {row['id']} is missing input {key}")
+    await check_budgets(db, figures)
     if figures.interrupted_notices != figures.refunded_at_restart:
         problems.append(
             f"{figures.refunded_at_restart} jobs refunded at restart but "
@@ -564,12 +593,70 @@ async def unfinished_jobs(db: Database) -> int:
     )
 
 
+async def check_budgets(db: Database, figures: Figures) -> None:
+    """No budget was exceeded: what was billed (in the bot's books, and by the API itself)
+    stays within each cap, but for what answers cost beyond their reservation's estimate
+    (e.g. two images in one answer), which only jobs already running can add."""
+    problems = figures.problems
+    left = await db.fetchval("SELECT COUNT(*) FROM generation_usage WHERE status = 'RESERVED'")
+    if left:
+        problems.append(f"{left} budget reservations left RESERVED")
+    rows = await db.fetchall(
+        "SELECT guild_id, day, month, cost_micros, estimate_micros, images "
+        "FROM generation_usage WHERE status = 'BILLED'"
+    )
+    # Every running total (what the caps are checked against) equals its rows' sum.
+    usage = UsageRepository(db)
+    for total in await db.fetchall("SELECT scope, kind, period, used FROM budget_totals"):
+        scope = str(total["scope"])
+        period = Cap(
+            CapKind(total["kind"]), 0, str(total["period"]),
+            None if scope == "global" else int(scope.split(":")[1]),
+        )  # fmt: skip
+        if await usage.recount(period) != int(total["used"]):
+            problems.append(f"budget total {dict(total)} != {await usage.recount(period)}")
+    figures.billed_micros = sum(int(r["cost_micros"]) for r in rows)
+    excess = sum(max(0, int(r["cost_micros"]) - int(r["estimate_micros"])) for r in rows)
+    figures.overrun_allowance_micros = excess
+    budget = micros(Decimal(figures.budget_usd)) if figures.budget_usd else None
+    if budget is not None:
+        for spent, what in ((figures.billed_micros, "billed"), (figures.api_spend_micros, "API")):
+            if spent > budget + excess:
+                problems.append(f"{what} spend {spent} µUSD passed MONTHLY_BUDGET_USD {budget}")
+    for guild_id, cap in figures.server_caps.items():
+        mine = [r for r in rows if r["guild_id"] == guild_id]
+        mine_excess = sum(max(0, int(r["cost_micros"]) - int(r["estimate_micros"])) for r in mine)
+        if cap.startswith("$"):
+            spent = sum(int(r["cost_micros"]) for r in mine)
+            if spent > micros(Decimal(cap[1:])) + mine_excess:
+                problems.append(f"server {guild_id} spent {spent} µUSD past its {cap} budget")
+        else:
+            by_day: Counter[str] = Counter()
+            for r in mine:
+                by_day[r["day"]] += int(r["images"])
+            extra = sum(int(r["images"]) - 1 for r in mine)
+            if any(n > int(cap) + extra for n in by_day.values()):
+                problems.append(f"server {guild_id} made {dict(by_day)} images past its cap {cap}")
+
+
+def api_spend(api: FakeNanobanana) -> int:
+    """What Google would bill for the answers the fake API gave (µUSD)."""
+    prices = PriceTable()
+    total = 0
+    for request in api.requests:
+        if request.billed_usage is not None:
+            counts = UsageCounts.from_usage(parse_usage(request.billed_usage))
+            total += prices.cost(request.model, request.image_size, counts)
+    return total
+
+
 async def run(
     workdir: Path,
     *,
     operations: int,
     seed: int,
     kills: int = 1,
+    budget_usd: str = "1.00",
     api_failure_rate: float = 0.3,
     store_failure_rate: float = 0.1,
     api_latency: float = 0.15,
@@ -661,6 +748,7 @@ async def run(
             "JOB_LEASE_SECONDS": str(lease_seconds),
             "DATABASE_POOL_SIZE": "4",
             "LOG_LEVEL": "INFO",
+            "MONTHLY_BUDGET_USD": budget_usd,
         }
         bots: list[BotProcess] = []
         for n, shards in enumerate(shard_ids or [None]):
@@ -673,6 +761,17 @@ async def run(
                                    probe_guild=probe))  # fmt: skip
         await asyncio.gather(*(bot.start(scenario.members[1]) for bot in bots))
         figures.restarts += len(bots)
+        figures.budget_usd = budget_usd
+        # Two servers' moderators cap their own server: a monthly budget, a daily image cap.
+        server_caps = {
+            guilds[0]: ("monthly_budget_usd", "$0.30"),
+            guilds[1]: ("daily_image_cap", "6"),
+        }
+        for guild, (setting, value) in server_caps.items():
+            rec = await fake.slash("settings set", {"setting": setting, "value": value},
+                                   user=scenario.mods[guild.id], guild=guild)  # fmt: skip
+            await rec.wait_original(timeout=10)
+            figures.server_caps[str(guild.id)] = value
         kill_points = sorted(rng.sample(range(operations // 5, operations), kills)) if kills else []
         ops, weights = list(MIX), list(MIX.values())
         done = 0
@@ -714,6 +813,10 @@ async def run(
                 m.content.count("interrupted by a bot restart") for m in fake.channel_log
             )
             figures.api_calls = len(api.requests)
+            figures.api_spend_micros = api_spend(api)
+            figures.budget_refusals = sum(
+                n for key, n in figures.outcomes.items() if key.endswith("refused_budget")
+            )
             figures.discord_429s = len(fake.ratelimits.hits)
             figures.late_answers = sum(
                 1 for rec, _, _ in scenario.records if any(e.code == 10062 for e in rec.errors)

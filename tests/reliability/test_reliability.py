@@ -18,7 +18,8 @@ SCOPES = ("guild", "global")
 
 
 def assert_sound(figures: Figures) -> None:
-    """The four figures the storm exists for, and every other problem it found."""
+    """The four figures the storm exists for, and every other problem it found (a budget
+    passed among them: see `check_budgets`)."""
     assert figures.ledger_mismatches == 0 and figures.negative_wallets == 0
     assert figures.double_refunds == 0 and figures.orphans == 0
     assert figures.problems == [], figures.summary()
@@ -33,6 +34,8 @@ async def test_short_storm_loses_nothing(tmp_path: Path, scope: str) -> None:
     assert figures.interactions_answered > 0.8 * figures.interactions_sent
     assert figures.failed_generations > 0  # the faults did bite
     assert figures.servers == 3
+    # The budgets bit (requests refused before any coin moved) and held (in assert_sound).
+    assert figures.budget_refusals > 0 and figures.api_spend_micros > 0
     assert_sound(figures)
 
 

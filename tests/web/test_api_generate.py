@@ -211,3 +211,35 @@ async def test_jobs_of_others_are_404(web: Web) -> None:
     bob = await web.token(h.bob)
     status, answer, _ = await web.call("GET", f"/api/v1/jobs/{body['job']['id']}", bob)
     assert status == 404 and answer["error"]["code"] == "error_image_not_found"
+
+
+async def test_owner_controls_apply_to_api_generations_before_any_charge(web: Web) -> None:
+    """The API goes through the same services: the blocklist, a member block, the server's
+    caps and age-restricted-only all refuse before a coin moves."""
+    h = web.h
+    token = await web.token(h.alice)
+
+    async def mod(sub: str, options: dict[str, Any]) -> None:
+        rec = await h.fake.slash(f"settings {sub}", options, user=h.mod)
+        assert (await rec.wait_original()).ephemeral
+
+    await mod("blocklist add", {"entry": "banana bomb"})
+    _, body, _ = await web.call("POST", PATH, token, json={"prompt": "a BÁNÁNA bomb"}, expect=422)
+    assert body["error"]["code"] == "blocklist_prompt_blocked"
+    assert "bomb" not in body["error"]["message"].lower()
+    await mod("set", {"setting": "daily_image_cap", "value": "1"})
+    _, body, _ = await web.call("POST", PATH, token, json={"prompt": "a cat"}, expect=202)
+    await finished(web, token, body["job"]["id"])
+    _, body, response = await web.call("POST", PATH, token, json={"prompt": "a dog"}, expect=429)
+    assert body["error"]["code"] == "budget_server_day"
+    assert 0 < int(response.headers["Retry-After"]) <= 86400
+    await mod("set", {"setting": "daily_image_cap", "value": "none"})
+    await mod("set", {"setting": "nsfw_only", "value": "yes"})
+    _, body, _ = await web.call("POST", PATH, token, json={"prompt": "a dog"}, expect=403)
+    assert body["error"]["code"] == "moderation_nsfw_only"
+    await mod("set", {"setting": "nsfw_only", "value": "no"})
+    await mod("block", {"member": h.alice, "reason": "spam"})
+    _, body, _ = await web.call("POST", PATH, token, json={"prompt": "a dog"}, expect=403)
+    assert body["error"]["code"] == "moderation_member_blocked"
+    assert await ledger(web, h.alice) == [("STARTER", 300), ("GENERATION", -100)]
+    await assert_ledger_consistent(h.app.db)

@@ -136,6 +136,8 @@ async def test_generate_sends_the_documented_request(
         "promptTokenCount": seen_usage_prompt(seen.prompt or "", 1),
         "candidatesTokenCount": 1290,
         "totalTokenCount": seen_usage_prompt(seen.prompt or "", 1) + 1290,
+        "promptTokensDetails.TEXT": seen_usage_prompt(seen.prompt or "", 0),
+        "promptTokensDetails.IMAGE": 258,
     }
     assert "data" not in repr(result)  # no megabytes of bytes in reprs
 

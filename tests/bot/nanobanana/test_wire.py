@@ -130,7 +130,7 @@ def test_a_pro_answer_with_thoughts_and_signatures() -> None:
     assert answer.thoughts == 2 and answer.text is None
     assert answer.usage == {
         "promptTokenCount": 12, "candidatesTokenCount": 1120, "totalTokenCount": 1344,
-        "thoughtsTokenCount": 212,
+        "thoughtsTokenCount": 212, "promptTokensDetails.TEXT": 12,
     }  # fmt: skip
     assert answer.model == "gemini-3-pro-image-preview"
 

@@ -1,0 +1,49 @@
+"""The /usage chart: the last 30 days at a glance (estimated cost as bars, images as a line),
+drawn with matplotlib's Agg backend (no display; a Figure per call, no global pyplot state, so
+it is safe to draw in a worker thread)."""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Sequence
+
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+from matplotlib.ticker import FuncFormatter, MaxNLocator
+
+from bot.services.pricing import usd
+from storage.usage import Group
+
+BANANA = "#f5c400"
+INK = "#2b2d31"
+
+
+def usage_chart(daily: Sequence[Group], *, title: str, subtitle: str = "") -> bytes:
+    """A PNG (1000x500 px): one bar per day of estimated cost in USD, images on a second axis."""
+    figure = Figure(figsize=(10, 5), dpi=100, facecolor="white")
+    FigureCanvasAgg(figure)
+    axes = figure.add_subplot(1, 1, 1)
+    days = [group.key[0] or "" for group in daily]
+    costs = [float(usd(group.cost_micros)) for group in daily]
+    images = [group.images for group in daily]
+    positions = list(range(len(days)))
+    axes.bar(positions, costs, color=BANANA, edgecolor=INK, linewidth=0.4, label="cost (USD)")
+    axes.set_ylabel("estimated cost (USD)", color=INK)
+    axes.yaxis.set_major_formatter(FuncFormatter(lambda value, _: f"${value:,.2f}"))
+    axes.set_ylim(bottom=0, top=max([*costs, 0.01]) * 1.15)
+    labels = [day[5:] for day in days]  # MM-DD
+    step = max(1, len(labels) // 10)
+    axes.set_xticks(positions[::step], labels[::step], rotation=0, fontsize=8)
+    axes.grid(axis="y", alpha=0.3)
+    counts = axes.twinx()
+    counts.plot(positions, images, color=INK, marker="o", markersize=3, linewidth=1.5)
+    counts.set_ylabel("images", color=INK)
+    counts.set_ylim(bottom=0, top=max([*images, 1]) * 1.15)
+    counts.yaxis.set_major_locator(MaxNLocator(integer=True))
+    figure.suptitle(title, fontsize=14, fontweight="bold", color=INK)
+    if subtitle:
+        axes.set_title(subtitle, fontsize=10, color="#555555")
+    figure.tight_layout()
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png")
+    return buffer.getvalue()

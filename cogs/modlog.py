@@ -1,0 +1,185 @@
+"""The moderation log and budget notices, on Discord.
+
+- Every image generated or uploaded in a server with a log channel (`/settings set
+  mod_log_channel_id`) is posted there: the member, the prompt (or title), the model and size,
+  what it cost (coins, and the host's estimated USD), and a Delete button for moderators.
+  Deleting there deletes the image everywhere (row, objects, further images of the same
+  answer, its public result message) and is recorded in `/settings audit`.
+- Budget notices (80% and 100%, once per period) go to the server's log channel, or to its
+  owner's DMs when it has none; the deployment's budget notices go to the bot admins' DMs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import io
+import logging
+from typing import TYPE_CHECKING, Any
+
+import discord
+from discord.ext import commands
+
+from bot import imaging
+from bot.i18n import t
+from bot.services.budgets import BudgetNotice
+from bot.services.gallery import ImageContext
+from bot.services.moderation import LogEntry
+from bot.services.permissions import Actor
+from bot.services.pricing import format_usd
+from cogs.common import language_of, shorten
+from cogs.generate import _UUID, BANANA, _ImageButton
+from storage.usage import CapKind
+
+if TYPE_CHECKING:
+    from bot.app import Interaction, NanoBananaBot
+
+log = logging.getLogger(__name__)
+
+# What one log post may attach (Discord's smallest upload limit).
+LOG_FILE_LIMIT = 8 * 1024 * 1024
+
+
+class ModDeleteButton(_ImageButton, template=rf"nb:moddel:(?P<id>{_UUID})"):
+    """The log's Delete: moderators of the image's server and bot admins only."""
+
+    action = "moddel"
+    style = discord.ButtonStyle.danger
+    emoji = "🗑️"
+
+    def check(self, bot: NanoBananaBot, actor: Actor, context: ImageContext) -> None:
+        bot.permissions.check_moderator_delete(actor, context.image)
+
+    async def run(self, interaction: Interaction, context: ImageContext, actor: Actor) -> None:
+        bot = interaction.client
+        deleted = await bot.moderation.delete_image(actor, context, from_log=True)
+        language = await language_of(interaction)
+        embed = (
+            interaction.message.embeds[0]
+            if interaction.message and interaction.message.embeds
+            else None
+        )
+        if embed is not None:
+            embed.set_image(url=None)
+        await interaction.response.edit_message(
+            content=t(language, "modlog.deleted", moderator=interaction.user.mention),
+            embed=embed, attachments=[], view=None,
+            allowed_mentions=discord.AllowedMentions.none(),
+        )  # fmt: skip
+        # The public result messages that showed it go too.
+        clicked = interaction.message.id if interaction.message else None
+        for post in deleted.posts:
+            if post.kind != "RESULT" or post.message_id == clicked:
+                continue
+            with contextlib.suppress(discord.HTTPException):
+                channel = bot.get_partial_messageable(post.channel_id)
+                await channel.get_partial_message(post.message_id).delete()
+
+
+class ModLogCog(commands.Cog):
+    """Posts to the moderation log and delivers budget notices."""
+
+    def __init__(self, bot: NanoBananaBot) -> None:
+        self.bot = bot
+
+    async def cog_load(self) -> None:
+        self.bot.moderation.publisher = self.publish
+        self.bot.budgets.notifier = self.notify
+
+    async def cog_unload(self) -> None:
+        self.bot.moderation.publisher = None
+        self.bot.budgets.notifier = None
+
+    async def _language(self, guild_id: int | None) -> str:
+        guild = self.bot.get_guild(guild_id) if guild_id else None
+        locale = str(guild.preferred_locale) if guild else None
+        return "es" if locale and locale.startswith("es") else "en"
+
+    async def publish(self, entry: LogEntry) -> None:
+        """Post one image in its server's log channel (with the bot's own permissions)."""
+        image = entry.image
+        language = await self._language(image.guild_id)
+        member = f"<@{entry.owner_discord_id}>" if entry.owner_discord_id else "?"
+        key = "modlog.generated" if image.is_generated else "modlog.uploaded"
+        embed = discord.Embed(description=t(language, key, member=member), colour=BANANA,
+                              timestamp=image.created_at)  # fmt: skip
+        if image.prompt:
+            embed.add_field(name=t(language, "modlog.prompt"), value=shorten(image.prompt, 1000),
+                            inline=False)  # fmt: skip
+        elif image.title:
+            embed.add_field(name=t(language, "modlog.title"), value=shorten(image.title, 250))
+        if image.is_generated:
+            model = str(image.metadata.get("model", "?"))
+            size = image.metadata.get("image_size")
+            embed.add_field(name=t(language, "gen.model"), value=f"{model} {size or ''}".strip())
+        cost = f"{image.coins_used} coins"
+        if entry.cost_micros is not None:
+            cost += f" · {format_usd(entry.cost_micros)}"
+        embed.add_field(name=t(language, "modlog.cost"), value=cost)
+        embed.set_footer(text=f"{t(language, 'gen.image_id')}: {image.short_id}")
+        files: list[discord.File] = []
+        if image.storage_key:
+            data = await self.bot.store.get(image.storage_key)
+            fitted, mime = await asyncio.to_thread(imaging.fit_to_size, data, LOG_FILE_LIMIT)
+            name = f"log-{image.short_id}.{'jpg' if mime == 'image/jpeg' else mime.split('/')[-1]}"
+            files.append(discord.File(io.BytesIO(fitted), filename=name))
+            embed.set_image(url=f"attachment://{name}")
+        view = discord.ui.View(timeout=None)
+        view.add_item(ModDeleteButton(image.id, t(language, "modlog.delete")))
+        channel = self.bot.get_partial_messageable(entry.channel_id)
+        try:
+            message = await channel.send(
+                embed=embed, files=files, view=view, allowed_mentions=discord.AllowedMentions.none()
+            )
+        except discord.HTTPException as error:
+            log.warning(
+                "moderation log %s of server %s refused a post (%s %s)",
+                entry.channel_id, image.guild_id, error.status, error.code,
+            )  # fmt: skip
+            return
+        await self.bot.moderation.record_post(image.id, entry.channel_id, message.id, "LOG")
+
+    async def notify(self, notice: BudgetNotice) -> None:
+        """Tell the server's moderators (its log channel, else its owner) or the bot admins."""
+        cap = notice.cap
+        language = await self._language(cap.guild_id)
+        money = cap.kind is CapKind.USD_PER_MONTH
+        # The real share when the 80% notice goes out (e.g. 96%); the full one says 100%.
+        share = notice.used * 100 // cap.limit if cap.limit else 100
+        params: dict[str, Any] = {
+            "percent": 100 if notice.threshold >= 100 else min(99, max(share, notice.threshold)),
+            "used": format_usd(notice.used) if money else notice.used,
+            "limit": format_usd(cap.limit) if money else cap.limit,
+            "at": int(notice.resets_at.timestamp()),
+        }
+        if cap.guild_id is None:
+            key = "budget.notice.global_month"
+        else:
+            key = "budget.notice.server_month" if money else "budget.notice.server_day"
+        text = t(language, key, **params)
+        if notice.threshold >= 100:
+            text += " " + t(language, "budget.notice.full")
+        if cap.guild_id is None:
+            for admin_id in self.bot.settings.admin_user_ids:
+                await self._dm(admin_id, text)
+            return
+        settings = await self.bot.guild_settings.effective(cap.guild_id)
+        if settings.mod_log_channel_id is not None:
+            with contextlib.suppress(discord.HTTPException):
+                await self.bot.get_partial_messageable(settings.mod_log_channel_id).send(text)
+                return
+        guild = self.bot.get_guild(cap.guild_id)
+        if guild is not None and guild.owner_id is not None:
+            await self._dm(guild.owner_id, text)
+
+    async def _dm(self, user_id: int, text: str) -> None:
+        try:
+            user = self.bot.get_user(user_id) or await self.bot.fetch_user(user_id)
+            await user.send(text)
+        except discord.HTTPException as error:
+            log.info("could not DM a budget notice to %s (%s)", user_id, error.status)
+
+
+async def setup(bot: NanoBananaBot) -> None:
+    bot.add_dynamic_items(ModDeleteButton)
+    await bot.add_cog(ModLogCog(bot))

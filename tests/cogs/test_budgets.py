@@ -1,0 +1,202 @@
+"""Budgets end to end: a server's daily image cap and monthly USD cap, the deployment's
+MONTHLY_BUDGET_USD, each refused before any coin moves with the reset time, notices at 80% and
+100% told once, a concurrent burst at the edge of a cap, the reset at the period boundary on a
+fixed clock, and bad cap values refused."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Mapping
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from tests.cogs.conftest import Harness
+from tests.fakes.discord_server import FakeMessage, FakeUser
+from tests.storage.helpers import assert_ledger_consistent
+
+
+def has_image(message: FakeMessage) -> bool:
+    return any(name.startswith("nanobanana-") for name in message.filenames)
+
+
+class Clock:
+    """A fixed clock the test moves by hand."""
+
+    def __init__(self, moment: datetime) -> None:
+        self.moment = moment
+
+    def __call__(self) -> datetime:
+        return self.moment
+
+
+async def settings(harness: Harness, sub: str, options: Mapping[str, object], **kw: object) -> str:
+    kw.setdefault("user", harness.mod)
+    rec = await harness.fake.slash(f"settings {sub}", options, **kw)  # type: ignore[arg-type]
+    message = await rec.wait_original()
+    assert message.ephemeral, message
+    return message.content + message.embed_text()
+
+
+async def generate(harness: Harness, user: FakeUser, prompt: str = "a banana") -> FakeMessage:
+    """A /generate and its first visible outcome: the image, or a private refusal."""
+    rec = await harness.fake.slash("generate", {"prompt": prompt}, user=user)
+    return await rec.wait_original(lambda m: has_image(m) or m.ephemeral, timeout=15)
+
+
+def fixed_clock(harness: Harness, moment: datetime) -> Clock:
+    clock = Clock(moment)
+    harness.app.budgets.clock = clock
+    return clock
+
+
+async def usage_rows(harness: Harness, status: str | None = None) -> int:
+    sql = "SELECT COUNT(*) FROM generation_usage"
+    if status:
+        return int(await harness.app.db.fetchval(sql + " WHERE status = ?", (status,)))
+    return int(await harness.app.db.fetchval(sql))
+
+
+async def test_daily_image_cap_refuses_before_charge_tells_once_and_resets(
+    harness: Harness,
+) -> None:
+    log = harness.fake.add_channel(harness.guild, "mod-log")
+    await settings(harness, "set", {"setting": "mod_log_channel_id", "value": f"<#{log.id}>"})
+    text = await settings(harness, "set", {"setting": "daily_image_cap", "value": "5"})
+    assert "Images per day (server) is now 5" in text
+    clock = fixed_clock(harness, datetime(2026, 3, 14, 22, 0, tzinfo=UTC))
+    await (await harness.fake.slash("coins", {}, user=harness.owner2)).wait_original()
+    for n in range(5):
+        user = harness.alice if n % 2 == 0 else harness.bob
+        assert has_image(await generate(harness, user, f"picture {n}"))
+    before = await harness.counts()
+    refused = await generate(harness, harness.owner2, "one too many")
+    assert refused.ephemeral and "made its 5 images for today" in refused.content
+    reset = int(datetime(2026, 3, 15, tzinfo=UTC).timestamp())
+    assert f"<t:{reset}:R>" in refused.content and "No coins were taken" in refused.content
+    assert await harness.counts() == before  # no coin, row or object
+    assert await usage_rows(harness) == 5
+    assert await harness.balance(harness.owner2) == 300
+    # Told once at 80% (4 of 5) and once at 100%, in the log channel, however often refused.
+    again = await generate(harness, harness.owner2, "and another")
+    assert "made its 5 images for today" in again.content
+
+    def notices() -> list[str]:
+        return [m.content for m in harness.fake.channel_messages(log) if "5 images" in m.content]
+
+    await harness.fake.wait_for(lambda: len(notices()) >= 2)
+    await asyncio.sleep(0.2)  # a third notice would have arrived by now
+    assert len(notices()) == 2
+    assert "made 4 of its 5 images for today (80%)" in notices()[0]
+    assert "(100%)" in notices()[1] and "refused until then" in notices()[1]
+    # Past midnight UTC the count starts again.
+    clock.moment += timedelta(hours=2, minutes=1)
+    assert has_image(await generate(harness, harness.bob, "a new day"))
+    await assert_ledger_consistent(harness.app.db)
+
+
+async def test_monthly_server_budget_holds_under_a_concurrent_burst_and_resets(
+    harness: Harness,
+) -> None:
+    fake = harness.fake
+    estimate = harness.app.budgets.prices.estimate("gemini-2.5-flash-image", None, prompt_chars=7)
+    assert estimate < 40_000  # $0.039 an image plus a sliver for the prompt
+    # Room for three images' estimates, not four.
+    await settings(harness, "set", {"setting": "monthly_budget_usd", "value": "$0.12"})
+    clock = fixed_clock(harness, datetime(2026, 1, 31, 23, 30, tzinfo=UTC))
+    members = [fake.add_user(f"burst{n}", guilds=[harness.guild]) for n in range(6)]
+    for member in members:  # accounts first, so the burst itself creates nothing but jobs
+        await (await fake.slash("coins", {}, user=member)).wait_original()
+    harness.api.latency = 0.3  # all six arrive while the first ones are still running
+    records = await asyncio.gather(
+        *(fake.slash("generate", {"prompt": "burst 1"}, user=m) for m in members)
+    )
+    outcomes = await asyncio.gather(
+        *(r.wait_original(lambda m: has_image(m) or m.ephemeral, timeout=20) for r in records)
+    )
+    made = [m for m in outcomes if has_image(m)]
+    refused = [m for m in outcomes if "monthly image budget" in m.content]
+    assert len(made) == 3 and len(refused) == 3
+    reset = int(datetime(2026, 2, 1, tzinfo=UTC).timestamp())
+    assert all(f"<t:{reset}:R>" in m.content for m in refused)
+    balances = sorted([await harness.balance(m) for m in members])
+    assert balances == [200, 200, 200, 300, 300, 300]  # the refused paid nothing
+    spent = int(
+        await harness.app.db.fetchval(
+            "SELECT SUM(cost_micros) FROM generation_usage WHERE status = 'BILLED'"
+        )
+    )
+    assert spent <= 120_000
+    # No log channel: the owner is told in DMs, once at 80% and once at 100%.
+    owner = fake.owner
+
+    def dms() -> list[str]:
+        return [m.content for m in fake.dm_messages(owner) if "monthly image budget" in m.content]
+
+    await fake.wait_for(lambda: len(dms()) >= 2)
+    assert "used 96% of its monthly image budget ($0.116 of $0.120)" in dms()[0]
+    assert "used 100% of its monthly image budget" in dms()[1]
+    # February: a new budget.
+    clock.moment = datetime(2026, 2, 1, 0, 0, 1, tzinfo=UTC)
+    assert has_image(await generate(harness, members[-1], "february"))
+    await assert_ledger_consistent(harness.app.db)
+
+
+async def test_deployment_budget_spans_servers_and_restarts_and_tells_bot_admins(
+    harness: Harness,
+) -> None:
+    await harness.stop_bot()
+    # $0.08: two Nano Banana images ($0.039 each), not three.
+    await harness.start_bot(monthly_budget_usd="0.08", admin_user_ids=[harness.bob.id])
+    clock = fixed_clock(harness, datetime(2026, 5, 20, 12, tzinfo=UTC))
+    assert has_image(await generate(harness, harness.alice, "in banana club"))
+    rec = await harness.fake.slash("generate", {"prompt": "elsewhere"}, user=harness.alice,
+                                   guild=harness.other)  # fmt: skip
+    assert has_image(await rec.wait_original(lambda m: has_image(m) or m.ephemeral, timeout=15))
+    refused = await generate(harness, harness.alice, "one more")
+    assert "This bot has reached its monthly image budget" in refused.content
+    # Across a restart the month's spend is still counted: it lives in the database.
+    await harness.stop_bot()
+    await harness.start_bot(monthly_budget_usd="0.08", admin_user_ids=[harness.bob.id])
+    harness.app.budgets.clock = clock
+    refused = await generate(harness, harness.alice, "after the restart")
+    assert "This bot has reached its monthly image budget" in refused.content
+    assert await harness.balance(harness.alice) == 200
+
+    def admin_dms() -> list[str]:
+        return [
+            m.content
+            for m in harness.fake.dm_messages(harness.bob)
+            if "MONTHLY_BUDGET" in m.content
+        ]
+
+    await harness.fake.wait_for(lambda: len(admin_dms()) >= 2)
+    assert len(admin_dms()) == 2  # 80% once, 100% once (not again after the restart)
+    assert "used 96% of its monthly budget (MONTHLY_BUDGET_USD: $0.077 of $0.080)" in admin_dms()[0]
+    assert "100%" in admin_dms()[1] and "refused until then" in admin_dms()[1]
+
+
+@pytest.mark.parametrize(
+    ("setting", "value", "phrase"),
+    [
+        ("daily_image_cap", "-1", "from 0 to 100000"),
+        ("daily_image_cap", "ten", "isn't a whole number"),
+        ("daily_image_cap", "1e9", "isn't a whole number"),
+        ("daily_image_cap", "99999999999999999999999999999", "from 0 to 100000"),
+        ("monthly_budget_usd", "-5", "from $0 to $100,000"),
+        ("monthly_budget_usd", "$-5", "from $0 to $100,000"),
+        ("monthly_budget_usd", "abc", "isn't a dollar amount"),
+        ("monthly_budget_usd", "NaN", "isn't a dollar amount"),
+        ("monthly_budget_usd", "1e3", "isn't a dollar amount"),
+        ("monthly_budget_usd", "100000.01", "from $0 to $100,000"),
+        ("monthly_budget_usd", "1" * 40, "isn't a dollar amount"),
+    ],
+)
+async def test_bad_caps_are_refused_and_change_nothing(
+    harness: Harness, setting: str, value: str, phrase: str
+) -> None:
+    await settings(harness, "show", {})
+    before = await harness.counts()
+    text = await settings(harness, "set", {"setting": setting, "value": value})
+    assert phrase in text
+    assert await harness.counts() == before

@@ -1,0 +1,100 @@
+"""Budgets in the database: a reservation admitted or refused in the transaction that debits,
+two processes (two connections to one database, on both backends) racing at the edge of a
+cap, notices recorded once, and what failing, billing and an interrupted job do to the counts."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from storage.db import Database
+from storage.images import ImageRepository
+from storage.models import ImageStatus
+from storage.usage import Billed, BudgetClaim, BudgetExceeded, Cap, CapKind, UsageRepository
+from tests.storage.helpers import assert_ledger_consistent, member
+
+GUILD = 424242424242424242
+
+
+def claim(estimate: int, *caps: Cap, day: str = "2026-03-09") -> BudgetClaim:
+    return BudgetClaim(
+        guild_id=GUILD, model="gemini-2.5-flash-image", image_size=None, estimate_micros=estimate,
+        day=day, month=day[:7], now=f"{day}T12:00:00.000000Z", caps=caps,
+    )  # fmt: skip
+
+
+async def test_two_processes_racing_at_the_edge_of_a_cap_admit_exactly_what_fits(
+    db: Database, db_twin: Database
+) -> None:
+    first, second = db, db_twin
+    payers = [await member(first, 1000 + n, 500, GUILD) for n in range(12)]
+    cap = Cap(CapKind.USD_PER_MONTH, 5 * 40_000, "2026-03", GUILD)
+    repos = [ImageRepository(first), ImageRepository(second)]
+
+    async def reserve(n: int) -> str:
+        user, wallet = payers[n]
+        try:
+            await repos[n % 2].reserve_within_budget(
+                user_id=user.id, wallet_id=wallet.id, cost=100, prompt="x",
+                guild_id=GUILD, claim=claim(40_000, cap),
+            )  # fmt: skip
+        except BudgetExceeded:
+            return "refused"
+        return "admitted"
+
+    outcomes = await asyncio.gather(*(reserve(n) for n in range(12)))
+    assert outcomes.count("admitted") == 5
+    assert await UsageRepository(first).level(cap) == 200_000
+    assert await UsageRepository(first).recount(cap) == 200_000
+    # The refused paid nothing and left no row.
+    assert await first.fetchval("SELECT COUNT(*) FROM images") == 5
+    assert await first.fetchval("SELECT SUM(coins) FROM wallets") == 12 * 500 - 5 * 100
+    await assert_ledger_consistent(first)
+
+
+async def test_notices_once_and_what_failing_billing_and_interruption_count(db: Database) -> None:
+    images, usage = ImageRepository(db), UsageRepository(db)
+    user, wallet = await member(db, 7, 1000, GUILD)
+    cap = Cap(CapKind.IMAGES_PER_DAY, 5, "2026-03-09", GUILD)
+    jobs, notices = [], []
+    for _ in range(5):
+        image, _, due = await images.reserve_within_budget(
+            user_id=user.id, wallet_id=wallet.id, cost=10, prompt="x", guild_id=GUILD,
+            claim=claim(40_000, cap),
+        )  # fmt: skip
+        jobs.append(image)
+        notices += [threshold for _, threshold in due]
+    assert notices == [80, 100]  # the 4th and the 5th image, each once
+    with pytest.raises(BudgetExceeded) as refused:
+        await images.reserve_within_budget(
+            user_id=user.id, wallet_id=wallet.id, cost=10, prompt="x", guild_id=GUILD,
+            claim=claim(40_000, cap),
+        )  # fmt: skip
+    assert refused.value.used == 5
+    assert not await usage.record_notice(cap, 100)  # already told
+    # A job that fails before any answer stops counting and is refunded.
+    await images.fail_and_refund(jobs[0].id, "model unavailable")
+    assert await usage.level(cap) == 4
+    # A billed job counts its real images and cost, even if it then fails at storage.
+    await images.update_status(jobs[1].id, ImageStatus.PROCESSING)
+    assert await usage.bill(jobs[1].id, Billed(38_702, 2, 5, 2580, 2580))
+    await images.fail_and_refund(jobs[1].id, "storage failed")
+    month = Cap(CapKind.USD_PER_MONTH, 10**9, "2026-03", GUILD)
+    assert await usage.level(cap) == 3 + 2
+    # An interrupted job that had reached the API keeps its estimate (it may be billed).
+    await images.update_status(jobs[2].id, ImageStatus.PROCESSING)
+    await images.fail_and_refund(jobs[2].id, "interrupted by a restart", interrupted=True)
+    assert await usage.level(month) == 38_702 + 40_000 + 2 * 40_000
+    totals = await usage.totals(GUILD, "month", "2026-03")
+    assert totals.images == 3 and totals.coins == 20 and totals.in_flight == 2
+    # The running totals are what the rows add up to.
+    for each in (cap, month, Cap(CapKind.USD_PER_MONTH, 1, "2026-03")):
+        assert await usage.level(each) == await usage.recount(each)
+    # Another day is another count.
+    image, _, _ = await images.reserve_within_budget(
+        user_id=user.id, wallet_id=wallet.id, cost=10, prompt="x", guild_id=GUILD,
+        claim=claim(40_000, Cap(CapKind.IMAGES_PER_DAY, 5, "2026-03-10", GUILD), day="2026-03-10"),
+    )  # fmt: skip
+    assert image is not None
+    await assert_ledger_consistent(db)
