@@ -39,13 +39,22 @@ async def test_short_storm_loses_nothing(tmp_path: Path, scope: str) -> None:
     assert_sound(figures)
 
 
+def soak_budget(operations: int) -> str:
+    """The deployment's monthly budget for a long run: what the short runs' $1.00 is to their
+    160 operations, so that the budget bites late in the run instead of in its first minute."""
+    return f"{operations / 160:.2f}"
+
+
 @pytest.mark.soak
 @pytest.mark.timeout(3600)
 @pytest.mark.parametrize("scope", SCOPES)
 async def test_soak(tmp_path: Path, scope: str) -> None:
     operations = int(os.environ.get("SOAK_OPERATIONS", "10000")) // len(SCOPES)
     kills = max(1, operations // 2500)
-    figures = await run(tmp_path, operations=operations, seed=2026, kills=kills, scope=scope)
+    figures = await run(
+        tmp_path, operations=operations, seed=2026, kills=kills, scope=scope,
+        budget_usd=soak_budget(operations),
+    )  # fmt: skip
     print(figures.summary())
     assert_sound(figures)
 
@@ -80,7 +89,7 @@ async def test_soak_over_three_processes_on_postgresql(tmp_path: Path, pg_url: s
     kills = max(2, operations // 1000)
     figures = await run(
         tmp_path, operations=operations, seed=2028, kills=kills, processes=3,
-        database_url=pg_url,
+        database_url=pg_url, budget_usd=soak_budget(operations),
     )  # fmt: skip
     print(figures.summary())
     assert figures.stuck_jobs == 0 and figures.refunded_and_delivered == 0
