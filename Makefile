@@ -58,6 +58,7 @@ bench: $(STAMP)
 	$(BIN)/python -m bench.bench_abuse
 	$(BIN)/python -m bench.bench_web
 	$(BIN)/python -m bench.bench_budgets
+	$(BIN)/python -m bench.bench_processes
 
 soak: $(STAMP)
 	SOAK_OPERATIONS=$${SOAK_OPERATIONS:-10000} $(BIN)/pytest -m soak tests/reliability --timeout=0 -s

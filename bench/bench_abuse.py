@@ -51,7 +51,7 @@ from bench.harness import (
     running,
 )
 from bot import runtime
-from storage.db import Database
+from storage.sqlite import SQLiteDatabase
 from storage.timeutil import to_iso, utcnow
 from tests.fakes.discord_server import FakeDiscord, FakeGuild, FakeMessage, FakeUser
 from tests.fakes.discord_server import InteractionRecord as Rec
@@ -103,7 +103,7 @@ def big_photo(width: int = 5472, height: int = 3648) -> bytes:
 async def seed(folder: Path, members: Sequence[FakeUser], guild_id: int, photo: bytes) -> None:
     """Every member with IMAGES_EACH finished images in the server (their wallets are made
     by the bot on first use); the first member's newest image is the 20 MP photo."""
-    database = Database(folder / "bot.db")
+    database = SQLiteDatabase(folder / "bot.db")
     await database.connect()
     await database.migrate()
     await database.close()

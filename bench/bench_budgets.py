@@ -15,8 +15,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from storage.db import Database
+from storage.db import Transaction
 from storage.images import ImageRepository
+from storage.sqlite import SQLiteDatabase
 from storage.usage import BudgetClaim, Cap, CapKind
 from storage.users import UserRepository
 from storage.wallets import WalletRepository
@@ -45,7 +46,7 @@ def claim(capped: bool) -> BudgetClaim:
 async def run(workdir: Path, *, capped: bool, prefill: int) -> float:
     """Reservations per second (TASKS concurrent members)."""
     path = workdir / f"budgets-{capped}-{prefill}.db"
-    db = Database(path)
+    db = SQLiteDatabase(path)
     await db.connect()
     await db.migrate()
     users, wallets, images = UserRepository(db), WalletRepository(db), ImageRepository(db)
@@ -56,8 +57,8 @@ async def run(workdir: Path, *, capped: bool, prefill: int) -> float:
     # A month that already holds `prefill` billed jobs (a busy server).
     for start in range(0, prefill, 500):
 
-        def fill(conn: object, start: int = start) -> None:
-            conn.executemany(  # type: ignore[attr-defined]
+        async def fill(tx: Transaction, start: int = start) -> None:
+            await tx.executemany(
                 "INSERT INTO generation_usage (id, guild_id, user_id, model, status, "
                 "estimate_micros, cost_micros, images, day, month, created_at, updated_at) "
                 "VALUES (?, ?, 'x', 'gemini-2.5-flash-image', 'BILLED', 38703, 38702, 1, ?, "

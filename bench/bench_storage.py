@@ -10,6 +10,8 @@
    OFFSET through the same reader connection; also with the type filter. Aim: keyset p99 < 5 ms.
 3. Object store throughput: 1 MiB objects put then read back on `LocalObjectStore` and on
    `S3ObjectStore` against moto's `ThreadedMotoServer`, sequential and 8 concurrent tasks.
+4. PostgreSQL beside SQLite through the same repositories: debits/s and gallery page p99
+   (bench/bench_backends.py; skipped without the PostgreSQL server binaries).
 
 Nothing here asserts on time. Temporary files are removed; figures also go to
 `bench/results/storage.json`.
@@ -38,12 +40,14 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from bench.bench_backends import bench_backends
 from bench.common import moto_s3_store, percentile
 from storage.cursors import decode_cursor, encode_cursor
 from storage.db import Database
 from storage.images import _IMAGE_COLUMNS, ImageRepository
 from storage.models import ImageStatus, ImageType, TransactionKind
 from storage.objects import LocalObjectStore, ObjectStore
+from storage.sqlite import SQLiteDatabase
 from storage.timeutil import utcnow_iso
 from storage.users import UserRepository
 from storage.wallets import WalletRepository
@@ -126,7 +130,7 @@ def print_table(title: str, headers: Sequence[str], rows: Sequence[Sequence[str]
 
 async def migrated_database(path: Path) -> Database:
     """Open and migrate a database file; the caller closes it."""
-    db = Database(path)
+    db = SQLiteDatabase(path)
     await db.connect()
     await db.migrate()
     return db
@@ -215,8 +219,8 @@ async def raw_debits(path: Path, debits: int) -> DebitRow:
 async def round_trip_us(path: Path, calls: int) -> tuple[float, float]:
     """Microseconds per `Database.fetchval("SELECT 1")` and per stdlib `SELECT 1`.
 
-    The first is one trip to aiosqlite's reader thread (execute_fetchall), so it shows what a
-    trip to that thread costs compared with the SQL itself.
+    The first is one trip to the reader connection's thread, so it shows what a trip to that
+    thread costs compared with the SQL itself.
     """
     db = await migrated_database(path)
     try:
@@ -256,7 +260,7 @@ async def bench_debits(workdir: Path) -> dict[str, Any]:
     )
     print(
         f"Round trip for comparison: Database.fetchval('SELECT 1') {aio_us:.0f} us "
-        f"(one trip to the aiosqlite thread) vs stdlib sqlite3 {raw_us:.1f} us. "
+        f"(one trip to the reader thread) vs stdlib sqlite3 {raw_us:.1f} us. "
         "A debit is one such trip; concurrent debits share trips and commits (group commit)."
     )
     return {
@@ -556,7 +560,7 @@ async def print_query_plans(db: Database, user_id: str) -> dict[str, list[str]]:
 async def bench_gallery(workdir: Path) -> dict[str, Any]:
     """Section 2: build the gallery, print plans and latency percentiles."""
     gallery = await build_gallery(workdir)
-    db = Database(gallery.path)
+    db = SQLiteDatabase(gallery.path)
     await db.connect()
     try:
         plans = await print_query_plans(db, gallery.main_user)
@@ -731,6 +735,7 @@ async def main() -> None:
             "debits": await bench_debits(workdir),
             "gallery": await bench_gallery(workdir),
             "objects": await bench_objects(workdir),
+            "backends": await bench_backends(workdir),
         }
     finally:
         shutil.rmtree(workdir, ignore_errors=True)

@@ -21,7 +21,6 @@ import argparse
 import asyncio
 import json
 import logging
-import sqlite3
 import tempfile
 import time
 import uuid
@@ -38,6 +37,7 @@ from bench.common import percentile
 from bot.app import NanoBananaBot
 from bot.config import load_settings
 from bot.services.permissions import Identity
+from storage.db import Transaction
 from storage.timeutil import to_iso, utcnow
 from tests.fakes.discord_server import FakeDiscord, running_bot
 from tests.fakes.nanobanana_server import FakeNanobanana
@@ -76,9 +76,9 @@ async def seed_gallery(bot: NanoBananaBot, owner_id: str, guild_id: int, count: 
         "DO UPDATE SET count = gallery_counts.count + excluded.count"
     )
 
-    def insert(conn: sqlite3.Connection) -> None:
-        conn.executemany(sql, rows)
-        conn.execute(counter, (owner_id, str(guild_id), count))
+    async def insert(tx: Transaction) -> None:
+        await tx.executemany(sql, rows)
+        await tx.execute(counter, (owner_id, str(guild_id), count))
 
     await bot.db.write(insert)
 

@@ -31,7 +31,7 @@ from bench.bot_process import LoopLag, gallery_timing
 from bot.app import NanoBananaBot
 from bot.config import Settings, load_settings
 from storage.cursors import encode_cursor
-from storage.db import Database
+from storage.sqlite import SQLiteDatabase
 from storage.timeutil import to_iso, utcnow
 from tests.fakes.discord_server import FakeDiscord, running_bot
 from tests.fakes.nanobanana_server import FakeNanobanana
@@ -385,7 +385,7 @@ async def seed_gallery(
     collector's in `guild_id`, the rest spread over other members (100 each), the gallery
     counters to match, and 9 real objects the rows point to. Returns the collector's user id
     and the keyset cursors of their pages after 1,000 and after 50,000 rows (or half)."""
-    database = Database(folder / "bot.db")
+    database = SQLiteDatabase(folder / "bot.db")
     await database.connect()
     await database.migrate()
     await database.close()

@@ -1,10 +1,12 @@
-"""`python -m bot [run|migrate|check]`: start the bot, apply migrations, or check the setup."""
+"""`python -m bot [run|migrate|check|health|copy-to-postgres]`: start the bot, apply migrations,
+check the setup, probe a running bot's health, or copy a SQLite database into PostgreSQL."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
 import sys
+from pathlib import Path
 
 from bot.config import Settings, SettingsError, load_settings
 from bot.logs import secrets_of, setup_logging
@@ -18,8 +20,16 @@ def main(argv: list[str] | None = None) -> int:
         "command",
         nargs="?",
         default="run",
-        choices=("run", "migrate", "check"),
-        help="run the bot (default), apply database migrations, or check the configuration",
+        choices=("run", "migrate", "check", "health", "copy-to-postgres"),
+        help="run the bot (default), apply database migrations, check the configuration, "
+        "probe the health of the bot running on this host, or copy the SQLite database at "
+        "DATABASE_PATH into the PostgreSQL database at DATABASE_URL",
+    )
+    parser.add_argument(
+        "--sqlite",
+        type=Path,
+        default=None,
+        help="copy-to-postgres: the SQLite file to copy (default: DATABASE_PATH)",
     )
     args = parser.parse_args(argv)
     # First, before any thread starts: the process keeps its own memory in check.
@@ -36,20 +46,60 @@ def main(argv: list[str] | None = None) -> int:
         from bot.check import run_checks
 
         return asyncio.run(run_checks(settings))
+    if args.command == "health":
+        from bot.check import probe_health
+
+        return asyncio.run(probe_health(settings))
+    if args.command == "copy-to-postgres":
+        source = args.sqlite or settings.database_path
+        if not source.is_file():
+            print(f"no SQLite database at {source} (set DATABASE_PATH or --sqlite)",
+                  file=sys.stderr)  # fmt: skip
+            return 2
+        return asyncio.run(_copy(settings, source))
     return _run(settings)
 
 
 async def _migrate(settings: Settings) -> int:
-    from storage.db import Database, DatabaseError
+    from bot.app import build_database
+    from storage.errors import DatabaseError
 
+    db = build_database(settings)
     try:
-        async with Database(settings.database_path) as db:
+        async with db:
             applied = await db.migrate()
     except DatabaseError as error:
         print(f"migration failed: {error}", file=sys.stderr)
         return 1
     names = ", ".join(f"{m.version:04d}_{m.name}" for m in applied) or "none (up to date)"
-    print(f"database {settings.database_path}: applied {names}")
+    print(f"database {db.description}: applied {names}")
+    return 0
+
+
+async def _copy(settings: Settings, sqlite_path: Path) -> int:
+    from storage.copy import copy_sqlite_to_postgres
+    from storage.errors import DatabaseError
+    from storage.postgres import PostgresDatabase
+    from storage.sqlite import SQLiteDatabase
+
+    url = settings.postgres_url
+    if not url:
+        print("copy-to-postgres needs DATABASE_URL (the PostgreSQL database to copy into)",
+              file=sys.stderr)  # fmt: skip
+        return 2
+    target = PostgresDatabase(url)
+    print(f"copying {sqlite_path} into {target.description}")
+    try:
+        async with SQLiteDatabase(sqlite_path) as source, target:
+            report = await copy_sqlite_to_postgres(source, target, progress=print)
+    except DatabaseError as error:
+        print(f"copy failed, nothing copied: {error}", file=sys.stderr)
+        return 1
+    print(
+        f"done: {sum(report.tables.values())} rows in {len(report.tables)} tables; "
+        f"{report.wallets_checked} wallet balances and their ledgers verified. Now set "
+        "DATABASE_URL for every bot process and start them."
+    )
     return 0
 
 

@@ -9,6 +9,7 @@ import json
 import logging
 import re
 import secrets
+import signal
 import time
 from typing import Any, TypeAlias
 
@@ -33,15 +34,17 @@ from bot.services.members import MemberService
 from bot.services.moderation import ModerationService
 from bot.services.permissions import PermissionService
 from bot.services.pricing import PriceTable, micros
+from bot.services.processes import ProcessLease, describe_process
 from bot.services.ratelimits import MemberLimits
 from bot.services.settings import GuildSettingsService
 from bot.services.tokens import TokenService
 from bot.services.uploads import UploadService
 from bot.services.wallets import WalletService
 from storage.api_tokens import ApiTokenRepository
-from storage.db import Database
+from storage.db import Database, open_database
 from storage.guild_settings import GuildSettingsRepository
 from storage.images import ImageRepository, Refund
+from storage.leases import LeaseRepository
 from storage.moderation import ModerationRepository
 from storage.objects import LocalObjectStore, ObjectStore, S3ObjectStore
 from storage.usage import UsageRepository
@@ -69,6 +72,9 @@ COGS = (
     "cogs.help",
 )
 COMMANDS_HASH_KEY = "commands_hash"
+# Named locks in the database: start-up maintenance runs in one process at a time.
+STORAGE_SWEEP_LOCK = "storage-sweep"
+COMMAND_SYNC_LOCK = "command-sync"
 MESSAGE_CHARS = 2000  # Discord's limit on a message's content
 # A notice line's leading mention of its requester.
 _LINE_MENTION = re.compile(r"(?m)^<@(\d+)>")
@@ -91,6 +97,16 @@ def build_object_store(settings: Settings) -> ObjectStore:
     return LocalObjectStore(settings.local_storage_dir)
 
 
+def build_database(settings: Settings) -> Database:
+    """The configured database (PostgreSQL with DATABASE_URL, else SQLite), not yet opened."""
+    return open_database(
+        url=settings.postgres_url,
+        path=settings.database_path,
+        busy_timeout_ms=settings.database_busy_timeout_ms,
+        pool_size=settings.database_pool_size,
+    )
+
+
 def build_catalog(settings: Settings) -> ModelCatalog:
     """The models members may choose, with their costs (NANOBANANA_MODEL(S), GENERATION_COST(S))."""
     return ModelCatalog(
@@ -108,8 +124,11 @@ def build_prices(settings: Settings) -> PriceTable:
     )
 
 
-class NanoBananaBot(commands.Bot):
-    """The bot. `setup_hook` opens storage, recovers crashed jobs, loads cogs, syncs."""
+class NanoBananaBot(commands.AutoShardedBot):
+    """The bot over the shards this process runs (SHARD_COUNT / SHARD_IDS; every shard
+    Discord recommends when unset). `setup_hook` opens storage, registers this process,
+    refunds the jobs of dead processes, loads cogs; the process with shard 0 also sweeps
+    storage and syncs commands, one process at a time."""
 
     def __init__(
         self,
@@ -128,6 +147,8 @@ class NanoBananaBot(commands.Bot):
         options.setdefault("help_command", None)
         # Nobody is pinged unless a message names whom it may ping (prompts can hold <@id>).
         options.setdefault("allowed_mentions", discord.AllowedMentions.none())
+        options.setdefault("shard_count", settings.shard_count)
+        options.setdefault("shard_ids", settings.shard_ids)
         super().__init__(**options)
         self.settings = settings
         self.started_at = time.monotonic()
@@ -135,8 +156,13 @@ class NanoBananaBot(commands.Bot):
         self.shutdown_deadline = SHUTDOWN_DEADLINE
         self.ready_after: float | None = None
         self._tell_task: asyncio.Task[None] | None = None
-        self.db = Database(
-            settings.database_path, busy_timeout_ms=settings.database_busy_timeout_ms
+        self.db = build_database(settings)
+        self.leases = LeaseRepository(self.db)
+        #: This process's lease in the database (its jobs, slots and objects being written).
+        self.process = ProcessLease(
+            self.leases,
+            lease_seconds=settings.job_lease_seconds,
+            name=describe_process(settings.shard_ids),
         )
         user_repo = UserRepository(self.db)
         self.image_repo = ImageRepository(self.db, max_balance=settings.max_balance)
@@ -211,6 +237,7 @@ class NanoBananaBot(commands.Bot):
             retry_seconds=settings.job_retry_seconds,
             enabled=settings.gemini_api_key is not None,
             imagework=self.imagework,
+            process=self.process,
             budgets=self.budgets,
         )
         self.generation.on_recovered = self.tell_interrupted
@@ -223,6 +250,7 @@ class NanoBananaBot(commands.Bot):
             limits=self.limits,
             rate=settings.rate_limits["upload"],
             imagework=self.imagework,
+            process=self.process,
         )
         self.uploads.on_uploaded = self.moderation.image_created
         self.tokens = TokenService(ApiTokenRepository(self.db))
@@ -257,18 +285,29 @@ class NanoBananaBot(commands.Bot):
         opener = getattr(self.store, "open", None)
         if opener is not None:
             await opener()
+        await self.process.start()
+        # Only the jobs of processes whose lease expired: never another live process's.
         interrupted = await self.generation.recover()
         if interrupted:
             self._tell_task = asyncio.create_task(self.tell_interrupted(interrupted))
-        # Before the workers start: no job is writing objects while it sweeps.
-        await reconcile_storage(self.image_repo, self.store)
+        if self.settings.runs_shard_zero:
+            async with self.process.holding(STORAGE_SWEEP_LOCK) as mine:
+                if mine:
+                    await reconcile_storage(self.image_repo, self.store, self.leases)
+                else:
+                    log.info("another process is sweeping storage; skipped here")
         await self.imagework.start()
-        self.generation.start()
+        await self.generation.start()
         if self._web_on:
             await self.start_web()
         for extension in COGS:
             await self.load_extension(extension)
-        await self.sync_commands()
+        if self.settings.runs_shard_zero:
+            async with self.process.holding(COMMAND_SYNC_LOCK) as mine:
+                if mine:
+                    await self.sync_commands()
+                else:
+                    log.info("another process is syncing commands; skipped here")
 
     async def start_web(self) -> None:
         """The web gallery and API, sharing this bot's services. A port in use is logged
@@ -402,6 +441,7 @@ class NanoBananaBot(commands.Bot):
             # Restart notices still going out: give them a moment, they are owed to members.
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(self._tell_task, timeout=5)
+        await self.process.close()
         await self.nanobanana.close()
         self.imagework.close()
         await self.store.close()
@@ -426,12 +466,36 @@ def _join_within(lines: list[str], limit: int) -> list[str]:
     return messages
 
 
+async def serve(bot: NanoBananaBot, token: str) -> None:
+    """Run the bot until it is closed. SIGTERM (docker stop, systemd, Kubernetes) closes it
+    the way Ctrl+C does: no new jobs, running ones finish within the shutdown deadline (the
+    rest are refunded and their members told), then the process exits 0."""
+    loop = asyncio.get_running_loop()
+    closing: list[asyncio.Task[None]] = []
+
+    def stop() -> None:
+        if not closing:
+            log.info("SIGTERM: stopping (running jobs get %.0fs to finish)", bot.shutdown_deadline)
+            closing.append(loop.create_task(bot.close()))
+
+    with contextlib.suppress(NotImplementedError, RuntimeError):
+        loop.add_signal_handler(signal.SIGTERM, stop)
+    try:
+        await bot.start(token)
+    finally:
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.remove_signal_handler(signal.SIGTERM)
+        if closing:
+            await closing[0]
+
+
 def run_bot(settings: Settings) -> int:
-    """Run until interrupted; the process exit code. Logging is set up by the caller."""
+    """Run until interrupted (Ctrl+C or SIGTERM); the process exit code. Logging is set up
+    by the caller."""
 
     async def main() -> None:
         async with NanoBananaBot(settings) as bot:
-            await bot.start(settings.discord_token.get_secret_value())
+            await serve(bot, settings.discord_token.get_secret_value())
 
     try:
         runtime.run(main, settings.event_loop)

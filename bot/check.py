@@ -16,10 +16,11 @@ from dataclasses import dataclass
 import aiohttp
 import discord
 
-from bot.app import build_catalog, build_object_store
+from bot.app import build_catalog, build_database, build_object_store
 from bot.config import Settings, StorageBackend
-from storage.db import Database
+from storage.leases import LeaseRepository
 from storage.objects import StorageError
+from storage.timeutil import utcnow
 
 
 @dataclass(frozen=True)
@@ -33,18 +34,20 @@ class CheckResult:
 
 
 async def check_database(settings: Settings) -> CheckResult:
+    db = build_database(settings)
+    fix = (
+        "check DATABASE_URL (host, port, user, password, database) and that the server runs"
+        if settings.postgres_url
+        else "check DATABASE_PATH points to a writable file"
+    )
     try:
-        async with Database(settings.database_path) as db:
+        async with db:
             applied = await db.migrate()
             users = await db.fetchval("SELECT COUNT(*) FROM users")
     except Exception as error:  # any failure is a FAIL line, never a traceback
-        return CheckResult(
-            "database",
-            False,
-            f"{type(error).__name__}: {error} -> check DATABASE_PATH points to a writable file",
-        )
+        return CheckResult("database", False, f"{type(error).__name__}: {error} -> {fix}")
     note = f", applied {len(applied)} migration(s)" if applied else ""
-    return CheckResult("database", True, f"{settings.database_path} ({users} users{note})")
+    return CheckResult("database", True, f"{db.description} ({users} users{note})")
 
 
 async def check_object_store(settings: Settings) -> CheckResult:
@@ -143,6 +146,27 @@ async def check_gemini(settings: Settings) -> CheckResult:
     # A model that exists may still have no quota for this key (billing): the first
     # /generate says so in the log, with what to fix.
     return CheckResult("gemini key", True, f"model(s) {', '.join(available)} available")
+
+
+async def probe_health(settings: Settings) -> int:
+    """`python -m bot health`: 0 when a bot process on this host holds a live lease in the
+    database (its heartbeat runs), else 1. One query, no Discord or API call: light enough
+    for a container's health check every few seconds."""
+    db = build_database(settings)
+    try:
+        async with db:
+            processes = await LeaseRepository(db).processes()
+    except Exception as error:  # a FAIL line, never a traceback
+        print(f"FAIL database: {type(error).__name__}: {error}")
+        return 1
+    host = socket.gethostname()
+    now = utcnow()
+    mine = [p for p in processes if p.name.startswith(f"{host} ") and p.lease_until >= now]
+    if mine:
+        print(f"OK   {len(mine)} live bot process(es) on {host}")
+        return 0
+    print(f"FAIL no live bot process on {host}: it is starting, or its heartbeat stopped")
+    return 1
 
 
 async def check_web(settings: Settings) -> CheckResult:

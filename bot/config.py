@@ -155,8 +155,17 @@ class Settings(BaseSettings):
         description="Servers the bot may be in (empty: any); it leaves the others.",
     )
 
-    # Database
+    # Database: a SQLite file (the default), or PostgreSQL when DATABASE_URL is set.
     database_path: Path = Field(default=Path("data/bot.db"))
+    database_url: SecretStr | None = Field(
+        default=None,
+        description="postgresql://user:password@host:5432/dbname; SQLite when unset.",
+    )
+    database_pool_size: int = Field(default=10, ge=2, le=200)
+
+    # Discord shards this process runs (several processes each run some of them).
+    shard_count: int | None = Field(default=None, ge=1, le=10_000)
+    shard_ids: Annotated[list[int] | None, NoDecode] = None
 
     # Object storage
     storage_backend: StorageBackend = StorageBackend.LOCAL
@@ -234,6 +243,9 @@ class Settings(BaseSettings):
     # Resilience: how long a job's database or storage step is retried before the job is
     # failed and refunded, and how long one SQLite write waits for a lock.
     job_retry_seconds: float = Field(default=60.0, gt=0, le=3600)
+    # How long a process's jobs and slots stay its own without a heartbeat: after a crash,
+    # its jobs are failed and refunded by the first process that notices, this long after.
+    job_lease_seconds: float = Field(default=30.0, ge=1, le=3600)
     # Below Discord's 3 s to answer an interaction, so a locked database gets a "busy, try
     # again" reply in time instead of "the application did not respond".
     database_busy_timeout_ms: int = Field(default=2000, ge=0, le=600_000)
@@ -261,6 +273,54 @@ class Settings(BaseSettings):
     @classmethod
     def _parse_id_list(cls, value: Any) -> Any:
         return _split_ids(value)
+
+    @field_validator("shard_count", mode="before")
+    @classmethod
+    def _blank_count(cls, value: Any) -> Any:
+        return None if isinstance(value, str) and not value.strip() else value
+
+    @field_validator("shard_ids", mode="before")
+    @classmethod
+    def _parse_shard_ids(cls, value: Any) -> Any:
+        if value is None or (isinstance(value, str) and not value.strip()):
+            return None
+        return _split_ids(value)
+
+    @field_validator("database_url", mode="before")
+    @classmethod
+    def _database_url(cls, value: Any) -> Any:
+        text = value.get_secret_value() if isinstance(value, SecretStr) else value
+        if text is None or (isinstance(text, str) and not text.strip()):
+            return None
+        if not str(text).startswith(("postgresql://", "postgres://")):
+            raise ValueError("must be a postgresql:// URL (leave it empty to use DATABASE_PATH)")
+        return value
+
+    @model_validator(mode="after")
+    def _shards(self) -> Settings:
+        if self.shard_ids is not None:
+            if self.shard_count is None:
+                raise ValueError("SHARD_IDS needs SHARD_COUNT (the total over every process)")
+            if not self.shard_ids:
+                raise ValueError("SHARD_IDS must name at least one shard")
+            wrong = [s for s in self.shard_ids if not 0 <= s < self.shard_count]
+            if wrong:
+                raise ValueError(
+                    f"SHARD_IDS {wrong} out of range: shards are 0 to {self.shard_count - 1}"
+                )
+            if len(set(self.shard_ids)) != len(self.shard_ids):
+                raise ValueError("SHARD_IDS names a shard twice")
+        return self
+
+    @property
+    def runs_shard_zero(self) -> bool:
+        """Whether this process runs shard 0 (all shards when SHARD_IDS is unset): the one
+        that syncs commands and reconciles storage at start-up."""
+        return self.shard_ids is None or 0 in self.shard_ids
+
+    @property
+    def postgres_url(self) -> str | None:
+        return self.database_url.get_secret_value() if self.database_url else None
 
     @field_validator("nanobanana_models", mode="before")
     @classmethod

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import re
+from urllib.parse import urlsplit
 
 import discord
 
@@ -61,7 +62,12 @@ def secrets_of(settings: Settings) -> tuple[str, ...]:
         settings.discord_client_secret,
         settings.web_session_secret,
     )
-    return tuple(s.get_secret_value() for s in candidates if s is not None)
+    found = [s.get_secret_value() for s in candidates if s is not None]
+    url = settings.postgres_url
+    if url:
+        password = urlsplit(url).password
+        found += [password] if password else []
+    return tuple(found)
 
 
 def setup_logging(level: str = "INFO", *, secrets: tuple[str, ...] = ()) -> None:

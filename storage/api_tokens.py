@@ -5,14 +5,13 @@ Standard SQL with `?` placeholders only, so the same statements run on every bac
 
 from __future__ import annotations
 
-import sqlite3
 import uuid
 from datetime import datetime
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
-from storage.db import Database
+from storage.db import Database, Transaction
 from storage.errors import StorageLayerError
 from storage.models import Row
 from storage.timeutil import from_iso, to_iso, utcnow_iso
@@ -88,19 +87,22 @@ class ApiTokenRepository:
         token_id = str(uuid.uuid4())
         guild = str(guild_id)
 
-        def insert(conn: sqlite3.Connection) -> ApiToken:
-            active = conn.execute(
+        async def insert(tx: Transaction) -> ApiToken:
+            # Locks the member (PostgreSQL): two creations in two processes queue up here.
+            await tx.fetchone(f"SELECT id FROM users WHERE id = ?{tx.dialect.for_update}",
+                              (user_id,))  # fmt: skip
+            active = await tx.fetchval(
                 "SELECT COUNT(*) FROM api_tokens WHERE user_id = ? AND guild_id = ? "
                 "AND revoked_at IS NULL",
                 (user_id, guild),
-            ).fetchone()[0]
+            )
             if int(active) >= max_active:
                 raise TooManyTokens(max_active)
-            conn.execute(
+            await tx.execute(
                 f"INSERT INTO api_tokens ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, NULL, NULL)",
                 (token_id, user_id, guild, name, token_hash, prefix, utcnow_iso()),
             )
-            return _fetch(conn, token_id)
+            return await _fetch(tx, token_id)
 
         return await self.db.write(insert)
 
@@ -124,31 +126,26 @@ class ApiTokenRepository:
         """Record a use of the token."""
         moment = to_iso(when)
 
-        def update(conn: sqlite3.Connection) -> None:
-            conn.execute(
-                "UPDATE api_tokens SET last_used_at = ? WHERE id = ? AND "
-                "(last_used_at IS NULL OR last_used_at < ?)",
-                (moment, token_id, moment),
-            )
-
-        await self.db.write(update)
+        await self.db.execute(
+            "UPDATE api_tokens SET last_used_at = ? WHERE id = ? AND "
+            "(last_used_at IS NULL OR last_used_at < ?)",
+            (moment, token_id, moment),
+        )
 
     async def revoke(self, user_id: str, token_id: str) -> ApiToken | None:
         """Revoke one of the member's active tokens; None if there is no such active token."""
 
-        def update(conn: sqlite3.Connection) -> ApiToken | None:
-            changed = conn.execute(
+        async def update(tx: Transaction) -> ApiToken | None:
+            changed = await tx.execute(
                 "UPDATE api_tokens SET revoked_at = ? WHERE id = ? AND user_id = ? "
                 "AND revoked_at IS NULL",
                 (utcnow_iso(), token_id, user_id),
-            ).rowcount
-            return _fetch(conn, token_id) if changed == 1 else None
+            )
+            return await _fetch(tx, token_id) if changed == 1 else None
 
         return await self.db.write(update)
 
 
-def _fetch(conn: sqlite3.Connection, token_id: str) -> ApiToken:
-    row: Any = conn.execute(
-        f"SELECT {_COLUMNS} FROM api_tokens WHERE id = ?", (token_id,)
-    ).fetchone()
+async def _fetch(tx: Transaction, token_id: str) -> ApiToken:
+    row: Any = await tx.fetchone(f"SELECT {_COLUMNS} FROM api_tokens WHERE id = ?", (token_id,))
     return ApiToken.from_row(row)

@@ -9,6 +9,25 @@ class StorageLayerError(Exception):
     """Base class for data-layer errors with a meaning for the caller."""
 
 
+class DatabaseError(StorageLayerError):
+    """A database problem that callers can report (bad migration, closed database...)."""
+
+
+class MigrationError(DatabaseError):
+    """A migration file is malformed, or an applied one was edited."""
+
+
+class DatabaseBusy(DatabaseError):
+    """The database can't take the operation now, and nothing was written: a SQLite file
+    locked by another process, a PostgreSQL server restarting or unreachable, a transaction
+    that lost a serialization race. Trying again later may work (both backends raise this)."""
+
+
+class ConstraintViolation(DatabaseError):
+    """A statement broke a constraint of the schema (CHECK, UNIQUE, FOREIGN KEY): a bug in the
+    caller, or a race the repository did not expect (both backends raise this)."""
+
+
 class NotFound(StorageLayerError):
     """The user or image does not exist."""
 
@@ -20,6 +39,19 @@ class InsufficientCoins(StorageLayerError):
         super().__init__(f"balance {balance} is less than the cost {cost}")
         self.balance = balance
         self.cost = cost
+
+
+class TooManyActiveJobs(StorageLayerError):
+    """The member already has `limit` unfinished jobs across every process."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(f"already {limit} unfinished job(s)")
+        self.limit = limit
+
+
+class ObjectsReclaimed(StorageLayerError):
+    """Objects this process was writing were reclaimed (deleted) by another process, which
+    took it for dead when its lease lapsed: the row that would point to them is refused."""
 
 
 class AlreadyClaimed(StorageLayerError):

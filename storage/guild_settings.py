@@ -4,10 +4,9 @@ audit of who changed what."""
 from __future__ import annotations
 
 import json
-import sqlite3
 from typing import Any
 
-from storage.db import Database
+from storage.db import Database, Transaction
 from storage.models import GuildOverrides, SettingChange
 from storage.timeutil import from_iso, utcnow_iso
 
@@ -60,20 +59,26 @@ class GuildSettingsRepository:
         guild = str(guild_id)
         column = _COLUMN[setting]
 
-        def write(conn: sqlite3.Connection) -> SettingChange:
+        async def write(tx: Transaction) -> SettingChange:
             now = utcnow_iso()
-            before = conn.execute(
-                f"SELECT {column} FROM guild_settings WHERE guild_id = ?", (guild,)
-            ).fetchone()
+            # The row is created first (if missing) so that it can be locked: two moderators
+            # changing the same setting in two processes each audit the other's value.
+            await tx.execute(
+                "INSERT INTO guild_settings (guild_id, updated_at) VALUES (?, ?) "
+                "ON CONFLICT (guild_id) DO NOTHING",
+                (guild, now),
+            )
+            before = await tx.fetchone(
+                f"SELECT {column} FROM guild_settings WHERE guild_id = ?{tx.dialect.for_update}",
+                (guild,),
+            )
             old = _from_column(setting, before[0] if before is not None else None)
-            conn.execute(
-                f"INSERT INTO guild_settings (guild_id, {column}, updated_at) VALUES (?, ?, ?) "
-                f"ON CONFLICT (guild_id) DO UPDATE SET {column} = excluded.{column}, "
-                "updated_at = excluded.updated_at",
-                (guild, stored, now),
+            await tx.execute(
+                f"UPDATE guild_settings SET {column} = ?, updated_at = ? WHERE guild_id = ?",
+                (stored, now, guild),
             )
             new = _from_column(setting, stored)
-            conn.execute(
+            await tx.execute(
                 "INSERT INTO guild_settings_changes (guild_id, setting, old_value, new_value, "
                 "actor_id, created_at) VALUES (?, ?, ?, ?, ?, ?)",
                 (guild, setting, _audit(old), _audit(new), actor_id, now),

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import sqlite3
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -12,8 +11,16 @@ from typing import Any
 
 from storage import ledger, usage
 from storage.cursors import decode_cursor, encode_cursor
-from storage.db import Database
-from storage.errors import BalanceOverflow, InvalidCursor, InvalidTransition, NotFound
+from storage.db import Database, Transaction
+from storage.errors import (
+    BalanceOverflow,
+    InvalidCursor,
+    InvalidTransition,
+    NotFound,
+    ObjectsReclaimed,
+    TooManyActiveJobs,
+)
+from storage.intents import UNFINISHED, clear_intents, live
 from storage.models import (
     ALLOWED_TRANSITIONS,
     Image,
@@ -95,13 +102,15 @@ class ImageRepository:
         guild_id: int | None = None,
     ) -> Image:
         """Insert an image row (no coins move: see reserve_generation / create_upload)."""
-        return await self.db.write(
-            lambda conn: _fetch(conn, _insert(
-                conn, user_id=user_id, type=type, status=status, title=title,
+
+        async def insert(tx: Transaction) -> Image:
+            return await _fetch(tx, await _insert(
+                tx, user_id=user_id, type=type, status=status, title=title,
                 description=description, prompt=prompt, stored=stored, metadata=metadata,
                 coins_used=coins_used, guild_id=guild_id,
-            ))
-        )  # fmt: skip
+            ))  # fmt: skip
+
+        return await self.db.write(insert)
 
     async def get(self, image_id: str) -> Image | None:
         row = await self.db.fetchone(
@@ -140,17 +149,18 @@ class ImageRepository:
         return await self._require(image_id)
 
     async def delete(self, image_id: str) -> bool:
-        """Delete the row (ledger rows keep their history, with image_id set to NULL)."""
+        """Delete the row (ledger rows keep their history, with image_id set to NULL) and
+        its place in the gallery counters, in one transaction."""
 
-        def remove(conn: sqlite3.Connection) -> bool:
-            row = conn.execute(
+        async def remove(tx: Transaction) -> bool:
+            row = await tx.fetchone(
                 "DELETE FROM images WHERE id = ? RETURNING user_id, guild_id, type, status",
                 (image_id,),
-            ).fetchone()
+            )
             if row is None:
                 return False
-            if row[3] == ImageStatus.COMPLETED.value:
-                _count(conn, row[0], row[1], row[2], -1)
+            if row["status"] == ImageStatus.COMPLETED.value:
+                await _count(tx, row["user_id"], row["guild_id"], row["type"], -1)
             return True
 
         return await self.db.write(remove)
@@ -292,21 +302,31 @@ class ImageRepository:
         Moving to FAILED here does not refund: jobs that were paid for use fail_and_refund.
         """
 
-        def change(conn: sqlite3.Connection) -> Image:
-            row = conn.execute("SELECT status FROM images WHERE id = ?", (image_id,)).fetchone()
+        async def change(tx: Transaction) -> Image:
+            row = await tx.fetchone("SELECT status FROM images WHERE id = ?", (image_id,))
             if row is None:
                 raise NotFound(f"image {image_id} does not exist")
             current = ImageStatus(row[0])
             if status not in ALLOWED_TRANSITIONS[current]:
                 raise InvalidTransition(image_id, current.value, status.value)
-            conn.execute(
-                "UPDATE images SET status = ?, updated_at = ?, metadata = CASE WHEN ? IS NULL "
-                "THEN metadata ELSE json_set(metadata, '$.error', ?) END WHERE id = ?",
-                (status.value, utcnow_iso(), error, error, image_id),
-            )
-            image = _fetch(conn, image_id)
+            # Guarded on the status read: another process may end the job meanwhile.
+            if error is None:
+                changed = await tx.execute(
+                    "UPDATE images SET status = ?, updated_at = ? WHERE id = ? AND status = ?",
+                    (status.value, utcnow_iso(), image_id, current.value),
+                )
+            else:
+                metadata = tx.dialect.json_set("metadata", ("error", "text"))
+                changed = await tx.execute(
+                    f"UPDATE images SET status = ?, updated_at = ?, metadata = {metadata} "
+                    "WHERE id = ? AND status = ?",
+                    (status.value, utcnow_iso(), error, image_id, current.value),
+                )
+            if not changed:
+                raise InvalidTransition(image_id, "changed meanwhile", status.value)
+            image = await _fetch(tx, image_id)
             if status is ImageStatus.COMPLETED:
-                _count(conn, image.user_id, image.guild_id, image.type.value, 1)
+                await _count(tx, image.user_id, image.guild_id, image.type.value, 1)
             return image
 
         return await self.db.write(change)
@@ -325,13 +345,19 @@ class ImageRepository:
         metadata: dict[str, Any],
         extras: Sequence[tuple[StoredObject, dict[str, Any]]] = (),
         *,
+        owner: str | None = None,
+        intents: Sequence[str] = (),
         extra_ids: Sequence[str] = (),
     ) -> tuple[Image, list[Image]]:
         """PROCESSING -> COMPLETED, plus one COMPLETED row per further image of the same
         answer (`coins_used` 0, `metadata.extra_of` = the job), all in one transaction: the
-        job's images appear together or not at all. Returns the job's row and the extras'.
-        `extra_ids` are the ids the extras get (new ones when not given): the member may
-        have been shown them already."""
+        job's images appear together or not at all, and the gallery counters move with them.
+        Returns the job's row and the extras'. `extra_ids` are the ids the extras get (new
+        ones when not given): the member may have been shown them already.
+
+        `intents` (the objects the job wrote, recorded by process `owner`) are cleared in the
+        same transaction; if a sweep took them meanwhile (the objects may be deleted), nothing
+        is written and ObjectsReclaimed is raised."""
         values = (
             stored.storage_key,
             stored.storage_url,
@@ -342,30 +368,32 @@ class ImageRepository:
             image_id,
         )
 
-        def finish(conn: sqlite3.Connection) -> tuple[Image, list[Image]]:
-            cursor = conn.execute(
+        async def finish(tx: Transaction) -> tuple[Image, list[Image]]:
+            merged = tx.dialect.json_merge("metadata")
+            changed = await tx.execute(
                 "UPDATE images SET status = 'COMPLETED', storage_key = ?, storage_url = ?, "
-                "thumbnail_key = ?, thumbnail_url = ?, metadata = json_patch(metadata, ?), "
+                f"thumbnail_key = ?, thumbnail_url = ?, metadata = {merged}, "
                 "updated_at = ? WHERE id = ? AND status = 'PROCESSING'",
                 values,
             )
-            if cursor.rowcount != 1:
-                row = conn.execute("SELECT status FROM images WHERE id = ?", (image_id,)).fetchone()
+            if changed != 1:
+                row = await tx.fetchone("SELECT status FROM images WHERE id = ?", (image_id,))
                 if row is None:
                     raise NotFound(f"image {image_id} does not exist")
                 raise InvalidTransition(image_id, str(row[0]), ImageStatus.COMPLETED.value)
-            image = _fetch(conn, image_id)
-            _count(conn, image.user_id, image.guild_id, image.type.value, 1)
+            await _clear_own_intents(tx, owner, intents)
+            image = await _fetch(tx, image_id)
+            await _count(tx, image.user_id, image.guild_id, image.type.value, 1)
             rows = []
             for index, (extra_stored, extra_metadata) in enumerate(extras):
-                extra_id = _insert(
-                    conn, user_id=image.user_id, type=ImageType.GENERATED,
+                extra_id = await _insert(
+                    tx, user_id=image.user_id, type=ImageType.GENERATED,
                     status=ImageStatus.COMPLETED, title=image.title, prompt=image.prompt,
                     stored=extra_stored, metadata={**extra_metadata, "extra_of": image_id},
                     guild_id=image.guild_id, wallet_id=image.wallet_id,
                     image_id=extra_ids[index] if index < len(extra_ids) else None,
                 )  # fmt: skip
-                rows.append(_fetch(conn, extra_id))
+                rows.append(await _fetch(tx, extra_id))
             return image, rows
 
         return await self.db.write(finish)
@@ -382,17 +410,22 @@ class ImageRepository:
         guild_id: int | None = None,
         metadata: dict[str, Any] | None = None,
         title: str | None = None,
+        lease_owner: str | None = None,
+        max_active: int | None = None,
     ) -> tuple[Image, int]:
-        """Debit the wallet, its ledger row and a PENDING image (recording the server and the
-        paying wallet) in one transaction; returns (image, balance).
+        """Debit the wallet, its ledger row and a PENDING image (recording the server, the
+        paying wallet and the process whose job it is, `lease_owner`) in one transaction;
+        returns (image, balance).
 
-        Raises InsufficientCoins without writing anything, NotFound if the wallet is not the
-        user's.
+        With `max_active`, refuses (TooManyActiveJobs) when the member already has that many
+        unfinished jobs in live processes, whichever: the check and the insert are one
+        transaction, serialised per member. Raises InsufficientCoins without writing
+        anything, NotFound if the wallet is not the user's.
         """
 
         image, balance, _ = await self.reserve_within_budget(
             user_id=user_id, wallet_id=wallet_id, cost=cost, prompt=prompt, guild_id=guild_id,
-            metadata=metadata, title=title,
+            metadata=metadata, title=title, lease_owner=lease_owner, max_active=max_active,
         )  # fmt: skip
         return image, balance
 
@@ -407,30 +440,45 @@ class ImageRepository:
         metadata: dict[str, Any] | None = None,
         title: str | None = None,
         claim: BudgetClaim | None = None,
+        lease_owner: str | None = None,
+        max_active: int | None = None,
     ) -> tuple[Image, int, list[tuple[Level, int]]]:
         """`reserve_generation`, admitted by the budgets of `claim` in the same transaction
         (raises BudgetExceeded before any coin moves) and recorded as a RESERVED usage row;
         also returns the budget notices this reservation made due (recorded as sent)."""
 
-        def reserve(conn: sqlite3.Connection) -> tuple[Image, int, list[tuple[Level, int]]]:
-            _check_owner(conn, wallet_id, user_id)
-            balance = ledger.balance(conn, wallet_id)
-            image_id = _insert(
-                conn, user_id=user_id, type=ImageType.GENERATED, status=ImageStatus.PENDING,
+        async def reserve(tx: Transaction) -> tuple[Image, int, list[tuple[Level, int]]]:
+            await _check_owner(tx, wallet_id, user_id)
+            if max_active is not None:
+                # Locks the member (PostgreSQL): their reservations in every process queue up
+                # here, so two can't both see room for one more.
+                await tx.fetchone(
+                    f"SELECT id FROM users WHERE id = ?{tx.dialect.for_update}", (user_id,)
+                )
+                active = await tx.fetchval(
+                    f"SELECT COUNT(*) FROM images i WHERE user_id = ? AND {UNFINISHED} "
+                    f"AND {live('i.lease_owner')}",
+                    (user_id, utcnow_iso()),
+                )
+                if int(active) >= max_active:
+                    raise TooManyActiveJobs(max_active)
+            balance = await ledger.balance(tx, wallet_id)
+            image_id = await _insert(
+                tx, user_id=user_id, type=ImageType.GENERATED, status=ImageStatus.PENDING,
                 title=title, prompt=prompt, metadata=metadata, coins_used=cost,
-                guild_id=guild_id, wallet_id=wallet_id,
+                guild_id=guild_id, wallet_id=wallet_id, lease_owner=lease_owner,
             )  # fmt: skip
             due: list[tuple[Level, int]] = []
             if claim is not None:
-                levels = usage.claim(conn, claim, job_id=image_id, user_id=user_id, coins=cost)
+                levels = await usage.claim(tx, claim, job_id=image_id, user_id=user_id, coins=cost)
             if cost:
-                balance = ledger.debit(
-                    conn, wallet_id, cost, kind=TransactionKind.GENERATION, image_id=image_id,
+                balance = await ledger.debit(
+                    tx, wallet_id, cost, kind=TransactionKind.GENERATION, image_id=image_id,
                     reason="generation",
                 )  # fmt: skip
             if claim is not None:
-                due = usage.notices_due(conn, levels)
-            return _fetch(conn, image_id), balance, due
+                due = await usage.notices_due(tx, levels)
+            return await _fetch(tx, image_id), balance, due
 
         return await self.db.write(reserve)
 
@@ -445,73 +493,90 @@ class ImageRepository:
         guild_id: int | None = None,
         title: str | None = None,
         description: str | None = None,
+        owner: str | None = None,
+        intents: Sequence[str] = (),
     ) -> tuple[Image, int]:
         """Debit the wallet (if the upload costs) and a COMPLETED upload row in one
-        transaction; returns (image, balance)."""
+        transaction; returns (image, balance). Clears the object `intents` of process `owner`
+        in it (ObjectsReclaimed, nothing written, if a sweep took them meanwhile)."""
 
-        def insert(conn: sqlite3.Connection) -> tuple[Image, int]:
-            _check_owner(conn, wallet_id, user_id)
-            balance = ledger.balance(conn, wallet_id)
-            image_id = _insert(
-                conn, user_id=user_id, type=ImageType.UPLOADED, status=ImageStatus.COMPLETED,
+        async def insert(tx: Transaction) -> tuple[Image, int]:
+            await _check_owner(tx, wallet_id, user_id)
+            await _clear_own_intents(tx, owner, intents)
+            balance = await ledger.balance(tx, wallet_id)
+            image_id = await _insert(
+                tx, user_id=user_id, type=ImageType.UPLOADED, status=ImageStatus.COMPLETED,
                 title=title, description=description, stored=stored, metadata=metadata,
                 coins_used=cost, guild_id=guild_id, wallet_id=wallet_id,
             )  # fmt: skip
             if cost:
-                balance = ledger.debit(
-                    conn, wallet_id, cost, kind=TransactionKind.UPLOAD, image_id=image_id,
+                balance = await ledger.debit(
+                    tx, wallet_id, cost, kind=TransactionKind.UPLOAD, image_id=image_id,
                     reason="upload",
                 )  # fmt: skip
-            return _fetch(conn, image_id), balance
+            return await _fetch(tx, image_id), balance
 
         return await self.db.write(insert)
 
     async def fail_and_refund(
-        self, image_id: str, error: str, *, interrupted: bool = False
+        self,
+        image_id: str,
+        error: str,
+        *,
+        interrupted: bool = False,
+        only_if_expired: bool = False,
     ) -> Refund | None:
         """FAILED + REFUND ledger row + credit in one transaction, exactly once, back to the
         wallet that paid; its budget reservation stops counting (with `interrupted`, a job
         the API may have answered keeps its estimated cost: see `usage.void`).
 
         Guarded on status: only a PENDING/PROCESSING job can fail, so a second call (or a
-        call racing the first) finds nothing to do and returns None.
+        call racing the first, in any process) finds nothing to do and returns None. With
+        `only_if_expired`, guarded on the lease too: only a job whose process is not live.
         """
         failed_at = utcnow_iso()
 
-        def refund(conn: sqlite3.Connection) -> Refund | None:
-            before = conn.execute("SELECT status FROM images WHERE id = ?", (image_id,)).fetchone()
+        async def refund(tx: Transaction) -> Refund | None:
+            before = await tx.fetchone(
+                f"SELECT status FROM images WHERE id = ?{tx.dialect.for_update}", (image_id,)
+            )
             started = before is not None and before[0] == ImageStatus.PROCESSING.value
-            row = conn.execute(
-                "UPDATE images SET status = 'FAILED', updated_at = ?, "
-                "metadata = json_set(metadata, '$.error', ?) "
-                "WHERE id = ? AND status IN ('PENDING', 'PROCESSING') "
-                "RETURNING wallet_id, coins_used",
-                (failed_at, error, image_id),
-            ).fetchone()
+            metadata = tx.dialect.json_set("metadata", ("error", "text"))
+            guard, params = "", [failed_at, error, image_id]
+            if only_if_expired:
+                guard = f" AND NOT {live('images.lease_owner')}"
+                params.append(failed_at)
+            row = await tx.fetchone(
+                f"UPDATE images SET status = 'FAILED', updated_at = ?, metadata = {metadata} "
+                f"WHERE id = ? AND {UNFINISHED}{guard} RETURNING wallet_id, coins_used",
+                params,
+            )
             if row is None:
                 return None
-            usage.void(conn, image_id, billed_if_started=interrupted and started)
+            await usage.void(tx, image_id, billed_if_started=interrupted and started)
             wallet_id, coins_used = row[0], int(row[1])
             if wallet_id is None:
                 # No wallet paid (a free job, or its wallet is gone with its member).
-                return Refund(_fetch(conn, image_id), 0, 0)
-            balance = ledger.balance(conn, str(wallet_id))
+                return Refund(await _fetch(tx, image_id), 0, 0)
+            balance = await ledger.balance(tx, str(wallet_id))
             if coins_used:
                 try:
-                    balance = ledger.credit(
-                        conn, str(wallet_id), coins_used, kind=TransactionKind.REFUND,
+                    balance = await ledger.credit(
+                        tx, str(wallet_id), coins_used, kind=TransactionKind.REFUND,
                         image_id=image_id, reason=error[:200], cap=self.max_balance,
                     )  # fmt: skip
                 except BalanceOverflow as overflow:
                     # The job still ends (never left PENDING/PROCESSING); the refund it is
                     # owed is recorded on the image for the owner to settle.
-                    conn.execute(
-                        "UPDATE images SET metadata = json_set(metadata, '$.refund_owed', ?, "
-                        "'$.refund_error', ?) WHERE id = ?",
+                    owed = tx.dialect.json_set(
+                        "metadata", ("refund_owed", "int"), ("refund_error", "text")
+                    )
+                    await tx.execute(
+                        f"UPDATE images SET metadata = {owed} WHERE id = ?",
                         (coins_used, str(overflow)[:300], image_id),
                     )
-                    return Refund(_fetch(conn, image_id), 0, balance, owed=coins_used)
-            return Refund(_fetch(conn, image_id), coins_used, balance)
+                    return Refund(await _fetch(tx, image_id), 0, balance, owed=coins_used)
+            return Refund(await _fetch(tx, image_id), coins_used, balance)
 
         return await self.db.write(refund)
 
@@ -519,9 +584,10 @@ class ImageRepository:
 
     async def referenced_keys(self) -> set[str]:
         """Every object key any row points to: image, thumbnail and stored inputs."""
+        dialect = self.db.dialect
         rows = await self.db.fetchall(
-            "SELECT storage_key, thumbnail_key, json_extract(metadata, '$.input_keys') AS inputs, "
-            "json_extract(metadata, '$.history') AS history FROM images"
+            f"SELECT storage_key, thumbnail_key, {dialect.json_text('metadata', 'input_keys')} "
+            f"AS inputs, {dialect.json_text('metadata', 'history')} AS history FROM images"
         )
         keys: set[str] = set()
         for row in rows:
@@ -595,39 +661,27 @@ def history_keys(history: Any) -> list[str]:
     return keys
 
 
-def _count(
-    conn: sqlite3.Connection, user_id: str, guild_id: Any, image_type: str, delta: int
-) -> None:
-    """Move a member's gallery counter (0006_gallery_counters) by `delta`, in the caller's
-    transaction: every change that adds or removes a COMPLETED image calls this."""
-    key = (user_id, "" if guild_id is None else str(guild_id), image_type)
-    if delta < 0:
-        # The row exists: it counts the image being removed (and CHECK keeps it >= 0).
-        conn.execute(
-            "UPDATE gallery_counts SET count = count + ? WHERE user_id = ? AND guild_id = ? "
-            "AND type = ?",
-            (delta, *key),
-        )
-        return
-    conn.execute(
-        "INSERT INTO gallery_counts (user_id, guild_id, type, count) VALUES (?, ?, ?, ?) "
-        "ON CONFLICT (user_id, guild_id, type) DO UPDATE "
-        "SET count = gallery_counts.count + excluded.count",
-        (*key, delta),
-    )
-
-
-def _fetch(conn: sqlite3.Connection, image_id: str) -> Image:
-    """The image as the current transaction sees it (on the writer: read-your-writes)."""
-    row = conn.execute(f"SELECT {_IMAGE_COLUMNS} FROM images WHERE id = ?", (image_id,)).fetchone()
+async def _fetch(tx: Transaction, image_id: str) -> Image:
+    """The image as the current transaction sees it (read-your-writes)."""
+    row = await tx.fetchone(f"SELECT {_IMAGE_COLUMNS} FROM images WHERE id = ?", (image_id,))
     if row is None:
         raise NotFound(f"image {image_id} does not exist")
     return Image.from_row(row)
 
 
-def _check_owner(conn: sqlite3.Connection, wallet_id: str, user_id: str) -> None:
+async def _clear_own_intents(tx: Transaction, owner: str | None, intents: Sequence[str]) -> None:
+    """Clear this process's object intents; refuse the write if a sweep took any."""
+    if owner is None or not intents:
+        return
+    if await clear_intents(tx, owner, intents) != len(set(intents)):
+        raise ObjectsReclaimed(
+            "this process's lease lapsed and another process reclaimed its objects"
+        )
+
+
+async def _check_owner(tx: Transaction, wallet_id: str, user_id: str) -> None:
     """A member pays only from their own wallet."""
-    if ledger.owner(conn, wallet_id) != user_id:
+    if await ledger.owner(tx, wallet_id) != user_id:
         raise NotFound(f"wallet {wallet_id} is not user {user_id}'s")
 
 
@@ -635,8 +689,8 @@ def _json(value: Any) -> str:
     return json.dumps(value or {}, separators=(",", ":"))
 
 
-def _insert(
-    conn: sqlite3.Connection,
+async def _insert(
+    tx: Transaction,
     *,
     user_id: str,
     type: ImageType,
@@ -649,12 +703,13 @@ def _insert(
     coins_used: int = 0,
     guild_id: int | None = None,
     wallet_id: str | None = None,
+    lease_owner: str | None = None,
     image_id: str | None = None,
 ) -> str:
     image_id = image_id or str(uuid.uuid4())
     now = utcnow_iso()
-    conn.execute(
-        f"INSERT INTO images ({_IMAGE_COLUMNS}) VALUES ({', '.join('?' * 17)})",
+    await tx.execute(
+        f"INSERT INTO images ({_IMAGE_COLUMNS}, lease_owner) VALUES ({', '.join('?' * 18)})",
         (
             image_id,
             user_id,
@@ -673,8 +728,29 @@ def _insert(
             now,
             str(guild_id) if guild_id is not None else None,
             wallet_id,
+            lease_owner,
         ),
     )
     if status is ImageStatus.COMPLETED:
-        _count(conn, user_id, guild_id, type.value, 1)
+        await _count(tx, user_id, guild_id, type.value, 1)
     return image_id
+
+
+async def _count(tx: Transaction, user_id: str, guild_id: Any, image_type: str, delta: int) -> None:
+    """Move a member's gallery counter (0006_gallery_counters) by `delta`, in the caller's
+    transaction: every change that adds or removes a COMPLETED image calls this."""
+    key = (user_id, "" if guild_id is None else str(guild_id), image_type)
+    if delta < 0:
+        # The row exists: it counts the image being removed (and CHECK keeps it >= 0).
+        await tx.execute(
+            "UPDATE gallery_counts SET count = count + ? WHERE user_id = ? AND guild_id = ? "
+            "AND type = ?",
+            (delta, *key),
+        )
+        return
+    await tx.execute(
+        "INSERT INTO gallery_counts (user_id, guild_id, type, count) VALUES (?, ?, ?, ?) "
+        "ON CONFLICT (user_id, guild_id, type) DO UPDATE "
+        "SET count = gallery_counts.count + excluded.count",
+        (*key, delta),
+    )

@@ -1,9 +1,8 @@
 """Coin movements: a guarded wallet update plus its ledger row, inside a caller's transaction.
 
-These are synchronous functions on a raw `sqlite3.Connection`, meant to run inside
-`Database.write(...)`, so that repositories compose them with other writes (a debit and the
-image it pays for commit together or not at all) in one trip to the database thread.
-Never call them outside a transaction.
+These are steps of a transaction body (`Database.write(...)`): repositories compose them with
+other writes (a debit and the image it pays for commit together or not at all), on SQLite in
+one trip to the database thread. Never call them outside a transaction.
 
 Money lives in wallets (one per member per server, or one per member in the global economy).
 The invariant holds per wallet: `coins == SUM(delta)` of its rows, the newest row's
@@ -12,10 +11,10 @@ The invariant holds per wallet: `coins == SUM(delta)` of its rows, the newest ro
 
 from __future__ import annotations
 
-import sqlite3
 import uuid
 from dataclasses import dataclass
 
+from storage.db import Transaction
 from storage.errors import (
     AlreadyClaimed,
     BalanceOverflow,
@@ -40,24 +39,24 @@ def check_amount(amount: int) -> int:
     return amount
 
 
-def balance(conn: sqlite3.Connection, wallet_id: str) -> int:
+async def balance(tx: Transaction, wallet_id: str) -> int:
     """The wallet's coins (NotFound if there is no such wallet)."""
-    row = conn.execute("SELECT coins FROM wallets WHERE id = ?", (wallet_id,)).fetchone()
+    row = await tx.fetchone("SELECT coins FROM wallets WHERE id = ?", (wallet_id,))
     if row is None:
         raise NotFound(f"wallet {wallet_id} does not exist")
     return int(row[0])
 
 
-def owner(conn: sqlite3.Connection, wallet_id: str) -> str:
+async def owner(tx: Transaction, wallet_id: str) -> str:
     """The user id a wallet belongs to (NotFound if there is no such wallet)."""
-    row = conn.execute("SELECT user_id FROM wallets WHERE id = ?", (wallet_id,)).fetchone()
+    row = await tx.fetchone("SELECT user_id FROM wallets WHERE id = ?", (wallet_id,))
     if row is None:
         raise NotFound(f"wallet {wallet_id} does not exist")
     return str(row[0])
 
 
-def debit(
-    conn: sqlite3.Connection,
+async def debit(
+    tx: Transaction,
     wallet_id: str,
     amount: int,
     *,
@@ -69,32 +68,32 @@ def debit(
     """Take `amount` coins in one guarded statement and write the ledger row; new balance."""
     check_amount(amount)
     now = utcnow_iso()
-    row = conn.execute(
+    row = await tx.fetchone(
         "UPDATE wallets SET coins = coins - ?, updated_at = ? WHERE id = ? AND coins >= ? "
         "RETURNING coins, user_id",
         (amount, now, wallet_id, amount),
-    ).fetchone()
+    )
     if row is None:
-        raise InsufficientCoins(balance=balance(conn, wallet_id), cost=amount)
+        raise InsufficientCoins(balance=await balance(tx, wallet_id), cost=amount)
     new_balance = int(row[0])
-    _ledger_row(
-        conn, wallet_id, str(row[1]), -amount, new_balance, kind, image_id, actor_id, reason, now
+    await _ledger_row(
+        tx, wallet_id, str(row[1]), -amount, new_balance, kind, image_id, actor_id, reason, now
     )
     return new_balance
 
 
-def held(conn: sqlite3.Connection, wallet_id: str) -> int:
+async def held(tx: Transaction, wallet_id: str) -> int:
     """Coins the wallet's unfinished jobs hold: each may come back to it as a refund."""
-    row = conn.execute(
+    total = await tx.fetchval(
         "SELECT COALESCE(SUM(coins_used), 0) FROM images "
         "WHERE wallet_id = ? AND status IN ('PENDING', 'PROCESSING')",
         (wallet_id,),
-    ).fetchone()
-    return int(row[0])
+    )
+    return int(total)
 
 
-def credit(
-    conn: sqlite3.Connection,
+async def credit(
+    tx: Transaction,
     wallet_id: str,
     amount: int,
     *,
@@ -112,28 +111,28 @@ def credit(
     too, so that their refunds will always fit: grants use it, refunds don't need it.
     """
     check_amount(amount)
-    limit = _limit(conn, wallet_id, amount, cap, keep_room_for_refunds)
+    limit = await _limit(tx, wallet_id, amount, cap, keep_room_for_refunds)
     now = utcnow_iso()
     row = (
-        conn.execute(
+        await tx.fetchone(
             "UPDATE wallets SET coins = coins + ?, updated_at = ? WHERE id = ? AND coins <= ? "
             "RETURNING coins, user_id",
             (amount, now, wallet_id, limit.highest_before),
-        ).fetchone()
+        )
         if limit.possible
         else None
     )
     if row is None:
-        raise limit.overflow(balance(conn, wallet_id))  # NotFound for a missing wallet
+        raise limit.overflow(await balance(tx, wallet_id))  # NotFound for a missing wallet
     new_balance = int(row[0])
-    _ledger_row(
-        conn, wallet_id, str(row[1]), amount, new_balance, kind, image_id, actor_id, reason, now
+    await _ledger_row(
+        tx, wallet_id, str(row[1]), amount, new_balance, kind, image_id, actor_id, reason, now
     )
     return new_balance
 
 
-def claim_daily(
-    conn: sqlite3.Connection,
+async def claim_daily(
+    tx: Transaction,
     wallet_id: str,
     amount: int,
     *,
@@ -148,30 +147,30 @@ def claim_daily(
     refunds of the wallet's images in progress (BalanceOverflow otherwise).
     """
     check_amount(amount)
-    limit = _limit(conn, wallet_id, amount, cap, keep_room_for_refunds=True)
+    limit = await _limit(tx, wallet_id, amount, cap, keep_room_for_refunds=True)
     now = utcnow_iso()
     row = (
-        conn.execute(
+        await tx.fetchone(
             "UPDATE wallets SET coins = coins + ?, daily_claimed_at = ?, updated_at = ? "
             "WHERE id = ? AND (daily_claimed_at IS NULL OR daily_claimed_at < ?) "
             "AND coins <= ? RETURNING coins, user_id",
             (amount, now, now, wallet_id, last_claim_before, limit.highest_before),
-        ).fetchone()
+        )
         if limit.possible
         else None
     )
     if row is None:
-        found = conn.execute(
+        found = await tx.fetchone(
             "SELECT daily_claimed_at, coins FROM wallets WHERE id = ?", (wallet_id,)
-        ).fetchone()
+        )
         if found is None:
             raise NotFound(f"wallet {wallet_id} does not exist")
         if found[0] is not None and str(found[0]) >= last_claim_before:
             raise AlreadyClaimed(from_iso(str(found[0])))
         raise limit.overflow(int(found[1]))
     new_balance = int(row[0])
-    _ledger_row(
-        conn, wallet_id, str(row[1]), amount, new_balance, TransactionKind.DAILY, None, None,
+    await _ledger_row(
+        tx, wallet_id, str(row[1]), amount, new_balance, TransactionKind.DAILY, None, None,
         "daily", now,
     )  # fmt: skip
     return new_balance
@@ -205,15 +204,15 @@ class _Limit:
         )
 
 
-def _limit(
-    conn: sqlite3.Connection, wallet_id: str, amount: int, cap: int, keep_room_for_refunds: bool
+async def _limit(
+    tx: Transaction, wallet_id: str, amount: int, cap: int, keep_room_for_refunds: bool
 ) -> _Limit:
-    room = held(conn, wallet_id) if keep_room_for_refunds else 0
+    room = await held(tx, wallet_id) if keep_room_for_refunds else 0
     return _Limit(amount, min(cap, INT64_MAX), room)
 
 
-def _ledger_row(
-    conn: sqlite3.Connection,
+async def _ledger_row(
+    tx: Transaction,
     wallet_id: str,
     user_id: str,
     delta: int,
@@ -224,7 +223,7 @@ def _ledger_row(
     reason: str | None,
     created_at: str,
 ) -> None:
-    conn.execute(
+    await tx.execute(
         "INSERT INTO coin_transactions (id, wallet_id, user_id, delta, balance_after, kind, "
         "image_id, actor_id, reason, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         (

@@ -6,19 +6,23 @@ Row conversion lives here too (`from_row` / `to_row`), so repositories stay abou
 from __future__ import annotations
 
 import json
-import sqlite3
-from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, Protocol, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from storage.timeutil import from_iso, to_iso
 
-# aiosqlite.Row is sqlite3.Row; tests may pass plain dicts.
-Row = sqlite3.Row | Mapping[str, Any]
+
+class Row(Protocol):
+    """A result row, by column name or position: sqlite3.Row and asyncpg.Record both are
+    (tests may pass plain dicts)."""
+
+    def __getitem__(self, key: Any, /) -> Any: ...
+
+    def keys(self) -> Any: ...
 
 
 class UserRole(StrEnum):

@@ -5,13 +5,12 @@ PostgreSQL); details are JSON text handled here, never in SQL."""
 from __future__ import annotations
 
 import json
-import sqlite3
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from storage.db import Database
+from storage.db import Database, Transaction
 from storage.timeutil import from_iso, to_iso, utcnow_iso
 
 
@@ -56,8 +55,8 @@ class ImagePost:
     kind: str  # RESULT or LOG
 
 
-def record_action(
-    conn: sqlite3.Connection,
+async def record_action(
+    tx: Transaction,
     *,
     guild_id: int | None,
     actor_id: str | None,
@@ -68,7 +67,7 @@ def record_action(
     reason: str | None = None,
 ) -> None:
     """Write one audit row inside the caller's transaction (with the change it records)."""
-    conn.execute(
+    await tx.execute(
         "INSERT INTO moderation_actions (id, guild_id, actor_id, action, target_user_id, "
         "image_id, detail, reason, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
         (
@@ -110,20 +109,20 @@ class ModerationRepository:
         """Add an entry and its audit row; False if it was already there (nothing written).
         Refuses (ValueError) past `limit` entries."""
 
-        def write(conn: sqlite3.Connection) -> bool:
-            count = conn.execute(
+        async def write(tx: Transaction) -> bool:
+            count = await tx.fetchval(
                 "SELECT COUNT(*) FROM guild_blocklist WHERE guild_id = ?", (str(guild_id),)
-            ).fetchone()[0]
-            cursor = conn.execute(
+            )
+            cursor = await tx.execute(
                 "INSERT INTO guild_blocklist (id, guild_id, kind, entry, actor_id, created_at) "
                 "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
                 (str(uuid.uuid4()), str(guild_id), kind, entry, actor_id, utcnow_iso()),
             )
-            if cursor.rowcount != 1:
+            if cursor != 1:
                 return False
             if int(count) >= limit:
                 raise ValueError("blocklist full")
-            record_action(conn, guild_id=guild_id, actor_id=actor_id, action="blocklist_add",
+            await record_action(tx, guild_id=guild_id, actor_id=actor_id, action="blocklist_add",
                           detail={"kind": kind, "entry": entry})  # fmt: skip
             return True
 
@@ -132,18 +131,18 @@ class ModerationRepository:
     async def remove_entry(self, guild_id: int, entry: str, *, actor_id: str) -> str | None:
         """Remove an entry (word or pattern); its kind, or None if there was none."""
 
-        def write(conn: sqlite3.Connection) -> str | None:
-            row = conn.execute(
+        async def write(tx: Transaction) -> str | None:
+            row = await tx.fetchone(
                 "SELECT kind FROM guild_blocklist WHERE guild_id = ? AND entry = ?",
                 (str(guild_id), entry),
-            ).fetchone()
+            )
             if row is None:
                 return None
-            conn.execute(
+            await tx.execute(
                 "DELETE FROM guild_blocklist WHERE guild_id = ? AND entry = ?",
                 (str(guild_id), entry),
             )
-            record_action(conn, guild_id=guild_id, actor_id=actor_id, action="blocklist_remove",
+            await record_action(tx, guild_id=guild_id, actor_id=actor_id, action="blocklist_remove",
                           detail={"kind": row[0], "entry": entry})  # fmt: skip
             return str(row[0])
 
@@ -188,15 +187,15 @@ class ModerationRepository:
         """Block (or re-block, replacing reason and end) a member, with its audit row."""
         until_text = to_iso(until) if until else None
 
-        def write(conn: sqlite3.Connection) -> None:
-            conn.execute(
+        async def write(tx: Transaction) -> None:
+            await tx.execute(
                 "INSERT INTO member_blocks (guild_id, user_id, reason, until, actor_id, "
                 "created_at) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (guild_id, user_id) DO UPDATE "
                 "SET reason = excluded.reason, until = excluded.until, "
                 "actor_id = excluded.actor_id, created_at = excluded.created_at",
                 (str(guild_id), user_id, reason, until_text, actor_id, utcnow_iso()),
             )
-            record_action(conn, guild_id=guild_id, actor_id=actor_id, action="member_block",
+            await record_action(tx, guild_id=guild_id, actor_id=actor_id, action="member_block",
                           target_user_id=user_id, detail={"until": until_text},
                           reason=reason)  # fmt: skip
 
@@ -205,14 +204,14 @@ class ModerationRepository:
     async def clear_block(self, guild_id: int, user_id: str, *, actor_id: str, reason: str) -> bool:
         """Unblock; False if the member was not blocked (nothing written)."""
 
-        def write(conn: sqlite3.Connection) -> bool:
-            cursor = conn.execute(
+        async def write(tx: Transaction) -> bool:
+            cursor = await tx.execute(
                 "DELETE FROM member_blocks WHERE guild_id = ? AND user_id = ?",
                 (str(guild_id), user_id),
             )
-            if cursor.rowcount != 1:
+            if cursor != 1:
                 return False
-            record_action(conn, guild_id=guild_id, actor_id=actor_id, action="member_unblock",
+            await record_action(tx, guild_id=guild_id, actor_id=actor_id, action="member_unblock",
                           target_user_id=user_id, reason=reason or None)  # fmt: skip
             return True
 
@@ -222,7 +221,7 @@ class ModerationRepository:
 
     async def record(self, **fields: Any) -> None:
         """One audit row on its own (an action with no other write to go with)."""
-        await self.db.write(lambda conn: record_action(conn, **fields))
+        await self.db.write(lambda tx: record_action(tx, **fields))
 
     async def actions(self, guild_id: int, *, limit: int = 15) -> list[ModerationAction]:
         """The server's latest moderation actions, newest first."""

@@ -15,13 +15,12 @@ Standard SQL only (`?` placeholders, `CASE`, `COALESCE`, `ON CONFLICT DO NOTHING
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
-from storage.db import Database
+from storage.db import Database, Transaction
 from storage.errors import StorageLayerError
 from storage.timeutil import utcnow_iso
 
@@ -115,20 +114,20 @@ def _periods(guild_id: int | None, day: str, month: str) -> list[tuple[str, CapK
     return periods
 
 
-def _add(conn: sqlite3.Connection, key: tuple[str, CapKind, str], amount: int) -> None:
+async def _add(tx: Transaction, key: tuple[str, CapKind, str], amount: int) -> None:
     """Move a total by `amount` (unguarded: billing and refunds)."""
     if amount:
-        conn.execute(
+        await tx.execute(
             "UPDATE budget_totals SET used = used + ? WHERE scope = ? AND kind = ? AND period = ?",
             (amount, key[0], key[1].value, key[2]),
         )
 
 
-def _take(
-    conn: sqlite3.Connection, key: tuple[str, CapKind, str], amount: int, cap: Cap | None
+async def _take(
+    tx: Transaction, key: tuple[str, CapKind, str], amount: int, cap: Cap | None
 ) -> int | None:
     """Add `amount` to a total, within `cap` if given; the new total, or None if refused."""
-    conn.execute(
+    await tx.execute(
         "INSERT INTO budget_totals (scope, kind, period, used) VALUES (?, ?, ?, 0) "
         "ON CONFLICT DO NOTHING",
         (key[0], key[1].value, key[2]),
@@ -138,21 +137,21 @@ def _take(
     if cap is not None:
         sql += " AND used + ? <= ?"
         params += [amount, cap.limit]
-    row = conn.execute(sql + " RETURNING used", params).fetchone()
+    row = await tx.fetchone(sql + " RETURNING used", params)
     return None if row is None else int(row[0])
 
 
-def used(conn: sqlite3.Connection, cap: Cap) -> int:
+async def used(tx: Transaction, cap: Cap) -> int:
     """What the cap's period holds now (in this transaction)."""
-    row = conn.execute(
+    row = await tx.fetchone(
         "SELECT used FROM budget_totals WHERE scope = ? AND kind = ? AND period = ?",
         (cap.scope, cap.kind.value, cap.period),
-    ).fetchone()
+    )
     return 0 if row is None else int(row[0])
 
 
-def claim(
-    conn: sqlite3.Connection, claim: BudgetClaim, *, job_id: str, user_id: str, coins: int
+async def claim(
+    tx: Transaction, claim: BudgetClaim, *, job_id: str, user_id: str, coins: int
 ) -> list[Level]:
     """Admit the job or raise BudgetExceeded (the caller's transaction then rolls back
     everything). Records the RESERVED usage row; returns each cap's level after it."""
@@ -161,14 +160,14 @@ def claim(
     for key in _periods(claim.guild_id, claim.day, claim.month):
         cap = caps.pop(key, None)
         amount = 1 if key[1] is CapKind.IMAGES_PER_DAY else claim.estimate_micros
-        after = _take(conn, key, amount, cap)
+        after = await _take(tx, key, amount, cap)
         if cap is not None:
             if after is None:
-                raise BudgetExceeded(cap, used(conn, cap))
+                raise BudgetExceeded(cap, await used(tx, cap))
             levels.append(Level(cap, after))
     if caps:
         raise ValueError(f"caps outside the job's periods: {sorted(caps)}")
-    conn.execute(
+    await tx.execute(
         "INSERT INTO generation_usage (id, guild_id, user_id, model, image_size, status, coins, "
         "estimate_micros, day, month, created_at, updated_at) "
         "VALUES (?, ?, ?, ?, ?, 'RESERVED', ?, ?, ?, ?, ?, ?)",
@@ -189,68 +188,69 @@ def claim(
     return levels
 
 
-def _settle(conn: sqlite3.Connection, job_id: str, cost_micros: int | None, images: int) -> bool:
+async def _settle(tx: Transaction, job_id: str, cost_micros: int | None, images: int) -> bool:
     """A RESERVED job's totals: its estimate replaced by `cost_micros` and one image by
     `images` (None: it ended without an answer, so it takes nothing). False if the job was
     not RESERVED (already settled: nothing moves twice)."""
-    row = conn.execute(
+    # Locked (PostgreSQL): a bill and a refund racing for the job settle it once.
+    row = await tx.fetchone(
         "SELECT guild_id, day, month, estimate_micros FROM generation_usage "
-        "WHERE id = ? AND status = 'RESERVED'",
+        f"WHERE id = ? AND status = 'RESERVED'{tx.dialect.for_update}",
         (job_id,),
-    ).fetchone()
+    )
     if row is None:
         return False
     guild_id = int(row[0]) if row[0] is not None else None
     estimate = int(row[3])
     for key in _periods(guild_id, str(row[1]), str(row[2])):
         if key[1] is CapKind.IMAGES_PER_DAY:
-            _add(conn, key, (images if cost_micros is not None else 0) - 1)
+            await _add(tx, key, (images if cost_micros is not None else 0) - 1)
         else:
-            _add(conn, key, (cost_micros if cost_micros is not None else 0) - estimate)
+            await _add(tx, key, (cost_micros if cost_micros is not None else 0) - estimate)
     return True
 
 
-def record_notice(conn: sqlite3.Connection, cap: Cap, threshold: int) -> bool:
+async def record_notice(tx: Transaction, cap: Cap, threshold: int) -> bool:
     """Remember that `threshold`% of `cap` was announced; False if it already was (so each
     notice goes out once, whichever process gets there first)."""
-    cursor = conn.execute(
+    cursor = await tx.execute(
         "INSERT INTO budget_notices (scope, cap, period, threshold, created_at) "
         "VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
         (cap.scope, cap.kind.value, cap.period, threshold, utcnow_iso()),
     )
-    return cursor.rowcount == 1
+    return cursor == 1
 
 
-def notices_due(conn: sqlite3.Connection, levels: Sequence[Level]) -> list[tuple[Level, int]]:
+async def notices_due(tx: Transaction, levels: Sequence[Level]) -> list[tuple[Level, int]]:
     """The thresholds these levels reach that were not announced yet (recorded now)."""
     due = []
     for level in levels:
         for threshold in NOTICE_THRESHOLDS:
-            if level.used * 100 >= threshold * level.cap.limit and record_notice(
-                conn, level.cap, threshold
+            if level.used * 100 >= threshold * level.cap.limit and await record_notice(
+                tx, level.cap, threshold
             ):
                 due.append((level, threshold))
     return due
 
 
-def void(conn: sqlite3.Connection, job_id: str, *, billed_if_started: bool = False) -> None:
+async def void(tx: Transaction, job_id: str, *, billed_if_started: bool = False) -> None:
     """The job ended without an answer: its reservation no longer counts, its coins were
     refunded. With `billed_if_started`, a job the API may have answered (interrupted while
     PROCESSING) keeps its estimate as its cost: a budget never under-counts."""
     now = utcnow_iso()
     if billed_if_started:
-        conn.execute(
+        await tx.execute(
             "UPDATE generation_usage SET status = 'BILLED', cost_micros = estimate_micros, "
             "images = 1, updated_at = ? WHERE id = ? AND status = 'RESERVED'",
             (now, job_id),
         )
-    elif _settle(conn, job_id, None, 0):
-        conn.execute(
+    elif await _settle(tx, job_id, None, 0):
+        await tx.execute(
             "UPDATE generation_usage SET status = 'VOID', updated_at = ? "
             "WHERE id = ? AND status = 'RESERVED'",
             (now, job_id),
         )
-    conn.execute("UPDATE generation_usage SET coins = 0 WHERE id = ?", (job_id,))
+    await tx.execute("UPDATE generation_usage SET coins = 0 WHERE id = ?", (job_id,))
 
 
 @dataclass(frozen=True)
@@ -291,10 +291,10 @@ class UsageRepository:
     async def bill(self, job_id: str, billed: Billed) -> bool:
         """The API answered: the job now counts its real cost (once; False if it had ended)."""
 
-        def write(conn: sqlite3.Connection) -> bool:
-            if not _settle(conn, job_id, billed.cost_micros, billed.images):
+        async def write(tx: Transaction) -> bool:
+            if not await _settle(tx, job_id, billed.cost_micros, billed.images):
                 return False
-            cursor = conn.execute(
+            cursor = await tx.execute(
                 "UPDATE generation_usage SET status = 'BILLED', cost_micros = ?, images = ?, "
                 "prompt_tokens = ?, output_tokens = ?, image_tokens = ?, thoughts_tokens = ?, "
                 "updated_at = ? WHERE id = ? AND status = 'RESERVED'",
@@ -303,13 +303,13 @@ class UsageRepository:
                     billed.image_tokens, billed.thoughts_tokens, utcnow_iso(), job_id,
                 ),
             )  # fmt: skip
-            return cursor.rowcount == 1
+            return cursor == 1
 
         return await self.db.write(write)
 
     async def record_notice(self, cap: Cap, threshold: int) -> bool:
         """`record_notice` in its own transaction (for a refusal, whose own rolled back)."""
-        return await self.db.write(lambda conn: record_notice(conn, cap, threshold))
+        return await self.db.write(lambda tx: record_notice(tx, cap, threshold))
 
     async def cost_of(self, job_id: str) -> int | None:
         """What a job cost the host so far (its estimate while in flight), or None."""

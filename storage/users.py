@@ -6,12 +6,11 @@ A user is an identity only: their coins live in wallets (storage/wallets.py).
 from __future__ import annotations
 
 import json
-import sqlite3
 import uuid
 from collections.abc import Iterable
 from typing import Any
 
-from storage.db import Database
+from storage.db import Database, Transaction
 from storage.errors import NotFound
 from storage.models import User, UserRole
 from storage.timeutil import utcnow_iso
@@ -63,12 +62,12 @@ class UserRepository:
             now,
         )
 
-        def insert(conn: sqlite3.Connection) -> User:
-            conn.execute(
+        async def insert(tx: Transaction) -> User:
+            await tx.execute(
                 f"INSERT INTO users ({_USER_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 values,
             )
-            return _fetch(conn, "id = ?", user_id)
+            return await _fetch(tx, "id = ?", user_id)
 
         return await self.db.write(insert)
 
@@ -93,8 +92,8 @@ class UserRepository:
     ) -> tuple[User, bool]:
         """The user for a Discord id, created on first sight; returns (user, created).
 
-        Concurrent first calls create one user: the insert is `ON CONFLICT DO NOTHING` under
-        the write lock.
+        Concurrent first calls create one user: the insert is `ON CONFLICT DO NOTHING` (in
+        every process: the unique index decides).
         """
         existing = await self.get_by_discord_id(discord_id)
         if existing is not None:
@@ -111,14 +110,14 @@ class UserRepository:
             now,
         )
 
-        def insert(conn: sqlite3.Connection) -> tuple[User, bool]:
-            cursor = conn.execute(
+        async def insert(tx: Transaction) -> tuple[User, bool]:
+            inserted = await tx.execute(
                 f"INSERT INTO users ({_USER_COLUMNS}) "
                 "VALUES (?, NULL, NULL, ?, NULL, NULL, ?, ?, ?, ?, ?) "
                 "ON CONFLICT (discord_id) DO NOTHING",
                 values,
             )
-            return _fetch(conn, "discord_id = ?", str(discord_id)), cursor.rowcount == 1
+            return await _fetch(tx, "discord_id = ?", str(discord_id)), inserted == 1
 
         return await self.db.write(insert)
 
@@ -164,9 +163,12 @@ class UserRepository:
     async def _change_roles(
         self, user_id: str, *, add: UserRole | None = None, remove: UserRole | None = None
     ) -> User:
-        def change(conn: sqlite3.Connection) -> User:
-            # Read-modify-write is safe here: the write lock serialises every writer.
-            row = conn.execute("SELECT roles FROM users WHERE id = ?", (user_id,)).fetchone()
+        async def change(tx: Transaction) -> User:
+            # Read-modify-write, with the row locked until the end (PostgreSQL; SQLite's
+            # writer is exclusive anyway).
+            row = await tx.fetchone(
+                f"SELECT roles FROM users WHERE id = ?{tx.dialect.for_update}", (user_id,)
+            )
             if row is None:
                 raise NotFound(f"user {user_id} does not exist")
             roles = [UserRole(r) for r in json.loads(row[0])]
@@ -174,11 +176,11 @@ class UserRepository:
                 roles.append(add)
             if remove is not None and remove in roles:
                 roles.remove(remove)
-            conn.execute(
+            await tx.execute(
                 "UPDATE users SET roles = ?, updated_at = ? WHERE id = ?",
                 (_roles_json(roles), utcnow_iso(), user_id),
             )
-            return _fetch(conn, "id = ?", user_id)
+            return await _fetch(tx, "id = ?", user_id)
 
         return await self.db.write(change)
 
@@ -195,9 +197,9 @@ class UserRepository:
         return user
 
 
-def _fetch(conn: sqlite3.Connection, where: str, value: object) -> User:
+async def _fetch(tx: Transaction, where: str, value: object) -> User:
     """A user as the current write transaction sees it."""
-    row = conn.execute(f"SELECT {_USER_COLUMNS} FROM users WHERE {where}", (value,)).fetchone()
+    row = await tx.fetchone(f"SELECT {_USER_COLUMNS} FROM users WHERE {where}", (value,))
     if row is None:
         raise NotFound(f"user ({where.split()[0]} {value}) does not exist")
     return User.from_row(row)

@@ -3,7 +3,6 @@ and the ledger of each. Every coin movement writes exactly one ledger row."""
 
 from __future__ import annotations
 
-import sqlite3
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
@@ -11,7 +10,7 @@ from typing import Any
 
 from storage import ledger
 from storage.cursors import decode_cursor, encode_cursor
-from storage.db import Database
+from storage.db import Database, Transaction
 from storage.errors import InvalidCursor, NotFound
 from storage.models import CoinTransaction, Page, TransactionKind, Wallet
 from storage.timeutil import to_iso, utcnow_iso
@@ -82,35 +81,42 @@ class WalletRepository:
         `adopt_carried_over`, a server wallet is instead the member's carried-over wallet
         (their balance and history from before servers had wallets), if they have one: the
         first server to ask takes it over, once. One write under the write lock: concurrent
-        first calls open one wallet and pay one starter gift.
+        first calls (in any process) open one wallet and pay one starter gift.
         """
         if starter_coins:
             ledger.check_amount(starter_coins)
 
-        def open_wallet(conn: sqlite3.Connection) -> WalletOpening:
-            existing = conn.execute(*_find_sql(user_id, guild_id)).fetchone()
+        async def open_wallet(tx: Transaction) -> WalletOpening:
+            existing = await tx.fetchone(*_find_sql(user_id, guild_id))
             if existing is not None:
                 return WalletOpening(Wallet.from_row(existing))
             now = utcnow_iso()
             if guild_id is not None and adopt_carried_over:
-                adopted = conn.execute(
+                adopted = await tx.fetchone(
                     "UPDATE wallets SET guild_id = ?, carried_over = 0, updated_at = ? "
                     "WHERE user_id = ? AND guild_id IS NULL AND carried_over = 1 RETURNING id",
                     (str(guild_id), now, user_id),
-                ).fetchone()
+                )
                 if adopted is not None:
-                    return WalletOpening(_fetch(conn, str(adopted[0])), adopted=True)
+                    return WalletOpening(await _fetch(tx, str(adopted[0])), adopted=True)
             wallet_id = str(uuid.uuid4())
-            conn.execute(
-                f"INSERT INTO wallets ({_WALLET_COLUMNS}) VALUES (?, ?, ?, 0, 0, NULL, ?, ?)",
+            # Another process may open the same wallet at the same moment: the unique
+            # indexes let one insert through, and the other takes that wallet.
+            inserted = await tx.execute(
+                f"INSERT INTO wallets ({_WALLET_COLUMNS}) VALUES (?, ?, ?, 0, 0, NULL, ?, ?) "
+                "ON CONFLICT DO NOTHING",
                 (wallet_id, user_id, _guild_text(guild_id), now, now),
             )
+            if not inserted:
+                found = await tx.fetchone(*_find_sql(user_id, guild_id))
+                assert found is not None, "a wallet conflicted but can't be read"
+                return WalletOpening(Wallet.from_row(found))
             if starter_coins:
-                ledger.credit(
-                    conn, wallet_id, starter_coins, kind=TransactionKind.STARTER,
+                await ledger.credit(
+                    tx, wallet_id, starter_coins, kind=TransactionKind.STARTER,
                     reason="welcome", cap=self.max_balance,
                 )  # fmt: skip
-            return WalletOpening(_fetch(conn, wallet_id), created=True)
+            return WalletOpening(await _fetch(tx, wallet_id), created=True)
 
         return await self.db.write(open_wallet)
 
@@ -129,8 +135,8 @@ class WalletRepository:
         """Take coins; raises InsufficientCoins (with balance and cost). Returns the balance."""
         ledger.check_amount(amount)
         return await self.db.write(
-            lambda conn: ledger.debit(
-                conn, wallet_id, amount, kind=kind, image_id=image_id, actor_id=actor_id,
+            lambda tx: ledger.debit(
+                tx, wallet_id, amount, kind=kind, image_id=image_id, actor_id=actor_id,
                 reason=reason,
             )
         )  # fmt: skip
@@ -154,8 +160,8 @@ class WalletRepository:
         """
         ledger.check_amount(amount)
         return await self.db.write(
-            lambda conn: ledger.credit(
-                conn, wallet_id, amount, kind=kind, image_id=image_id, actor_id=actor_id,
+            lambda tx: ledger.credit(
+                tx, wallet_id, amount, kind=kind, image_id=image_id, actor_id=actor_id,
                 reason=reason, cap=self.max_balance, keep_room_for_refunds=keep_room_for_refunds,
             )
         )  # fmt: skip
@@ -166,8 +172,8 @@ class WalletRepository:
         ledger.check_amount(amount)
         cutoff = to_iso(not_since)
         return await self.db.write(
-            lambda conn: ledger.claim_daily(
-                conn, wallet_id, amount, last_claim_before=cutoff, cap=self.max_balance
+            lambda tx: ledger.claim_daily(
+                tx, wallet_id, amount, last_claim_before=cutoff, cap=self.max_balance
             )
         )
 
@@ -224,11 +230,9 @@ def _find_sql(user_id: str, guild_id: int | None) -> tuple[str, tuple[str, ...]]
     )
 
 
-def _fetch(conn: sqlite3.Connection, wallet_id: str) -> Wallet:
+async def _fetch(tx: Transaction, wallet_id: str) -> Wallet:
     """A wallet as the current write transaction sees it."""
-    row = conn.execute(
-        f"SELECT {_WALLET_COLUMNS} FROM wallets WHERE id = ?", (wallet_id,)
-    ).fetchone()
+    row = await tx.fetchone(f"SELECT {_WALLET_COLUMNS} FROM wallets WHERE id = ?", (wallet_id,))
     if row is None:
         raise NotFound(f"wallet {wallet_id} does not exist")
     return Wallet.from_row(row)

@@ -7,23 +7,30 @@ The lifecycle (DESIGN section 4 and 5):
   member's job slots (the server's `jobs_per_member`, at most `max_jobs_per_user`). Nothing is
   queued yet, so the Discord adapter can still answer with an ephemeral error if its own step
   fails (and `cancel` refunds).
-- `admit` is the in-memory part of those limits (the member's job slots, room in the queue),
-  with no await: an adapter calls it before answering the member, then reserves after the
-  answer (`reserve(..., admission=...)`), so the database work is never in the way of Discord's
-  acknowledgement.
-- `enqueue` puts the job on a queue served by workers. `max_concurrent` API slots bound the
-  calls to the image model: a worker holds one only for the HTTP exchange (the client takes
-  it around each attempt), never while preparing a request, decoding an answer or telling
-  the member; there are more workers than slots, so the slots stay busy.
-- A worker marks the job PROCESSING and calls the model; a finishing task (at most
-  `max_finishers` at once: each holds a decoded answer) then delivers the checked answer at
-  once (`ready`), and meanwhile makes the thumbnails (in the image pool, off the event loop),
-  stores every image of the answer and the inputs, and marks the job COMPLETED (further
-  images of the answer become COMPLETED rows of their own, linked to the job).
-- A failure after delivery: the member keeps the image they were shown; the job ends FAILED
-  and refunded, with no object left behind, so the ledger, the rows and the store agree
-  (the listener's `unsaved` tells the member their image was not kept and their coins came
-  back).
+- `admit` is the in-memory part of the member's limits (their job slots in this process, room
+  in the queue), with no await: an adapter calls it before answering the member, then
+  reserves after the answer (`reserve(..., admission=...)`), so the database work is never in
+  the way of Discord's acknowledgement.
+- `enqueue` puts the job on this process's queue, served by `max_concurrent` workers and as
+  many more (`lookahead`: they wait for a slot with their job ready).
+- A worker takes one of the deployment's `max_concurrent` generation slots (a row in the
+  database, shared by every process: the API key's quota is), marks the job PROCESSING and
+  calls the model; then it gives the slot back, recording the objects the job will write, and
+  a finishing task stores every image of the answer, their thumbnails and the inputs, marks
+  the job COMPLETED (further images of the answer become COMPLETED rows of their own, linked
+  to the job) and delivers it, while the worker takes the next job.
+- Delivery first: the finishing task (at most `max_finishers` at once: each holds a decoded
+  answer) hands the checked answer to the listener at once (`ready`), and meanwhile makes the
+  thumbnails (in the image pool, off the event loop), stores the objects and commits. A
+  failure after delivery: the member keeps the image they were shown; the job ends FAILED and
+  refunded with no object left behind (the listener's `unsaved`).
+
+Jobs are leases (DESIGN 7b): each belongs to this process (`ProcessLease`), whose heartbeat
+keeps it live. The per-member job cap counts the member's unfinished jobs in every live
+process. A sweep (at start-up, then every half lease) fails and refunds the jobs of processes
+whose lease expired, exactly once whichever process gets there first, deletes the objects they
+were writing, and tells their members (`on_recovered`); it never touches a live process's
+jobs.
 
 Nothing strands a job or kills a worker:
 - every database or object-store step of a job is retried with backoff for `retry_seconds`
@@ -36,8 +43,8 @@ Nothing strands a job or kills a worker:
 - a supervisor restarts any worker that ends unexpectedly, and logs it.
 
 `close` stops intake, lets running jobs finish up to a deadline, and refunds the rest.
-`recover` (start-up) fails and refunds jobs a crash left PENDING/PROCESSING; what it cannot
-settle is logged and retried in the background once the workers run, so start-up goes on.
+`recover` (start-up) is the first sweep; what it cannot settle now is logged and retried by the
+next sweeps, so start-up goes on.
 """
 
 from __future__ import annotations
@@ -46,14 +53,13 @@ import asyncio
 import contextlib
 import functools
 import logging
-import sqlite3
+import random
 import time
 import unicodedata
 import uuid
 from collections import OrderedDict, deque
 from collections.abc import Awaitable, Callable, Coroutine, Hashable, Sequence
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 from bot import imaging
@@ -95,10 +101,20 @@ from bot.services.jobs import (
     SourceImage,
 )
 from bot.services.members import Payer
-from bot.services.resilience import FIRST_DELAY, MAX_DELAY, is_transient, persist
-from storage.errors import InsufficientCoins, InvalidTransition, NotFound
+from bot.services.processes import ProcessLease
+from bot.services.resilience import is_transient, persist
+from storage.errors import (
+    DatabaseBusy,
+    DatabaseError,
+    InsufficientCoins,
+    InvalidTransition,
+    NotFound,
+    ObjectsReclaimed,
+    TooManyActiveJobs,
+)
 from storage.images import ImageRepository, Refund, StoredObject
-from storage.models import Image, ImageStatus
+from storage.leases import LeaseRepository
+from storage.models import Image
 from storage.objects import ObjectStore, StorageError, image_key, thumbnail_key
 from storage.usage import BudgetExceeded
 
@@ -131,6 +147,34 @@ KEEP_MARKS = 5000
 # BOMs, word joiners, NULs, control and format characters, fillers) is empty.
 _VISIBLE_CATEGORIES = frozenset("LNPS")
 _BLANK_GLYPHS = frozenset("\u115f\u1160\u3164\uffa0\u2800")
+#: The error recorded on jobs whose process died (members are told they were interrupted).
+INTERRUPTED = "interrupted by a restart"
+# Longest wait between two looks for a free generation slot held by another process.
+SLOT_POLL_MAX = 0.5
+_jitter = random.Random()
+
+
+class _StoppedBeforeStart(Exception):
+    """The service stopped while a job waited for a generation slot (it never called the API)."""
+
+
+@dataclass(frozen=True)
+class _StorePlan:
+    """Where a job's answer goes: object keys of its images, thumbnails, inputs and earlier
+    turns (decided before the slot is given back, so the keys are recorded as intents)."""
+
+    images: tuple[OutputImage, ...]
+    keys: list[str]
+    thumb_keys: list[str]
+    input_keys: list[str]
+    history_objects: list[tuple[str, bytes, str]]
+    history: list[dict[str, Any]]
+    recorded: bool = False
+
+    @property
+    def all_keys(self) -> list[str]:
+        return [*self.keys, *self.thumb_keys, *self.input_keys,
+                *(k for k, _, _ in self.history_objects)]  # fmt: skip
 
 
 @dataclass(eq=False)
@@ -171,10 +215,12 @@ class GenerationService:
         catalog: ModelCatalog | None = None,
         retry_seconds: float = 60.0,
         enabled: bool = True,
+        process: ProcessLease | None = None,
+        lease_seconds: float = 30.0,
+        budgets: BudgetService | None = None,
         imagework: ImageWork | None = None,
         max_finishers: int | None = None,
         lookahead: int | None = None,
-        budgets: BudgetService | None = None,
     ) -> None:
         self.images = images
         self.store = store
@@ -189,8 +235,8 @@ class GenerationService:
         # Each finishing job holds its decoded answer (5-7 MB at 2048²) until stored: at most
         # this many at once; a worker with a new answer waits for room (memory stays bounded).
         self.max_finishers = max_finishers or max_concurrent
-        # Workers beyond the API slots (default: as many): they prepare the next request and
-        # decode the last answer while the slots are busy.
+        # Workers beyond the slots (default: as many): they wait for a slot with their job
+        # ready, so a freed slot is taken at once.
         self.lookahead = max_concurrent if lookahead is None else lookahead
         #: How long a job's storage step is retried before the job is failed and refunded.
         self.retry_seconds = retry_seconds
@@ -204,6 +250,15 @@ class GenerationService:
         self.on_completed: Callable[[Result], Awaitable[None]] | None = None
         #: How many times the supervisor restarted a worker.
         self.worker_restarts = 0
+        self.leases = LeaseRepository(images.db)
+        # This process's lease: given by the app (shared with uploads), else its own.
+        self._owns_process = process is None
+        self.process = process or ProcessLease(self.leases, lease_seconds=lease_seconds)
+        #: Seconds between two sweeps of expired leases.
+        self.sweep_seconds = self.process.lease_seconds / 2
+        self._slot_freed = asyncio.Event()
+        self._slots_ready = False
+        self._sweeper: asyncio.Task[None] | None = None
         self._queue: asyncio.Queue[Job] = asyncio.Queue()
         # Jobs waiting, in order, for positions; running jobs by id.
         self._waiting: OrderedDict[str, Job] = OrderedDict()
@@ -211,7 +266,6 @@ class GenerationService:
         # member (Discord id, else user id) -> admitted + reserved + queued + running
         self._slots: dict[Hashable, int] = {}
         self._total_slots = 0
-        self._api_slots = asyncio.Semaphore(max_concurrent)
         self._finishing = asyncio.Semaphore(self.max_finishers)
         #: (job id, prompt, step marks) of recently finished jobs, oldest first.
         self.recent_marks: deque[tuple[str, str, dict[str, float]]] = deque(maxlen=KEEP_MARKS)
@@ -222,9 +276,6 @@ class GenerationService:
         self._idle.set()
         self._accepting = False
         self._closing = False
-        self._recover_pending = False
-        # Jobs last touched before this moment are a previous run's leftovers (see `recover`).
-        self._leftovers_before: datetime | None = None
 
     # Validation --------------------------------------------------------------------------
 
@@ -257,7 +308,8 @@ class GenerationService:
         return self.catalog.cost(profile.model, self.catalog.size(profile, size), default=default)
 
     def active_jobs(self, key: Hashable) -> int:
-        """Admitted, reserved, queued and running jobs of a member (by `Payer.slot_key`)."""
+        """Admitted, reserved, queued and running jobs of a member in this process (by
+        `Payer.slot_key`)."""
         return self._slots.get(key, 0)
 
     @property
@@ -268,10 +320,6 @@ class GenerationService:
     def running(self) -> int:
         return len(self._running)
 
-    async def wait_idle(self) -> None:
-        """Until no job is running or finishing (stored and committed)."""
-        await self._idle.wait()
-
     @property
     def workers_alive(self) -> int:
         """Workers that are running (the supervisor keeps this at `worker_count`)."""
@@ -279,23 +327,26 @@ class GenerationService:
 
     @property
     def worker_count(self) -> int:
-        """How many workers run: the API slots plus the lookahead (see `start`)."""
+        """How many workers run: the slots plus the lookahead."""
         return self.max_concurrent + self.lookahead
+
+    async def wait_idle(self) -> None:
+        """Until no job is running or finishing (stored and committed)."""
+        await self._idle.wait()
 
     # Lifecycle ---------------------------------------------------------------------------
 
-    def start(self) -> None:
-        """Start the workers (supervised) and accept jobs."""
+    async def start(self) -> None:
+        """Register this process (if the service owns its lease), start the workers
+        (supervised) and the sweep of expired leases, and accept jobs."""
         if self._workers:
             return
-        self._leftovers_before = self._leftovers_before or datetime.now(UTC)
+        if not self.process.started:
+            await self.process.start()
         self._accepting = True
         self._closing = False
-        # More workers than API slots: while some wait for the API, others prepare their
-        # request or decode their answer, so no slot sits idle between two calls.
         self._workers = [self._new_worker(n) for n in range(self.worker_count)]
-        if self._recover_pending:
-            self._spawn(self._recover_in_background())
+        self._sweeper = asyncio.create_task(self._sweep_forever(), name="lease-sweeper")
 
     def _new_worker(self, number: int) -> asyncio.Task[None]:
         task = asyncio.create_task(self._worker(number), name=f"generation-worker-{number}")
@@ -323,72 +374,71 @@ class GenerationService:
         task.add_done_callback(self._background.discard)
 
     async def recover(self) -> list[Refund]:
-        """Fail and refund jobs left PENDING/PROCESSING by a crash (call before `start`).
+        """Fail and refund the jobs of processes whose lease has expired (a crashed run of
+        this bot, or another process that died), exactly once; delete the objects they were
+        writing. Never touches a live process's jobs, this one's included.
 
         Never raises: a refund that cannot be applied (over the balance cap) is recorded on
-        the image and logged for the owner; a job whose refund cannot be written (the
-        database is locked) is logged and retried in the background after `start`. Only
-        jobs last touched before the first recovery (or before `start`) are leftovers: this
-        run's own jobs are never touched, however often it runs."""
-        self._leftovers_before = self._leftovers_before or datetime.now(UTC)
+        the image and logged for the owner; what can't be written now (the database is
+        locked) is logged and left to the next sweep, so start-up goes on."""
         try:
-            leftovers = await self._persist(
-                "start-up: listing unfinished jobs",
-                functools.partial(self.images.list_unfinished, before=self._leftovers_before),
-            )
+            work = await self.leases.sweep_work()
         except Exception as error:
-            log.error("start-up: could not read unfinished jobs (%s); retrying after start", error)
-            self._recover_pending = True
+            log.error("could not read expired jobs (%s); the next sweep retries", error)
             return []
         refunds: list[Refund] = []
-        for image in leftovers:
+        for image in work.expired_jobs:
             try:
                 refund = await self._persist(
-                    f"start-up: refunding image {image.id}",
+                    f"refunding image {image.id} of a process that died",
                     functools.partial(
                         self.images.fail_and_refund,
                         image.id,
-                        "interrupted by a restart",
+                        INTERRUPTED,
                         interrupted=True,
+                        only_if_expired=True,
                     ),
+                    budget=min(self.retry_seconds, 5.0),
                 )
             except Exception as error:
                 log.error(
-                    "start-up: could not refund interrupted image %s of user %s (%d coins): "
-                    "%s; retrying after start",
-                    image.id,
-                    image.user_id,
-                    image.coins_used,
-                    error,
-                )
-                self._recover_pending = True
+                    "could not refund interrupted image %s of user %s (%d coins): %s; the "
+                    "next sweep retries",
+                    image.id, image.user_id, image.coins_used, error,
+                )  # fmt: skip
                 continue
             if refund is not None:
                 self._report_owed(refund)
                 refunds.append(refund)
+        try:
+            for key in await self.leases.take_dead_intents(work.dead_intents):
+                with contextlib.suppress(Exception):
+                    await self.store.delete(key)
+            await self.leases.forget_dead_processes()
+        except Exception as error:
+            log.warning("could not clear what dead processes left (%s)", error)
         if refunds:
-            log.warning("start-up: refunded %d interrupted job(s)", len(refunds))
+            log.warning("refunded %d job(s) interrupted by a process that died", len(refunds))
         return refunds
 
-    async def _recover_in_background(self) -> None:
-        """Keep trying the start-up recovery until the database lets it through."""
-        delay = FIRST_DELAY
+    async def _sweep_forever(self) -> None:
+        """Sweep expired leases every `sweep_seconds` (jittered, so that processes started
+        together don't sweep together), telling members about what was refunded."""
         while True:
-            self._recover_pending = False
+            await asyncio.sleep(self.sweep_seconds * (0.75 + _jitter.random() / 2))
             refunds = await self.recover()
             if refunds and self.on_recovered is not None:
                 try:
                     await self.on_recovered(refunds)
                 except Exception:
                     log.exception("telling members about recovered jobs failed")
-            if not self._recover_pending:
-                return
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, MAX_DELAY)
 
     async def close(self, deadline: float = 30.0) -> None:
         """Stop intake; let running jobs finish within `deadline` s; refund everything else."""
         self._accepting = False
+        # Jobs whose worker still waits for a slot have not called the API: they are refunded
+        # like the queued ones (woken here), not run past the stop.
+        self._slot_freed.set()
         waiting = list(self._waiting.values())
         self._waiting.clear()
         for job in waiting:
@@ -402,25 +452,37 @@ class GenerationService:
         for task in tasks:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
-        # Refunds still waiting for the database get a moment; the rest are recovered at the
-        # next start (their jobs are still PENDING/PROCESSING in the database).
+        if self._sweeper is not None:
+            self._sweeper.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._sweeper
+            self._sweeper = None
+        # Refunds still waiting for the database get a moment; the rest are refunded by the
+        # sweep of another process (or the next start) once this process's lease is gone.
         if self._background:
             await asyncio.wait(set(self._background), timeout=min(deadline, 5.0))
             for task in list(self._background):
                 task.cancel()
         self._workers = []
+        if self._owns_process:
+            await self.process.close()
 
     # Submitting --------------------------------------------------------------------------
 
     def admit(self, key: Hashable, limit: int) -> Admission:
-        """Take one of a member's job slots (at most `limit`, and never more than
-        `max_jobs_per_user`) and room in the queue, in memory and before any await, so a
-        Discord adapter can answer at once. Raises a UserFacingError and takes nothing on
-        refusal. The slot goes to the job `reserve` makes with it, or back with `release()`."""
+        """Take one of a member's job slots in this process (at most `limit`, and never more
+        than `max_jobs_per_user`) and room in the queue, in memory and before any await, so
+        a Discord adapter can answer at once. Raises a UserFacingError and takes nothing on
+        refusal. The slot goes to the job `reserve` makes with it, or back with `release()`
+        (the deployment's count, over every process, is checked with the reservation)."""
         if not self.enabled:
             raise InvalidInput("gen.not_configured")
         if not self._accepting:
             raise ShuttingDown()
+        if not self.process.registered:
+            # The database hasn't taken this process's registration yet (locked, out of
+            # reach): a job now would look abandoned to other processes.
+            raise UserFacingError("error.busy")
         limit = min(limit, self.max_jobs_per_user)
         if self._slots.get(key, 0) >= limit:
             raise TooManyJobs(limit=limit)
@@ -464,10 +526,11 @@ class GenerationService:
             if admission is not None:
                 admission.release()
             raise
+        user_id = payer.user_id
+        limit = min(payer.max_jobs, self.max_jobs_per_user)
         request = replace(
             request, prompt=prompt, aspect_ratio=ratio, model=profile.model, image_size=size
         )
-        user_id = payer.user_id
         claim = None
         if self.budgets is not None:
             claim = self.budgets.claim(
@@ -482,6 +545,8 @@ class GenerationService:
                 guild_id=payer.guild_id,
                 cost=cost,
                 prompt=prompt,
+                lease_owner=self.process.id,
+                max_active=limit,
                 metadata={
                     "aspect_ratio": ratio,
                     "model": profile.model,
@@ -494,13 +559,18 @@ class GenerationService:
         except InsufficientCoins as error:
             admission.release()
             raise NotEnoughCoins(error.balance, error.cost) from None
+        except TooManyActiveJobs:
+            # Their other jobs run in other processes.
+            admission.release()
+            raise TooManyJobs(limit=limit) from None
         except BudgetExceeded as error:
             admission.release()
             assert self.budgets is not None
             self._spawn(self.budgets.exhausted(error))
             raise self.budgets.refusal(error) from None
-        except sqlite3.OperationalError as error:
-            # Locked by another process: nothing was written; the member may simply retry.
+        except DatabaseBusy as error:
+            # Locked by another process (or unreachable): nothing was written; the member may
+            # simply retry.
             admission.release()
             log.warning("reservation for user %s refused: database busy (%s)", user_id, error)
             raise UserFacingError("error.busy") from None
@@ -662,9 +732,10 @@ class GenerationService:
     # Workers -----------------------------------------------------------------------------
 
     async def _worker(self, number: int) -> None:
-        """Takes the next job, calls the model (holding an API slot only for the HTTP
-        exchange), then hands the answer to a finishing task (deliver, store) and takes the
-        next job at once. Waits for room among the finishers first: each holds an answer."""
+        """Takes one of the deployment's `max_concurrent` generation slots while a job calls
+        the model, then hands the result to a finishing task (store + deliver) and takes the
+        next job at once: the slots bound calls to the image API, not the time spent storing
+        and replying."""
         while True:
             job = await self._queue.get()
             handed_off = False
@@ -674,10 +745,10 @@ class GenerationService:
                 self._announce_positions()
                 self._running[job.id] = job
                 self._idle.clear()
-                generated = await self._generate(job)
-                if generated is not None:
+                answer = await self._generate(job)
+                if answer is not None:
                     await self._finishing.acquire()
-                    task = asyncio.create_task(self._finish(job, generated))
+                    task = asyncio.create_task(self._finish(job, *answer))
                     self._finishers.add(task)
                     task.add_done_callback(self._finisher_done)
                     handed_off = True
@@ -716,15 +787,16 @@ class GenerationService:
             if position <= ANNOUNCE_FIRST or position % 10 == 0:
                 self._spawn(self._notify(waiting, "queued", position))
 
-    async def _generate(self, job: Job) -> GeneratedImage | None:
-        """PROCESSING, then the model call; None when the job ended here (failed, refunded)."""
+    async def _generate(self, job: Job) -> tuple[GeneratedImage, _StorePlan] | None:
+        """A generation slot and PROCESSING, then the model call; the answer and where it will
+        be stored, or None when the job ended here (failed and refunded)."""
         job.started_at = time.monotonic()
         job.marks["started"] = job.started_at
         try:
-            await self._persist(
-                f"job {job.id}: marking it processing",
-                functools.partial(self.images.update_status, job.id, ImageStatus.PROCESSING),
-            )
+            slot = await self._take_slot(job)
+        except _StoppedBeforeStart:
+            await self._fail(job, "reason.shutdown", {}, "shutdown before start", budget=5.0)
+            return None
         except (InvalidTransition, NotFound):
             # Finished meanwhile (e.g. shutdown refunded it): nothing left to do.
             log.info("job %s no longer pending; skipped", job.id)
@@ -744,18 +816,23 @@ class GenerationService:
                 image_size=request.image_size,
                 model=request.model,
                 history=request.history,
-                slot=self._api_slots,
             )
         except NanobananaError as error:
+            await self._free_slot(slot)
             key, params = failure_reason(error)
             await self._fail(job, key, params, f"{type(error).__name__}: {error}")
             return None
+        except BaseException:
+            await asyncio.shield(self._free_slot(slot))
+            raise
         job.marks.update(
             api_sent=generated.sent_at,
             api_answered=generated.answered_at,
             decoded=generated.decoded_at or time.monotonic(),
         )
-        return generated
+        plan = self._plan(job, generated)
+        recorded = await self._free_slot(slot, plan.all_keys)
+        return generated, replace(plan, recorded=recorded)
 
     async def _bill(self, job: Job, generated: GeneratedImage) -> None:
         """Record what the answer cost the host (from its usageMetadata), whatever happens to
@@ -777,15 +854,85 @@ class GenerationService:
             # The reservation's estimate still counts against the budgets.
             log.error("job %s: cost not recorded (%s); its estimate stands", job.id, error)
 
-    async def _finish(self, job: Job, generated: GeneratedImage) -> None:
-        """Deliver a checked answer at once and store it meanwhile (outside the API slot);
-        what the call cost the host is recorded alongside."""
+    async def _take_slot(self, job: Job) -> int:
+        """Wait for a free generation slot of the deployment and mark the job PROCESSING
+        with it (one transaction). A slot this process frees wakes its waiters at once; slots
+        of other processes are looked for again after a short, growing, jittered wait."""
+        delay = 0.02
+        while True:
+            if not self._accepting:
+                raise _StoppedBeforeStart(job.id)
+            if not self._slots_ready:
+                await self._persist(
+                    "creating the generation slots",
+                    functools.partial(self.leases.ensure_slots, self.max_concurrent),
+                )
+                self._slots_ready = True
+            slot = await self._persist(
+                f"job {job.id}: taking a generation slot",
+                functools.partial(
+                    self.leases.start_job, job.id, self.process.id, self.max_concurrent
+                ),
+            )
+            if slot is not None:
+                return slot
+            self._slot_freed.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._slot_freed.wait(), delay * (0.5 + _jitter.random()))
+            delay = min(delay * 2, SLOT_POLL_MAX)
+
+    async def _free_slot(self, slot: int, intents: Sequence[str] = ()) -> bool:
+        """Give the slot back, recording the objects the job will write; whether they were
+        recorded. Never raises: a slot that can't be given back now is given back in the
+        background (until then it stays this process's)."""
+        try:
+            await self._persist(
+                f"giving back generation slot {slot}",
+                functools.partial(self.leases.release_slot, slot, self.process.id, intents),
+                budget=min(self.retry_seconds, 5.0),
+            )
+        except Exception as error:
+            log.error("generation slot %d not given back yet (%s); retrying", slot, error)
+            self._spawn(self._free_slot_later(slot))
+            return False
+        finally:
+            self._slot_freed.set()
+        return True
+
+    async def _free_slot_later(self, slot: int) -> None:
+        with contextlib.suppress(Exception):
+            await self._persist(
+                f"giving back generation slot {slot} (background)",
+                functools.partial(self.leases.release_slot, slot, self.process.id),
+                budget=float("inf"),
+            )
+        self._slot_freed.set()
+
+    def _plan(self, job: Job, generated: GeneratedImage) -> _StorePlan:
+        """The object keys of everything the job will store."""
+        images = generated.images or (
+            _as_output(generated.data, generated.mime_type, generated.width, generated.height),
+        )
+        request = job.request
+        slug = request.prompt[:40]
+        keys = [image_key(job.user_id, slug, turns.extension(i.mime_type)) for i in images]
+        input_keys = [
+            f"inputs/{job.user_id}/{job.id}-{n}.{turns.extension(i.mime_type)}"
+            for n, i in enumerate(request.inputs)
+        ]
+        history_objects, history = turns.history_to_store(request.history, job.user_id, job.id)
+        return _StorePlan(
+            tuple(images), keys, [thumbnail_key(key) for key in keys], input_keys,
+            history_objects, history,
+        )  # fmt: skip
+
+    async def _finish(self, job: Job, generated: GeneratedImage, plan: _StorePlan) -> None:
+        """Deliver a checked answer at once and store it meanwhile (outside the slot); what
+        the call cost the host is recorded alongside."""
         delivery: asyncio.Task[None] | None = None
         billing = asyncio.create_task(self._bill(job, generated))
         try:
-            images = generated.images or (
-                _as_output(generated.data, generated.mime_type, generated.width, generated.height),
-            )
+            images = plan.images
             extra_ids = [str(uuid.uuid4()) for _ in images[1:]]
             # The member's part is done once they see it: their job slot is free for the next
             # one while this is stored (memory stays bounded by the finishers).
@@ -794,11 +941,17 @@ class GenerationService:
                 self._deliver(job, self._preview(job, images, extra_ids))
             )
             try:
-                result = await self._store(job, generated, images, extra_ids)
+                result = await self._store(job, generated, plan, extra_ids)
             except (InvalidTransition, NotFound):
                 log.info("job %s ended before its image was stored; dropped", job.id)
                 return
-            except (StorageError, sqlite3.Error) as error:
+            except ObjectsReclaimed as error:
+                # This process's lease lapsed (the database was out of reach) and another
+                # process deleted the objects: the job can't complete; fail it if it isn't.
+                await asyncio.shield(delivery)
+                await self._fail(job, "reason.storage", {}, f"storage: {error}")
+                return
+            except (StorageError, DatabaseError) as error:
                 await asyncio.shield(delivery)
                 await self._fail(job, "reason.storage", {}, f"storage: {error}")
                 return
@@ -868,32 +1021,24 @@ class GenerationService:
         return list(await asyncio.gather(*(one(image) for image in images)))
 
     async def _store(
-        self,
-        job: Job,
-        generated: GeneratedImage,
-        images: Sequence[OutputImage],
-        extra_ids: Sequence[str],
+        self, job: Job, generated: GeneratedImage, plan: _StorePlan, extra_ids: Sequence[str]
     ) -> Result:
-        """Put every image of the answer, their thumbnails, the inputs and earlier turns'
-        images, then mark the job COMPLETED with its further images as rows of their own, in
-        one transaction; each step is retried while storage is unavailable. If anything
-        still fails, the objects written so far are deleted, so no object outlives a row."""
+        """Put every image of the answer (while their thumbnails are made in the image pool),
+        the thumbnails, the inputs and earlier turns' images, then mark the job COMPLETED
+        with its further images as rows of their own, in one transaction; each step is
+        retried while storage is unavailable. If anything still fails, the objects written
+        so far are deleted, so no object outlives a row."""
+        images = plan.images
         request = job.request
-        slug = request.prompt[:40]
-        keys = [image_key(job.user_id, slug, turns.extension(i.mime_type)) for i in images]
-        input_keys = [
-            f"inputs/{job.user_id}/{job.id}-{n}.{turns.extension(i.mime_type)}"
-            for n, i in enumerate(request.inputs)
-        ]
-        history_objects, history = turns.history_to_store(request.history, job.user_id, job.id)
-        turn = turns.answer_turn(generated, keys, images)
-        # The images go to the store while their thumbnails are made.
+        keys, input_keys = plan.keys, plan.input_keys
         thumbnailing = asyncio.create_task(self._thumbnails(images))
         objects: list[tuple[str, bytes, str]] = [
             *((k, i.data, i.mime_type) for k, i in zip(keys, images, strict=True)),
             *((k, i.data, i.mime_type) for k, i in zip(input_keys, request.inputs, strict=True)),
-            *history_objects,
+            *plan.history_objects,
         ]
+        history = plan.history
+        turn = turns.answer_turn(generated, keys, images)
         written: list[str] = []
 
         async def put(key: str, data: bytes, content_type: str) -> None:
@@ -902,6 +1047,14 @@ class GenerationService:
                 functools.partial(self.store.put, key, data, content_type),
             )
             written.append(key)
+
+        async def put_all(items: Sequence[tuple[str, bytes, str]]) -> None:
+            # Every put ends (written or not) before a failure is raised, so the clean-up
+            # below knows every key that was written.
+            outcomes = await asyncio.gather(*(put(*item) for item in items), return_exceptions=True)
+            for outcome in outcomes:
+                if isinstance(outcome, BaseException):
+                    raise outcome
 
         def describe(index: int) -> dict[str, Any]:
             image = images[index]
@@ -917,21 +1070,13 @@ class GenerationService:
                 **({"image_size": request.image_size} if request.image_size else {}),
             }
 
-        async def put_all(items: Sequence[tuple[str, bytes, str]]) -> None:
-            # Every put ends (written or not) before a failure is raised, so the clean-up
-            # below knows every key that was written.
-            outcomes = await asyncio.gather(*(put(*item) for item in items), return_exceptions=True)
-            for outcome in outcomes:
-                if isinstance(outcome, BaseException):
-                    raise outcome
-
         try:
             await put_all(objects)
             job.marks["stored"] = time.monotonic()
             thumbs = await thumbnailing
             job.marks["thumbnails"] = time.monotonic()
-            thumb_keys = [thumbnail_key(key) if t is not None else None
-                          for key, t in zip(keys, thumbs, strict=True)]  # fmt: skip
+            thumb_keys = [k if t is not None else None
+                          for k, t in zip(plan.thumb_keys, thumbs, strict=True)]  # fmt: skip
             await put_all(
                 [(k, t, "image/webp") for k, t in zip(thumb_keys, thumbs, strict=True)
                  if k is not None and t is not None]
@@ -959,6 +1104,8 @@ class GenerationService:
                     self._stored(keys[0], thumb_keys[0]),
                     metadata,
                     extras_meta,
+                    owner=self.process.id,
+                    intents=plan.all_keys if plan.recorded else (),
                     extra_ids=extra_ids,
                 ),
             )
@@ -973,6 +1120,9 @@ class GenerationService:
             for written_key in written:
                 with contextlib.suppress(Exception):
                     await asyncio.shield(self.store.delete(written_key))
+            if plan.recorded:
+                with contextlib.suppress(Exception):
+                    await self.leases.forget_intents(self.process.id, plan.all_keys)
             raise
         extras = tuple(
             ExtraImage(row, images[n].data, images[n].mime_type)

@@ -1,16 +1,16 @@
-"""Retrying storage steps that may pass: a SQLite file locked by another process, a bucket
-that is briefly unreachable. Anything else (a bug, a missing object, a refused transition) is
-raised at once."""
+"""Retrying storage steps that may pass: a SQLite file locked by another process, a PostgreSQL
+server restarting, a bucket that is briefly unreachable. Anything else (a bug, a missing
+object, a refused transition) is raised at once."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
 import random
-import sqlite3
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
+from storage.errors import DatabaseBusy
 from storage.objects import InvalidKey, ObjectNotFound, StorageError
 
 log = logging.getLogger("bot.services.generation")
@@ -25,10 +25,11 @@ _random = random.Random()
 
 
 def is_transient(error: BaseException) -> bool:
-    """A storage failure that may pass: a locked or busy database, an unreachable bucket."""
+    """A storage failure that may pass: a locked, busy or unreachable database, an
+    unreachable bucket."""
     if isinstance(error, ObjectNotFound | InvalidKey):
         return False
-    return isinstance(error, sqlite3.OperationalError | StorageError)
+    return isinstance(error, DatabaseBusy | StorageError)
 
 
 async def persist(what: str, operation: Callable[[], Awaitable[T]], budget: float) -> T:

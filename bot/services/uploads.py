@@ -15,8 +15,9 @@ from bot.services.errors import InvalidInput, NotEnoughCoins, UserFacingError
 from bot.services.imagework import ImageWork
 from bot.services.media import problem_to_error
 from bot.services.members import Payer
+from bot.services.processes import ProcessLease
 from bot.services.ratelimits import DEFAULT_RATES, MemberLimits
-from storage.errors import InsufficientCoins
+from storage.errors import InsufficientCoins, ObjectsReclaimed
 from storage.images import ImageRepository, StoredObject
 from storage.models import Image
 from storage.objects import ObjectStore, StorageError, image_key, thumbnail_key
@@ -47,8 +48,13 @@ class UploadService:
         limits: MemberLimits | None = None,
         rate: int = DEFAULT_RATES["upload"],
         imagework: ImageWork | None = None,
+        process: ProcessLease | None = None,
     ) -> None:
         self.images = images
+        #: This process's lease: the objects of an upload are recorded as its intents before
+        #: they are written, so a storage sweep in another process leaves them alone, and if
+        #: this process dies before the row commits they are deleted.
+        self.process = process
         self.store = store
         self.max_bytes = max_bytes
         self.max_pixels = max_pixels
@@ -110,7 +116,11 @@ class UploadService:
         key = image_key(payer.user_id, title or filename.rsplit(".", 1)[0], info.extension)
         thumb_key = thumbnail_key(key)
         written: list[str] = []
+        intents = [key, thumb_key] if self.process is not None else []
+        owner = self.process.id if self.process is not None else None
         try:
+            if self.process is not None:
+                await self.process.leases.add_intents(self.process.id, intents)
             await self.store.put(key, clean, info.mime_type)
             written.append(key)
             await self.store.put(thumb_key, thumb, "image/webp")
@@ -134,6 +144,8 @@ class UploadService:
                 },
                 title=title or filename[:MAX_TITLE_CHARS],
                 description=description,
+                owner=owner,
+                intents=intents,
             )
         except asyncio.CancelledError:
             # The row write may still commit on the database thread: keep the objects. If no
@@ -143,9 +155,12 @@ class UploadService:
             for written_key in written:
                 with contextlib.suppress(Exception):
                     await asyncio.shield(self.store.delete(written_key))
+            if self.process is not None and not isinstance(error, ObjectsReclaimed):
+                with contextlib.suppress(Exception):
+                    await self.process.leases.forget_intents(self.process.id, intents)
             if isinstance(error, InsufficientCoins):
                 raise NotEnoughCoins(error.balance, error.cost) from None
-            if isinstance(error, StorageError):
+            if isinstance(error, StorageError | ObjectsReclaimed):
                 log.warning("upload by user %s not stored: %s", payer.user_id, error)
                 raise UserFacingError("reason.storage") from None
             raise

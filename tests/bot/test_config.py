@@ -64,6 +64,26 @@ def test_environment_and_id_lists(monkeypatch: pytest.MonkeyPatch, tmp_path: Pat
     assert "abc" not in repr(settings)  # secrets are masked in reprs
 
 
+def test_scale_settings(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("DATABASE_URL", "postgresql://bot:s3cret-pass@db:5432/bot")
+    monkeypatch.setenv("SHARD_COUNT", "4")
+    monkeypatch.setenv("SHARD_IDS", "2,3")
+    settings = load_settings(discord_token="t")
+    assert settings.postgres_url == "postgresql://bot:s3cret-pass@db:5432/bot"
+    assert (settings.shard_count, settings.shard_ids) == (4, [2, 3])
+    assert not settings.runs_shard_zero
+    assert "s3cret-pass" not in repr(settings)
+    from bot.logs import secrets_of
+
+    assert "s3cret-pass" in secrets_of(settings)  # masked in every log line
+    monkeypatch.setenv("SHARD_IDS", "")
+    monkeypatch.setenv("DATABASE_URL", "")
+    settings = load_settings(discord_token="t")
+    assert settings.shard_ids is None and settings.runs_shard_zero
+    assert settings.postgres_url is None
+
+
 def test_dotenv_is_read(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.chdir(tmp_path)
     (tmp_path / ".env").write_text("DISCORD_TOKEN=from-file\nSTARTER_COINS=5\n")
@@ -114,6 +134,14 @@ def test_r2_endpoint_is_derived(monkeypatch: pytest.MonkeyPatch, tmp_path: Path)
         ({"discord_token": "t", "max_balance": 500}, "MAX_GRANT must not be more than MAX_BALANCE"),
         ({"discord_token": "t", "nanobanana_model": " "}, "NANOBANANA_MODEL is invalid"),
         ({"discord_token": "t", "job_retry_seconds": 0}, "JOB_RETRY_SECONDS is invalid"),
+        ({"discord_token": "t", "database_url": "mysql://x/y"}, "DATABASE_URL is invalid"),
+        ({"discord_token": "t", "shard_ids": "0,1"}, "SHARD_IDS needs SHARD_COUNT"),
+        ({"discord_token": "t", "shard_count": 2, "shard_ids": "1,2"},
+         "SHARD_IDS [2] out of range: shards are 0 to 1"),
+        ({"discord_token": "t", "shard_count": 2, "shard_ids": "1,1"}, "names a shard twice"),
+        ({"discord_token": "t", "shard_count": 0}, "SHARD_COUNT is invalid"),
+        ({"discord_token": "t", "shard_count": 2, "shard_ids": "x"}, "SHARD_IDS is invalid"),
+        ({"discord_token": "t", "job_lease_seconds": 0}, "JOB_LEASE_SECONDS is invalid"),
     ],
 )  # fmt: skip
 def test_bad_settings_give_one_line(

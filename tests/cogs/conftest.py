@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import io
+import os
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
@@ -24,6 +25,7 @@ from bot.config import Settings, load_settings
 from bot.services.members import Payer, Purpose
 from bot.services.permissions import Identity
 from storage.objects import ObjectStore
+from tests.conftest import fresh_database, shared_pg_server
 from tests.fakes.discord_server import (
     FakeDiscord,
     FakeGuild,
@@ -212,6 +214,10 @@ async def make_harness(
     owner2 = fake.add_user("owner2", guilds=[guild])
     other = fake.add_guild("Other Club", owner=owner2)
     settings = make_settings(tmp_path, api, guild.id, other.id)
+    if os.environ.get("TEST_DATABASE") == "postgresql":
+        # The end-to-end tests on PostgreSQL too (TEST_DATABASE=postgresql make test).
+        url = await stack.enter_async_context(fresh_database(shared_pg_server()))
+        settings = load_settings(**{**settings.model_dump(), "database_url": url})
     if overrides:
         settings = load_settings(**{**settings.model_dump(), **overrides})
     harness = Harness(

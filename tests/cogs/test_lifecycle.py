@@ -79,7 +79,7 @@ async def test_close_finishes_running_jobs_and_refunds_queued_ones(harness: Harn
     ]
     for rec in recs:
         await rec.wait_callback()
-    # Four started (two API slots, and a worker more per slot waiting its turn), one queued.
+    # Four taken by workers (two calling the API, two waiting for a slot), one queued.
     app = harness.app
     for _ in range(200):
         if app.generation.running == 4 and app.generation.queue_length == 1:
@@ -94,12 +94,15 @@ async def test_close_finishes_running_jobs_and_refunds_queued_ones(harness: Harn
         )
     shown = [rec for rec in recs if rec.original is not None and has_image(rec.original)]
     refused = [rec for rec in recs if rec.followups]
-    assert len(shown) == 4 and len(refused) == 1
-    assert "restarted before your image was made" in refused[0].followups[0].content
-    assert "100 coins were refunded" in refused[0].followups[0].content
+    # The two calling the API finish; the two waiting for a slot and the queued one (none of
+    # which called the API) are refunded.
+    assert len(shown) == 2 and len(refused) == 3
+    for rec in refused:
+        assert "restarted before your image was made" in rec.followups[0].content
+        assert "100 coins were refunded" in rec.followups[0].content
     bot = await harness.start_bot()
     total = sum([await harness.balance(user) for user in people[:4]])
-    assert total == 4 * 300 - 4 * 100
+    assert total == 4 * 300 - 2 * 100
     assert await bot.image_repo.list_unfinished() == []
     await assert_ledger_consistent(app.db if app.db.is_open else bot.db)
 

@@ -333,6 +333,10 @@ class FakeDiscord:
         self._conns: set[_Conn] = set()
         self._sessions: dict[str, _Session] = {}
         self._session: _Session | None = None
+        # Sharded bots (IDENTIFY with shard [id, count > 1], maybe from several processes):
+        # the current session of each shard; guild events go to their guild's shard.
+        self.shard_count = 0
+        self._shards: dict[int, _Session] = {}
         self._pending_events: list[tuple[str, Any]] = []
 
         self._notifier = Notifier()  # any change at all
@@ -720,12 +724,32 @@ class FakeDiscord:
         s = self._session
         return s is not None and s.conn is not None and not s.conn.ws.closed
 
-    async def _wait_session(self) -> _Session:
-        if self._session is not None:
-            return self._session
+    def shard_of(self, guild_id: int | None) -> int:
+        """The shard that receives a guild's events (DMs: shard 0), as Discord computes it."""
+        if not guild_id or self.shard_count <= 1:
+            return 0
+        return (int(guild_id) >> 22) % self.shard_count
+
+    def shards_connected(self, shard_ids: Sequence[int]) -> bool:
+        """Whether every one of `shard_ids` has a connected session."""
+        return all(
+            (s := self._shards.get(shard)) is not None and s.conn is not None
+            and not s.conn.ws.closed
+            for shard in shard_ids
+        )  # fmt: skip
+
+    def _session_for(self, guild_id: int | None) -> _Session | None:
+        if self.shard_count > 1:
+            return self._shards.get(self.shard_of(guild_id))
+        return self._session
+
+    async def _wait_session(self, guild_id: int | None = None) -> _Session:
+        found = self._session_for(guild_id)
+        if found is not None:
+            return found
         try:
             session: _Session = await self._notifier.wait_for(
-                lambda: self._session, self.connect_timeout
+                lambda: self._session_for(guild_id), self.connect_timeout
             )
         except TimeoutError:
             raise RuntimeError(
@@ -738,6 +762,9 @@ class FakeDiscord:
         dispatch (or soon, from a background task)."""
         if self._session is None:
             return  # included in READY / GUILD_CREATE at identify time
+        if self.shard_count > 1:
+            self._spawn(self.dispatch(event, data))  # to the guild's shard
+            return
         self._pending_events.append((event, data))
         self._spawn(self._flush_pending())
 
@@ -761,8 +788,9 @@ class FakeDiscord:
     async def dispatch(
         self, event: str, data: Any, *, before_send: Callable[[], None] | None = None
     ) -> None:
-        """Send a DISPATCH (op 0) event to the connected bot."""
-        session = await self._wait_session()
+        """Send a DISPATCH (op 0) event to the connected bot (to the shard of the event's
+        guild, when the bot is sharded)."""
+        session = await self._wait_session(_event_guild(event, data))
         async with session.lock:
             if self._pending_events:
                 await self._send_pending_locked(session)
@@ -881,6 +909,9 @@ class FakeDiscord:
         conn.session = session
         self._sessions[session.id] = session
         shard = d.get("shard")
+        if isinstance(shard, list) and len(shard) == 2 and int(shard[1]) > 1:
+            self.shard_count = int(shard[1])
+            self._shards[int(shard[0])] = session
         async with session.lock:
             self._pending_events.clear()  # the bot gets the full current world now
             await self._send_dispatch_locked(session, "READY", self._ready_payload(session, shard))
@@ -894,7 +925,7 @@ class FakeDiscord:
         seq = int(d.get("seq") or 0)
         ok = (
             session is not None
-            and session is self._session
+            and (session is self._session or session in self._shards.values())
             and (self.token is None or d.get("token") == self.token)
             and (not session.buffer or session.buffer[0][0] <= seq + 1)
         )
@@ -2383,3 +2414,14 @@ async def _wait_ready(
             missing = [g for g in fake.guilds if bot.get_guild(g) is None]
             raise TimeoutError(f"bot ready but guilds {missing} never reached its cache")
         await asyncio.sleep(0.005)
+
+
+def _event_guild(event: str, data: Any) -> int | None:
+    """The guild a gateway event is about (None: a DM or no guild)."""
+    if not isinstance(data, dict):
+        return None
+    if event in ("GUILD_CREATE", "GUILD_UPDATE", "GUILD_DELETE"):
+        value = data.get("id")
+    else:
+        value = data.get("guild_id")
+    return int(value) if value else None

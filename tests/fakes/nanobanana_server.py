@@ -439,6 +439,9 @@ class FakeNanobanana:
         self.hang_seconds = 3600.0
         #: Every request received, in order.
         self.requests: list[RecordedRequest] = []
+        #: generateContent calls being answered now, and the most there ever were at once.
+        self.in_flight = 0
+        self.max_in_flight = 0
         #: Every thought signature handed out, so a test can check what comes back.
         self.signatures: list[str] = []
         self._script: deque[Behaviour] = deque()
@@ -570,10 +573,13 @@ class FakeNanobanana:
         )
         self.requests.append(record)
         response: web.StreamResponse | None = None
+        self.in_flight += 1
+        self.max_in_flight = max(self.max_in_flight, self.in_flight)
         try:
             response = await self._answer(request, record, body)
             return response
         finally:
+            self.in_flight -= 1
             record.status = response.status if response is not None else 0
             record.handler_seconds = time.perf_counter() - started
 

@@ -3,7 +3,8 @@
 `python -m tests.reliability.bot_process` reads the usual settings from the environment,
 plus `FAKE_DISCORD_URL` / `FAKE_GATEWAY_URL` (the test's fake Discord) and
 `STORE_FAILURE_RATE` / `STORE_FAILURE_SEED` (writes to the object store that fail on purpose).
-SIGTERM closes the bot gracefully, as a service manager would.
+SIGTERM closes the bot gracefully, as a service manager would: this runs `bot.app.serve`, the
+same loop as `python -m bot run`.
 """
 
 from __future__ import annotations
@@ -11,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import os
 import random
-import signal
 import sys
 
 import discord
@@ -19,7 +19,7 @@ import discord.gateway
 import discord.http
 import yarl
 
-from bot.app import NanoBananaBot, build_object_store
+from bot.app import NanoBananaBot, build_object_store, serve
 from bot.config import load_settings
 from bot.logs import setup_logging
 from tests.fakes.flaky_store import FlakyStore
@@ -38,18 +38,8 @@ async def main() -> int:
     )
     bot = NanoBananaBot(settings, store=store, guild_ready_timeout=0)
     bot.shutdown_deadline = float(os.environ.get("SHUTDOWN_DEADLINE", "10"))
-    loop = asyncio.get_running_loop()
-    stop = asyncio.Event()
-    loop.add_signal_handler(signal.SIGTERM, stop.set)
     async with bot:
-        runner = asyncio.create_task(bot.start(settings.discord_token.get_secret_value()))
-        stopper = asyncio.create_task(stop.wait())
-        done, _ = await asyncio.wait({runner, stopper}, return_when=asyncio.FIRST_COMPLETED)
-        if runner in done:
-            runner.result()
-            return 1
-        await bot.close()
-        await runner
+        await serve(bot, settings.discord_token.get_secret_value())
     return 0
 
 

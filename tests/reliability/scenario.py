@@ -1,12 +1,15 @@
 """A seeded storm of operations against the real bot, with faults and hard kills.
 
-The bot runs in a child process (tests/reliability/bot_process.py) so it can be killed with
-SIGKILL mid-flight and started again on the same database and storage. The fake Discord and the
-fake Nano Banana API run here. Members use the bot in three servers (most are in two of them),
-each server with its own moderator, in either economy scope. While operations run, the API
-fails 30% of calls in assorted ways and the object store fails 10% of writes. At the end the
-invariants are checked on the database and the storage, wallet by wallet, and returned as
-figures.
+The bot runs in child processes (tests/reliability/bot_process.py) so that one can be killed
+with SIGKILL mid-flight and started again on the same database and storage. With one process
+it runs every shard on a SQLite file; with several (`processes=2`...) each runs its own Discord
+shards (the first two shards, then one each) and they share one PostgreSQL database
+(`database_url`) and one object store. The fake Discord (routing each server's events to its
+shard's process) and the fake Nano Banana API run here. Members use the bot in servers spread
+over the shards (most members are in two of them), each server with its own moderator, in
+either economy scope. While operations run, the API fails 30% of calls in assorted ways and the
+object store fails 10% of writes. At the end the invariants are checked on the database and
+the storage, wallet by wallet, and returned as figures.
 """
 
 from __future__ import annotations
@@ -32,7 +35,7 @@ from PIL import Image as PILImage
 
 from bot.nanobanana.wire import parse_usage
 from bot.services.pricing import PriceTable, UsageCounts, micros
-from storage.db import Database
+from storage.db import Database, open_database
 from storage.objects import LocalObjectStore
 from storage.usage import Cap, CapKind, UsageRepository
 from tests.fakes.discord_server import (
@@ -98,6 +101,11 @@ class Figures:
     late_answers: int = 0  # first answers after Discord's 3 s (404 10062)
     refund_rows: int = 0
     objects: int = 0
+    processes: int = 1
+    shards: int = 1
+    backend: str = "sqlite"
+    refunded_and_delivered: int = 0
+    stuck_jobs: int = 0
     # What the images cost the host: Google's bill (every answer with images the fake API
     # gave, priced by the table) and the bot's own books, against the budgets.
     budget_usd: str = ""
@@ -113,6 +121,9 @@ class Figures:
         return json.dumps(
             {
                 "seconds": round(self.seconds, 1),
+                "backend": self.backend,
+                "processes": self.processes,
+                "shards": self.shards,
                 "scope": self.scope,
                 "servers": self.servers,
                 "operations": dict(self.operations),
@@ -130,6 +141,8 @@ class Figures:
                 "negative_wallets": self.negative_wallets,
                 "double_refunds": self.double_refunds,
                 "orphans": self.orphans,
+                "stuck_jobs": self.stuck_jobs,
+                "refunded_and_delivered": self.refunded_and_delivered,
                 "images_by_status": self.images_by_status,
                 "failed_generations": self.failed_generations,
                 "refunded_at_restart": self.refunded_at_restart,
@@ -162,12 +175,23 @@ def _has_image(message: FakeMessage) -> bool:
 
 
 class BotProcess:
-    """The bot as a child process: start, wait until it answers, kill or stop it."""
+    """One bot process (over `shard_ids`, or every shard): start, wait until it answers in
+    `probe_guild`, kill or stop it."""
 
-    def __init__(self, fake: FakeDiscord, env: dict[str, str], log_path: Path) -> None:
+    def __init__(
+        self,
+        fake: FakeDiscord,
+        env: dict[str, str],
+        log_path: Path,
+        *,
+        shard_ids: list[int] | None = None,
+        probe_guild: FakeGuild | None = None,
+    ) -> None:
         self.fake = fake
         self.env = env
         self.log_path = log_path
+        self.shard_ids = shard_ids
+        self.probe_guild = probe_guild
         self.process: asyncio.subprocess.Process | None = None
 
     async def start(self, probe_user: FakeUser) -> None:
@@ -178,19 +202,31 @@ class BotProcess:
             env=self.env, cwd=str(ROOT), stdout=log, stderr=log,
         )  # fmt: skip
         log.close()
-        deadline = time.monotonic() + 60
-        while len(self.fake.identifies) <= identifies or not self.fake.connected:
+        deadline = time.monotonic() + 90
+        shards = self.shard_ids or [0]
+
+        def connected() -> bool:
+            if len(self.fake.identifies) < identifies + len(shards):
+                return False
+            return self.fake.shards_connected(shards) if self.shard_ids else self.fake.connected
+
+        while not connected():
             if self.process.returncode is not None or time.monotonic() > deadline:
                 raise RuntimeError(f"the bot did not start; see {self.log_path}:\n{self.tail()}")
             await asyncio.sleep(0.05)
         # Ready when it answers: GUILD_CREATE handling and cog loading are done by then.
         while True:
-            rec = await self.fake.slash("coins", {}, user=probe_user)
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"the bot does not answer; see {self.log_path}:\n{self.tail()}")
+            try:
+                rec = await self.fake.slash("coins", {}, user=probe_user, guild=self.probe_guild)
+            except LookupError:
+                # This server's commands are synced by shard 0's process, maybe still at it.
+                await asyncio.sleep(0.2)
+                continue
             with contextlib.suppress(TimeoutError):
                 await rec.wait_callback(timeout=5)
                 return
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"the bot does not answer; see {self.log_path}:\n{self.tail()}")
 
     def kill(self) -> None:
         assert self.process is not None
@@ -386,113 +422,120 @@ def _outcome(rec: InteractionRecord) -> str:
 
 
 async def check_invariants(
-    db_path: Path, objects_dir: Path, figures: Figures, *, scope: str = "guild"
+    db: Database,
+    objects_dir: Path,
+    figures: Figures,
+    *,
+    scope: str = "guild",
+    delivered: set[str] | None = None,
 ) -> None:
-    """The money and storage invariants, counted in `figures` and listed in its problems."""
+    """The money and storage invariants, counted in `figures` and listed in its problems.
+    `delivered`: short ids of the images members received (none may have been refunded)."""
     problems = figures.problems
-    async with Database(db_path) as db:
-        figures.users = int(await db.fetchval("SELECT COUNT(*) FROM users"))
-        wallets = await db.fetchall(
-            "SELECT w.id, w.coins, w.guild_id, COALESCE(SUM(t.delta), 0) AS total "
-            "FROM wallets w LEFT JOIN coin_transactions t ON t.wallet_id = w.id GROUP BY w.id"
+    figures.users = int(await db.fetchval("SELECT COUNT(*) FROM users"))
+    wallets = await db.fetchall(
+        "SELECT w.id, w.coins, w.guild_id, COALESCE(SUM(t.delta), 0) AS total "
+        "FROM wallets w LEFT JOIN coin_transactions t ON t.wallet_id = w.id GROUP BY w.id"
+    )
+    figures.wallets = len(wallets)
+    for row in wallets:
+        if row["coins"] < 0:
+            figures.negative_wallets += 1
+            problems.append(f"wallet {row['id']} has a negative balance")
+        if row["coins"] != row["total"]:
+            figures.ledger_mismatches += 1
+            problems.append(f"wallet {row['id']}: coins {row['coins']} != ledger {row['total']}")
+    stale = await db.fetchval(
+        "SELECT COUNT(*) FROM wallets w WHERE (SELECT t.balance_after FROM "
+        "coin_transactions t WHERE t.wallet_id = w.id ORDER BY t.seq DESC LIMIT 1) "
+        "!= w.coins"
+    )
+    if stale:
+        figures.ledger_mismatches += int(stale)
+        problems.append(f"{stale} wallets whose newest ledger row is not their balance")
+    strangers = await db.fetchval(
+        "SELECT COUNT(*) FROM coin_transactions t JOIN wallets w ON w.id = t.wallet_id "
+        "WHERE t.user_id != w.user_id"
+    )
+    if strangers:
+        figures.ledger_mismatches += int(strangers)
+        problems.append(f"{strangers} ledger rows naming another member than their wallet's")
+    negative_rows = await db.fetchval(
+        "SELECT COUNT(*) FROM coin_transactions WHERE balance_after < 0"
+    )
+    if negative_rows:
+        figures.negative_wallets += int(negative_rows)
+        problems.append(f"{negative_rows} ledger rows with a negative balance_after")
+    if scope == "global":
+        scoped = await db.fetchval("SELECT COUNT(*) FROM wallets WHERE guild_id IS NOT NULL")
+        if scoped:
+            problems.append(f"{scoped} per-server wallets in the global economy")
+    else:
+        elsewhere = await db.fetchval(
+            "SELECT COUNT(*) FROM images i JOIN wallets w ON w.id = i.wallet_id "
+            "WHERE w.guild_id IS DISTINCT FROM i.guild_id"
         )
-        figures.wallets = len(wallets)
-        for row in wallets:
-            if row["coins"] < 0:
-                figures.negative_wallets += 1
-                problems.append(f"wallet {row['id']} has a negative balance")
-            if row["coins"] != row["total"]:
-                figures.ledger_mismatches += 1
-                problems.append(
-                    f"wallet {row['id']}: coins {row['coins']} != ledger {row['total']}"
-                )
-        stale = await db.fetchval(
-            "SELECT COUNT(*) FROM wallets w WHERE (SELECT t.balance_after FROM "
-            "coin_transactions t WHERE t.wallet_id = w.id ORDER BY t.seq DESC LIMIT 1) "
-            "!= w.coins"
-        )
-        if stale:
-            figures.ledger_mismatches += int(stale)
-            problems.append(f"{stale} wallets whose newest ledger row is not their balance")
-        strangers = await db.fetchval(
-            "SELECT COUNT(*) FROM coin_transactions t JOIN wallets w ON w.id = t.wallet_id "
-            "WHERE t.user_id != w.user_id"
-        )
-        if strangers:
-            figures.ledger_mismatches += int(strangers)
-            problems.append(f"{strangers} ledger rows naming another member than their wallet's")
-        negative_rows = await db.fetchval(
-            "SELECT COUNT(*) FROM coin_transactions WHERE balance_after < 0"
-        )
-        if negative_rows:
-            figures.negative_wallets += int(negative_rows)
-            problems.append(f"{negative_rows} ledger rows with a negative balance_after")
-        if scope == "global":
-            scoped = await db.fetchval("SELECT COUNT(*) FROM wallets WHERE guild_id IS NOT NULL")
-            if scoped:
-                problems.append(f"{scoped} per-server wallets in the global economy")
-        else:
-            elsewhere = await db.fetchval(
-                "SELECT COUNT(*) FROM images i JOIN wallets w ON w.id = i.wallet_id "
-                "WHERE w.guild_id IS NOT i.guild_id"
+        if elsewhere:
+            problems.append(f"{elsewhere} images paid from another server's wallet")
+    figures.servers = int(await db.fetchval("SELECT COUNT(DISTINCT guild_id) FROM images"))
+    figures.ledger_rows = int(await db.fetchval("SELECT COUNT(*) FROM coin_transactions"))
+    status_rows = await db.fetchall("SELECT status, COUNT(*) AS n FROM images GROUP BY 1")
+    figures.images_by_status = {r["status"]: r["n"] for r in status_rows}
+    unfinished = figures.images_by_status.get("PENDING", 0) + figures.images_by_status.get(
+        "PROCESSING", 0
+    )
+    figures.stuck_jobs = unfinished
+    if unfinished:
+        problems.append(f"{unfinished} jobs left PENDING/PROCESSING")
+    refunds = await db.fetchall(
+        "SELECT i.id, i.coins_used, "
+        "(SELECT COUNT(*) FROM coin_transactions t WHERE t.image_id = i.id "
+        " AND t.kind = 'REFUND') AS refunds, "
+        "(SELECT COALESCE(SUM(delta), 0) FROM coin_transactions t WHERE t.image_id = i.id "
+        " AND t.kind = 'REFUND') AS refunded, "
+        "(SELECT COUNT(*) FROM coin_transactions t WHERE t.image_id = i.id "
+        " AND t.kind = 'REFUND' AND t.wallet_id IS DISTINCT FROM i.wallet_id) AS misdirected "
+        "FROM images i WHERE i.type = 'GENERATED' AND i.status = 'FAILED'"
+    )
+    figures.failed_generations = len(refunds)
+    for row in refunds:
+        expected = 1 if row["coins_used"] else 0
+        if row["refunds"] > 1:
+            figures.double_refunds += 1
+        if delivered is not None and row["id"][:8] in delivered:
+            figures.refunded_and_delivered += 1
+            problems.append(f"failed image {row['id']} was refunded and delivered")
+        if row["refunds"] != expected or row["refunded"] != row["coins_used"]:
+            problems.append(
+                f"failed image {row['id']}: {row['refunds']} refunds of "
+                f"{row['refunded']} for cost {row['coins_used']}"
             )
-            if elsewhere:
-                problems.append(f"{elsewhere} images paid from another server's wallet")
-        figures.servers = int(await db.fetchval("SELECT COUNT(DISTINCT guild_id) FROM images"))
-        figures.ledger_rows = int(await db.fetchval("SELECT COUNT(*) FROM coin_transactions"))
-        status_rows = await db.fetchall("SELECT status, COUNT(*) AS n FROM images GROUP BY 1")
-        figures.images_by_status = {r["status"]: r["n"] for r in status_rows}
-        unfinished = figures.images_by_status.get("PENDING", 0) + figures.images_by_status.get(
-            "PROCESSING", 0
+        if row["misdirected"]:
+            problems.append(f"failed image {row['id']}: refunded to another wallet")
+    figures.refunded_at_restart = int(
+        await db.fetchval(
+            "SELECT COUNT(*) FROM images WHERE status = 'FAILED' "
+            f"AND {db.dialect.json_text('metadata', 'error')} = '\"interrupted by a restart\"'"
         )
-        if unfinished:
-            problems.append(f"{unfinished} jobs left PENDING/PROCESSING")
-        refunds = await db.fetchall(
-            "SELECT i.id, i.coins_used, "
-            "(SELECT COUNT(*) FROM coin_transactions t WHERE t.image_id = i.id "
-            " AND t.kind = 'REFUND') AS refunds, "
-            "(SELECT COALESCE(SUM(delta), 0) FROM coin_transactions t WHERE t.image_id = i.id "
-            " AND t.kind = 'REFUND') AS refunded, "
-            "(SELECT COUNT(*) FROM coin_transactions t WHERE t.image_id = i.id "
-            " AND t.kind = 'REFUND' AND t.wallet_id IS NOT i.wallet_id) AS misdirected "
-            "FROM images i WHERE i.type = 'GENERATED' AND i.status = 'FAILED'"
-        )
-        figures.failed_generations = len(refunds)
-        for row in refunds:
-            expected = 1 if row["coins_used"] else 0
-            if row["refunds"] > 1:
-                figures.double_refunds += 1
-            if row["refunds"] != expected or row["refunded"] != row["coins_used"]:
-                problems.append(
-                    f"failed image {row['id']}: {row['refunds']} refunds of "
-                    f"{row['refunded']} for cost {row['coins_used']}"
-                )
-            if row["misdirected"]:
-                problems.append(f"failed image {row['id']}: refunded to another wallet")
-        figures.refunded_at_restart = int(
-            await db.fetchval(
-                "SELECT COUNT(*) FROM images WHERE status = 'FAILED' "
-                "AND json_extract(metadata, '$.error') = 'interrupted by a restart'"
-            )
-        )
-        figures.refund_rows = int(
-            await db.fetchval("SELECT COUNT(*) FROM coin_transactions WHERE kind = 'REFUND'")
-        )
-        wrong_refunds = await db.fetchval(
-            "SELECT COUNT(*) FROM coin_transactions t JOIN images i ON i.id = t.image_id "
-            "WHERE t.kind = 'REFUND' AND i.status != 'FAILED'"
-        )
-        if wrong_refunds:
-            problems.append(f"{wrong_refunds} refunds of images that did not fail")
-        completed = await db.fetchall(
-            "SELECT id, storage_key, thumbnail_key, metadata FROM images WHERE status='COMPLETED'"
-        )
-        referenced: set[str] = set()
-        for row in await db.fetchall(
-            "SELECT storage_key, thumbnail_key, metadata FROM images"
-        ):  # fmt: skip
-            referenced.update(k for k in (row["storage_key"], row["thumbnail_key"]) if k)
-            referenced.update(json.loads(row["metadata"]).get("input_keys") or [])
+    )
+    figures.refund_rows = int(
+        await db.fetchval("SELECT COUNT(*) FROM coin_transactions WHERE kind = 'REFUND'")
+    )
+    wrong_refunds = await db.fetchval(
+        "SELECT COUNT(*) FROM coin_transactions t JOIN images i ON i.id = t.image_id "
+        "WHERE t.kind = 'REFUND' AND i.status != 'FAILED'"
+    )
+    if wrong_refunds:
+        problems.append(f"{wrong_refunds} refunds of images that did not fail")
+    completed = await db.fetchall(
+        "SELECT id, storage_key, thumbnail_key, metadata FROM images WHERE status='COMPLETED'"
+    )
+    referenced: set[str] = set()
+    for row in await db.fetchall(
+        "SELECT storage_key, thumbnail_key, metadata FROM images"
+    ):  # fmt: skip
+        referenced.update(k for k in (row["storage_key"], row["thumbnail_key"]) if k)
+        referenced.update(json.loads(row["metadata"]).get("input_keys") or [])
     store = LocalObjectStore(objects_dir)
     present: set[str] = set()
     for prefix in OWNED_PREFIXES:
@@ -505,7 +548,7 @@ async def check_invariants(
         for key in json.loads(row["metadata"]).get("input_keys") or []:
             if key not in present:
                 problems.append(f"completed image {row['id']} is missing input {key}")
-    await check_budgets(db_path, figures)
+    await check_budgets(db, figures)
     if figures.interrupted_notices != figures.refunded_at_restart:
         problems.append(
             f"{figures.refunded_at_restart} jobs refunded at restart but "
@@ -522,29 +565,56 @@ async def check_invariants(
         )
 
 
-async def check_budgets(db_path: Path, figures: Figures) -> None:
+def delivered_images(fake: FakeDiscord) -> set[str]:
+    """Short ids of every image the bot sent (in interaction messages and channels)."""
+    messages = [m for rec in fake.records for m in (*rec.messages, *rec.edits)]
+    names = {name for m in (*messages, *fake.channel_log) for name in m.filenames}
+    return {n.split("-", 1)[1].split(".")[0] for n in names if n.startswith("nanobanana-")}
+
+
+def shard_layout(processes: int) -> tuple[int, list[list[int]] | None]:
+    """SHARD_COUNT and each process's SHARD_IDS: the first process runs two shards, every
+    other one; a single process runs every shard (none given)."""
+    if processes <= 1:
+        return 1, None
+    count = processes + 1
+    return count, [[0, 1], *([n] for n in range(2, count))]
+
+
+def guild_id_on_shard(shard: int, count: int, n: int) -> int:
+    """A snowflake whose guild lands on `shard` of `count` ((id >> 22) % count)."""
+    base = (1_600_000_000_000 // count) * count + n * count
+    return ((base + shard) << 22) | (n + 1)
+
+
+async def unfinished_jobs(db: Database) -> int:
+    return int(
+        await db.fetchval("SELECT COUNT(*) FROM images WHERE status IN ('PENDING', 'PROCESSING')")
+    )
+
+
+async def check_budgets(db: Database, figures: Figures) -> None:
     """No budget was exceeded: what was billed (in the bot's books, and by the API itself)
     stays within each cap, but for what answers cost beyond their reservation's estimate
     (e.g. two images in one answer), which only jobs already running can add."""
     problems = figures.problems
-    async with Database(db_path) as db:
-        left = await db.fetchval("SELECT COUNT(*) FROM generation_usage WHERE status = 'RESERVED'")
-        if left:
-            problems.append(f"{left} budget reservations left RESERVED")
-        rows = await db.fetchall(
-            "SELECT guild_id, day, month, cost_micros, estimate_micros, images "
-            "FROM generation_usage WHERE status = 'BILLED'"
-        )
-        # Every running total (what the caps are checked against) equals its rows' sum.
-        usage = UsageRepository(db)
-        for total in await db.fetchall("SELECT scope, kind, period, used FROM budget_totals"):
-            scope = str(total["scope"])
-            period = Cap(
-                CapKind(total["kind"]), 0, str(total["period"]),
-                None if scope == "global" else int(scope.split(":")[1]),
-            )  # fmt: skip
-            if await usage.recount(period) != int(total["used"]):
-                problems.append(f"budget total {tuple(total)} != {await usage.recount(period)}")
+    left = await db.fetchval("SELECT COUNT(*) FROM generation_usage WHERE status = 'RESERVED'")
+    if left:
+        problems.append(f"{left} budget reservations left RESERVED")
+    rows = await db.fetchall(
+        "SELECT guild_id, day, month, cost_micros, estimate_micros, images "
+        "FROM generation_usage WHERE status = 'BILLED'"
+    )
+    # Every running total (what the caps are checked against) equals its rows' sum.
+    usage = UsageRepository(db)
+    for total in await db.fetchall("SELECT scope, kind, period, used FROM budget_totals"):
+        scope = str(total["scope"])
+        period = Cap(
+            CapKind(total["kind"]), 0, str(total["period"]),
+            None if scope == "global" else int(scope.split(":")[1]),
+        )  # fmt: skip
+        if await usage.recount(period) != int(total["used"]):
+            problems.append(f"budget total {dict(total)} != {await usage.recount(period)}")
     figures.billed_micros = sum(int(r["cost_micros"]) for r in rows)
     excess = sum(max(0, int(r["cost_micros"]) - int(r["estimate_micros"])) for r in rows)
     figures.overrun_allowance_micros = excess
@@ -592,20 +662,36 @@ async def run(
     api_latency: float = 0.15,
     batch: int = 8,
     scope: str = "guild",
+    processes: int = 1,
+    database_url: str | None = None,
+    lease_seconds: float = 2.0,
 ) -> Figures:
-    """Run the storm in ECONOMY_SCOPE `scope` and check the invariants; returns the figures."""
+    """Run the storm in ECONOMY_SCOPE `scope` over `processes` bot processes (sharing the
+    PostgreSQL database at `database_url`, else a SQLite file) and check the invariants;
+    returns the figures."""
     rng = random.Random(seed)
     started = time.monotonic()
     db_path = workdir / "bot.db"
     objects_dir = workdir / "objects"
+    shard_count, shard_ids = shard_layout(processes)
+    servers = max(SERVERS, shard_count)
     async with FakeDiscord() as fake, FakeNanobanana(image_size=128) as api:
         scenario = Scenario(fake, api, rng)
-        scenario.figures.scope = scope
-        guilds = [fake.add_guild(f"Storm {n}") for n in range(SERVERS)]
+        figures = scenario.figures
+        figures.scope = scope
+        figures.processes, figures.shards = processes, shard_count
+        figures.backend = "postgresql" if database_url else "sqlite"
+        guilds = [
+            fake.add_guild(
+                f"Storm {n}",
+                id=guild_id_on_shard(n % shard_count, shard_count, n) if shard_ids else None,
+            )
+            for n in range(servers)
+        ]  # fmt: skip
         scenario.guilds = guilds
         for n in range(12):
-            # Each member is in two of the three servers.
-            skip = guilds[n % SERVERS]
+            # Each member is in all servers but one.
+            skip = guilds[n % servers]
             member = fake.add_user(f"user{n}", guilds=[g for g in guilds if g is not skip])
             scenario.members.append(member)
         for n, guild in enumerate(guilds):
@@ -644,6 +730,7 @@ async def run(
             "ECONOMY_SCOPE": scope,
             "DAILY_COINS": "40",
             "DATABASE_PATH": str(db_path),
+            "DATABASE_URL": database_url or "",
             "LOCAL_STORAGE_DIR": str(objects_dir),
             "GEMINI_API_KEY": "test-key",
             "WEB_PORT": "0",
@@ -657,15 +744,24 @@ async def run(
             "MAX_JOBS_PER_USER": "2",
             "MAX_UPLOAD_BYTES": "1000000",
             "STORE_FAILURE_RATE": str(store_failure_rate),
-            "STORE_FAILURE_SEED": str(seed + 2),
             "SHUTDOWN_DEADLINE": "10",
+            "JOB_LEASE_SECONDS": str(lease_seconds),
+            "DATABASE_POOL_SIZE": "4",
             "LOG_LEVEL": "INFO",
             "MONTHLY_BUDGET_USD": budget_usd,
         }
-        scenario.figures.budget_usd = budget_usd
-        bot = BotProcess(fake, env, workdir / "bot.log")
-        await bot.start(scenario.members[1])
-        scenario.figures.restarts += 1
+        bots: list[BotProcess] = []
+        for n, shards in enumerate(shard_ids or [None]):
+            bot_env = {**env, "STORE_FAILURE_SEED": str(seed + 2 + n)}
+            if shards is not None:
+                bot_env |= {"SHARD_COUNT": str(shard_count),
+                            "SHARD_IDS": ",".join(map(str, shards))}  # fmt: skip
+            probe = next(g for g in guilds if (g.id >> 22) % shard_count in (shards or [0]))
+            bots.append(BotProcess(fake, bot_env, workdir / f"bot{n}.log", shard_ids=shards,
+                                   probe_guild=probe))  # fmt: skip
+        await asyncio.gather(*(bot.start(scenario.members[1]) for bot in bots))
+        figures.restarts += len(bots)
+        figures.budget_usd = budget_usd
         # Two servers' moderators cap their own server: a monthly budget, a daily image cap.
         server_caps = {
             guilds[0]: ("monthly_budget_usd", "$0.30"),
@@ -675,7 +771,7 @@ async def run(
             rec = await fake.slash("settings set", {"setting": setting, "value": value},
                                    user=scenario.mods[guild.id], guild=guild)  # fmt: skip
             await rec.wait_original(timeout=10)
-            scenario.figures.server_caps[str(guild.id)] = value
+            figures.server_caps[str(guild.id)] = value
         kill_points = sorted(rng.sample(range(operations // 5, operations), kills)) if kills else []
         ops, weights = list(MIX), list(MIX.values())
         done = 0
@@ -686,35 +782,48 @@ async def run(
             done += size
             if kill_points and done >= kill_points[0]:
                 kill_points.pop(0)
+                victim = rng.choice(bots)
                 # Kill while jobs are in flight: no graceful close, no refunds by the dying bot.
                 await asyncio.sleep(rng.uniform(0.0, api_latency))
-                bot.kill()
-                await bot.wait()
-                scenario.figures.kills += 1
+                victim.kill()
+                await victim.wait()
+                figures.kills += 1
                 scenario.epoch += 1
-                await bot.start(scenario.members[1])
-                scenario.figures.restarts += 1
+                await victim.start(scenario.members[1])
+                figures.restarts += 1
             elif done % (batch * 4) == 0:
                 await scenario.settle(timeout=60)
         await scenario.settle(timeout=120)
-        code = await bot.stop()
-        if code != 0:
-            scenario.figures.problems.append(f"bot exited with {code}:\n{bot.tail()}")
-        scenario.account()
-        # One notice per member, several to a message (one message per channel).
-        scenario.figures.interrupted_notices = sum(
-            m.content.count("interrupted by a bot restart") for m in fake.channel_log
-        )
-        scenario.figures.api_calls = len(api.requests)
-        scenario.figures.api_spend_micros = api_spend(api)
-        scenario.figures.budget_refusals = sum(
-            n for key, n in scenario.figures.outcomes.items() if key.endswith("refused_budget")
-        )
-        scenario.figures.discord_429s = len(fake.ratelimits.hits)
-        scenario.figures.late_answers = sum(
-            1 for rec, _, _ in scenario.records if any(e.code == 10062 for e in rec.errors)
-        )
-        api.requests.clear()
-    scenario.figures.seconds = time.monotonic() - started
-    await check_invariants(db_path, objects_dir, scenario.figures, scope=scope)
-    return scenario.figures
+        database = open_database(url=database_url, path=db_path)
+        async with database:
+            # The jobs of killed processes are refunded once their lease expires, by a live
+            # process, which tells their members: wait for that before stopping.
+            for _ in range(int((60 + 3 * lease_seconds) / 0.2)):
+                if not await unfinished_jobs(database):
+                    break
+                await asyncio.sleep(0.2)
+            await asyncio.sleep(1.0)  # the notices go out right after the refunds
+            for bot in bots:
+                code = await bot.stop()
+                if code != 0:
+                    figures.problems.append(f"bot exited with {code}:\n{bot.tail()}")
+            scenario.account()
+            # One notice per member, several to a message (one message per channel).
+            figures.interrupted_notices = sum(
+                m.content.count("interrupted by a bot restart") for m in fake.channel_log
+            )
+            figures.api_calls = len(api.requests)
+            figures.api_spend_micros = api_spend(api)
+            figures.budget_refusals = sum(
+                n for key, n in figures.outcomes.items() if key.endswith("refused_budget")
+            )
+            figures.discord_429s = len(fake.ratelimits.hits)
+            figures.late_answers = sum(
+                1 for rec, _, _ in scenario.records if any(e.code == 10062 for e in rec.errors)
+            )
+            api.requests.clear()
+            figures.seconds = time.monotonic() - started
+            await check_invariants(
+                database, objects_dir, figures, scope=scope, delivered=delivered_images(fake)
+            )
+    return figures

@@ -34,12 +34,12 @@ async def assert_ledger_consistent(db: Database) -> None:
     assert strangers == 0, "ledger rows naming another member than their wallet's"
     doubles = await db.fetchval(
         "SELECT COUNT(*) FROM (SELECT image_id FROM coin_transactions WHERE kind = 'REFUND' "
-        "GROUP BY image_id HAVING COUNT(*) > 1)"
+        "GROUP BY image_id HAVING COUNT(*) > 1) AS doubled"
     )
     assert doubles == 0
     misdirected = await db.fetchval(
         "SELECT COUNT(*) FROM coin_transactions t JOIN images i ON i.id = t.image_id "
-        "WHERE t.kind = 'REFUND' AND t.wallet_id IS NOT i.wallet_id"
+        "WHERE t.kind = 'REFUND' AND t.wallet_id IS DISTINCT FROM i.wallet_id"
     )
     assert misdirected == 0, "a refund went to another wallet than the one that paid"
 

@@ -103,7 +103,9 @@ async def test_the_migration_counts_existing_images(tmp_path: object) -> None:
     from storage.db import load_migrations
 
     assert isinstance(tmp_path, Path)
-    db = Database(tmp_path / "old.db")
+    from storage.sqlite import SQLiteDatabase
+
+    db = SQLiteDatabase(tmp_path / "old.db")
     await db.connect()
     try:
         before = [m for m in load_migrations() if m.version < 6]

@@ -15,6 +15,7 @@ from typing import Any
 from storage.db import Database, load_migrations
 from storage.images import ImageRepository
 from storage.models import TransactionKind
+from storage.sqlite import SQLiteDatabase
 from storage.wallets import WalletRepository
 from tests.storage.helpers import assert_ledger_consistent
 
@@ -44,7 +45,7 @@ async def upgraded(tmp_path: Path) -> tuple[Database, dict[str, list[dict[str, A
     path = tmp_path / "bot.db"
     shutil.copy(FIXTURE, path)
     before = snapshot(path)
-    db = Database(path)
+    db = SQLiteDatabase(path)
     await db.connect()
     applied = await db.migrate()
     assert [m.version for m in applied] == [m.version for m in load_migrations()][1:]
@@ -141,7 +142,7 @@ async def test_unfinished_jobs_refund_to_the_carried_over_wallet(tmp_path: Path)
 async def test_a_one_server_database_puts_every_image_in_that_server(tmp_path: Path) -> None:
     path = tmp_path / "one.db"
     first = load_migrations()[0]
-    async with Database(path) as db:
+    async with SQLiteDatabase(path) as db:
         await db.migrate([first])
         await db.execute(
             "INSERT INTO users (id, discord_id, coins, created_at, updated_at) "

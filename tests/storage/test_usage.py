@@ -1,11 +1,10 @@
 """Budgets in the database: a reservation admitted or refused in the transaction that debits,
-two processes (two connections to one file) racing at the edge of a cap, notices recorded
-once, and what failing, billing and an interrupted job do to the counts."""
+two processes (two connections to one database, on both backends) racing at the edge of a
+cap, notices recorded once, and what failing, billing and an interrupted job do to the counts."""
 
 from __future__ import annotations
 
 import asyncio
-from pathlib import Path
 
 import pytest
 
@@ -26,39 +25,32 @@ def claim(estimate: int, *caps: Cap, day: str = "2026-03-09") -> BudgetClaim:
 
 
 async def test_two_processes_racing_at_the_edge_of_a_cap_admit_exactly_what_fits(
-    tmp_path: Path,
+    db: Database, db_twin: Database
 ) -> None:
-    first, second = Database(tmp_path / "bot.db"), Database(tmp_path / "bot.db")
-    await first.connect()
-    await first.migrate()
-    await second.connect()
-    try:
-        payers = [await member(first, 1000 + n, 500, GUILD) for n in range(12)]
-        cap = Cap(CapKind.USD_PER_MONTH, 5 * 40_000, "2026-03", GUILD)
-        repos = [ImageRepository(first), ImageRepository(second)]
+    first, second = db, db_twin
+    payers = [await member(first, 1000 + n, 500, GUILD) for n in range(12)]
+    cap = Cap(CapKind.USD_PER_MONTH, 5 * 40_000, "2026-03", GUILD)
+    repos = [ImageRepository(first), ImageRepository(second)]
 
-        async def reserve(n: int) -> str:
-            user, wallet = payers[n]
-            try:
-                await repos[n % 2].reserve_within_budget(
-                    user_id=user.id, wallet_id=wallet.id, cost=100, prompt="x",
-                    guild_id=GUILD, claim=claim(40_000, cap),
-                )  # fmt: skip
-            except BudgetExceeded:
-                return "refused"
-            return "admitted"
+    async def reserve(n: int) -> str:
+        user, wallet = payers[n]
+        try:
+            await repos[n % 2].reserve_within_budget(
+                user_id=user.id, wallet_id=wallet.id, cost=100, prompt="x",
+                guild_id=GUILD, claim=claim(40_000, cap),
+            )  # fmt: skip
+        except BudgetExceeded:
+            return "refused"
+        return "admitted"
 
-        outcomes = await asyncio.gather(*(reserve(n) for n in range(12)))
-        assert outcomes.count("admitted") == 5
-        assert await UsageRepository(first).level(cap) == 200_000
-        assert await UsageRepository(first).recount(cap) == 200_000
-        # The refused paid nothing and left no row.
-        assert await first.fetchval("SELECT COUNT(*) FROM images") == 5
-        assert await first.fetchval("SELECT SUM(coins) FROM wallets") == 12 * 500 - 5 * 100
-        await assert_ledger_consistent(first)
-    finally:
-        await second.close()
-        await first.close()
+    outcomes = await asyncio.gather(*(reserve(n) for n in range(12)))
+    assert outcomes.count("admitted") == 5
+    assert await UsageRepository(first).level(cap) == 200_000
+    assert await UsageRepository(first).recount(cap) == 200_000
+    # The refused paid nothing and left no row.
+    assert await first.fetchval("SELECT COUNT(*) FROM images") == 5
+    assert await first.fetchval("SELECT SUM(coins) FROM wallets") == 12 * 500 - 5 * 100
+    await assert_ledger_consistent(first)
 
 
 async def test_notices_once_and_what_failing_billing_and_interruption_count(db: Database) -> None:

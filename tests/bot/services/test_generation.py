@@ -53,7 +53,7 @@ async def service(
     images: ImageRepository, local_store: LocalObjectStore, client: NanobananaClient
 ) -> AsyncIterator[GenerationService]:
     generation = make_service(images, local_store, client)
-    generation.start()
+    await generation.start()
     yield generation
     await generation.close(deadline=5)
 
@@ -133,7 +133,7 @@ async def test_storage_failure_refunds_and_leaves_no_objects(
 ) -> None:  # fmt: skip
     flaky = FlakyStore(local_store, fail_put=lambda key: key.startswith("thumbnails/"))
     service = make_service(images, flaky, client)
-    service.start()
+    await service.start()
     try:
         listener = RecordingListener()
         job = await service.submit(user, GenerationRequest("x"), listener)
@@ -227,7 +227,7 @@ async def test_workers_bound_concurrent_api_calls(
 ) -> None:  # fmt: skip
     fake_api.latency = 0.2
     service = make_service(images, local_store, client, max_concurrent=2, max_jobs_per_user=10)
-    service.start()
+    await service.start()
     try:
         owners = [await payer_for(users.db, 100 + n, 1000) for n in range(3)]
         listeners = [RecordingListener() for _ in range(6)]
@@ -261,7 +261,7 @@ async def test_close_refunds_queued_jobs_and_refuses_new_ones(
 ) -> None:  # fmt: skip
     fake_api.latency = 0.3
     service = make_service(images, local_store, client, max_concurrent=1, max_jobs_per_user=5)
-    service.start()
+    await service.start()
     owner = await payer_for(users.db, 7, 1000)
     listeners = [RecordingListener() for _ in range(4)]
     for listener in listeners:
@@ -269,10 +269,11 @@ async def test_close_refunds_queued_jobs_and_refuses_new_ones(
     await asyncio.sleep(0.05)  # the first job is running, the second waits for the API slot
     await service.close(deadline=5)
     outcomes = [listener.result is not None for listener in listeners]
-    # Started jobs (one per worker: twice the API slots) finish; queued ones are refunded.
-    assert outcomes == [True, True, False, False]
-    assert all(lis.failure.key == "reason.shutdown" for lis in listeners[2:])  # type: ignore[union-attr]
-    assert await coins_of(users.db, owner) == 800
+    # The job calling the API finishes; the one whose worker waits for the slot and the
+    # queued ones (none of which called the API) are refunded.
+    assert outcomes == [True, False, False, False]
+    assert all(lis.failure.key == "reason.shutdown" for lis in listeners[1:])  # type: ignore[union-attr]
+    assert await coins_of(users.db, owner) == 900
     with pytest.raises(ShuttingDown):
         await service.submit(owner, GenerationRequest("x"))
     assert await images.list_unfinished() == []
@@ -285,7 +286,7 @@ async def test_close_past_deadline_refunds_running_job(
 ) -> None:  # fmt: skip
     fake_api.default = Mode.HANG
     service = make_service(images, local_store, client, max_concurrent=1)
-    service.start()
+    await service.start()
     owner = await payer_for(users.db, 8, 300)
     listener = RecordingListener()
     job = await service.submit(owner, GenerationRequest("x"), listener)
@@ -324,7 +325,7 @@ async def test_disabled_service_refuses_before_charging(
         images=images, store=local_store, generator=client, cost=100, max_concurrent=1,
         max_jobs_per_user=1, max_prompt_chars=10, enabled=False,
     )  # fmt: skip
-    service.start()
+    await service.start()
     with pytest.raises(InvalidInput) as info:
         await service.submit(user, GenerationRequest("x"))
     assert info.value.key == "gen.not_configured"
@@ -340,7 +341,7 @@ async def test_full_queue_refuses_without_charging(
         images=images, store=local_store, generator=client, cost=10, max_concurrent=1,
         max_jobs_per_user=5, max_prompt_chars=50, queue_size=2,
     )  # fmt: skip
-    service.start()
+    await service.start()
     try:
         owners = [await payer_for(users.db, 500 + n, 100, cost=10) for n in range(4)]
         for owner in owners[:3]:

@@ -16,11 +16,11 @@ from bot.services.errors import InvalidInput
 from bot.services.generation import Failure, GenerationRequest, GenerationService, Job
 from bot.services.members import Payer
 from bot.services.permissions import Identity
-from storage.db import Database
 from storage.images import ImageRepository, Refund
 from storage.ledger import INT64_MAX
 from storage.models import ImageStatus, TransactionKind
 from storage.objects import LocalObjectStore
+from storage.sqlite import SQLiteDatabase
 from storage.users import UserRepository
 from storage.wallets import WalletRepository
 from tests.bot.services.conftest import RecordingListener, build_services
@@ -33,9 +33,9 @@ CAP = 10**12
 
 
 @pytest.fixture
-async def fault_db(tmp_path: Path) -> AsyncIterator[Database]:
+async def fault_db(tmp_path: Path) -> AsyncIterator[SQLiteDatabase]:
     """A database whose writes give up on a lock after 0.1 s (the service retries them)."""
-    database = Database(tmp_path / "bot.db", busy_timeout_ms=100)
+    database = SQLiteDatabase(tmp_path / "bot.db", busy_timeout_ms=100)
     await database.connect()
     await database.migrate()
     try:
@@ -45,7 +45,7 @@ async def fault_db(tmp_path: Path) -> AsyncIterator[Database]:
 
 
 @pytest.fixture
-def capped_users(fault_db: Database) -> WalletRepository:
+def capped_users(fault_db: SQLiteDatabase) -> WalletRepository:
     """Wallets capped at CAP (named for the members who hold them)."""
     return WalletRepository(fault_db, max_balance=CAP)
 
@@ -64,7 +64,7 @@ async def coins(wallets: WalletRepository, payer: Payer) -> int:
 
 
 @pytest.fixture
-def capped_images(fault_db: Database) -> ImageRepository:
+def capped_images(fault_db: SQLiteDatabase) -> ImageRepository:
     return ImageRepository(fault_db, max_balance=CAP)
 
 
@@ -121,14 +121,14 @@ async def assert_healthy(
 
 
 async def test_lock_held_by_another_process_during_the_refund(
-    fault_db: Database, capped_users: WalletRepository, capped_images: ImageRepository,
+    fault_db: SQLiteDatabase, capped_users: WalletRepository, capped_images: ImageRepository,
     local_store: LocalObjectStore, client: NanobananaClient, fake_api: FakeNanobanana,
 ) -> None:  # fmt: skip
     """The model blocks the prompt while another process holds the write lock: the refund
     waits for the lock instead of killing the worker (it used to raise 'database is locked'
     out of the worker's failure path, holding the coins until a restart)."""
     service = make_service(capped_images, local_store, client, retry_seconds=15)
-    service.start()
+    await service.start()
     try:
         user = await member(capped_users, 1, 300)
         fake_api.default = Behaviour(Mode.BLOCK_PROMPT, latency=0.3)
@@ -152,13 +152,13 @@ async def test_lock_held_by_another_process_during_the_refund(
 
 
 async def test_lock_longer_than_the_retry_budget_still_refunds_once_released(
-    fault_db: Database, capped_users: WalletRepository, capped_images: ImageRepository,
+    fault_db: SQLiteDatabase, capped_users: WalletRepository, capped_images: ImageRepository,
     local_store: LocalObjectStore, client: NanobananaClient, fake_api: FakeNanobanana,
     caplog: pytest.LogCaptureFixture,
 ) -> None:  # fmt: skip
     caplog.set_level(logging.WARNING, logger="bot.services.generation")
     service = make_service(capped_images, local_store, client, retry_seconds=0.3)
-    service.start()
+    await service.start()
     try:
         user = await member(capped_users, 1, 300)
         fake_api.default = Behaviour(Mode.BLOCK_OUTPUT, reason="IMAGE_OTHER", latency=0.2)
@@ -180,14 +180,14 @@ async def test_lock_longer_than_the_retry_budget_still_refunds_once_released(
 
 
 async def test_lock_while_a_job_waits_in_the_queue(
-    fault_db: Database, capped_users: WalletRepository, capped_images: ImageRepository,
+    fault_db: SQLiteDatabase, capped_users: WalletRepository, capped_images: ImageRepository,
     local_store: LocalObjectStore, client: NanobananaClient, fake_api: FakeNanobanana,
 ) -> None:  # fmt: skip
     """A job waiting in the queue while the file is locked used to be dropped silently (its
     PROCESSING update failed and was read as 'already finished'): PENDING, coins held, the
     message stuck on 'Queued'. Now both jobs go through once the lock is gone."""
     service = make_service(capped_images, local_store, client, retry_seconds=15, max_concurrent=1)
-    service.start()
+    await service.start()
     try:
         user = await member(capped_users, 1, 300)
         fake_api.latency = 0.4
@@ -209,11 +209,11 @@ async def test_lock_while_a_job_waits_in_the_queue(
 
 
 async def test_queued_job_is_failed_and_refunded_when_the_lock_outlasts_the_budget(
-    fault_db: Database, capped_users: WalletRepository, capped_images: ImageRepository,
+    fault_db: SQLiteDatabase, capped_users: WalletRepository, capped_images: ImageRepository,
     local_store: LocalObjectStore, client: NanobananaClient, fake_api: FakeNanobanana,
 ) -> None:  # fmt: skip
     service = make_service(capped_images, local_store, client, retry_seconds=0.3, max_concurrent=1)
-    service.start()
+    await service.start()
     try:
         user = await member(capped_users, 1, 300)
         fake_api.latency = 0.3
@@ -257,7 +257,7 @@ async def test_a_worker_that_dies_is_restarted_and_its_job_refunded(
     caplog: pytest.LogCaptureFixture,
 ) -> None:  # fmt: skip
     service = make_service(capped_images, local_store, client, retry_seconds=1)
-    service.start()
+    await service.start()
     try:
         user = await member(capped_users, 1, 300)
         listener = RecordingListener()
@@ -275,7 +275,7 @@ async def test_a_worker_that_dies_is_restarted_and_its_job_refunded(
 
 
 async def test_recover_never_stops_start_up_and_settles_once_the_lock_is_gone(
-    fault_db: Database, capped_users: WalletRepository, capped_images: ImageRepository,
+    fault_db: SQLiteDatabase, capped_users: WalletRepository, capped_images: ImageRepository,
     local_store: LocalObjectStore, client: NanobananaClient, fake_api: FakeNanobanana,
 ) -> None:  # fmt: skip
     user = await member(capped_users, 1, 300)
@@ -293,7 +293,7 @@ async def test_recover_never_stops_start_up_and_settles_once_the_lock_is_gone(
     try:
         async with LockedDatabase(fault_db.path) as lock:
             assert await service.recover() == []  # logged, not raised: start-up goes on
-            service.start()
+            await service.start()
             await asyncio.sleep(0.3)
             assert len(await capped_images.list_unfinished()) == 2
             await lock.release()
@@ -316,7 +316,7 @@ async def test_recovery_never_touches_this_runs_own_jobs(
         user_id=user.user_id, wallet_id=user.wallet_id, cost=100, prompt="a"
     )
     service = make_service(capped_images, local_store, client, retry_seconds=1)
-    service.start()
+    await service.start()
     try:
         fake_api.latency = 0.5
         listener = RecordingListener()
@@ -332,7 +332,7 @@ async def test_recovery_never_touches_this_runs_own_jobs(
 
 
 async def test_a_refund_that_would_overflow_is_recorded_not_fatal(
-    fault_db: Database, capped_users: WalletRepository, capped_images: ImageRepository,
+    fault_db: SQLiteDatabase, capped_users: WalletRepository, capped_images: ImageRepository,
     local_store: LocalObjectStore, client: NanobananaClient, fake_api: FakeNanobanana,
     caplog: pytest.LogCaptureFixture,
 ) -> None:  # fmt: skip
@@ -341,7 +341,7 @@ async def test_a_refund_that_would_overflow_is_recorded_not_fatal(
     every start-up in recover(). Now the refund is refused past the cap, recorded on the image
     and reported, and the worker goes on."""
     service = make_service(capped_images, local_store, client, retry_seconds=1)
-    service.start()
+    await service.start()
     try:
         user = await member(capped_users, 1, 300)
         fake_api.default = Behaviour(Mode.BLOCK_PROMPT, latency=0.3)
@@ -363,7 +363,7 @@ async def test_a_refund_that_would_overflow_is_recorded_not_fatal(
 
 
 async def test_recover_records_a_refund_past_the_cap_and_goes_on(
-    fault_db: Database, capped_users: WalletRepository, capped_images: ImageRepository,
+    fault_db: SQLiteDatabase, capped_users: WalletRepository, capped_images: ImageRepository,
     local_store: LocalObjectStore, client: NanobananaClient, fake_api: FakeNanobanana,
 ) -> None:  # fmt: skip
     rich = await member(capped_users, 1, 300)
@@ -382,7 +382,7 @@ async def test_recover_records_a_refund_past_the_cap_and_goes_on(
     assert (refunds[stuck.id].refunded, refunds[stuck.id].owed) == (0, 100)
     assert (refunds[fine.id].refunded, refunds[fine.id].owed) == (100, 0)
     assert await capped_images.list_unfinished() == []
-    service.start()
+    await service.start()
     try:
         await assert_healthy(service, capped_users, capped_images, fake_api)
     finally:
@@ -390,14 +390,14 @@ async def test_recover_records_a_refund_past_the_cap_and_goes_on(
 
 
 async def test_grants_leave_room_for_refunds_of_jobs_in_flight(
-    fault_db: Database, local_store: LocalObjectStore, client: NanobananaClient,
+    fault_db: SQLiteDatabase, local_store: LocalObjectStore, client: NanobananaClient,
     fake_api: FakeNanobanana,
 ) -> None:  # fmt: skip
     guild = 9001
     services = build_services(fault_db, max_grant=1000, max_balance=1000, starter_coins=300)
     images = ImageRepository(fault_db, max_balance=1000)
     service = make_service(images, local_store, client, retry_seconds=1)
-    service.start()
+    await service.start()
     try:
         target = Identity(discord_id=1, display_name="member", guild_id=guild)
         user = await services.accounts.ensure_user(target)
@@ -423,7 +423,7 @@ async def test_grants_leave_room_for_refunds_of_jobs_in_flight(
         await service.close(deadline=5)
 
 
-async def test_forged_grant_amounts_are_refused_clearly(fault_db: Database) -> None:
+async def test_forged_grant_amounts_are_refused_clearly(fault_db: SQLiteDatabase) -> None:
     services = build_services(fault_db, max_grant=50, starter_coins=0)
     mod = await services.accounts.actor(
         Identity(discord_id=2, display_name="mod", guild_id=9001, can_manage_guild=True)

@@ -63,7 +63,7 @@ async def service(
     images: ImageRepository, local_store: LocalObjectStore, client: NanobananaClient
 ) -> AsyncIterator[GenerationService]:
     generation = make_service(images, local_store, client)
-    generation.start()
+    await generation.start()
     yield generation
     await generation.close(deadline=5)
 
@@ -205,7 +205,7 @@ async def test_a_pro_edit_sends_the_previous_turn_and_signature_across_a_restart
     user: Payer, fake_api: FakeNanobanana,
 ) -> None:  # fmt: skip
     first_service = make_service(images, local_store, client)
-    first_service.start()
+    await first_service.start()
     try:
         made = await run(first_service, user, GenerationRequest("a knight", "3:4", model=PRO,
                                                                 image_size="2K"))  # fmt: skip
@@ -216,7 +216,7 @@ async def test_a_pro_edit_sends_the_previous_turn_and_signature_across_a_restart
 
     # A new process: everything the edit needs comes from the database and the store.
     service = make_service(images, local_store, client)
-    service.start()
+    await service.start()
     try:
         stored = await images.get(made.image.id)
         assert stored is not None

@@ -1,0 +1,67 @@
+"""The deployment files agree with the code: compose runs PostgreSQL and bot processes that
+cover every shard once, the image runs as a non-root user with a health check the CLI has,
+and service managers give the SIGTERM drain more time than it takes.
+
+(No container engine runs where the tests run: the image itself is not built here.)"""
+
+from __future__ import annotations
+
+import configparser
+from pathlib import Path
+
+import yaml
+
+from bot.app import SHUTDOWN_DEADLINE
+from bot.config import load_settings
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def seconds(text: str) -> float:
+    return float(text.removesuffix("s"))
+
+
+def test_compose_runs_postgresql_and_a_process_per_shard() -> None:
+    compose = yaml.safe_load((ROOT / "compose.yaml").read_text())
+    services = compose["services"]
+    assert services["postgres"]["image"].startswith("postgres:15")
+    bots = {name: s for name, s in services.items() if name.startswith("bot-")}
+    assert len(bots) == 2
+    counts = {int(s["environment"]["SHARD_COUNT"]) for s in bots.values()}
+    assert counts == {2}
+    shards = sorted(int(i) for s in bots.values() for i in s["environment"]["SHARD_IDS"].split(","))
+    assert shards == [0, 1]
+    for service in bots.values():
+        env = service["environment"]
+        assert (
+            env["DATABASE_URL"].startswith("postgresql://")
+            and "@postgres:5432/" in env["DATABASE_URL"]
+        )
+        assert seconds(service["stop_grace_period"]) > SHUTDOWN_DEADLINE
+        assert service["depends_on"]["postgres"]["condition"] == "service_healthy"
+        password = "${POSTGRES_PASSWORD:?set POSTGRES_PASSWORD in .env}"
+        settings = load_settings(
+            discord_token="t", shard_count=env["SHARD_COUNT"], shard_ids=env["SHARD_IDS"],
+            database_url=env["DATABASE_URL"].replace(password, "pw"),
+        )  # fmt: skip
+        assert settings.postgres_url is not None
+
+
+def test_the_image_runs_as_a_user_with_a_health_check() -> None:
+    lines = [line.strip() for line in (ROOT / "Dockerfile").read_text().splitlines()]
+    users = [line.split()[1] for line in lines if line.startswith("USER ")]
+    assert users and users[-1] not in ("root", "0")
+    health = next(line for line in lines if line.startswith("CMD [") and "health" in line)
+    assert '"bot", "health"' in health
+    assert lines[-1] == 'CMD ["python", "-m", "bot", "run"]'
+    assert "STOPSIGNAL SIGTERM" in lines
+
+
+def test_the_systemd_unit_drains_on_sigterm() -> None:
+    unit = configparser.ConfigParser(strict=False, interpolation=None)
+    unit.read(ROOT / "deploy" / "nanobanana-bot@.service")
+    service = unit["Service"]
+    assert service["KillSignal"] == "SIGTERM"
+    assert float(service["TimeoutStopSec"]) > SHUTDOWN_DEADLINE
+    assert service["ExecStart"].endswith("-m bot run")
+    assert service["User"] != "root"
