@@ -177,41 +177,30 @@ class LeaseRepository:
         now = utcnow_iso()
 
         async def body(tx: Transaction) -> int | None:
-            lock = tx.dialect.for_update
-            status = await tx.fetchval(
-                f"SELECT status FROM images WHERE id = ? AND lease_owner = ?{lock}",
-                (job_id, process_id),
-            )
-            if status is None:
-                raise NotFound(f"job {job_id} is not this process's")
-            if status != "PENDING":
-                raise InvalidTransition(job_id, str(status), "PROCESSING")
-            free = f"(holder IS NULL OR NOT {live('generation_slots.holder')})"
-            # Another process may take the same slot meanwhile (PostgreSQL): the guard in the
-            # UPDATE re-checks it, and the next free one is tried.
-            for _ in range(3):
-                candidate = await tx.fetchval(
-                    f"SELECT slot FROM generation_slots WHERE slot < ? AND {free} "
-                    "ORDER BY slot LIMIT 1",
-                    (slots, now),
-                )
-                if candidate is None:
-                    return None
-                taken = await tx.execute(
-                    f"UPDATE generation_slots SET holder = ?, job_id = ?, taken_at = ? "
-                    f"WHERE slot = ? AND {free}",
-                    (process_id, job_id, now, candidate, now),
-                )
-                if taken:
-                    await tx.execute(
-                        "UPDATE images SET status = 'PROCESSING', updated_at = ? "
-                        "WHERE id = ? AND status = 'PENDING'",
-                        (now, job_id),
-                    )
-                    return int(candidate)
-            return None
+            await _check_pending(tx, job_id, process_id)
+            slot = await _take_free_slot(tx, job_id, process_id, slots, now)
+            if slot is not None:
+                await _mark_processing(tx, job_id, now)
+            return slot
 
         return await self.db.write(body)
+
+    async def mark_processing(self, job_id: str, process_id: str) -> None:
+        """PENDING -> PROCESSING for this process's job, before it waits for a slot. Raises
+        NotFound / InvalidTransition if it is no longer this process's PENDING job."""
+        now = utcnow_iso()
+
+        async def body(tx: Transaction) -> None:
+            await _check_pending(tx, job_id, process_id)
+            await _mark_processing(tx, job_id, now)
+
+        await self.db.write(body)
+
+    async def claim_slot(self, job_id: str, process_id: str, slots: int) -> int | None:
+        """Take a free slot (among the first `slots`) for a job that is PROCESSING, around
+        one API call of it; the slot, or None when every slot is busy."""
+        now = utcnow_iso()
+        return await self.db.write(lambda tx: _take_free_slot(tx, job_id, process_id, slots, now))
 
     async def release_slot(self, slot: int, process_id: str, intents: Sequence[str] = ()) -> None:
         """Give the slot back and, in the same transaction, record the objects the job is
@@ -272,3 +261,47 @@ class LeaseRepository:
         await self.db.execute(
             "DELETE FROM leases WHERE name = ? AND holder = ?", (name, process_id)
         )
+
+
+async def _take_free_slot(
+    tx: Transaction, job_id: str, process_id: str, slots: int, now: str
+) -> int | None:
+    """The first free slot among the first `slots`, taken for the job; None if all are busy.
+    A slot is free when nobody holds it or its holder's lease has expired."""
+    free = f"(holder IS NULL OR NOT {live('generation_slots.holder')})"
+    # Another process may take the same slot meanwhile (PostgreSQL): the guard in the UPDATE
+    # re-checks it, and the next free one is tried.
+    for _ in range(3):
+        candidate = await tx.fetchval(
+            f"SELECT slot FROM generation_slots WHERE slot < ? AND {free} ORDER BY slot LIMIT 1",
+            (slots, now),
+        )
+        if candidate is None:
+            return None
+        taken = await tx.execute(
+            f"UPDATE generation_slots SET holder = ?, job_id = ?, taken_at = ? "
+            f"WHERE slot = ? AND {free}",
+            (process_id, job_id, now, candidate, now),
+        )
+        if taken:
+            return int(candidate)
+    return None
+
+
+async def _check_pending(tx: Transaction, job_id: str, process_id: str) -> None:
+    status = await tx.fetchval(
+        f"SELECT status FROM images WHERE id = ? AND lease_owner = ?{tx.dialect.for_update}",
+        (job_id, process_id),
+    )
+    if status is None:
+        raise NotFound(f"job {job_id} is not this process's")
+    if status != "PENDING":
+        raise InvalidTransition(job_id, str(status), "PROCESSING")
+
+
+async def _mark_processing(tx: Transaction, job_id: str, now: str) -> None:
+    await tx.execute(
+        "UPDATE images SET status = 'PROCESSING', updated_at = ? "
+        "WHERE id = ? AND status = 'PENDING'",
+        (now, job_id),
+    )

@@ -151,11 +151,37 @@ _BLANK_GLYPHS = frozenset("\u115f\u1160\u3164\uffa0\u2800")
 INTERRUPTED = "interrupted by a restart"
 # Longest wait between two looks for a free generation slot held by another process.
 SLOT_POLL_MAX = 0.5
+# How long a slot handed to this process's next job may wait to be taken before it goes back.
+SPARE_SLOT_SECONDS = 0.2
 _jitter = random.Random()
 
 
 class _StoppedBeforeStart(Exception):
     """The service stopped while a job waited for a generation slot (it never called the API)."""
+
+
+class _ApiSlot:
+    """One of the deployment's generation slots, which the client holds around each HTTP
+    exchange of a job only (preparing the request, waiting to retry and decoding the answer
+    happen outside it). Leaving gives the slot back without waiting."""
+
+    def __init__(self, service: GenerationService, job: Job) -> None:
+        self._service = service
+        self._job = job
+        self._slot: int | None = None
+
+    async def __aenter__(self) -> None:
+        if self._slot is None:
+            self._slot = await self._service._take_slot(self._job)
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        self.give_back()
+
+    def give_back(self) -> None:
+        """Give the slot back if it is held (idempotent; never waits)."""
+        slot, self._slot = self._slot, None
+        if slot is not None:
+            self._service._give_back(slot)
 
 
 @dataclass(frozen=True)
@@ -169,7 +195,6 @@ class _StorePlan:
     input_keys: list[str]
     history_objects: list[tuple[str, bytes, str]]
     history: list[dict[str, Any]]
-    recorded: bool = False
 
     @property
     def all_keys(self) -> list[str]:
@@ -221,6 +246,7 @@ class GenerationService:
         imagework: ImageWork | None = None,
         max_finishers: int | None = None,
         lookahead: int | None = None,
+        lend_slots: bool | None = None,
     ) -> None:
         self.images = images
         self.store = store
@@ -257,6 +283,16 @@ class GenerationService:
         #: Seconds between two sweeps of expired leases.
         self.sweep_seconds = self.process.lease_seconds / 2
         self._slot_freed = asyncio.Event()
+        # This process's share of the slots, taken first (in order), then claimed in the
+        # database, which bounds the whole deployment.
+        self._local_slots = asyncio.Semaphore(max_concurrent)
+        # Slots this process holds in the database that a job just gave back while another
+        # of its jobs waited: the next one takes it without a database round trip.
+        self._spare: list[int] = []
+        self._slot_waiters = 0
+        #: Pass a held slot straight to this process's next job (one process: SQLite); on
+        #: PostgreSQL every slot goes back to the database so every process gets its turn.
+        self.lend_slots = not images.db.dialect.is_postgres if lend_slots is None else lend_slots
         self._slots_ready = False
         self._sweeper: asyncio.Task[None] | None = None
         self._queue: asyncio.Queue[Job] = asyncio.Queue()
@@ -271,7 +307,7 @@ class GenerationService:
         self.recent_marks: deque[tuple[str, str, dict[str, float]]] = deque(maxlen=KEEP_MARKS)
         self._workers: list[asyncio.Task[None]] = []
         self._finishers: set[asyncio.Task[None]] = set()
-        self._background: set[asyncio.Task[None]] = set()
+        self._background: set[asyncio.Future[Any]] = set()
         self._idle = asyncio.Event()  # set while no job is running
         self._idle.set()
         self._accepting = False
@@ -439,6 +475,9 @@ class GenerationService:
         # Jobs whose worker still waits for a slot have not called the API: they are refunded
         # like the queued ones (woken here), not run past the stop.
         self._slot_freed.set()
+        for spare in self._spare:
+            self._spawn(self._free_slot(spare, local=False))
+        self._spare.clear()
         waiting = list(self._waiting.values())
         self._waiting.clear()
         for job in waiting:
@@ -461,8 +500,8 @@ class GenerationService:
         # sweep of another process (or the next start) once this process's lease is gone.
         if self._background:
             await asyncio.wait(set(self._background), timeout=min(deadline, 5.0))
-            for task in list(self._background):
-                task.cancel()
+            for pending in list(self._background):
+                pending.cancel()
         self._workers = []
         if self._owns_process:
             await self.process.close()
@@ -793,10 +832,12 @@ class GenerationService:
         job.started_at = time.monotonic()
         job.marks["started"] = job.started_at
         try:
-            slot = await self._take_slot(job)
-        except _StoppedBeforeStart:
-            await self._fail(job, "reason.shutdown", {}, "shutdown before start", budget=5.0)
-            return None
+            # PROCESSING now (this write overlaps the calls of the jobs holding the slots);
+            # the slot is taken around the API call itself.
+            await self._persist(
+                f"job {job.id}: marking it processing",
+                functools.partial(self.leases.mark_processing, job.id, self.process.id),
+            )
         except (InvalidTransition, NotFound):
             # Finished meanwhile (e.g. shutdown refunded it): nothing left to do.
             log.info("job %s no longer pending; skipped", job.id)
@@ -808,6 +849,7 @@ class GenerationService:
         # Told without waiting: the member's message is edited while the API works.
         self._spawn(self._notify(job, "started"))
         request = job.request
+        api_slot = _ApiSlot(self, job)
         try:
             generated = await self.generator.generate(
                 request.prompt,
@@ -816,23 +858,25 @@ class GenerationService:
                 image_size=request.image_size,
                 model=request.model,
                 history=request.history,
+                slot=api_slot,
             )
         except NanobananaError as error:
-            await self._free_slot(slot)
             key, params = failure_reason(error)
             await self._fail(job, key, params, f"{type(error).__name__}: {error}")
             return None
-        except BaseException:
-            await asyncio.shield(self._free_slot(slot))
-            raise
+        except _StoppedBeforeStart:
+            # Stopped while waiting for a slot (the API was not called, or a retry waited):
+            # refunded like a queued job.
+            await self._fail(job, "reason.shutdown", {}, "shutdown before start", budget=5.0)
+            return None
+        finally:
+            api_slot.give_back()
         job.marks.update(
             api_sent=generated.sent_at,
             api_answered=generated.answered_at,
             decoded=generated.decoded_at or time.monotonic(),
         )
-        plan = self._plan(job, generated)
-        recorded = await self._free_slot(slot, plan.all_keys)
-        return generated, replace(plan, recorded=recorded)
+        return generated, self._plan(job, generated)
 
     async def _bill(self, job: Job, generated: GeneratedImage) -> None:
         """Record what the answer cost the host (from its usageMetadata), whatever happens to
@@ -855,13 +899,33 @@ class GenerationService:
             log.error("job %s: cost not recorded (%s); its estimate stands", job.id, error)
 
     async def _take_slot(self, job: Job) -> int:
-        """Wait for a free generation slot of the deployment and mark the job PROCESSING
-        with it (one transaction). A slot this process frees wakes its waiters at once; slots
-        of other processes are looked for again after a short, growing, jittered wait."""
+        """Wait for one of this process's slots (in order), then take a spare slot it holds
+        or claim a free one of the deployment."""
+        if not self._accepting:
+            raise _StoppedBeforeStart(job.id)
+        self._slot_waiters += 1
+        try:
+            await self._local_slots.acquire()
+        finally:
+            self._slot_waiters -= 1
+        try:
+            if self._spare:
+                return self._spare.pop()
+            return await self._claim_slot(job)
+        except BaseException:
+            self._local_slots.release()
+            raise
+
+    async def _claim_slot(self, job: Job) -> int:
+        """A free slot of the deployment for the job. A slot this process frees wakes its
+        waiters at once; slots of other processes are looked for again after a short,
+        growing, jittered wait."""
         delay = 0.02
         while True:
             if not self._accepting:
                 raise _StoppedBeforeStart(job.id)
+            # Cleared before looking, so a slot freed while we look is not missed.
+            self._slot_freed.clear()
             if not self._slots_ready:
                 await self._persist(
                     "creating the generation slots",
@@ -871,32 +935,62 @@ class GenerationService:
             slot = await self._persist(
                 f"job {job.id}: taking a generation slot",
                 functools.partial(
-                    self.leases.start_job, job.id, self.process.id, self.max_concurrent
+                    self.leases.claim_slot, job.id, self.process.id, self.max_concurrent
                 ),
             )
             if slot is not None:
                 return slot
-            self._slot_freed.clear()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._slot_freed.wait(), delay * (0.5 + _jitter.random()))
             delay = min(delay * 2, SLOT_POLL_MAX)
 
-    async def _free_slot(self, slot: int, intents: Sequence[str] = ()) -> bool:
-        """Give the slot back, recording the objects the job will write; whether they were
-        recorded. Never raises: a slot that can't be given back now is given back in the
-        background (until then it stays this process's)."""
+    def _give_back(self, slot: int) -> None:
+        """Give the slot back without waiting: to this process's next job at once if one
+        waits for a slot (and lending is on), else to the database in the background."""
+        if self.lend_slots and self._slot_waiters and self._accepting:
+            self._spare.append(slot)
+            self._local_slots.release()
+            self._spawn(self._return_unused(slot))
+        else:
+            self._spawn(self._free_slot(slot))
+
+    async def _return_unused(self, slot: int) -> None:
+        """A spare slot nobody took (its waiter went away) goes back to the database."""
+        await asyncio.sleep(SPARE_SLOT_SECONDS)
+        if slot in self._spare:
+            self._spare.remove(slot)
+            await self._free_slot(slot, local=False)
+
+    async def _free_slot(self, slot: int, *, local: bool = True) -> None:
+        """Give the slot back to the database (and, with `local`, this process's share).
+        Never raises: a slot that can't be given back now is given back in the background
+        (until then it stays this process's)."""
         try:
             await self._persist(
                 f"giving back generation slot {slot}",
-                functools.partial(self.leases.release_slot, slot, self.process.id, intents),
+                functools.partial(self.leases.release_slot, slot, self.process.id),
                 budget=min(self.retry_seconds, 5.0),
             )
         except Exception as error:
             log.error("generation slot %d not given back yet (%s); retrying", slot, error)
             self._spawn(self._free_slot_later(slot))
-            return False
         finally:
+            if local:
+                self._local_slots.release()
             self._slot_freed.set()
+
+    async def _record_intents(self, job: Job, keys: Sequence[str]) -> bool:
+        """Record the objects the job is about to write (so no sweep deletes them before its
+        row points to them); whether they were recorded."""
+        try:
+            await self._persist(
+                f"job {job.id}: recording its objects",
+                functools.partial(self.leases.add_intents, self.process.id, keys),
+                budget=min(self.retry_seconds, 5.0),
+            )
+        except Exception as error:
+            log.error("job %s: objects not recorded as intents (%s)", job.id, error)
+            return False
         return True
 
     async def _free_slot_later(self, slot: int) -> None:
@@ -1070,7 +1164,9 @@ class GenerationService:
                 **({"image_size": request.image_size} if request.image_size else {}),
             }
 
+        recorded = False
         try:
+            recorded = await self._record_intents(job, plan.all_keys)
             await put_all(objects)
             job.marks["stored"] = time.monotonic()
             thumbs = await thumbnailing
@@ -1105,7 +1201,7 @@ class GenerationService:
                     metadata,
                     extras_meta,
                     owner=self.process.id,
-                    intents=plan.all_keys if plan.recorded else (),
+                    intents=plan.all_keys if recorded else (),
                     extra_ids=extra_ids,
                 ),
             )
@@ -1120,7 +1216,7 @@ class GenerationService:
             for written_key in written:
                 with contextlib.suppress(Exception):
                     await asyncio.shield(self.store.delete(written_key))
-            if plan.recorded:
+            if recorded:
                 with contextlib.suppress(Exception):
                     await self.leases.forget_intents(self.process.id, plan.all_keys)
             raise
