@@ -290,6 +290,9 @@ class GenerationService:
         # of its jobs waited: the next one takes it without a database round trip.
         self._spare: list[int] = []
         self._slot_waiters = 0
+        #: Slots claimed from the database, and handed straight to this process's next job.
+        self.slot_claims = 0
+        self.slot_handovers = 0
         #: Pass a held slot straight to this process's next job (one process: SQLite); on
         #: PostgreSQL every slot goes back to the database so every process gets its turn.
         self.lend_slots = not images.db.dialect.is_postgres if lend_slots is None else lend_slots
@@ -910,6 +913,7 @@ class GenerationService:
             self._slot_waiters -= 1
         try:
             if self._spare:
+                self.slot_handovers += 1
                 return self._spare.pop()
             return await self._claim_slot(job)
         except BaseException:
@@ -939,6 +943,7 @@ class GenerationService:
                 ),
             )
             if slot is not None:
+                self.slot_claims += 1
                 return slot
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._slot_freed.wait(), delay * (0.5 + _jitter.random()))

@@ -20,6 +20,7 @@ from bot.services.errors import (
 from bot.services.generation import GenerationRequest, GenerationService
 from bot.services.members import Payer
 from storage.images import ImageRepository
+from storage.leases import LeaseRepository
 from storage.models import ImageStatus
 from storage.objects import LocalObjectStore, ObjectStore
 from storage.users import UserRepository
@@ -277,6 +278,66 @@ async def test_close_refunds_queued_jobs_and_refuses_new_ones(
     with pytest.raises(ShuttingDown):
         await service.submit(owner, GenerationRequest("x"))
     assert await images.list_unfinished() == []
+    await assert_ledger_consistent(users.db)
+
+
+@pytest.mark.parametrize("lend", [True, False], ids=["lend", "no-lend"])
+async def test_a_slot_passes_to_the_next_waiting_job_or_back_to_the_database(
+    images: ImageRepository, local_store: LocalObjectStore, client: NanobananaClient,
+    users: UserRepository, fake_api: FakeNanobanana, lend: bool,
+) -> None:  # fmt: skip
+    """With lending (one process), a slot given back while another job of the process waits
+    goes to it without a database claim; without (PostgreSQL's default), every API call
+    claims its slot. Either way one call at a time, and no slot stays held once idle."""
+    fake_api.latency = 0.1
+    service = make_service(images, local_store, client, max_concurrent=1,
+                           max_jobs_per_user=5, lend_slots=lend)  # fmt: skip
+    await service.start()
+    try:
+        owner = await payer_for(users.db, 11, 1000)
+        listeners = [RecordingListener() for _ in range(4)]
+        for listener in listeners:
+            await service.submit(owner, GenerationRequest("x"), listener)
+        for listener in listeners:
+            await listener.done(timeout=20)
+            assert listener.result is not None
+        assert fake_api.max_in_flight == 1
+        assert service.slot_claims + service.slot_handovers == 4
+        if lend:
+            assert service.slot_handovers >= 2 and service.slot_claims <= 2
+        else:
+            assert service.slot_handovers == 0 and service.slot_claims == 4
+        await service.wait_idle()
+        await asyncio.sleep(0.3)  # an untaken spare goes back after SPARE_SLOT_SECONDS
+        assert await service.leases.slots_in_use() == 0
+    finally:
+        await service.close(deadline=5)
+    await assert_ledger_consistent(users.db)
+
+
+async def test_close_gives_back_a_spare_slot_and_refunds_its_waiter(
+    images: ImageRepository, local_store: LocalObjectStore, client: NanobananaClient,
+    users: UserRepository, fake_api: FakeNanobanana,
+) -> None:  # fmt: skip
+    """Stopping while a job waits for the one slot: the job calling the API finishes, the
+    waiting one is refunded (it never called the API), and no slot stays held."""
+    fake_api.latency = 0.3
+    service = make_service(images, local_store, client, max_concurrent=1,
+                           max_jobs_per_user=5, lend_slots=True)  # fmt: skip
+    await service.start()
+    owner = await payer_for(users.db, 12, 1000)
+    first, second = RecordingListener(), RecordingListener()
+    await service.submit(owner, GenerationRequest("x"), first)
+    await service.submit(owner, GenerationRequest("y"), second)
+    await asyncio.sleep(0.1)
+    await service.close(deadline=5)
+    # Which of the two took the slot first is up to the database; the other waited.
+    done = [lis for lis in (first, second) if lis.result is not None]
+    refused = [lis for lis in (first, second) if lis.failure is not None]
+    assert len(done) == 1 and len(refused) == 1 and len(fake_api.requests) == 1
+    assert refused[0].failure.key == "reason.shutdown"  # type: ignore[union-attr]
+    assert await LeaseRepository(users.db).slots_in_use() == 0
+    assert await coins_of(users.db, owner) == 900
     await assert_ledger_consistent(users.db)
 
 
