@@ -15,6 +15,7 @@ from bot.nanobanana import (
     ContentBlocked,
     InputImage,
     InvalidRequest,
+    MalformedResponse,
     ModelPart,
     NanobananaError,
     ProviderUnavailable,
@@ -22,7 +23,14 @@ from bot.nanobanana import (
     RateLimited,
     Turn,
 )
-from bot.nanobanana.wire import build_body, error_for_status, parse_answer
+from bot.nanobanana.wire import (
+    LIFT_MIN_BYTES,
+    build_body,
+    error_for_status,
+    lift_inline_data,
+    parse_answer,
+    release_views,
+)
 from tests.fakes.nanobanana_server import GOOGLE_502_HTML
 
 KEY = "AIzaFAKE-wire-key-0123456789abcdefghijklm"
@@ -309,3 +317,60 @@ def test_real_error_bodies(
     elif detail == "retry":
         assert found.retryable is True
     assert "<" not in str(found) and KEY not in str(found)
+
+
+# Long base64 values are read without the JSON parser (lift_inline_data) -------------------
+
+
+def _answer_bytes(*datas: str, text: str = "Here you go", indent: int | None = None) -> bytes:
+    parts: list[dict[str, Any]] = [{"text": text}]
+    parts += [{"inlineData": {"mimeType": "image/png", "data": d}, "thoughtSignature": "c2ln"}
+              for d in datas]  # fmt: skip
+    document = {"candidates": [{"content": {"role": "model", "parts": parts},
+                                "finishReason": "STOP"}],
+                "usageMetadata": {"totalTokenCount": 1290}}  # fmt: skip
+    return json.dumps(document, indent=indent).encode()
+
+
+def _png(width: int, height: int) -> bytes:
+    out = io.BytesIO()
+    Image.effect_noise((width, height), 60).convert("RGB").save(out, "PNG")
+    return out.getvalue()
+
+
+@pytest.mark.parametrize("indent", [None, 2], ids=["compact", "indented"])
+def test_long_image_data_is_lifted_and_read_exactly(indent: int | None) -> None:
+    first, second = _png(96, 64), _png(64, 96)
+    payload = bytearray(_answer_bytes(b64(first), b64(second), indent=indent))
+    lifted, blobs = lift_inline_data(bytes(payload))
+    assert len(blobs) == 2 and len(lifted) < 1000  # the parser sees a few hundred bytes
+    release_views(blobs)
+    answer = parse_answer(payload)
+    assert [i.data for i in answer.images] == [first, second]
+    assert [i.thought_signature for i in answer.images] == ["c2ln", "c2ln"]
+    assert answer.text == "Here you go" and answer.usage == {"totalTokenCount": 1290}
+    assert payload == bytearray()  # the caller's buffer is freed once decoded
+
+
+def test_values_the_parser_must_read_are_left_to_it() -> None:
+    big = _png(96, 64)
+    escaped = b64(big).replace("/", "\\/")  # valid JSON: "\/" is "/"
+    payload = json.dumps({"candidates": [{"content": {"parts": [
+        {"text": 'a quote: \\"data\\": \\"' + "A" * 5000 + '\\"'},
+        {"inlineData": {"mimeType": "image/png", "data": "PLACEHOLDER"}},
+    ]}}]}).encode().replace(b"PLACEHOLDER", escaped.encode())  # fmt: skip
+    lifted, blobs = lift_inline_data(payload)
+    assert blobs == [] and lifted is payload  # nothing lifted: an escape, and a string
+    answer = parse_answer(payload)
+    assert answer.images[0].data == big
+    assert answer.text is not None and answer.text.startswith('a quote: \\"data\\"')
+
+
+def test_short_data_is_left_to_the_parser_and_bad_lifted_data_is_malformed() -> None:
+    small = jpeg()
+    assert lift_inline_data(_answer_bytes(b64(small)))[1] == []
+    assert parse_answer(_answer_bytes(b64(small))).images[0].data == small
+    with pytest.raises(MalformedResponse, match="base64"):
+        parse_answer(_answer_bytes("!" * (LIFT_MIN_BYTES + 4)))
+    with pytest.raises(MalformedResponse, match="JSON"):
+        parse_answer(_answer_bytes(b64(_png(96, 64)))[:-3])  # cut short
