@@ -357,7 +357,11 @@ class ImageRepository:
 
         `intents` (the objects the job wrote, recorded by process `owner`) are cleared in the
         same transaction; if a sweep took them meanwhile (the objects may be deleted), nothing
-        is written and ObjectsReclaimed is raised."""
+        is written and ObjectsReclaimed is raised.
+
+        Idempotent: called again after it committed (same image object), it returns the same
+        rows and changes nothing, so a retry after an unanswered COMMIT never looks like a
+        failure (whose clean-up would delete the objects of a row that did commit)."""
         values = (
             stored.storage_key,
             stored.storage_url,
@@ -377,9 +381,15 @@ class ImageRepository:
                 values,
             )
             if changed != 1:
-                row = await tx.fetchone("SELECT status FROM images WHERE id = ?", (image_id,))
+                row = await tx.fetchone(
+                    "SELECT status, storage_key FROM images WHERE id = ?", (image_id,)
+                )
                 if row is None:
                     raise NotFound(f"image {image_id} does not exist")
+                if row[0] == ImageStatus.COMPLETED.value and row[1] == stored.storage_key:
+                    # This very completion committed already (a retry after a COMMIT whose
+                    # answer was lost with the connection): the same result, nothing twice.
+                    return await _fetch(tx, image_id), await _extras_of(tx, image_id)
                 raise InvalidTransition(image_id, str(row[0]), ImageStatus.COMPLETED.value)
             await _clear_own_intents(tx, owner, intents)
             image = await _fetch(tx, image_id)
@@ -667,6 +677,18 @@ async def _fetch(tx: Transaction, image_id: str) -> Image:
     if row is None:
         raise NotFound(f"image {image_id} does not exist")
     return Image.from_row(row)
+
+
+async def _extras_of(tx: Transaction, image_id: str) -> list[Image]:
+    """The further images of a job's answer, in their order."""
+    extra_of = tx.dialect.json_text("metadata", "extra_of")
+    rows = await tx.fetchall(
+        f"SELECT {_IMAGE_COLUMNS} FROM images WHERE user_id = "
+        f"(SELECT user_id FROM images WHERE id = ?) AND {extra_of} = ?",
+        (image_id, json.dumps(image_id)),
+    )
+    extras = [Image.from_row(row) for row in rows]
+    return sorted(extras, key=lambda image: int(image.metadata.get("index", 0)))
 
 
 async def _clear_own_intents(tx: Transaction, owner: str | None, intents: Sequence[str]) -> None:

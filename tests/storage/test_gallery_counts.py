@@ -5,7 +5,10 @@ from __future__ import annotations
 
 import random
 
+import pytest
+
 from storage.db import Database
+from storage.errors import InvalidTransition
 from storage.images import ImageRepository, StoredObject
 from storage.models import ImageStatus, ImageType
 from storage.users import UserRepository
@@ -127,3 +130,27 @@ async def test_the_migration_counts_existing_images(tmp_path: object) -> None:
         assert await images.count_by_user(user.id, guild_id=5) == 2
     finally:
         await db.close()
+
+
+async def test_completing_again_after_a_lost_commit_changes_nothing(
+    db: Database, images: ImageRepository
+) -> None:
+    """A retried `complete_with_extras` whose first COMMIT did land (its answer lost with the
+    connection) returns the same rows and counts nothing twice; another image is refused."""
+    user, wallet = await member(db, 1, 1000)
+    job, _ = await images.reserve_generation(
+        user_id=user.id, wallet_id=wallet.id, cost=1, prompt="p", guild_id=111
+    )
+    await images.update_status(job.id, ImageStatus.PROCESSING)
+    extras: list[tuple[StoredObject, dict[str, object]]] = [
+        (StoredObject(f"images/u/extra-{n}.png", None, None, None), {"index": n}) for n in (1, 2)
+    ]
+    first = await images.complete_with_extras(job.id, STORED, {"a": 1}, extras)
+    again = await images.complete_with_extras(job.id, STORED, {"a": 1}, extras)
+    assert again[0].id == first[0].id and again[0].status is ImageStatus.COMPLETED
+    assert [e.id for e in again[1]] == [e.id for e in first[1]]
+    assert await images.count_by_user(user.id, guild_id=111) == 3
+    await assert_counts_match(db, images, [user.id])
+    other = StoredObject("images/u/other.png", None, None, None)
+    with pytest.raises(InvalidTransition):
+        await images.complete_with_extras(job.id, other, {}, ())

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from dataclasses import replace
 from datetime import timedelta
 
 import pytest
@@ -50,8 +51,11 @@ async def test_status_transitions(users: UserRepository, images: ImageRepository
     for target in ImageStatus:
         with pytest.raises(InvalidTransition):
             await images.update_status(image.id, target)
+    # The same completion again (a retry after a lost COMMIT answer) is the same result...
+    assert (await images.complete(image.id, STORED, {})).id == image.id
+    # ...but completing it with another image is refused.
     with pytest.raises(InvalidTransition):
-        await images.complete(image.id, STORED, {})
+        await images.complete(image.id, replace(STORED, storage_key="images/u/other.png"), {})
     with pytest.raises(NotFound):
         await images.update_status("missing", ImageStatus.PROCESSING)
 
