@@ -7,10 +7,6 @@ from __future__ import annotations
 import io
 from collections.abc import Sequence
 
-from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.figure import Figure
-from matplotlib.ticker import FuncFormatter, MaxNLocator
-
 from bot.services.pricing import usd
 from storage.usage import Group
 
@@ -20,6 +16,12 @@ INK = "#2b2d31"
 
 def usage_chart(daily: Sequence[Group], *, title: str, subtitle: str = "") -> bytes:
     """A PNG (1000x500 px): one bar per day of estimated cost in USD, images on a second axis."""
+    # Imported on the first chart: matplotlib and numpy are ~38 MiB that a bot process whose
+    # owners never ask for /usage should not carry.
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+    from matplotlib.ticker import FuncFormatter, MaxNLocator
+
     figure = Figure(figsize=(10, 5), dpi=100, facecolor="white")
     FigureCanvasAgg(figure)
     axes = figure.add_subplot(1, 1, 1)
