@@ -180,14 +180,7 @@ class ImageRepository:
         """A user's images newest first, by keyset on (created_at, id): no OFFSET, so pages
         never repeat or skip rows while new images arrive. Completed images only by default
         (pass status=None for all); only those of one server with `guild_id`."""
-        where = ["user_id = ?"]
-        params: list[Any] = [user_id]
-        if guild_id is not None:
-            where.append("guild_id = ?")
-            params.append(str(guild_id))
-        if type is not None:
-            where.append("type = ?")
-            params.append(type.value)
+        where, params = _member_filter(user_id, guild_id=guild_id, type=type)
         return await self._page(where, params, limit=limit, cursor=cursor, status=status)
 
     async def list_generated_by_user(
@@ -221,30 +214,16 @@ class ImageRepository:
         """How many images `list_by_user` would page through with the same filters. Finished
         images are read from the gallery counters (one or a few rows, however many images);
         other statuses are counted."""
-        if status is ImageStatus.COMPLETED:
-            keys = ["user_id = ?"]
-            values: list[Any] = [user_id]
-            if guild_id is not None:
-                keys.append("guild_id = ?")
-                values.append(str(guild_id))
-            if type is not None:
-                keys.append("type = ?")
-                values.append(type.value)
+        counted = status is ImageStatus.COMPLETED
+        where, params = _member_filter(
+            user_id, guild_id=guild_id, type=type, status=None if counted else status
+        )
+        if counted:
             total = await self.db.fetchval(
-                f"SELECT COALESCE(SUM(count), 0) FROM gallery_counts WHERE {' AND '.join(keys)}",
-                values,
+                f"SELECT COALESCE(SUM(count), 0) FROM gallery_counts WHERE {' AND '.join(where)}",
+                params,
             )
             return int(total)
-        where = ["user_id = ?"]
-        params: list[Any] = [user_id]
-        for column, value in (
-            ("guild_id", None if guild_id is None else str(guild_id)),
-            ("type", type.value if type else None),
-            ("status", status.value if status else None),
-        ):
-            if value is not None:
-                where.append(f"{column} = ?")
-                params.append(value)
         sql = f"SELECT COUNT(*) FROM images WHERE {' AND '.join(where)}"
         return int(await self.db.fetchval(sql, params))
 
@@ -677,6 +656,27 @@ async def _fetch(tx: Transaction, image_id: str) -> Image:
     if row is None:
         raise NotFound(f"image {image_id} does not exist")
     return Image.from_row(row)
+
+
+def _member_filter(
+    user_id: str,
+    *,
+    guild_id: int | None = None,
+    type: ImageType | None = None,
+    status: ImageStatus | None = None,
+) -> tuple[list[str], list[Any]]:
+    """WHERE terms and parameters for a member's images (or their gallery counters, which
+    have the same `user_id`, `guild_id` and `type` columns)."""
+    where, params = ["user_id = ?"], [user_id]
+    for column, value in (
+        ("guild_id", None if guild_id is None else str(guild_id)),
+        ("type", type.value if type else None),
+        ("status", status.value if status else None),
+    ):
+        if value is not None:
+            where.append(f"{column} = ?")
+            params.append(value)
+    return where, params
 
 
 async def _extras_of(tx: Transaction, image_id: str) -> list[Image]:
