@@ -296,17 +296,24 @@ def shrink_input(
         if max(im.size) <= max_side:
             _load(im, fmt)
             return data, ALLOWED_FORMATS[fmt]
-        orientation = _orientation(im)
-        if fmt == "JPEG":
-            im.draft("RGB", (max_side, max_side))
-        _load(im, fmt)
-        base = _to_rgb_or_rgba(_apply_orientation(im, orientation))
+        base = _upright(im, fmt, max_side)
     if max(base.size) > max_side:
         base = base.copy() if base is im else base
         base.thumbnail((max_side, max_side), Image.Resampling.LANCZOS)
     if base.mode == "RGBA":
         return _encode(base, "PNG", compress_level=6), ALLOWED_FORMATS["PNG"]
     return _encode(base, "JPEG", quality=90), ALLOWED_FORMATS["JPEG"]
+
+
+def _upright(im: ImageFile.ImageFile, fmt: str, max_side: int) -> Image.Image:
+    """The image decoded, turned upright (EXIF orientation) and in RGB or RGBA; a JPEG is
+    decoded at a reduced scale straight away when it is larger than `max_side` (a 6000 px
+    photo needs no full decode). May return `im` itself."""
+    orientation = _orientation(im)
+    if fmt == "JPEG":
+        im.draft("RGB", (max_side, max_side))
+    _load(im, fmt)
+    return _to_rgb_or_rgba(_apply_orientation(im, orientation))
 
 
 def fit_for_model(data: bytes, *, max_bytes: int, max_side: int) -> tuple[bytes, str]:
@@ -320,12 +327,7 @@ def fit_for_model(data: bytes, *, max_bytes: int, max_side: int) -> tuple[bytes,
         fmt = _canonical_format(opened)
         if max(opened.size) <= max_side and len(data) <= max_bytes:
             return data, ALLOWED_FORMATS[fmt]
-        orientation = _orientation(opened)
-        if fmt == "JPEG":
-            # Decode at a reduced scale straight away: a 6000 px photo needs no full decode.
-            opened.draft("RGB", (max_side, max_side))
-        _load(opened, fmt)
-        base = _to_rgb_or_rgba(_apply_orientation(opened, orientation))
+        base = _upright(opened, fmt, max_side)
     if max(base.size) > max_side:
         base = base.copy()
         base.thumbnail((max_side, max_side), Image.Resampling.LANCZOS)
