@@ -148,20 +148,22 @@ class ImageRepository:
                 raise NotFound(f"image {image_id} does not exist")
         return await self._require(image_id)
 
-    async def delete(self, image_id: str) -> bool:
+    async def delete(self, image_id: str) -> Image | None:
         """Delete the row (ledger rows keep their history, with image_id set to NULL) and
-        its place in the gallery counters, in one transaction."""
+        its place in the gallery counters, in one transaction. Returns the row as it was
+        deleted (its object keys are the ones to remove, whatever a caller read earlier:
+        a job may have completed meanwhile), or None if there was none."""
 
-        async def remove(tx: Transaction) -> bool:
+        async def remove(tx: Transaction) -> Image | None:
             row = await tx.fetchone(
-                "DELETE FROM images WHERE id = ? RETURNING user_id, guild_id, type, status",
-                (image_id,),
+                f"DELETE FROM images WHERE id = ? RETURNING {_IMAGE_COLUMNS}", (image_id,)
             )
             if row is None:
-                return False
-            if row["status"] == ImageStatus.COMPLETED.value:
-                await _count(tx, row["user_id"], row["guild_id"], row["type"], -1)
-            return True
+                return None
+            image = Image.from_row(row)
+            if image.status is ImageStatus.COMPLETED:
+                await _count(tx, image.user_id, image.guild_id, image.type.value, -1)
+            return image
 
         return await self.db.write(remove)
 

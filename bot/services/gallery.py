@@ -329,8 +329,12 @@ class GalleryService:
         self.permissions.check_delete_image(actor, image, context.owner_mention)
         # Row first: a failed object delete leaves an orphan object for the reconciler to
         # sweep, never a gallery row whose image is gone.
-        if not await self.images.delete(image.id):
+        deleted = await self.images.delete(image.id)
+        if deleted is None:
             raise ImageNotFound()
+        # The keys of the row as deleted, not as loaded: a job shown before it was stored
+        # may have completed since the button loaded it.
+        image = deleted
         keys = [
             image.storage_key,
             image.thumbnail_key,

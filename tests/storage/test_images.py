@@ -32,7 +32,8 @@ async def test_create_get_update_delete(users: UserRepository, images: ImageRepo
     assert updated.title == "dog" and updated.dimensions == (1, 2)
     with pytest.raises(ValueError, match="status"):
         await images.update(image.id, status="FAILED")
-    assert await images.delete(image.id) is True
+    deleted = await images.delete(image.id)
+    assert deleted is not None and deleted.id == image.id
     assert await images.get(image.id) is None
     with pytest.raises(NotFound):
         await images.update(image.id, title="x")

@@ -19,8 +19,8 @@ from bot.services.gallery import PAGE_SIZE, GalleryService
 from bot.services.members import Payer
 from bot.services.permissions import Actor, Identity, PermissionService
 from bot.services.uploads import UploadService
-from storage.images import ImageRepository
-from storage.models import ImageType, User
+from storage.images import ImageRepository, StoredObject
+from storage.models import ImageStatus, ImageType, User
 from storage.objects import LocalObjectStore
 from storage.users import UserRepository
 from tests.bot.services.conftest import coins_of, payer_for
@@ -221,3 +221,29 @@ async def test_gallery_survives_missing_thumbnail(
     assert owner is not None
     page = await gallery.page(actor(owner, GUILD_A), owner)
     assert page.sheet is not None
+
+
+async def test_delete_removes_the_objects_of_a_job_completed_after_its_button_loaded(
+    images: ImageRepository, local_store: LocalObjectStore, users: UserRepository,
+    gallery: GalleryService,
+) -> None:  # fmt: skip
+    """A result is shown (with its Delete button) before it is stored: a click loads the job
+    still PROCESSING, and it completes before the delete runs. The delete removes the objects
+    the row has when it is deleted, so none is left without a row."""
+    payer = await payer_for(users.db, 7, 1000, cost=0, guild_id=GUILD_A)
+    owner = await users.get(payer.user_id)
+    assert owner is not None
+    job, _ = await images.reserve_generation(
+        user_id=owner.id, wallet_id=payer.wallet_id, cost=10, prompt="p", guild_id=GUILD_A
+    )
+    await images.update_status(job.id, ImageStatus.PROCESSING)
+    clicked = await gallery.context(job.id)  # loaded with no objects yet
+    assert clicked is not None and clicked.image.storage_key is None
+    for key in ("images/u/job.png", "thumbnails/u/job.webp"):
+        await local_store.put(key, png(), "image/png")
+    await images.complete(
+        job.id, StoredObject("images/u/job.png", None, "thumbnails/u/job.webp", None), {}
+    )
+    await gallery.delete(actor(owner, GUILD_A), clicked)
+    assert await images.get(job.id) is None
+    assert await local_store.list() == []
