@@ -78,6 +78,8 @@ class _CallState:
     attempts: int = 0
     sent_at: float = 0.0
     answered_at: float = 0.0
+    #: True while the caller's slot is being entered (what it raises is the caller's).
+    entering_slot: bool = False
 
 
 class NanobananaClient:
@@ -228,8 +230,9 @@ class NanobananaClient:
             if error.owner_hint:
                 logger.error("nanobanana: the bot's owner must act: %s", error.owner_hint)
             raise
-        except Exception as error:  # a bug, not an API failure: log it plainly and re-raise
-            outcome = f"bug:{type(error).__name__}"
+        except Exception as error:  # not an API failure: log it plainly and re-raise
+            # The caller's slot may refuse (its service stopping): that is no bug of ours.
+            outcome = f"{'slot' if state.entering_slot else 'bug'}:{type(error).__name__}"
             raise
         finally:
             logger.info(
@@ -282,7 +285,9 @@ class NanobananaClient:
             state.attempts += 1
             server_delay: float | None = None
             try:
+                state.entering_slot = True
                 async with slot or contextlib.nullcontext():
+                    state.entering_slot = False
                     state.sent_at = time.monotonic()
                     status, headers, payload = await self._post(
                         url, body, min(self.timeout, remaining)

@@ -1027,3 +1027,26 @@ async def test_the_models_own_large_image_goes_back_unchanged(small_fake: FakeNa
     assert seen.history_images == [("image/jpeg", big)]
     [(_, sent)] = seen.images
     assert max(size_of(sent)) == 2048
+
+
+async def test_a_slot_that_refuses_is_the_callers_outcome_not_a_bug(
+    fake: FakeNanobanana, client: NanobananaClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A caller's slot may refuse to be taken (its service is stopping): the error reaches
+    the caller as it is, no request is sent, and the log names it as the slot's."""
+
+    class Stopping(Exception):
+        pass
+
+    class RefusingSlot:
+        async def __aenter__(self) -> None:
+            raise Stopping()
+
+        async def __aexit__(self, *exc_info: object) -> None:
+            return None
+
+    caplog.set_level(logging.INFO)
+    with pytest.raises(Stopping):
+        await client.generate("a cat", slot=RefusingSlot())
+    assert fake.requests == []
+    assert "outcome=slot:Stopping" in caplog.text and "bug:" not in caplog.text
