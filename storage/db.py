@@ -109,7 +109,26 @@ def _check_name(name: str) -> None:
         raise ValueError(f"not a JSON key this code writes: {name!r}")
 
 
-class Transaction(ABC):
+class _Reads(ABC):
+    """`fetchone` and `fetchval` on top of a `fetchall` (a transaction's, or a database's
+    committed reads)."""
+
+    @abstractmethod
+    async def fetchall(self, sql: str, params: Params = ()) -> list[Row]:
+        """Run one statement and return every row."""
+
+    async def fetchone(self, sql: str, params: Params = ()) -> Row | None:
+        """The first row of `fetchall` (or None)."""
+        rows = await self.fetchall(sql, params)
+        return rows[0] if rows else None
+
+    async def fetchval(self, sql: str, params: Params = ()) -> Any:
+        """The first column of the first row (or None)."""
+        row = await self.fetchone(sql, params)
+        return None if row is None else row[0]
+
+
+class Transaction(_Reads):
     """What a transaction body may do: statements inside the one transaction."""
 
     dialect: Dialect
@@ -125,16 +144,6 @@ class Transaction(ABC):
     @abstractmethod
     async def fetchall(self, sql: str, params: Params = ()) -> list[Row]:
         """Run one statement and return every row (a SELECT, or a write with RETURNING)."""
-
-    async def fetchone(self, sql: str, params: Params = ()) -> Row | None:
-        """The first row of `fetchall` (or None)."""
-        rows = await self.fetchall(sql, params)
-        return rows[0] if rows else None
-
-    async def fetchval(self, sql: str, params: Params = ()) -> Any:
-        """The first column of the first row (or None)."""
-        row = await self.fetchone(sql, params)
-        return None if row is None else row[0]
 
     @abstractmethod
     async def execute_script(self, sql: str) -> None:
@@ -171,7 +180,7 @@ def load_migrations(directory: Path = DEFAULT_MIGRATIONS_DIR) -> list[Migration]
     return [migrations[v] for v in sorted(migrations)]
 
 
-class Database(ABC):
+class Database(_Reads):
     """The bot's database: open with `connect()` (or `async with`), close with `close()`."""
 
     dialect: Dialect
@@ -210,16 +219,6 @@ class Database(ABC):
     @abstractmethod
     async def fetchall(self, sql: str, params: Params = ()) -> list[Row]:
         """Run a read and return every row (committed data only)."""
-
-    async def fetchone(self, sql: str, params: Params = ()) -> Row | None:
-        """Run a read and return the first row (or None)."""
-        rows = await self.fetchall(sql, params)
-        return rows[0] if rows else None
-
-    async def fetchval(self, sql: str, params: Params = ()) -> Any:
-        """Run a read and return the first column of the first row (or None)."""
-        row = await self.fetchone(sql, params)
-        return None if row is None else row[0]
 
     async def execute(self, sql: str, params: Params = ()) -> int:
         """Run one write statement in its own transaction; returns the changed row count."""

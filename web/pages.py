@@ -235,21 +235,20 @@ async def grid(request: web.Request, session: Session) -> web.StreamResponse:
 
 @signed_in
 async def image_page(request: web.Request, session: Session) -> web.StreamResponse:
-    ctx = context_of(request)
-    actor, server = await _actor(request, session)
-    image = await ctx.gallery.own(actor, request.match_info["image_id"])
-    base = _base(server)
-    return render(request, "image.html", session=session, current=server or ALL, base=base,
-                  image=_details(image, base))  # fmt: skip
+    return await _one_image(request, session, "image.html")
 
 
 @signed_in
 async def delete_page(request: web.Request, session: Session) -> web.StreamResponse:
-    ctx = context_of(request)
+    return await _one_image(request, session, "delete.html")
+
+
+async def _one_image(request: web.Request, session: Session, template: str) -> web.Response:
+    """A page about one of the member's own images (its view, or the delete confirmation)."""
     actor, server = await _actor(request, session)
-    image = await ctx.gallery.own(actor, request.match_info["image_id"])
+    image = await context_of(request).gallery.own(actor, request.match_info["image_id"])
     base = _base(server)
-    return render(request, "delete.html", session=session, current=server or ALL, base=base,
+    return render(request, template, session=session, current=server or ALL, base=base,
                   image=_details(image, base))  # fmt: skip
 
 
