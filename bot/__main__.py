@@ -40,6 +40,16 @@ def main(argv: list[str] | None = None) -> int:
         print(f"configuration error: {error}", file=sys.stderr)
         return 2
     setup_logging(settings.log_level, secrets=secrets_of(settings))
+    if args.command in ("run", "check"):
+        # The models the settings name, checked against the lineup (and the owner's profiles
+        # file): one clear line, before anything starts.
+        from bot.services.models import load_models
+
+        try:
+            load_models(settings)
+        except SettingsError as error:
+            print(f"configuration error: {error}", file=sys.stderr)
+            return 2
     if args.command == "migrate":
         return asyncio.run(_migrate(settings))
     if args.command == "check":

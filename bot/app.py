@@ -11,6 +11,7 @@ import re
 import secrets
 import signal
 import time
+from dataclasses import replace
 from typing import Any, TypeAlias
 
 import aiohttp
@@ -18,22 +19,24 @@ import discord
 from discord.ext import commands
 
 from bot import runtime
-from bot.config import Settings, StorageBackend
+from bot.config import Settings, SettingsError, StorageBackend
 from bot.directory import DiscordDirectory
 from bot.i18n import t
 from bot.nanobanana import NanobananaClient
 from bot.services.accounts import AccountService
 from bot.services.budgets import BudgetService
 from bot.services.callers import CallerService
-from bot.services.catalog import ModelCatalog
+from bot.services.catalog import Availability, ModelCatalog, resolve
+from bot.services.events import CatalogChanged, EventBus
 from bot.services.gallery import GalleryService
 from bot.services.generation import GenerationService, Result
 from bot.services.imagework import ImageWork
 from bot.services.maintenance import reconcile_storage
 from bot.services.members import MemberService
+from bot.services.models import ModelService, load_models
 from bot.services.moderation import ModerationService
 from bot.services.permissions import PermissionService
-from bot.services.pricing import PriceTable, micros
+from bot.services.pricing import PriceTable, micros, prices_of
 from bot.services.processes import ProcessLease, describe_process
 from bot.services.ratelimits import MemberLimits
 from bot.services.settings import GuildSettingsService
@@ -45,8 +48,10 @@ from storage.db import Database, open_database
 from storage.guild_settings import GuildSettingsRepository
 from storage.images import ImageRepository, Refund
 from storage.leases import LeaseRepository
+from storage.model_states import ModelStateRepository
 from storage.moderation import ModerationRepository
 from storage.objects import LocalObjectStore, ObjectStore, S3ObjectStore
+from storage.timeutil import utcnow
 from storage.usage import UsageRepository
 from storage.users import UserRepository
 from storage.wallets import WalletRepository
@@ -107,20 +112,49 @@ def build_database(settings: Settings) -> Database:
     )
 
 
-def build_catalog(settings: Settings) -> ModelCatalog:
-    """The models members may choose, with their costs (NANOBANANA_MODEL(S), GENERATION_COST(S))."""
-    return ModelCatalog(
-        settings.nanobanana_model,
-        settings.nanobanana_models,
-        default_cost=settings.generation_cost,
-        costs=settings.generation_costs,
+def build_models(
+    settings: Settings,
+    db: Database,
+    *,
+    client: NanobananaClient | None,
+    events: EventBus | None = None,
+    process: ProcessLease | None = None,
+) -> ModelService:
+    """The live model catalog (NANOBANANA_MODEL(S), NANOBANANA_MODEL_PROFILES, GENERATION_COST(S),
+    NANOBANANA_THINKING); raises SettingsError (one line) for a setting that can't be."""
+    lineup, model_settings = load_models(settings)
+    if client is not None:
+        client.lineup = lineup
+    return ModelService(
+        settings=model_settings,
+        lineup=lineup,
+        states=ModelStateRepository(db),
+        lister=client if client is not None and client.configured else None,
+        events=events,
+        process=process,
+        list_seconds=settings.nanobanana_models_refresh_hours * 3600,
     )
 
 
-def build_prices(settings: Settings) -> PriceTable:
-    """Google's list prices with the host's IMAGE_PRICES_USD / TOKEN_PRICES_USD."""
-    return PriceTable(
+def build_catalog(settings: Settings) -> ModelCatalog:
+    """The catalog these settings give from the lineup alone (no database, no API): what a
+    start-up without a models list would offer."""
+    lineup, model_settings = load_models(settings)
+    return resolve(model_settings, lineup, Availability(today=utcnow().date()))
+
+
+def build_prices(settings: Settings, models: ModelService | None = None) -> PriceTable:
+    """The lineup's list prices with the host's IMAGE_PRICES_USD / TOKEN_PRICES_USD."""
+    table = PriceTable(
         image_prices=settings.image_prices_usd, token_prices=settings.token_prices_usd
+    )
+    if models is None:
+        return table
+    return replace(
+        table,
+        defaults=prices_of(models.lineup),
+        lineup=models.lineup,
+        aliases=models.catalog.aliases,
     )
 
 
@@ -168,6 +202,12 @@ class NanoBananaBot(commands.AutoShardedBot):
         self.image_repo = ImageRepository(self.db, max_balance=settings.max_balance)
         self.store: ObjectStore = store or build_object_store(settings)
         self.nanobanana = NanobananaClient.from_settings(settings)
+        #: Typed events between services and cogs (see bot.services.events).
+        self.events = EventBus()
+        #: Which image models exist now, kept true while Google changes its lineup.
+        self.models = build_models(
+            settings, self.db, client=self.nanobanana, events=self.events, process=self.process
+        )
         self.permissions = PermissionService(
             scope=settings.economy_scope,
             admin_user_ids=frozenset(settings.admin_user_ids),
@@ -202,7 +242,7 @@ class NanoBananaBot(commands.AutoShardedBot):
         usage = UsageRepository(self.db)
         self.budgets = BudgetService(
             usage,
-            build_prices(settings),
+            build_prices(settings, self.models),
             monthly_budget_micros=(
                 None if settings.monthly_budget_usd is None else micros(settings.monthly_budget_usd)
             ),
@@ -233,7 +273,7 @@ class NanoBananaBot(commands.AutoShardedBot):
             max_jobs_per_user=settings.max_jobs_per_user,
             max_prompt_chars=settings.max_prompt_chars,
             queue_size=settings.generation_queue_size,
-            catalog=build_catalog(settings),
+            models=self.models,
             retry_seconds=settings.job_retry_seconds,
             enabled=settings.gemini_api_key is not None,
             imagework=self.imagework,
@@ -242,6 +282,7 @@ class NanoBananaBot(commands.AutoShardedBot):
         )
         self.generation.on_recovered = self.tell_interrupted
         self.generation.on_completed = self._log_result
+        self.events.subscribe(CatalogChanged, self._prices_follow)
         self.uploads = UploadService(
             images=self.image_repo,
             store=self.store,
@@ -279,6 +320,10 @@ class NanoBananaBot(commands.AutoShardedBot):
     async def _log_result(self, result: Result) -> None:
         await self.moderation.image_created(result.image)
 
+    async def _prices_follow(self, event: CatalogChanged) -> None:
+        """Prices set for a model that something replaced apply to its replacement."""
+        self.budgets.prices = replace(self.budgets.prices, aliases=event.catalog.aliases)
+
     async def setup_hook(self) -> None:
         await self.db.connect()
         await self.db.migrate()
@@ -286,6 +331,8 @@ class NanoBananaBot(commands.AutoShardedBot):
         if opener is not None:
             await opener()
         await self.process.start()
+        # Which models exist (listing them if no process has lately): before any job.
+        await self.models.start()
         # Only the jobs of processes whose lease expired: never another live process's.
         interrupted = await self.generation.recover()
         if interrupted:
@@ -441,6 +488,7 @@ class NanoBananaBot(commands.AutoShardedBot):
             # Restart notices still going out: give them a moment, they are owed to members.
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(self._tell_task, timeout=5)
+        await self.models.close()
         await self.process.close()
         await self.nanobanana.close()
         self.imagework.close()
@@ -501,6 +549,9 @@ def run_bot(settings: Settings) -> int:
         runtime.run(main, settings.event_loop)
     except KeyboardInterrupt:
         return 0
+    except SettingsError as error:
+        log.error("configuration error: %s", error)
+        return 2
     except discord.LoginFailure:
         log.error("Discord refused the token: check DISCORD_TOKEN")
         return 1

@@ -12,13 +12,20 @@ import time
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 import aiohttp
 import discord
 
-from bot.app import build_catalog, build_database, build_object_store
+from bot.app import build_database, build_object_store
 from bot.config import Settings, StorageBackend
+from bot.nanobanana import NanobananaClient, NanobananaError
+from bot.nanobanana.catalogue import ListedModel, image_models
+from bot.nanobanana.errors import AuthenticationFailed, InvalidRequest
+from bot.services.catalog import SHUT_DOWN, Availability, ModelCatalog, resolve
+from bot.services.models import describe_replacement, load_models
 from storage.leases import LeaseRepository
+from storage.model_states import ModelStateRepository
 from storage.objects import StorageError
 from storage.timeutil import utcnow
 
@@ -28,9 +35,12 @@ class CheckResult:
     part: str
     ok: bool
     detail: str
+    #: Works, but the owner should act (e.g. a retired model replaced by its successor).
+    warn: bool = False
 
     def line(self) -> str:
-        return f"{'OK  ' if self.ok else 'FAIL'} {self.part}: {self.detail}"
+        status = "FAIL" if not self.ok else "WARN" if self.warn else "OK  "
+        return f"{status} {self.part}: {self.detail}"
 
 
 async def check_database(settings: Settings) -> CheckResult:
@@ -98,54 +108,121 @@ async def check_discord(settings: Settings) -> CheckResult:
     return CheckResult("discord token", True, f"logged in as {name}")
 
 
-def check_models(settings: Settings) -> list[CheckResult]:
-    """One line per model members may use: its sizes and costs (no network)."""
-    return [CheckResult("model", True, line) for line in build_catalog(settings).describe()]
-
-
-async def check_gemini(settings: Settings) -> CheckResult:
-    if settings.gemini_api_key is None:
-        return CheckResult(
-            "gemini key",
-            False,
-            "GEMINI_API_KEY is not set -> create one in Google AI Studio; until then "
-            "/generate is disabled",
-        )
-    headers = {"x-goog-api-key": settings.gemini_api_key.get_secret_value()}
-    available = []
+async def _retired_models(settings: Settings) -> dict[str, str]:
+    """Models the deployment's database has seen answer 404 (empty when it can't be read)."""
+    db = build_database(settings)
     try:
-        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=20)) as http:
-            for model in settings.nanobanana_models:
-                url = f"{settings.nanobanana_base_url}/v1beta/models/{model}"
-                async with http.get(url, headers=headers) as response:
-                    status = response.status
-                if status in (400, 401, 403):
-                    return CheckResult(
-                        "gemini key",
-                        False,
-                        f"HTTP {status}: the key was refused -> check GEMINI_API_KEY",
-                    )
-                if status == 404:
-                    return CheckResult(
-                        "gemini key",
-                        False,
-                        f"model {model} not found -> check NANOBANANA_MODEL and NANOBANANA_MODELS",
-                    )
-                if status != 200:
-                    return CheckResult(
-                        "gemini key", False, f"HTTP {status} from the API -> try again later"
-                    )
-                available.append(model)
-    except (aiohttp.ClientError, TimeoutError) as error:
-        return CheckResult(
-            "gemini key",
-            False,
-            f"cannot reach {settings.nanobanana_base_url} ({type(error).__name__}) -> check "
-            "NANOBANANA_BASE_URL and the network",
+        async with db:
+            await db.migrate()
+            snapshot = await ModelStateRepository(db).snapshot()
+    except Exception:  # the database line says what is wrong with it
+        return {}
+    return {m: s.retired_reason or "404" for m, s in snapshot.states.items() if s.retired}
+
+
+async def check_gemini(settings: Settings) -> list[CheckResult]:
+    """The key (by listing the models it can use), which image models exist for it, which
+    the bot offers, and any configured model that is missing or retired (naming its
+    successor). Lines: `gemini key`, `models`, then one `model` line each."""
+    lineup, model_settings = load_models(settings)
+    results: list[CheckResult] = []
+    listed: list[ListedModel] | None = None
+    if settings.gemini_api_key is None:
+        results.append(
+            CheckResult(
+                "gemini key",
+                False,
+                "GEMINI_API_KEY is not set -> create one in Google AI Studio (with billing "
+                "enabled for its project); until then /generate is disabled",
+            )
         )
-    # A model that exists may still have no quota for this key (billing): the first
-    # /generate says so in the log, with what to fix.
-    return CheckResult("gemini key", True, f"model(s) {', '.join(available)} available")
+    else:
+        client = NanobananaClient.from_settings(settings)
+        client.lineup = lineup
+        try:
+            listed = await client.list_models()
+        except AuthenticationFailed:
+            results.append(
+                CheckResult("gemini key", False, "the key was refused -> check GEMINI_API_KEY")
+            )
+        except InvalidRequest as error:
+            if error.status == 404:
+                results.append(
+                    CheckResult(
+                        "gemini key",
+                        True,
+                        f"{settings.nanobanana_base_url} has no models list (a proxy?): the "
+                        "bot relies on its lineup and on 404s",
+                        warn=True,
+                    )
+                )
+            else:
+                results.append(CheckResult("gemini key", False, f"{error} -> check GEMINI_API_KEY"))
+        except NanobananaError as error:
+            results.append(
+                CheckResult(
+                    "gemini key",
+                    False,
+                    f"cannot list the models at {settings.nanobanana_base_url} ({error}) -> "
+                    "check NANOBANANA_BASE_URL and the network",
+                )
+            )
+        finally:
+            await client.close()
+    images = image_models(listed, lineup) if listed is not None else None
+    if listed is not None and images is not None:
+        results.append(
+            CheckResult("gemini key", True, f"accepted; it may use {len(listed)} models")
+        )
+        names = [
+            f"{m.model} ({m.display_name})" + ("" if m.model in lineup else " [new to us]")
+            for m in images
+        ]
+        results.append(
+            CheckResult(
+                "models",
+                bool(images),
+                f"the key can use {len(images)} image model(s): {', '.join(names)}"
+                if images
+                else "the key can use no image model -> enable billing for the key's Google "
+                "project, or check its region",
+            )
+        )
+    availability = Availability(
+        today=datetime.now(UTC).date(),
+        listed=frozenset(m.model for m in images) if images is not None else None,
+        retired=await _retired_models(settings),
+    )
+    catalog = resolve(model_settings, lineup, availability)
+    results.extend(_model_lines(catalog))
+    return results
+
+
+def _model_lines(catalog: ModelCatalog) -> list[CheckResult]:
+    """One line per offered model, and one per configured model that can't be used."""
+    lines = [CheckResult("model", True, line) for line in catalog.describe()]
+    for replacement in catalog.replacements:
+        works = replacement.why == SHUT_DOWN and replacement.used is not None
+        lines.append(
+            CheckResult(
+                "model", works, describe_replacement(replacement, catalog.lineup), warn=works
+            )
+        )
+    if not catalog.usable:
+        preference = ", ".join(catalog.lineup.preference)
+        lines.append(
+            CheckResult(
+                "model",
+                False,
+                "no configured model can be used: every image request is refused -> "
+                + (
+                    f"none of the preference order ({preference}) is offered to this key"
+                    if catalog.auto
+                    else "set NANOBANANA_MODEL=auto, or one of the models listed above"
+                ),
+            )
+        )
+    return lines
 
 
 async def probe_health(settings: Settings) -> int:
@@ -223,14 +300,18 @@ def _web_port_free(settings: Settings, address: str, sign_in: str) -> CheckResul
 
 
 async def run_checks(settings: Settings) -> int:
-    """Run every check, print one line each; 0 if all passed."""
+    """Run every check, print one line each; 0 if none failed (WARN lines don't fail)."""
     print(f"OK   configuration: loaded ({settings.storage_backend.value} storage)")
-    for line in check_models(settings):
-        print(line.line(), flush=True)
     failed = 0
-    for check in (check_database, check_object_store, check_discord, check_gemini, check_web):
+    checks: tuple[Callable[[Settings], Awaitable[CheckResult | list[CheckResult]]], ...] = (
+        check_database, check_object_store, check_discord, check_gemini, check_web,
+    )  # fmt: skip
+    for check in checks:
         started = time.monotonic()
-        result = await check(settings)
-        print(f"{result.line()} ({time.monotonic() - started:.2f}s)", flush=True)
-        failed += not result.ok
+        outcome = await check(settings)
+        results = outcome if isinstance(outcome, list) else [outcome]
+        took = f" ({time.monotonic() - started:.2f}s)"
+        for index, result in enumerate(results):
+            print(f"{result.line()}{took if index == 0 else ''}", flush=True)
+            failed += not result.ok
     return 1 if failed else 0

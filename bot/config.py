@@ -6,6 +6,7 @@ one line naming the variable: see `load_settings`.
 
 from __future__ import annotations
 
+import re
 from decimal import Decimal, InvalidOperation
 from enum import StrEnum
 from pathlib import Path
@@ -120,6 +121,42 @@ def parse_prices(value: Any, *, per: str, high: Decimal) -> dict[str, Decimal]:
     return prices
 
 
+_MODEL_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
+THINKING_LEVELS = ("minimal", "low", "medium", "high")
+
+
+def parse_thinking(value: Any) -> dict[str, str]:
+    """`NANOBANANA_THINKING`: `level` (every model that has levels) or `model=level` pairs,
+    comma-separated, e.g. `high` or `gemini-nano-banana-2.1=high,gemini-3.1-flash-image=minimal`.
+    Keys come back as model ids, or `*` for every model."""
+    if isinstance(value, dict):
+        items = [(str(k), str(v)) for k, v in value.items()]
+    elif isinstance(value, str):
+        items = []
+        for chunk in value.replace(";", ",").split(","):
+            if not chunk.strip():
+                continue
+            key, sep, level = chunk.partition("=")
+            items.append((key, level) if sep else ("*", key))
+    elif value is None:
+        return {}
+    else:
+        raise ValueError("must be a level, or model=level pairs, comma-separated")
+    levels: dict[str, str] = {}
+    for raw_key, raw_level in items:
+        key = raw_key.strip().removeprefix("models/") or "*"
+        level = raw_level.strip().lower()
+        if level not in THINKING_LEVELS:
+            raise ValueError(
+                f"{level or 'an empty level'!r} is not a thinking level "
+                f"({', '.join(THINKING_LEVELS)})"
+            )
+        if key != "*" and not _MODEL_ID.match(key):
+            raise ValueError(f"{key[:60]!r} is not a model id")
+        levels[key] = level
+    return levels
+
+
 def _split_ids(value: Any) -> Any:
     """Accept `1,2,3`, `1 2 3`, a JSON-ish list, or a single integer for id lists."""
     if isinstance(value, int):
@@ -179,7 +216,15 @@ class Settings(BaseSettings):
 
     # Nano Banana (Gemini image generation)
     gemini_api_key: SecretStr | None = None
-    nanobanana_model: str = "gemini-2.5-flash-image"
+    # `auto`: the first model of the lineup's preference order the key can use (asked of the
+    # API at start-up and every few hours); an id pins that model.
+    nanobanana_model: str = "auto"
+    # An owner's TOML or JSON file of model profiles (same shape as bot/nanobanana/lineup.toml).
+    nanobanana_model_profiles: Path | None = None
+    # Thinking level per model (`model=level`, or one `level` for every model that has it).
+    nanobanana_thinking: Annotated[dict[str, str], NoDecode] = Field(default_factory=dict)
+    # How often one process asks the API which models exist.
+    nanobanana_models_refresh_hours: float = Field(default=6.0, ge=0.05, le=168)
     nanobanana_base_url: str = "https://generativelanguage.googleapis.com"
     nanobanana_models: Annotated[list[str], NoDecode] = Field(
         default_factory=list,
@@ -360,50 +405,43 @@ class Settings(BaseSettings):
                 raise ValueError(f"{key}: name model:input or model:output")
         return prices
 
-    @field_validator("nanobanana_model")
+    @field_validator("nanobanana_model", mode="before")
     @classmethod
-    def _model_name(cls, value: str) -> str:
+    def _model_name(cls, value: Any) -> Any:
+        if value is None or (isinstance(value, str) and not value.strip()):
+            return "auto"  # an empty line in .env: the default
+        if not isinstance(value, str):
+            return value
         value = value.strip().removeprefix("models/")
-        if not value:
-            raise ValueError("must name a model, e.g. gemini-2.5-flash-image")
+        if value.lower() == "auto":
+            return "auto"
+        if not _MODEL_ID.match(value):
+            raise ValueError(f"{value[:60]!r} is not a model id (e.g. gemini-3-pro-image, or auto)")
         return value
+
+    @field_validator("nanobanana_thinking", mode="before")
+    @classmethod
+    def _parse_thinking(cls, value: Any) -> Any:
+        return parse_thinking(value)
+
+    @field_validator("nanobanana_model_profiles", mode="before")
+    @classmethod
+    def _blank_path(cls, value: Any) -> Any:
+        return None if isinstance(value, str) and not value.strip() else value
 
     @model_validator(mode="after")
     def _models_and_costs(self) -> Settings:
-        from bot.nanobanana.profiles import profile_for
-
+        # Which models exist, and what each accepts, is checked where the lineup is loaded
+        # (bot.services.models.load_models): this module imports nothing above it.
         models = [m.strip().removeprefix("models/") for m in self.nanobanana_models]
+        pinned = [] if self.nanobanana_model == "auto" else [self.nanobanana_model]
         # The default model is always offered, first; duplicates are dropped.
-        self.nanobanana_models = list(dict.fromkeys([self.nanobanana_model, *models]))
+        self.nanobanana_models = list(dict.fromkeys([*pinned, *models]))
+        if "auto" in models:
+            raise ValueError("NANOBANANA_MODELS lists model ids; `auto` is for NANOBANANA_MODEL")
         for key, amount in self.generation_costs.items():
-            model, _, size = key.partition(":")
-            if model not in self.nanobanana_models:
-                raise ValueError(
-                    f"GENERATION_COSTS names {model}, which is not in NANOBANANA_MODELS "
-                    f"({', '.join(self.nanobanana_models)})"
-                )
-            profile = profile_for(model)
-            if size and size not in profile.image_sizes:
-                sizes = ", ".join(profile.image_sizes) or "none"
-                raise ValueError(
-                    f"GENERATION_COSTS gives a cost for {model} at size {size}, but its sizes "
-                    f"are: {sizes}"
-                )
             if amount > self.max_balance:
                 raise ValueError(f"GENERATION_COSTS: {key} costs more than MAX_BALANCE")
-        for key in self.image_prices_usd:
-            model, _, size = key.partition(":")
-            if model not in self.nanobanana_models:
-                raise ValueError(
-                    f"IMAGE_PRICES_USD names {model}, which is not in NANOBANANA_MODELS "
-                    f"({', '.join(self.nanobanana_models)})"
-                )
-            known_sizes = profile_for(model).image_sizes
-            if size and size not in known_sizes:
-                raise ValueError(
-                    f"IMAGE_PRICES_USD prices {model} at size {size}, but its sizes are: "
-                    f"{', '.join(known_sizes) or 'none'}"
-                )
         for name in ("generation_cost", "upload_cost", "starter_coins", "daily_coins", "max_grant"):
             if getattr(self, name) > self.max_balance:
                 raise ValueError(f"{name.upper()} must not be more than MAX_BALANCE")

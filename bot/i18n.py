@@ -138,6 +138,12 @@ MESSAGES: dict[str, dict[str, str]] = {
         "error.busy": "The bot's database is busy right now. Nothing was charged; please try "
         "again in a moment.",
         "model.unsupported": "The model {model} isn't offered here. Pick one of: {choices}.",
+        "model.retired": "{model} is no longer offered by Google. The bot's owner has been "
+        "told; nothing was charged.",
+        "model.none_usable": "No image model can be used on this bot right now. The bot's "
+        "owner has been told; nothing was charged.",
+        "reason.model_retired": "Google retired {model} before your image was made. The bot's "
+        "owner has been told.",
         "aspect.unsupported_model": "{model} can't make {ratio} images. Pick one of: {choices}.",
         "size.not_supported": "{model} has no size setting. Leave the size empty.",
         "size.unsupported": "{model} can't make {size} images. Pick one of: {choices}.",
@@ -413,6 +419,12 @@ MESSAGES: dict[str, dict[str, str]] = {
         "error.busy": "La base de datos del bot está ocupada. No se cobró nada; inténtalo de "
         "nuevo en un momento.",
         "model.unsupported": "El modelo {model} no está disponible aquí. Elige uno de: {choices}.",
+        "model.retired": "Google ya no ofrece {model}. Se ha avisado al dueño del bot; no se "
+        "cobró nada.",
+        "model.none_usable": "Ahora mismo no se puede usar ningún modelo de imágenes en este "
+        "bot. Se ha avisado al dueño del bot; no se cobró nada.",
+        "reason.model_retired": "Google retiró {model} antes de que se creara tu imagen. Se ha "
+        "avisado al dueño del bot.",
         "aspect.unsupported_model": "{model} no puede crear imágenes {ratio}. Elige una de: "
         "{choices}.",
         "size.not_supported": "{model} no tiene opción de tamaño. Deja el tamaño vacío.",

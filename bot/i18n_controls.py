@@ -20,6 +20,21 @@ MESSAGES: dict[str, dict[str, str]] = {
         "budget.notice.global_month": "💸 The bot has used {percent}% of its monthly budget "
         "(MONTHLY_BUDGET_USD: {used} of {limit}). It resets <t:{at}:R>.",
         "budget.notice.full": "New images are refused until then.",
+        "models.notice.retired": "⚠️ Google retired the image model {name} (`{model}`): it "
+        "answered 404 NOT_FOUND. The bot now uses {replacement}.",
+        "models.notice.retired_refused": "⚠️ Google retired the image model {name} "
+        "(`{model}`): it answered 404 NOT_FOUND. Requests for it are refused, free of charge, "
+        "until the bot's owner changes NANOBANANA_MODEL or NANOBANANA_MODELS ({hint}).",
+        "models.notice.replaced": "⚠️ The bot's settings name {name} (`{model}`), which Google "
+        "shut down on {date}. The bot uses its successor {replacement} instead; update "
+        "NANOBANANA_MODEL (or set it to auto) to silence this.",
+        "models.notice.ending": "⚠️ Google says the image model {name} (`{model}`) is ending: "
+        "{detail}. {hint}",
+        "models.notice.none_usable": "⚠️ No configured image model can be used with the bot's "
+        "Gemini key: image requests are refused, free of charge. Run `python -m bot check` "
+        "to see the models the key can use.",
+        "models.notice.hint_successor": "Google's recommended successor is {successor}",
+        "models.notice.hint_auto": "NANOBANANA_MODEL=auto picks a model the key can use",
         # Settings of the owner controls
         "settings.not_dollars": "“{value}” isn't a dollar amount. Type it like 25 or 12.50, or "
         "none for no budget.",
@@ -171,6 +186,21 @@ MESSAGES: dict[str, dict[str, str]] = {
         "budget.notice.global_month": "💸 El bot ha usado el {percent}% de su presupuesto "
         "mensual (MONTHLY_BUDGET_USD: {used} de {limit}). Se renueva <t:{at}:R>.",
         "budget.notice.full": "Hasta entonces se rechazan las imágenes nuevas.",
+        "models.notice.retired": "⚠️ Google retiró el modelo de imágenes {name} (`{model}`): "
+        "respondió 404 NOT_FOUND. El bot usa ahora {replacement}.",
+        "models.notice.retired_refused": "⚠️ Google retiró el modelo de imágenes {name} "
+        "(`{model}`): respondió 404 NOT_FOUND. Las peticiones para él se rechazan, sin coste, "
+        "hasta que el dueño del bot cambie NANOBANANA_MODEL o NANOBANANA_MODELS ({hint}).",
+        "models.notice.replaced": "⚠️ La configuración del bot nombra {name} (`{model}`), que "
+        "Google cerró el {date}. El bot usa en su lugar su sucesor {replacement}; actualiza "
+        "NANOBANANA_MODEL (o ponlo en auto) para quitar este aviso.",
+        "models.notice.ending": "⚠️ Google dice que el modelo de imágenes {name} (`{model}`) "
+        "termina: {detail}. {hint}",
+        "models.notice.none_usable": "⚠️ Ningún modelo de imágenes configurado funciona con la "
+        "clave de Gemini del bot: las peticiones de imágenes se rechazan, sin coste. Ejecuta "
+        "`python -m bot check` para ver los modelos que puede usar la clave.",
+        "models.notice.hint_successor": "El sucesor que recomienda Google es {successor}",
+        "models.notice.hint_auto": "NANOBANANA_MODEL=auto elige un modelo que la clave pueda usar",
         "settings.not_dollars": "«{value}» no es una cantidad en dólares. Escríbela como 25 o "
         "12.50, o none para no tener presupuesto.",
         "settings.dollars_out_of_range": "Elige una cantidad de $0 a ${high}, o none.",

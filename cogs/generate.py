@@ -31,6 +31,7 @@ from discord.ext import commands
 from bot import imaging
 from bot.i18n import t
 from bot.nanobanana.client import MAX_INPUT_SIDE
+from bot.services.catalog import possible_ratios, possible_sizes
 from bot.services.errors import ImageNotFound
 from bot.services.gallery import ImageContext
 from bot.services.generation import (
@@ -673,9 +674,11 @@ class GenerateCog(commands.Cog):
 
 def generate_command(cog: GenerateCog) -> app_commands.Command[Any, ..., None]:
     """`/generate` with the options this bot's models call for: `model` only when members
-    may choose between several, `size` only when a model has sizes; choices are labelled
-    with their cost, so members see the price before anything is charged."""
-    catalog = cog.bot.generation.catalog
+    may choose between several, `size` only when a model has sizes. Which models exist
+    changes while the bot runs (Google retires them): `model` and `size` are autocompleted
+    from the live catalog, each choice labelled with its cost, so members see the price
+    before anything is charged; the ratios offered are those any possible model takes."""
+    models = cog.bot.models
 
     # A plain str for every choice (not Choice) so that an unknown value reaches the
     # service's own check and its friendly message instead of a conversion error.
@@ -719,11 +722,11 @@ def generate_command(cog: GenerateCog) -> app_commands.Command[Any, ..., None]:
 
         await start_job(itx, admission, settings, prompt, build, cost=cost, member=member)
 
-    hidden = {
-        name
-        for name, shown in (("model", catalog.model_option), ("size", catalog.size_option))
-        if not shown
-    }
+    hidden = set()
+    if not models.settings.extras:
+        hidden.add("model")
+    if not possible_sizes(models.settings, models.lineup):
+        hidden.add("size")
     signature = inspect.signature(generate)
     generate.__signature__ = signature.replace(  # type: ignore[attr-defined]
         parameters=[p for p in signature.parameters.values() if p.name not in hidden]
@@ -731,20 +734,50 @@ def generate_command(cog: GenerateCog) -> app_commands.Command[Any, ..., None]:
     descriptions = option_texts(
         "generate", "prompt", "aspect_ratio", "image", "image2", "model", "size"
     )
-    descriptions["model"] = f"Which image model (default {catalog.default.name}); cost shown"
-    choices: dict[str, list[app_commands.Choice[str]]] = {
-        "aspect_ratio": [app_commands.Choice(name=r, value=r) for r in catalog.ratios],
-        "model": [app_commands.Choice(name=c.label, value=c.value) for c in catalog.models()],
-        "size": [app_commands.Choice(name=c.label, value=c.value) for c in catalog.size_labels()],
-    }
     callback = app_commands.describe(**{k: v for k, v in descriptions.items() if k not in hidden})(
         generate
     )
-    callback = app_commands.choices(**{k: v for k, v in choices.items() if k not in hidden})(
-        callback
-    )
+    callback = app_commands.choices(
+        aspect_ratio=[
+            app_commands.Choice(name=r, value=r)
+            for r in possible_ratios(models.settings, models.lineup)[:25]
+        ]
+    )(callback)
+    autocompletes: dict[str, Any] = {}
+    if "model" not in hidden:
+        autocompletes["model"] = _model_choices
+    if "size" not in hidden:
+        autocompletes["size"] = _size_choices
+    if autocompletes:
+        callback = app_commands.autocomplete(**autocompletes)(callback)
     callback = allowed_guild()(in_guild()(app_commands.guild_only()(callback)))
     return app_commands.Command(**command_text("generate"), callback=callback)
+
+
+async def _model_choices(itx: Interaction, current: str) -> list[app_commands.Choice[str]]:
+    """The models members may pick now, each with its cost (from memory: instant)."""
+    catalog = itx.client.generation.catalog
+    typed = current.strip().lower()
+    return [
+        app_commands.Choice(name=choice.label, value=choice.value)
+        for choice in catalog.models()
+        if not typed or typed in choice.label.lower() or typed in choice.value
+    ][:25]
+
+
+async def _size_choices(itx: Interaction, current: str) -> list[app_commands.Choice[str]]:
+    """The sizes of the model picked so far (the default's otherwise), with their costs."""
+    catalog = itx.client.generation.catalog
+    picked = getattr(itx.namespace, "model", None)
+    model = picked if isinstance(picked, str) and picked in catalog.profiles else None
+    if model is None and catalog.usable and not catalog.model_option:
+        model = catalog.default_model
+    typed = current.strip().lower()
+    return [
+        app_commands.Choice(name=choice.label, value=choice.value)
+        for choice in catalog.size_labels(model)
+        if not typed or typed in choice.label.lower()
+    ][:25]
 
 
 async def setup(bot: NanoBananaBot) -> None:

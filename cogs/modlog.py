@@ -7,6 +7,9 @@
   answer, its public result message) and is recorded in `/settings audit`.
 - Budget notices (80% and 100%, once per period) go to the server's log channel, or to its
   owner's DMs when it has none; the deployment's budget notices go to the bot admins' DMs.
+- Model notices (Google retired a model, a configured model was replaced by its successor, a
+  model is ending, none can be used) go to the bot admins' DMs and to every server's log
+  channel, once per deployment.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ from discord.ext import commands
 from bot import imaging
 from bot.i18n import t
 from bot.services.budgets import BudgetNotice
+from bot.services.events import ModelNotice
 from bot.services.gallery import ImageContext
 from bot.services.moderation import LogEntry
 from bot.services.permissions import Actor
@@ -85,10 +89,12 @@ class ModLogCog(commands.Cog):
     async def cog_load(self) -> None:
         self.bot.moderation.publisher = self.publish
         self.bot.budgets.notifier = self.notify
+        self.bot.events.subscribe(ModelNotice, self.tell_models)
 
     async def cog_unload(self) -> None:
         self.bot.moderation.publisher = None
         self.bot.budgets.notifier = None
+        self.bot.events.unsubscribe(ModelNotice, self.tell_models)
 
     async def _language(self, guild_id: int | None) -> str:
         guild = self.bot.get_guild(guild_id) if guild_id else None
@@ -172,12 +178,55 @@ class ModLogCog(commands.Cog):
         if guild is not None and guild.owner_id is not None:
             await self._dm(guild.owner_id, text)
 
+    async def tell_models(self, notice: ModelNotice) -> None:
+        """Tell the bot admins (DMs) and every server's moderation log what happened to an
+        image model (the service logged it already)."""
+        texts: dict[str, str] = {}
+
+        def text(language: str) -> str:
+            if language not in texts:
+                texts[language] = model_notice_text(language, notice)
+            return texts[language]
+
+        for admin_id in self.bot.settings.admin_user_ids:
+            await self._dm(admin_id, text("en"))
+        for guild_id, channel_id in await self.bot.guild_settings.log_channels():
+            if not self.bot.permissions.guild_allowed(guild_id):
+                continue
+            with contextlib.suppress(discord.HTTPException):
+                await self.bot.get_partial_messageable(channel_id).send(
+                    text(await self._language(guild_id)),
+                    allowed_mentions=discord.AllowedMentions.none(),
+                )
+
     async def _dm(self, user_id: int, text: str) -> None:
         try:
             user = self.bot.get_user(user_id) or await self.bot.fetch_user(user_id)
             await user.send(text)
         except discord.HTTPException as error:
             log.info("could not DM a budget notice to %s (%s)", user_id, error.status)
+
+
+def model_notice_text(language: str, notice: ModelNotice) -> str:
+    """The owner's notice about a model, in `language`."""
+    successor = notice.detail if notice.kind == "retired" else notice.replacement
+    hint = (
+        t(language, "models.notice.hint_successor", successor=successor)
+        if successor
+        else t(language, "models.notice.hint_auto")
+    )
+    replacement = (
+        f"{notice.replacement_name} (`{notice.replacement}`)" if notice.replacement else ""
+    )
+    if notice.kind == "retired":
+        key = "models.notice.retired" if notice.replacement else "models.notice.retired_refused"
+    else:
+        key = f"models.notice.{notice.kind}"
+    return t(
+        language, key, name=notice.name, model=notice.model, replacement=replacement,
+        date=notice.shutdown.isoformat() if notice.shutdown else "?",
+        detail=notice.detail or "", hint=hint,
+    )  # fmt: skip
 
 
 async def setup(bot: NanoBananaBot) -> None:

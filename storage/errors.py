@@ -49,6 +49,15 @@ class TooManyActiveJobs(StorageLayerError):
         self.limit = limit
 
 
+class ModelRetired(StorageLayerError):
+    """The job's model was retired for the deployment (a 404 seen by some process): nothing
+    was charged."""
+
+    def __init__(self, model: str) -> None:
+        super().__init__(f"model {model} is retired")
+        self.model = model
+
+
 class ObjectsReclaimed(StorageLayerError):
     """Objects this process was writing were reclaimed (deleted) by another process, which
     took it for dead when its lease lapsed: the row that would point to them is refused."""

@@ -48,6 +48,14 @@ class GuildSettingsRepository:
         )
         return GuildOverrides.from_row(row) if row is not None else GuildOverrides()
 
+    async def log_channels(self) -> list[tuple[int, int]]:
+        """(server, channel) for every server with a moderation log channel set."""
+        rows = await self.db.fetchall(
+            "SELECT guild_id, mod_log_channel_id FROM guild_settings "
+            "WHERE mod_log_channel_id IS NOT NULL ORDER BY guild_id"
+        )
+        return [(int(row[0]), int(row[1])) for row in rows]
+
     async def change(
         self, guild_id: int, setting: str, value: Any, *, actor_id: str | None
     ) -> SettingChange:

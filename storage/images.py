@@ -16,11 +16,13 @@ from storage.errors import (
     BalanceOverflow,
     InvalidCursor,
     InvalidTransition,
+    ModelRetired,
     NotFound,
     ObjectsReclaimed,
     TooManyActiveJobs,
 )
 from storage.intents import UNFINISHED, clear_intents, live
+from storage.model_states import is_retired
 from storage.models import (
     ALLOWED_TRANSITIONS,
     Image,
@@ -433,13 +435,18 @@ class ImageRepository:
         claim: BudgetClaim | None = None,
         lease_owner: str | None = None,
         max_active: int | None = None,
+        model: str | None = None,
     ) -> tuple[Image, int, list[tuple[Level, int]]]:
         """`reserve_generation`, admitted by the budgets of `claim` in the same transaction
         (raises BudgetExceeded before any coin moves) and recorded as a RESERVED usage row;
-        also returns the budget notices this reservation made due (recorded as sent)."""
+        also returns the budget notices this reservation made due (recorded as sent). With
+        `model`, refuses (ModelRetired, nothing charged) when any process of the deployment
+        has found that model retired."""
 
         async def reserve(tx: Transaction) -> tuple[Image, int, list[tuple[Level, int]]]:
             await _check_owner(tx, wallet_id, user_id)
+            if model is not None and await is_retired(tx, model):
+                raise ModelRetired(model)
             if max_active is not None:
                 # Locks the member (PostgreSQL): their reservations in every process queue up
                 # here, so two can't both see room for one more.

@@ -15,6 +15,7 @@ from bot.nanobanana.errors import (
     ContentBlocked,
     InvalidRequest,
     MalformedResponse,
+    ModelNotFound,
     NanobananaError,
     ProviderUnavailable,
     QuotaExhausted,
@@ -36,7 +37,7 @@ from bot.nanobanana.values import (
     Turn,
 )
 
-#: The ratios of the default model (Nano Banana); each model's own are in its profile.
+#: The ratios every model accepts; each model's own are in its profile.
 SUPPORTED_ASPECT_RATIOS: tuple[str, ...] = BASE_ASPECT_RATIOS
 
 __all__ = [
@@ -51,6 +52,7 @@ __all__ = [
     "InputImage",
     "InvalidRequest",
     "MalformedResponse",
+    "ModelNotFound",
     "ModelPart",
     "ModelProfile",
     "NanobananaClient",

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import random
 import time
@@ -30,6 +31,7 @@ import aiohttp
 
 from bot import imaging
 from bot.nanobanana import wire
+from bot.nanobanana.catalogue import MAX_PAGE_SIZE, MAX_PAGES, ListedModel, parse_model, parse_page
 from bot.nanobanana.errors import (
     AuthenticationFailed,
     ContentBlocked,
@@ -38,7 +40,7 @@ from bot.nanobanana.errors import (
     NanobananaError,
     ProviderUnavailable,
 )
-from bot.nanobanana.profiles import NANO_BANANA, ModelProfile, profile_for
+from bot.nanobanana.profiles import LINEUP, NANO_BANANA_2_1, Lineup, ModelProfile
 from bot.nanobanana.values import (
     GeneratedImage,
     InputImage,
@@ -53,7 +55,11 @@ if TYPE_CHECKING:
 logger = logging.getLogger("bot.nanobanana")
 
 DEFAULT_BASE_URL: Final = "https://generativelanguage.googleapis.com"
-DEFAULT_MODEL: Final = NANO_BANANA
+#: The model of a client built without one (the bot itself chooses per call: see
+#: bot.services.models; `NANOBANANA_MODEL=auto` asks the API which models exist).
+DEFAULT_MODEL: Final = NANO_BANANA_2_1
+#: Seconds for one page of the models list.
+LIST_TIMEOUT: Final = 20.0
 
 #: Inputs whose longest side is larger are downscaled to this.
 MAX_INPUT_SIDE: Final = 2048
@@ -69,6 +75,8 @@ MAX_ATTEMPTS_LIMIT: Final = 20
 MAX_OUTPUT_PIXELS: Final = 64_000_000
 #: Longest side of a model's answer (sent back as it is in a later turn).
 MAX_OUTPUT_SIDE: Final = 16384
+#: One page of the models list larger than this is refused (Google's are tens of kilobytes).
+MAX_LIST_BYTES: Final = 8 * 1024 * 1024
 
 _PROMPT_LOG_CHARS: Final = 60
 
@@ -108,6 +116,7 @@ class NanobananaClient:
         deadline: float | None = None,
         backoff_base: float = 1.0,
         backoff_max: float = 30.0,
+        lineup: Lineup = LINEUP,
     ) -> None:
         if not timeout > 0:
             raise ValueError("timeout must be > 0")
@@ -135,16 +144,19 @@ class NanobananaClient:
         self._owns_session = session is None
         self._closed = False
         self._random = random.Random()
+        #: The profiles a call is checked against when the caller gives none.
+        self.lineup = lineup
 
     @classmethod
     def from_settings(cls, settings: Settings) -> NanobananaClient:
         """Build a client from `Settings`. Without `GEMINI_API_KEY` every call fails fast with
         `AuthenticationFailed` (and no request), so the bot can still start."""
         key = settings.gemini_api_key.get_secret_value() if settings.gemini_api_key else ""
+        model = settings.nanobanana_model
         return cls(
             key,
             base_url=settings.nanobanana_base_url or DEFAULT_BASE_URL,
-            model=settings.nanobanana_model,
+            model=DEFAULT_MODEL if model == "auto" else model,
             timeout=settings.nanobanana_timeout,
             max_attempts=settings.nanobanana_max_attempts,
         )
@@ -157,7 +169,7 @@ class NanobananaClient:
     @property
     def profile(self) -> ModelProfile:
         """The default model's profile."""
-        return profile_for(self.model)
+        return self.lineup.profile(self.model)
 
     def __repr__(self) -> str:
         return f"NanobananaClient(base_url={self.base_url!r}, model={self.model!r})"
@@ -189,6 +201,72 @@ class NanobananaClient:
     def _url(self, model: str) -> str:
         return f"{self.base_url}/v1beta/models/{quote(model, safe='-._~')}:generateContent"
 
+    # ---------------------------------------------------------------- models
+
+    async def list_models(self) -> list[ListedModel]:
+        """Every model the key may use (`GET /v1beta/models`, every page, at most 1000 a
+        page). Raises a NanobananaError (AuthenticationFailed for a refused key,
+        ProviderUnavailable when the API can't be reached, InvalidRequest when the endpoint
+        doesn't exist, e.g. behind a proxy that only forwards generateContent)."""
+        models: list[ListedModel] = []
+        token: str | None = None
+        for _ in range(MAX_PAGES):
+            params = {"pageSize": str(MAX_PAGE_SIZE), **({"pageToken": token} if token else {})}
+            payload = await self._get(f"{self.base_url}/v1beta/models", params, model=None)
+            page, token = parse_page(payload)
+            models.extend(page)
+            if token is None:
+                return models
+        raise MalformedResponse(f"the models list did not end within {MAX_PAGES} pages")
+
+    async def get_model(self, model: str) -> ListedModel:
+        """One model (`GET /v1beta/models/{id}`); ModelNotFound when the API doesn't know it."""
+        model = model.strip().removeprefix("models/")
+        url = f"{self.base_url}/v1beta/models/{quote(model, safe='-._~')}"
+        payload = await self._get(url, {}, model=model)
+        try:
+            document = json.loads(payload)
+        except (ValueError, UnicodeDecodeError):
+            raise MalformedResponse("the model's description is not valid JSON") from None
+        found = parse_model(document)
+        if found is None:
+            raise MalformedResponse("the model's description has no name")
+        return found
+
+    async def _get(self, url: str, params: Mapping[str, str], *, model: str | None) -> bytes:
+        """One GET of the models API (no retries: callers list again later)."""
+        if self._closed:
+            raise ProviderUnavailable("the client is closed", retryable=False)
+        if not self._api_key:
+            raise AuthenticationFailed("no API key configured (GEMINI_API_KEY)")
+        session = self._get_session()
+        try:
+            async with session.get(
+                url,
+                params=params,
+                headers={"x-goog-api-key": self._api_key},
+                timeout=aiohttp.ClientTimeout(total=min(self.timeout, LIST_TIMEOUT)),
+                allow_redirects=False,
+            ) as response:
+                status, headers = response.status, response.headers
+                body = await response.content.read(MAX_LIST_BYTES + 1)
+        except TimeoutError:
+            raise ProviderUnavailable("no answer from the models list") from None
+        except aiohttp.ClientError as error:
+            raise ProviderUnavailable(f"cannot reach the API: {type(error).__name__}") from None
+        if len(body) > MAX_LIST_BYTES:
+            raise MalformedResponse(f"models list page larger than {MAX_LIST_BYTES} bytes")
+        if status != 200:
+            if status == 404 and model is None:
+                # No models endpoint at this base URL (a proxy forwarding generateContent
+                # only): not a missing model.
+                raise InvalidRequest(f"no models list at {self.base_url}", status=404)
+            failure, _ = wire.error_for_status(
+                status, headers, body, api_key=self._api_key, model=model or "?"
+            )
+            raise failure
+        return body
+
     # ---------------------------------------------------------------- generate
 
     async def generate(
@@ -201,9 +279,15 @@ class NanobananaClient:
         model: str | None = None,
         history: Sequence[Turn] = (),
         slot: AbstractAsyncContextManager[Any] | None = None,
+        thinking_level: str | None = None,
+        profile: ModelProfile | None = None,
     ) -> GeneratedImage:
         """Generate from `prompt`, optional input images to edit or draw from, and earlier
         turns to continue (multi-turn editing). Returns every image of the answer.
+
+        `profile` is what the model accepts (the caller's, with the owner's overrides and
+        what the API refused); by default the client's lineup's. `thinking_level` is sent
+        as `thinkingConfig.thinkingLevel` (one of the profile's levels).
 
         `slot` (e.g. a semaphore shared by the callers) is held around each HTTP exchange
         only: preparing the body, waiting between retries and decoding the answer happen
@@ -211,7 +295,8 @@ class NanobananaClient:
 
         Raises a `NanobananaError` subclass on any failure.
         """
-        profile = profile_for(model or self.model)
+        if profile is None or (model is not None and profile.model != model.strip()):
+            profile = self.lineup.profile(model or self.model)
         loop = asyncio.get_running_loop()
         started = loop.time()
         state = _CallState()
@@ -219,8 +304,9 @@ class NanobananaClient:
         outputs = 0
         try:
             result = await self._generate(
-                profile, prompt, images, aspect_ratio, image_size, history, started, state, slot
-            )
+                profile, prompt, images, aspect_ratio, image_size, history, started, state, slot,
+                thinking_level,
+            )  # fmt: skip
             outcome = "ok"
             outputs = len(result.images)
             return result
@@ -261,18 +347,20 @@ class NanobananaClient:
         started: float,
         state: _CallState,
         slot: AbstractAsyncContextManager[Any] | None = None,
+        thinking_level: str | None = None,
     ) -> GeneratedImage:
         if self._closed:
             raise ProviderUnavailable("the client is closed", retryable=False)
-        validate(profile, prompt, images, aspect_ratio, image_size, history)
+        validate(profile, prompt, images, aspect_ratio, image_size, history, thinking_level)
         if not self._api_key:
             raise AuthenticationFailed(
                 "no API key configured (GEMINI_API_KEY)",
                 user_message="Image generation isn't set up on this bot yet.",
             )
         body = await asyncio.to_thread(
-            _prepare_body, profile, prompt, tuple(images), aspect_ratio, image_size, tuple(history)
-        )
+            _prepare_body, profile, prompt, tuple(images), aspect_ratio, image_size,
+            tuple(history), thinking_level,
+        )  # fmt: skip
         url = self._url(profile.model)
 
         loop = asyncio.get_running_loop()
@@ -396,6 +484,7 @@ def validate(
     aspect_ratio: str | None,
     image_size: str | None,
     history: Sequence[Turn] = (),
+    thinking_level: str | None = None,
 ) -> None:
     """Refuse, before any request, what the model's profile says the API would refuse."""
     if not isinstance(prompt, str) or not prompt.strip():
@@ -417,6 +506,17 @@ def validate(
                 f"Image size must be one of {sizes}."
                 if sizes
                 else f"{profile.name} has no image size setting."
+            ),
+        )
+    if thinking_level is not None and thinking_level not in profile.thinking_levels:
+        levels = ", ".join(profile.thinking_levels)
+        raise InvalidRequest(
+            f"unsupported thinking level {thinking_level!r} for {profile.model}",
+            code="thinking",
+            user_message=(
+                f"Thinking level must be one of {levels}."
+                if levels
+                else f"{profile.name} has no thinking level setting."
             ),
         )
     earlier = [p.image for turn in history for p in turn.parts if p.image is not None]
@@ -490,6 +590,7 @@ def _prepare_body(
     aspect_ratio: str | None,
     image_size: str | None,
     history: tuple[Turn, ...],
+    thinking_level: str | None = None,
 ) -> bytes:
     """Fit every image (earlier turns' and new ones) in one budget and build the body."""
     earlier = [p.image for turn in history for p in turn.parts if p.image is not None]
@@ -510,8 +611,9 @@ def _prepare_body(
         for turn in history
     )
     body = wire.build_body(
-        prompt, fitted_inputs, aspect_ratio=aspect_ratio, image_size=image_size, history=turns
-    )
+        prompt, fitted_inputs, aspect_ratio=aspect_ratio, image_size=image_size, history=turns,
+        thinking_level=thinking_level,
+    )  # fmt: skip
     if len(body) > profile.max_request_bytes:
         raise InvalidRequest(
             f"request of {len(body)} bytes exceeds {profile.max_request_bytes}",
@@ -554,6 +656,7 @@ def _read_answer(payload: bytes | bytearray, model: str) -> GeneratedImage:
         images=tuple(images),
         parts=tuple(answer.parts),
         finish_reason=answer.finish_reason,
+        model_status=answer.model_status,
     )
 
 

@@ -15,6 +15,7 @@ __all__ = [
     "ContentBlocked",
     "InvalidRequest",
     "MalformedResponse",
+    "ModelNotFound",
     "NanobananaError",
     "ProviderUnavailable",
     "QuotaExhausted",
@@ -232,6 +233,25 @@ class InvalidRequest(NanobananaError):
     ) -> None:
         super().__init__(message, user_message=user_message, status=status, owner_hint=owner_hint)
         self.code: str = code
+
+
+class ModelNotFound(InvalidRequest):
+    """HTTP 404 NOT_FOUND for a model: Google retired it (or never had it under that id).
+
+    `model` is the id that was asked for. The bot retires it for the whole deployment and
+    moves to its successor where it may (see bot.services.models)."""
+
+    def __init__(self, message: str = "", *, model: str | None = None, status: int = 404) -> None:
+        super().__init__(
+            message,
+            code="model",
+            user_message="The image model this bot is set up with is no longer offered by "
+            "Google. The bot's owner has been told.",
+            status=status,
+            owner_hint=f"the Gemini API doesn't know the model {model}: Google retired it, or "
+            "the id is wrong; run `python -m bot check` to see the models your key can use",
+        )
+        self.model: str | None = model
 
 
 class AuthenticationFailed(NanobananaError):

@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from bot.nanobanana.wire import ModelStatus
 
 
 @dataclass(frozen=True)
@@ -77,6 +81,8 @@ class GeneratedImage:
     images: tuple[OutputImage, ...] = ()
     parts: tuple[AnswerPart, ...] = ()
     finish_reason: str | None = None
+    #: What the API said of the model's life in this answer (a deprecation notice), if any.
+    model_status: ModelStatus | None = None
     # time.monotonic() stamps of the attempt that answered: request sent (an API slot held),
     # answer read (slot given back), answer decoded and checked. For logs and benchmarks.
     sent_at: float = 0.0

@@ -30,6 +30,7 @@ from bot.nanobanana.errors import (
     ContentBlocked,
     InvalidRequest,
     MalformedResponse,
+    ModelNotFound,
     NanobananaError,
     ProviderUnavailable,
     QuotaExhausted,
@@ -41,6 +42,23 @@ OK_FINISH_REASONS: Final = frozenset({"STOP", "FINISH_REASON_UNSPECIFIED"})
 _DURATION_RE: Final = re.compile(r"^\s*(\d+(?:\.\d*)?|\.\d+)s\s*$")
 _LIMIT_ZERO_RE: Final = re.compile(r"\blimit:\s*0\b")
 _PAYLOAD_TOO_LARGE: Final = "request payload size exceeds the limit"
+# A 400 naming the image config's ratio or size: the model doesn't take that value.
+_REFUSED_RATIO: Final = re.compile(r"aspect[_ ]?ratio", re.IGNORECASE)
+_REFUSED_SIZE: Final = re.compile(r"image[_ ]?size", re.IGNORECASE)
+_REFUSED_THINKING: Final = re.compile(r"thinking[_ ]?level", re.IGNORECASE)
+
+
+def refused_option(message: str) -> str | None:
+    """ "ratio", "size" or "thinking" when a 400's message says the model refused that
+    setting (e.g. "* GenerationConfig.image_config.aspect_ratio: unsupported value"), else
+    None."""
+    if _REFUSED_RATIO.search(message):
+        return "ratio"
+    if _REFUSED_SIZE.search(message):
+        return "size"
+    if _REFUSED_THINKING.search(message):
+        return "thinking"
+    return None
 
 
 # --------------------------------------------------------------------------------------------
@@ -65,11 +83,14 @@ def build_body(
     aspect_ratio: str | None = None,
     image_size: str | None = None,
     history: Sequence[Turn] = (),
+    thinking_level: str | None = None,
 ) -> bytes:
     """The JSON body of a `generateContent` call, as compact UTF-8 bytes.
 
     Each earlier turn becomes a `user` content (its prompt) and a `model` content (its parts,
     each with the `thought_signature` it came with), before the new `user` turn.
+    `thinking_level` goes in `generationConfig.thinkingConfig.thinkingLevel`, upper-case as
+    the python-genai SDK sends its `ThinkingLevel` enum (MINIMAL, LOW, MEDIUM, HIGH).
     """
     contents: list[dict[str, Any]] = []
     for turn in history:
@@ -96,6 +117,8 @@ def build_body(
         image_config["imageSize"] = image_size
     if image_config:
         generation_config["imageConfig"] = image_config
+    if thinking_level is not None:
+        generation_config["thinkingConfig"] = {"thinkingLevel": thinking_level.upper()}
     return json.dumps(
         {"contents": contents, "generationConfig": generation_config},
         separators=(",", ":"),
@@ -129,6 +152,35 @@ class Answer:
     finish_reason: str | None
     finish_message: str | None
     thoughts: int
+    #: What the API says of the model's life (`modelStatus`: stage such as DEPRECATED, its
+    #: retirement time, a message), when it says anything.
+    model_status: ModelStatus | None = None
+
+
+@dataclass(frozen=True)
+class ModelStatus:
+    """`GenerateContentResponse.modelStatus` (python-genai `ModelStatus`: `modelStage` one of
+    PREVIEW, STABLE, LEGACY, DEPRECATED, RETIRED...; `retirementTime`; `message`)."""
+
+    stage: str | None
+    retirement_time: str | None
+    message: str | None
+
+    @property
+    def ending(self) -> bool:
+        """Whether the model is on its way out (the owner should hear of it)."""
+        return self.stage in ("LEGACY", "DEPRECATED", "RETIRED") or bool(self.retirement_time)
+
+
+def parse_model_status(value: object) -> ModelStatus | None:
+    """`modelStatus` of an answer, or None when absent or empty."""
+    status = _as_dict(value)
+    stage = _as_str(status.get("modelStage"))
+    retirement = _as_str(status.get("retirementTime"))
+    message = _as_str(status.get("message"))
+    if not (stage or retirement or message):
+        return None
+    return ModelStatus(stage, retirement, message[:500] if message else None)
 
 
 def _as_dict(value: object) -> dict[str, Any]:
@@ -297,6 +349,7 @@ def _parse_document(payload: bytes | bytearray, blobs: list[memoryview]) -> Answ
         finish_reason=finish_reason,
         finish_message=finish_message,
         thoughts=thoughts,
+        model_status=parse_model_status(document.get("modelStatus")),
     )
 
 
@@ -532,14 +585,9 @@ def error_for_status(
     elif status in (408, 500, 502, 503, 504):
         result = ProviderUnavailable(summary, status=status)
     elif status == 404:
-        result = InvalidRequest(
-            summary,
-            code="model",
-            user_message="The configured image model wasn't found. Please tell the bot's owner.",
-            status=status,
-            owner_hint=f"the Gemini API doesn't know the model {model}: check NANOBANANA_MODEL "
-            "and NANOBANANA_MODELS",
-        )
+        # Google answers a retired or unknown model with 404 NOT_FOUND ("models/X is not
+        # found for API version v1beta, or is not supported for generateContent").
+        result = ModelNotFound(summary, model=model, status=status)
     elif status == 413 or lowered.startswith(_PAYLOAD_TOO_LARGE):
         result = InvalidRequest(
             summary,
@@ -570,6 +618,8 @@ def error_for_status(
             "the free tier is not offered here): enable billing for the key's project in "
             "Google AI Studio (https://aistudio.google.com/usage)",
         )
+    elif 400 <= status < 500 and (refused := refused_option(message)) is not None:
+        result = InvalidRequest(summary, code=refused, status=status)
     elif 400 <= status < 500:
         result = InvalidRequest(summary, status=status)
     else:

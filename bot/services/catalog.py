@@ -1,18 +1,95 @@
-"""The models members may use, their sizes and ratios, and what each costs.
+"""The models members may use right now, their sizes, ratios and thinking levels, and what
+each costs: a snapshot, rebuilt whenever the deployment learns something about the models.
 
-Built from the settings (`NANOBANANA_MODEL`, `NANOBANANA_MODELS`, `GENERATION_COST`,
-`GENERATION_COSTS`) and the client's model profiles, so `/generate` is checked against the
-chosen model before any coin moves, and the Discord adapter learns its options from here
-(it never imports the client).
+`resolve` builds one from the owner's settings (`NANOBANANA_MODEL`, which may be `auto`,
+`NANOBANANA_MODELS`, `GENERATION_COST(S)`, `NANOBANANA_THINKING`), the lineup (Google's
+profiles plus the owner's file) and what the deployment knows of which models exist (the API's
+models list, 404s, refused settings: `Availability`). `/generate` is checked against the chosen
+model before any coin moves, and the Discord adapter learns its options from here (it never
+imports the client).
+
+How a model is chosen (README "Models, sizes and costs"):
+- `auto`: the first model of the lineup's preference order that the key can use (listed by the
+  API, not retired by a 404, not shut down by Google's announced date); with none of those, the
+  first image model the API lists that the lineup doesn't know.
+- an id pins that model. If Google has shut it down (the lineup says so) the bot uses its
+  successor and says so loudly; if it is gone otherwise (a 404, missing from the models list),
+  requests for it are refused, free, until the owner changes the setting.
+- Coins and prices set for a model that something replaces apply to its replacement unless
+  set for it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import date
 
-from bot.nanobanana.profiles import ModelProfile, profile_for, union_ratios, union_sizes
+from bot.nanobanana.profiles import (
+    LINEUP,
+    Lineup,
+    ModelProfile,
+    normalise,
+    union_ratios,
+    union_sizes,
+)
 from bot.services.errors import InvalidInput
+
+#: Why a model can't be used.
+RETIRED = "retired"  # answered 404 NOT_FOUND (for the whole deployment)
+SHUT_DOWN = "shut_down"  # Google announced its shutdown, and the date has passed
+MISSING = "missing"  # the API's models list doesn't have it (for this key)
+
+
+@dataclass(frozen=True)
+class Availability:
+    """What the deployment knows of which models exist, as of `today`.
+
+    `listed`: the image models of the last models list (None: never listed, or the API has no
+    list, e.g. behind a proxy: then only the lineup's dates and 404s count); `retired`: models
+    that answered 404, with why; `refused`: settings the API refused per model ("sizes",
+    "ratios", "thinking")."""
+
+    today: date
+    listed: frozenset[str] | None = None
+    names: Mapping[str, str] = field(default_factory=dict)
+    retired: Mapping[str, str] = field(default_factory=dict)
+    refused: Mapping[str, Mapping[str, tuple[str, ...]]] = field(default_factory=dict)
+
+    def gone(self, profile: ModelProfile) -> str | None:
+        """Why `profile`'s model can't be used now (RETIRED, SHUT_DOWN, MISSING), or None."""
+        if profile.model in self.retired:
+            return RETIRED
+        if profile.shut_down_by(self.today):
+            return SHUT_DOWN
+        if self.listed is not None and profile.model not in self.listed:
+            return MISSING
+        return None
+
+    def fitted(self, profile: ModelProfile) -> ModelProfile:
+        """`profile` less what the API refused for it."""
+        refused = self.refused.get(profile.model)
+        if not refused:
+            return profile
+        profile = profile.without(sizes=refused.get("sizes", ()), ratios=refused.get("ratios", ()))
+        levels = refused.get("thinking", ())
+        if levels:
+            kept = tuple(level for level in profile.thinking_levels if level not in levels)
+            default = profile.default_thinking if profile.default_thinking in kept else None
+            profile = replace(profile, thinking_levels=kept, default_thinking=default)
+        return profile
+
+
+@dataclass(frozen=True)
+class Replacement:
+    """A configured model the bot can't use, and what it uses instead (None: nothing; its
+    requests are refused)."""
+
+    configured: str
+    used: str | None
+    why: str
+    shutdown: date | None = None
+    successor: str | None = None
 
 
 @dataclass(frozen=True)
@@ -24,21 +101,44 @@ class Choice:
 
 
 class ModelCatalog:
-    """The offered models (the default first), with ratio, size and cost rules."""
+    """The offered models (the default first), with ratio, size, thinking and cost rules.
+
+    `default_model` None: no model can be used (every request is refused, free);
+    `unavailable`: configured models that can't be used, by id, with why (a member naming
+    one is told, free); `aliases`: for a model used in place of others, those others (their
+    coins and prices apply to it unless set for it)."""
 
     def __init__(
         self,
-        default_model: str,
+        default_model: str | None,
         models: Sequence[str] = (),
         *,
         default_cost: int,
         costs: Mapping[str, int] | None = None,
+        lineup: Lineup = LINEUP,
+        availability: Availability | None = None,
+        unavailable: Mapping[str, str] | None = None,
+        replacements: Sequence[Replacement] = (),
+        aliases: Mapping[str, Sequence[str]] | None = None,
+        thinking: Mapping[str, str] | None = None,
+        auto: bool = False,
     ) -> None:
-        names = list(dict.fromkeys([default_model, *models]))
-        self.profiles: dict[str, ModelProfile] = {name: profile_for(name) for name in names}
-        self.default_model = self.profiles[default_model].model
+        self.lineup = lineup
+        self.availability = availability
+        fit = availability.fitted if availability is not None else (lambda p: p)
+        names = [normalise(m) for m in ([default_model] if default_model else []) + list(models)]
+        self.profiles: dict[str, ModelProfile] = {
+            name: fit(lineup.profile(name)) for name in dict.fromkeys(names)
+        }
+        self.default_model: str | None = normalise(default_model) if default_model else None
         self.default_cost = default_cost
         self.costs = dict(costs or {})
+        self.unavailable = dict(unavailable or {})
+        self.replacements = tuple(replacements)
+        self.aliases = {model: tuple(old) for model, old in (aliases or {}).items()}
+        self.thinking_settings = dict(thinking or {})
+        #: Whether the owner lets the bot choose (NANOBANANA_MODEL=auto).
+        self.auto = auto
 
     # What to offer ------------------------------------------------------------------------
 
@@ -47,7 +147,17 @@ class ModelCatalog:
         return list(self.profiles.values())
 
     @property
+    def usable(self) -> bool:
+        """Whether any model can be used at all."""
+        return self.default_model is not None
+
+    @property
     def default(self) -> ModelProfile:
+        """The default model's profile (the lineup's first preference when none is usable,
+        so that messages can still name something)."""
+        if self.default_model is None:
+            return self.lineup.profile(self.lineup.preference[0] if self.lineup.preference
+                                       else "gemini")  # fmt: skip
         return self.profiles[self.default_model]
 
     @property
@@ -57,8 +167,8 @@ class ModelCatalog:
 
     @property
     def size_option(self) -> bool:
-        """Whether members get a choice of size (some offered model has sizes)."""
-        return any(profile.has_sizes for profile in self.offered)
+        """Whether members get a choice of size (some offered model has more than one)."""
+        return any(len(profile.image_sizes) > 1 for profile in self.offered)
 
     @property
     def ratios(self) -> tuple[str, ...]:
@@ -79,11 +189,14 @@ class ModelCatalog:
             choices.append(Choice(profile.model, f"{profile.name} · {price}"[:100]))
         return choices
 
-    def size_labels(self) -> list[Choice]:
-        """One choice per size; with a single model, labelled with its cost."""
-        single = self.default if not self.model_option else None
+    def size_labels(self, model: str | None = None) -> list[Choice]:
+        """One choice per size (of `model` when given and offered); labelled with its cost
+        when one model is concerned."""
+        chosen = self.profiles.get(normalise(model)) if model else None
+        single = chosen or (self.default if not self.model_option and self.usable else None)
+        sizes = chosen.image_sizes if chosen is not None else self.sizes
         choices = []
-        for size in self.sizes:
+        for size in sizes:
             label = size if size != "512" else "512 px"
             if single is not None:
                 label += f" · {self.cost(single.model, size)} coins"
@@ -93,17 +206,37 @@ class ModelCatalog:
     # Checking a request -------------------------------------------------------------------
 
     def profile(self, model: str | None) -> ModelProfile:
-        """The offered model named `model` (the default when None)."""
+        """The offered model named `model` (the default when None). A model that is gone
+        (retired, shut down, not offered to this key) is refused with a message saying the
+        owner has been told, before any coin moves."""
         if model is None or not model.strip():
-            return self.default
-        found = self.profiles.get(model.strip().removeprefix("models/"))
-        if found is None:
-            raise InvalidInput(
-                "model.unsupported",
-                model=model[:80],
-                choices=", ".join(p.name for p in self.offered),
-            )
-        return found
+            if self.default_model is None:
+                raise InvalidInput("model.none_usable")
+            return self.profiles[self.default_model]
+        name = normalise(model)
+        found = self.profiles.get(name)
+        if found is not None:
+            return found
+        for replacement in self.replacements:
+            if replacement.configured == name and replacement.used in self.profiles:
+                return self.profiles[replacement.used]
+        if name in self.unavailable:
+            raise InvalidInput("model.retired", model=self.lineup.profile(name).name[:80])
+        raise InvalidInput(
+            "model.unsupported",
+            model=model[:80],
+            choices=", ".join(p.name for p in self.offered) or "-",
+        )
+
+    def gone(self, model: str) -> bool:
+        """Whether `model` is known to be unusable now (a job for it must not call the API)."""
+        name = normalise(model)
+        if name in self.profiles:
+            return False
+        if name in self.unavailable:
+            return True
+        availability = self.availability
+        return availability is not None and availability.gone(self.lineup.profile(name)) is not None
 
     def ratio(self, profile: ModelProfile, ratio: str) -> str:
         if ratio not in profile.aspect_ratios:
@@ -138,27 +271,149 @@ class ModelCatalog:
                 limit=profile.max_reference_images,
             )  # fmt: skip
 
+    def thinking_level(self, profile: ModelProfile) -> str | None:
+        """The thinking level to send for `profile` (NANOBANANA_THINKING, for it, for a model
+        it replaced, or for every model), or None to leave the model's own default."""
+        for key in (profile.model, *self.aliases.get(profile.model, ()), "*"):
+            level = self.thinking_settings.get(key)
+            if level is not None:
+                return level if level in profile.thinking_levels else None
+        return None
+
     def cost(self, model: str, size: str | None, *, default: int | None = None) -> int:
-        """Coins for one image: `model:size`, else `model`, else `default` (a server's own
-        price, from /settings) or `GENERATION_COST`."""
-        if size is not None and f"{model}:{size}" in self.costs:
-            return self.costs[f"{model}:{size}"]
-        return self.costs.get(model, self.default_cost if default is None else default)
+        """Coins for one image: `model:size`, else `model` (or the same for a model it
+        replaced), else `default` (a server's own price, from /settings) or
+        `GENERATION_COST`."""
+        for name in (model, *self.aliases.get(model, ())):
+            if size is not None and f"{name}:{size}" in self.costs:
+                return self.costs[f"{name}:{size}"]
+            if name in self.costs:
+                return self.costs[name]
+        return self.default_cost if default is None else default
 
     def describe(self) -> list[str]:
         """One line per offered model, for `python -m bot check` and the logs."""
         lines = []
         for profile in self.offered:
-            role = "default" if profile.model == self.default_model else "choice"
+            if profile.model == self.default_model:
+                role = "default, chosen by auto" if self.auto else "default"
+            else:
+                role = "choice"
             if profile.has_sizes:
                 sizes = ", ".join(f"{s}={self.cost(profile.model, s)}" for s in profile.image_sizes)
                 price = f"sizes {sizes} coins (default {profile.default_size})"
             else:
                 price = f"no sizes, {self.cost(profile.model, None)} coins"
-            known = "" if profile.known else " [unknown model: Nano Banana's limits assumed]"
+            thinking = self.thinking_level(profile) or profile.default_thinking
+            extra = f"; thinking {thinking}" if thinking else ""
+            known = (
+                ""
+                if profile.known
+                else f" [not in our table: {profile.family} family's limits assumed]"
+            )
             lines.append(
                 f"{profile.model} ({profile.name}, {role}): {price}; "
                 f"{len(profile.aspect_ratios)} ratios, up to "
-                f"{profile.max_reference_images} reference images{known}"
+                f"{profile.max_reference_images} reference images{extra}{known}"
             )
         return lines
+
+
+@dataclass(frozen=True)
+class ModelSettings:
+    """The owner's settings about models (from Settings)."""
+
+    model: str = "auto"
+    extras: tuple[str, ...] = ()
+    default_cost: int = 100
+    costs: Mapping[str, int] = field(default_factory=dict)
+    thinking: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def auto(self) -> bool:
+        return self.model == "auto"
+
+
+def resolve(settings: ModelSettings, lineup: Lineup, availability: Availability) -> ModelCatalog:
+    """The catalog these settings give with what the deployment knows now (see the module's
+    docstring for the rules)."""
+    unavailable: dict[str, str] = {}
+    replacements: list[Replacement] = []
+    aliases: dict[str, list[str]] = {}
+
+    def usable(model: str) -> bool:
+        return availability.gone(lineup.profile(model)) is None
+
+    def follow(model: str) -> str | None:
+        """`model`, or the successor that replaces it; None when nothing can."""
+        profile = lineup.profile(model)
+        why = availability.gone(profile)
+        if why is None:
+            return model
+        used = None
+        if why == SHUT_DOWN:
+            used = next((s for s in lineup.successors(model) if usable(s)), None)
+        replacements.append(
+            Replacement(model, used, why, profile.shutdown, lineup.successor_of(model))
+        )
+        if used is None:
+            unavailable[model] = why
+        else:
+            aliases.setdefault(used, []).append(model)
+        return used
+
+    default: str | None
+    if settings.auto:
+        candidates = list(lineup.preference)
+        if availability.listed is not None:
+            candidates += sorted(m for m in availability.listed if m not in lineup)
+        default = next((m for m in candidates if usable(m)), None)
+        if default is not None:
+            # Coins set for preferred models that are gone apply to the one chosen.
+            earlier = candidates[: candidates.index(default)]
+            if earlier:
+                aliases.setdefault(default, []).extend(earlier)
+    else:
+        default = follow(normalise(settings.model))
+    offered: list[str] = []
+    for model in [default, *(follow(normalise(m)) for m in settings.extras)]:
+        if model is not None and model not in offered:
+            offered.append(model)
+    return ModelCatalog(
+        default,
+        offered,
+        default_cost=settings.default_cost,
+        costs=settings.costs,
+        lineup=lineup,
+        availability=availability,
+        unavailable=unavailable,
+        replacements=replacements,
+        aliases=aliases,
+        thinking=settings.thinking,
+        auto=settings.auto,
+    )
+
+
+def possible_models(settings: ModelSettings, lineup: Lineup) -> list[ModelProfile]:
+    """Every model these settings could ever offer (whatever the API says), for the shape
+    of the `/generate` command (its options are synced once, not at every change)."""
+    names: list[str] = []
+    roots: Iterable[str] = (
+        [*lineup.preference, *settings.extras] if settings.auto
+        else [settings.model, *settings.extras]
+    )  # fmt: skip
+    for model in roots:
+        for name in (normalise(model), *lineup.successors(model)):
+            if name not in names:
+                names.append(name)
+    return [lineup.profile(name) for name in names]
+
+
+def possible_ratios(settings: ModelSettings, lineup: Lineup) -> tuple[str, ...]:
+    """Every ratio a model these settings could offer takes (the `/generate` choices)."""
+    return union_ratios(possible_models(settings, lineup))
+
+
+def possible_sizes(settings: ModelSettings, lineup: Lineup) -> bool:
+    """Whether a model these settings could offer has more than one size."""
+    return any(len(profile.image_sizes) > 1 for profile in possible_models(settings, lineup))

@@ -70,6 +70,8 @@ from bot.nanobanana import (
     GeneratedImage,
     InputImage,
     InvalidRequest,
+    ModelNotFound,
+    ModelProfile,
     NanobananaError,
     OutputImage,
     ProviderUnavailable,
@@ -101,6 +103,7 @@ from bot.services.jobs import (
     SourceImage,
 )
 from bot.services.members import Payer
+from bot.services.models import ModelService
 from bot.services.processes import ProcessLease
 from bot.services.resilience import is_transient, persist
 from storage.errors import (
@@ -108,6 +111,7 @@ from storage.errors import (
     DatabaseError,
     InsufficientCoins,
     InvalidTransition,
+    ModelRetired,
     NotFound,
     ObjectsReclaimed,
     TooManyActiveJobs,
@@ -247,11 +251,14 @@ class GenerationService:
         max_finishers: int | None = None,
         lookahead: int | None = None,
         lend_slots: bool | None = None,
+        models: ModelService | None = None,
     ) -> None:
         self.images = images
         self.store = store
         self.generator = generator
-        self.catalog = catalog or ModelCatalog(generator.model, default_cost=cost)
+        #: The live catalog (which models exist now); without it, `catalog` stands alone.
+        self.models = models
+        self._catalog = catalog or ModelCatalog(generator.model, default_cost=cost)
         self.max_concurrent = max_concurrent
         self.max_jobs_per_user = max_jobs_per_user
         self.max_prompt_chars = max_prompt_chars
@@ -315,6 +322,15 @@ class GenerationService:
         self._idle.set()
         self._accepting = False
         self._closing = False
+
+    @property
+    def catalog(self) -> ModelCatalog:
+        """The models members may use now (the live one when the service has `models`)."""
+        return self.models.catalog if self.models is not None else self._catalog
+
+    @catalog.setter
+    def catalog(self, catalog: ModelCatalog) -> None:
+        self._catalog = catalog
 
     # Validation --------------------------------------------------------------------------
 
@@ -543,11 +559,14 @@ class GenerationService:
         listener: JobListener | None = None,
         *,
         admission: Admission | None = None,
+        retry_default: bool = True,
     ) -> Job:
         """Check the request and limits, debit the cost from the payer's wallet and create the
         PENDING image; the job is not queued yet (see `enqueue`). With `admission` (from
         `admit`), the job takes that slot; without, one is taken here. Raises a
-        UserFacingError and changes nothing on refusal (the admission's slot is given back)."""
+        UserFacingError and changes nothing on refusal (the admission's slot is given back).
+        A model another process found retired meanwhile is refused free (a request that
+        named no model moves to the new default once: `retry_default`)."""
         try:
             if not self.enabled:
                 raise InvalidInput("gen.not_configured")
@@ -571,8 +590,9 @@ class GenerationService:
         user_id = payer.user_id
         limit = min(payer.max_jobs, self.max_jobs_per_user)
         request = replace(
-            request, prompt=prompt, aspect_ratio=ratio, model=profile.model, image_size=size
-        )
+            request, prompt=prompt, aspect_ratio=ratio, model=profile.model, image_size=size,
+            follows_default=request.model is None and self.catalog.auto,
+        )  # fmt: skip
         claim = None
         if self.budgets is not None:
             claim = self.budgets.claim(
@@ -589,6 +609,7 @@ class GenerationService:
                 prompt=prompt,
                 lease_owner=self.process.id,
                 max_active=limit,
+                model=profile.model,
                 metadata={
                     "aspect_ratio": ratio,
                     "model": profile.model,
@@ -605,6 +626,20 @@ class GenerationService:
             # Their other jobs run in other processes.
             admission.release()
             raise TooManyJobs(limit=limit) from None
+        except ModelRetired as error:
+            # Another process found the model gone since this one last looked: nothing was
+            # charged. Learn it; a member who named no model gets the new default.
+            admission.release()
+            if self.models is not None:
+                await self.models.reload()
+            default = self.catalog.default_model
+            if request.follows_default and retry_default and default not in (None, error.model):
+                return await self.reserve(
+                    payer, replace(request, model=None), listener, retry_default=False
+                )
+            raise InvalidInput(
+                "model.retired", model=self.catalog.lineup.profile(error.model).name[:80]
+            ) from None
         except BudgetExceeded as error:
             admission.release()
             assert self.budgets is not None
@@ -725,8 +760,9 @@ class GenerationService:
             history=(turn,) if turn is not None else (),
         )
 
-    def _model_of(self, image: Image) -> str:
-        """The model that made `image` if members may still use it, else the default."""
+    def _model_of(self, image: Image) -> str | None:
+        """The model that made `image` if members may still use it, else the default (None:
+        the catalog's default, or its refusal when no model can be used)."""
         model = image.metadata.get("model")
         if image.is_generated and isinstance(model, str) and model in self.catalog.profiles:
             return model
@@ -851,10 +887,44 @@ class GenerationService:
             return None
         # Told without waiting: the member's message is edited while the API works.
         self._spawn(self._notify(job, "started"))
+        # A model retired since the reservation is never called: the job moves to the new
+        # default (same price, no earlier turns) or ends refunded.
+        gone = job.request.model
+        if gone and self.catalog.gone(gone) and not self._move_to_default(job):
+            await self._fail_retired(job, gone)
+            return None
+        generated: GeneratedImage | None = None
+        for _ in range(2):  # the second call only after a 404 moved the job to a new default
+            generated = await self._call_model(job)
+            if generated is not None or job.retired_model is None:
+                break
+            retired, job.retired_model = job.retired_model, None
+            if self.models is not None:
+                await self.models.model_gone(retired, "404 NOT_FOUND on generateContent")
+            if not self._move_to_default(job):
+                await self._fail_retired(job, retired)
+                return None
+        if generated is None:
+            return None
+        job.marks.update(
+            api_sent=generated.sent_at,
+            api_answered=generated.answered_at,
+            decoded=generated.decoded_at or time.monotonic(),
+        )
+        if generated.model_status is not None and self.models is not None:
+            self._spawn(self.models.status_noted(job.request.model or "", generated.model_status))
+        return generated, self._plan(job, generated)
+
+    async def _call_model(self, job: Job) -> GeneratedImage | None:
+        """One model call for the job (the client retries what is worth retrying). None when
+        the job ended here (failed and refunded), or when the model answered 404 (then
+        `job.retired_model` names it and the job is still open)."""
         request = job.request
+        catalog = self.catalog
+        profile = catalog.profile(request.model) if request.model in catalog.profiles else None
         api_slot = _ApiSlot(self, job)
         try:
-            generated = await self.generator.generate(
+            return await self.generator.generate(
                 request.prompt,
                 request.inputs,
                 request.aspect_ratio,
@@ -862,8 +932,20 @@ class GenerationService:
                 model=request.model,
                 history=request.history,
                 slot=api_slot,
+                thinking_level=catalog.thinking_level(profile) if profile else None,
+                profile=profile,
             )
+        except ModelNotFound as error:
+            job.retired_model = error.model or request.model or self.generator.model
+            return None
         except NanobananaError as error:
+            if (
+                isinstance(error, InvalidRequest)
+                and error.status is not None
+                and profile is not None
+                and self.models is not None
+            ):
+                await self._note_refusal(profile, error, request)
             key, params = failure_reason(error)
             await self._fail(job, key, params, f"{type(error).__name__}: {error}")
             return None
@@ -874,12 +956,60 @@ class GenerationService:
             return None
         finally:
             api_slot.give_back()
-        job.marks.update(
-            api_sent=generated.sent_at,
-            api_answered=generated.answered_at,
-            decoded=generated.decoded_at or time.monotonic(),
-        )
-        return generated, self._plan(job, generated)
+
+    async def _note_refusal(
+        self, profile: ModelProfile, error: InvalidRequest, request: GenerationRequest
+    ) -> None:
+        """The API refused a setting of the request: remember it for the model."""
+        assert self.models is not None
+        refused = {
+            "ratio": ("ratios", request.aspect_ratio),
+            "size": ("sizes", request.image_size),
+            "thinking": ("thinking", self.catalog.thinking_level(profile)),
+        }.get(error.code)
+        if refused is None or refused[1] is None:
+            return
+        try:
+            await self.models.option_refused(profile, refused[0], refused[1])
+        except Exception as failure:
+            log.warning("could not record what the API refused (%s)", failure)
+
+    def _move_to_default(self, job: Job) -> bool:
+        """Point a job whose model is gone at the catalog's default, when the member named
+        no model, it carries no earlier turns (their signatures belong to the old model),
+        the new model takes its ratio, size and images, and it costs the same. Whether it
+        moved."""
+        request = job.request
+        catalog = self.catalog
+        if not request.follows_default or request.history or not catalog.usable:
+            return False
+        profile = catalog.default
+        if profile.model == request.model or request.aspect_ratio not in profile.aspect_ratios:
+            return False
+        size = request.image_size if request.image_size in profile.image_sizes else None
+        if (
+            request.image_size is not None
+            and size is None
+            and request.image_size
+            != (self.catalog.lineup.profile(request.model or "").default_size)
+        ):
+            return False  # the member asked for a size the new model lacks
+        size = size or profile.default_size
+        if len(request.inputs) > profile.max_reference_images:
+            return False
+        unset = -1
+        old = catalog.cost(request.model or "", request.image_size, default=unset)
+        new = catalog.cost(profile.model, size, default=unset)
+        if old != new:
+            return False
+        log.warning("job %s: model %s is gone; moved to %s", job.id, request.model,
+                    profile.model)  # fmt: skip
+        job.request = replace(request, model=profile.model, image_size=size)
+        return True
+
+    async def _fail_retired(self, job: Job, model: str) -> None:
+        name = self.catalog.lineup.profile(model).name
+        await self._fail(job, "reason.model_retired", {"model": name}, f"model {model} retired")
 
     async def _bill(self, job: Job, generated: GeneratedImage) -> None:
         """Record what the answer cost the host (from its usageMetadata), whatever happens to

@@ -8,7 +8,7 @@ from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from bot.nanobanana import GeneratedImage, InputImage, Turn
+from bot.nanobanana import GeneratedImage, InputImage, ModelProfile, Turn
 from storage.models import Image
 
 #: An image to edit or draw from, as adapters hand it over (bytes and their MIME type).
@@ -30,6 +30,8 @@ class ImageGenerator(Protocol):
         model: str | None = None,
         history: Sequence[Turn] = (),
         slot: AbstractAsyncContextManager[Any] | None = None,
+        thinking_level: str | None = None,
+        profile: ModelProfile | None = None,
     ) -> GeneratedImage: ...
 
 
@@ -47,6 +49,9 @@ class GenerationRequest:
     model: str | None = None
     image_size: str | None = None
     history: tuple[Turn, ...] = ()
+    #: The member named no model and the owner lets the bot choose (NANOBANANA_MODEL=auto):
+    #: if the model is retired before the job calls it, the job may move to the new default.
+    follows_default: bool = False
 
 
 @dataclass(frozen=True)
@@ -116,6 +121,8 @@ class Job:
     shown: bool = False
     # What the member's jobs are counted by (their Discord id, else their user id).
     slot_key: Hashable = ""
+    # The model answered 404 NOT_FOUND (set by the worker while it decides what to do).
+    retired_model: str | None = None
     # time.monotonic() when each step ended (queued, started, api_sent, api_answered,
     # decoded, delivering, delivered, thumbnails, stored, committed): logs and benchmarks.
     marks: dict[str, float] = field(default_factory=dict)

@@ -5,29 +5,26 @@ estimate a budget reserves before a call, and the cost of a finished call from t
 Amounts are integer micro-dollars (1 USD = 1,000,000 µUSD) everywhere below the display, so
 sums in the database are exact and portable (no floating point in SQL).
 
-The defaults are Google's published list prices for the Gemini Developer API, standard paid
-tier, as listed on ai.google.dev/gemini-api/docs/pricing in April 2026 (`PRICES_AS_OF`):
-
-- gemini-2.5-flash-image: input $0.30/1M tokens, text out $2.50/1M, image out $30/1M; an
-  image is 1290 tokens = $0.039;
-- gemini-3-pro-image-preview: input $2.00/1M, text and thinking out $12/1M, image out
-  $120/1M; 1K and 2K images 1120 tokens = $0.134, 4K 2000 tokens = $0.24;
-- gemini-3.1-flash-image-preview: input $0.50/1M, text and thinking out $3/1M, image out
-  $60/1M; 512 px 747 tokens = $0.045, 1K 1120 = $0.067, 2K 1680 = $0.101, 4K 2520 = $0.151.
+The defaults are the list prices in the lineup (bot/nanobanana/lineup.toml: each model's
+`[model.price]`, with its source and the date it was checked; Google's pricing page rows for
+the 2026 models were not in the stored docs, so several come from third parties and are marked
+so there). An id the lineup doesn't know is priced like its family's model.
 
 Owners override per-image prices with `IMAGE_PRICES_USD` and token rates with
-`TOKEN_PRICES_USD` (batch or negotiated prices, a proxy, a new model).
+`TOKEN_PRICES_USD` (batch or negotiated prices, a proxy, a new model). A price set for a model
+that something replaced (a retired id, an `auto` choice that moved on) applies to its
+replacement unless set for it (`aliases`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal
 
-from bot.nanobanana.profiles import NANO_BANANA, NANO_BANANA_2, NANO_BANANA_PRO
+from bot.nanobanana.profiles import LINEUP, NANO_BANANA, Lineup
 
-PRICES_AS_OF = "April 2026"
+PRICES_AS_OF = LINEUP.checked.isoformat() if LINEUP.checked else "unknown"
 MICROS = 1_000_000
 
 # Before a call, a budget reserves the image plus an allowance for what the answer's tokens
@@ -58,23 +55,24 @@ class ModelPrice:
         return max(self.image_tokens.values())
 
 
-DEFAULT_PRICES: Mapping[str, ModelPrice] = {
-    NANO_BANANA: ModelPrice(Decimal("0.30"), Decimal("2.50"), Decimal("30"), {None: 1290}),
-    NANO_BANANA_PRO: ModelPrice(
-        Decimal("2.00"),
-        Decimal("12.00"),
-        Decimal("120"),
-        {"1K": 1120, "2K": 1120, "4K": 2000},
-        thinking=True,
-    ),
-    NANO_BANANA_2: ModelPrice(
-        Decimal("0.50"),
-        Decimal("3.00"),
-        Decimal("60"),
-        {"512": 747, "1K": 1120, "2K": 1680, "4K": 2520},
-        thinking=True,
-    ),
-}
+def prices_of(lineup: Lineup) -> dict[str, ModelPrice]:
+    """Each model's list prices from the lineup (models without a price are left out)."""
+    table: dict[str, ModelPrice] = {}
+    for model, profile in lineup.profiles.items():
+        facts = profile.price
+        if facts is None:
+            continue
+        table[model] = ModelPrice(
+            facts.input_per_million,
+            facts.output_per_million,
+            facts.image_per_million,
+            dict(facts.image_tokens),
+            thinking=profile.thinking,
+        )
+    return table
+
+
+DEFAULT_PRICES: Mapping[str, ModelPrice] = prices_of(LINEUP)
 
 
 def micros(usd: Decimal | float | int | str) -> int:
@@ -137,24 +135,44 @@ class PriceTable:
     image_prices: Mapping[str, Decimal] = field(default_factory=dict)
     token_prices: Mapping[str, Decimal] = field(default_factory=dict)
     defaults: Mapping[str, ModelPrice] = field(default_factory=lambda: DEFAULT_PRICES)
+    #: For a model used in place of others, those others: their overrides apply to it.
+    aliases: Mapping[str, Sequence[str]] = field(default_factory=dict)
+    #: Where an id without a price of its own finds its family's.
+    lineup: Lineup = LINEUP
+
+    def _names(self, model: str) -> tuple[str, ...]:
+        return (model, *self.aliases.get(model, ()))
 
     def model(self, model: str) -> ModelPrice:
-        """The model's prices; an unknown model is priced like Nano Banana (set its price
-        with IMAGE_PRICES_USD)."""
-        base = self.defaults.get(model) or self.defaults[NANO_BANANA]
+        """The model's prices; an id the table doesn't price is priced like its family's
+        model (set its price with IMAGE_PRICES_USD)."""
+        base = self.defaults.get(model)
+        if base is None:
+            facts = self.lineup.profile(model).price
+            base = (
+                ModelPrice(facts.input_per_million, facts.output_per_million,
+                           facts.image_per_million, dict(facts.image_tokens),
+                           thinking=self.lineup.profile(model).thinking)
+                if facts is not None
+                else self.defaults.get(NANO_BANANA) or next(iter(self.defaults.values()))
+            )  # fmt: skip
+        names = self._names(model)
         return ModelPrice(
-            self.token_prices.get(f"{model}:input", base.input_per_million),
-            self.token_prices.get(f"{model}:output", base.output_per_million),
+            next((self.token_prices[f"{n}:input"] for n in names
+                  if f"{n}:input" in self.token_prices), base.input_per_million),
+            next((self.token_prices[f"{n}:output"] for n in names
+                  if f"{n}:output" in self.token_prices), base.output_per_million),
             base.image_per_million,
             base.image_tokens,
             base.thinking,
-        )
+        )  # fmt: skip
 
     def image_micros(self, model: str, size: str | None) -> int:
         """One output image of `model` at `size`: the override, else tokens x rate."""
-        for key in (f"{model}:{size}" if size else None, model):
-            if key is not None and key in self.image_prices:
-                return micros(self.image_prices[key])
+        for name in self._names(model):
+            for key in (f"{name}:{size}" if size else None, name):
+                if key is not None and key in self.image_prices:
+                    return micros(self.image_prices[key])
         price = self.model(model)
         return micros(price.image_per_million * price.tokens_for(size) / MICROS)
 

@@ -194,6 +194,11 @@ class GuildSettingsService:
         self._cache.pop(guild_id, None)
         return change
 
+    async def log_channels(self) -> list[tuple[int, int]]:
+        """(server, channel) of every moderation log channel set (for notices every
+        server's moderators should see, such as a retired image model)."""
+        return await self.repo.log_channels()
+
     async def show(self, actor: Actor, guild_id: int) -> EffectiveSettings:
         """The effective settings with their sources (moderators of that server, bot admins)."""
         self.permissions.check_change_settings(actor, guild_id)

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from bot.config import EconomyScope, Settings, SettingsError, StorageBackend, load_settings
+from bot.services.models import load_models
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -24,7 +25,8 @@ def test_defaults(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     assert settings.max_prompt_chars == 1000
     assert settings.storage_backend is StorageBackend.LOCAL
     assert settings.database_path == Path("data/bot.db")
-    assert settings.nanobanana_model == "gemini-2.5-flash-image"
+    assert settings.nanobanana_model == "auto" and settings.nanobanana_model_profiles is None
+    assert settings.nanobanana_thinking == {} and settings.nanobanana_models == []
     assert settings.economy_scope is EconomyScope.GUILD and settings.daily_coins == 50
     assert settings.allowed_guild_ids == [] and settings.docs_url is None
 
@@ -123,16 +125,14 @@ def test_r2_endpoint_is_derived(monkeypatch: pytest.MonkeyPatch, tmp_path: Path)
          "GENERATION_COSTS is invalid: the cost of gemini-2.5-flash-image must be a whole"),
         ({"discord_token": "t", "generation_costs": "gemini-2.5-flash-image=-5"},
          "must not be negative"),
-        ({"discord_token": "t", "generation_costs": "gemini-3-pro-image-preview=5"},
-         "GENERATION_COSTS names gemini-3-pro-image-preview, which is not in NANOBANANA_MODELS"),
-        ({"discord_token": "t", "nanobanana_models": "gemini-3-pro-image-preview",
-          "generation_costs": "gemini-3-pro-image-preview:8K=5"},
-         "sizes are: 1K, 2K, 4K"),
-        ({"discord_token": "t", "generation_costs": "gemini-2.5-flash-image:1K=5"},
-         "its sizes are: none"),
         ({"discord_token": "t", "max_balance": 2**63}, "MAX_BALANCE is invalid"),
         ({"discord_token": "t", "max_balance": 500}, "MAX_GRANT must not be more than MAX_BALANCE"),
-        ({"discord_token": "t", "nanobanana_model": " "}, "NANOBANANA_MODEL is invalid"),
+        ({"discord_token": "t", "nanobanana_model": "gemini 3"}, "NANOBANANA_MODEL is invalid"),
+        ({"discord_token": "t", "nanobanana_models": "auto"}, "`auto` is for NANOBANANA_MODEL"),
+        ({"discord_token": "t", "nanobanana_thinking": "deep"},
+         "NANOBANANA_THINKING is invalid: 'deep' is not a thinking level"),
+        ({"discord_token": "t", "nanobanana_thinking": "gemini-3-pro-image=ultra"},
+         "'ultra' is not a thinking level"),
         ({"discord_token": "t", "job_retry_seconds": 0}, "JOB_RETRY_SECONDS is invalid"),
         ({"discord_token": "t", "database_url": "mysql://x/y"}, "DATABASE_URL is invalid"),
         ({"discord_token": "t", "shard_ids": "0,1"}, "SHARD_IDS needs SHARD_COUNT"),
@@ -156,22 +156,30 @@ def test_bad_settings_give_one_line(
 
 def test_models_and_costs(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.chdir(tmp_path)
-    monkeypatch.setenv(
-        "NANOBANANA_MODELS", "gemini-3-pro-image-preview models/gemini-2.5-flash-image"
-    )
+    monkeypatch.setenv("NANOBANANA_MODEL", "models/gemini-nano-banana-2.1")
+    monkeypatch.setenv("NANOBANANA_MODELS", "gemini-3-pro-image models/gemini-nano-banana-2.1")
     monkeypatch.setenv(
         "GENERATION_COSTS",
-        "gemini-3-pro-image-preview=150, gemini-3-pro-image-preview:4K=300;"
-        "gemini-2.5-flash-image=90",
+        "gemini-3-pro-image=150, gemini-3-pro-image:4K=300;gemini-nano-banana-2.1=90",
     )
+    monkeypatch.setenv("NANOBANANA_THINKING", "high, gemini-3.1-flash-image=Minimal")
     settings = load_settings(discord_token="t")
     # The default model is always offered, and offered first; duplicates are dropped.
-    assert settings.nanobanana_models == ["gemini-2.5-flash-image", "gemini-3-pro-image-preview"]
+    assert settings.nanobanana_models == ["gemini-nano-banana-2.1", "gemini-3-pro-image"]
     assert settings.generation_costs == {
-        "gemini-3-pro-image-preview": 150,
-        "gemini-3-pro-image-preview:4K": 300,
-        "gemini-2.5-flash-image": 90,
+        "gemini-3-pro-image": 150,
+        "gemini-3-pro-image:4K": 300,
+        "gemini-nano-banana-2.1": 90,
     }
+    assert settings.nanobanana_thinking == {"*": "high", "gemini-3.1-flash-image": "minimal"}
+    # auto is the default, in any case, and an empty line means it too.
+    monkeypatch.setenv("NANOBANANA_MODEL", " AUTO ")
+    assert load_settings(discord_token="t").nanobanana_model == "auto"
+    monkeypatch.setenv("NANOBANANA_MODEL", "")
+    assert load_settings(discord_token="t").nanobanana_models == [
+        "gemini-3-pro-image",
+        "gemini-nano-banana-2.1",
+    ]
     assert settings.max_balance == 10**12 and settings.job_retry_seconds == 60
     assert load_settings(discord_token="t").database_busy_timeout_ms == 2000
 
@@ -209,3 +217,57 @@ def test_cli_migrate_applies_once(tmp_path: Path) -> None:
     assert "applied 0001_initial, 0002_servers_are_tenants" in first.stdout
     second = _run_cli(["migrate"], env, tmp_path)
     assert "up to date" in second.stdout
+
+
+@pytest.mark.parametrize(
+    ("overrides", "expected"),
+    [
+        ({"generation_costs": "gemini-9-image=5"},
+         "GENERATION_COSTS names gemini-9-image, which is neither a model of the lineup nor in "
+         "NANOBANANA_MODEL/NANOBANANA_MODELS"),
+        ({"generation_costs": "gemini-3-pro-image:8K=5"},
+         "GENERATION_COSTS gives gemini-3-pro-image a size 8K, but its sizes are: 1K, 2K, 4K"),
+        ({"generation_costs": "gemini-2.5-flash-image:1K=5"}, "its sizes are: none"),
+        ({"image_prices_usd": "gemini-2.5-flash-image:4K=0.1"},
+         "IMAGE_PRICES_USD gives gemini-2.5-flash-image a size 4K, but its sizes are: none"),
+        ({"token_prices_usd": "gemini-9-image:input=1"}, "TOKEN_PRICES_USD names gemini-9-image"),
+        ({"nanobanana_thinking": "gemini-3-pro-image=high"},
+         "NANOBANANA_THINKING: gemini-3-pro-image takes no thinking level, not high"),
+        ({"nanobanana_thinking": "gemini-3.1-flash-lite-image=medium"},
+         "takes levels minimal, high, not medium"),
+        ({"nanobanana_thinking": "gemini-9-image=high"},
+         "NANOBANANA_THINKING names gemini-9-image"),
+    ],
+)  # fmt: skip
+def test_model_settings_are_checked_against_the_lineup_in_one_line(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, overrides: dict[str, object], expected: str
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    settings = load_settings(discord_token="t", **overrides)
+    with pytest.raises(SettingsError) as info:
+        load_models(settings)
+    assert expected in str(info.value) and "\n" not in str(info.value)
+
+
+def test_model_settings_may_name_models_of_the_lineup_or_of_the_owners_file(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    profiles = tmp_path / "models.toml"
+    profiles.write_text('[[model]]\nid = "proxy-image"\nfamily = "pro"\n', encoding="utf-8")
+    settings = load_settings(
+        discord_token="t",
+        nanobanana_model_profiles=str(profiles),
+        generation_costs="gemini-3-pro-image-preview=150,proxy-image:2K=90",
+        nanobanana_thinking="high",
+    )
+    lineup, models = load_models(settings)
+    assert lineup.profile("proxy-image").origin == "owner" and lineup.owner_file == str(profiles)
+    assert models.auto and models.thinking == {"*": "high"}
+    profiles.write_text("[[model]]\nid = 'proxy-image'\nsizes = '4K'\n", encoding="utf-8")
+    with pytest.raises(SettingsError) as info:
+        load_models(settings)
+    assert str(info.value) == (
+        f"NANOBANANA_MODEL_PROFILES is invalid: {profiles}: model 1 (proxy-image): sizes must "
+        "be a list"
+    )

@@ -101,8 +101,11 @@ async def test_monthly_server_budget_holds_under_a_concurrent_burst_and_resets(
     harness: Harness,
 ) -> None:
     fake = harness.fake
-    estimate = harness.app.budgets.prices.estimate("gemini-2.5-flash-image", None, prompt_chars=7)
-    assert estimate < 40_000  # $0.039 an image plus a sliver for the prompt
+    model = harness.app.models.catalog.default_model
+    assert model == "gemini-nano-banana-2.1"
+    estimate = harness.app.budgets.prices.estimate(model, "1K", prompt_chars=7)
+    # $0.0336 an image plus an allowance for its thoughts and a sliver for the prompt.
+    assert 37_000 < estimate < 38_000
     # Room for three images' estimates, not four.
     await settings(harness, "set", {"setting": "monthly_budget_usd", "value": "$0.12"})
     clock = fixed_clock(harness, datetime(2026, 1, 31, 23, 30, tzinfo=UTC))
@@ -134,7 +137,8 @@ async def test_monthly_server_budget_holds_under_a_concurrent_burst_and_resets(
         return [m.content for m in fake.dm_messages(owner) if "monthly image budget" in m.content]
 
     await fake.wait_for(lambda: len(dms()) >= 2)
-    assert "used 96% of its monthly image budget ($0.116 of $0.120)" in dms()[0]
+    # Three estimates held at once (the six arrive together): 3 x $0.0374 of $0.12.
+    assert "used 93% of its monthly image budget ($0.112 of $0.120)" in dms()[0]
     assert "used 100% of its monthly image budget" in dms()[1]
     # February: a new budget.
     clock.moment = datetime(2026, 2, 1, 0, 0, 1, tzinfo=UTC)
@@ -146,7 +150,7 @@ async def test_deployment_budget_spans_servers_and_restarts_and_tells_bot_admins
     harness: Harness,
 ) -> None:
     await harness.stop_bot()
-    # $0.08: two Nano Banana images ($0.039 each), not three.
+    # $0.08: two Nano Banana 2.1 images (about $0.035 each, $0.037 held before), not three.
     await harness.start_bot(monthly_budget_usd="0.08", admin_user_ids=[harness.bob.id])
     clock = fixed_clock(harness, datetime(2026, 5, 20, 12, tzinfo=UTC))
     assert has_image(await generate(harness, harness.alice, "in banana club"))
@@ -172,7 +176,8 @@ async def test_deployment_budget_spans_servers_and_restarts_and_tells_bot_admins
 
     await harness.fake.wait_for(lambda: len(admin_dms()) >= 2)
     assert len(admin_dms()) == 2  # 80% once, 100% once (not again after the restart)
-    assert "used 96% of its monthly budget (MONTHLY_BUDGET_USD: $0.077 of $0.080)" in admin_dms()[0]
+    # The first image billed ($0.035) and the second's estimate held ($0.037).
+    assert "used 90% of its monthly budget (MONTHLY_BUDGET_USD: $0.073 of $0.080)" in admin_dms()[0]
     assert "100%" in admin_dms()[1] and "refused until then" in admin_dms()[1]
 
 

@@ -27,7 +27,8 @@ async def test_generate_shows_image_embed_and_buttons(harness: Harness) -> None:
     message = await rec.wait_original(has_image, timeout=10)
     await harness.settle()
     assert not message.ephemeral
-    assert message.attachments[0].content_type == "image/png"  # sniffed from the bytes
+    # Today's default (Nano Banana 2.1) answers JPEG; the type is sniffed from the bytes.
+    assert message.attachments[0].content_type == "image/jpeg"
     text = message.embed_text()
     assert "a banana astronaut" in text and "16:9" in text and "Cost\n100" in text
     # Public: no balance, and the short id only.
@@ -261,8 +262,10 @@ async def test_edit_opens_modal_and_edits_the_image(harness: Harness) -> None:
     assert "make it purple" in edited.embed_text()
     request = harness.api.requests[-1]
     assert request.prompt == "make it purple"
-    # The edit starts from exactly the image the member saw (the fake keeps digests).
-    assert hashlib.sha256(request.images[0][1]).hexdigest() == message.attachments[0].sha256
+    # The edit starts from exactly the image the member saw (the fake keeps digests), sent
+    # back as the model's own earlier turn with its thought signature (multi-turn editing).
+    assert hashlib.sha256(request.history_images[0][1]).hexdigest() == message.attachments[0].sha256
+    assert request.signatures and request.images == []
     assert await harness.balance(harness.alice) == 100
 
 

@@ -20,8 +20,9 @@ from tests.fakes.discord_server import FakeMessage
 from tests.fakes.nanobanana_server import Behaviour, Mode
 from tests.storage.helpers import assert_ledger_consistent
 
-PRO = "gemini-3-pro-image-preview"
-NB2 = "gemini-3.1-flash-image-preview"
+PRO = "gemini-3-pro-image"
+NB2 = "gemini-3.1-flash-image"
+NB21 = "gemini-nano-banana-2.1"
 COSTS = {PRO: 150, f"{PRO}:4K": 300}
 
 
@@ -35,10 +36,31 @@ async def with_models(harness: Harness, *models: str) -> None:
     await harness.start_bot(nanobanana_models=list(models), generation_costs=COSTS)
 
 
-async def test_one_model_means_no_model_or_size_option(harness: Harness) -> None:
-    assert list(options_of(harness, "generate")) == ["prompt", "aspect_ratio", "image", "image2"]
-    ratios = [c["value"] for c in options_of(harness, "generate")["aspect_ratio"]["choices"]]
-    assert "1:8" not in ratios and "21:9" in ratios
+async def choices(
+    harness: Harness, focused: str, options: dict[str, str] | None = None
+) -> list[dict[str, str]]:
+    """What /generate's autocomplete offers for `focused` (from the bot's live catalog)."""
+    typed = {"prompt": "x", **(options or {})}
+    typed.setdefault(focused, "")
+    rec = await harness.fake.autocomplete(
+        "generate", typed, focused, user=harness.alice, guild=harness.guild
+    )
+    await rec.wait_for(lambda r: r.choices is not None)
+    return list(rec.choices or [])
+
+
+async def test_one_model_means_no_model_option_and_sizes_priced_live(harness: Harness) -> None:
+    options = options_of(harness, "generate")
+    assert list(options) == ["prompt", "aspect_ratio", "image", "image2", "size"]
+    assert options["size"].get("autocomplete") is True and "choices" not in options["size"]
+    ratios = [c["value"] for c in options["aspect_ratio"]["choices"]]
+    assert "1:8" in ratios and "21:9" in ratios  # Nano Banana 2.1's fourteen
+    sizes = await choices(harness, "size")
+    assert sizes == [
+        {"name": "1K · 100 coins", "value": "1K"},
+        {"name": "2K · 100 coins", "value": "2K"},
+        {"name": "4K · 100 coins", "value": "4K"},
+    ]
 
 
 async def test_several_models_bring_model_and_size_options_priced(harness: Harness) -> None:
@@ -47,14 +69,41 @@ async def test_several_models_bring_model_and_size_options_priced(harness: Harne
     assert list(options) == [
         "prompt", "aspect_ratio", "image", "image2", "model", "size",
     ]  # fmt: skip
-    models = {c["value"]: c["name"] for c in options["model"]["choices"]}
+    assert options["model"].get("autocomplete") is True
+    models = {c["value"]: c["name"] for c in await choices(harness, "model")}
     assert models == {
-        "gemini-2.5-flash-image": "Nano Banana · 100 coins",
+        NB21: "Nano Banana 2.1 · 100 coins",
         PRO: "Nano Banana Pro · from 150 coins",
         NB2: "Nano Banana 2 · 100 coins",
     }
-    assert [c["value"] for c in options["size"]["choices"]] == ["512", "1K", "2K", "4K"]
+    assert [c["value"] for c in await choices(harness, "model", {"model": "pro"})] == [PRO]
+    # The sizes of the model picked so far, each with its cost.
+    assert [c["value"] for c in await choices(harness, "size", {"model": NB2})] == [
+        "512", "1K", "2K", "4K",
+    ]  # fmt: skip
+    assert [c["name"] for c in await choices(harness, "size", {"model": PRO})] == [
+        "1K · 150 coins", "2K · 150 coins", "4K · 300 coins",
+    ]  # fmt: skip
     assert "8:1" in [c["value"] for c in options["aspect_ratio"]["choices"]]
+
+
+async def test_a_model_google_retires_leaves_the_choices_at_once(harness: Harness) -> None:
+    await with_models(harness, PRO, NB2)
+    harness.api.retire(PRO)
+    rec = await harness.fake.slash(
+        "generate", {"prompt": "a poster", "model": PRO}, user=harness.alice
+    )
+    failed = await rec.wait_followup(timeout=10)
+    assert failed.ephemeral and "Google retired Nano Banana Pro" in failed.content
+    assert "refunded" in failed.content
+    await harness.settle()
+    assert PRO not in [c["value"] for c in await choices(harness, "model")]
+    again = await harness.fake.slash(
+        "generate", {"prompt": "a poster", "model": PRO}, user=harness.alice, validate=False
+    )
+    message = await again.wait_original()
+    assert message.ephemeral and "no longer offered by Google" in message.content
+    assert await harness.balance(harness.alice) == 300  # the first was refunded, the second free
 
 
 async def test_pro_at_4k_costs_what_is_configured(harness: Harness) -> None:
@@ -80,7 +129,7 @@ async def test_pro_at_4k_costs_what_is_configured(harness: Harness) -> None:
     [
         ({"model": PRO, "aspect_ratio": "1:8"}, "Nano Banana Pro can't make 1:8 images"),
         ({"model": PRO, "size": "512"}, "Nano Banana Pro can't make 512 images"),
-        ({"size": "2K"}, "Nano Banana has no size setting"),
+        ({"size": "512"}, "Nano Banana 2.1 can't make 512 images"),
         ({"model": "imagen-4"}, "isn't offered here"),
     ],
 )

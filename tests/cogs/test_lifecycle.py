@@ -127,39 +127,118 @@ async def test_check_reports_every_part(
     out = capsys.readouterr().out.splitlines()
     assert code == 0, out
     assert [line.split()[1] for line in out] == [
-        "configuration:", "model:", "database:", "object", "discord", "gemini", "web:",
+        "configuration:", "database:", "object", "discord", "gemini", "models:", "model:", "web:",
     ]  # fmt: skip
     assert all(line.startswith("OK") for line in out)
-    assert "gemini-2.5-flash-image (Nano Banana, default): no sizes, 100 coins" in out[1]
-    broken = harness.settings.model_copy(
-        update={"nanobanana_model": "imagen-x", "nanobanana_models": ["imagen-x"]}
+    assert out[5].endswith(
+        "the key can use 4 image model(s): gemini-nano-banana-2.1 (Nano Banana 2.1), "
+        "gemini-3.1-flash-image (Nano Banana 2), gemini-3.1-flash-lite-image (Nano Banana 2 "
+        "Lite), gemini-3-pro-image (Nano Banana Pro)"
     )
-    assert await run_checks(broken) == 1
-    assert "NANOBANANA_MODEL" in capsys.readouterr().out
+    assert out[6] == (
+        "OK   model: gemini-nano-banana-2.1 (Nano Banana 2.1, default, chosen by auto): sizes "
+        "1K=100, 2K=100, 4K=100 coins (default 1K); 14 ratios, up to 14 reference images; "
+        "thinking medium"
+    )
     assert "test-key" not in "\n".join(out)
+
+
+async def check_lines(harness: Harness, capsys: pytest.CaptureFixture[str],
+                      **overrides: object) -> tuple[int, list[str]]:  # fmt: skip
+    settings = load_settings(
+        **{**harness.settings.model_dump(), "discord_token": "fake-bot-token",
+           "gemini_api_key": "test-key", **overrides}
+    )  # fmt: skip
+    capsys.readouterr()
+    code = await run_checks(settings)
+    out = capsys.readouterr().out.splitlines()
+    return code, [line for line in out if line.split()[1] in ("models:", "model:")]
+
+
+async def test_check_says_what_happens_to_a_retired_id_in_the_settings(
+    harness: Harness, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, lines = await check_lines(
+        harness, capsys, nanobanana_model="gemini-3-pro-image-preview",
+        generation_costs="gemini-3-pro-image-preview=150,gemini-3-pro-image-preview:4K=300",
+    )  # fmt: skip
+    assert code == 0, lines
+    assert (
+        "OK   model: gemini-3-pro-image (Nano Banana Pro, default): sizes 1K=150, 2K=150, "
+        "4K=300 coins (default 1K)" in lines[1]
+    )
+    assert lines[2] == (
+        "WARN model: Google shut down gemini-3-pro-image-preview (Nano Banana Pro (preview)) on "
+        "2026-06-25: the bot uses its successor gemini-3-pro-image (Nano Banana Pro) instead; "
+        "set it in your .env (or NANOBANANA_MODEL=auto) to silence this"
+    )
+
+
+async def test_check_flags_a_pinned_model_the_key_cannot_use_naming_its_successor(
+    harness: Harness, capsys: pytest.CaptureFixture[str]
+) -> None:
+    harness.api.retire("gemini-3.1-flash-image")
+    code, lines = await check_lines(harness, capsys, nanobanana_model="gemini-3.1-flash-image")
+    assert code == 1
+    assert lines[1] == (
+        "FAIL model: gemini-3.1-flash-image (Nano Banana 2) is not in the API's models list "
+        "for this key: requests for it are refused, free -> Google's recommended successor is "
+        "gemini-nano-banana-2.1: set it, or NANOBANANA_MODEL=auto"
+    )
+    assert lines[2].startswith("FAIL model: no configured model can be used")
+    # A model some process saw answer 404 is flagged the same way.
+    await harness.app.models.model_gone("gemini-3-pro-image", "404 NOT_FOUND")
+    code, lines = await check_lines(harness, capsys, nanobanana_model="gemini-3-pro-image")
+    assert code == 1 and "gemini-3-pro-image (Nano Banana Pro) answered 404 NOT_FOUND" in lines[1]
+    assert "set NANOBANANA_MODEL=auto, or a model `python -m bot check` lists" in lines[1]
+
+
+async def test_check_with_a_key_that_has_no_image_model_or_no_models_list(
+    harness: Harness, capsys: pytest.CaptureFixture[str]
+) -> None:
+    for model, spec in list(harness.api.lineup.items()):
+        if spec.image:
+            harness.api.retire(model)
+    code, lines = await check_lines(harness, capsys)
+    assert code == 1
+    assert lines[0].startswith("FAIL models: the key can use no image model -> enable billing")
+    assert (
+        lines[1].startswith("FAIL model: no configured model can be used")
+        and "auto" not in (lines[1].split("->")[0])
+    )
+    # A proxy that forwards generateContent only: the lineup and 404s decide.
+    code, out = await check_lines(harness, capsys, nanobanana_base_url=harness.api.base_url + "/p")
+    assert code == 0
+    assert any(line.startswith("OK   model: gemini-nano-banana-2.1") for line in out)
+
+
+async def test_check_with_a_refused_key(
+    harness: Harness, capsys: pytest.CaptureFixture[str]
+) -> None:
+    harness.api.expected_api_key = "the-real-key"
+    settings = load_settings(**{**harness.settings.model_dump(), "discord_token": "t",
+                                "gemini_api_key": "a-wrong-key"})  # fmt: skip
+    assert await run_checks(settings) == 1
+    out = capsys.readouterr().out
+    assert "FAIL gemini key: the key was refused -> check GEMINI_API_KEY" in out
+    assert "a-wrong-key" not in out
 
 
 async def test_check_lists_every_model_with_its_sizes_and_costs(
     harness: Harness, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    settings = load_settings(
-        **{
-            **harness.settings.model_dump(),
-            "discord_token": "fake-bot-token",
-            "gemini_api_key": "test-key",
-            "nanobanana_models": "gemini-3-pro-image-preview,gemini-3.1-flash-image-preview",
-            "generation_costs": "gemini-3-pro-image-preview=150,gemini-3-pro-image-preview:4K=300",
-        }
-    )
-    assert await run_checks(settings) == 0
-    out = capsys.readouterr().out
+    code, lines = await check_lines(
+        harness, capsys, nanobanana_models="gemini-3-pro-image,gemini-3.1-flash-image",
+        generation_costs="gemini-3-pro-image=150,gemini-3-pro-image:4K=300",
+    )  # fmt: skip
+    assert code == 0
+    out = "\n".join(lines)
     assert (
-        "gemini-3-pro-image-preview (Nano Banana Pro, choice): sizes 1K=150, 2K=150, 4K=300 "
+        "gemini-3-pro-image (Nano Banana Pro, choice): sizes 1K=150, 2K=150, 4K=300 "
         "coins (default 1K)" in out
     )
-    assert "gemini-3.1-flash-image-preview (Nano Banana 2, choice): sizes 512=100" in out
-    assert "14 ratios, up to 14 reference images" in out
-    assert "model(s) gemini-2.5-flash-image, gemini-3-pro-image-preview, " in out
+    assert "gemini-3.1-flash-image (Nano Banana 2, choice): sizes 512=100" in out
+    assert "14 ratios, up to 14 reference images; thinking minimal" in out
 
 
 async def test_edit_modal_opened_before_a_restart_still_works(harness: Harness) -> None:

@@ -195,7 +195,7 @@ async def test_moderation_log_posts_every_image_and_a_moderator_deletes_it_every
     )
     shown = post.embed_text()
     assert f"<@{harness.alice.id}>" in shown and "a suspicious banana" in shown
-    assert "gemini-2.5-flash-image" in shown and "100 coins · $0.039" in shown
+    assert "gemini-nano-banana-2.1 1K" in shown and "100 coins · $0.035" in shown
     assert post.filenames and [b["label"] for b in post.buttons()] == ["Delete"]
     # Uploads are logged too.
     rec = await fake.slash("upload", {"image": fake.upload(png(), "holiday.png"),

@@ -56,7 +56,7 @@ async def test_usage_figures_match_the_rows_and_the_ledger_with_a_readable_chart
 ) -> None:
     await harness.stop_bot()
     await harness.start_bot(
-        nanobanana_models=["gemini-3-pro-image-preview"], starter_coins=1000, max_grant=5000
+        nanobanana_models=["gemini-3-pro-image"], starter_coins=1000, max_grant=5000
     )
     harness.fake.keep_upload_bytes = True
     guild = str(harness.guild.id)
@@ -64,11 +64,11 @@ async def test_usage_figures_match_the_rows_and_the_ledger_with_a_readable_chart
     harness.app.budgets.clock = clock
     await make(harness, harness.alice, "last month")
     clock.moment = datetime(2026, 3, 2, 9, tzinfo=UTC)
-    await make(harness, harness.bob, "a pro poster", model="gemini-3-pro-image-preview",
+    await make(harness, harness.bob, "a pro poster", model="gemini-3-pro-image",
                size="4K")  # fmt: skip
     clock.moment = datetime(2026, 3, 9, 15, tzinfo=UTC)
     await make(harness, harness.alice, "today one")
-    await make(harness, harness.alice, "today two", model="gemini-3-pro-image-preview")
+    await make(harness, harness.alice, "today two", model="gemini-3-pro-image")
     rec = await harness.fake.slash("settings set", {"setting": "monthly_budget_usd",
                                                     "value": "5"}, user=harness.mod)  # fmt: skip
     await rec.wait_original()
@@ -85,7 +85,7 @@ async def test_usage_figures_match_the_rows_and_the_ledger_with_a_readable_chart
     # A Pro 4K image is Google's $0.24 plus its prompt and thoughts.
     pro_4k = await money(harness, "image_size = ?", ("4K",))
     assert 240_000 <= pro_4k[1] < 250_000
-    assert f"gemini-3-pro-image-preview · 4K: 1 images · {format_usd(pro_4k[1])}" in text
+    assert f"gemini-3-pro-image · 4K: 1 images · {format_usd(pro_4k[1])}" in text
     # Coins paid, against the ledger (all four jobs were paid from this server's wallets).
     paid = await harness.app.db.fetchval(
         "SELECT -SUM(t.delta) FROM coin_transactions t JOIN wallets w ON w.id = t.wallet_id "

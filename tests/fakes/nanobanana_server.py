@@ -1,5 +1,12 @@
 """A fake Nano Banana (Gemini `generateContent`) server on loopback, for tests and local runs.
 
+It serves a dated lineup, as Google does: `models.list` (paged: `pageSize` 50 by default, at most
+1000, `pageToken`/`nextPageToken`) and `models.get` show the models served on the fake's
+`today` (a clock tests move: `fake.today = date(...)`, or `fake.retire(model)`); a model not
+served (retired, not yet released, unknown) answers 404 NOT_FOUND on `generateContent` and
+`models.get`, in Google's words, and is missing from the list. The default lineup of every test
+is today's (December 2026).
+
 It answers like the real API, shape for shape (response bodies recorded from Google's API):
 real PNGs (Nano Banana) or JPEGs with thought parts and `thoughtSignature`s (Nano Banana Pro and
 Nano Banana 2) at the requested ratio and size, `usageMetadata`, Google's error shape
@@ -39,7 +46,8 @@ import time
 import uuid
 from collections import deque
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from datetime import date
 from enum import StrEnum
 from types import TracebackType
 from typing import Any, Self
@@ -49,6 +57,7 @@ from PIL import Image, ImageChops
 
 __all__ = [
     "MODELS",
+    "TODAY",
     "Behaviour",
     "FakeModel",
     "FakeNanobanana",
@@ -65,10 +74,16 @@ THOUGHT_IMAGE_SIZE = 256
 SIZE_FACTORS = {"512": 0.5, "1K": 1.0, "2K": 2.0, "4K": 4.0}
 
 
+#: The fake's "today": its lineup as Google serves it on this day unless a test moves it.
+TODAY = date(2026, 12, 7)
+EXTREME_RATIOS = ("1:4", "4:1", "1:8", "8:1")
+
+
 @dataclass(frozen=True)
 class FakeModel:
-    """What the real API accepts from a model, and how that model answers (the fake's own
-    table, kept apart from the bot's profiles on purpose: a test compares the two)."""
+    """What the real API accepts from a model, how that model answers, and when Google
+    served it (the fake's own table, kept apart from the bot's profiles on purpose: a test
+    compares the two)."""
 
     ratios: tuple[str, ...] = BASE_RATIOS
     sizes: tuple[str, ...] = ()
@@ -77,28 +92,94 @@ class FakeModel:
     thinking: bool = False
     # Output tokens of one image by imageSize ("" = no size), as Google counts and bills them.
     image_tokens: Mapping[str, int] = field(default_factory=lambda: {"": 1290})
+    display_name: str = ""
+    released: date | None = None
+    #: The first day it is no longer served (404 from then on).
+    shutdown: date | None = None
+    #: `thinkingConfig.thinkingLevel` values it takes (any case); () refuses the setting.
+    thinking_levels: tuple[str, ...] = ()
+    #: False for the text and embedding models the list also holds (no images).
+    image: bool = True
+    methods: tuple[str, ...] = ("generateContent", "countTokens", "batchGenerateContent")
+    input_token_limit: int = 65536
+    output_token_limit: int = 32768
+    #: `modelStatus.modelStage` its answers carry (None: no modelStatus).
+    stage: str | None = None
+
+    def served_on(self, day: date) -> bool:
+        return (self.released is None or self.released <= day) and (
+            self.shutdown is None or day < self.shutdown
+        )
 
 
-MODELS: Mapping[str, FakeModel] = {
-    "gemini-2.5-flash-image": FakeModel(),
-    "gemini-3-pro-image-preview": FakeModel(
-        sizes=("1K", "2K", "4K"),
-        max_images=14,
-        mime_type="image/jpeg",
-        thinking=True,
-        image_tokens={"": 1120, "1K": 1120, "2K": 1120, "4K": 2000},
-    ),
-    "gemini-3.1-flash-image-preview": FakeModel(
-        ratios=(*BASE_RATIOS, "1:4", "4:1", "1:8", "8:1"),
+def _flash(**changes: Any) -> FakeModel:
+    base = FakeModel(
+        ratios=(*BASE_RATIOS, *EXTREME_RATIOS),
         sizes=("512", "1K", "2K", "4K"),
         max_images=14,
         mime_type="image/jpeg",
         thinking=True,
         image_tokens={"": 1120, "512": 747, "1K": 1120, "2K": 1680, "4K": 2520},
+        thinking_levels=("minimal", "high"),
+    )
+    return replace(base, **changes)
+
+
+def _pro(**changes: Any) -> FakeModel:
+    base = FakeModel(
+        sizes=("1K", "2K", "4K"),
+        max_images=14,
+        mime_type="image/jpeg",
+        thinking=True,
+        image_tokens={"": 1120, "1K": 1120, "2K": 1120, "4K": 2000},
+    )
+    return replace(base, **changes)
+
+
+#: Every model the fake knows, with the dates Google served it (December 2026's view).
+MODELS: Mapping[str, FakeModel] = {
+    "gemini-nano-banana-2.1": _flash(
+        display_name="Nano Banana 2.1",
+        released=date(2026, 10, 6),
+        sizes=("1K", "2K", "4K"),
+        image_tokens={"": 1120, "1K": 1120, "2K": 1680, "4K": 3780},
+        thinking_levels=("minimal", "medium", "high"),
+        input_token_limit=131072,
+    ),
+    "gemini-3.1-flash-image": _flash(
+        display_name="Nano Banana 2", released=date(2026, 5, 28), stage="DEPRECATED"
+    ),
+    "gemini-3.1-flash-lite-image": _flash(
+        display_name="Nano Banana 2 Lite",
+        released=date(2026, 6, 30),
+        ratios=BASE_RATIOS,
+        sizes=("1K",),
+        image_tokens={"": 1120, "1K": 1120},
+        output_token_limit=4096,
+    ),
+    "gemini-3-pro-image": _pro(display_name="Nano Banana Pro", released=date(2026, 5, 28)),
+    "gemini-2.5-flash-image": FakeModel(
+        display_name="Nano Banana", released=date(2025, 10, 2), shutdown=date(2026, 10, 2)
+    ),
+    "gemini-3-pro-image-preview": _pro(
+        display_name="Nano Banana Pro", released=date(2025, 11, 20), shutdown=date(2026, 6, 25)
+    ),
+    "gemini-3.1-flash-image-preview": _flash(
+        display_name="Nano Banana 2", released=date(2026, 2, 26), shutdown=date(2026, 6, 25)
+    ),
+    # What else a key's list holds: text and embedding models (no images for the bot).
+    "gemini-3.5-flash": FakeModel(
+        display_name="Gemini 3.5 Flash", released=date(2026, 5, 19), image=False
+    ),
+    "gemini-embedding-001": FakeModel(
+        display_name="Gemini Embedding 001",
+        released=date(2025, 7, 14),
+        image=False,
+        methods=("embedContent", "countTextTokens"),
     ),
 }
-# Any other `gemini*` model answers like Nano Banana (a custom name behind a proxy).
-GENERIC_MODEL = MODELS["gemini-2.5-flash-image"]
+#: Kept for callers of the old name: the default model's answer shape (Nano Banana 2.1).
+GENERIC_MODEL = MODELS["gemini-nano-banana-2.1"]
 
 
 class Mode(StrEnum):
@@ -416,6 +497,8 @@ class FakeNanobanana:
         image_size: int = 1024,
         latency: float = 0.0,
         expected_api_key: str | None = None,
+        today: date = TODAY,
+        lineup: Mapping[str, FakeModel] | None = None,
     ) -> None:
         self.host = host
         self.port = port
@@ -437,18 +520,28 @@ class FakeNanobanana:
         self.rng = random.Random(0)
         #: How long Mode.HANG holds a request (stop() releases it sooner).
         self.hang_seconds = 3600.0
-        #: Every request received, in order.
+        #: Every generateContent request received, in order.
         self.requests: list[RecordedRequest] = []
+        #: Every models.list / models.get request, in order.
+        self.model_requests: list[RecordedRequest] = []
         #: generateContent calls being answered now, and the most there ever were at once.
         self.in_flight = 0
         self.max_in_flight = 0
         #: Every thought signature handed out, so a test can check what comes back.
         self.signatures: list[str] = []
+        #: The fake's clock: what it serves is what Google served on this day.
+        self.today = today
+        #: Every model it knows, by id (tests add, change and retire models here).
+        self.lineup: dict[str, FakeModel] = dict(MODELS if lineup is None else lineup)
+        #: Google returns at most 1000 models a page whatever is asked; tests lower this to
+        #: see several pages.
+        self.max_page_size = 1000
         self._script: deque[Behaviour] = deque()
         self._runner: web.AppRunner | None = None
         self._stopping = asyncio.Event()
         self.app = web.Application(client_max_size=64 * 1024 * 1024)
         self.app.router.add_post("/v1beta/models/{model_action}", self._handle_generate)
+        self.app.router.add_get("/v1beta/models", self._handle_list_models)
         self.app.router.add_get("/v1beta/models/{model}", self._handle_get_model)
         # For benchmarks running the fake in its own process: what it received, and when.
         self.app.router.add_get("/_fake/requests", self._handle_list_requests)
@@ -500,11 +593,30 @@ class FakeNanobanana:
         """Back to a healthy, instant server with no history."""
         self._script.clear()
         self.requests.clear()
+        self.model_requests.clear()
         self.signatures.clear()
         self.default = Mode.OK
         self.latency = 0.0
         self.failure_rate = 0.0
         self.expected_api_key = None
+
+    def served(self, model: str) -> FakeModel | None:
+        """The model if the fake serves it today, else None (it answers 404)."""
+        spec = self.lineup.get(model)
+        return spec if spec is not None and spec.served_on(self.today) else None
+
+    def retire(self, model: str, on: date | None = None) -> None:
+        """Google shuts `model` down on `on` (today by default): 404 from that day."""
+        self.lineup[model] = replace(self.lineup[model], shutdown=on or self.today)
+
+    def keep_serving(self, model: str) -> None:
+        """This key keeps `model` past its shutdown (Google kept the 2.5 models for keys that
+        had used them: changelog, 2026-09-18)."""
+        self.lineup[model] = replace(self.lineup[model], shutdown=None)
+
+    def add_model(self, model: str, spec: FakeModel) -> None:
+        """Google releases a model (served from `spec.released`, or at once)."""
+        self.lineup[model] = spec
 
     def _next_behaviour(self) -> Behaviour:
         if self._script:
@@ -515,22 +627,102 @@ class FakeNanobanana:
 
     # ---------------------------------------------------------------- handlers
 
-    async def _handle_get_model(self, request: web.Request) -> web.StreamResponse:
-        """`models.get`, as `python -m bot check` uses it to test the key and the model."""
+    def _key_problem(self, request: web.Request) -> web.StreamResponse | None:
+        """Google's answer to a missing or wrong key, or None when the key is fine."""
         key = request.headers.get("x-goog-api-key", "").strip()
         if not key:
-            return error_response(403, "Method doesn't allow unregistered callers.")
+            return error_response(
+                403,
+                "Method doesn't allow unregistered callers (callers without established "
+                "identity). Please use API Key or other form of API consumer identity to call "
+                "this API.",
+            )
         if self.expected_api_key is not None and key != self.expected_api_key:
-            return error_response(400, "API key not valid. Please pass a valid API key.")
+            return error_response(
+                400,
+                "API key not valid. Please pass a valid API key.",
+                details=[
+                    {
+                        "@type": "type.googleapis.com/google.rpc.ErrorInfo",
+                        "reason": "API_KEY_INVALID",
+                        "domain": "googleapis.com",
+                    }
+                ],
+            )
+        return None
+
+    @staticmethod
+    def _describe(model: str, spec: FakeModel) -> dict[str, Any]:
+        """A Model resource as ListModels and models.get return it."""
+        version = "001"
+        return {
+            "name": f"models/{model}",
+            "version": version,
+            "displayName": spec.display_name or model,
+            "description": f"{spec.display_name or model} (the fake's)",
+            "inputTokenLimit": spec.input_token_limit,
+            "outputTokenLimit": spec.output_token_limit,
+            "supportedGenerationMethods": list(spec.methods),
+            "temperature": 1,
+            "maxTemperature": 2,
+            "topP": 0.95,
+            "topK": 64,
+            **({"thinking": True} if spec.thinking else {}),
+        }
+
+    async def _handle_get_model(self, request: web.Request) -> web.StreamResponse:
+        """`models.get`: a model served today, else 404 NOT_FOUND."""
+        self._record_get(request)
+        problem = self._key_problem(request)
+        if problem is not None:
+            return problem
         model = request.match_info["model"]
-        if not model.startswith("gemini"):
-            return error_response(404, f"models/{model} is not found")
-        return web.json_response(
-            {
-                "name": f"models/{model}",
-                "displayName": model,
-                "supportedGenerationMethods": ["generateContent"],
-            }
+        spec = self.served(model)
+        if spec is None:
+            return error_response(404, f"models/{model} is not found for API version v1beta.")
+        return web.json_response(self._describe(model, spec))
+
+    async def _handle_list_models(self, request: web.Request) -> web.StreamResponse:
+        """`models.list`: the models served today, `pageSize` (default 50, at most 1000) a
+        page, with an opaque `nextPageToken` until the last."""
+        self._record_get(request)
+        problem = self._key_problem(request)
+        if problem is not None:
+            return problem
+        raw_size = request.query.get("pageSize", "50")
+        try:
+            size = int(raw_size)
+        except ValueError:
+            return error_response(400, f"Invalid value at 'page_size' (TYPE_INT32), {raw_size!r}")
+        if size < 0:
+            return error_response(400, "page_size must not be negative.")
+        size = min(size or 50, 1000, self.max_page_size)
+        offset = 0
+        token = request.query.get("pageToken")
+        if token:
+            try:
+                offset = int(base64.urlsafe_b64decode(token.encode()).decode().removeprefix("o:"))
+            except (ValueError, binascii.Error, UnicodeDecodeError):
+                return error_response(400, "Invalid page token.")
+        served = [(m, spec) for m, spec in self.lineup.items() if spec.served_on(self.today)]
+        page = served[offset : offset + size]
+        body: dict[str, Any] = {"models": [self._describe(m, spec) for m, spec in page]}
+        if offset + size < len(served):
+            body["nextPageToken"] = base64.urlsafe_b64encode(f"o:{offset + size}".encode()).decode()
+        return web.json_response(body)
+
+    def _record_get(self, request: web.Request) -> None:
+        self.model_requests.append(
+            RecordedRequest(
+                method=request.method,
+                path=request.path_qs,
+                headers=dict(request.headers),
+                json=None,
+                body_size=0,
+                received_at=time.time(),
+                received_monotonic=time.monotonic(),
+                status=0,
+            )
         )
 
     async def _handle_list_requests(self, request: web.Request) -> web.StreamResponse:
@@ -586,39 +778,23 @@ class FakeNanobanana:
     async def _answer(
         self, request: web.Request, record: RecordedRequest, body: Any
     ) -> web.StreamResponse:
-        key = request.headers.get("x-goog-api-key", "").strip()
-        if not key:
-            return error_response(
-                403,
-                "Method doesn't allow unregistered callers (callers without established "
-                "identity). Please use API Key or other form of API consumer identity to call "
-                "this API.",
-            )
-        if self.expected_api_key is not None and key != self.expected_api_key:
-            return error_response(
-                400,
-                "API key not valid. Please pass a valid API key.",
-                details=[
-                    {
-                        "@type": "type.googleapis.com/google.rpc.ErrorInfo",
-                        "reason": "API_KEY_INVALID",
-                        "domain": "googleapis.com",
-                    }
-                ],
-            )
+        problem = self._key_problem(request)
+        if problem is not None:
+            return problem
         model, _, action = request.match_info["model_action"].partition(":")
         if action != "generateContent" or not model:
             return error_response(404, f"Method not found: {request.path}")
-        if not model.startswith("gemini"):
+        spec = self.served(model)
+        if spec is None or "generateContent" not in spec.methods:
             return error_response(
                 404,
                 f"models/{model} is not found for API version v1beta, or is not supported "
-                "for generateContent.",
+                "for generateContent. Call ListModels to see the list of available models "
+                "and their supported methods.",
             )
-        spec = MODELS.get(model, GENERIC_MODEL)
-        problem = _request_problem(body, record.body_size, model, spec)
-        if problem is not None:
-            return error_response(400, problem)
+        refusal = _request_problem(body, record.body_size, model, spec)
+        if refusal is not None:
+            return error_response(400, refusal)
 
         behaviour = self._next_behaviour()
         record.behaviour = behaviour
@@ -682,7 +858,9 @@ class FakeNanobanana:
         if mode in (Mode.OK, Mode.THOUGHTS, Mode.TRUNCATED_BASE64):
             usage = _usage(record, spec, images=max(1, b.images))
             record.billed_usage = usage
-            return _candidate_response(model, self._image_parts(record, b, spec), "STOP", usage)
+            return _candidate_response(
+                model, self._image_parts(record, b, spec), "STOP", usage, spec.stage
+            )
         if mode is Mode.TEXT_ONLY:
             text = b.text or "I can't create that image, but I can describe it instead."
             return _candidate_response(model, [{"text": text}], "STOP", usage)
@@ -851,6 +1029,16 @@ def _request_problem(body: Any, size: int, model: str, spec: FakeModel) -> str |
             f"{model} ({spec.max_images})."
         )
     config = body.get("generationConfig")
+    if not spec.image:
+        return "Model does not support the requested response modalities: image"
+    thinking = config.get("thinkingConfig") if isinstance(config, dict) else None
+    if isinstance(thinking, dict) and "thinkingLevel" in thinking:
+        level = str(thinking["thinkingLevel"]).lower()
+        if level not in spec.thinking_levels:
+            return (
+                "* GenerationConfig.thinking_config.thinking_level: unsupported value "
+                f"{thinking['thinkingLevel']!r} for {model}"
+            )
     image_config = config.get("imageConfig") if isinstance(config, dict) else None
     if isinstance(image_config, dict):
         ratio = image_config.get("aspectRatio")
@@ -922,22 +1110,27 @@ def _serialise(document: dict[str, Any]) -> bytes:
 
 
 def _candidate_response(
-    model: str, parts: list[dict[str, Any]], finish_reason: str, usage: dict[str, Any]
+    model: str,
+    parts: list[dict[str, Any]],
+    finish_reason: str,
+    usage: dict[str, Any],
+    stage: str | None = None,
 ) -> web.Response:
-    return _json(
-        {
-            "candidates": [
-                {
-                    "content": {"role": "model", "parts": parts},
-                    "finishReason": finish_reason,
-                    "index": 0,
-                }
-            ],
-            "usageMetadata": usage,
-            "modelVersion": model,
-            "responseId": uuid.uuid4().hex[:22],
-        }
-    )
+    document: dict[str, Any] = {
+        "candidates": [
+            {
+                "content": {"role": "model", "parts": parts},
+                "finishReason": finish_reason,
+                "index": 0,
+            }
+        ],
+        "usageMetadata": usage,
+        "modelVersion": model,
+        "responseId": uuid.uuid4().hex[:22],
+    }
+    if stage is not None:
+        document["modelStatus"] = {"modelStage": stage}
+    return _json(document)
 
 
 def _violation(quota_id: str, model: str, value: str) -> dict[str, Any]:

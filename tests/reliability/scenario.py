@@ -36,6 +36,7 @@ from PIL import Image as PILImage
 from bot.nanobanana.wire import parse_usage
 from bot.services.pricing import PriceTable, UsageCounts, micros
 from storage.db import Database, open_database
+from storage.images import history_keys
 from storage.objects import LocalObjectStore
 from storage.usage import Cap, CapKind, UsageRepository
 from tests.fakes.discord_server import (
@@ -535,7 +536,10 @@ async def check_invariants(
         "SELECT storage_key, thumbnail_key, metadata FROM images"
     ):  # fmt: skip
         referenced.update(k for k in (row["storage_key"], row["thumbnail_key"]) if k)
-        referenced.update(json.loads(row["metadata"]).get("input_keys") or [])
+        metadata = json.loads(row["metadata"])
+        referenced.update(metadata.get("input_keys") or [])
+        # A thinking model's edits keep the earlier turn's images too (metadata.history).
+        referenced.update(history_keys(metadata.get("history")))
     store = LocalObjectStore(objects_dir)
     present: set[str] = set()
     for prefix in OWNED_PREFIXES:
@@ -545,7 +549,8 @@ async def check_invariants(
         for key in (row["storage_key"], row["thumbnail_key"]):
             if not key or key not in present:
                 problems.append(f"completed image {row['id']} is missing object {key}")
-        for key in json.loads(row["metadata"]).get("input_keys") or []:
+        metadata = json.loads(row["metadata"])
+        for key in [*(metadata.get("input_keys") or []), *history_keys(metadata.get("history"))]:
             if key not in present:
                 problems.append(f"completed image {row['id']} is missing input {key}")
     await check_budgets(db, figures)

@@ -53,7 +53,7 @@ async def test_generation_is_charged_and_delivered_like_discord(web: Web) -> Non
     (image,) = done["images"]
     assert (image["width"], image["height"], image["aspect_ratio"]) == (256, 144, "16:9")
     _, data, response = await web.call("GET", image["links"]["file"], token, expect=200)
-    assert data.startswith(b"\x89PNG") and len(data) == image["size_bytes"]
+    assert data.startswith(b"\xff\xd8") and len(data) == image["size_bytes"]  # 2.1's JPEG
     assert h.api.requests[0].aspect_ratio == "16:9"
     # Nothing is posted to Discord for an API job: the result is fetched over HTTP.
     assert h.fake.channel_log == []

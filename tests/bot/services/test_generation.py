@@ -75,7 +75,7 @@ async def test_happy_path_stores_image_thumbnail_and_row(
     image = listener.result.image
     assert image.status is ImageStatus.COMPLETED and image.coins_used == 100
     assert image.metadata["width"] == 256 and image.metadata["height"] == 144
-    assert image.metadata["model"] == "gemini-2.5-flash-image"
+    assert image.metadata["model"] == "gemini-nano-banana-2.1"  # the client's default
     assert image.storage_key and image.thumbnail_key
     stored = await local_store.get(image.storage_key)
     assert stored == listener.result.data

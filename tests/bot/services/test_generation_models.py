@@ -40,10 +40,17 @@ from tests.bot.services.test_generation import make_service as base_service
 from tests.fakes.nanobanana_server import Behaviour, FakeNanobanana, Mode
 from tests.storage.helpers import assert_ledger_consistent
 
+# Nano Banana (2.5 Flash Image): no sizes, three reference images, PNG answers. Google keeps it
+# for keys that used it before (changelog, 2026-09-18): this module's key is one of those.
 FLASH = "gemini-2.5-flash-image"
-PRO = "gemini-3-pro-image-preview"
-NB2 = "gemini-3.1-flash-image-preview"
+PRO = "gemini-3-pro-image"
+NB2 = "gemini-3.1-flash-image"
 COSTS = {PRO: 150, f"{PRO}:4K": 300, f"{NB2}:512": 40}
+
+
+@pytest.fixture(autouse=True)
+def legacy_key(fake_api: FakeNanobanana) -> None:
+    fake_api.keep_serving(FLASH)
 
 
 def catalog() -> ModelCatalog:
