@@ -3,10 +3,13 @@
     python -m bench.bench_nanobanana
 
 1. Throughput and client overhead, in-process fake: calls per second for sequential and
-   concurrent calls with 1024x1024 and 2048x2048 PNG answers, and the client's own cost per call
-   (client time minus the fake's handler time: HTTP, JSON, base64, Pillow check).
-2. Memory with 20 concurrent 2048x2048 answers, the fake in a child process so the figures are
-   the client's: tracemalloc peak of Python allocations and the process's max RSS.
+   concurrent calls with 1024x1024 and 2048x2048 answers, and the client's own cost per call
+   (client time minus the fake's handler time: HTTP, JSON, base64, Pillow check). PNG answers
+   come from Nano Banana (2.5 Flash Image, served to this key past its shutdown: the same
+   workload as before the 2026 lineup, so figures compare across releases); JPEG answers with
+   thought parts from today's default, Nano Banana 2.1.
+2. Memory with 20 concurrent 2048x2048 PNG answers, the fake in a child process so the figures
+   are the client's: tracemalloc peak of Python allocations and the process's max RSS.
 3. Decoding a 2048x2048 answer (~7 MB of JSON): stdlib json vs orjson, binascii vs pybase64
    (both hold the GIL: every millisecond here is a millisecond of the bot's event loop).
 """
@@ -26,10 +29,14 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 from bot.nanobanana import NanobananaClient
-from tests.fakes.nanobanana_server import FakeNanobanana, render_png
+from tests.fakes.nanobanana_server import FakeNanobanana, render_jpeg, render_png
 
 KEY = "bench-key-0123456789"
 MiB = 1024 * 1024
+#: The PNG workload of every release's figures: a key that still has Nano Banana.
+PNG_MODEL = "gemini-2.5-flash-image"
+#: Today's default: JPEG answers after thought parts.
+JPEG_MODEL = "gemini-nano-banana-2.1"
 
 
 @dataclass(frozen=True)
@@ -55,10 +62,10 @@ def maxrss_mib() -> float:
 
 
 async def measure_throughput(
-    fake: FakeNanobanana, size: int, calls: int, concurrency: int
+    fake: FakeNanobanana, size: int, calls: int, concurrency: int, model: str = PNG_MODEL
 ) -> ThroughputRow:
     fake.image_size = size
-    async with NanobananaClient(KEY, base_url=fake.base_url, max_attempts=1) as client:
+    async with NanobananaClient(KEY, base_url=fake.base_url, max_attempts=1, model=model) as client:
         for _ in range(2):  # warm up: connection, the fake's PNG cache
             await client.generate("warm up")
         fake.requests.clear()
@@ -78,15 +85,16 @@ async def measure_throughput(
     handler = [r.handler_seconds for r in fake.requests]
     client_ms = statistics.mean(latencies) * 1000
     handler_ms = statistics.mean(handler) * 1000
+    encoded = render_png(size, size) if model == PNG_MODEL else render_jpeg(size, size)
     return ThroughputRow(
-        label=f"{size}x{size}",
+        label=f"{size}x{size} {'PNG' if model == PNG_MODEL else 'JPEG'}",
         calls=calls,
         concurrency=concurrency,
         seconds=elapsed,
         client_ms=client_ms,
         handler_ms=handler_ms,
         overhead_ms=client_ms - handler_ms,
-        answer_mib=len(render_png(size, size)) * 4 / 3 / MiB,
+        answer_mib=len(encoded) * 4 / 3 / MiB,
     )
 
 
@@ -102,6 +110,8 @@ def fake_process(image_size: int) -> Iterator[str]:
             "0",
             "--image-size",
             str(image_size),
+            "--keep-serving",
+            PNG_MODEL,
         ],
         stdout=subprocess.PIPE,
         text=True,
@@ -122,7 +132,9 @@ def fake_process(image_size: int) -> Iterator[str]:
 
 
 async def measure_memory(base_url: str, concurrency: int) -> dict[str, float]:
-    async with NanobananaClient(KEY, base_url=base_url, max_attempts=1, timeout=60) as client:
+    async with NanobananaClient(
+        KEY, base_url=base_url, max_attempts=1, timeout=60, model=PNG_MODEL
+    ) as client:
         await client.generate("warm up")  # the child renders and caches its PNG
         gc.collect()
         rss_before = maxrss_mib()
@@ -188,15 +200,18 @@ async def main() -> None:
         memory = await measure_memory(base_url, concurrency)
 
     async with FakeNanobanana() as fake:
+        fake.keep_serving(PNG_MODEL)
         rows = [
             await measure_throughput(fake, 1024, calls=40, concurrency=1),
             await measure_throughput(fake, 1024, calls=80, concurrency=8),
             await measure_throughput(fake, 2048, calls=12, concurrency=1),
             await measure_throughput(fake, 2048, calls=24, concurrency=8),
+            await measure_throughput(fake, 1024, calls=40, concurrency=1, model=JPEG_MODEL),
+            await measure_throughput(fake, 2048, calls=12, concurrency=1, model=JPEG_MODEL),
         ]
 
     header = (
-        f"{'answer':<11}{'b64 MiB':>8}{'conc':>6}{'calls':>7}{'calls/s':>9}"
+        f"{'answer':<16}{'b64 MiB':>8}{'conc':>6}{'calls':>7}{'calls/s':>9}"
         f"{'client ms':>11}{'server ms':>11}{'overhead ms':>13}"
     )
     print("Throughput. client ms: mean wall time per call (includes queueing when conc > 1);")
@@ -205,7 +220,7 @@ async def main() -> None:
     print("-" * len(header))
     for row in rows:
         print(
-            f"{row.label:<11}{row.answer_mib:>8.1f}{row.concurrency:>6}{row.calls:>7}"
+            f"{row.label:<16}{row.answer_mib:>8.1f}{row.concurrency:>6}{row.calls:>7}"
             f"{row.per_second:>9.1f}{row.client_ms:>11.1f}{row.handler_ms:>11.1f}"
             + (f"{row.overhead_ms:>13.1f}" if row.concurrency == 1 else f"{'(queued)':>13}")
         )

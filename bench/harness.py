@@ -118,7 +118,7 @@ async def fake_api(*, latency: float, image_size: int, in_process: bool) -> Asyn
 async def probe_api(base_url: str, count: int = 5) -> list[float]:
     """The fake API's real answer time, from a client: `count` calls one after another,
     request sent to the whole body read (its L, plus building and sending ~7 MB)."""
-    url = f"{base_url}/v1beta/models/gemini-2.5-flash-image:generateContent"
+    url = f"{base_url}/v1beta/models/gemini-nano-banana-2.1:generateContent"
     body = {"contents": [{"parts": [{"text": "probe"}]}],
             "generationConfig": {"responseModalities": ["IMAGE"]}}  # fmt: skip
     times = []

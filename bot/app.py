@@ -349,6 +349,8 @@ class NanoBananaBot(commands.AutoShardedBot):
             await self.start_web()
         for extension in COGS:
             await self.load_extension(extension)
+        # Configured models Google has shut down: said now that the cogs listen.
+        await self.models.announce()
         if self.settings.runs_shard_zero:
             async with self.process.holding(COMMAND_SYNC_LOCK) as mine:
                 if mine:

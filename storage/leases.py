@@ -25,6 +25,7 @@ from storage.db import Database, Transaction
 from storage.errors import InvalidTransition, NotFound
 from storage.images import _IMAGE_COLUMNS
 from storage.intents import UNFINISHED, add_intents, clear_intents, live
+from storage.model_states import is_retired
 from storage.models import Image
 from storage.timeutil import from_iso, to_iso, utcnow, utcnow_iso
 
@@ -185,16 +186,21 @@ class LeaseRepository:
 
         return await self.db.write(body)
 
-    async def mark_processing(self, job_id: str, process_id: str) -> None:
+    async def mark_processing(
+        self, job_id: str, process_id: str, *, model: str | None = None
+    ) -> bool:
         """PENDING -> PROCESSING for this process's job, before it waits for a slot. Raises
-        NotFound / InvalidTransition if it is no longer this process's PENDING job."""
+        NotFound / InvalidTransition if it is no longer this process's PENDING job. With
+        `model`, also says whether some process has found that model retired since the job
+        was reserved (True: don't call it)."""
         now = utcnow_iso()
 
-        async def body(tx: Transaction) -> None:
+        async def body(tx: Transaction) -> bool:
             await _check_pending(tx, job_id, process_id)
             await _mark_processing(tx, job_id, now)
+            return model is not None and await is_retired(tx, model)
 
-        await self.db.write(body)
+        return await self.db.write(body)
 
     async def claim_slot(self, job_id: str, process_id: str, slots: int) -> int | None:
         """Take a free slot (among the first `slots`) for a job that is PROCESSING, around

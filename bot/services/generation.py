@@ -873,9 +873,11 @@ class GenerationService:
         try:
             # PROCESSING now (this write overlaps the calls of the jobs holding the slots);
             # the slot is taken around the API call itself.
-            await self._persist(
+            retired = await self._persist(
                 f"job {job.id}: marking it processing",
-                functools.partial(self.leases.mark_processing, job.id, self.process.id),
+                functools.partial(
+                    self.leases.mark_processing, job.id, self.process.id, model=job.request.model
+                ),
             )
         except (InvalidTransition, NotFound):
             # Finished meanwhile (e.g. shutdown refunded it): nothing left to do.
@@ -887,8 +889,11 @@ class GenerationService:
             return None
         # Told without waiting: the member's message is edited while the API works.
         self._spawn(self._notify(job, "started"))
-        # A model retired since the reservation is never called: the job moves to the new
-        # default (same price, no earlier turns) or ends refunded.
+        # A model retired since the reservation (here, or by another process: the database
+        # said so just now) is never called: the job moves to the new default (same price, no
+        # earlier turns) or ends refunded.
+        if retired and self.models is not None and not self.catalog.gone(job.request.model or ""):
+            await self.models.reload()
         gone = job.request.model
         if gone and self.catalog.gone(gone) and not self._move_to_default(job):
             await self._fail_retired(job, gone)
@@ -898,11 +903,11 @@ class GenerationService:
             generated = await self._call_model(job)
             if generated is not None or job.retired_model is None:
                 break
-            retired, job.retired_model = job.retired_model, None
+            answered_404, job.retired_model = job.retired_model, None
             if self.models is not None:
-                await self.models.model_gone(retired, "404 NOT_FOUND on generateContent")
+                await self.models.model_gone(answered_404, "404 NOT_FOUND on generateContent")
             if not self._move_to_default(job):
-                await self._fail_retired(job, retired)
+                await self._fail_retired(job, answered_404)
                 return None
         if generated is None:
             return None

@@ -105,11 +105,11 @@ class ModelService:
 
     async def start(self) -> None:
         """Load what the deployment knows, list the models now if nobody has for
-        `list_seconds`, and keep both fresh in the background."""
+        `list_seconds`, and keep both fresh in the background. `announce()` then tells the
+        owner about configured models that are gone (once the adapters listen)."""
         await self.reload()
         if self._listing_due():
             await self.list_now()
-        await self._announce_replacements()
         if self._task is None:
             self._task = asyncio.create_task(self._keep_fresh(), name="model-catalog")
 
@@ -318,9 +318,9 @@ class ModelService:
             )
         return catalog
 
-    async def _announce_replacements(self) -> None:
+    async def announce(self) -> None:
         """Configured models that are gone: a loud log line in every process at start-up,
-        and the owner told once for the deployment."""
+        and the owner told once for the deployment (call it once the adapters subscribe)."""
         for replacement in self.catalog.replacements:
             key = (replacement.configured, replacement.used)
             if key in self._told_replacements:

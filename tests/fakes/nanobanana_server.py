@@ -1176,8 +1176,12 @@ def _seconds(value: float | None) -> str:
     return f"{value or 0:g}"
 
 
-async def _serve(host: str, port: int, latency: float, image_size: int) -> None:
-    fake = FakeNanobanana(host=host, port=port, latency=latency, image_size=image_size)
+async def _serve(
+    host: str, port: int, latency: float, image_size: int, today: date, keep: list[str]
+) -> None:
+    fake = FakeNanobanana(host=host, port=port, latency=latency, image_size=image_size, today=today)
+    for model in keep:
+        fake.keep_serving(model)
     await fake.start()
     print(f"FakeNanobanana listening on {fake.base_url}", flush=True)
     try:
@@ -1192,9 +1196,18 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--port", type=int, default=8089, help="0: any free port")
     parser.add_argument("--latency", type=float, default=0.0, help="seconds before each answer")
     parser.add_argument("--image-size", type=int, default=1024, help="long side in pixels")
+    parser.add_argument(
+        "--today", type=date.fromisoformat, default=TODAY,
+        help=f"serve Google's lineup as of this day (default {TODAY})",
+    )  # fmt: skip
+    parser.add_argument(
+        "--keep-serving", action="append", default=[], metavar="MODEL",
+        help="a model this key keeps past its shutdown (e.g. gemini-2.5-flash-image)",
+    )  # fmt: skip
     args = parser.parse_args(argv)
     with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(_serve(args.host, args.port, args.latency, args.image_size))
+        asyncio.run(_serve(args.host, args.port, args.latency, args.image_size, args.today,
+                           args.keep_serving))  # fmt: skip
 
 
 if __name__ == "__main__":

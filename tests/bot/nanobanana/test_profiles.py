@@ -206,3 +206,10 @@ sources = ["[3P] test"]
     )
     assert lineup.successors("a-image") == ["b-image"]
     assert lineup.successor_of("a-image") == "b-image"
+
+
+def test_the_reference_page_names_every_model_of_the_lineup() -> None:
+    page = (Path(__file__).resolve().parents[3] / "docs" / "models.md").read_text()
+    assert LINEUP.checked is not None and LINEUP.checked.isoformat() in page
+    for model in LINEUP.profiles:
+        assert f"`{model}`" in page, model

@@ -168,23 +168,31 @@ async def test_pinned_a_retired_model_is_refused_free_once_learnt_by_every_proce
         await assert_ledger_consistent(db)
 
 
+@pytest.mark.parametrize("pinned", [False, True])
 async def test_a_queued_job_for_a_model_retired_meanwhile_never_calls_it(
     db: Database, db_twin: Database, client: NanobananaClient, fake_api: FakeNanobanana,
-    local_store: LocalObjectStore,
+    local_store: LocalObjectStore, pinned: bool,
 ) -> None:  # fmt: skip
-    async with process(db, client, local_store, ModelSettings()) as bot:
+    settings = ModelSettings(model=NANO_BANANA_2_1) if pinned else ModelSettings()
+    async with process(db, client, local_store, settings) as bot:
         payer = await payer_for(db, 1, 500)
         job = await bot.generation.reserve(payer, GenerationRequest("a banana"))
-        # Another process finds the model gone before this job runs.
+        # Another process finds the model gone before this job runs; this one has not
+        # reloaded yet: the job learns it from the database as it starts.
         await ModelStateRepository(db_twin).retire(NANO_BANANA_2_1, "404 elsewhere")
-        await bot.models.reload()
         listener = RecordingListener()
         job.listener = listener
         await bot.generation.enqueue(job)
         await listener.done()
-        assert listener.result is not None
-        assert [r.model for r in fake_api.requests] == [NANO_BANANA_2]
-        assert await coins_of(db, payer) == 400
+        if pinned:
+            assert listener.failure is not None
+            assert listener.failure.key == "reason.model_retired"
+            assert fake_api.requests == [] and await coins_of(db, payer) == 500
+        else:
+            assert listener.result is not None
+            assert [r.model for r in fake_api.requests] == [NANO_BANANA_2]
+            assert await coins_of(db, payer) == 400
+        await assert_ledger_consistent(db)
 
 
 async def test_a_setting_the_api_refuses_is_remembered_and_no_longer_offered(
