@@ -104,11 +104,12 @@ class ModelService:
     # Lifecycle ---------------------------------------------------------------------------
 
     async def start(self) -> None:
-        """Load what the deployment knows, list the models now if nobody has for
-        `list_seconds`, and keep both fresh in the background. `announce()` then tells the
-        owner about configured models that are gone (once the adapters listen)."""
+        """Load what the deployment knows, ask the API which models exist (at every start:
+        the owner may have just changed the settings for a model Google released; processes
+        starting together list once, under a lock), and keep both fresh in the background.
+        `announce()` then tells the owner about configured models that are gone."""
         await self.reload()
-        if self._listing_due():
+        if self.lister is not None and self.listing_supported:
             await self.list_now()
         if self._task is None:
             self._task = asyncio.create_task(self._keep_fresh(), name="model-catalog")

@@ -15,7 +15,7 @@ from bot.config import load_settings
 from tests.cogs.conftest import Harness, outcome, refusal
 from tests.cogs.test_generate import has_image
 from tests.fakes.discord_server import FakeDiscord, running_bot
-from tests.fakes.nanobanana_server import FakeNanobanana
+from tests.fakes.nanobanana_server import MODELS, FakeNanobanana
 from tests.storage.helpers import assert_ledger_consistent
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -157,3 +157,36 @@ async def test_an_env_naming_a_retired_preview_id_keeps_working_on_its_successor
                             admin_user_ids=[harness.bob.id])  # fmt: skip
     assert harness.app.models.catalog.default_model == PRO
     assert len(notices(harness, 0, phrase)[0]) == 1  # told once for the deployment
+
+
+async def test_a_model_released_after_this_version_works_from_the_owners_profiles_file(
+    harness: Harness, tmp_path: Path
+) -> None:
+    harness.api.add_model("gemini-5-flash-image", MODELS[NB21])
+    profiles = tmp_path / "models.toml"
+    profiles.write_text(
+        'preference = ["gemini-5-flash-image", "gemini-nano-banana-2.1"]\n\n'
+        '[[model]]\nid = "gemini-5-flash-image"\nname = "Nano Banana 5"\nfamily = "flash"\n'
+        'sizes = ["1K", "2K"]\nratios = ["1:1", "16:9"]\n',
+        encoding="utf-8",
+    )
+    await harness.stop_bot()
+    await harness.start_bot(nanobanana_model_profiles=profiles)
+    catalog = harness.app.models.catalog
+    assert catalog.default_model == "gemini-5-flash-image" and catalog.default.origin == "owner"
+    rec = await harness.fake.autocomplete(
+        "generate", {"prompt": "x", "size": ""}, "size", user=harness.alice, guild=harness.guild
+    )
+    await rec.wait_for(lambda r: r.choices is not None)
+    assert [c["value"] for c in rec.choices or []] == ["1K", "2K"]
+    message = await outcome(await harness.fake.slash(
+        "generate", {"prompt": "a comet", "aspect_ratio": "16:9", "size": "2K"},
+        user=harness.alice,
+    ))  # fmt: skip
+    assert has_image(message)
+    seen = harness.api.requests[-1]
+    assert (seen.model, seen.image_size, seen.aspect_ratio) == (
+        "gemini-5-flash-image",
+        "2K",
+        "16:9",
+    )
