@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import logging
 import sys
 from pathlib import Path
 
@@ -40,6 +41,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"configuration error: {error}", file=sys.stderr)
         return 2
     setup_logging(settings.log_level, secrets=secrets_of(settings))
+    if args.command != "run":
+        # These commands print their own lines; discord.py's chatter (voice support missing,
+        # intents off, "logging in") would land between them. Its errors still show.
+        logging.getLogger("discord").setLevel(logging.ERROR)
     if args.command == "migrate":
         return asyncio.run(_migrate(settings))
     if args.command == "check":

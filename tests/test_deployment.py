@@ -2,7 +2,7 @@
 cover every shard once, the image runs as a non-root user with a health check the CLI has,
 and service managers give the SIGTERM drain more time than it takes.
 
-(No container engine runs where the tests run: the image itself is not built here.)"""
+The image's contents and its run as its user: tests/test_image.py."""
 
 from __future__ import annotations
 
@@ -45,16 +45,6 @@ def test_compose_runs_postgresql_and_a_process_per_shard() -> None:
             database_url=env["DATABASE_URL"].replace(password, "pw"),
         )  # fmt: skip
         assert settings.postgres_url is not None
-
-
-def test_the_image_runs_as_a_user_with_a_health_check() -> None:
-    lines = [line.strip() for line in (ROOT / "Dockerfile").read_text().splitlines()]
-    users = [line.split()[1] for line in lines if line.startswith("USER ")]
-    assert users and users[-1] not in ("root", "0")
-    health = next(line for line in lines if line.startswith("CMD [") and "health" in line)
-    assert '"bot", "health"' in health
-    assert lines[-1] == 'CMD ["python", "-m", "bot", "run"]'
-    assert "STOPSIGNAL SIGTERM" in lines
 
 
 def test_the_systemd_unit_drains_on_sigterm() -> None:
