@@ -77,6 +77,8 @@ class Image:
     owned: dict[str, str] = field(default_factory=dict)
     #: The top-level folders the build made (`app`, `data`).
     made: set[str] = field(default_factory=set)
+    #: What the RUN lines' pip printed (warnings included).
+    build_log: str = ""
 
     def host(self, path: str | PurePosixPath) -> Path:
         """Where an in-image path lives here (relative paths are under WORKDIR)."""
@@ -205,6 +207,10 @@ def assemble(context: Path, dockerfile: Path | None = None) -> Image:
     image = Image(root=root, python=python)
     try:
         subprocess.run([base_python(), "-m", "venv", str(python.parent.parent)], check=True)
+        # The base image ships a recent pip (this machine's Python may not): recent pips show
+        # a build backend's warnings, which the build log must not have.
+        subprocess.run([str(python), "-m", "pip", "install", "--quiet", "--upgrade", "pip"],
+                       check=True, capture_output=True)  # fmt: skip
         allowed = context_files(context)
         for step in parser.structure:
             _apply(image, context, allowed, step["instruction"], step["value"])
@@ -309,6 +315,7 @@ def _run(image: Image, command: list[str]) -> None:
             [str(image.python), "-m", "pip", *args], cwd=image.host(image.workdir), env=env,
             capture_output=True, text=True, check=False,
         )  # fmt: skip
+        image.build_log += result.stdout + result.stderr
         if result.returncode != 0:
             raise BuildError(f"RUN pip {' '.join(args)} failed:\n{result.stdout}{result.stderr}")
     elif tool == "useradd":

@@ -7,6 +7,7 @@ The image's contents and its run as its user: tests/test_image.py."""
 from __future__ import annotations
 
 import configparser
+import subprocess
 from pathlib import Path
 
 import yaml
@@ -55,3 +56,17 @@ def test_the_systemd_unit_drains_on_sigterm() -> None:
     assert float(service["TimeoutStopSec"]) > SHUTDOWN_DEADLINE
     assert service["ExecStart"].endswith("-m bot run")
     assert service["User"] != "root"
+
+
+def make_commands(target: str) -> list[str]:
+    """What `make TARGET` would run on a fresh clone (`make -n -B`: print, run nothing)."""
+    printed = subprocess.run(["make", "-n", "-B", "-C", str(ROOT), target], check=True,
+                             capture_output=True, text=True).stdout  # fmt: skip
+    return [line for line in printed.splitlines() if "pip install" in line]
+
+
+def test_make_run_installs_only_what_the_bot_runs_on_and_make_test_adds_the_tools() -> None:
+    run = make_commands("run")
+    assert run[-1].endswith("pip install --quiet -e .")
+    assert not any("[dev]" in line for line in run)
+    assert any(line.endswith("-e '.[dev]'") for line in make_commands("unit"))

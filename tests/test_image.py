@@ -82,6 +82,18 @@ def test_the_image_holds_every_file_the_bot_imports_and_reads(image: Image) -> N
     assert result.returncode == 0 and "imported" in result.stdout, result.stderr
 
 
+def test_the_run_time_install_is_lean_and_quiet(image: Image) -> None:
+    """The image installs the bot as `make run` does (`pip install -e .`): its dependencies
+    without the developer tools, and not one warning of the build backend's on the way."""
+    noise = [line for line in image.build_log.splitlines()
+             if re.search(r"Warning|[Dd]eprecat|setuptools|!!", line)]  # fmt: skip
+    assert not noise, "\n".join(noise)
+    listed = image.run(["python", "-m", "pip", "list", "--format=freeze"])
+    names = {line.split("==")[0].lower() for line in listed.stdout.split()}
+    assert {"discord.py", "aiohttp", "pillow", "nanobanana-bot"} <= names, names
+    assert not names & {"playwright", "moto", "mypy", "pytest", "ruff"}
+
+
 def test_the_bot_migrates_checks_and_reports_health_in_the_image_with_its_data_in_data(
     image: Image, env_file: Path
 ) -> None:
