@@ -7,9 +7,11 @@ The image's contents and its run as its user: tests/test_image.py."""
 from __future__ import annotations
 
 import configparser
+import shutil
 import subprocess
 from pathlib import Path
 
+import pytest
 import yaml
 
 from bot.app import SHUTDOWN_DEADLINE
@@ -56,6 +58,51 @@ def test_the_systemd_unit_drains_on_sigterm() -> None:
     assert float(service["TimeoutStopSec"]) > SHUTDOWN_DEADLINE
     assert service["ExecStart"].endswith("-m bot run")
     assert service["User"] != "root"
+
+
+UNIT = ROOT / "deploy" / "nanobanana-bot@.service"
+
+
+def test_the_systemd_unit_gives_the_bot_a_folder_of_its_own() -> None:
+    """The bot runs in its StateDirectory (made by systemd, owned by its user), so the
+    relative paths of .env.example land there; no ReadWritePaths= that fails the unit while
+    its folder does not exist."""
+    unit = configparser.ConfigParser(strict=False, interpolation=None)
+    unit.read(UNIT)
+    service = unit["Service"]
+    state = f"/var/lib/{service['StateDirectory']}"
+    assert service["WorkingDirectory"] == state
+    assert all(p.startswith("-") for p in service.get("ReadWritePaths", "").split())
+    assert service["ProtectSystem"] == "strict"
+
+
+def test_systemd_analyze_verifies_the_unit(tmp_path: Path) -> None:
+    """`systemd-analyze verify` on a root folder with the system's units, ours, and the
+    program its ExecStart names: no error and no warning."""
+    analyze = shutil.which("systemd-analyze")
+    if analyze is None:
+        pytest.skip("systemd-analyze is not installed (Debian: apt-get install systemd)")
+    system_units = next(
+        (p for p in (Path("/usr/lib/systemd/system"), Path("/lib/systemd/system")) if p.is_dir()),
+        None,
+    )
+    if system_units is None:
+        pytest.skip("no systemd units on this machine to verify against")
+    root = tmp_path / "root"
+    shutil.copytree(system_units, root / "usr/lib/systemd/system", symlinks=True)
+    (root / "etc/systemd/system").mkdir(parents=True)
+    shutil.copy(UNIT, root / "etc/systemd/system" / UNIT.name)
+    unit = configparser.ConfigParser(strict=False, interpolation=None)
+    unit.read(UNIT)
+    program = root / unit["Service"]["ExecStart"].split()[0].lstrip("/")
+    program.parent.mkdir(parents=True)
+    program.write_text("#!/bin/sh\n")
+    program.chmod(0o755)
+    result = subprocess.run(
+        [analyze, "verify", f"--root={root}", "nanobanana-bot@main.service"],
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert result.returncode == 0 and not result.stderr.strip(), result.stderr
 
 
 def make_commands(target: str) -> list[str]:
