@@ -46,9 +46,7 @@ def leftovers(started: float, root: Path) -> list[psutil.Process]:
     """The processes this session left running (see the module's docstring)."""
     me = psutil.Process()
     helpers = {
-        child.pid
-        for child in me.children()
-        if any(name in _command(child) for name in OWN_HELPERS)
+        child.pid for child in me.children() if any(name in _command(child) for name in OWN_HELPERS)
     }
     # A helper's own children (a pool's workers) are not helpers.
     below = [p for p in me.children(recursive=True) if p.pid not in helpers]
