@@ -1,28 +1,33 @@
 # nanobanana-bot: one image for every process of a deployment (SHARD_IDS tells each its shards).
 #   docker build -t nanobanana-bot .
 #   docker run --env-file .env -v nanobanana-data:/data nanobanana-bot
-# See compose.yaml for PostgreSQL and two bot processes, and README "Running at scale".
+# See compose.yaml for PostgreSQL and two bot processes, and docs/operations.md.
+#
+# Everything the bot writes lives in /data (the volume), whatever .env says: the code runs
+# from /app, and /app/data is /data, so the relative paths of .env.example (data/bot.db,
+# data/objects) and the defaults land there, as do absolute /data/... paths.
+# tests/test_image.py assembles this image without Docker and runs the bot in it.
 FROM python:3.11-slim
 
 ENV PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
     PIP_NO_CACHE_DIR=1 \
-    PIP_DISABLE_PIP_VERSION_CHECK=1 \
-    DATABASE_PATH=/data/bot.db \
-    LOCAL_STORAGE_DIR=/data/objects
+    PIP_DISABLE_PIP_VERSION_CHECK=1
 
 WORKDIR /app
-COPY pyproject.toml README.md ./
+COPY pyproject.toml README.md LICENSE ./
 COPY bot ./bot
 COPY cogs ./cogs
 COPY storage ./storage
+COPY web ./web
 COPY migrations ./migrations
 # Editable: the code (and migrations/ beside it) runs from /app, owned by root, read-only to
-# the bot's user.
+# the bot's user; only /data is the bot's.
 RUN pip install -e . \
-    && useradd --system --uid 10001 --home-dir /data --shell /usr/sbin/nologin nanobanana \
+    && useradd --system --uid 10001 --user-group --home-dir /data --shell /usr/sbin/nologin nanobanana \
     && mkdir -p /data/objects \
-    && chown -R nanobanana:nanobanana /data
+    && chown -R nanobanana:nanobanana /data \
+    && ln -s /data /app/data
 
 USER nanobanana
 VOLUME ["/data"]

@@ -2,6 +2,8 @@
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
+# What the bot needs to run (`make run`), and that plus the developer tools (`make test`).
+RUN_STAMP := $(VENV)/.installed-run
 STAMP := $(VENV)/.installed
 
 .PHONY: run test lint typecheck unit bench soak clean migrate check discord-spec browser
@@ -12,19 +14,25 @@ export PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD := 1
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 
-# Reinstall whenever pyproject.toml changes.
+# Reinstall whenever pyproject.toml changes. Editable: the code runs from this checkout.
+$(RUN_STAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e .
+	touch $(RUN_STAMP)
+
+# The developer tools (pytest, Playwright, moto, mypy, ruff...) come with `make test` only.
 $(STAMP): pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
-	touch $(STAMP)
+	touch $(STAMP) $(RUN_STAMP)
 
-run: $(STAMP)
+run: $(RUN_STAMP)
 	$(BIN)/python -m bot run
 
-migrate: $(STAMP)
+migrate: $(RUN_STAMP)
 	$(BIN)/python -m bot migrate
 
-check: $(STAMP)
+check: $(RUN_STAMP)
 	$(BIN)/python -m bot check
 
 lint: $(STAMP)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import logging
 import sys
 from pathlib import Path
 
@@ -50,6 +51,10 @@ def main(argv: list[str] | None = None) -> int:
         except SettingsError as error:
             print(f"configuration error: {error}", file=sys.stderr)
             return 2
+    if args.command != "run":
+        # These commands print their own lines; discord.py's chatter (voice support missing,
+        # intents off, "logging in") would land between them. Its errors still show.
+        logging.getLogger("discord").setLevel(logging.ERROR)
     if args.command == "migrate":
         return asyncio.run(_migrate(settings))
     if args.command == "check":

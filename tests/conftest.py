@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -31,6 +32,7 @@ from storage.users import UserRepository
 from storage.wallets import WalletRepository
 from tests.fakes.discord_server import FakeDiscord
 from tests.pg_server import PostgresServer, PostgresUnavailable
+from tests.processes import describe, wait_for_leftovers
 
 BACKENDS = ("sqlite", "postgresql")
 TEMPLATE = "nb_template"
@@ -77,9 +79,21 @@ def shared_pg_server() -> PostgresServer:
     return _server[0]
 
 
-def pytest_sessionfinish() -> None:
+_session_started = time.time()
+_left_behind: list[str] = []
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    """Stop the session's PostgreSQL server; then fail the session if it left a process
+    running (tests/processes.py says what counts)."""
     while _server:
         _server.pop().stop()
+    root = Path(__file__).resolve().parents[1]
+    left = wait_for_leftovers(_session_started, root, timeout=10)
+    if left:
+        _left_behind[:] = [describe(process) for process in left]
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
 
 @pytest.fixture(scope="session")
@@ -168,6 +182,12 @@ def pytest_runtest_logreport(report: pytest.TestReport) -> None:
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    if _left_behind:
+        terminalreporter.write_line(
+            f"FAILED: the session left {len(_left_behind)} process(es) running:", red=True
+        )
+        for line in _left_behind:
+            terminalreporter.write_line(f"  {line}")
     ran = _pg_outcomes["passed"] + _pg_outcomes["failed"]
     if _pg_unavailable:
         terminalreporter.write_line(

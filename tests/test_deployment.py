@@ -2,13 +2,16 @@
 cover every shard once, the image runs as a non-root user with a health check the CLI has,
 and service managers give the SIGTERM drain more time than it takes.
 
-(No container engine runs where the tests run: the image itself is not built here.)"""
+The image's contents and its run as its user: tests/test_image.py."""
 
 from __future__ import annotations
 
 import configparser
+import shutil
+import subprocess
 from pathlib import Path
 
+import pytest
 import yaml
 
 from bot.app import SHUTDOWN_DEADLINE
@@ -47,16 +50,6 @@ def test_compose_runs_postgresql_and_a_process_per_shard() -> None:
         assert settings.postgres_url is not None
 
 
-def test_the_image_runs_as_a_user_with_a_health_check() -> None:
-    lines = [line.strip() for line in (ROOT / "Dockerfile").read_text().splitlines()]
-    users = [line.split()[1] for line in lines if line.startswith("USER ")]
-    assert users and users[-1] not in ("root", "0")
-    health = next(line for line in lines if line.startswith("CMD [") and "health" in line)
-    assert '"bot", "health"' in health
-    assert lines[-1] == 'CMD ["python", "-m", "bot", "run"]'
-    assert "STOPSIGNAL SIGTERM" in lines
-
-
 def test_the_systemd_unit_drains_on_sigterm() -> None:
     unit = configparser.ConfigParser(strict=False, interpolation=None)
     unit.read(ROOT / "deploy" / "nanobanana-bot@.service")
@@ -65,3 +58,62 @@ def test_the_systemd_unit_drains_on_sigterm() -> None:
     assert float(service["TimeoutStopSec"]) > SHUTDOWN_DEADLINE
     assert service["ExecStart"].endswith("-m bot run")
     assert service["User"] != "root"
+
+
+UNIT = ROOT / "deploy" / "nanobanana-bot@.service"
+
+
+def test_the_systemd_unit_gives_the_bot_a_folder_of_its_own() -> None:
+    """The bot runs in its StateDirectory (made by systemd, owned by its user), so the
+    relative paths of .env.example land there; no ReadWritePaths= that fails the unit while
+    its folder does not exist."""
+    unit = configparser.ConfigParser(strict=False, interpolation=None)
+    unit.read(UNIT)
+    service = unit["Service"]
+    state = f"/var/lib/{service['StateDirectory']}"
+    assert service["WorkingDirectory"] == state
+    assert all(p.startswith("-") for p in service.get("ReadWritePaths", "").split())
+    assert service["ProtectSystem"] == "strict"
+
+
+def test_systemd_analyze_verifies_the_unit(tmp_path: Path) -> None:
+    """`systemd-analyze verify` on a root folder with the system's units, ours, and the
+    program its ExecStart names: no error and no warning."""
+    analyze = shutil.which("systemd-analyze")
+    if analyze is None:
+        pytest.skip("systemd-analyze is not installed (Debian: apt-get install systemd)")
+    system_units = next(
+        (p for p in (Path("/usr/lib/systemd/system"), Path("/lib/systemd/system")) if p.is_dir()),
+        None,
+    )
+    if system_units is None:
+        pytest.skip("no systemd units on this machine to verify against")
+    root = tmp_path / "root"
+    shutil.copytree(system_units, root / "usr/lib/systemd/system", symlinks=True)
+    (root / "etc/systemd/system").mkdir(parents=True)
+    shutil.copy(UNIT, root / "etc/systemd/system" / UNIT.name)
+    unit = configparser.ConfigParser(strict=False, interpolation=None)
+    unit.read(UNIT)
+    program = root / unit["Service"]["ExecStart"].split()[0].lstrip("/")
+    program.parent.mkdir(parents=True)
+    program.write_text("#!/bin/sh\n")
+    program.chmod(0o755)
+    result = subprocess.run(
+        [analyze, "verify", f"--root={root}", "nanobanana-bot@main.service"],
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert result.returncode == 0 and not result.stderr.strip(), result.stderr
+
+
+def make_commands(target: str) -> list[str]:
+    """What `make TARGET` would run on a fresh clone (`make -n -B`: print, run nothing)."""
+    printed = subprocess.run(["make", "-n", "-B", "-C", str(ROOT), target], check=True,
+                             capture_output=True, text=True).stdout  # fmt: skip
+    return [line for line in printed.splitlines() if "pip install" in line]
+
+
+def test_make_run_installs_only_what_the_bot_runs_on_and_make_test_adds_the_tools() -> None:
+    run = make_commands("run")
+    assert run[-1].endswith("pip install --quiet -e .")
+    assert not any("[dev]" in line for line in run)
+    assert any(line.endswith("-e '.[dev]'") for line in make_commands("unit"))

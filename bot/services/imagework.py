@@ -14,10 +14,15 @@ releases the GIL for most of its work, but not all).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import logging
 import multiprocessing
+import os
+import select
 import sys
+import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -36,6 +41,43 @@ PRELOAD = ["bot.imaging"]
 def _warm() -> int:
     """A no-op run once at start, so the first real job doesn't pay for starting a process."""
     return 0
+
+
+def end_with(owner: int) -> None:
+    """Run first in each pool process: end this process as soon as process `owner` (the bot)
+    ends, however it ends, SIGKILL included.
+
+    Nothing else would end it: a worker forked by the forkserver is the forkserver's child,
+    not the bot's, and it holds both ends of its own task queue (so it never reads an end of
+    input) and the forkserver's "alive" pipe (so the forkserver, which stops when the last
+    holder of that pipe is gone, and multiprocessing's resource tracker wait for it too). With
+    the workers gone, those two end by themselves."""
+
+    def watch() -> None:
+        try:
+            # Readable once the process has ended (Linux 5.3+); no polling, no reused pid.
+            handle = os.pidfd_open(owner)
+        except ProcessLookupError:
+            os._exit(0)
+        except (AttributeError, OSError):
+            handle = None
+        if handle is not None:
+            select.select([handle], [], [])
+        else:
+            while _exists(owner):
+                time.sleep(1)
+        os._exit(0)
+
+    threading.Thread(target=watch, name="end-with-bot", daemon=True).start()
+
+
+def _exists(pid: int) -> bool:
+    with contextlib.suppress(PermissionError):
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return False
+    return True
 
 
 def _context() -> Any:
@@ -80,8 +122,9 @@ class ImageWork:
                 self._executor = ThreadPoolExecutor(max_workers=2, thread_name_prefix="images")
             else:
                 self._executor = ProcessPoolExecutor(
-                    max_workers=self.workers, mp_context=_context()
-                )
+                    max_workers=self.workers, mp_context=_context(),
+                    initializer=end_with, initargs=(os.getpid(),),
+                )  # fmt: skip
         return self._executor
 
     async def start(self) -> None:

@@ -12,6 +12,7 @@ from storage.models import ImageStatus
 from tests.cogs.conftest import Harness
 from tests.cogs.test_generate import has_image
 from tests.storage.helpers import assert_ledger_consistent
+from tests.waiting import until
 
 
 async def test_buttons_keep_working_after_a_restart(harness: Harness) -> None:
@@ -71,7 +72,7 @@ async def test_global_sync_only_when_commands_change(harness: Harness) -> None:
 
 
 async def test_close_finishes_running_jobs_and_refunds_queued_ones(harness: Harness) -> None:
-    harness.api.latency = 0.4
+    harness.api.gate = gate = asyncio.Event()  # the API answers when the test says
     people = [harness.alice, harness.bob, harness.mod, harness.owner2, harness.alice]
     recs = [
         await harness.fake.slash("generate", {"prompt": f"p{n}"}, user=user)
@@ -81,11 +82,15 @@ async def test_close_finishes_running_jobs_and_refunds_queued_ones(harness: Harn
         await rec.wait_callback()
     # Four taken by workers (two calling the API, two waiting for a slot), one queued.
     app = harness.app
-    for _ in range(200):
-        if app.generation.running == 4 and app.generation.queue_length == 1:
-            break
-        await asyncio.sleep(0.02)
-    await harness.stop_bot()
+    await harness.api.received(2)
+    await until(lambda: app.generation.running == 4 and app.generation.queue_length == 1)
+    stopping = asyncio.create_task(harness.stop_bot())
+    # The stop takes the queued job off the queue (refunded) at once; then the two calling
+    # the API get their answers and finish, and the two workers waiting for their slots find
+    # the bot stopping and refund theirs (they never called the API).
+    await until(lambda: app.generation.queue_length == 0, "the queued job refunded")
+    gate.set()
+    await stopping
     # Which job waited depends on whose reservation landed last (answers come first).
     for rec in recs:
         await rec.wait_for(
@@ -111,7 +116,7 @@ async def test_close_past_deadline_refunds_the_running_job(harness: Harness) -> 
     harness.api.latency = 30
     rec = await harness.fake.slash("generate", {"prompt": "slow"}, user=harness.alice)
     await rec.wait_callback()
-    await asyncio.sleep(0.1)
+    await harness.api.received(1)  # running: the API holds it
     harness.app.shutdown_deadline = 0.2
     await harness.stop_bot()
     harness.api.latency = 0

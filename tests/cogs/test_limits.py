@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import re
-import time
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack
 from pathlib import Path
@@ -27,7 +26,9 @@ from tests.cogs.conftest import (
 from tests.fakes.discord_models import CB_MESSAGE
 from tests.fakes.discord_server import FakeMessage, InteractionRecord
 from tests.fakes.flaky_store import FlakyStore
+from tests.pool_work import hold_until_exists
 from tests.storage.helpers import assert_ledger_consistent
+from tests.waiting import until
 
 # One use a minute of everything: the second use of anything is refused.
 ONE_EACH = "generate=1,upload=1,gallery=1,page=1,open=1,delete=1,coins=1,other=1"
@@ -207,14 +208,18 @@ async def test_a_full_image_pool_says_busy(tmp_path: Path) -> None:
         h = await make_harness(stack, tmp_path, image_workers=1, image_queue=0)
         payer = await h.payer(h.alice)
         await h.app.uploads.upload(payer, png(), filename="a.png")
-        # Keep the pool's one worker busy for a while.
-        blocker = asyncio.create_task(h.app.imagework.run(time.sleep, 2.0, wait=True))
-        await asyncio.sleep(0.2)
+        # Keep the pool's one worker busy until the refusal is seen.
+        release = tmp_path / "release"
+        blocker = asyncio.create_task(
+            h.app.imagework.run(hold_until_exists, str(release), wait=True)
+        )
+        await until(lambda: not h.app.imagework.has_room(), "the pool to be full")
         before = await state(h)
         rec = await h.fake.slash("gallery", {}, user=h.alice)
         answer = await refusal(rec)
         assert "busy with images" in answer.content and "Nothing was charged" in answer.content
         assert await state(h) == before
+        release.touch()
         await blocker
 
 

@@ -506,6 +506,9 @@ class FakeNanobanana:
         self.image_size = image_size
         #: Seconds to wait before every answer.
         self.latency = latency
+        #: When set, every answer also waits until this event is set: a test holds calls "at
+        #: the API" for exactly as long as it needs, whatever the machine's speed.
+        self.gate: asyncio.Event | None = None
         #: When set, any other non-empty key gets 400 API_KEY_INVALID (like the real API).
         self.expected_api_key = expected_api_key
         #: What requests get once the script is used up (and no random failure is drawn).
@@ -524,6 +527,7 @@ class FakeNanobanana:
         self.requests: list[RecordedRequest] = []
         #: Every models.list / models.get request, in order.
         self.model_requests: list[RecordedRequest] = []
+        self._arrived = asyncio.Condition()
         #: generateContent calls being answered now, and the most there ever were at once.
         self.in_flight = 0
         self.max_in_flight = 0
@@ -552,6 +556,7 @@ class FakeNanobanana:
 
     async def start(self) -> None:
         self._stopping = asyncio.Event()
+        self._arrived = asyncio.Condition()
         runner = web.AppRunner(
             self.app, handler_cancellation=True, shutdown_timeout=1.0, access_log=None
         )
@@ -585,6 +590,13 @@ class FakeNanobanana:
 
     # ---------------------------------------------------------------- switches
 
+    async def received(self, count: int = 1, timeout: float = 30) -> list[RecordedRequest]:
+        """Wait until `count` generateContent requests have arrived (the event a test needs
+        instead of guessing how long a job takes to reach the API); the requests so far."""
+        async with asyncio.timeout(timeout), self._arrived:
+            await self._arrived.wait_for(lambda: len(self.requests) >= count)
+        return list(self.requests)
+
     def script(self, behaviours: Iterable[BehaviourLike]) -> None:
         """Queue replies for the next requests, in order; then `default` applies again."""
         self._script.extend(as_behaviour(b) for b in behaviours)
@@ -597,6 +609,7 @@ class FakeNanobanana:
         self.signatures.clear()
         self.default = Mode.OK
         self.latency = 0.0
+        self.gate = None
         self.failure_rate = 0.0
         self.expected_api_key = None
 
@@ -764,6 +777,8 @@ class FakeNanobanana:
             received_monotonic=arrived,
         )
         self.requests.append(record)
+        async with self._arrived:
+            self._arrived.notify_all()
         response: web.StreamResponse | None = None
         self.in_flight += 1
         self.max_in_flight = max(self.max_in_flight, self.in_flight)
@@ -801,6 +816,8 @@ class FakeNanobanana:
         latency = behaviour.latency if behaviour.latency is not None else self.latency
         if latency > 0:
             await asyncio.sleep(latency)
+        if self.gate is not None:
+            await self.gate.wait()
         return await self._reply(request, record, behaviour, model, spec)
 
     def _signature(self) -> str:

@@ -4,7 +4,6 @@ queued one is refunded and its member told, and the process exits 0."""
 
 from __future__ import annotations
 
-import asyncio
 import os
 import signal
 import sqlite3
@@ -15,6 +14,7 @@ from tests.fakes.discord_server import FakeDiscord
 from tests.fakes.nanobanana_server import FakeNanobanana
 from tests.reliability.scenario import ROOT, BotProcess, _has_image
 from tests.storage.helpers import assert_ledger_consistent
+from tests.waiting import until
 
 
 async def test_sigterm_finishes_running_jobs_refunds_queued_ones_and_exits_0(
@@ -42,18 +42,12 @@ async def test_sigterm_finishes_running_jobs_refunds_queued_ones_and_exits_0(
         await bot.start(alice)
         running = await fake.slash("generate", {"prompt": "a lighthouse"}, user=alice)
         await running.wait_callback()
-        for _ in range(100):
-            if api.requests:
-                break
-            await asyncio.sleep(0.05)
+        await api.received(1)  # the first job calls the API (for 1.5 s): the next one queues
         queued = await fake.slash("generate", {"prompt": "a harbour"}, user=bob)
         await queued.wait_callback()
         # The answer comes first and the charge right after it: wait until the job is in the
         # queue (its row written), so the signal finds a queued, paid job to refund.
-        for _ in range(200):
-            if _job_rows(tmp_path / "bot.db", "a harbour"):
-                break
-            await asyncio.sleep(0.05)
+        await until(lambda: _job_rows(tmp_path / "bot.db", "a harbour") > 0, "the queued row")
         assert _job_rows(tmp_path / "bot.db", "a harbour"), bot.tail()
         assert bot.process is not None
         bot.process.send_signal(signal.SIGTERM)

@@ -28,6 +28,7 @@ from tests.bot.services.conftest import RecordingListener, coins_of, payer_for
 from tests.fakes.flaky_store import FlakyStore
 from tests.fakes.nanobanana_server import Behaviour, FakeNanobanana, Mode, render_png
 from tests.storage.helpers import assert_ledger_consistent
+from tests.waiting import until
 
 
 def make_service(
@@ -265,15 +266,19 @@ async def test_close_refunds_queued_jobs_and_refuses_new_ones(
     await service.start()
     owner = await payer_for(users.db, 7, 1000)
     listeners = [RecordingListener() for _ in range(4)]
-    for listener in listeners:
-        await service.submit(owner, GenerationRequest("x"), listener)
-    await asyncio.sleep(0.05)  # the first job is running, the second waits for the API slot
+    prompts = [f"job {n}" for n in range(4)]
+    for listener, prompt in zip(listeners, prompts, strict=True):
+        await service.submit(owner, GenerationRequest(prompt), listener)
+    # One job calls the API (which one is up to the workers and the database); the others
+    # wait for the one slot or in the queue.
+    await fake_api.received(1)
     await service.close(deadline=5)
-    outcomes = [listener.result is not None for listener in listeners]
+    done = [p for p, lis in zip(prompts, listeners, strict=True) if lis.result is not None]
     # The job calling the API finishes; the one whose worker waits for the slot and the
     # queued ones (none of which called the API) are refunded.
-    assert outcomes == [True, False, False, False]
-    assert all(lis.failure.key == "reason.shutdown" for lis in listeners[1:])  # type: ignore[union-attr]
+    assert done == [fake_api.requests[0].prompt] and len(fake_api.requests) == 1
+    refused = [lis.failure for lis in listeners if lis.result is None]
+    assert [f.key for f in refused if f is not None] == ["reason.shutdown"] * 3
     assert await coins_of(users.db, owner) == 900
     with pytest.raises(ShuttingDown):
         await service.submit(owner, GenerationRequest("x"))
@@ -308,8 +313,8 @@ async def test_a_slot_passes_to_the_next_waiting_job_or_back_to_the_database(
         else:
             assert service.slot_handovers == 0 and service.slot_claims == 4
         await service.wait_idle()
-        await asyncio.sleep(0.3)  # an untaken spare goes back after SPARE_SLOT_SECONDS
-        assert await service.leases.slots_in_use() == 0
+        # An untaken spare goes back after SPARE_SLOT_SECONDS.
+        await until(lambda: _none_in_use(service), "every slot back in the database")
     finally:
         await service.close(deadline=5)
     await assert_ledger_consistent(users.db)
@@ -329,7 +334,7 @@ async def test_close_gives_back_a_spare_slot_and_refunds_its_waiter(
     first, second = RecordingListener(), RecordingListener()
     await service.submit(owner, GenerationRequest("x"), first)
     await service.submit(owner, GenerationRequest("y"), second)
-    await asyncio.sleep(0.1)
+    await fake_api.received(1)  # one calls the API, the other waits for the slot
     await service.close(deadline=5)
     # Which of the two took the slot first is up to the database; the other waited.
     done = [lis for lis in (first, second) if lis.result is not None]
@@ -351,7 +356,7 @@ async def test_close_past_deadline_refunds_running_job(
     owner = await payer_for(users.db, 8, 300)
     listener = RecordingListener()
     job = await service.submit(owner, GenerationRequest("x"), listener)
-    await asyncio.sleep(0.1)
+    await fake_api.received(1)  # running: the API holds it
     await service.close(deadline=0.2)
     assert (await images.get(job.id)).status is ImageStatus.FAILED  # type: ignore[union-attr]
     assert await coins_of(users.db, owner) == 300
@@ -412,3 +417,7 @@ async def test_full_queue_refuses_without_charging(
         assert await coins_of(users.db, owners[3]) == 100
     finally:
         await service.close(deadline=5)
+
+
+async def _none_in_use(service: GenerationService) -> bool:
+    return await service.leases.slots_in_use() == 0

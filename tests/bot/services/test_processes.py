@@ -20,6 +20,7 @@ from tests.bot.services.conftest import RecordingListener, coins_of, payer_for
 from tests.bot.services.test_generation import make_service
 from tests.fakes.nanobanana_server import FakeNanobanana
 from tests.storage.helpers import assert_ledger_consistent
+from tests.waiting import until
 
 
 @pytest.fixture
@@ -105,12 +106,9 @@ async def test_a_dead_process_jobs_are_refunded_once_by_a_live_one(
         await doomed.submit(v, GenerationRequest(f"doomed {n}"), listener)
         for n, (v, listener) in enumerate(zip(victims, doomed_listeners, strict=True))
     ]
-    await asyncio.sleep(0.3)  # two calling the model (both slots), one waiting
+    await fake_api.received(2)  # two calling the model (both slots), one waiting
     await expire(db, doomed)
-    for _ in range(100):
-        if len(told) == 3:
-            break
-        await asyncio.sleep(0.1)
+    await until(lambda: len(told) == 3, "the survivor to refund the three jobs")
     assert sorted(r.image.id for r in told) == sorted(j.id for j in jobs)
     assert all(r.refunded == 100 for r in told)
     # The survivor works on: the dead process's slots are free.
@@ -121,7 +119,7 @@ async def test_a_dead_process_jobs_are_refunded_once_by_a_live_one(
     await listener.done(timeout=20)
     assert listener.result is not None
     # The doomed process's own late answers find their jobs failed: nothing delivered.
-    await asyncio.sleep(1.6)
+    await asyncio.wait_for(doomed.wait_idle(), 20)
     assert all(listener.result is None for listener in doomed_listeners)
     images = ImageRepository(db)
     for job in jobs:
