@@ -23,11 +23,13 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import date
 from decimal import ROUND_HALF_UP, Decimal
 
 from bot.nanobanana.profiles import NANO_BANANA, NANO_BANANA_2, NANO_BANANA_PRO
 
-PRICES_AS_OF = "April 2026"
+#: The month the list prices below were read (shown as "April 2026", "abril de 2026").
+PRICES_AS_OF = date(2026, 4, 1)
 MICROS = 1_000_000
 
 # Before a call, a budget reserves the image plus an allowance for what the answer's tokens

@@ -65,7 +65,7 @@ async def test_blocked_generation_is_refunded_privately(harness: Harness) -> Non
     # The reason in plain words, never the raw code.
     assert "asks for content Google prohibits" in message.content
     assert "PROHIBITED_CONTENT" not in message.content
-    assert "100 coins were refunded" in message.content
+    assert "refunded 100 coins" in message.content
     assert rec.original is None or rec.original.deleted
     assert await harness.balance(harness.alice) == 300
     await assert_ledger_consistent(harness.app.db)

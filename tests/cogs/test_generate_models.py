@@ -242,7 +242,7 @@ async def test_start_up_goes_on_when_a_leftover_refund_cannot_be_applied(harness
     await harness.stop_bot()
     bot = await harness.start_bot()
     notice = await harness.fake.wait_for_message(
-        lambda m: "couldn't be refunded automatically" in m.content, channel=channel
+        lambda m: "couldn't refund your 100 coins automatically" in m.content, channel=channel
     )
     assert notice.content.startswith(f"<@{harness.alice.id}>") and "100 coins" in notice.content
     failed = await bot.image_repo.get(stuck.id)
