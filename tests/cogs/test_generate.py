@@ -7,6 +7,7 @@ import hashlib
 
 import pytest
 
+from bot.config import EconomyScope
 from tests.cogs.conftest import Harness, png, refusal
 from tests.fakes.discord_server import FakeMessage
 from tests.fakes.nanobanana_server import Behaviour, Mode
@@ -248,6 +249,36 @@ async def test_someone_elses_buttons_say_not_yours(harness: Harness) -> None:
     assert await harness.app.accounts.find(harness.bob.id) is None  # refusals make nothing
 
 
+@pytest.mark.parametrize("scope", [EconomyScope.GUILD, EconomyScope.GLOBAL])
+async def test_reroll_and_edit_refusals_say_they_are_the_owners_alone(
+    harness: Harness, scope: EconomyScope
+) -> None:
+    """Regression: a moderator (or a bot admin) pressing someone's Reroll or Edit was told
+    "only <owner> or a moderator can use it", but remixing is the owner's alone; Delete's
+    refusal does name moderators (they may delete), in either economy scope."""
+    h = harness
+    await h.stop_bot()
+    await h.start_bot(economy_scope=scope, admin_user_ids=[h.bob.id])
+    message = await (await generate(h)).wait_original(has_image, timeout=10)
+    await h.settle()
+    owner = f"<@{h.alice.id}>"
+    # This server's moderator, a bot admin, and a moderator of the other server.
+    for presser in (h.mod, h.bob, h.owner2):
+        for label in ("Reroll", "Edit"):
+            answer = await (await h.fake.click(message, label=label, user=presser)).wait_original()
+            assert answer.ephemeral
+            assert f"only {owner} can reroll or edit this image" in answer.content
+            assert "moderator" not in answer.content
+    delete = await (await h.fake.click(message, label="Delete", user=h.owner2)).wait_original()
+    assert f"only {owner} or a moderator can use it" in delete.content
+    spanish = await (
+        await h.fake.click(message, label="Reroll", user=h.mod, locale="es-ES")
+    ).wait_original()
+    assert f"solo {owner} puede repetir o editar esta imagen" in spanish.content
+    assert await h.rows("images") == 1 and await h.balance(h.alice) == 200
+    assert len(h.api.requests) == 1
+
+
 async def test_edit_opens_modal_and_edits_the_image(harness: Harness) -> None:
     rec = await generate(harness)
     message = await rec.wait_original(has_image, timeout=10)
@@ -297,7 +328,8 @@ async def test_moderator_may_delete_but_not_reroll(harness: Harness) -> None:
     message = await rec.wait_original(has_image, timeout=10)
     await harness.settle()
     reroll = await harness.fake.click(message, label="Reroll", user=harness.mod)
-    assert "isn't yours" in (await reroll.wait_original()).content
+    assert "only the image's owner" not in (content := (await reroll.wait_original()).content)
+    assert "isn't yours" in content and "or a moderator" not in content
     delete = await harness.fake.click(message, label="Delete", user=harness.mod)
     await delete.wait_callback()
     await harness.fake.wait_for(lambda: True)
