@@ -556,7 +556,10 @@ class EditButton(_ImageButton, template=rf"nb:edit:(?P<id>{_UUID})"):
     emoji = "✏️"
 
     async def run(self, interaction: Interaction, context: ImageContext, actor: Actor) -> None:
-        if not context.image.is_ready:
+        # A result is shown before it is stored: the form opens at once all the same, and the
+        # edit waits for the image after its own answer (GenerationService.settled).
+        image = context.image
+        if not image.is_ready and not interaction.client.generation.settling(image.id):
             raise ImageNotFound()
         language = await language_of(interaction)
         await interaction.response.send_modal(EditModal(self.image_id, language))

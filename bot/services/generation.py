@@ -153,6 +153,9 @@ INTERRUPTED = "interrupted by a restart"
 SLOT_POLL_MAX = 0.5
 # How long a slot handed to this process's next job may wait to be taken before it goes back.
 SPARE_SLOT_SECONDS = 0.2
+# How long a Reroll or Edit of a result that is shown but still being stored here waits for it
+# (after its own answer: nothing waits on Discord's 3 s).
+SETTLE_SECONDS = 30.0
 _jitter = random.Random()
 
 
@@ -306,6 +309,9 @@ class GenerationService:
         self._slots: dict[Hashable, int] = {}
         self._total_slots = 0
         self._finishing = asyncio.Semaphore(self.max_finishers)
+        # Results shown but not stored yet (delivery first), by image id; each event is set
+        # when its job ends, stored or failed (see `settled`).
+        self._settling: dict[str, asyncio.Event] = {}
         #: (job id, prompt, step marks) of recently finished jobs, oldest first.
         self.recent_marks: deque[tuple[str, str, dict[str, float]]] = deque(maxlen=KEEP_MARKS)
         self._workers: list[asyncio.Task[None]] = []
@@ -677,11 +683,28 @@ class GenerationService:
 
     # Requests from earlier images (Reroll/Edit) -----------------------------------------
 
+    def settling(self, image_id: str) -> bool:
+        """Whether this process has shown `image_id` and is still storing it."""
+        return image_id in self._settling
+
+    async def settled(self, image: Image) -> Image:
+        """`image` as stored: a result is shown before it is stored, so a Reroll or Edit
+        pressed at once waits (at most SETTLE_SECONDS) for its job to end here, then reads it
+        back (COMPLETED with its inputs and turn, or FAILED if it couldn't be kept)."""
+        ended = self._settling.get(image.id)
+        if ended is None:
+            return image
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(SETTLE_SECONDS):
+                await ended.wait()
+        return await self.images.get(image.id) or image
+
     async def reroll_request(
         self, image: Image, context: dict[str, Any] | None = None
     ) -> GenerationRequest:
         """The same job again: prompt, model, ratio, size, inputs and earlier turn. A further
         image of an answer rerolls its job."""
+        image = await self.settled(image)
         extra_of = image.metadata.get("extra_of")
         if extra_of:
             primary = await self.images.get(str(extra_of))
@@ -710,6 +733,7 @@ class GenerationService:
         signatures) is sent as context; otherwise the image goes as an input. The ratio is
         the image's own when the model offers it, else the nearest one it does."""
         prompt = self.validate_prompt(instruction)
+        image = await self.settled(image)
         if not image.is_ready or not image.storage_key:
             raise ImageNotFound()
         profile = self.catalog.profile(self._model_of(image))
@@ -1030,6 +1054,7 @@ class GenerationService:
         the call cost the host is recorded alongside."""
         delivery: asyncio.Task[None] | None = None
         billing = asyncio.create_task(self._bill(job, generated))
+        self._settling[job.id] = asyncio.Event()
         try:
             images = plan.images
             extra_ids = [str(uuid.uuid4()) for _ in images[1:]]
@@ -1080,6 +1105,9 @@ class GenerationService:
             await asyncio.shield(self._fail(job, "reason.internal", {}, "internal error"))
             raise
         finally:
+            ended = self._settling.pop(job.id, None)
+            if ended is not None:
+                ended.set()
             await asyncio.shield(billing)  # never raises
             self._done_running(job)
             self.recent_marks.append((job.id, job.request.prompt, dict(job.marks)))

@@ -8,8 +8,10 @@ import hashlib
 import pytest
 
 from bot.config import EconomyScope
+from storage.objects import LocalObjectStore
 from tests.cogs.conftest import Harness, png, refusal
 from tests.fakes.discord_server import FakeMessage
+from tests.fakes.flaky_store import FlakyStore
 from tests.fakes.nanobanana_server import Behaviour, Mode
 from tests.storage.helpers import assert_ledger_consistent
 
@@ -295,6 +297,45 @@ async def test_edit_opens_modal_and_edits_the_image(harness: Harness) -> None:
     # The edit starts from exactly the image the member saw (the fake keeps digests).
     assert hashlib.sha256(request.images[0][1]).hexdigest() == message.attachments[0].sha256
     assert await harness.balance(harness.alice) == 100
+
+
+async def test_edit_and_reroll_pressed_before_the_result_is_stored(harness: Harness) -> None:
+    """Regression: results are shown before they are stored (delivery first), and Edit pressed
+    at once answered "That image doesn't exist any more." Now the modal opens at once and
+    the edit waits (after its answer) for the image to be stored; a Reroll pressed at once
+    keeps the job's input image (stored with the result)."""
+    h = harness
+    await h.stop_bot()
+    local = LocalObjectStore(h.settings.local_storage_dir)
+    await local.open()
+    bucket_slow = asyncio.Event()
+    await h.start_bot(store=FlakyStore(local, hold=bucket_slow))
+    source = png(40, 40, "red")
+    rec = await generate(h, "a comet", image=h.fake.upload(source, "a.png"))
+    shown = await rec.wait_original(has_image, timeout=10)
+    (row,) = (await h.app.image_repo.list_by_user(await h.user_id(h.alice), status=None)).items
+    assert not row.is_ready  # shown, not stored yet
+    edit = await h.fake.click(shown, label="Edit", user=h.alice)
+    modal = await edit.wait_modal(timeout=3)
+    assert edit.ack_latency is not None and edit.ack_latency < 3
+    reroll = await h.fake.click(shown, label="Reroll", user=h.alice)
+    submit = await h.fake.submit_modal(modal, {"instruction": "make it purple"}, user=h.alice)
+    for answered in (reroll, submit):
+        assert not (await answered.wait_original()).ephemeral  # the job's own message
+    bucket_slow.set()
+    edited = await submit.wait_original(has_image, timeout=10)
+    rerolled = await reroll.wait_original(has_image, timeout=10)
+    await h.settle()
+    assert "make it purple" in edited.embed_text() and "a comet" in rerolled.embed_text()
+    by_prompt = {request.prompt: request for request in h.api.requests}
+    # The edit starts from the image the member saw; the reroll from the same input.
+    edited_from = by_prompt["make it purple"].images[0][1]
+    assert hashlib.sha256(edited_from).hexdigest() == shown.attachments[0].sha256
+    comets = [request for request in h.api.requests if request.prompt == "a comet"]
+    assert len(comets) == 2
+    assert all([data for _, data in request.images] == [source] for request in comets)
+    assert await h.balance(h.alice) == 0
+    await assert_ledger_consistent(h.app.db)
 
 
 async def test_edit_with_empty_instruction_is_refused(harness: Harness) -> None:
