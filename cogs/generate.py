@@ -31,6 +31,7 @@ from discord.ext import commands
 from bot import imaging
 from bot.i18n import t
 from bot.nanobanana.client import MAX_INPUT_SIDE
+from bot.nanobanana.profiles import profile_for
 from bot.services.errors import ImageNotFound
 from bot.services.gallery import ImageContext
 from bot.services.generation import (
@@ -315,22 +316,24 @@ class DiscordJobListener:
 def result_embed(
     language: str, result: Result, filename: str, *, show_balance: bool = False
 ) -> discord.Embed:
-    """The embed under a generated image: prompt, ratio, size, model, cost, the short image
-    ids, and (only when the member alone sees it) the balance left."""
+    """The embed under a generated image: its prompt (an edit's with the prompts it came from),
+    ratio, resolution, model, cost, the short image ids, and (only when the member alone sees
+    it) the balance left."""
     image = result.image
+    edit = bool(image.metadata.get("source_prompts"))
     embed = discord.Embed(
-        title=t(language, "gen.done_title"),
-        description=shorten(image.prompt or "", 4000),
+        title=t(language, "gen.edited_title" if edit else "gen.done_title"),
+        description=prompt_text(language, image),
         colour=BANANA,
         timestamp=image.created_at,
     )
     embed.add_field(name=t(language, "gen.ratio"), value=image.metadata.get("aspect_ratio", "?"))
     if image.metadata.get("image_size"):
         embed.add_field(name=t(language, "gen.size"), value=str(image.metadata["image_size"]))
-    embed.add_field(name=t(language, "gen.model"), value=str(image.metadata.get("model", "?")))
-    embed.add_field(name=t(language, "gen.cost"), value=str(image.coins_used))
+    embed.add_field(name=t(language, "gen.model"), value=model_name(image))
+    embed.add_field(name=t(language, "gen.cost"), value=coins(language, image.coins_used))
     if show_balance:
-        embed.add_field(name=t(language, "gen.balance"), value=str(result.balance))
+        embed.add_field(name=t(language, "gen.balance"), value=coins(language, result.balance))
     if result.extras:
         embed.add_field(
             name=t(language, "gen.more_images"),
@@ -340,6 +343,30 @@ def result_embed(
     embed.set_image(url=f"attachment://{filename}")
     embed.set_footer(text=f"{t(language, 'gen.image_id')}: {image.short_id}")
     return embed
+
+
+def prompt_text(language: str, image: Image, limit: int = 4000) -> str:
+    """An image's prompt as members read it; an edit's shows what it was made from: the
+    original prompt, the earlier edits, then its own instruction."""
+    earlier = [str(p) for p in image.metadata.get("source_prompts") or () if p]
+    own = image.prompt or ""
+    if not earlier:
+        return shorten(own, limit)
+    lines = [t(language, "gen.original_prompt", prompt=shorten(earlier[0], 1000))]
+    lines += [t(language, "gen.edit_step", instruction=shorten(p, 1000)) for p in earlier[1:]]
+    lines.append(t(language, "gen.edit_step", instruction=shorten(own, 1500)))
+    return shorten("\n".join(lines), limit)
+
+
+def model_name(image: Image) -> str:
+    """The model's name as members know it ("Nano Banana Pro"), not its API id."""
+    model = image.metadata.get("model")
+    return profile_for(model).name if isinstance(model, str) and model else "?"
+
+
+def coins(language: str, amount: int) -> str:
+    """ "100 coins", "1 moneda"."""
+    return t(language, "gen.coins", coins=amount)
 
 
 def _extension(mime_type: str) -> str:

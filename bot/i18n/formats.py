@@ -3,7 +3,7 @@ is "abril de 2026" in Spanish, "1.5 MB" is "1,5 MB")."""
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 
 from babel.dates import format_skeleton, format_timedelta
@@ -31,7 +31,9 @@ def day_month(language: str, day: date) -> str:
 def ago(language: str, moment: datetime, now: datetime) -> str:
     """How long before `now` `moment` was: "3 days ago", "hace 3 días" (no time zone needed,
     where Discord's own `<t:...>` timestamps can't be used, as in a select menu)."""
-    return str(format_timedelta(moment - now, add_direction=True, threshold=1, locale=language))
+    # Never "in 0 seconds": a moment a clock tick ahead is "1 second ago".
+    delta = min(moment - now, timedelta(seconds=-1))
+    return str(format_timedelta(delta, add_direction=True, threshold=1, locale=language))
 
 
 def file_size(language: str, size: int) -> str:

@@ -156,6 +156,8 @@ SPARE_SLOT_SECONDS = 0.2
 # How long a Reroll or Edit of a result that is shown but still being stored here waits for it
 # (after its own answer: nothing waits on Discord's 3 s).
 SETTLE_SECONDS = 30.0
+# Earlier prompts an edit keeps (the original and the latest ones).
+MAX_SOURCE_PROMPTS = 5
 _jitter = random.Random()
 
 
@@ -579,6 +581,7 @@ class GenerationService:
         request = replace(
             request, prompt=prompt, aspect_ratio=ratio, model=profile.model, image_size=size
         )
+        sources = {"source_prompts": list(request.source_prompts)} if request.source_prompts else {}
         claim = None
         if self.budgets is not None:
             claim = self.budgets.claim(
@@ -600,6 +603,7 @@ class GenerationService:
                     "model": profile.model,
                     **({"image_size": size} if size else {}),
                     "source_image_ids": list(request.source_image_ids),
+                    **sources,
                     "inputs": len(request.inputs),
                     **({"context": request.context} if request.context else {}),
                 },
@@ -723,6 +727,7 @@ class GenerationService:
             model=profile.model,
             image_size=self._size_for(image, profile.image_sizes),
             history=await turns.history_of(self.store, image) if profile.thinking else (),
+            source_prompts=source_prompts(image, own=False),
         )
 
     async def edit_request(
@@ -747,6 +752,7 @@ class GenerationService:
             model=profile.model,
             image_size=self._size_for(image, profile.image_sizes),
             history=(turn,) if turn is not None else (),
+            source_prompts=source_prompts(image, own=True),
         )
 
     def _model_of(self, image: Image) -> str:
@@ -1373,6 +1379,18 @@ class GenerationService:
             await handler(job, *args)
         except Exception:
             log.exception("listener %s for job %s failed", event, job.id)
+
+
+def source_prompts(image: Image, *, own: bool) -> tuple[str, ...]:
+    """The prompts an image was made from, oldest first: its own earlier ones (an edit's), and
+    with `own` its own prompt (or an upload's title) too: what an edit of it shows."""
+    earlier = [str(p) for p in image.metadata.get("source_prompts") or () if p]
+    mine = image.prompt or image.title
+    prompts = [*earlier, mine] if own and mine else earlier
+    # The original and the latest few: a long chain of edits stays a short list.
+    if len(prompts) > MAX_SOURCE_PROMPTS:
+        prompts = [prompts[0], *prompts[-(MAX_SOURCE_PROMPTS - 1) :]]
+    return tuple(prompts)
 
 
 def failure_reason(error: NanobananaError) -> tuple[str, dict[str, Any]]:

@@ -47,6 +47,9 @@ class GenerationRequest:
     model: str | None = None
     image_size: str | None = None
     history: tuple[Turn, ...] = ()
+    # An edit's earlier prompts, oldest first (the original, then each edit before this one):
+    # its result shows them with its own instruction.
+    source_prompts: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

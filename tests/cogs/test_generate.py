@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import re
 
 import pytest
 
 from bot.config import EconomyScope
+from bot.nanobanana.profiles import profile_for
 from storage.objects import LocalObjectStore
 from tests.cogs.conftest import Harness, png, refusal
 from tests.fakes.discord_server import FakeMessage
@@ -32,7 +34,7 @@ async def test_generate_shows_image_embed_and_buttons(harness: Harness) -> None:
     assert not message.ephemeral
     assert message.attachments[0].content_type == "image/png"  # sniffed from the bytes
     text = message.embed_text()
-    assert "a banana astronaut" in text and "16:9" in text and "Cost\n100" in text
+    assert "a banana astronaut" in text and "16:9" in text and "Cost\n100 coins" in text
     # Public: no balance, and the short id only.
     assert "Balance" not in text and "200" not in text
     labels = [b["label"] for b in message.buttons()]
@@ -336,6 +338,48 @@ async def test_edit_and_reroll_pressed_before_the_result_is_stored(harness: Harn
     assert all([data for _, data in request.images] == [source] for request in comets)
     assert await h.balance(h.alice) == 0
     await assert_ledger_consistent(h.app.db)
+
+
+async def test_results_name_the_model_count_coins_and_an_edit_keeps_its_prompt(
+    harness: Harness,
+) -> None:
+    """Regression: the result showed the model's API id and a bare cost ("Cost 100"), and an
+    edit's result only its instruction under "Generated image"; the gallery said "Size: 0.0
+    MB" and dated images in UTC."""
+    h = harness
+    message = await (await generate(h)).wait_original(has_image, timeout=10)
+    await h.settle()
+    text = message.embed_text()
+    model = h.app.generation.catalog.default_model
+    assert f"Model\n{profile_for(model).name}" in text and model not in text
+    assert "Cost\n100 coins" in text
+    edits = []
+    for instruction in ("make it purple", "add a moon"):
+        modal = await (await h.fake.click(message, label="Edit", user=h.alice)).wait_modal()
+        submit = await h.fake.submit_modal(modal, {"instruction": instruction}, user=h.alice)
+        message = await submit.wait_original(has_image, timeout=10)
+        await h.settle()
+        edits.append(message)
+    first, second = (edit.embeds[0] for edit in edits)
+    assert first["title"] == "Edited image"
+    assert first["description"] == "**Original:** a banana astronaut\n**Edit:** make it purple"
+    assert second["description"] == (
+        "**Original:** a banana astronaut\n**Edit:** make it purple\n**Edit:** add a moon"
+    )
+    # The gallery: a human size, the model's name, a Discord timestamp, a relative date.
+    rec = await h.fake.slash("gallery", {}, user=h.alice, locale="es-ES")
+    page = await rec.wait_original()
+    options = page.selects()[0]["options"]
+    assert all(o["description"].startswith("hace ") for o in options), options
+    chosen = await h.fake.select(page, page.selects()[0]["custom_id"], [options[0]["value"]],
+                                 user=h.alice, locale="es-ES")  # fmt: skip
+    opened = (await chosen.wait_original()).embed_text()
+    size = (await h.app.image_repo.get(options[0]["value"])).metadata["size"]  # type: ignore[union-attr]
+    assert size < 100_000
+    assert f"Tamaño del archivo\n{round(size / 1000)} kB" in opened and "MB" not in opened
+    assert "**Original:** a banana astronaut" in opened and "**Edición:** add a moon" in opened
+    assert re.search(r"Creada\n<t:\d+:f>", opened) and "UTC" not in opened
+    assert f"Modelo\n{profile_for(model).name}" in opened and "Coste\n100 monedas" in opened
 
 
 async def test_edit_with_empty_instruction_is_refused(harness: Harness) -> None:
