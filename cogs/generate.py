@@ -593,8 +593,8 @@ class EditButton(_ImageButton, template=rf"nb:edit:(?P<id>{_UUID})"):
 
 
 class DeleteButton(_ImageButton, template=rf"nb:delete:(?P<id>{_UUID})"):
-    """Deletes the image (object, thumbnail, row): its owner, a moderator of its own server, or
-    a bot admin."""
+    """Asks first (privately): deleting is for good and its coins are not refunded. Its owner, a
+    moderator of its own server, or a bot admin."""
 
     action = "delete"
     limit_action = "delete"
@@ -605,12 +605,92 @@ class DeleteButton(_ImageButton, template=rf"nb:delete:(?P<id>{_UUID})"):
         bot.permissions.check_delete_image(actor, context.image, context.owner_mention)
 
     async def run(self, interaction: Interaction, context: ImageContext, actor: Actor) -> None:
+        language = await language_of(interaction)
+        image = context.image
+        # The message the button is on, to clear once deleted; an ephemeral one can only be
+        # edited with its own interaction's token, which the confirmation won't have.
+        shown = interaction.message
+        message_id = shown.id if shown is not None and not shown.flags.ephemeral else None
+        view = discord.ui.View(timeout=None)
+        view.add_item(
+            ConfirmDeleteButton(image.id, t(language, "gen.delete_yes"), message_id=message_id)
+        )
+        view.add_item(CancelDeleteButton(image.id, t(language, "gen.delete_no")))
+        key = "gen.delete_confirm" if image.coins_used else "gen.delete_confirm_free"
+        await interaction.response.send_message(
+            t(language, key, coins=image.coins_used), view=view, ephemeral=True
+        )
+
+
+class ConfirmDeleteButton(
+    DeleteButton, template=rf"nb:delete:yes:(?P<id>{_UUID})(?::(?P<message>[0-9]{{1,20}}))?"
+):
+    """Deletes the image (object, thumbnail, row, further images of its answer) and clears the
+    messages that showed it."""
+
+    action = "delete:yes"
+
+    def __init__(
+        self,
+        image_id: str,
+        label: str | None = None,
+        *,
+        context: ImageContext | None = None,
+        message_id: int | None = None,
+    ) -> None:
+        super().__init__(image_id, label, context=context)
+        self.message_id = message_id
+        if message_id is not None:
+            self.item.custom_id = f"nb:{self.action}:{image_id}:{message_id}"
+
+    @classmethod
+    async def from_custom_id(
+        cls, interaction: discord.Interaction[Any], item: discord.ui.Item[Any], match: re.Match[str]
+    ) -> Any:
+        button = await super().from_custom_id(interaction, item, match)
+        button.message_id = int(match["message"]) if match["message"] else None
+        return button
+
+    async def run(self, interaction: Interaction, context: ImageContext, actor: Actor) -> None:
+        bot = interaction.client
         # Through moderation: a moderator's deletion of someone's image is audited.
-        await interaction.client.moderation.delete_image(actor, context)
-        await interaction.response.edit_message(
-            content=t(await language_of(interaction), "gen.deleted"), embed=None,
-            attachments=[], view=None,
-        )  # fmt: skip
+        deleted = await bot.moderation.delete_image(actor, context)
+        text = t(await language_of(interaction), "gen.deleted")
+        await interaction.response.edit_message(content=text, view=None)
+        # The results that showed it say so instead (their buttons would find nothing).
+        shown = {post.message_id: post.channel_id for post in deleted.posts
+                 if post.kind == "RESULT"}  # fmt: skip
+        if self.message_id is not None and interaction.channel_id is not None:
+            shown.setdefault(self.message_id, interaction.channel_id)
+        for message_id, channel_id in shown.items():
+            message = bot.get_partial_messageable(channel_id).get_partial_message(message_id)
+            with contextlib.suppress(discord.HTTPException):
+                await message.edit(content=text, embeds=[], attachments=[], view=None)
+
+
+class CancelDeleteButton(
+    discord.ui.DynamicItem[discord.ui.Button[Any]], template=rf"nb:delete:no:(?P<id>{_UUID})"
+):
+    """Keeps the image: the question goes away."""
+
+    def __init__(self, image_id: str, label: str | None = None) -> None:
+        super().__init__(
+            discord.ui.Button(
+                label=label or "Cancel",
+                style=discord.ButtonStyle.secondary,
+                custom_id=f"nb:delete:no:{image_id}",
+            )
+        )
+
+    @classmethod
+    async def from_custom_id(
+        cls, interaction: discord.Interaction[Any], item: discord.ui.Item[Any], match: re.Match[str]
+    ) -> CancelDeleteButton:
+        return cls(match["id"], getattr(item, "label", None))
+
+    async def callback(self, interaction: Interaction) -> None:  # type: ignore[override]
+        language = await language_of(interaction)
+        await interaction.response.edit_message(content=t(language, "gen.delete_kept"), view=None)
 
 
 EDIT_MODAL_ID = re.compile(rf"nb:editmodal:(?P<id>{_UUID})")
@@ -778,5 +858,7 @@ def generate_command(cog: GenerateCog) -> app_commands.Command[Any, ..., None]:
 
 
 async def setup(bot: NanoBananaBot) -> None:
-    bot.add_dynamic_items(RerollButton, EditButton, DeleteButton)
+    bot.add_dynamic_items(
+        RerollButton, EditButton, DeleteButton, ConfirmDeleteButton, CancelDeleteButton
+    )
     await bot.add_cog(GenerateCog(bot))

@@ -12,7 +12,7 @@ from bot.config import EconomyScope
 from bot.nanobanana.profiles import profile_for
 from storage.objects import LocalObjectStore
 from tests.cogs.conftest import Harness, png, refusal
-from tests.fakes.discord_server import FakeMessage
+from tests.fakes.discord_server import FakeMessage, FakeUser
 from tests.fakes.flaky_store import FlakyStore
 from tests.fakes.nanobanana_server import Behaviour, Mode
 from tests.storage.helpers import assert_ledger_consistent
@@ -394,18 +394,48 @@ async def test_edit_with_empty_instruction_is_refused(harness: Harness) -> None:
     assert await harness.balance(harness.alice) == 200
 
 
-async def test_delete_removes_row_and_objects(harness: Harness) -> None:
+async def confirm_delete(harness: Harness, message: FakeMessage, user: FakeUser) -> FakeMessage:
+    """Press Delete, then the private question's "Delete for good"; the question as answered."""
+    asked = await (await harness.fake.click(message, label="Delete", user=user)).wait_original()
+    assert asked.ephemeral and asked.buttons()
+    confirm = await harness.fake.click(asked, label="Delete for good", user=user)
+    await confirm.wait_for(lambda r: "deleted" in (r.target_message.content or ""))  # type: ignore[union-attr]
+    assert confirm.target_message is not None
+    return confirm.target_message
+
+
+async def test_delete_asks_first_then_removes_row_and_objects(harness: Harness) -> None:
+    """Regression: Delete was one click, with no confirmation and no word about coins (the web
+    asks first). It now asks privately, saying the coins are not refunded."""
     rec = await generate(harness)
     message = await rec.wait_original(has_image, timeout=10)
     await harness.settle()
     assert len(await harness.objects()) == 2
-    click = await harness.fake.click(message, label="Delete", user=harness.alice)
-    await click.wait_callback()
-    await click.wait_for(
-        lambda r: "deleted" in (r.target_message.content if r.target_message else "")
-    )
+    asked = await (
+        await harness.fake.click(message, label="Delete", user=harness.alice)
+    ).wait_original()
+    assert asked.ephemeral
+    assert asked.content == "Delete this image for good? Its 100 coins won't be refunded."
+    assert [b["label"] for b in asked.buttons()] == ["Delete for good", "Keep it"]
+    # Nothing happens until it is confirmed; "Keep it" keeps it.
+    keep = await harness.fake.click(asked, label="Keep it", user=harness.alice)
+    await keep.wait_for(lambda r: "Kept" in (r.target_message.content or ""))  # type: ignore[union-attr]
+    assert await harness.rows("images") == 1 and has_image(message) and message.buttons()
+    done = await confirm_delete(harness, message, harness.alice)
+    assert done.content == "🗑️ Image deleted." and not done.buttons()
     assert await harness.rows("images") == 0
     assert await harness.objects() == []
+    # The result itself says so (its buttons would find nothing).
+    await harness.fake.wait_for(lambda: message.content == "🗑️ Image deleted.")
+    assert not has_image(message)
+    assert not message.buttons() and not message.embeds
+    assert await harness.balance(harness.alice) == 200  # not refunded, as it said
+    spanish = await (await generate(harness)).wait_original(has_image, timeout=10)
+    await harness.settle()
+    asked = await (
+        await harness.fake.click(spanish, label="Delete", user=harness.alice, locale="es-ES")
+    ).wait_original()
+    assert asked.content == "¿Borrar esta imagen para siempre? No se devuelven sus 100 monedas."
 
 
 async def test_moderator_may_delete_but_not_reroll(harness: Harness) -> None:
@@ -413,16 +443,9 @@ async def test_moderator_may_delete_but_not_reroll(harness: Harness) -> None:
     message = await rec.wait_original(has_image, timeout=10)
     await harness.settle()
     reroll = await harness.fake.click(message, label="Reroll", user=harness.mod)
-    assert "only the image's owner" not in (content := (await reroll.wait_original()).content)
+    content = (await reroll.wait_original()).content
     assert "isn't yours" in content and "or a moderator" not in content
-    delete = await harness.fake.click(message, label="Delete", user=harness.mod)
-    await delete.wait_callback()
-    await harness.fake.wait_for(lambda: True)
-    await delete.wait_for(lambda r: r.callbacks)
-    for _ in range(50):
-        if await harness.rows("images") == 0:
-            break
-        await asyncio.sleep(0.05)
+    await confirm_delete(harness, message, harness.mod)
     assert await harness.rows("images") == 0
 
 
