@@ -1085,6 +1085,8 @@ class GenerationService:
                 await asyncio.shield(delivery)
                 await self._fail(job, "reason.storage", {}, f"storage: {error}")
                 return
+            # Stored: a Reroll or Edit waiting for it goes on (not after the hooks below).
+            self._settle(job.id)
             await asyncio.shield(delivery)
             log.info(
                 "job done image=%s user=%s images=%d latency=%.2fs api=%.2fs",
@@ -1111,12 +1113,16 @@ class GenerationService:
             await asyncio.shield(self._fail(job, "reason.internal", {}, "internal error"))
             raise
         finally:
-            ended = self._settling.pop(job.id, None)
-            if ended is not None:
-                ended.set()
+            self._settle(job.id)
             await asyncio.shield(billing)  # never raises
             self._done_running(job)
             self.recent_marks.append((job.id, job.request.prompt, dict(job.marks)))
+
+    def _settle(self, job_id: str) -> None:
+        """The job's image is stored or failed: whoever waits in `settled` goes on."""
+        ended = self._settling.pop(job_id, None)
+        if ended is not None:
+            ended.set()
 
     async def _deliver(self, job: Job, preview: Result) -> None:
         """Hand the checked answer to the listener (the member sees it now)."""

@@ -66,7 +66,7 @@ async def test_pro_at_4k_costs_what_is_configured(harness: Harness) -> None:
     message = await rec.wait_original(has_image, timeout=20)
     await harness.settle()
     text = message.embed_text()
-    assert "4K" in text and PRO in text and "300" in text
+    assert "4K" in text and "Nano Banana Pro" in text and PRO not in text and "300 coins" in text
     (attachment,) = message.attachments
     assert attachment.filename.endswith(".jpg")  # Pro answers JPEG
     assert attachment.content_type == "image/jpeg"
