@@ -389,13 +389,6 @@ class NanoBananaBot(commands.AutoShardedBot):
             log.info("generated the web session key (kept in the database's bot_state table)")
         return stored.encode()
 
-    def web_api_url(self, path: str) -> str | None:
-        """The API's address for a path while the web server runs (WEB_BASE_URL, else the
-        address it listens on)."""
-        if self.web is None or not self.web.running:
-            return None
-        return f"{self.settings.web_base_url or self.web.url}{path}"
-
     def web_link(self, path: str) -> str | None:
         """A link into the web gallery for Discord messages: only while the web server runs
         and WEB_BASE_URL says where members reach it."""

@@ -20,6 +20,7 @@ import discord
 from discord import app_commands
 
 from bot.i18n import t
+from bot.i18n.formats import ago, file_size
 from bot.services.gallery import GalleryPage
 from bot.services.permissions import Actor
 from bot.services.types import Image, ImageType, User
@@ -33,7 +34,15 @@ from cogs.common import (
     take_turn,
 )
 from cogs.errors import report_error
-from cogs.generate import BANANA, image_link, result_view, web_button
+from cogs.generate import (
+    BANANA,
+    coins,
+    image_link,
+    model_name,
+    prompt_text,
+    result_view,
+    web_button,
+)
 
 if TYPE_CHECKING:
     from bot.app import Interaction, NanoBananaBot
@@ -61,20 +70,27 @@ KINDS: dict[str, ImageType | None] = {
 
 
 def image_embed(language: str, image: Image, filename: str | None = None) -> discord.Embed:
-    """One image's details: prompt or title, date, size, cost."""
+    """One image's details: prompt (an edit's with what it came from) or title, date (the
+    embed's timestamp, which Discord shows in the member's own time zone), size, cost."""
     title = image.title or shorten(image.prompt or "", 200) or t(language, "gallery.untitled")
     embed = discord.Embed(title=shorten(title, 256), colour=BANANA, timestamp=image.created_at)
     if image.prompt:
-        embed.description = shorten(image.prompt, 4000)
+        embed.description = prompt_text(language, image)
     elif image.description:
         embed.description = shorten(image.description, 4000)
     embed.add_field(name=t(language, "gallery.kind"), value=t(language, f"kind.{image.type}"))
+    embed.add_field(
+        name=t(language, "gallery.created"), value=discord.utils.format_dt(image.created_at, "f")
+    )
     if image.dimensions:
         width, height = image.dimensions
         embed.add_field(name=t(language, "upload.dimensions"), value=f"{width}×{height}")
-    if image.size_mb is not None:
-        embed.add_field(name=t(language, "upload.size"), value=f"{image.size_mb} MB")
-    embed.add_field(name=t(language, "gen.cost"), value=str(image.coins_used))
+    size = image.metadata.get("size")
+    if isinstance(size, int):
+        embed.add_field(name=t(language, "upload.size"), value=file_size(language, size))
+    if image.is_generated and image.metadata.get("model"):
+        embed.add_field(name=t(language, "gen.model"), value=model_name(image))
+    embed.add_field(name=t(language, "gen.cost"), value=coins(language, image.coins_used))
     if filename:
         embed.set_image(url=f"attachment://{filename}")
     embed.set_footer(text=f"{t(language, 'gen.image_id')}: {image.short_id}")
@@ -122,11 +138,14 @@ class GalleryView(discord.ui.View):
         self.previous.disabled = index == 0
         self.next.disabled = page.next_cursor is None
         start = index * 9 + 1
+        # A menu shows plain text (no <t:...> timestamps): how long ago, in the member's
+        # language, needs no time zone.
+        now = discord.utils.utcnow()
         self.choose.options = [
             discord.SelectOption(
                 label=shorten(f"{start + n}. {_label(self.language, image)}", 100),
                 value=image.id,
-                description=image.created_at.strftime("%Y-%m-%d %H:%M UTC"),
+                description=shorten(ago(self.language, image.created_at, now), 100),
             )
             for n, image in enumerate(page.images)
         ]

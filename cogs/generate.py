@@ -31,6 +31,7 @@ from discord.ext import commands
 from bot import imaging
 from bot.i18n import t
 from bot.nanobanana.client import MAX_INPUT_SIDE
+from bot.nanobanana.profiles import profile_for
 from bot.services.catalog import possible_ratios, possible_sizes
 from bot.services.errors import ImageNotFound
 from bot.services.gallery import ImageContext
@@ -316,22 +317,24 @@ class DiscordJobListener:
 def result_embed(
     language: str, result: Result, filename: str, *, show_balance: bool = False
 ) -> discord.Embed:
-    """The embed under a generated image: prompt, ratio, size, model, cost, the short image
-    ids, and (only when the member alone sees it) the balance left."""
+    """The embed under a generated image: its prompt (an edit's with the prompts it came from),
+    ratio, resolution, model, cost, the short image ids, and (only when the member alone sees
+    it) the balance left."""
     image = result.image
+    edit = bool(image.metadata.get("source_prompts"))
     embed = discord.Embed(
-        title=t(language, "gen.done_title"),
-        description=shorten(image.prompt or "", 4000),
+        title=t(language, "gen.edited_title" if edit else "gen.done_title"),
+        description=prompt_text(language, image),
         colour=BANANA,
         timestamp=image.created_at,
     )
     embed.add_field(name=t(language, "gen.ratio"), value=image.metadata.get("aspect_ratio", "?"))
     if image.metadata.get("image_size"):
         embed.add_field(name=t(language, "gen.size"), value=str(image.metadata["image_size"]))
-    embed.add_field(name=t(language, "gen.model"), value=str(image.metadata.get("model", "?")))
-    embed.add_field(name=t(language, "gen.cost"), value=str(image.coins_used))
+    embed.add_field(name=t(language, "gen.model"), value=model_name(image))
+    embed.add_field(name=t(language, "gen.cost"), value=coins(language, image.coins_used))
     if show_balance:
-        embed.add_field(name=t(language, "gen.balance"), value=str(result.balance))
+        embed.add_field(name=t(language, "gen.balance"), value=coins(language, result.balance))
     if result.extras:
         embed.add_field(
             name=t(language, "gen.more_images"),
@@ -341,6 +344,30 @@ def result_embed(
     embed.set_image(url=f"attachment://{filename}")
     embed.set_footer(text=f"{t(language, 'gen.image_id')}: {image.short_id}")
     return embed
+
+
+def prompt_text(language: str, image: Image, limit: int = 4000) -> str:
+    """An image's prompt as members read it; an edit's shows what it was made from: the
+    original prompt, the earlier edits, then its own instruction."""
+    earlier = [str(p) for p in image.metadata.get("source_prompts") or () if p]
+    own = image.prompt or ""
+    if not earlier:
+        return shorten(own, limit)
+    lines = [t(language, "gen.original_prompt", prompt=shorten(earlier[0], 1000))]
+    lines += [t(language, "gen.edit_step", instruction=shorten(p, 1000)) for p in earlier[1:]]
+    lines.append(t(language, "gen.edit_step", instruction=shorten(own, 1500)))
+    return shorten("\n".join(lines), limit)
+
+
+def model_name(image: Image) -> str:
+    """The model's name as members know it ("Nano Banana Pro"), not its API id."""
+    model = image.metadata.get("model")
+    return profile_for(model).name if isinstance(model, str) and model else "?"
+
+
+def coins(language: str, amount: int) -> str:
+    """ "100 coins", "1 moneda"."""
+    return t(language, "gen.coins", coins=amount)
 
 
 def _extension(mime_type: str) -> str:
@@ -557,15 +584,18 @@ class EditButton(_ImageButton, template=rf"nb:edit:(?P<id>{_UUID})"):
     emoji = "✏️"
 
     async def run(self, interaction: Interaction, context: ImageContext, actor: Actor) -> None:
-        if not context.image.is_ready:
+        # A result is shown before it is stored: the form opens at once all the same, and the
+        # edit waits for the image after its own answer (GenerationService.settled).
+        image = context.image
+        if not image.is_ready and not interaction.client.generation.settling(image.id):
             raise ImageNotFound()
         language = await language_of(interaction)
         await interaction.response.send_modal(EditModal(self.image_id, language))
 
 
 class DeleteButton(_ImageButton, template=rf"nb:delete:(?P<id>{_UUID})"):
-    """Deletes the image (object, thumbnail, row): its owner, a moderator of its own server, or
-    a bot admin."""
+    """Asks first (privately): deleting is for good and its coins are not refunded. Its owner, a
+    moderator of its own server, or a bot admin."""
 
     action = "delete"
     limit_action = "delete"
@@ -576,12 +606,92 @@ class DeleteButton(_ImageButton, template=rf"nb:delete:(?P<id>{_UUID})"):
         bot.permissions.check_delete_image(actor, context.image, context.owner_mention)
 
     async def run(self, interaction: Interaction, context: ImageContext, actor: Actor) -> None:
+        language = await language_of(interaction)
+        image = context.image
+        # The message the button is on, to clear once deleted; an ephemeral one can only be
+        # edited with its own interaction's token, which the confirmation won't have.
+        shown = interaction.message
+        message_id = shown.id if shown is not None and not shown.flags.ephemeral else None
+        view = discord.ui.View(timeout=None)
+        view.add_item(
+            ConfirmDeleteButton(image.id, t(language, "gen.delete_yes"), message_id=message_id)
+        )
+        view.add_item(CancelDeleteButton(image.id, t(language, "gen.delete_no")))
+        key = "gen.delete_confirm" if image.coins_used else "gen.delete_confirm_free"
+        await interaction.response.send_message(
+            t(language, key, coins=image.coins_used), view=view, ephemeral=True
+        )
+
+
+class ConfirmDeleteButton(
+    DeleteButton, template=rf"nb:delete:yes:(?P<id>{_UUID})(?::(?P<message>[0-9]{{1,20}}))?"
+):
+    """Deletes the image (object, thumbnail, row, further images of its answer) and clears the
+    messages that showed it."""
+
+    action = "delete:yes"
+
+    def __init__(
+        self,
+        image_id: str,
+        label: str | None = None,
+        *,
+        context: ImageContext | None = None,
+        message_id: int | None = None,
+    ) -> None:
+        super().__init__(image_id, label, context=context)
+        self.message_id = message_id
+        if message_id is not None:
+            self.item.custom_id = f"nb:{self.action}:{image_id}:{message_id}"
+
+    @classmethod
+    async def from_custom_id(
+        cls, interaction: discord.Interaction[Any], item: discord.ui.Item[Any], match: re.Match[str]
+    ) -> Any:
+        button = await super().from_custom_id(interaction, item, match)
+        button.message_id = int(match["message"]) if match["message"] else None
+        return button
+
+    async def run(self, interaction: Interaction, context: ImageContext, actor: Actor) -> None:
+        bot = interaction.client
         # Through moderation: a moderator's deletion of someone's image is audited.
-        await interaction.client.moderation.delete_image(actor, context)
-        await interaction.response.edit_message(
-            content=t(await language_of(interaction), "gen.deleted"), embed=None,
-            attachments=[], view=None,
-        )  # fmt: skip
+        deleted = await bot.moderation.delete_image(actor, context)
+        text = t(await language_of(interaction), "gen.deleted")
+        await interaction.response.edit_message(content=text, view=None)
+        # The results that showed it say so instead (their buttons would find nothing).
+        shown = {post.message_id: post.channel_id for post in deleted.posts
+                 if post.kind == "RESULT"}  # fmt: skip
+        if self.message_id is not None and interaction.channel_id is not None:
+            shown.setdefault(self.message_id, interaction.channel_id)
+        for message_id, channel_id in shown.items():
+            message = bot.get_partial_messageable(channel_id).get_partial_message(message_id)
+            with contextlib.suppress(discord.HTTPException):
+                await message.edit(content=text, embeds=[], attachments=[], view=None)
+
+
+class CancelDeleteButton(
+    discord.ui.DynamicItem[discord.ui.Button[Any]], template=rf"nb:delete:no:(?P<id>{_UUID})"
+):
+    """Keeps the image: the question goes away."""
+
+    def __init__(self, image_id: str, label: str | None = None) -> None:
+        super().__init__(
+            discord.ui.Button(
+                label=label or "Cancel",
+                style=discord.ButtonStyle.secondary,
+                custom_id=f"nb:delete:no:{image_id}",
+            )
+        )
+
+    @classmethod
+    async def from_custom_id(
+        cls, interaction: discord.Interaction[Any], item: discord.ui.Item[Any], match: re.Match[str]
+    ) -> CancelDeleteButton:
+        return cls(match["id"], getattr(item, "label", None))
+
+    async def callback(self, interaction: Interaction) -> None:  # type: ignore[override]
+        language = await language_of(interaction)
+        await interaction.response.edit_message(content=t(language, "gen.delete_kept"), view=None)
 
 
 EDIT_MODAL_ID = re.compile(rf"nb:editmodal:(?P<id>{_UUID})")
@@ -781,5 +891,7 @@ async def _size_choices(itx: Interaction, current: str) -> list[app_commands.Cho
 
 
 async def setup(bot: NanoBananaBot) -> None:
-    bot.add_dynamic_items(RerollButton, EditButton, DeleteButton)
+    bot.add_dynamic_items(
+        RerollButton, EditButton, DeleteButton, ConfirmDeleteButton, CancelDeleteButton
+    )
     await bot.add_cog(GenerateCog(bot))

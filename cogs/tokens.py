@@ -38,11 +38,15 @@ class TokensCog(TenantCog):
         language = member.language
         text = t(language, "token.created", name=made.token.name, id=made.token.short_id,
                  token=made.secret)  # fmt: skip
-        api = bot.web_api_url("/api/v1/me")
+        # Only at the address members reach (WEB_BASE_URL): the one the server listens on is
+        # the host's own (often loopback), no use to a member.
+        api = bot.web_link("/api/v1/me")
         if api is not None:
             text += "\n" + t(language, "token.created_usage", token=made.secret, url=api)
-        elif not bot.settings.web_enabled:
+        elif bot.web is None or not bot.web.running:
             text += "\n" + t(language, "token.web_off")
+        else:
+            text += "\n" + t(language, "token.no_public_address")
         await reply(itx, text)
 
     @token.command(**command_text("token list"))

@@ -9,6 +9,7 @@ import discord
 from discord import app_commands
 
 from bot.i18n import t
+from bot.i18n.formats import file_size
 from bot.services.members import Purpose
 from cogs.common import (
     TenantCog,
@@ -19,7 +20,7 @@ from cogs.common import (
     refuse_oversized,
     shorten,
 )
-from cogs.generate import BANANA, image_link, in_guild, result_view
+from cogs.generate import BANANA, coins, image_link, in_guild, result_view
 
 if TYPE_CHECKING:
     from bot.app import Interaction, NanoBananaBot
@@ -68,10 +69,12 @@ class UploadCog(TenantCog):
         embed.add_field(name=t(language, "upload.title"), value=shorten(stored.title or "—", 256))
         width, height = stored.dimensions or (0, 0)
         embed.add_field(name=t(language, "upload.dimensions"), value=f"{width}×{height}")
-        embed.add_field(name=t(language, "upload.size"), value=f"{stored.size_mb} MB")
-        embed.add_field(name=t(language, "gen.cost"), value=str(stored.coins_used))
+        size = stored.metadata.get("size")
+        if isinstance(size, int):
+            embed.add_field(name=t(language, "upload.size"), value=file_size(language, size))
+        embed.add_field(name=t(language, "gen.cost"), value=coins(language, stored.coins_used))
         # Ephemeral: the balance is only shown to its owner.
-        embed.add_field(name=t(language, "gen.balance"), value=str(result.balance))
+        embed.add_field(name=t(language, "gen.balance"), value=coins(language, result.balance))
         embed.set_footer(text=f"{t(language, 'gen.image_id')}: {stored.short_id}")
         thumbnail = await bot.gallery.thumbnail(stored)
         files = []

@@ -12,6 +12,7 @@ import discord
 from discord import app_commands
 
 from bot.i18n import t
+from bot.i18n.formats import month_year
 from bot.services.budgets import ServerCaps, UsageReport
 from bot.services.charts import usage_chart
 from bot.services.errors import InvalidInput
@@ -28,7 +29,7 @@ CHART_NAME = "usage.png"
 
 def _totals(language: str, totals: Totals) -> str:
     line = t(language, "usage.line", images=totals.images, cost=format_usd(totals.cost_micros))
-    extras = [t(language, "usage.coins", coins=totals.coins)]
+    extras = [t(language, "usage.coins", count=totals.coins)]
     if totals.in_flight:
         extras.append(t(language, "usage.in_flight", jobs=totals.in_flight))
     return f"{line}\n{' · '.join(extras)}"
@@ -94,7 +95,7 @@ def usage_embed(
                     value="\n".join(budgets) or t(language, "usage.no_budgets"),
                     inline=False)  # fmt: skip
     embed.set_image(url=f"attachment://{CHART_NAME}")
-    embed.set_footer(text=t(language, "usage.footer", prices=PRICES_AS_OF))
+    embed.set_footer(text=t(language, "usage.footer", prices=month_year(language, PRICES_AS_OF)))
     return embed
 
 
@@ -134,7 +135,11 @@ class UsageCog(TenantCog):
         else:
             title = t(language, "usage.title_one", guild=target)
         chart = await asyncio.to_thread(
-            usage_chart, report.daily, title=title, subtitle=t(language, "usage.chart_title")
+            usage_chart,
+            report.daily,
+            title=title,
+            subtitle=t(language, "usage.chart_title"),
+            language=language,
         )
         people = await self.bot.accounts.by_ids(str(g.key[0]) for g in report.top_members)
         members = {user_id: user.discord_id for user_id, user in people.items()}
@@ -142,10 +147,11 @@ class UsageCog(TenantCog):
             language, report, title, members=members,
             host_budget=self.bot.permissions.sees_host_budget(actor),
         )  # fmt: skip
+        alt = t(language, "usage.chart_alt", title=title, period=t(language, "usage.chart_title"))
         await reply(
             itx,
             embed=embed,
-            file=discord.File(io.BytesIO(chart), filename=CHART_NAME),
+            file=discord.File(io.BytesIO(chart), filename=CHART_NAME, description=alt),
             allowed_mentions=discord.AllowedMentions.none(),
         )
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from bot.i18n import DEFAULT_LANGUAGE, MESSAGES
+from bot.i18n import DEFAULT_LANGUAGE, LANGUAGES
 
 
 def preferred_language(header: str | None) -> str:
@@ -25,7 +25,7 @@ def preferred_language(header: str | None) -> str:
         if language and quality > 0:
             choices.append((-quality, index, language))
     for _, _, language in sorted(choices):
-        if language in MESSAGES:
+        if language in LANGUAGES:
             return language
     return DEFAULT_LANGUAGE
 

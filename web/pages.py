@@ -17,6 +17,8 @@ import aiohttp_jinja2
 from aiohttp import web
 
 from bot.i18n import t
+from bot.i18n.formats import file_size
+from bot.nanobanana.profiles import profile_for
 from bot.services.errors import ImageNotFound, UserFacingError
 from bot.services.permissions import Actor
 from bot.services.types import Image
@@ -249,7 +251,7 @@ async def _one_image(request: web.Request, session: Session, template: str) -> w
     image = await context_of(request).gallery.own(actor, request.match_info["image_id"])
     base = _base(server)
     return render(request, template, session=session, current=server or ALL, base=base,
-                  image=_details(image, base))  # fmt: skip
+                  image=_details(image, base, language_of(request)))  # fmt: skip
 
 
 @signed_in
@@ -301,8 +303,9 @@ def _card(image: Image, base: str) -> dict[str, Any]:
     }
 
 
-def _details(image: Image, base: str) -> dict[str, Any]:
+def _details(image: Image, base: str, language: str) -> dict[str, Any]:
     meta = image.metadata
+    model, size = meta.get("model"), meta.get("size")
     return {
         **_card(image, base),
         "file": f"/media/{image.id}/file",
@@ -312,11 +315,12 @@ def _details(image: Image, base: str) -> dict[str, Any]:
         "prompt": image.prompt,
         "description": image.description,
         "kind": image.type.value,
-        "model": meta.get("model"),
+        # The model's name as members know it, not its API id.
+        "model": profile_for(model).name if isinstance(model, str) and model else None,
         "size": meta.get("image_size"),
         "dimensions": "×".join(str(n) for n in image.dimensions) if image.dimensions else None,
-        "size_mb": image.size_mb,
-        "coins": image.coins_used,
+        "file_size": file_size(language, size) if isinstance(size, int) else None,
+        "coins": t(language, "gen.coins", coins=image.coins_used),
         "created": image.created_at.strftime("%Y-%m-%d %H:%M UTC"),
         "created_iso": image.created_at.isoformat(),
     }

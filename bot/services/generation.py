@@ -157,6 +157,11 @@ INTERRUPTED = "interrupted by a restart"
 SLOT_POLL_MAX = 0.5
 # How long a slot handed to this process's next job may wait to be taken before it goes back.
 SPARE_SLOT_SECONDS = 0.2
+# How long a Reroll or Edit of a result that is shown but still being stored here waits for it
+# (after its own answer: nothing waits on Discord's 3 s).
+SETTLE_SECONDS = 30.0
+# Earlier prompts an edit keeps (the original and the latest ones).
+MAX_SOURCE_PROMPTS = 5
 _jitter = random.Random()
 
 
@@ -313,6 +318,9 @@ class GenerationService:
         self._slots: dict[Hashable, int] = {}
         self._total_slots = 0
         self._finishing = asyncio.Semaphore(self.max_finishers)
+        # Results shown but not stored yet (delivery first), by image id; each event is set
+        # when its job ends, stored or failed (see `settled`).
+        self._settling: dict[str, asyncio.Event] = {}
         #: (job id, prompt, step marks) of recently finished jobs, oldest first.
         self.recent_marks: deque[tuple[str, str, dict[str, float]]] = deque(maxlen=KEEP_MARKS)
         self._workers: list[asyncio.Task[None]] = []
@@ -593,6 +601,7 @@ class GenerationService:
             request, prompt=prompt, aspect_ratio=ratio, model=profile.model, image_size=size,
             follows_default=request.model is None and self.catalog.auto,
         )  # fmt: skip
+        sources = {"source_prompts": list(request.source_prompts)} if request.source_prompts else {}
         claim = None
         if self.budgets is not None:
             claim = self.budgets.claim(
@@ -615,6 +624,7 @@ class GenerationService:
                     "model": profile.model,
                     **({"image_size": size} if size else {}),
                     "source_image_ids": list(request.source_image_ids),
+                    **sources,
                     "inputs": len(request.inputs),
                     **({"context": request.context} if request.context else {}),
                 },
@@ -712,11 +722,28 @@ class GenerationService:
 
     # Requests from earlier images (Reroll/Edit) -----------------------------------------
 
+    def settling(self, image_id: str) -> bool:
+        """Whether this process has shown `image_id` and is still storing it."""
+        return image_id in self._settling
+
+    async def settled(self, image: Image) -> Image:
+        """`image` as stored: a result is shown before it is stored, so a Reroll or Edit
+        pressed at once waits (at most SETTLE_SECONDS) for its job to end here, then reads it
+        back (COMPLETED with its inputs and turn, or FAILED if it couldn't be kept)."""
+        ended = self._settling.get(image.id)
+        if ended is None:
+            return image
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(SETTLE_SECONDS):
+                await ended.wait()
+        return await self.images.get(image.id) or image
+
     async def reroll_request(
         self, image: Image, context: dict[str, Any] | None = None
     ) -> GenerationRequest:
         """The same job again: prompt, model, ratio, size, inputs and earlier turn. A further
         image of an answer rerolls its job."""
+        image = await self.settled(image)
         extra_of = image.metadata.get("extra_of")
         if extra_of:
             primary = await self.images.get(str(extra_of))
@@ -735,6 +762,7 @@ class GenerationService:
             model=profile.model,
             image_size=self._size_for(image, profile.image_sizes),
             history=await turns.history_of(self.store, image) if profile.thinking else (),
+            source_prompts=source_prompts(image, own=False),
         )
 
     async def edit_request(
@@ -745,6 +773,7 @@ class GenerationService:
         signatures) is sent as context; otherwise the image goes as an input. The ratio is
         the image's own when the model offers it, else the nearest one it does."""
         prompt = self.validate_prompt(instruction)
+        image = await self.settled(image)
         if not image.is_ready or not image.storage_key:
             raise ImageNotFound()
         profile = self.catalog.profile(self._model_of(image))
@@ -758,6 +787,7 @@ class GenerationService:
             model=profile.model,
             image_size=self._size_for(image, profile.image_sizes),
             history=(turn,) if turn is not None else (),
+            source_prompts=source_prompts(image, own=True),
         )
 
     def _model_of(self, image: Image) -> str | None:
@@ -1165,6 +1195,7 @@ class GenerationService:
         the call cost the host is recorded alongside."""
         delivery: asyncio.Task[None] | None = None
         billing = asyncio.create_task(self._bill(job, generated))
+        self._settling[job.id] = asyncio.Event()
         try:
             images = plan.images
             extra_ids = [str(uuid.uuid4()) for _ in images[1:]]
@@ -1189,6 +1220,8 @@ class GenerationService:
                 await asyncio.shield(delivery)
                 await self._fail(job, "reason.storage", {}, f"storage: {error}")
                 return
+            # Stored: a Reroll or Edit waiting for it goes on (not after the hooks below).
+            self._settle(job.id)
             await asyncio.shield(delivery)
             log.info(
                 "job done image=%s user=%s images=%d latency=%.2fs api=%.2fs",
@@ -1215,9 +1248,16 @@ class GenerationService:
             await asyncio.shield(self._fail(job, "reason.internal", {}, "internal error"))
             raise
         finally:
+            self._settle(job.id)
             await asyncio.shield(billing)  # never raises
             self._done_running(job)
             self.recent_marks.append((job.id, job.request.prompt, dict(job.marks)))
+
+    def _settle(self, job_id: str) -> None:
+        """The job's image is stored or failed: whoever waits in `settled` goes on."""
+        ended = self._settling.pop(job_id, None)
+        if ended is not None:
+            ended.set()
 
     async def _deliver(self, job: Job, preview: Result) -> None:
         """Hand the checked answer to the listener (the member sees it now)."""
@@ -1480,6 +1520,18 @@ class GenerationService:
             await handler(job, *args)
         except Exception:
             log.exception("listener %s for job %s failed", event, job.id)
+
+
+def source_prompts(image: Image, *, own: bool) -> tuple[str, ...]:
+    """The prompts an image was made from, oldest first: its own earlier ones (an edit's), and
+    with `own` its own prompt (or an upload's title) too: what an edit of it shows."""
+    earlier = [str(p) for p in image.metadata.get("source_prompts") or () if p]
+    mine = image.prompt or image.title
+    prompts = [*earlier, mine] if own and mine else earlier
+    # The original and the latest few: a long chain of edits stays a short list.
+    if len(prompts) > MAX_SOURCE_PROMPTS:
+        prompts = [prompts[0], *prompts[-(MAX_SOURCE_PROMPTS - 1) :]]
+    return tuple(prompts)
 
 
 def failure_reason(error: NanobananaError) -> tuple[str, dict[str, Any]]:

@@ -52,6 +52,9 @@ class GenerationRequest:
     #: The member named no model and the owner lets the bot choose (NANOBANANA_MODEL=auto):
     #: if the model is retired before the job calls it, the job may move to the new default.
     follows_default: bool = False
+    # An edit's earlier prompts, oldest first (the original, then each edit before this one):
+    # its result shows them with its own instruction.
+    source_prompts: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -1,10 +1,15 @@
 """Who may do what, decided in one place (DESIGN 7a). Cogs and other services ask here.
 
 The rules:
-- the owner of an image may see, remix (Reroll/Edit) and delete it;
+- an image is seen by its owner and bot admins anywhere, and by the members of its own server
+  there;
+- Reroll and Edit (a new paid job, charged to the presser's wallet) are its owner's alone, and
+  only in the image's own server: not a moderator's, not a bot admin's;
+- Delete is its owner's, a moderator's of the image's own server, and a bot admin's;
 - a moderator (Manage Server) acts on the images and wallets of *their own* server only, and
   only from inside it: Manage Server in one server means nothing in another;
-- a bot admin (ADMIN_USER_IDS, or the ADMIN role in the database) may do it all, everywhere;
+- a bot admin (ADMIN_USER_IDS, or the ADMIN role in the database) may do everything else,
+  everywhere;
 - with ECONOMY_SCOPE=global a wallet belongs to no server, so only bot admins change or inspect
   other members' balances (as Red-DiscordBot's bank when global);
 - servers outside ALLOWED_GUILD_IDS get nothing.
@@ -200,7 +205,8 @@ class PermissionService:
         self.check_see_image(actor, image)
         problem = self._may_remix(actor, image)
         if problem == "not_yours":
-            raise NotAllowed("error.not_yours", owner=owner_mention)
+            # Not "or a moderator": remixing is the owner's alone (see the rules above).
+            raise NotAllowed("error.remix_owner_only", owner=owner_mention)
         if problem is not None:
             raise NotAllowed(problem)
 

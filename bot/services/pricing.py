@@ -20,11 +20,14 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import date
 from decimal import ROUND_HALF_UP, Decimal
 
 from bot.nanobanana.profiles import LINEUP, NANO_BANANA, Lineup
 
-PRICES_AS_OF = LINEUP.checked.isoformat() if LINEUP.checked else "unknown"
+#: When the list prices below were read (the lineup's date; shown as "December 2026",
+#: "diciembre de 2026").
+PRICES_AS_OF = LINEUP.checked or date(2026, 12, 7)
 MICROS = 1_000_000
 
 # Before a call, a budget reserves the image plus an allowance for what the answer's tokens

@@ -43,19 +43,35 @@ async def test_daily_follows_the_servers_setting(harness: Harness) -> None:
 
 
 async def test_help_shows_costs_balance_and_queue_here(harness: Harness) -> None:
+    """/help is self-contained: each command with its price in this server, the buttons, how
+    to get coins; it used to send members to a README they can't open."""
     await (await harness.fake.slash(
         "settings set", {"setting": "generation_cost", "value": "40"}, user=harness.mod
     )).wait_original()  # fmt: skip
     text = await reply(harness, "help", user=harness.alice)
-    assert "`/generate`" in text and "`/settings`" in text and "`/daily`" in text
-    assert "An image costs 40 coins, an upload 0" in text and "gives 50 coins" in text
+    assert "`/generate` Create an image, or edit yours, with Nano Banana · **40 coins**" in text
+    assert "`/upload` Add one of your images to your gallery · free" in text
+    assert "`/daily` Claim this server's daily coins · **+50 coins**" in text
+    assert "`/settings`" in text and "`/grant`" in text
+    assert "**Reroll** makes it again" in text and "(its coins aren't refunded)" in text
+    assert "/daily gives 50 coins every 24 hours" in text and "coins with /grant" in text
     assert "300 to start with" in text  # no wallet opened by asking
     assert "0 waiting, 0 being made" in text
-    assert "See the README: Set-up, Servers, economy and permissions" in text
+    assert "README" not in text and "For server owners" not in text
     await reply(harness, "coins", user=harness.alice)
     assert "Your balance\n🪙 300" in await reply(harness, "help", user=harness.alice)
     other = await reply(harness, "help", user=harness.alice, guild=harness.other)
-    assert "An image costs 100 coins" in other
+    assert "Nano Banana · **100 coins**" in other
+
+
+async def test_help_lists_each_models_price(harness: Harness) -> None:
+    await harness.stop_bot()
+    await harness.start_bot(
+        nanobanana_models=["gemini-3-pro-image"],
+        generation_costs={"gemini-3-pro-image": 250, "gemini-3-pro-image:4K": 400},
+    )  # fmt: skip
+    text = await reply(harness, "help", user=harness.alice)
+    assert "Nano Banana 2.1 **100 coins**; Nano Banana Pro **from 250 coins**" in text
 
 
 async def test_help_links_the_readme_when_docs_url_is_set(harness: Harness) -> None:
@@ -67,4 +83,6 @@ async def test_help_links_the_readme_when_docs_url_is_set(harness: Harness) -> N
 
 async def test_help_in_spanish(harness: Harness) -> None:
     text = await reply(harness, "help", user=harness.alice, locale="es-419")
-    assert "Comandos" in text and "`/generar`" in text and "Una imagen cuesta 100 monedas" in text
+    assert "Comandos" in text and "`/generar`" in text and "· **100 monedas**" in text
+    assert "/diario da 50 monedas cada 24 horas" in text and "`/subir`" in text
+    assert "/daily" not in text and "/grant" not in text

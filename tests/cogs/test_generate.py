@@ -4,11 +4,16 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import re
 
 import pytest
 
+from bot.config import EconomyScope
+from bot.nanobanana.profiles import profile_for
+from storage.objects import LocalObjectStore
 from tests.cogs.conftest import Harness, png, refusal
-from tests.fakes.discord_server import FakeMessage
+from tests.fakes.discord_server import FakeMessage, FakeUser
+from tests.fakes.flaky_store import FlakyStore
 from tests.fakes.nanobanana_server import Behaviour, Mode
 from tests.storage.helpers import assert_ledger_consistent
 
@@ -30,7 +35,7 @@ async def test_generate_shows_image_embed_and_buttons(harness: Harness) -> None:
     # Today's default (Nano Banana 2.1) answers JPEG; the type is sniffed from the bytes.
     assert message.attachments[0].content_type == "image/jpeg"
     text = message.embed_text()
-    assert "a banana astronaut" in text and "16:9" in text and "Cost\n100" in text
+    assert "a banana astronaut" in text and "16:9" in text and "Cost\n100 coins" in text
     # Public: no balance, and the short id only.
     assert "Balance" not in text and "200" not in text
     labels = [b["label"] for b in message.buttons()]
@@ -66,7 +71,7 @@ async def test_blocked_generation_is_refunded_privately(harness: Harness) -> Non
     # The reason in plain words, never the raw code.
     assert "asks for content Google prohibits" in message.content
     assert "PROHIBITED_CONTENT" not in message.content
-    assert "100 coins were refunded" in message.content
+    assert "refunded 100 coins" in message.content
     assert rec.original is None or rec.original.deleted
     assert await harness.balance(harness.alice) == 300
     await assert_ledger_consistent(harness.app.db)
@@ -249,6 +254,36 @@ async def test_someone_elses_buttons_say_not_yours(harness: Harness) -> None:
     assert await harness.app.accounts.find(harness.bob.id) is None  # refusals make nothing
 
 
+@pytest.mark.parametrize("scope", [EconomyScope.GUILD, EconomyScope.GLOBAL])
+async def test_reroll_and_edit_refusals_say_they_are_the_owners_alone(
+    harness: Harness, scope: EconomyScope
+) -> None:
+    """Regression: a moderator (or a bot admin) pressing someone's Reroll or Edit was told
+    "only <owner> or a moderator can use it", but remixing is the owner's alone; Delete's
+    refusal does name moderators (they may delete), in either economy scope."""
+    h = harness
+    await h.stop_bot()
+    await h.start_bot(economy_scope=scope, admin_user_ids=[h.bob.id])
+    message = await (await generate(h)).wait_original(has_image, timeout=10)
+    await h.settle()
+    owner = f"<@{h.alice.id}>"
+    # This server's moderator, a bot admin, and a moderator of the other server.
+    for presser in (h.mod, h.bob, h.owner2):
+        for label in ("Reroll", "Edit"):
+            answer = await (await h.fake.click(message, label=label, user=presser)).wait_original()
+            assert answer.ephemeral
+            assert f"only {owner} can reroll or edit this image" in answer.content
+            assert "moderator" not in answer.content
+    delete = await (await h.fake.click(message, label="Delete", user=h.owner2)).wait_original()
+    assert f"only {owner} or a moderator can use it" in delete.content
+    spanish = await (
+        await h.fake.click(message, label="Reroll", user=h.mod, locale="es-ES")
+    ).wait_original()
+    assert f"solo {owner} puede repetir o editar esta imagen" in spanish.content
+    assert await h.rows("images") == 1 and await h.balance(h.alice) == 200
+    assert len(h.api.requests) == 1
+
+
 async def test_edit_opens_modal_and_edits_the_image(harness: Harness) -> None:
     rec = await generate(harness)
     message = await rec.wait_original(has_image, timeout=10)
@@ -269,6 +304,87 @@ async def test_edit_opens_modal_and_edits_the_image(harness: Harness) -> None:
     assert await harness.balance(harness.alice) == 100
 
 
+async def test_edit_and_reroll_pressed_before_the_result_is_stored(harness: Harness) -> None:
+    """Regression: results are shown before they are stored (delivery first), and Edit pressed
+    at once answered "That image doesn't exist any more." Now the modal opens at once and
+    the edit waits (after its answer) for the image to be stored; a Reroll pressed at once
+    keeps the job's input image (stored with the result)."""
+    h = harness
+    await h.stop_bot()
+    local = LocalObjectStore(h.settings.local_storage_dir)
+    await local.open()
+    bucket_slow = asyncio.Event()
+    await h.start_bot(store=FlakyStore(local, hold=bucket_slow))
+    source = png(40, 40, "red")
+    rec = await generate(h, "a comet", image=h.fake.upload(source, "a.png"))
+    shown = await rec.wait_original(has_image, timeout=10)
+    (row,) = (await h.app.image_repo.list_by_user(await h.user_id(h.alice), status=None)).items
+    assert not row.is_ready  # shown, not stored yet
+    edit = await h.fake.click(shown, label="Edit", user=h.alice)
+    modal = await edit.wait_modal(timeout=3)
+    assert edit.ack_latency is not None and edit.ack_latency < 3
+    reroll = await h.fake.click(shown, label="Reroll", user=h.alice)
+    submit = await h.fake.submit_modal(modal, {"instruction": "make it purple"}, user=h.alice)
+    for answered in (reroll, submit):
+        assert not (await answered.wait_original()).ephemeral  # the job's own message
+    bucket_slow.set()
+    edited = await submit.wait_original(has_image, timeout=10)
+    rerolled = await reroll.wait_original(has_image, timeout=10)
+    await h.settle()
+    assert "make it purple" in edited.embed_text() and "a comet" in rerolled.embed_text()
+    by_prompt = {request.prompt: request for request in h.api.requests}
+    # The edit starts from the image the member saw; the reroll from the same input.
+    edited_from = by_prompt["make it purple"].history_images[0][1]  # the model's own turn
+    assert hashlib.sha256(edited_from).hexdigest() == shown.attachments[0].sha256
+    comets = [request for request in h.api.requests if request.prompt == "a comet"]
+    assert len(comets) == 2
+    assert all([data for _, data in request.images] == [source] for request in comets)
+    assert await h.balance(h.alice) == 0
+    await assert_ledger_consistent(h.app.db)
+
+
+async def test_results_name_the_model_count_coins_and_an_edit_keeps_its_prompt(
+    harness: Harness,
+) -> None:
+    """Regression: the result showed the model's API id and a bare cost ("Cost 100"), and an
+    edit's result only its instruction under "Generated image"; the gallery said "Size: 0.0
+    MB" and dated images in UTC."""
+    h = harness
+    message = await (await generate(h)).wait_original(has_image, timeout=10)
+    await h.settle()
+    text = message.embed_text()
+    model = h.app.generation.catalog.default.model
+    assert f"Model\n{profile_for(model).name}" in text and model not in text
+    assert "Cost\n100 coins" in text
+    edits = []
+    for instruction in ("make it purple", "add a moon"):
+        modal = await (await h.fake.click(message, label="Edit", user=h.alice)).wait_modal()
+        submit = await h.fake.submit_modal(modal, {"instruction": instruction}, user=h.alice)
+        message = await submit.wait_original(has_image, timeout=10)
+        await h.settle()
+        edits.append(message)
+    first, second = (edit.embeds[0] for edit in edits)
+    assert first["title"] == "Edited image"
+    assert first["description"] == "**Original:** a banana astronaut\n**Edit:** make it purple"
+    assert second["description"] == (
+        "**Original:** a banana astronaut\n**Edit:** make it purple\n**Edit:** add a moon"
+    )
+    # The gallery: a human size, the model's name, a Discord timestamp, a relative date.
+    rec = await h.fake.slash("gallery", {}, user=h.alice, locale="es-ES")
+    page = await rec.wait_original()
+    options = page.selects()[0]["options"]
+    assert all(o["description"].startswith("hace ") for o in options), options
+    chosen = await h.fake.select(page, page.selects()[0]["custom_id"], [options[0]["value"]],
+                                 user=h.alice, locale="es-ES")  # fmt: skip
+    opened = (await chosen.wait_original()).embed_text()
+    size = (await h.app.image_repo.get(options[0]["value"])).metadata["size"]  # type: ignore[union-attr]
+    assert size < 100_000
+    assert f"Tamaño del archivo\n{round(size / 1000)} kB" in opened and "MB" not in opened
+    assert "**Original:** a banana astronaut" in opened and "**Edición:** add a moon" in opened
+    assert re.search(r"Creada\n<t:\d+:f>", opened) and "UTC" not in opened
+    assert f"Modelo\n{profile_for(model).name}" in opened and "Coste\n100 monedas" in opened
+
+
 async def test_edit_with_empty_instruction_is_refused(harness: Harness) -> None:
     rec = await generate(harness)
     message = await rec.wait_original(has_image, timeout=10)
@@ -281,18 +397,48 @@ async def test_edit_with_empty_instruction_is_refused(harness: Harness) -> None:
     assert await harness.balance(harness.alice) == 200
 
 
-async def test_delete_removes_row_and_objects(harness: Harness) -> None:
+async def confirm_delete(harness: Harness, message: FakeMessage, user: FakeUser) -> FakeMessage:
+    """Press Delete, then the private question's "Delete for good"; the question as answered."""
+    asked = await (await harness.fake.click(message, label="Delete", user=user)).wait_original()
+    assert asked.ephemeral and asked.buttons()
+    confirm = await harness.fake.click(asked, label="Delete for good", user=user)
+    await confirm.wait_for(lambda r: "deleted" in (r.target_message.content or ""))  # type: ignore[union-attr]
+    assert confirm.target_message is not None
+    return confirm.target_message
+
+
+async def test_delete_asks_first_then_removes_row_and_objects(harness: Harness) -> None:
+    """Regression: Delete was one click, with no confirmation and no word about coins (the web
+    asks first). It now asks privately, saying the coins are not refunded."""
     rec = await generate(harness)
     message = await rec.wait_original(has_image, timeout=10)
     await harness.settle()
     assert len(await harness.objects()) == 2
-    click = await harness.fake.click(message, label="Delete", user=harness.alice)
-    await click.wait_callback()
-    await click.wait_for(
-        lambda r: "deleted" in (r.target_message.content if r.target_message else "")
-    )
+    asked = await (
+        await harness.fake.click(message, label="Delete", user=harness.alice)
+    ).wait_original()
+    assert asked.ephemeral
+    assert asked.content == "Delete this image for good? Its 100 coins won't be refunded."
+    assert [b["label"] for b in asked.buttons()] == ["Delete for good", "Keep it"]
+    # Nothing happens until it is confirmed; "Keep it" keeps it.
+    keep = await harness.fake.click(asked, label="Keep it", user=harness.alice)
+    await keep.wait_for(lambda r: "Kept" in (r.target_message.content or ""))  # type: ignore[union-attr]
+    assert await harness.rows("images") == 1 and has_image(message) and message.buttons()
+    done = await confirm_delete(harness, message, harness.alice)
+    assert done.content == "🗑️ Image deleted." and not done.buttons()
     assert await harness.rows("images") == 0
     assert await harness.objects() == []
+    # The result itself says so (its buttons would find nothing).
+    await harness.fake.wait_for(lambda: message.content == "🗑️ Image deleted.")
+    assert not has_image(message)
+    assert not message.buttons() and not message.embeds
+    assert await harness.balance(harness.alice) == 200  # not refunded, as it said
+    spanish = await (await generate(harness)).wait_original(has_image, timeout=10)
+    await harness.settle()
+    asked = await (
+        await harness.fake.click(spanish, label="Delete", user=harness.alice, locale="es-ES")
+    ).wait_original()
+    assert asked.content == "¿Borrar esta imagen para siempre? No se devuelven sus 100 monedas."
 
 
 async def test_moderator_may_delete_but_not_reroll(harness: Harness) -> None:
@@ -300,15 +446,9 @@ async def test_moderator_may_delete_but_not_reroll(harness: Harness) -> None:
     message = await rec.wait_original(has_image, timeout=10)
     await harness.settle()
     reroll = await harness.fake.click(message, label="Reroll", user=harness.mod)
-    assert "isn't yours" in (await reroll.wait_original()).content
-    delete = await harness.fake.click(message, label="Delete", user=harness.mod)
-    await delete.wait_callback()
-    await harness.fake.wait_for(lambda: True)
-    await delete.wait_for(lambda r: r.callbacks)
-    for _ in range(50):
-        if await harness.rows("images") == 0:
-            break
-        await asyncio.sleep(0.05)
+    content = (await reroll.wait_original()).content
+    assert "isn't yours" in content and "or a moderator" not in content
+    await confirm_delete(harness, message, harness.mod)
     assert await harness.rows("images") == 0
 
 

@@ -115,7 +115,7 @@ async def test_pro_at_4k_costs_what_is_configured(harness: Harness) -> None:
     message = await rec.wait_original(has_image, timeout=20)
     await harness.settle()
     text = message.embed_text()
-    assert "4K" in text and PRO in text and "300" in text
+    assert "4K" in text and "Nano Banana Pro" in text and PRO not in text and "300 coins" in text
     (attachment,) = message.attachments
     assert attachment.filename.endswith(".jpg")  # Pro answers JPEG
     assert attachment.content_type == "image/jpeg"
@@ -291,7 +291,7 @@ async def test_start_up_goes_on_when_a_leftover_refund_cannot_be_applied(harness
     await harness.stop_bot()
     bot = await harness.start_bot()
     notice = await harness.fake.wait_for_message(
-        lambda m: "couldn't be refunded automatically" in m.content, channel=channel
+        lambda m: "couldn't refund your 100 coins automatically" in m.content, channel=channel
     )
     assert notice.content.startswith(f"<@{harness.alice.id}>") and "100 coins" in notice.content
     failed = await bot.image_repo.get(stuck.id)

@@ -55,7 +55,7 @@ async def test_jobs_left_by_a_crash_are_refunded_at_start(harness: Harness) -> N
         lambda m: "interrupted by a bot restart" in m.content, channel=channel
     )
     assert f"<@{harness.alice.id}>" in notice.content and "a castle" in notice.content
-    assert "100 coins were refunded" in notice.content
+    assert "refunded 100 coins" in notice.content
 
 
 async def test_global_sync_only_when_commands_change(harness: Harness) -> None:
@@ -104,7 +104,7 @@ async def test_close_finishes_running_jobs_and_refunds_queued_ones(harness: Harn
     assert len(shown) == 2 and len(refused) == 3
     for rec in refused:
         assert "restarted before your image was made" in rec.followups[0].content
-        assert "100 coins were refunded" in rec.followups[0].content
+        assert "refunded 100 coins" in rec.followups[0].content
     bot = await harness.start_bot()
     total = sum([await harness.balance(user) for user in people[:4]])
     assert total == 4 * 300 - 2 * 100

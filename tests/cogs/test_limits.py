@@ -241,7 +241,7 @@ async def test_a_result_shown_but_not_stored_stays_shown_and_is_refunded(
         assert shown.components  # Reroll / Edit / Delete while it is being stored
         note = await rec.wait_original(lambda m: "couldn't be kept" in m.content, timeout=20)
         assert has_image(note) and not note.deleted  # the image stays
-        assert "100 coins were refunded" in note.content and not note.components
+        assert "refunded 100 coins" in note.content and not note.components
         await h.settle()
         assert await h.balance(h.alice) == 300
         assert await local.list() == []

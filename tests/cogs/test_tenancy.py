@@ -101,8 +101,11 @@ async def test_moderators_act_on_their_own_servers_images(harness: Harness) -> N
     opened = await harness.fake.slash("gallery", {"image": short_id}, user=harness.mod)
     view = await opened.wait_original()
     assert [b["label"] for b in view.buttons()] == ["Delete"]
-    click = await harness.fake.click(view, label="Delete", user=harness.mod)
-    await click.wait_callback()
+    asked = await (await harness.fake.click(view, label="Delete", user=harness.mod)).wait_original()
+    confirm = await harness.fake.click(asked, label="Delete for good", user=harness.mod)
+    await confirm.wait_callback()
+    await harness.fake.wait_for(lambda: True)
+    await confirm.wait_for(lambda r: "deleted" in (r.target_message.content or ""))  # type: ignore[union-attr]
     assert await harness.rows("images") == 0
 
 
@@ -113,7 +116,7 @@ async def test_a_dm_gallery_shows_your_images_of_every_server(harness: Harness) 
     await harness.app.uploads.upload(payer, png(), filename="there.png", title="from other")
     await alices_image(harness)
     here = await answer(harness, "gallery", {}, user=harness.alice)
-    assert "1 images" in here
+    assert "1 image" in here and "1 images" not in here
     dm = await harness.fake.slash("gallery", {}, user=harness.alice, dm=True)
     assert "2 images" in (await dm.wait_original()).embed_text()
     text = await answer(harness, "gallery", {"user": harness.bob}, user=harness.alice, dm=True)

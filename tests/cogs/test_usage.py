@@ -36,8 +36,10 @@ async def make(harness: Harness, user: FakeUser, prompt: str, **options: object)
     assert has_image(await rec.wait_original(lambda m: has_image(m) or m.ephemeral, timeout=15))
 
 
-async def usage(harness: Harness, user: FakeUser, **options: object) -> FakeMessage:
-    rec = await harness.fake.slash("usage", options, user=user)
+async def usage(
+    harness: Harness, user: FakeUser, locale: str = "en-US", **options: object
+) -> FakeMessage:
+    rec = await harness.fake.slash("usage", options, user=user, locale=locale)
     return await rec.wait_original(lambda m: m.ephemeral and not m.loading, timeout=15)
 
 
@@ -81,11 +83,11 @@ async def test_usage_figures_match_the_rows_and_the_ledger_with_a_readable_chart
     assert today[0] == 2 and month[0] == 3 and last[0] == 1
     assert f"Today\n{today[0]} images · {format_usd(today[1])}" in text
     assert f"This month\n{month[0]} images · {format_usd(month[1])}" in text
-    assert f"Last month\n{last[0]} images · {format_usd(last[1])}" in text
+    assert f"Last month\n{last[0]} image · {format_usd(last[1])}" in text
     # A Pro 4K image is Google's $0.24 plus its prompt and thoughts.
     pro_4k = await money(harness, "image_size = ?", ("4K",))
     assert 240_000 <= pro_4k[1] < 250_000
-    assert f"gemini-3-pro-image · 4K: 1 images · {format_usd(pro_4k[1])}" in text
+    assert f"gemini-3-pro-image · 4K: 1 image · {format_usd(pro_4k[1])}" in text
     # Coins paid, against the ledger (all four jobs were paid from this server's wallets).
     paid = await harness.app.db.fetchval(
         "SELECT -SUM(t.delta) FROM coin_transactions t JOIN wallets w ON w.id = t.wallet_id "
@@ -99,7 +101,7 @@ async def test_usage_figures_match_the_rows_and_the_ledger_with_a_readable_chart
     bob = await money(
         harness, "user_id = ? AND month = ?", (await harness.user_id(harness.bob), "2026-03")
     )
-    assert f"1. <@{harness.bob.id}> 1 images · {format_usd(bob[1])}" in members
+    assert f"1. <@{harness.bob.id}> 1 image · {format_usd(bob[1])}" in members
     assert f"2. <@{harness.alice.id}> 2 images" in members
     # The server's budget left; the host's own budget is not shown to moderators.
     assert f"This server, this month: {format_usd(5_000_000 - month[1])} left of $5.00" in text
@@ -131,8 +133,25 @@ async def test_usage_is_for_moderators_and_bot_admins_see_every_server(
     await harness.start_bot(admin_user_ids=[harness.bob.id], monthly_budget_usd="10")
     everything = await usage(harness, harness.bob, server="all")
     text = everything.embed_text()
-    assert "Image usage of every server" in text and f"`{harness.guild.id}`: 1 images" in text
+    assert "Image usage of every server" in text and f"`{harness.guild.id}`: 1 image ·" in text
     assert "Whole bot, this month: $9.96 left of $10.00" in text
     one = await usage(harness, harness.bob, server=str(harness.other.id))
     assert f"Image usage of server {harness.other.id}" in one.embed_text()
     assert "Today\n0 images · $0.00" in one.embed_text()
+
+
+async def test_usage_in_spanish_has_spanish_months_plurals_and_chart(harness: Harness) -> None:
+    """Regression: /uso said "April 2026" and "1 imágenes", and its chart spoke English."""
+    harness.app.budgets.clock = Clock(datetime(2026, 3, 9, 15, tzinfo=UTC))
+    await make(harness, harness.alice, "one")
+    message = await usage(harness, harness.mod, locale="es-ES")
+    text = message.embed_text()
+    assert "Hoy\n1 imagen · $" in text and "1 imágenes" not in text
+    assert "100 monedas pagadas" in text
+    assert "Este mes\n1 imagen ·" in text and "El mes pasado\n0 imágenes · $0.00" in text
+    assert "precios de lista de Google de diciembre de 2026" in text and "December" not in text
+    chart = message.attachments[0]
+    assert chart.description is not None and "Últimos 30 días" in chart.description
+    english = await usage(harness, harness.mod)
+    assert "Today\n1 image · $" in english.embed_text()
+    assert "list prices of December 2026" in english.embed_text()

@@ -5,6 +5,7 @@ Used to prove that a failed write never leaves coins taken, objects orphaned or 
 
 from __future__ import annotations
 
+import asyncio
 import random
 from collections.abc import Callable
 
@@ -12,7 +13,9 @@ from storage.objects import ObjectStore, StorageError
 
 
 class FlakyStore:
-    """Delegates to `inner`, failing `put` when `fail_put(key)` says so (or at `rate`)."""
+    """Delegates to `inner`, failing `put` when `fail_put(key)` says so (or at `rate`); with
+    `hold`, every `put` first waits for that event (a slow bucket: results stay shown but not
+    yet stored for as long as a test needs)."""
 
     def __init__(
         self,
@@ -21,14 +24,18 @@ class FlakyStore:
         rate: float = 0.0,
         rng: random.Random | None = None,
         fail_put: Callable[[str], bool] | None = None,
+        hold: asyncio.Event | None = None,
     ) -> None:
         self.inner = inner
+        self.hold = hold
         self.rate = rate
         self.rng = rng or random.Random(0)
         self.fail_put = fail_put
         self.failed_puts = 0
 
     async def put(self, key: str, data: bytes, content_type: str) -> None:
+        if self.hold is not None:
+            await self.hold.wait()
         if (self.fail_put is not None and self.fail_put(key)) or (
             self.rate and self.rng.random() < self.rate
         ):

@@ -317,6 +317,20 @@ class Scenario:
             if op == "edit" and presser is owner:
                 await self._edit(rec, owner)
             await self._track(rec, op, presser)
+            if op == "delete":
+                await self._confirm_delete(rec, presser)
+
+    async def _confirm_delete(self, rec: InteractionRecord, presser: FakeUser) -> None:
+        """Delete asks first (privately): confirm it, as a member would."""
+        epoch = self.epoch
+        try:
+            asked = await rec.wait_original(timeout=10)
+        except TimeoutError:
+            return  # the bot died: tracked anyway
+        if epoch != self.epoch or not asked.buttons():
+            return  # refused (not theirs, deleted already)
+        confirm = await self.fake.click(asked, label="Delete for good", user=presser)
+        await self._track(confirm, "delete_confirm", presser)
 
     async def _edit(self, rec: InteractionRecord, owner: FakeUser) -> None:
         epoch = self.epoch
@@ -398,6 +412,8 @@ def _outcome(rec: InteractionRecord) -> str:
     if rec.modal is not None:
         return "modal"
     text = " ".join(m.content for m in versions)
+    if "for good?" in text:
+        return "asked_to_confirm"
     if "refunded" in text:
         return "failed_refunded"
     for phrase, name in (

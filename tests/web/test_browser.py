@@ -1,6 +1,7 @@
 """The web gallery in a real browser: Debian's chromium driven by Playwright (no browser
-download). Sign in with Discord (the fake), see the grid, open an image, delete one; a screenshot
-of the grid is written to bench/results/web-gallery.png."""
+download). Sign in with Discord (the fake), see the grid, open an image, delete one; every page
+on the way is checked with axe-core (tests/web/axe.py); a screenshot of the grid is written to
+bench/results/web-gallery.png."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from tests.fakes.nanobanana_server import render_png
+from tests.web.axe import audit, axe_script
 from tests.web.conftest import Web, enable_sign_in
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -35,6 +37,7 @@ async def test_sign_in_browse_open_and_delete(web: Web) -> None:
     if not HAVE_CHROMIUM:
         pytest.skip("Debian's chromium is not installed (make test installs it as root)")
     playwright_api = pytest.importorskip("playwright.async_api")
+    axe = axe_script()
     h = web.h
     await enable_sign_in(web)
     payer = await h.payer(h.alice)
@@ -49,8 +52,10 @@ async def test_sign_in_browse_open_and_delete(web: Web) -> None:
             page = await browser.new_page(viewport={"width": 1200, "height": 760})
             page.set_default_timeout(15_000)
             await page.goto(f"{web.url}/")
+            await audit(page, axe, "the home page")
             await page.click("#sign-in")
             await page.wait_for_url(f"{web.url}/servers/{h.guild.id}")
+            await audit(page, axe, "a server's grid")
             cards = page.locator("#grid li")
             assert await cards.count() == len(TITLES)
             assert "Signed in as alice" in await page.inner_text("header")
@@ -69,11 +74,21 @@ async def test_sign_in_browse_open_and_delete(web: Web) -> None:
             assert TITLES[-1] in await page.inner_text("h1")
             details = await page.inner_text(".details")
             assert "360×640" in details and "Uploaded" in details and "UTC" in details
+            await audit(page, axe, "an image's page")
             await page.click("#delete")
             await page.wait_for_selector("#confirm-delete")
+            await audit(page, axe, "the delete confirmation")
             await page.click("#confirm-delete")
             await page.wait_for_selector("p.notice[role=status]")
             assert await page.locator("#grid li").count() == len(TITLES) - 1
+            await audit(page, axe, "the grid after a deletion")
+            await page.goto(f"{web.url}/all")
+            results = await audit(page, axe, "the all-servers grid")
+            passed = {rule["id"] for rule in results["passes"]}
+            assert {"color-contrast", "page-has-heading-one"} <= passed
+            assert (await page.inner_text("h1")).strip()
+            await page.goto(f"{web.url}/servers/{h.guild.id}/images/not-an-image")
+            await audit(page, axe, "a not-found page")
         finally:
             await browser.close()
     assert await h.rows("images") == len(TITLES) - 1

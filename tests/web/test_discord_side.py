@@ -55,7 +55,10 @@ async def test_token_create_list_use_revoke(web: Web, tmp_path: Path) -> None:
     message = await rec.wait_original()
     assert message.ephemeral and "shown only this once" in message.content
     secret = next(w for w in message.content.split() if w.startswith("nbt_"))
-    assert f"{web.url}/api/v1/me" in message.content
+    # Regression: without WEB_BASE_URL it showed members a curl line to the host's loopback
+    # address; now it says the owner hasn't given the API a public address.
+    assert web.url not in message.content and "curl" not in message.content
+    assert "127.0.0.1" not in message.content and "WEB_BASE_URL" in message.content
     # Only a hash is stored.
     if h.app.db.dialect.is_postgres:
         rows = await h.app.db.fetchall("SELECT * FROM api_tokens")
@@ -76,13 +79,21 @@ async def test_token_create_list_use_revoke(web: Web, tmp_path: Path) -> None:
     await assert_ledger_consistent(h.app.db)
 
 
+async def test_token_create_shows_how_to_use_it_at_the_public_address(web: Web) -> None:
+    h = await start_public(web)
+    rec = await h.fake.slash("token create", {"name": "my-script"}, user=h.alice)
+    content = (await rec.wait_original()).content
+    secret = next(w for w in content.split() if w.startswith("nbt_"))
+    assert f"curl -H 'Authorization: Bearer {secret}' {BASE}/api/v1/me" in content
+
+
 async def test_token_refusals(web: Web) -> None:
     h = web.h
     for n in range(5):
         rec = await h.fake.slash("token create", {"name": f"t{n}"}, user=h.bob)
         await rec.wait_original()
     rec = await h.fake.slash("token create", {}, user=h.bob)
-    assert "already have 5 active tokens" in (await rec.wait_original()).content
+    assert "most active tokens allowed in this server (5)" in (await rec.wait_original()).content
     rec = await h.fake.slash("token revoke", {"id": "nope"}, user=h.bob)
     assert "no active token nope" in (await rec.wait_original()).content
     rec = await h.fake.slash("token create", {"name": "x" * 41}, user=h.bob)

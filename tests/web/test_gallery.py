@@ -104,6 +104,11 @@ async def test_only_your_own_images_per_server(web: Web) -> None:
                 assert status == 404, path
         status, html = await page(http, f"{web.url}/servers/{h.guild.id}/images/{mine[0]}")
         assert status == 200 and "pic 0" in html and "30×20" in html and "UTC" in html
+        # A human file size (it said "0.0 MB") and the cost in coins.
+        size = (await h.app.image_repo.get(mine[0])).metadata["size"]  # type: ignore[union-attr]
+        assert f"30×20 · {size} bytes" in html and " MB" not in html
+        cost = h.settings.upload_cost
+        assert f"<dd>{cost} coin{'s' if cost != 1 else ''}</dd>" in html
         async with http.get(f"{web.url}/media/{mine[0]}/download") as r:
             assert r.status == 200 and "attachment" in r.headers["Content-Disposition"]
             assert (await r.read()).startswith(b"\x89PNG")

@@ -68,7 +68,9 @@ def test_remix_is_the_owners_in_the_images_server(rules: PermissionService) -> N
     in_a = image(A)
     rules.check_remix_image(actor(OWNER, A), in_a, "<@1>")
     for who, key in (
-        (actor(OTHER, A, manages=True), "error.not_yours"),
+        (actor(OTHER, A), "error.remix_owner_only"),
+        (actor(OTHER, A, manages=True), "error.remix_owner_only"),
+        (actor(OTHER, A, admin=True), "error.remix_owner_only"),
         (actor(OWNER, B), "error.remix_other_server"),
         (actor(OWNER, None), "error.remix_in_server"),
     ):
