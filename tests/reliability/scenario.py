@@ -106,6 +106,9 @@ class Figures:
     shards: int = 1
     backend: str = "sqlite"
     refunded_and_delivered: int = 0
+    # Shown, then not stored (storage failed for good, or the process was killed first):
+    # refunded by design.
+    delivered_unsaved: int = 0
     stuck_jobs: int = 0
     # What the images cost the host: Google's bill (every answer with images the fake API
     # gave, priced by the table) and the bot's own books, against the budgets.
@@ -144,6 +147,7 @@ class Figures:
                 "orphans": self.orphans,
                 "stuck_jobs": self.stuck_jobs,
                 "refunded_and_delivered": self.refunded_and_delivered,
+                "delivered_unsaved": self.delivered_unsaved,
                 "images_by_status": self.images_by_status,
                 "failed_generations": self.failed_generations,
                 "refunded_at_restart": self.refunded_at_restart,
@@ -511,7 +515,8 @@ async def check_invariants(
         "(SELECT COALESCE(SUM(delta), 0) FROM coin_transactions t WHERE t.image_id = i.id "
         " AND t.kind = 'REFUND') AS refunded, "
         "(SELECT COUNT(*) FROM coin_transactions t WHERE t.image_id = i.id "
-        " AND t.kind = 'REFUND' AND t.wallet_id IS DISTINCT FROM i.wallet_id) AS misdirected "
+        " AND t.kind = 'REFUND' AND t.wallet_id IS DISTINCT FROM i.wallet_id) AS misdirected, "
+        "i.metadata "
         "FROM images i WHERE i.type = 'GENERATED' AND i.status = 'FAILED'"
     )
     figures.failed_generations = len(refunds)
@@ -520,8 +525,16 @@ async def check_invariants(
         if row["refunds"] > 1:
             figures.double_refunds += 1
         if delivered is not None and row["id"][:8] in delivered:
-            figures.refunded_and_delivered += 1
-            problems.append(f"failed image {row['id']} was refunded and delivered")
+            # Delivery comes first: an answer shown whose storing then failed for good, or
+            # whose process was killed before it was stored, is refunded by design (the
+            # member keeps the picture, not a gallery entry). Any other failure must not
+            # have been shown.
+            error = str(json.loads(row["metadata"]).get("error") or "")
+            if error.startswith(("storage", "interrupted")):
+                figures.delivered_unsaved += 1
+            else:
+                figures.refunded_and_delivered += 1
+                problems.append(f"failed image {row['id']} was refunded and delivered ({error})")
         if row["refunds"] != expected or row["refunded"] != row["coins_used"]:
             problems.append(
                 f"failed image {row['id']}: {row['refunds']} refunds of "
