@@ -24,7 +24,14 @@ from web.api import image_response
 from web.context import STYLESHEET, WebContext, context_of
 from web.language import language_of
 from web.oauth import DiscordOAuth
-from web.sessions import Session, Sessions, SignInError, check_csrf, safe_next
+from web.sessions import (
+    Session,
+    Sessions,
+    SignInError,
+    check_csrf,
+    redirect_location,
+    safe_next,
+)
 
 PAGE_SIZE = 24
 ALL = "all"
@@ -173,7 +180,8 @@ async def callback(request: web.Request) -> web.StreamResponse:
         for g in account.guilds
         if ctx.directory.server(g.id) is not None and ctx.callers.permissions.guild_allowed(g.id)
     ]
-    response = web.HTTPFound(next_path if next_path != "/" else "/")
+    # Checked again as the header is written (see `redirect_location`).
+    response = web.HTTPFound(redirect_location(next_path))
     sessions.forget_sign_in(response)
     sessions.start(response, account.id, account.name, shared)
     raise response

@@ -10,12 +10,15 @@ lasts a week and is signed, so it can't be forged or edited.
 from __future__ import annotations
 
 import hmac
+import re
 import secrets
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit
 
 from aiohttp import web
 from itsdangerous import BadSignature, URLSafeTimedSerializer
+from yarl import URL
 
 SESSION_COOKIE = "nb_session"
 STATE_COOKIE = "nb_signin"
@@ -118,8 +121,38 @@ def check_csrf(session: Session, submitted: str | None) -> bool:
     return bool(submitted) and hmac.compare_digest(session.csrf, str(submitted))
 
 
+# Longest `next` path kept after sign-in (a real gallery path is far shorter).
+MAX_NEXT_CHARS = 1000
+# Characters a path to come back to may hold: RFC 3986's unreserved, sub-delims, ":", "@",
+# "/", "?" and "%" (for escapes); anything else (whitespace, controls, backslashes, non-ASCII
+# look-alike slashes) means it was not made by this site.
+_PATH_CHARS = re.compile(r"[A-Za-z0-9\-._~!$&'()*+,;=:@/?%]+")
+# Escapes that decode to a separator or a control character: a browser or a proxy that
+# decodes them would see another host.
+_BAD_ESCAPE = re.compile(r"%(?:2f|5c|[01][0-9a-f]|7f)", re.IGNORECASE)
+
+
 def safe_next(path: str) -> str:
-    """Only a path on this site (never //host or a full URL): no open redirects."""
-    if not path.startswith("/") or path.startswith("//") or "\\" in path:
+    """Where to go after sign-in: `path` if it is a path on this site, else "/".
+
+    Parsed, not pattern-matched: only printable ASCII path characters (so no tab, newline or
+    other control character that a URL parser would drop to make `//host`), no backslash, no
+    escaped slash, backslash or control character, no scheme or host, a single leading "/"."""
+    if not path or len(path) > MAX_NEXT_CHARS or not _PATH_CHARS.fullmatch(path):
+        return "/"
+    if _BAD_ESCAPE.search(path):
+        return "/"
+    parts = urlsplit(path)
+    if parts.scheme or parts.netloc or not parts.path.startswith("/"):
+        return "/"
+    if parts.path.startswith("//") or parts.fragment:
         return "/"
     return path
+
+
+def redirect_location(path: str) -> str:
+    """The Location header for `path` (checked with `safe_next`), checked again as yarl
+    writes it: the header a browser sees must itself be a path on this site."""
+    checked = safe_next(path)
+    written = str(URL(checked))
+    return written if safe_next(written) == written else "/"
