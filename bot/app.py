@@ -222,6 +222,7 @@ class NanoBananaBot(commands.AutoShardedBot):
             wallets=self.wallets,
             permissions=self.permissions,
             moderation=self.moderation,
+            limits=self.limits,
         )
         self.generation = GenerationService(
             images=self.image_repo,
@@ -247,8 +248,6 @@ class NanoBananaBot(commands.AutoShardedBot):
             store=self.store,
             max_bytes=settings.max_upload_bytes,
             max_pixels=settings.max_upload_pixels,
-            limits=self.limits,
-            rate=settings.rate_limits["upload"],
             imagework=self.imagework,
             process=self.process,
         )

@@ -229,9 +229,10 @@ async def upload_image(request: web.Request) -> web.Response:
     ctx = context_of(request)
     caller = await authenticate(request)
     limit = ctx.settings.max_upload_bytes
-    # The same steps as /upload: the per-member limit, the text, the server's rules and the
-    # price before the bytes; then UploadService checks and stores them.
-    ctx.uploads.take_turn(caller.actor.discord_id)
+    # The same steps as /upload: the per-member limit (the server's rate, the same bucket),
+    # the text, the server's rules and the price before the bytes; then UploadService checks
+    # and stores them.
+    ctx.members.take_turn(caller.actor.discord_id, caller.token.guild_id, "upload")
     check_length(request, limit + _SLACK)
     form = await read_form(request, file_fields=("image",), max_file_bytes=limit)
     title, description = form.fields.get("title"), form.fields.get("description")
@@ -255,6 +256,8 @@ async def upload_image(request: web.Request) -> web.Response:
 async def generate_image(request: web.Request) -> web.Response:
     ctx = context_of(request)
     caller = await authenticate(request)
+    # As /generate: the member's turn at the server's rate first (the same bucket).
+    ctx.members.take_turn(caller.actor.discord_id, caller.token.guild_id, "generate")
     generation = ctx.generation
     limit = ctx.settings.max_upload_bytes
     check_length(request, len(_GENERATE_FILES) * limit + _SLACK)
