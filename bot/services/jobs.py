@@ -116,6 +116,9 @@ class Job:
     shown: bool = False
     # What the member's jobs are counted by (their Discord id, else their user id).
     slot_key: Hashable = ""
+    # The server's daily image cap when the job was reserved (None: none): further images
+    # of the answer beyond it are dropped, not stored (BudgetService.keep_images).
+    daily_image_cap: int | None = None
     # time.monotonic() when each step ended (queued, started, api_sent, api_answered,
     # decoded, delivering, delivered, thumbnails, stored, committed): logs and benchmarks.
     marks: dict[str, float] = field(default_factory=dict)
