@@ -3,6 +3,7 @@ bodies and cursors made to crash the server."""
 
 from __future__ import annotations
 
+import base64
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack
 from pathlib import Path
@@ -10,11 +11,14 @@ from typing import Any
 
 import aiohttp
 import pytest
+from yarl import URL
 
 from tests.cogs.conftest import make_harness, png
+from tests.conftest import fresh_database, shared_pg_server
 from tests.fakes.discord_server import InteractionRecord
+from tests.pg_server import PostgresUnavailable
 from tests.storage.helpers import assert_ledger_consistent
-from tests.web.conftest import Web
+from tests.web.conftest import Web, enable_sign_in, sign_in
 
 GENERATE = "/api/v1/images/generate"
 UPLOAD = "/api/v1/images/upload"
@@ -96,3 +100,110 @@ def upload_form(name: str) -> aiohttp.FormData:
     form = aiohttp.FormData()
     form.add_field("image", png(), filename=name, content_type="image/png")
     return form
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+async def on_both(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Web]:
+    """The web harness on SQLite and on PostgreSQL."""
+    overrides: dict[str, Any] = {}
+    async with AsyncExitStack() as stack:
+        if request.param == "postgresql":
+            try:
+                server = shared_pg_server()
+            except PostgresUnavailable as error:
+                pytest.skip(str(error))
+            overrides["database_url"] = await stack.enter_async_context(fresh_database(server))
+        harness = await make_harness(stack, tmp_path, web=True, **overrides)
+        http = await stack.enter_async_context(aiohttp.ClientSession())
+        yield Web(harness, http)
+
+
+def forged_cursor(text: str) -> str:
+    """A cursor in the shape the API gives, holding `text` (JSON-escaped, as any client can
+    write it) as its row id."""
+    raw = ('["2026-01-01T00:00:00+00:00", "' + text + '"]').encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+@pytest.mark.parametrize(
+    "cursor",
+    [
+        forged_cursor("\\ud800"),  # a lone surrogate, JSON-escaped
+        forged_cursor("\\u0000"),  # a NUL (PostgreSQL text can't hold one)
+        forged_cursor("x\\u0000y"),
+        "%ED%A0%80",  # a lone surrogate as (invalid) UTF-8
+        "%00",
+        "%F0%9F%8D%8C" * 300,
+    ],
+)
+async def test_hostile_cursors_are_400_on_both_databases(on_both: Web, cursor: str) -> None:
+    web = on_both
+    h = web.h
+    await enable_sign_in(web)
+    token = await web.token(h.alice)
+    await web.upload(h.alice, 2)
+    url = URL(f"{web.url}/api/v1/images?limit=1&cursor={cursor}", encoded=True)
+    async with web.http.get(url, headers={"Authorization": f"Bearer {token}"}) as response:
+        body = await response.json()
+    assert response.status == 400 and body["error"]["code"] == "api_bad_cursor", body
+    # The web gallery's grid: back to the first page, never an error page.
+    http = await sign_in(web, h.alice)
+    async with http:
+        grid = URL(f"{web.url}/servers/{h.guild.id}?cursor={cursor}", encoded=True)
+        async with http.get(grid, allow_redirects=False) as response:
+            assert response.status == 302, await response.text()
+            assert response.headers["Location"] == f"/servers/{h.guild.id}"
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b'{"prompt": "a \\ud800 banana"}',  # a lone surrogate
+        b'{"prompt": "a banana", "model": "\\udfff"}',
+        b'{"prompt": ' + b"[" * 100_000 + b"]" * 100_000 + b"}",  # RecursionError
+        b"[" * 100_000,
+    ],
+    ids=["surrogate-prompt", "surrogate-model", "deep", "deep-unclosed"],
+)
+async def test_hostile_json_is_a_client_error(web: Web, body: bytes) -> None:
+    h = web.h
+    token = await web.token(h.alice)
+    await h.payer(h.alice)
+    before = await h.counts()
+    status, answer, _ = await web.call(
+        "POST", GENERATE, token, data=body, headers={"Content-Type": "application/json"}
+    )
+    assert 400 <= status < 500, answer
+    assert answer["error"]["code"] in ("api_bad_json", "api_not_text", "prompt_empty"), answer
+    assert await h.counts() == before
+    assert h.api.requests == []
+
+
+def multipart(name: bytes, value: bytes = b"x", filename: bytes | None = None) -> bytes:
+    disposition = b'form-data; name="' + name + b'"'
+    if filename is not None:
+        disposition += b'; filename="' + filename + b'"'
+    return b"--B\r\nContent-Disposition: " + disposition + b"\r\n\r\n" + value + b"\r\n--B--\r\n"
+
+
+@pytest.mark.parametrize("path", [GENERATE, UPLOAD])
+@pytest.mark.parametrize(
+    "body",
+    [
+        multipart(b"pro\x08mpt"),  # a control character in a part's name
+        multipart(b"\x17"),
+        multipart(b"image", png(), filename=b"a\x01.png"),
+        multipart(b"prompt", b"a \xed\xa0\x80 banana"),  # a surrogate as (invalid) UTF-8
+        b'--B\r\nContent-Disposition: form-data; name="prompt"\r\n\r\nunterminated',
+    ],
+    ids=["control-name", "control-only", "control-filename", "surrogate-value", "truncated"],
+)
+async def test_hostile_multipart_is_a_client_error(web: Web, path: str, body: bytes) -> None:
+    h = web.h
+    token = await web.token(h.alice)
+    await h.payer(h.alice)
+    before = await h.counts()
+    headers = {"Content-Type": "multipart/form-data; boundary=B"}
+    status, answer, _ = await web.call("POST", path, token, data=body, headers=headers)
+    assert 400 <= status < 500, answer
+    assert await h.counts() == before
