@@ -40,6 +40,7 @@ from bot.services.settings import GuildSettingsService
 from bot.services.tokens import TokenService
 from bot.services.uploads import UploadService
 from bot.services.wallets import WalletService
+from bot.services.websessions import WebSessionService
 from storage.api_tokens import ApiTokenRepository
 from storage.db import Database, open_database
 from storage.guild_settings import GuildSettingsRepository
@@ -50,6 +51,7 @@ from storage.objects import LocalObjectStore, ObjectStore, S3ObjectStore
 from storage.usage import UsageRepository
 from storage.users import UserRepository
 from storage.wallets import WalletRepository
+from storage.web_sessions import WebSessionRepository
 from web.context import WebContext
 from web.server import WebServer
 
@@ -254,6 +256,7 @@ class NanoBananaBot(commands.AutoShardedBot):
         self.uploads.on_uploaded = self.moderation.image_created
         self.tokens = TokenService(ApiTokenRepository(self.db))
         self.directory = DiscordDirectory(self)
+        self.web_sessions = WebSessionService(WebSessionRepository(self.db), self.directory)
         self.callers = CallerService(
             tokens=self.tokens,
             members=self.members,
@@ -321,6 +324,7 @@ class NanoBananaBot(commands.AutoShardedBot):
             uploads=self.uploads,
             generation=self.generation,
             directory=self.directory,
+            web_sessions=self.web_sessions,
             secret=await self.web_secret(),
         )
         server = WebServer(context, host=self.settings.web_host, port=self._web_port)

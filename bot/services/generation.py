@@ -892,9 +892,7 @@ class GenerationService:
         try:
             kept = await self._persist(
                 f"job {job.id}: counting its images",
-                functools.partial(
-                    self.budgets.keep_images, job.id, images, job.daily_image_cap
-                ),
+                functools.partial(self.budgets.keep_images, job.id, images, job.daily_image_cap),
                 budget=min(self.retry_seconds, 10.0),
             )
         except Exception as error:

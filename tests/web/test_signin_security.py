@@ -10,7 +10,7 @@ import aiohttp
 import pytest
 from yarl import URL
 
-from tests.web.conftest import Web, enable_sign_in
+from tests.web.conftest import CSRF, Web, enable_sign_in, page, sign_in
 from web.sessions import safe_next
 
 # Raw query strings, as an attacker would put them in a link (already percent-encoded).
@@ -89,3 +89,58 @@ async def test_next_after_sign_in_never_leaves_the_site(web: Web, raw: str) -> N
 )
 def test_safe_next(path: str, expected: str) -> None:
     assert safe_next(path) == expected
+
+
+async def session_cookie(http: aiohttp.ClientSession) -> str:
+    cookie = http.cookie_jar.filter_cookies(URL("http://127.0.0.1/"))
+    return cookie["nb_session"].value
+
+
+async def test_a_session_cookie_replayed_after_sign_out_is_refused(web: Web) -> None:
+    h = web.h
+    await enable_sign_in(web)
+    await web.upload(h.alice, 1)
+    http = await sign_in(web, h.alice)
+    async with http:
+        stolen = await session_cookie(http)
+        status, html = await page(http, f"{web.url}/all")
+        assert status == 200 and "Signed in as alice" in html
+        csrf = CSRF.search(html)
+        assert csrf is not None
+        async with http.post(f"{web.url}/logout", data={"csrf": csrf[1]},
+                             allow_redirects=False) as r:  # fmt: skip
+            assert r.status == 302
+    # The same cookie, replayed from elsewhere after sign-out: signed in as nobody.
+    async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as replay:
+        replay.cookie_jar.update_cookies({"nb_session": stolen}, response_url=URL(web.url))
+        for path in ("/all", f"/servers/{h.guild.id}"):
+            status, _ = await page(replay, f"{web.url}{path}")
+            assert status == 302, path
+        status, html = await page(replay, f"{web.url}/")
+        assert "Signed in as" not in html
+    # Another session of hers (another browser) is not signed out by this one.
+    other = await sign_in(web, h.alice)
+    async with other:
+        status, _ = await page(other, f"{web.url}/all")
+        assert status == 200
+
+
+async def test_a_member_who_left_loses_the_servers_gallery(web: Web) -> None:
+    """Membership is checked again as tokens check it (each visit, at most MEMBER_TTL old):
+    a member who left a server no longer sees its gallery with a session from before."""
+    h = web.h
+    await enable_sign_in(web)
+    h.app.directory.ttl = 0.0  # (the bot reuses a member look-up for a minute)
+    (image_id,) = await web.upload(h.owner2, 1)
+    await web.upload(h.owner2, 1, guild=h.other)
+    http = await sign_in(web, h.owner2)
+    async with http:
+        status, html = await page(http, f"{web.url}/servers/{h.guild.id}")
+        assert status == 200 and "Banana Club" in html and "Other Club" in html
+        del h.guild.members[h.owner2.id]  # owner2 leaves Banana Club
+        for path in (f"/servers/{h.guild.id}", f"/servers/{h.guild.id}/images/{image_id}"):
+            status, _ = await page(http, f"{web.url}{path}")
+            assert status == 404, path
+        # Her other server is still hers, and Banana Club is gone from her list.
+        status, html = await page(http, f"{web.url}/servers/{h.other.id}")
+        assert status == 200 and "Other Club" in html and "Banana Club" not in html
