@@ -60,8 +60,8 @@ def sessions_of(ctx: WebContext) -> Sessions:
     return Sessions(ctx.secret, secure=ctx.secure_cookies)
 
 
-# Where `sessions` leaves the request's session (None: not signed in).
-_SESSION = "nanobanana.session"
+# Where `sessions` leaves the request's session (absent: not signed in).
+_SESSION = web.RequestKey("session", Session)
 # Paths that never need to know who is signed in.
 _NO_SESSION = ("/api/", "/static/", "/healthz")
 
@@ -71,7 +71,9 @@ async def sessions(request: web.Request, handler: Handler) -> web.StreamResponse
     """Looks the visitor's session up on the server once per page request (a cookie whose
     session was signed out, or has expired, signs nobody in)."""
     if not request.path.startswith(_NO_SESSION):
-        request[_SESSION] = await _load_session(request)
+        session = await _load_session(request)
+        if session is not None:
+            request[_SESSION] = session
     return await handler(request)
 
 
@@ -83,8 +85,7 @@ async def _load_session(request: web.Request) -> Session | None:
 
 def session_of(request: web.Request) -> Session | None:
     """The signed-in visitor of a page request (see `sessions`)."""
-    value = request.get(_SESSION)
-    return value if isinstance(value, Session) else None
+    return request.get(_SESSION)
 
 
 def oauth_of(ctx: WebContext) -> DiscordOAuth | None:

@@ -29,22 +29,19 @@ async def moderator(web: Web, sub: str, options: dict[str, Any]) -> None:
     assert (await rec.wait_original()).ephemeral
 
 
-@pytest.mark.parametrize(
-    "prompt",
-    [
-        "a ban\u3164ana split",  # Hangul filler inside a word
-        "a ban\uffa0ana split",  # half-width Hangul filler
-        "a ʙᴀɴᴀɴᴀ split",  # small capitals
-    ],
-)
-async def test_blocklist_refuses_disguised_words_over_the_api(web: Web, prompt: str) -> None:
+async def test_blocklist_refuses_disguised_words_over_the_api(web: Web) -> None:
     h = web.h
     token = await web.token(h.alice)
     await moderator(web, "blocklist add", {"entry": "banana"})
     await h.payer(h.alice)  # her wallet exists (opening it is not what is checked here)
     before = await h.counts()
-    _, body, _ = await web.call("POST", GENERATE, token, json={"prompt": prompt}, expect=422)
-    assert body["error"]["code"] == "blocklist_prompt_blocked"
+    for prompt in (
+        "a ban\u3164ana split",  # Hangul filler inside a word
+        "a ban\uffa0ana split",  # half-width Hangul filler
+        "a ʙᴀɴᴀɴᴀ split",  # small capitals
+    ):
+        status, body, _ = await web.call("POST", GENERATE, token, json={"prompt": prompt})
+        assert status == 422 and body["error"]["code"] == "blocklist_prompt_blocked", prompt
     assert await h.counts() == before
     assert h.api.requests == []  # never sent to Google
     await assert_ledger_consistent(h.app.db)
@@ -125,56 +122,54 @@ def forged_cursor(text: str) -> str:
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 
-@pytest.mark.parametrize(
-    "cursor",
-    [
-        forged_cursor("\\ud800"),  # a lone surrogate, JSON-escaped
-        forged_cursor("\\u0000"),  # a NUL (PostgreSQL text can't hold one)
-        forged_cursor("x\\u0000y"),
-        "%ED%A0%80",  # a lone surrogate as (invalid) UTF-8
-        "%00",
-        "%F0%9F%8D%8C" * 300,
-    ],
-)
-async def test_hostile_cursors_are_400_on_both_databases(on_both: Web, cursor: str) -> None:
+HOSTILE_CURSORS = [
+    forged_cursor("\\ud800"),  # a lone surrogate, JSON-escaped
+    forged_cursor("\\u0000"),  # a NUL (PostgreSQL text can't hold one)
+    forged_cursor("x\\u0000y"),
+    "%ED%A0%80",  # a lone surrogate as (invalid) UTF-8
+    "%00",
+    "%F0%9F%8D%8C" * 300,
+]
+
+
+async def test_hostile_cursors_are_400_on_both_databases(on_both: Web) -> None:
     web = on_both
     h = web.h
     await enable_sign_in(web)
     token = await web.token(h.alice)
     await web.upload(h.alice, 2)
-    url = URL(f"{web.url}/api/v1/images?limit=1&cursor={cursor}", encoded=True)
-    async with web.http.get(url, headers={"Authorization": f"Bearer {token}"}) as response:
-        body = await response.json()
-    assert response.status == 400 and body["error"]["code"] == "api_bad_cursor", body
-    # The web gallery's grid: back to the first page, never an error page.
     http = await sign_in(web, h.alice)
     async with http:
-        grid = URL(f"{web.url}/servers/{h.guild.id}?cursor={cursor}", encoded=True)
-        async with http.get(grid, allow_redirects=False) as response:
-            assert response.status == 302, await response.text()
-            assert response.headers["Location"] == f"/servers/{h.guild.id}"
+        for cursor in HOSTILE_CURSORS:
+            url = URL(f"{web.url}/api/v1/images?limit=1&cursor={cursor}", encoded=True)
+            async with web.http.get(url, headers={"Authorization": f"Bearer {token}"}) as r:
+                body = await r.json()
+            assert r.status == 400 and body["error"]["code"] == "api_bad_cursor", (cursor, body)
+            # The web gallery's grid: back to the first page, never an error page.
+            grid = URL(f"{web.url}/servers/{h.guild.id}?cursor={cursor}", encoded=True)
+            async with http.get(grid, allow_redirects=False) as r:
+                assert r.status == 302, (cursor, await r.text())
+                assert r.headers["Location"] == f"/servers/{h.guild.id}"
 
 
-@pytest.mark.parametrize(
-    "body",
-    [
-        b'{"prompt": "a \\ud800 banana"}',  # a lone surrogate
-        b'{"prompt": "a banana", "model": "\\udfff"}',
-        b'{"prompt": ' + b"[" * 100_000 + b"]" * 100_000 + b"}",  # RecursionError
-        b"[" * 100_000,
-    ],
-    ids=["surrogate-prompt", "surrogate-model", "deep", "deep-unclosed"],
-)
-async def test_hostile_json_is_a_client_error(web: Web, body: bytes) -> None:
+HOSTILE_JSON = [
+    b'{"prompt": "a \\ud800 banana"}',  # a lone surrogate
+    b'{"prompt": "a banana", "model": "\\udfff"}',
+    b'{"prompt": ' + b"[" * 100_000 + b"]" * 100_000 + b"}",  # RecursionError
+    b"[" * 100_000,
+]
+
+
+async def test_hostile_json_is_a_client_error(web: Web) -> None:
     h = web.h
     token = await web.token(h.alice)
     await h.payer(h.alice)
     before = await h.counts()
-    status, answer, _ = await web.call(
-        "POST", GENERATE, token, data=body, headers={"Content-Type": "application/json"}
-    )
-    assert 400 <= status < 500, answer
-    assert answer["error"]["code"] in ("api_bad_json", "api_not_text", "prompt_empty"), answer
+    for body in HOSTILE_JSON:
+        status, answer, _ = await web.call(
+            "POST", GENERATE, token, data=body, headers={"Content-Type": "application/json"}
+        )
+        assert status == 400 and answer["error"]["code"] == "api_bad_json", (body[:40], answer)
     assert await h.counts() == before
     assert h.api.requests == []
 
@@ -186,24 +181,23 @@ def multipart(name: bytes, value: bytes = b"x", filename: bytes | None = None) -
     return b"--B\r\nContent-Disposition: " + disposition + b"\r\n\r\n" + value + b"\r\n--B--\r\n"
 
 
-@pytest.mark.parametrize("path", [GENERATE, UPLOAD])
-@pytest.mark.parametrize(
-    "body",
-    [
-        multipart(b"pro\x08mpt"),  # a control character in a part's name
-        multipart(b"\x17"),
-        multipart(b"image", png(), filename=b"a\x01.png"),
-        multipart(b"prompt", b"a \xed\xa0\x80 banana"),  # a surrogate as (invalid) UTF-8
-        b'--B\r\nContent-Disposition: form-data; name="prompt"\r\n\r\nunterminated',
-    ],
-    ids=["control-name", "control-only", "control-filename", "surrogate-value", "truncated"],
-)
-async def test_hostile_multipart_is_a_client_error(web: Web, path: str, body: bytes) -> None:
+HOSTILE_FORMS = [
+    multipart(b"pro\x08mpt"),  # a control character in a part's name
+    multipart(b"\x17"),
+    multipart(b"image", png(), filename=b"a\x01.png"),
+    multipart(b"prompt", b"a \xed\xa0\x80 banana"),  # a surrogate as (invalid) UTF-8
+    b'--B\r\nContent-Disposition: form-data; name="prompt"\r\n\r\nunterminated',
+]
+
+
+async def test_hostile_multipart_is_a_client_error(web: Web) -> None:
     h = web.h
     token = await web.token(h.alice)
     await h.payer(h.alice)
     before = await h.counts()
     headers = {"Content-Type": "multipart/form-data; boundary=B"}
-    status, answer, _ = await web.call("POST", path, token, data=body, headers=headers)
-    assert 400 <= status < 500, answer
+    for path in (GENERATE, UPLOAD):
+        for body in HOSTILE_FORMS:
+            status, answer, _ = await web.call("POST", path, token, data=body, headers=headers)
+            assert 400 <= status < 500, (path, body[:60], answer)
     assert await h.counts() == before
