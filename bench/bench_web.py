@@ -164,7 +164,8 @@ async def run(args: argparse.Namespace) -> None:
         # The gallery page, as a signed-in browser gets it.
         cookie_maker = Sessions(await bot.web_secret(), secure=False)
         holder = web.Response()
-        cookie_maker.start(holder, member.id, "collector", [guild.id])
+        opened = await bot.web_sessions.open(member.id, "collector", [guild.id])
+        cookie_maker.start(holder, opened.id)
         cookie = holder.cookies["nb_session"].value
         pages = await stack.enter_async_context(
             aiohttp.ClientSession(cookies={"nb_session": cookie})

@@ -43,6 +43,7 @@ from bot.services.settings import GuildSettingsService
 from bot.services.tokens import TokenService
 from bot.services.uploads import UploadService
 from bot.services.wallets import WalletService
+from bot.services.websessions import WebSessionService
 from storage.api_tokens import ApiTokenRepository
 from storage.db import Database, open_database
 from storage.guild_settings import GuildSettingsRepository
@@ -55,6 +56,7 @@ from storage.timeutil import utcnow
 from storage.usage import UsageRepository
 from storage.users import UserRepository
 from storage.wallets import WalletRepository
+from storage.web_sessions import WebSessionRepository
 from web.context import WebContext
 from web.server import WebServer
 
@@ -262,6 +264,7 @@ class NanoBananaBot(commands.AutoShardedBot):
             wallets=self.wallets,
             permissions=self.permissions,
             moderation=self.moderation,
+            limits=self.limits,
         )
         self.generation = GenerationService(
             images=self.image_repo,
@@ -288,14 +291,13 @@ class NanoBananaBot(commands.AutoShardedBot):
             store=self.store,
             max_bytes=settings.max_upload_bytes,
             max_pixels=settings.max_upload_pixels,
-            limits=self.limits,
-            rate=settings.rate_limits["upload"],
             imagework=self.imagework,
             process=self.process,
         )
         self.uploads.on_uploaded = self.moderation.image_created
         self.tokens = TokenService(ApiTokenRepository(self.db))
         self.directory = DiscordDirectory(self)
+        self.web_sessions = WebSessionService(WebSessionRepository(self.db), self.directory)
         self.callers = CallerService(
             tokens=self.tokens,
             members=self.members,
@@ -371,6 +373,7 @@ class NanoBananaBot(commands.AutoShardedBot):
             uploads=self.uploads,
             generation=self.generation,
             directory=self.directory,
+            web_sessions=self.web_sessions,
             secret=await self.web_secret(),
         )
         server = WebServer(context, host=self.settings.web_host, port=self._web_port)

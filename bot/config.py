@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 from decimal import Decimal, InvalidOperation
 from enum import StrEnum
+from ipaddress import IPv4Network, IPv6Network, ip_network
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -309,6 +310,12 @@ class Settings(BaseSettings):
     web_session_secret: SecretStr | None = None
     # Requests per minute one API token may make (429 with Retry-After beyond).
     api_rate_limit: int = Field(default=120, ge=1, le=100_000)
+    # Reverse proxies whose X-Forwarded-For is believed (addresses or CIDR networks): the
+    # client's address is then read from it, for the failed-token throttle. Empty: the
+    # connection's own address (the header is ignored).
+    web_trusted_proxies: Annotated[list[IPv4Network | IPv6Network], NoDecode] = Field(
+        default_factory=list
+    )
     # Where sign-in talks to Discord (tests and proxies point it elsewhere).
     discord_oauth_base_url: str = "https://discord.com"
 
@@ -318,6 +325,19 @@ class Settings(BaseSettings):
     @classmethod
     def _parse_id_list(cls, value: Any) -> Any:
         return _split_ids(value)
+
+    @field_validator("web_trusted_proxies", mode="before")
+    @classmethod
+    def _parse_networks(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            value = value.replace(",", " ").split()
+        networks = []
+        for item in value or ():
+            try:
+                networks.append(ip_network(str(item).strip(), strict=False))
+            except ValueError:
+                raise ValueError(f"{str(item)[:60]!r} is not an IP address or network") from None
+        return networks
 
     @field_validator("shard_count", mode="before")
     @classmethod

@@ -115,10 +115,8 @@ def take_turn(itx: discord.Interaction[Any], action: str) -> None:
     """Count one use of `action` (see bot.services.ratelimits.ACTIONS) by the member, at the
     rate of the server they act in (its settings as last read; the host's before that).
     Synchronous: it runs first, so a refused attempt costs only its short reply."""
-    bot = itx.client
-    settings = bot.guild_settings.cached(itx.guild_id) or bot.guild_settings.defaults
     try:
-        bot.limits.take(action, itx.user.id, settings.rate_limits[action])
+        itx.client.members.take_turn(itx.user.id, itx.guild_id, action)
     except TooSoon as error:
         raise RateLimited(error.retry_after) from None
 

@@ -2,7 +2,8 @@
 
 Acknowledgement first: before any await, the cog runs the checks that need nothing but memory
 (the member's rate limit, prompt, model, ratio, size, the attachments' declared sizes and
-types, the server's channels and role, the member's job slots and room in the queue), so
+types, the server's channels, role and blocklist, the member's job slots and room in the
+queue), so
 those refusals are ephemeral and free. Then its first answer is the job's own message
 ("queued" or "generating", public or private as the server keeps results), never a defer
 followed by an edit. Only then the database work (account, wallet, the reservation) and the
@@ -444,6 +445,8 @@ async def start_job(
     bot = itx.client
     listener = DiscordJobListener(itx, await language_of(itx), public=settings.public_results)
     try:
+        # The server's blocklist before the first answer shows the prompt (from memory).
+        await bot.moderation.check_prompt(itx.guild_id, prompt)
         await listener.answer(listener.status_text(prompt, admission.position))
     except BaseException:
         admission.release()

@@ -1,5 +1,5 @@
 """ModelStateRepository: what every process of a deployment knows of Google's models
-(migration 0008), so that one process learning something (the models list, a 404) is
+(migration 0009), so that one process learning something (the models list, a 404) is
 learnt by all of them at once.
 
 - `record_listing` stores the API's models list (and when it was read, in `bot_state`);

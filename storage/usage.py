@@ -87,9 +87,11 @@ class BudgetExceeded(StorageLayerError):
         self.used = used
 
 
-# Counted by the budgets: a job in flight by its estimate, a billed one by its real cost.
+# Counted by the budgets: a job in flight by its estimate, a billed one by its real cost; in
+# images, a job in flight as one plus the further images of its answer already counted
+# (`take_extra_images`: a RESERVED row's `images` holds those), a billed one by its images.
 _COUNTED_USD = "CASE WHEN status = 'RESERVED' THEN estimate_micros ELSE cost_micros END"
-_COUNTED_IMAGES = "CASE WHEN status = 'RESERVED' THEN 1 ELSE images END"
+_COUNTED_IMAGES = "CASE WHEN status = 'RESERVED' THEN 1 + images ELSE images END"
 NOTICE_THRESHOLDS = (80, 100)
 
 
@@ -194,7 +196,7 @@ async def _settle(tx: Transaction, job_id: str, cost_micros: int | None, images:
     not RESERVED (already settled: nothing moves twice)."""
     # Locked (PostgreSQL): a bill and a refund racing for the job settle it once.
     row = await tx.fetchone(
-        "SELECT guild_id, day, month, estimate_micros FROM generation_usage "
+        "SELECT guild_id, day, month, estimate_micros, images FROM generation_usage "
         f"WHERE id = ? AND status = 'RESERVED'{tx.dialect.for_update}",
         (job_id,),
     )
@@ -202,9 +204,10 @@ async def _settle(tx: Transaction, job_id: str, cost_micros: int | None, images:
         return False
     guild_id = int(row[0]) if row[0] is not None else None
     estimate = int(row[3])
+    counted = 1 + int(row[4])  # the reservation's image and the extras taken since
     for key in _periods(guild_id, str(row[1]), str(row[2])):
         if key[1] is CapKind.IMAGES_PER_DAY:
-            await _add(tx, key, (images if cost_micros is not None else 0) - 1)
+            await _add(tx, key, (images if cost_micros is not None else 0) - counted)
         else:
             await _add(tx, key, (cost_micros if cost_micros is not None else 0) - estimate)
     return True
@@ -241,7 +244,7 @@ async def void(tx: Transaction, job_id: str, *, billed_if_started: bool = False)
     if billed_if_started:
         await tx.execute(
             "UPDATE generation_usage SET status = 'BILLED', cost_micros = estimate_micros, "
-            "images = 1, updated_at = ? WHERE id = ? AND status = 'RESERVED'",
+            "images = 1 + images, updated_at = ? WHERE id = ? AND status = 'RESERVED'",
             (now, job_id),
         )
     elif await _settle(tx, job_id, None, 0):
@@ -304,6 +307,40 @@ class UsageRepository:
                 ),
             )  # fmt: skip
             return cursor == 1
+
+        return await self.db.write(write)
+
+    async def take_extra_images(self, job_id: str, wanted: int, limit: int) -> int:
+        """Count up to `wanted` further images of a RESERVED job's answer in its server's day,
+        as far as `limit` (the server's daily image cap) leaves room; returns how many were
+        counted (0 if the job is no longer RESERVED or has no server). The job's own image
+        was counted by its reservation; its bill then counts what it stored."""
+
+        async def write(tx: Transaction) -> int:
+            row = await tx.fetchone(
+                "SELECT guild_id, day FROM generation_usage "
+                f"WHERE id = ? AND status = 'RESERVED'{tx.dialect.for_update}",
+                (job_id,),
+            )
+            if row is None or row[0] is None or wanted <= 0:
+                return 0
+            key = (f"guild:{row[0]}", CapKind.IMAGES_PER_DAY, str(row[1]))
+            # Locked (PostgreSQL; SQLite's write lock serialises anyway): the room read here
+            # is the room taken.
+            total = await tx.fetchone(
+                "SELECT used FROM budget_totals WHERE scope = ? AND kind = ? AND period = ?"
+                f"{tx.dialect.for_update}",
+                (key[0], key[1].value, key[2]),
+            )
+            used_now = 0 if total is None else int(total[0])
+            granted = max(0, min(wanted, limit - used_now))
+            if granted:
+                await _add(tx, key, granted)
+                await tx.execute(
+                    "UPDATE generation_usage SET images = images + ? WHERE id = ?",
+                    (granted, job_id),
+                )
+            return granted
 
         return await self.db.write(write)
 

@@ -20,7 +20,6 @@ from bot.services.callers import ApiCaller
 from bot.services.errors import (
     ImageNotFound,
     InvalidInput,
-    TooSoon,
     Unauthenticated,
     UserFacingError,
 )
@@ -33,6 +32,7 @@ from web.errors import json_error, service_error
 from web.forms import check_length, read_form, read_json_object, text_field
 from web.language import language_of
 from web.openapi import openapi_document
+from web.remote import client_address
 from web.serializers import (
     image_json,
     job_json,
@@ -101,13 +101,10 @@ async def api_errors(request: web.Request, handler: Handler) -> web.StreamRespon
 async def authenticate(request: web.Request) -> ApiCaller:
     """The caller of a request, counted against its token's rate limit.
 
-    Failed token checks are counted per address: past the limit the address gets 429 before
-    any token is looked up."""
+    A valid token goes through, counted against its own limit only. Failed checks are
+    counted per client address (behind WEB_TRUSTED_PROXIES, the address they forward):
+    past the limit, that address's failures get 429 instead of 401."""
     ctx = context_of(request)
-    address = request.remote or "?"
-    wait = ctx.auth_failures.retry_after(address)
-    if wait > 0:
-        raise TooSoon(wait)
     header = request.headers.get("Authorization", "")
     scheme, _, raw = header.partition(" ")
     try:
@@ -117,7 +114,12 @@ async def authenticate(request: web.Request) -> ApiCaller:
             raise Unauthenticated("api.token_invalid")
         caller = await ctx.callers.from_token(raw.strip())
     except Unauthenticated:
-        ctx.auth_failures.hit(address)
+        address = client_address(
+            request.remote,
+            request.headers.getall("X-Forwarded-For", ()),
+            ctx.settings.web_trusted_proxies,
+        )
+        ctx.auth_failures.hit(address)  # TooSoon (429) past the limit
         raise
     ctx.api_limit.hit(caller.token.id)
     return caller
@@ -229,9 +231,10 @@ async def upload_image(request: web.Request) -> web.Response:
     ctx = context_of(request)
     caller = await authenticate(request)
     limit = ctx.settings.max_upload_bytes
-    # The same steps as /upload: the per-member limit, the text, the server's rules and the
-    # price before the bytes; then UploadService checks and stores them.
-    ctx.uploads.take_turn(caller.actor.discord_id)
+    # The same steps as /upload: the per-member limit (the server's rate, the same bucket),
+    # the text, the server's rules and the price before the bytes; then UploadService checks
+    # and stores them.
+    ctx.members.take_turn(caller.actor.discord_id, caller.token.guild_id, "upload")
     check_length(request, limit + _SLACK)
     form = await read_form(request, file_fields=("image",), max_file_bytes=limit)
     title, description = form.fields.get("title"), form.fields.get("description")
@@ -255,6 +258,8 @@ async def upload_image(request: web.Request) -> web.Response:
 async def generate_image(request: web.Request) -> web.Response:
     ctx = context_of(request)
     caller = await authenticate(request)
+    # As /generate: the member's turn at the server's rate first (the same bucket).
+    ctx.members.take_turn(caller.actor.discord_id, caller.token.guild_id, "generate")
     generation = ctx.generation
     limit = ctx.settings.max_upload_bytes
     check_length(request, len(_GENERATE_FILES) * limit + _SLACK)

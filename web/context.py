@@ -18,6 +18,7 @@ from bot.services.ratelimits import SlidingWindow
 from bot.services.tokens import TokenService
 from bot.services.uploads import UploadService
 from bot.services.wallets import WalletService
+from bot.services.websessions import WebSessionService
 from web.jobs import JobTracker
 
 # Failed token checks one address may make a minute before it gets 429.
@@ -37,6 +38,7 @@ class WebContext:
     uploads: UploadService
     generation: GenerationService
     directory: MemberDirectory
+    web_sessions: WebSessionService
     # The key that signs session cookies (WEB_SESSION_SECRET, or the generated one).
     secret: bytes
     jobs: JobTracker = field(default_factory=JobTracker)

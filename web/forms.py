@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from aiohttp import BodyPartReader, web
+from aiohttp.http_exceptions import HttpProcessingError
 
 from bot.services.errors import InvalidInput
 
@@ -70,7 +71,9 @@ async def read_form(
                         "api.field_too_long", field=part.name[:50], limit=MAX_FIELD_CHARS
                     )
                 form.fields[part.name] = text
-    except (ValueError, AssertionError, UnicodeDecodeError):
+    except (ValueError, AssertionError, UnicodeDecodeError, HttpProcessingError):
+        # HttpProcessingError: a part's headers aiohttp refuses (InvalidHeader for a control
+        # character in a name, BadHttpMessage...): the client's mistake, not ours.
         raise InvalidInput("api.bad_form") from None
     return form
 
@@ -92,7 +95,11 @@ async def read_json_object(request: web.Request) -> dict[str, Any]:
         raise InvalidInput("api.not_json")
     try:
         value = json.loads(await request.read())
-    except (ValueError, UnicodeDecodeError):
+        # JSON may escape a lone surrogate ("\ud800"): a string that is no Unicode text, so
+        # nothing could encode it later; refused here as the malformed input it is.
+        json.dumps(value, ensure_ascii=False).encode()
+    except (ValueError, UnicodeError, RecursionError):
+        # RecursionError: nesting deeper than the parser goes (`[[[[...`).
         raise InvalidInput("api.bad_json") from None
     if not isinstance(value, dict):
         raise InvalidInput("api.bad_json")

@@ -25,6 +25,14 @@ def _error(description: str) -> dict[str, Any]:
     return _json(_ref("Error"), description)
 
 
+def _links(pointer: str, **operations: str) -> dict[str, Any]:
+    """OpenAPI links: where the id in the answer at `pointer` leads (operation -> parameter)."""
+    return {
+        name: {"operationId": name, "parameters": {parameter: f"$response.body#{pointer}"}}
+        for name, parameter in operations.items()
+    }
+
+
 _ERRORS = {
     "401": _error(
         "No token, or a malformed, unknown or revoked one (code token_missing, "
@@ -250,11 +258,16 @@ SCHEMAS: dict[str, Any] = {
         "type": "object",
         "required": ["prompt"],
         "additionalProperties": False,
+        "examples": [{"prompt": "a banana astronaut", "aspect_ratio": "16:9"}],
         "properties": {
             "prompt": {"type": "string", "description": "What to make (as /generate)."},
-            "aspect_ratio": {"type": "string", "default": "1:1"},
-            "model": {"type": "string", "description": "One of the bot's models."},
-            "size": {"type": "string", "description": "1K, 2K, 4K where the model has sizes."},
+            # null, like leaving the field out, means the default.
+            "aspect_ratio": {"type": ["string", "null"], "default": "1:1"},
+            "model": {"type": ["string", "null"], "description": "One of the bot's models."},
+            "size": {
+                "type": ["string", "null"],
+                "description": "1K, 2K, 4K where the model has sizes.",
+            },
         },
     },
 }
@@ -332,7 +345,16 @@ PATHS: dict[str, Any] = {
                 },
             },
             "responses": {
-                "201": _json(_ref("Uploaded"), "Stored (and charged UPLOAD_COST)."),
+                "201": {
+                    **_json(_ref("Uploaded"), "Stored (and charged UPLOAD_COST)."),
+                    "links": _links(
+                        "/image/id",
+                        getImage="image_id",
+                        getImageFile="image_id",
+                        getImageThumbnail="image_id",
+                        deleteImage="image_id",
+                    ),
+                },
                 "400": _error("No image part, or a malformed form."),
                 "402": _error("Not enough coins (error_coins)."),
                 "403": _error("The server's rules refuse it."),
@@ -368,7 +390,10 @@ PATHS: dict[str, Any] = {
                 },
             },
             "responses": {
-                "202": _json(_ref("Accepted"), "Queued: poll links.self of the job."),
+                "202": {
+                    **_json(_ref("Accepted"), "Queued: poll links.self of the job."),
+                    "links": _links("/job/id", getJob="job_id"),
+                },
                 "400": _error("Malformed JSON or form, or no prompt."),
                 "402": _error("Not enough coins (error_coins)."),
                 "403": _error(

@@ -15,6 +15,7 @@ from urllib.parse import urlencode
 
 import aiohttp_jinja2
 from aiohttp import web
+from aiohttp.typedefs import Handler
 
 from bot.i18n import t
 from bot.i18n.formats import file_size
@@ -26,7 +27,14 @@ from web.api import image_response
 from web.context import STYLESHEET, WebContext, context_of
 from web.language import language_of
 from web.oauth import DiscordOAuth
-from web.sessions import Session, Sessions, SignInError, check_csrf, safe_next
+from web.sessions import (
+    Session,
+    Sessions,
+    SignInError,
+    check_csrf,
+    redirect_location,
+    safe_next,
+)
 
 PAGE_SIZE = 24
 ALL = "all"
@@ -54,6 +62,34 @@ def sessions_of(ctx: WebContext) -> Sessions:
     return Sessions(ctx.secret, secure=ctx.secure_cookies)
 
 
+# Where `sessions` leaves the request's session (absent: not signed in).
+_SESSION = web.RequestKey("session", Session)
+# Paths that never need to know who is signed in.
+_NO_SESSION = ("/api/", "/static/", "/healthz")
+
+
+@web.middleware
+async def sessions(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Looks the visitor's session up on the server once per page request (a cookie whose
+    session was signed out, or has expired, signs nobody in)."""
+    if not request.path.startswith(_NO_SESSION):
+        session = await _load_session(request)
+        if session is not None:
+            request[_SESSION] = session
+    return await handler(request)
+
+
+async def _load_session(request: web.Request) -> Session | None:
+    ctx = context_of(request)
+    session_id = sessions_of(ctx).session_id(request)
+    return None if session_id is None else await ctx.web_sessions.find(session_id)
+
+
+def session_of(request: web.Request) -> Session | None:
+    """The signed-in visitor of a page request (see `sessions`)."""
+    return request.get(_SESSION)
+
+
 def oauth_of(ctx: WebContext) -> DiscordOAuth | None:
     settings = ctx.settings
     if settings.discord_client_id is None or settings.discord_client_secret is None:
@@ -74,7 +110,7 @@ def render(request: web.Request, template: str, status: int = 200, **values: Any
     """A page in the visitor's language, with what every page shows."""
     ctx = context_of(request)
     language = language_of(request)
-    session = values.pop("session", None) or sessions_of(ctx).load(request)
+    session = values.pop("session", None) or session_of(request)
     page = {
         "lang": language,
         "t": functools.partial(t, language),
@@ -111,8 +147,7 @@ def signed_in(
 
     @functools.wraps(handler)
     async def wrapper(request: web.Request) -> web.StreamResponse:
-        ctx = context_of(request)
-        session = sessions_of(ctx).load(request)
+        session = session_of(request)
         if session is None:
             raise web.HTTPFound(f"/login?{_next_query(request)}")
         try:
@@ -132,7 +167,7 @@ def _next_query(request: web.Request) -> str:
 
 async def home(request: web.Request) -> web.StreamResponse:
     ctx = context_of(request)
-    session = sessions_of(ctx).load(request)
+    session = session_of(request)
     if session is not None:
         servers = _servers(ctx, session)
         raise web.HTTPFound(f"/servers/{servers[0]['id']}" if servers else "/all")
@@ -175,21 +210,25 @@ async def callback(request: web.Request) -> web.StreamResponse:
         for g in account.guilds
         if ctx.directory.server(g.id) is not None and ctx.callers.permissions.guild_allowed(g.id)
     ]
-    response = web.HTTPFound(next_path if next_path != "/" else "/")
+    # Checked again as the header is written (see `redirect_location`).
+    response = web.HTTPFound(redirect_location(next_path))
     sessions.forget_sign_in(response)
-    sessions.start(response, account.id, account.name, shared)
+    opened = await ctx.web_sessions.open(account.id, account.name, shared)
+    sessions.start(response, opened.id)
     raise response
 
 
 async def logout(request: web.Request) -> web.StreamResponse:
     ctx = context_of(request)
-    sessions = sessions_of(ctx)
-    session = sessions.load(request)
+    session = session_of(request)
     form = await request.post()
     if session is not None and not check_csrf(session, _field(form, "csrf")):
         return message_page(request, "web.csrf", 403, "web.error_title")
+    if session is not None:
+        # Ended on the server: a copy of the cookie signs nobody in from now on.
+        await ctx.web_sessions.close(session.id)
     response = web.HTTPFound("/")
-    sessions.end(response)
+    sessions_of(ctx).end(response)
     raise response
 
 
@@ -197,13 +236,14 @@ async def logout(request: web.Request) -> web.StreamResponse:
 
 
 async def _actor(request: web.Request, session: Session) -> tuple[Actor, str | None]:
-    """The visitor acting in the server of the URL (one of their servers) or in none."""
+    """The visitor acting in the server of the URL (one of their servers, where they are
+    still a member) or in none."""
     ctx = context_of(request)
     server = request.match_info.get("server_id")
-    if server is not None and int(server) not in session.server_ids:
-        raise ImageNotFound()
     guild_id = int(server) if server is not None else None
     try:
+        if guild_id is not None and not await ctx.web_sessions.is_member(session, guild_id):
+            raise ImageNotFound()
         actor = await ctx.callers.visitor(session.discord_id, session.name, guild_id)
     except UserFacingError:
         raise ImageNotFound() from None

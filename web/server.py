@@ -31,7 +31,7 @@ def build_app(context: WebContext) -> web.Application:
     """The aiohttp application: API, pages, static files, and their middlewares."""
     settings = context.settings
     app = web.Application(
-        middlewares=[security_headers(settings), api.api_errors],
+        middlewares=[security_headers(settings), api.api_errors, pages.sessions],
         client_max_size=2 * settings.max_upload_bytes + _BODY_SLACK,
     )
     app[CONTEXT] = context

@@ -2,34 +2,35 @@
 progress, and the CSRF token every state-changing form carries.
 
 Cookies are HttpOnly and SameSite=Lax (Lax, so that the top-level redirect back from Discord
-carries the sign-in state), Secure when WEB_BASE_URL is https. A session holds who the visitor
-is, the servers (shared with the bot) they were in at sign-in, and a random CSRF token; it
-lasts a week and is signed, so it can't be forged or edited.
+carries the sign-in state), Secure when WEB_BASE_URL is https. The session cookie holds only
+the random id of a session kept on the server (bot.services.websessions: who the visitor is,
+their servers, their CSRF token), signed so it can't be forged; signing out deletes that
+session, so a copy of the cookie is worth nothing afterwards. It lasts a week.
 """
 
 from __future__ import annotations
 
 import hmac
+import re
 import secrets
-from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit
 
 from aiohttp import web
 from itsdangerous import BadSignature, URLSafeTimedSerializer
+from yarl import URL
+
+from bot.services.websessions import SESSION_LIFETIME
+from storage.web_sessions import WebSessionRow
 
 SESSION_COOKIE = "nb_session"
 STATE_COOKIE = "nb_signin"
-SESSION_SECONDS = 7 * 24 * 3600
+SESSION_SECONDS = int(SESSION_LIFETIME.total_seconds())
 STATE_SECONDS = 10 * 60
-MAX_SERVERS = 100
 
 
-@dataclass(frozen=True)
-class Session:
-    discord_id: int
-    name: str
-    server_ids: tuple[int, ...]
-    csrf: str
+#: A signed-in visitor, as the pages see them: the session kept on the server.
+Session = WebSessionRow
 
 
 class SignInError(Exception):
@@ -56,32 +57,22 @@ class Sessions:
 
     # The session --------------------------------------------------------------------------
 
-    def load(self, request: web.Request) -> Session | None:
+    def session_id(self, request: web.Request) -> str | None:
+        """The id of the session the request's cookie names (checked on the server next)."""
         raw = request.cookies.get(SESSION_COOKIE)
         if not raw:
             return None
         try:
             data: Any = self._sessions.loads(raw, max_age=SESSION_SECONDS)
-            return Session(
-                discord_id=int(data["u"]),
-                name=str(data["n"]),
-                server_ids=tuple(int(g) for g in data["g"]),
-                csrf=str(data["c"]),
-            )
+            session_id = data["s"]
         except (BadSignature, KeyError, TypeError, ValueError):
             return None
+        return session_id if isinstance(session_id, str) and session_id else None
 
-    def start(
-        self, response: web.StreamResponse, discord_id: int, name: str, server_ids: list[int]
-    ) -> Session:
-        session = Session(discord_id, name[:100], tuple(server_ids[:MAX_SERVERS]),
-                          secrets.token_urlsafe(24))  # fmt: skip
-        value = self._sessions.dumps(
-            {"u": str(discord_id), "n": session.name,
-             "g": [str(g) for g in session.server_ids], "c": session.csrf}
-        )  # fmt: skip
-        self._cookie(response, SESSION_COOKIE, value, SESSION_SECONDS)
-        return session
+    def start(self, response: web.StreamResponse, session_id: str) -> None:
+        """The cookie of a session just opened on the server."""
+        self._cookie(response, SESSION_COOKIE, self._sessions.dumps({"s": session_id}),
+                     SESSION_SECONDS)  # fmt: skip
 
     def end(self, response: web.StreamResponse) -> None:
         response.del_cookie(SESSION_COOKIE, path="/")
@@ -118,8 +109,38 @@ def check_csrf(session: Session, submitted: str | None) -> bool:
     return bool(submitted) and hmac.compare_digest(session.csrf, str(submitted))
 
 
+# Longest `next` path kept after sign-in (a real gallery path is far shorter).
+MAX_NEXT_CHARS = 1000
+# Characters a path to come back to may hold: RFC 3986's unreserved, sub-delims, ":", "@",
+# "/", "?" and "%" (for escapes); anything else (whitespace, controls, backslashes, non-ASCII
+# look-alike slashes) means it was not made by this site.
+_PATH_CHARS = re.compile(r"[A-Za-z0-9\-._~!$&'()*+,;=:@/?%]+")
+# Escapes that decode to a separator or a control character: a browser or a proxy that
+# decodes them would see another host.
+_BAD_ESCAPE = re.compile(r"%(?:2f|5c|[01][0-9a-f]|7f)", re.IGNORECASE)
+
+
 def safe_next(path: str) -> str:
-    """Only a path on this site (never //host or a full URL): no open redirects."""
-    if not path.startswith("/") or path.startswith("//") or "\\" in path:
+    """Where to go after sign-in: `path` if it is a path on this site, else "/".
+
+    Parsed, not pattern-matched: only printable ASCII path characters (so no tab, newline or
+    other control character that a URL parser would drop to make `//host`), no backslash, no
+    escaped slash, backslash or control character, no scheme or host, a single leading "/"."""
+    if not path or len(path) > MAX_NEXT_CHARS or not _PATH_CHARS.fullmatch(path):
+        return "/"
+    if _BAD_ESCAPE.search(path):
+        return "/"
+    parts = urlsplit(path)
+    if parts.scheme or parts.netloc or not parts.path.startswith("/"):
+        return "/"
+    if parts.path.startswith("//") or parts.fragment:
         return "/"
     return path
+
+
+def redirect_location(path: str) -> str:
+    """The Location header for `path` (checked with `safe_next`), checked again as yarl
+    writes it: the header a browser sees must itself be a path on this site."""
+    checked = safe_next(path)
+    written = str(URL(checked))
+    return written if safe_next(written) == written else "/"

@@ -210,16 +210,34 @@ class BudgetService:
 
     # Billing -----------------------------------------------------------------------------
 
+    async def keep_images(self, job_id: str, images: int, daily_cap: int | None) -> int:
+        """How many of an answer's `images` a job may keep under its server's daily image cap
+        (at least the one its reservation counted): the cap is never passed in stored images,
+        so further images beyond it are dropped, not stored. Without a cap: all of them."""
+        if daily_cap is None or images <= 1:
+            return images
+        return 1 + await self.usage.take_extra_images(job_id, images - 1, daily_cap)
+
     async def bill(
-        self, job_id: str, model: str, size: str | None, usage: dict[str, int], images: int
+        self,
+        job_id: str,
+        model: str,
+        size: str | None,
+        usage: dict[str, int],
+        images: int,
+        *,
+        kept: int | None = None,
     ) -> int:
-        """Record what an answer cost (from its usageMetadata); returns µUSD."""
+        """Record what an answer of `images` images cost (from its usageMetadata; Google bills
+        every image it made) and how many of them were `kept` (stored: what the image caps
+        and /usage count; all by default); returns µUSD."""
         counts = UsageCounts.from_usage(usage)
         cost = self.prices.cost(model, size, counts, images=images)
         counts = counts or UsageCounts()
+        stored = images if kept is None else kept
         await self.usage.bill(
             job_id,
-            Billed(cost, images, counts.prompt, counts.output, counts.image, counts.thoughts),
+            Billed(cost, stored, counts.prompt, counts.output, counts.image, counts.thoughts),
         )
         return cost
 

@@ -1,10 +1,16 @@
 """A server's blocklist: words and patterns kept out of prompts and edit instructions.
 
 Text is compared in a normal form, so that case, accents and look-alike letters don't get a
-word past the list: NFKC (full-width and styled letters become plain ones), case folding,
-diacritics stripped, invisible format characters dropped, and every remaining letter that
-Unicode's confusables table says looks like a Latin letter or digit folded to it (Cyrillic "а",
-Greek "ο"...; the table comes from the `confusable-homoglyphs` package). Words match whole
+word past the list, all from Unicode's own data rather than a hand list: NFKC (full-width and
+styled letters become plain ones), case folding, diacritics stripped, every
+Default_Ignorable_Code_Point dropped (zero-width characters, soft hyphens, variation selectors,
+Hangul fillers U+115F, U+1160, U+3164, U+FFA0, tag characters...: the property comes from the
+Unicode Character Database as the `regex` package ships it, kept at the latest Unicode
+version), small capitals folded to their letter (`ʙᴀɴᴀɴᴀ`: the letters the UCD names "LATIN
+LETTER SMALL CAPITAL X"; UTS #39 maps them to other scripts' look-alikes, not to Latin), and
+every remaining letter that Unicode's confusables table (UTS #39, confusables.txt as the
+`confusable-homoglyphs` package ships it) says looks like a Latin letter or digit folded to it
+(Cyrillic "а", Greek "ο"...). Words match whole
 words (a phrase matches its words in order) and also when split across whole words ("b a d",
 "ba d", "banana bomb" as "b a n a n a bomb"); patterns are RE2 regular expressions
 (case-insensitive) run on the normal form.
@@ -18,11 +24,13 @@ from __future__ import annotations
 import functools
 import logging
 import re
+import string
 import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass
 
 import re2
+import regex
 from confusable_homoglyphs import confusables
 
 from bot.services.errors import InvalidInput
@@ -34,14 +42,28 @@ MAX_ENTRIES = 200
 # RE2's memory budget for one pattern: plenty for word lists, refuses exponential programs.
 PATTERN_MAX_MEM = 1 << 20
 _WORDS = re.compile(r"[^\w]+|_+")
+# Unicode's Default_Ignorable_Code_Point property: characters that show nothing by themselves
+# and that a renderer may skip, so they can hide inside a word.
+_IGNORABLE = regex.compile(r"\p{Default_Ignorable_Code_Point}")
+# How the UCD names the small capital forms of a Latin letter (U+0299 LATIN LETTER SMALL
+# CAPITAL B, U+A7AE LATIN CAPITAL LETTER SMALL CAPITAL I); their modifier forms (U+1DA6) are
+# NFKC-equivalent to these.
+_SMALL_CAPITAL_NAMES = ("LATIN LETTER SMALL CAPITAL {}", "LATIN CAPITAL LETTER SMALL CAPITAL {}")
 
 
 @functools.cache
 def _skeletons() -> dict[str, str]:
-    """Non-ASCII characters that look like an ASCII letter or digit, mapped to it."""
+    """Non-ASCII characters that look like an ASCII letter or digit, mapped to it: the small
+    capitals of each letter (by their UCD names), then Unicode's confusables."""
     table: dict[str, str] = {}
+    for letter in string.ascii_uppercase:
+        for name in _SMALL_CAPITAL_NAMES:
+            try:
+                table[unicodedata.lookup(name.format(letter))] = letter.lower()
+            except KeyError:
+                continue  # no such character (not every letter has each form)
     for char, entries in confusables.confusables_data.items():
-        if len(char) != 1 or char.isascii():
+        if len(char) != 1 or char.isascii() or char in table:
             continue
         for entry in entries:
             glyph = entry.get("c", "")
@@ -55,7 +77,7 @@ def normalise(text: str) -> str:
     """The form the blocklist is checked on: lower-case ASCII-folded words separated by
     single spaces (see the module docstring)."""
     text = unicodedata.normalize("NFKC", text).casefold()
-    decomposed = unicodedata.normalize("NFD", text)
+    decomposed = _IGNORABLE.sub("", unicodedata.normalize("NFD", text))
     skeletons = _skeletons()
     folded = "".join(
         skeletons.get(char, char)

@@ -673,6 +673,7 @@ class GenerationService:
             balance=balance,
             listener=listener,
             slot_key=admission.key,
+            daily_image_cap=payer.caps.daily_images if payer.guild_id is not None else None,
         )
 
     async def enqueue(self, job: Job) -> int:
@@ -1046,9 +1047,34 @@ class GenerationService:
         name = self.catalog.lineup.profile(model).name
         await self._fail(job, "reason.model_retired", {"model": name}, f"model {model} retired")
 
-    async def _bill(self, job: Job, generated: GeneratedImage) -> None:
-        """Record what the answer cost the host (from its usageMetadata), whatever happens to
-        the job next: Google bills the call either way. Never fails the job."""
+    async def _within_daily_cap(self, job: Job, plan: _StorePlan) -> _StorePlan:
+        """The plan without the further images of the answer that its server's daily image
+        cap has no room for (they are neither shown nor stored). If that can't be counted
+        now, only the job's own image (counted at its reservation) is kept. Never raises."""
+        images = len(plan.images)
+        if self.budgets is None or job.daily_image_cap is None or images <= 1:
+            return plan
+        try:
+            kept = await self._persist(
+                f"job {job.id}: counting its images",
+                functools.partial(self.budgets.keep_images, job.id, images, job.daily_image_cap),
+                budget=min(self.retry_seconds, 10.0),
+            )
+        except Exception as error:
+            log.error("job %s: extra images not counted (%s); keeping one", job.id, error)
+            kept = 1
+        if kept >= images:
+            return plan
+        log.info("job %s: %d of %d images kept (the server's daily cap)", job.id, kept, images)
+        return replace(
+            plan, images=plan.images[:kept], keys=plan.keys[:kept],
+            thumb_keys=plan.thumb_keys[:kept],
+        )  # fmt: skip
+
+    async def _bill(self, job: Job, generated: GeneratedImage, *, kept: int) -> None:
+        """Record what the answer cost the host (from its usageMetadata) and the images it
+        keeps, whatever happens to the job next: Google bills the call either way. Never
+        fails the job."""
         if self.budgets is None:
             return
         request = job.request
@@ -1058,7 +1084,7 @@ class GenerationService:
                 f"job {job.id}: recording its cost",
                 functools.partial(
                     self.budgets.bill, job.id, request.model or self.generator.model,
-                    request.image_size, generated.usage, images,
+                    request.image_size, generated.usage, images, kept=min(kept, images),
                 ),
                 budget=min(self.retry_seconds, 10.0),
             )  # fmt: skip
@@ -1194,9 +1220,11 @@ class GenerationService:
         """Deliver a checked answer at once and store it meanwhile (outside the slot); what
         the call cost the host is recorded alongside."""
         delivery: asyncio.Task[None] | None = None
-        billing = asyncio.create_task(self._bill(job, generated))
+        billing: asyncio.Task[None] | None = None
         self._settling[job.id] = asyncio.Event()
         try:
+            plan = await self._within_daily_cap(job, plan)
+            billing = asyncio.create_task(self._bill(job, generated, kept=len(plan.images)))
             images = plan.images
             extra_ids = [str(uuid.uuid4()) for _ in images[1:]]
             # The member's part is done once they see it: their job slot is free for the next
@@ -1249,7 +1277,8 @@ class GenerationService:
             raise
         finally:
             self._settle(job.id)
-            await asyncio.shield(billing)  # never raises
+            if billing is not None:
+                await asyncio.shield(billing)  # never raises
             self._done_running(job)
             self.recent_marks.append((job.id, job.request.prompt, dict(job.marks)))
 

@@ -126,6 +126,9 @@ class Job:
     slot_key: Hashable = ""
     # The model answered 404 NOT_FOUND (set by the worker while it decides what to do).
     retired_model: str | None = None
+    # The server's daily image cap when the job was reserved (None: none): further images
+    # of the answer beyond it are dropped, not stored (BudgetService.keep_images).
+    daily_image_cap: int | None = None
     # time.monotonic() when each step ended (queued, started, api_sent, api_answered,
     # decoded, delivering, delivered, thumbnails, stored, committed): logs and benchmarks.
     marks: dict[str, float] = field(default_factory=dict)

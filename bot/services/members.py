@@ -12,6 +12,7 @@ from bot.services.budgets import ServerCaps
 from bot.services.content import ContentPolicy
 from bot.services.errors import NotEnoughCoins
 from bot.services.permissions import Actor, Identity, PermissionService
+from bot.services.ratelimits import MemberLimits
 from bot.services.settings import EffectiveSettings, GuildSettingsService
 from bot.services.wallets import WalletService
 from storage.models import User
@@ -86,12 +87,15 @@ class MemberService:
         wallets: WalletService,
         permissions: PermissionService,
         moderation: ModerationService | None = None,
+        limits: MemberLimits | None = None,
     ) -> None:
         self.accounts = accounts
         self.settings = settings
         self.wallets = wallets
         self.permissions = permissions
         self.moderation = moderation
+        #: Per-member rate limits of every command, button and API call (see `take_turn`).
+        self.limits = limits or MemberLimits()
         # (discord id, wallet's server or None) -> balance last seen; bounded.
         self._balances: dict[tuple[int, int | None], int] = {}
 
@@ -110,6 +114,14 @@ class MemberService:
         if len(self._balances) >= 100_000:
             self._balances.clear()
         self._balances[self._wallet_key(payer.discord_id, payer.guild_id)] = balance
+
+    def take_turn(self, discord_id: int, guild_id: int | None, action: str) -> None:
+        """Count one use of `action` (bot.services.ratelimits.ACTIONS) by a member, at the rate
+        of the server they act in (its settings as last read; the host's before that), on
+        every surface: a slash command, a button and an API call take from the same bucket.
+        Synchronous, so an adapter runs it first; raises TooSoon past the limit."""
+        settings = self.settings.cached(guild_id) or self.settings.defaults
+        self.limits.take(action, discord_id, settings.rate_limits[action])
 
     def check_here(self, identity: Identity, settings: EffectiveSettings, purpose: Purpose) -> None:
         """The server's rules for this purpose (allow-list, channels, role to generate) from

@@ -8,8 +8,10 @@ records everything.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -19,7 +21,7 @@ from bot.services.content import MAX_ENTRIES, ContentPolicy, check_pattern, chec
 from bot.services.errors import ImageNotFound, InvalidInput, NotAllowed
 from bot.services.gallery import GalleryService, ImageContext
 from bot.services.permissions import Actor, Identity, PermissionService
-from bot.services.settings import GuildSettingsService
+from bot.services.settings import CACHE_SECONDS, GuildSettingsService
 from storage.images import ImageRepository
 from storage.models import Image, User
 from storage.moderation import (
@@ -39,6 +41,8 @@ MAX_REASON_CHARS = 300
 _DURATION = re.compile(r"^\s*(\d{1,4})\s*([mhdw])\s*$", re.IGNORECASE)
 _UNITS = {"m": 60, "h": 3600, "d": 86400, "w": 604800}
 MAX_BLOCK = timedelta(days=3650)
+# Servers whose blocklist is remembered at once (forgotten all together past this).
+MAX_CACHED_POLICIES = 10_000
 
 
 @dataclass(frozen=True)
@@ -105,6 +109,9 @@ class ModerationService:
         self.clock = clock
         #: Posts a new image in its server's log channel (set by the Discord adapter).
         self.publisher: Callable[[LogEntry], Awaitable[None]] | None = None
+        # Server -> (when read, its blocklist): see `check_prompt`.
+        self._policies: dict[int, tuple[float, ContentPolicy]] = {}
+        self._refreshing: set[int] = set()
 
     async def _account(self, actor: Actor) -> User:
         return actor.user or await self.accounts.ensure_user(actor.identity)
@@ -112,12 +119,37 @@ class ModerationService:
     # What members may send ---------------------------------------------------------------
 
     async def policy(self, guild_id: int) -> ContentPolicy:
-        """The server's blocklist, ready to check prompts with."""
+        """The server's blocklist, ready to check prompts with (read now; remembered for
+        `check_prompt`)."""
         entries = await self.repo.blocklist(guild_id)
-        return ContentPolicy.of(
+        policy = ContentPolicy.of(
             (e.entry for e in entries if e.kind == "WORD"),
             (e.entry for e in entries if e.kind == "PATTERN"),
         )
+        if len(self._policies) >= MAX_CACHED_POLICIES and guild_id not in self._policies:
+            self._policies.clear()
+        self._policies[guild_id] = (time.monotonic(), policy)
+        return policy
+
+    async def check_prompt(self, guild_id: int | None, text: str) -> None:
+        """Refuse `text` if the server's blocklist does (InvalidInput, a neutral message), from
+        memory when the list was read lately, so an adapter can check before its first, public
+        answer shows the text. As server settings are: past `CACHE_SECONDS` the remembered
+        list is still used while a fresh read runs in the background (another process may
+        have changed it; this process's own changes apply at once); a server's first use
+        reads it. The reservation checks the list again as read then."""
+        if guild_id is None:
+            return
+        entry = self._policies.get(guild_id)
+        if entry is None:
+            policy = await self.policy(guild_id)
+        else:
+            policy = entry[1]
+            if time.monotonic() - entry[0] > CACHE_SECONDS and guild_id not in self._refreshing:
+                self._refreshing.add(guild_id)
+                task = asyncio.get_running_loop().create_task(self.policy(guild_id))
+                task.add_done_callback(lambda _: self._refreshing.discard(guild_id))
+        policy.check(text)
 
     async def check_member(self, user: User, guild_id: int) -> None:
         """Refuse a member blocked from generating and uploading in this server."""
@@ -148,6 +180,7 @@ class ModerationService:
             raise InvalidInput("blocklist.full", limit=MAX_ENTRIES) from None
         if not added:
             raise InvalidInput("blocklist.already")
+        self._policies.pop(guild_id, None)
         return value
 
     async def remove_entry(self, actor: Actor, guild_id: int, entry: str) -> str:
@@ -158,6 +191,7 @@ class ModerationService:
             if candidate in listed:
                 user = await self._account(actor)
                 if await self.repo.remove_entry(guild_id, candidate, actor_id=user.id):
+                    self._policies.pop(guild_id, None)
                     return candidate
         raise InvalidInput("blocklist.not_listed")
 

@@ -16,7 +16,6 @@ from bot.services.imagework import ImageWork
 from bot.services.media import problem_to_error
 from bot.services.members import Payer
 from bot.services.processes import ProcessLease
-from bot.services.ratelimits import DEFAULT_RATES, MemberLimits
 from storage.errors import InsufficientCoins, ObjectsReclaimed
 from storage.images import ImageRepository, StoredObject
 from storage.models import Image
@@ -45,8 +44,6 @@ class UploadService:
         store: ObjectStore,
         max_bytes: int,
         max_pixels: int = imaging.DEFAULT_MAX_PIXELS,
-        limits: MemberLimits | None = None,
-        rate: int = DEFAULT_RATES["upload"],
         imagework: ImageWork | None = None,
         process: ProcessLease | None = None,
     ) -> None:
@@ -58,18 +55,9 @@ class UploadService:
         self.store = store
         self.max_bytes = max_bytes
         self.max_pixels = max_pixels
-        # Uploads cost storage even when free of coins: the "upload" rate limit, the same
-        # buckets as /upload's (so switching between Discord and the API gains nothing).
-        self.limits = limits or MemberLimits()
-        self.rate = rate
         self.imagework = imagework
         #: Called with each stored upload (the moderation log); it must not raise.
         self.on_uploaded: Callable[[Image], Awaitable[None]] | None = None
-
-    def take_turn(self, discord_id: int, rate: int | None = None) -> None:
-        """Count one upload attempt of a member (at the host's rate, or `rate`); raises
-        TooSoon past it."""
-        self.limits.take("upload", discord_id, rate or self.rate)
 
     def validate_text(
         self, title: str | None, description: str | None

@@ -50,6 +50,9 @@ async def generate(
         "a ｂａｎａｎａ ｂｏｍｂ",  # full-width letters
         "a b a n a n a bomb",  # spelled out
         "a banana\u200b bomb",  # a zero-width space
+        "a ban\u3164ana bomb",  # Hangul filler inside a word
+        "a ban\uffa0ana bomb",  # half-width Hangul filler
+        "a ʙᴀɴᴀɴᴀ ʙᴏᴍʙ",  # small capitals
     ],
 )
 async def test_blocklist_refuses_prompts_in_any_disguise_before_charge(

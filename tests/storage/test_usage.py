@@ -98,3 +98,48 @@ async def test_notices_once_and_what_failing_billing_and_interruption_count(db: 
     )  # fmt: skip
     assert image is not None
     await assert_ledger_consistent(db)
+
+
+async def test_extra_images_take_only_the_room_a_daily_cap_has_left(
+    db: Database, db_twin: Database
+) -> None:
+    """The further images of answers, counted by two processes at once at the edge of a
+    server's daily cap, never pass it; billing, failing and an interruption afterwards keep
+    the running total equal to the usage rows."""
+    images, usage = ImageRepository(db), UsageRepository(db)
+    twin = UsageRepository(db_twin)
+    user, wallet = await member(db, 8, 1000, GUILD)
+    cap = Cap(CapKind.IMAGES_PER_DAY, 6, "2026-03-09", GUILD)
+    jobs = []
+    for _ in range(4):
+        image, _, _ = await images.reserve_within_budget(
+            user_id=user.id, wallet_id=wallet.id, cost=10, prompt="x", guild_id=GUILD,
+            claim=claim(40_000, cap),
+        )  # fmt: skip
+        jobs.append(image)
+    assert await usage.level(cap) == 4
+    # Two answers of three images each, counted at once: two places left between them.
+    granted = await asyncio.gather(
+        usage.take_extra_images(jobs[0].id, 2, cap.limit),
+        twin.take_extra_images(jobs[1].id, 2, cap.limit),
+    )
+    assert sorted(granted) == [0, 2]
+    assert await usage.level(cap) == 6 == await usage.recount(cap)
+    assert await usage.take_extra_images(jobs[2].id, 1, cap.limit) == 0
+    # Billed with what each kept: nothing moves.
+    kept = {jobs[0].id: 1 + granted[0], jobs[1].id: 1 + granted[1]}
+    for job_id, count in kept.items():
+        await images.update_status(job_id, ImageStatus.PROCESSING)
+        assert await usage.bill(job_id, Billed(40_000 * count, count))
+    assert await usage.level(cap) == 6 == await usage.recount(cap)
+    # A job that fails without an answer gives its place back; extras counted for a job
+    # that then fails go back with it.
+    winner = jobs[2]
+    assert await usage.take_extra_images(winner.id, 1, cap.limit) == 0
+    await images.fail_and_refund(jobs[3].id, "model unavailable")
+    assert await usage.level(cap) == 5 == await usage.recount(cap)
+    assert await usage.take_extra_images(winner.id, 3, cap.limit) == 1
+    assert await usage.level(cap) == 6 == await usage.recount(cap)
+    await images.fail_and_refund(winner.id, "storage")
+    assert await usage.level(cap) == 4 == await usage.recount(cap)
+    await assert_ledger_consistent(db)

@@ -17,6 +17,14 @@ from bot.services.errors import InvalidInput
         ("Straße", "strasse"),  # case folding
         ("in\u200bvisible\u2060", "invisible"),  # zero-width characters
         ("naïve café", "naive cafe"),
+        # Default_Ignorable_Code_Point inside a word: Hangul fillers, half-width filler, soft
+        # hyphen, variation selector, a tag character, combining grapheme joiner.
+        ("ban\u3164ana", "banana"),
+        ("ban\uffa0ana", "banana"),
+        ("ban\u115fa\u1160na", "banana"),
+        ("ba\u00adna\ufe0fna\U000e0041\u034f", "banana"),
+        ("ʙᴀɴᴀɴᴀ ꜱᴘʟɪᴛ", "banana split"),  # small capitals
+        ("ᴮᴬᴺᴬᴺᴬ", "banana"),  # modifier capitals (NFKC)
     ],
 )
 def test_normal_form(text: str, normal: str) -> None:

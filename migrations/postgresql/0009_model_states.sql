@@ -1,4 +1,4 @@
--- PostgreSQL's twin of migrations/0008_model_states.sql (the same table and columns): what the
+-- PostgreSQL's twin of migrations/0009_model_states.sql (the same table and columns): what the
 -- deployment knows of Google's models, shared by every process. `listed` is 0/1 and the JSON
 -- columns are text, as on SQLite, so the repository reads both the same way.
 CREATE TABLE model_states (
