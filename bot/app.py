@@ -27,10 +27,11 @@ from bot.services.accounts import AccountService
 from bot.services.budgets import BudgetService
 from bot.services.callers import CallerService
 from bot.services.catalog import Availability, ModelCatalog, resolve
-from bot.services.events import CatalogChanged, EventBus
+from bot.services.events import CatalogChanged, EventBus, ImageCreated, JobsRecovered
 from bot.services.gallery import GalleryService
-from bot.services.generation import GenerationService, Result
+from bot.services.generation import GenerationService
 from bot.services.imagework import ImageWork
+from bot.services.jobs import JobEngine
 from bot.services.maintenance import reconcile_storage
 from bot.services.members import MemberService
 from bot.services.models import ModelService, load_models
@@ -47,7 +48,8 @@ from bot.services.websessions import WebSessionService
 from storage.api_tokens import ApiTokenRepository
 from storage.db import Database, open_database
 from storage.guild_settings import GuildSettingsRepository
-from storage.images import ImageRepository, Refund
+from storage.images import ImageRepository
+from storage.jobs import Refund
 from storage.leases import LeaseRepository
 from storage.model_states import ModelStateRepository
 from storage.moderation import ModerationRepository
@@ -248,6 +250,7 @@ class NanoBananaBot(commands.AutoShardedBot):
             monthly_budget_micros=(
                 None if settings.monthly_budget_usd is None else micros(settings.monthly_budget_usd)
             ),
+            events=self.events,
         )
         self.moderation = ModerationService(
             ModerationRepository(self.db),
@@ -257,6 +260,7 @@ class NanoBananaBot(commands.AutoShardedBot):
             gallery=self.gallery,
             images=self.image_repo,
             usage=usage,
+            events=self.events,
         )
         self.members = MemberService(
             accounts=self.accounts,
@@ -266,25 +270,35 @@ class NanoBananaBot(commands.AutoShardedBot):
             moderation=self.moderation,
             limits=self.limits,
         )
+        #: The one path of every paid job once it is ordered: queue, API slots, leases, money.
+        self.engine = JobEngine(
+            db=self.db,
+            store=self.store,
+            max_concurrent=settings.max_concurrent_generations,
+            # The host's ceiling; each server's `jobs_per_member` (at most this) applies.
+            max_jobs_per_user=settings.max_jobs_per_user,
+            queue_size=settings.generation_queue_size,
+            retry_seconds=settings.job_retry_seconds,
+            enabled=settings.gemini_api_key is not None,
+            process=self.process,
+            max_balance=settings.max_balance,
+            events=self.events,
+        )
         self.generation = GenerationService(
             images=self.image_repo,
             store=self.store,
             generator=self.nanobanana,
             cost=settings.generation_cost,
             max_concurrent=settings.max_concurrent_generations,
-            # The host's ceiling; each server's `jobs_per_member` (at most this) applies.
             max_jobs_per_user=settings.max_jobs_per_user,
             max_prompt_chars=settings.max_prompt_chars,
-            queue_size=settings.generation_queue_size,
             models=self.models,
-            retry_seconds=settings.job_retry_seconds,
-            enabled=settings.gemini_api_key is not None,
             imagework=self.imagework,
-            process=self.process,
             budgets=self.budgets,
+            engine=self.engine,
         )
-        self.generation.on_recovered = self.tell_interrupted
-        self.generation.on_completed = self._log_result
+        self.events.subscribe(JobsRecovered, self._tell_recovered)
+        self.events.subscribe(ImageCreated, self._log_image)
         self.events.subscribe(CatalogChanged, self._prices_follow)
         self.uploads = UploadService(
             images=self.image_repo,
@@ -293,8 +307,8 @@ class NanoBananaBot(commands.AutoShardedBot):
             max_pixels=settings.max_upload_pixels,
             imagework=self.imagework,
             process=self.process,
+            events=self.events,
         )
-        self.uploads.on_uploaded = self.moderation.image_created
         self.tokens = TokenService(ApiTokenRepository(self.db))
         self.directory = DiscordDirectory(self)
         self.web_sessions = WebSessionService(WebSessionRepository(self.db), self.directory)
@@ -319,8 +333,11 @@ class NanoBananaBot(commands.AutoShardedBot):
             )
         await super().login(token)
 
-    async def _log_result(self, result: Result) -> None:
-        await self.moderation.image_created(result.image)
+    async def _log_image(self, event: ImageCreated) -> None:
+        await self.moderation.image_created(event.image)
+
+    async def _tell_recovered(self, event: JobsRecovered) -> None:
+        await self.tell_interrupted(list(event.refunds))
 
     async def _prices_follow(self, event: CatalogChanged) -> None:
         """Prices set for a model that something replaced apply to its replacement."""
@@ -336,7 +353,7 @@ class NanoBananaBot(commands.AutoShardedBot):
         # Which models exist (listing them if no process has lately): before any job.
         await self.models.start()
         # Only the jobs of processes whose lease expired: never another live process's.
-        interrupted = await self.generation.recover()
+        interrupted = await self.engine.recover()
         if interrupted:
             self._tell_task = asyncio.create_task(self.tell_interrupted(interrupted))
         if self.settings.runs_shard_zero:
@@ -346,7 +363,7 @@ class NanoBananaBot(commands.AutoShardedBot):
                 else:
                     log.info("another process is sweeping storage; skipped here")
         await self.imagework.start()
-        await self.generation.start()
+        await self.engine.start()
         if self._web_on:
             await self.start_web()
         for extension in COGS:
@@ -409,15 +426,17 @@ class NanoBananaBot(commands.AutoShardedBot):
         minute would otherwise still be queueing notices when the bot stops again."""
         by_channel: dict[int, list[str]] = {}
         for refund in refunds:
-            image = refund.image
-            channel_id = (image.metadata.get("context") or {}).get("channel_id")
-            owner = await self.accounts.get(image.user_id)
+            job = refund.job
+            context = job.request.get("context")
+            channel_id = context.get("channel_id") if isinstance(context, dict) else None
+            owner = await self.accounts.get(job.user_id)
             if not channel_id or owner is None or owner.discord_id is None:
                 continue
+            prompt = job.request.get("prompt")
             text = t(
                 owner.language,
                 "gen.interrupted_owed" if refund.owed else "gen.interrupted",
-                prompt=quote_prompt(image.prompt or "", 100),
+                prompt=quote_prompt(prompt if isinstance(prompt, str) else "", 100),
                 coins=refund.owed or refund.refunded,
             )
             by_channel.setdefault(int(channel_id), []).append(f"<@{owner.discord_id}> {text}")
@@ -479,7 +498,7 @@ class NanoBananaBot(commands.AutoShardedBot):
     async def close(self) -> None:
         """Stop taking jobs, let running ones finish (bounded), refund the rest, close all."""
         try:
-            await self.generation.close(deadline=self.shutdown_deadline)
+            await self.engine.close(deadline=self.shutdown_deadline)
         except Exception:
             log.exception("error while stopping generation")
         if self._tell_task is not None and not self._tell_task.done():

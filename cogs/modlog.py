@@ -87,14 +87,16 @@ class ModLogCog(commands.Cog):
         self.bot = bot
 
     async def cog_load(self) -> None:
-        self.bot.moderation.publisher = self.publish
-        self.bot.budgets.notifier = self.notify
-        self.bot.events.subscribe(ModelNotice, self.tell_models)
+        events = self.bot.events
+        events.subscribe(LogEntry, self.publish)
+        events.subscribe(BudgetNotice, self.notify)
+        events.subscribe(ModelNotice, self.tell_models)
 
     async def cog_unload(self) -> None:
-        self.bot.moderation.publisher = None
-        self.bot.budgets.notifier = None
-        self.bot.events.unsubscribe(ModelNotice, self.tell_models)
+        events = self.bot.events
+        events.unsubscribe(LogEntry, self.publish)
+        events.unsubscribe(BudgetNotice, self.notify)
+        events.unsubscribe(ModelNotice, self.tell_models)
 
     async def _language(self, guild_id: int | None) -> str:
         guild = self.bot.get_guild(guild_id) if guild_id else None

@@ -1,0 +1,149 @@
+"""Orders: the one entry for every paid job, whoever asks and from where.
+
+A slash command, a button, a modal and an API route each translate their request into an
+order and call the same two steps, in the same order, so Discord and the API behave alike by
+construction (DESIGN section 10):
+
+1. `prepare`, before the adapter's first answer, from memory (a server's first use reads its
+   settings and blocklist once): the member's rate-limit turn at the server's rate, the
+   prompt as it will be sent, the model's ratio and size, images as declared (size, type,
+   pixels, before any download), the server's rules (channels, role), its blocklist, the
+   price, and one of the member's job slots and room in the queue. A refusal is private and
+   free. The result is a `Ticket`.
+2. `place`, after the answer: the member and the wallet that pays (their rules checked again
+   with what only the database knows), the request built with its images through the one
+   input pipeline (`media.InputImages`), the reservation (one transaction with the debit, its
+   ledger row and the budgets' claim) and the queue. A refusal here charges nothing and gives
+   the job slot back.
+
+What happens to a job after that is the job engine's (bot.services.jobs), whatever its kind.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+
+from bot.services.generation import GenerationRequest, GenerationService, SourceImage
+from bot.services.jobs import Admission, Job, JobListener
+from bot.services.media import Declared, InputImages
+from bot.services.members import Member, MemberService, Payer, Purpose
+from bot.services.moderation import ModerationService
+from bot.services.permissions import Identity
+from bot.services.settings import EffectiveSettings, GuildSettingsService
+
+#: What builds an image job's request once the member and their wallet are known (a Reroll
+#: reads the stored image; /generate downloads its attachments through the input pipeline).
+RequestBuild = Callable[[Member, Payer], Awaitable[GenerationRequest]]
+
+
+@dataclass(frozen=True)
+class Ticket:
+    """An order that passed every check memory can make: the job slot it holds (`position`:
+    where it will wait), the settings it was checked with, and its price."""
+
+    identity: Identity
+    settings: EffectiveSettings
+    admission: Admission
+    prompt: str
+    cost: int
+
+    @property
+    def position(self) -> int:
+        return self.admission.position
+
+    def cancel(self) -> None:
+        """Give the job slot back (the adapter could not answer; nothing was charged)."""
+        self.admission.release()
+
+
+class OrderService:
+    """prepare -> place, for every paid image job (the only entry the adapters use)."""
+
+    def __init__(
+        self,
+        *,
+        generation: GenerationService,
+        members: MemberService,
+        moderation: ModerationService,
+        settings: GuildSettingsService,
+        inputs: InputImages,
+    ) -> None:
+        self.generation = generation
+        self.members = members
+        self.moderation = moderation
+        self.settings = settings
+        self.inputs = inputs
+
+    async def settings_of(self, guild_id: int | None) -> EffectiveSettings:
+        """A server's settings, from memory when read lately (one read otherwise)."""
+        return self.settings.cached(guild_id) or await self.settings.effective(guild_id)
+
+    async def prepare(
+        self,
+        identity: Identity,
+        *,
+        prompt: str,
+        model: str | None = None,
+        size: str | None = None,
+        ratio: str | None = None,
+        declared: Sequence[Declared] = (),
+        check_prompt: bool = True,
+    ) -> Ticket:
+        """Every check memory can make, in this order; raises a UserFacingError (answered
+        privately, for free) and holds nothing on refusal. `prompt` is what the member typed
+        (checked and blocklisted; `check_prompt=False` for a Reroll's stored prompt, already
+        checked once); `model`, `size` and `ratio` are checked against the chosen model when
+        given; `declared` images against the input limits, before any download."""
+        # The member's turn at the server's rate: the same bucket on every surface.
+        self.members.take_turn(identity.discord_id, identity.guild_id, "generate")
+        generation = self.generation
+        text = generation.validate_prompt(prompt) if check_prompt else prompt
+        if ratio is not None:
+            generation.validate_ratio(ratio, model)
+        for image in declared:
+            self.inputs.check_declared(image)
+        settings = await self.settings_of(identity.guild_id)
+        # Refuses an unknown or retired model, or a size the model lacks, before anything else.
+        cost = generation.cost_of(model, size, default=settings.generation_cost)
+        self.members.check_here(identity, settings, Purpose.GENERATE)
+        # The server's blocklist from memory: a blocked prompt is never shown to anyone.
+        await self.moderation.check_prompt(identity.guild_id, text)
+        known = self.members.known_balance(identity.discord_id, identity.guild_id)
+        if known is not None and known < cost:
+            # Probably can't pay: look at the wallet itself before saying so (still private).
+            payer = await self.members.payer(await self.members.enter(identity), Purpose.GENERATE)
+            payer.check_affordable(cost)
+        admission = generation.admit(identity.discord_id, settings.jobs_per_member)
+        return Ticket(identity, settings, admission, text, cost)
+
+    async def place(
+        self,
+        ticket: Ticket,
+        build: RequestBuild,
+        listener: JobListener | None = None,
+        *,
+        member: Member | None = None,
+    ) -> Job[GenerationRequest]:
+        """The member (`member` when the adapter has it already), the wallet that pays, the
+        request (`build`), the reservation and the queue. Raises a UserFacingError and
+        charges nothing on refusal; the ticket's job slot goes to the job or back."""
+        try:
+            member = member or await self.members.enter(ticket.identity)
+            payer = await self.members.payer(member, Purpose.GENERATE)
+            payer.check_affordable(ticket.cost)
+            request = await build(member, payer)
+            job = await self.generation.reserve(
+                payer, request, listener, admission=ticket.admission
+            )
+        except BaseException:
+            ticket.admission.release()
+            raise
+        self.members.note_balance(payer, job.balance)
+        await self.generation.enqueue(job)
+        return job
+
+    async def images(self, files: Sequence[tuple[str, bytes]]) -> tuple[SourceImage, ...]:
+        """Images sent with an order, as bytes (`(name, data)` pairs), through the one input
+        pipeline: checked and shrunk to what the model uses, in the image pool."""
+        return tuple([await self.inputs.prepare(data, name) for name, data in files])
