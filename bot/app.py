@@ -22,7 +22,7 @@ from bot import runtime
 from bot.config import Settings, SettingsError, StorageBackend
 from bot.directory import DiscordDirectory
 from bot.i18n import t
-from bot.nanobanana import NanobananaClient
+from bot.nanobanana import MAX_INPUT_SIDE, NanobananaClient
 from bot.services.accounts import AccountService
 from bot.services.budgets import BudgetService
 from bot.services.callers import CallerService
@@ -33,9 +33,11 @@ from bot.services.generation import GenerationService
 from bot.services.imagework import ImageWork
 from bot.services.jobs import JobEngine
 from bot.services.maintenance import reconcile_storage
+from bot.services.media import InputImages
 from bot.services.members import MemberService
 from bot.services.models import ModelService, load_models
 from bot.services.moderation import ModerationService
+from bot.services.orders import OrderService
 from bot.services.permissions import PermissionService
 from bot.services.pricing import PriceTable, micros, prices_of
 from bot.services.processes import ProcessLease, describe_process
@@ -239,10 +241,6 @@ class NanoBananaBot(commands.AutoShardedBot):
             scope=settings.economy_scope,
             max_grant=settings.max_grant,
         )
-        self.gallery = GalleryService(
-            images=self.image_repo, users=user_repo, store=self.store,
-            permissions=self.permissions, imagework=self.imagework,
-        )  # fmt: skip
         usage = UsageRepository(self.db)
         self.budgets = BudgetService(
             usage,
@@ -251,24 +249,6 @@ class NanoBananaBot(commands.AutoShardedBot):
                 None if settings.monthly_budget_usd is None else micros(settings.monthly_budget_usd)
             ),
             events=self.events,
-        )
-        self.moderation = ModerationService(
-            ModerationRepository(self.db),
-            permissions=self.permissions,
-            accounts=self.accounts,
-            settings=self.guild_settings,
-            gallery=self.gallery,
-            images=self.image_repo,
-            usage=usage,
-            events=self.events,
-        )
-        self.members = MemberService(
-            accounts=self.accounts,
-            settings=self.guild_settings,
-            wallets=self.wallets,
-            permissions=self.permissions,
-            moderation=self.moderation,
-            limits=self.limits,
         )
         #: The one path of every paid job once it is ordered: queue, API slots, leases, money.
         self.engine = JobEngine(
@@ -297,6 +277,38 @@ class NanoBananaBot(commands.AutoShardedBot):
             budgets=self.budgets,
             engine=self.engine,
         )
+        self.gallery = GalleryService(
+            images=self.image_repo, users=user_repo, store=self.store,
+            permissions=self.permissions, imagework=self.imagework, unstored=self.generation,
+        )  # fmt: skip
+        self.moderation = ModerationService(
+            ModerationRepository(self.db),
+            permissions=self.permissions,
+            accounts=self.accounts,
+            settings=self.guild_settings,
+            gallery=self.gallery,
+            images=self.image_repo,
+            usage=usage,
+            events=self.events,
+        )
+        self.members = MemberService(
+            accounts=self.accounts,
+            settings=self.guild_settings,
+            wallets=self.wallets,
+            permissions=self.permissions,
+            moderation=self.moderation,
+            limits=self.limits,
+        )
+        #: The one pipeline for the images members send with a paid job.
+        self.inputs = InputImages(
+            self.imagework, max_bytes=settings.max_upload_bytes,
+            max_pixels=settings.max_input_pixels, max_side=MAX_INPUT_SIDE,
+        )  # fmt: skip
+        #: The one entry of every paid job, from Discord or the API (prepare, then place).
+        self.orders = OrderService(
+            generation=self.generation, members=self.members, moderation=self.moderation,
+            settings=self.guild_settings, inputs=self.inputs,
+        )  # fmt: skip
         self.events.subscribe(JobsRecovered, self._tell_recovered)
         self.events.subscribe(ImageCreated, self._log_image)
         self.events.subscribe(CatalogChanged, self._prices_follow)
@@ -389,6 +401,7 @@ class NanoBananaBot(commands.AutoShardedBot):
             gallery=self.gallery,
             uploads=self.uploads,
             generation=self.generation,
+            orders=self.orders,
             directory=self.directory,
             web_sessions=self.web_sessions,
             secret=await self.web_secret(),

@@ -13,7 +13,7 @@ from discord import app_commands
 from bot.i18n import t
 from bot.services.settings import EffectiveSettings
 from cogs.common import TenantCog, command_key, command_text, identity_of
-from cogs.generate import BANANA, coins
+from cogs.images import BANANA, coins
 
 if TYPE_CHECKING:
     from bot.app import Interaction, NanoBananaBot

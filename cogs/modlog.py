@@ -32,7 +32,8 @@ from bot.services.moderation import LogEntry
 from bot.services.permissions import Actor
 from bot.services.pricing import format_usd
 from cogs.common import language_of, shorten
-from cogs.generate import _UUID, BANANA, _ImageButton
+from cogs.images import BANANA
+from cogs.views import UUID, ImageButton
 from storage.usage import CapKind
 
 if TYPE_CHECKING:
@@ -44,7 +45,7 @@ log = logging.getLogger(__name__)
 LOG_FILE_LIMIT = 8 * 1024 * 1024
 
 
-class ModDeleteButton(_ImageButton, template=rf"nb:moddel:(?P<id>{_UUID})"):
+class ModDeleteButton(ImageButton, template=rf"nb:moddel:(?P<id>{UUID})"):
     """The log's Delete: moderators of the image's server and bot admins only."""
 
     action = "moddel"

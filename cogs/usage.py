@@ -18,7 +18,7 @@ from bot.services.charts import usage_chart
 from bot.services.errors import InvalidInput
 from bot.services.pricing import PRICES_AS_OF, format_usd
 from cogs.common import TenantCog, command_text, identity_of, language_of, option_texts, reply
-from cogs.generate import BANANA
+from cogs.images import BANANA
 from storage.usage import CapKind, Totals
 
 if TYPE_CHECKING:

@@ -241,6 +241,7 @@ class JobRepository:
         *,
         interrupted: bool = False,
         only_if_expired: bool = False,
+        reason: Mapping[str, Any] | None = None,
     ) -> Refund | None:
         """FAILED + REFUND ledger row + credit in one transaction, exactly once, back to the
         wallet that paid; its budget reservation stops counting (with `interrupted`, a job
@@ -248,7 +249,9 @@ class JobRepository:
 
         Guarded on status: only a PENDING/PROCESSING job can fail, so a second call (or a
         call racing the first, in any process) finds nothing to do and returns None. With
-        `only_if_expired`, guarded on the lease too: only a job whose process is not live."""
+        `only_if_expired`, guarded on the lease too: only a job whose process is not live.
+        `reason` (why, as members are told: a message key and its params) is kept as the
+        job's result, so that whoever asks later hears the same reason."""
         failed_at = utcnow_iso()
 
         async def body(tx: Transaction) -> Refund | None:
@@ -256,12 +259,12 @@ class JobRepository:
                 f"SELECT status FROM jobs WHERE id = ?{tx.dialect.for_update}", (job_id,)
             )
             started = before is not None and before[0] == JobStatus.PROCESSING.value
-            guard, params = "", [failed_at, error[:500], job_id]
+            guard, params = "", [failed_at, error[:500], _json(reason), job_id]
             if only_if_expired:
                 guard = f" AND NOT {live('jobs.lease_owner')}"
                 params.append(failed_at)
             row = await tx.fetchone(
-                "UPDATE jobs SET status = 'FAILED', updated_at = ?, error = ? "
+                "UPDATE jobs SET status = 'FAILED', updated_at = ?, error = ?, result = ? "
                 f"WHERE id = ? AND {UNFINISHED}{guard} RETURNING wallet_id, cost",
                 params,
             )

@@ -88,17 +88,17 @@ class OrderService:
         size: str | None = None,
         ratio: str | None = None,
         declared: Sequence[Declared] = (),
-        check_prompt: bool = True,
     ) -> Ticket:
         """Every check memory can make, in this order; raises a UserFacingError (answered
-        privately, for free) and holds nothing on refusal. `prompt` is what the member typed
-        (checked and blocklisted; `check_prompt=False` for a Reroll's stored prompt, already
-        checked once); `model`, `size` and `ratio` are checked against the chosen model when
-        given; `declared` images against the input limits, before any download."""
+        privately, for free) and holds nothing on refusal. `prompt` is what the member typed,
+        or a stored image's prompt for a Reroll (checked and blocklisted again: the server's
+        blocklist may have grown since); `model`, `size` and `ratio` are checked against the
+        chosen model when given; `declared` images against the input limits, before any
+        download."""
         # The member's turn at the server's rate: the same bucket on every surface.
         self.members.take_turn(identity.discord_id, identity.guild_id, "generate")
         generation = self.generation
-        text = generation.validate_prompt(prompt) if check_prompt else prompt
+        text = generation.validate_prompt(prompt)
         if ratio is not None:
             generation.validate_ratio(ratio, model)
         for image in declared:
@@ -143,7 +143,11 @@ class OrderService:
         await self.generation.enqueue(job)
         return job
 
+    async def image(self, name: str, data: bytes) -> SourceImage:
+        """An image sent with an order, through the one input pipeline: checked and shrunk
+        to what the model uses, in the image pool (refused when damaged or over a limit)."""
+        return await self.inputs.prepare(data, name)
+
     async def images(self, files: Sequence[tuple[str, bytes]]) -> tuple[SourceImage, ...]:
-        """Images sent with an order, as bytes (`(name, data)` pairs), through the one input
-        pipeline: checked and shrunk to what the model uses, in the image pool."""
-        return tuple([await self.inputs.prepare(data, name) for name, data in files])
+        """`image` for each `(name, data)` pair, in order."""
+        return tuple([await self.image(name, data) for name, data in files])

@@ -3,6 +3,7 @@ never on storage/."""
 
 from __future__ import annotations
 
+from storage.jobs import JobRow, JobStatus
 from storage.models import (
     CoinTransaction,
     Image,
@@ -20,6 +21,8 @@ __all__ = [
     "Image",
     "ImageStatus",
     "ImageType",
+    "JobRow",
+    "JobStatus",
     "SettingChange",
     "TransactionKind",
     "User",

@@ -15,6 +15,7 @@ from bot.services.generation.values import (
     ExtraImage,
     GenerationRequest,
     ImageGenerator,
+    ImageJobView,
     Result,
     SourceImage,
 )
@@ -28,6 +29,7 @@ __all__ = [
     "GenerationRequest",
     "GenerationService",
     "ImageGenerator",
+    "ImageJobView",
     "ImageJobs",
     "Job",
     "JobListener",

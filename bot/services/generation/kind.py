@@ -23,7 +23,7 @@ import logging
 import time
 import uuid
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from bot import imaging
@@ -115,9 +115,10 @@ class ImageJobs:
         self.imagework = imagework
         #: `ImageCreated` for every stored result (the moderation log).
         self.events = events or EventBus()
-        # Results shown but not stored yet (delivery first), by job id; each event is set
-        # when its job ends, stored or failed (see GenerationService.settled).
-        self.settling: dict[str, asyncio.Event] = {}
+        # Results being shown before they are stored (delivery first), by job id: the image
+        # as shown (its buttons work at once) and an event set when its job ends, stored or
+        # failed (see GenerationService.settled).
+        self.settling: dict[str, Settling] = {}
 
     @property
     def catalog(self) -> ModelCatalog:
@@ -310,7 +311,7 @@ class ImageJobs:
         generated = answer.generated
         delivery: asyncio.Task[None] | None = None
         billing: asyncio.Task[None] | None = None
-        self.settling[job.id] = asyncio.Event()
+        self.settling[job.id] = Settling(pending_image(job))
         try:
             plan = await self._within_daily_cap(job, answer.plan, engine)
             billing = asyncio.create_task(self._bill(job, generated, engine, kept=len(plan.images)))
@@ -355,7 +356,7 @@ class ImageJobs:
         """The job's image is stored or failed: whoever waits for it goes on."""
         ended = self.settling.pop(job_id, None)
         if ended is not None:
-            ended.set()
+            ended.event.set()
 
     async def _within_daily_cap(
         self, job: Job[GenerationRequest], plan: StorePlan, engine: JobEngine
@@ -584,6 +585,15 @@ def job_metadata(job: Job[GenerationRequest]) -> dict[str, Any]:
         "inputs": len(request.inputs),
         **({"context": request.context} if request.context else {}),
     }
+
+
+@dataclass(eq=False)
+class Settling:
+    """A result shown and not stored yet: the image as shown, and an event set once its job
+    ends (stored, or failed and refunded)."""
+
+    image: Image
+    event: asyncio.Event = field(default_factory=asyncio.Event)
 
 
 def pending_image(job: Job[GenerationRequest]) -> Image:

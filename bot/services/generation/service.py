@@ -17,22 +17,30 @@ from typing import Any
 
 from bot.services.budgets import BudgetService
 from bot.services.catalog import ModelCatalog
-from bot.services.errors import ImageNotFound, InvalidInput, UserFacingError
+from bot.services.errors import ImageNotFound, InvalidInput, JobNotFound, UserFacingError
 from bot.services.events import EventBus
 from bot.services.generation.kind import ImageJobs
 from bot.services.generation.requests import RequestBuilder, clean_prompt
-from bot.services.generation.values import GenerationRequest, ImageGenerator
+from bot.services.generation.values import GenerationRequest, ImageGenerator, ImageJobView
 from bot.services.imagework import ImageWork
 from bot.services.jobs import Admission, Job, JobEngine, JobListener
 from bot.services.members import Payer
 from bot.services.models import ModelService
+from bot.services.permissions import Actor, reaches_own
 from bot.services.processes import ProcessLease
 from storage.errors import ModelRetired
 from storage.images import ImageRepository
-from storage.jobs import Refund
+from storage.jobs import JobStatus, Refund
 from storage.models import Image
 from storage.objects import ObjectStore
 from storage.usage import BudgetExceeded
+
+_UUID_CHARS = frozenset("0123456789abcdef-")
+
+
+def _is_uuid(text: str) -> bool:
+    return len(text) == 36 and set(text) <= _UUID_CHARS
+
 
 # How long a Reroll or Edit of a result that is shown but still being stored here waits for it
 # (after its own answer: nothing waits on Discord's 3 s).
@@ -278,23 +286,46 @@ class GenerationService:
         """Refund a reserved job that will not run (see JobEngine.cancel)."""
         return await self.engine.cancel(job, reason)
 
+    async def job_of(self, actor: Actor, job_id: str) -> ImageJobView:
+        """One of the actor's own image jobs (personal access: see
+        PermissionService.reaches_own), with the images it made that still exist; JobNotFound
+        for anyone else's, or for a job that never was."""
+        ref = job_id.strip().lower()
+        row = await self.engine.jobs.get(ref) if _is_uuid(ref) else None
+        if row is None or row.kind != self.kind.name:
+            raise JobNotFound()
+        if not reaches_own(actor, row.user_id, row.guild_id):
+            raise JobNotFound()
+        images: list[Image] = []
+        for image_id in row.result.get("image_ids") or ():
+            image = await self.images.get(str(image_id))
+            if image is not None and image.is_ready:  # deleted since: left out
+                images.append(image)
+        reason = None
+        if row.status is JobStatus.FAILED:
+            key, params = row.result.get("key"), row.result.get("params")
+            reason = (str(key), dict(params) if isinstance(params, dict) else {}) if key else None
+        return ImageJobView(row, self.engine.position(row.id), tuple(images), reason)
+
     # Requests from earlier images (Reroll/Edit) -----------------------------------------
 
-    def settling(self, image_id: str) -> bool:
-        """Whether this process has shown `image_id` and is still storing it."""
-        return image_id in self.kind.settling
+    def shown(self, image_id: str) -> Image | None:
+        """The image of a result this process has shown and is still storing (as shown:
+        PROCESSING), so that its buttons work at once; None otherwise."""
+        settling = self.kind.settling.get(image_id)
+        return settling.image if settling is not None else None
 
     async def settled(self, image: Image) -> Image:
-        """`image` as stored: a result is shown before it is stored, so a Reroll or Edit
-        pressed at once waits (at most SETTLE_SECONDS) for its job to end here, then reads it
-        back (the stored image, or ImageNotFound if it couldn't be kept)."""
-        ended = self.kind.settling.get(image.id)
-        if ended is None and image.is_ready:
+        """`image` as stored: a result is shown before it is stored, so a Reroll, Edit or
+        Delete pressed at once waits (at most SETTLE_SECONDS) for its job to end here, then
+        reads it back (the stored image, or ImageNotFound if it couldn't be kept)."""
+        settling = self.kind.settling.get(image.id)
+        if settling is None and image.is_ready:
             return image
-        if ended is not None:
+        if settling is not None:
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(SETTLE_SECONDS):
-                    await ended.wait()
+                    await settling.event.wait()
         stored = await self.images.get(image.id)
         if stored is None:
             raise ImageNotFound()

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from bot.nanobanana import GeneratedImage, InputImage, ModelProfile, Turn
+from storage.jobs import JobRow
 from storage.models import Image
 
 #: An image to edit or draw from, as adapters hand it over (bytes and their MIME type).
@@ -78,3 +79,15 @@ class Result:
     mime_type: str
     balance: int
     extras: tuple[ExtraImage, ...] = ()
+
+
+@dataclass(frozen=True)
+class ImageJobView:
+    """An image job as its member follows it (the API's job resource): the job as stored,
+    where it waits (None: not waiting here), the images it made that still exist, and why
+    it failed (a message key and its params, as the member was told)."""
+
+    job: JobRow
+    position: int | None
+    images: tuple[Image, ...] = ()
+    reason: tuple[str, dict[str, Any]] | None = None

@@ -278,6 +278,7 @@ class JobEngine:
                         INTERRUPTED,
                         interrupted=True,
                         only_if_expired=True,
+                        reason={"key": "reason.shutdown", "params": {}},
                     ),
                     budget=min(self.retry_seconds, 5.0),
                 )
@@ -456,7 +457,12 @@ class JobEngine:
         try:
             refund: Refund | None = await self.persist(
                 f"job {job.id}: cancelling",
-                functools.partial(self.jobs.fail_and_refund, job.id, reason),
+                functools.partial(
+                    self.jobs.fail_and_refund,
+                    job.id,
+                    reason,
+                    reason={"key": "reason.internal", "params": {}},
+                ),
             )
             return refund
         except Exception as failure:
@@ -619,7 +625,12 @@ class JobEngine:
         try:
             refund = await self.persist(
                 f"job {job.id}: refunding",
-                functools.partial(self.jobs.fail_and_refund, job.id, error[:500]),
+                functools.partial(
+                    self.jobs.fail_and_refund,
+                    job.id,
+                    error[:500],
+                    reason={"key": key, "params": params},
+                ),
                 budget=None if budget is None else min(budget, self.retry_seconds),
             )
         except asyncio.CancelledError:
@@ -645,7 +656,12 @@ class JobEngine:
         try:
             refund = await self.persist(
                 f"job {job.id}: refunding (background)",
-                functools.partial(self.jobs.fail_and_refund, job.id, error[:500]),
+                functools.partial(
+                    self.jobs.fail_and_refund,
+                    job.id,
+                    error[:500],
+                    reason={"key": key, "params": params},
+                ),
                 budget=float("inf"),
             )
         except asyncio.CancelledError:
