@@ -15,10 +15,11 @@ from typing import TYPE_CHECKING, Any
 import discord
 
 from bot.i18n import t
-from bot.services.errors import ImageNotFound
+from bot.services.errors import ImageNotFound, TooSoon
 from bot.services.gallery import ImageContext
 from bot.services.generation import GenerationRequest
 from bot.services.members import Member, Payer
+from bot.services.orders import Turn
 from bot.services.permissions import Actor
 from cogs.common import RateLimited, identity_of, language_of, take_turn
 from cogs.errors import report_error
@@ -57,6 +58,8 @@ class ImageButton(discord.ui.DynamicItem[discord.ui.Button[Any]], template=r"nb:
         self.context = context
         self.actor: Actor | None = None
         self.refusal: RateLimited | None = None
+        # The member's "generate" turn, when the press took it (Reroll).
+        self.turn: Turn | None = None
 
     #: The member's rate limit this button counts against (see bot.services.ratelimits).
     limit_action = "other"
@@ -68,13 +71,21 @@ class ImageButton(discord.ui.DynamicItem[discord.ui.Button[Any]], template=r"nb:
         label = getattr(item, "label", None)
         try:
             # Counted first, before any database read: a refused press costs nothing.
-            take_turn(interaction, cls.limit_action)
+            turn = cls.take_turn(interaction)
         except RateLimited as refusal:
             button = cls(match["id"], label)
             button.refusal = refusal
             return button
         context = await interaction.client.gallery.context(match["id"])
-        return cls(match["id"], label, context=context)
+        button = cls(match["id"], label, context=context)
+        button.turn = turn
+        return button
+
+    @classmethod
+    def take_turn(cls, interaction: Interaction) -> Turn | None:
+        """Count the press against the member's rate limit (`limit_action`)."""
+        take_turn(interaction, cls.limit_action)
+        return None
 
     async def interaction_check(self, interaction: Interaction) -> bool:  # type: ignore[override]
         bot = interaction.client
@@ -110,10 +121,17 @@ class RerollButton(ImageButton, template=rf"nb:reroll:(?P<id>{UUID})"):
     """A new paid job with the same prompt, model, ratio, size and inputs."""
 
     action = "reroll"
-    # Pressing it is a button press; the job it orders takes its "generate" turn (orders).
-    limit_action = "other"
+    limit_action = "generate"
     style = discord.ButtonStyle.primary
     emoji = "🎲"
+
+    @classmethod
+    def take_turn(cls, interaction: Interaction) -> Turn | None:
+        """A new paid job: the order's own "generate" turn, taken at the press."""
+        try:
+            return interaction.client.orders.take_turn(identity_of(interaction))
+        except TooSoon as error:
+            raise RateLimited(error.retry_after) from None
 
     async def run(self, interaction: Interaction, context: ImageContext, actor: Actor) -> None:
         bot = interaction.client
@@ -121,7 +139,9 @@ class RerollButton(ImageButton, template=rf"nb:reroll:(?P<id>{UUID})"):
         if not image.prompt:
             raise ImageNotFound()
         # The stored prompt is checked again: the server's blocklist may have grown since.
-        ticket = await bot.orders.prepare(identity_of(interaction), prompt=image.prompt)
+        ticket = await bot.orders.prepare(
+            identity_of(interaction), turn=self.turn, prompt=image.prompt
+        )
 
         async def build(member: Member, payer: Payer) -> GenerationRequest:
             # Reads the job's stored inputs (waiting for a result still being stored): after

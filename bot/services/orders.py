@@ -38,6 +38,15 @@ RequestBuild = Callable[[Member, Payer], Awaitable[GenerationRequest]]
 
 
 @dataclass(frozen=True)
+class Turn:
+    """A member's "generate" turn, taken already: a button takes it before it reads the image
+    it is bound to, so that a refused press costs no database read (`OrderService.take_turn`)."""
+
+    discord_id: int
+    guild_id: int | None
+
+
+@dataclass(frozen=True)
 class Ticket:
     """An order that passed every check memory can make: the job slot it holds (`position`:
     where it will wait), the settings it was checked with, and its price."""
@@ -79,10 +88,17 @@ class OrderService:
         """A server's settings, from memory when read lately (one read otherwise)."""
         return self.settings.cached(guild_id) or await self.settings.effective(guild_id)
 
+    def take_turn(self, identity: Identity) -> Turn:
+        """The member's "generate" turn at the server's rate (the same bucket on every
+        surface); raises TooSoon past the limit. `prepare` takes it unless given one."""
+        self.members.take_turn(identity.discord_id, identity.guild_id, "generate")
+        return Turn(identity.discord_id, identity.guild_id)
+
     async def prepare(
         self,
         identity: Identity,
         *,
+        turn: Turn | None = None,
         prompt: str,
         model: str | None = None,
         size: str | None = None,
@@ -94,9 +110,10 @@ class OrderService:
         or a stored image's prompt for a Reroll (checked and blocklisted again: the server's
         blocklist may have grown since); `model`, `size` and `ratio` are checked against the
         chosen model when given; `declared` images against the input limits, before any
-        download."""
+        download. `turn`: the member's turn, when taken already (`take_turn`)."""
         # The member's turn at the server's rate: the same bucket on every surface.
-        self.members.take_turn(identity.discord_id, identity.guild_id, "generate")
+        if turn is None or turn != Turn(identity.discord_id, identity.guild_id):
+            self.take_turn(identity)
         generation = self.generation
         text = generation.validate_prompt(prompt)
         if ratio is not None:

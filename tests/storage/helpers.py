@@ -11,8 +11,8 @@ from storage.wallets import WalletRepository
 
 async def assert_ledger_consistent(db: Database) -> None:
     """For every wallet: coins == SUM(delta), coins >= 0, newest balance_after == coins, and
-    its rows name its owner; no image refunded twice, and every refund went back to the wallet
-    that paid for its image."""
+    its rows name its owner; no job refunded twice, and every refund went back to the wallet
+    that paid for its job."""
     rows = await db.fetchall(
         "SELECT w.id, w.coins, COALESCE(SUM(t.delta), 0) AS total FROM wallets w "
         "LEFT JOIN coin_transactions t ON t.wallet_id = w.id GROUP BY w.id"
@@ -33,13 +33,13 @@ async def assert_ledger_consistent(db: Database) -> None:
     )
     assert strangers == 0, "ledger rows naming another member than their wallet's"
     doubles = await db.fetchval(
-        "SELECT COUNT(*) FROM (SELECT image_id FROM coin_transactions WHERE kind = 'REFUND' "
-        "GROUP BY image_id HAVING COUNT(*) > 1) AS doubled"
+        "SELECT COUNT(*) FROM (SELECT job_id FROM coin_transactions WHERE kind = 'REFUND' "
+        "AND job_id IS NOT NULL GROUP BY job_id HAVING COUNT(*) > 1) AS doubled"
     )
-    assert doubles == 0
+    assert doubles == 0, "a job refunded twice"
     misdirected = await db.fetchval(
-        "SELECT COUNT(*) FROM coin_transactions t JOIN images i ON i.id = t.image_id "
-        "WHERE t.kind = 'REFUND' AND t.wallet_id IS DISTINCT FROM i.wallet_id"
+        "SELECT COUNT(*) FROM coin_transactions t JOIN jobs j ON j.id = t.job_id "
+        "WHERE t.kind = 'REFUND' AND t.wallet_id IS DISTINCT FROM j.wallet_id"
     )
     assert misdirected == 0, "a refund went to another wallet than the one that paid"
 
