@@ -26,6 +26,8 @@ from bot.nanobanana import MAX_INPUT_SIDE, NanobananaClient
 from bot.services.accounts import AccountService
 from bot.services.budgets import BudgetService
 from bot.services.callers import CallerService
+from bot.services.captions import KIND as CAPTION_KIND
+from bot.services.captions import CaptionJobs, CaptionService
 from bot.services.catalog import Availability, ModelCatalog, resolve
 from bot.services.events import CatalogChanged, EventBus, ImageCreated, JobsRecovered
 from bot.services.gallery import GalleryService
@@ -71,6 +73,7 @@ COGS = (
     "cogs.translator",  # sets the tree's translator (every extension loads before the sync)
     "cogs.guilds",
     "cogs.generate",
+    "cogs.describe",
     "cogs.upload",
     "cogs.gallery",
     "cogs.coins",
@@ -139,6 +142,7 @@ def build_models(
         events=events,
         process=process,
         list_seconds=settings.nanobanana_models_refresh_hours * 3600,
+        describe_model=settings.describe_model,
     )
 
 
@@ -304,10 +308,18 @@ class NanoBananaBot(commands.AutoShardedBot):
             self.imagework, max_bytes=settings.max_upload_bytes,
             max_pixels=settings.max_input_pixels, max_side=MAX_INPUT_SIDE,
         )  # fmt: skip
+        #: Captions (/describe): a second kind of paid job on the same engine.
+        self.captions = CaptionService(
+            self.engine,
+            CaptionJobs(
+                describer=self.nanobanana, model=lambda: self.models.caption_model,
+                cost=settings.describe_cost, model_gone=self.models.text_model_gone,
+            ),
+        )  # fmt: skip
         #: The one entry of every paid job, from Discord or the API (prepare, then place).
         self.orders = OrderService(
             generation=self.generation, members=self.members, moderation=self.moderation,
-            settings=self.guild_settings, inputs=self.inputs,
+            settings=self.guild_settings, inputs=self.inputs, captions=self.captions,
         )  # fmt: skip
         self.events.subscribe(JobsRecovered, self._tell_recovered)
         self.events.subscribe(ImageCreated, self._log_image)
@@ -446,9 +458,10 @@ class NanoBananaBot(commands.AutoShardedBot):
             if not channel_id or owner is None or owner.discord_id is None:
                 continue
             prompt = job.request.get("prompt")
+            told = "describe" if job.kind == CAPTION_KIND else "gen"
             text = t(
                 owner.language,
-                "gen.interrupted_owed" if refund.owed else "gen.interrupted",
+                f"{told}.interrupted_owed" if refund.owed else f"{told}.interrupted",
                 prompt=quote_prompt(prompt if isinstance(prompt, str) else "", 100),
                 coins=refund.owed or refund.refunded,
             )

@@ -227,6 +227,10 @@ class Settings(BaseSettings):
     # How often one process asks the API which models exist.
     nanobanana_models_refresh_hours: float = Field(default=6.0, ge=0.05, le=168)
     nanobanana_base_url: str = "https://generativelanguage.googleapis.com"
+    # /describe: the text model that writes captions (`auto`: the cheapest current one the
+    # key lists, see bot/nanobanana/text_models.toml) and what a caption costs.
+    describe_model: str = Field(default="auto", pattern=r"^(auto|[a-z0-9][a-z0-9.\-]{1,80})$")
+    describe_cost: int = Field(default=10, ge=0, le=INT64_MAX)
     nanobanana_models: Annotated[list[str], NoDecode] = Field(
         default_factory=list,
         description="Models members may pick on /generate (NANOBANANA_MODEL is always one).",

@@ -29,7 +29,7 @@ log = logging.getLogger(__name__)
 # None: the command's service counts it (a paid job's "generate" turn is bot.services.orders',
 # the same on every surface).
 COMMAND_ACTIONS: dict[str, str | None] = {
-    "generate": None, "upload": "upload", "gallery": "gallery", "coins": "coins",
+    "generate": None, "describe": None, "upload": "upload", "gallery": "gallery", "coins": "coins",
 }  # fmt: skip
 
 

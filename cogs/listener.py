@@ -14,13 +14,13 @@ import contextlib
 import io
 import logging
 import time
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 import discord
 
 from bot.i18n import t
-from bot.services.generation import Failure, Result
-from bot.services.jobs import Job
+from bot.services.generation import Failure, GenerationRequest, Result
+from bot.services.jobs import Job, JobListener
 from bot.services.orders import RequestBuild, Ticket
 from cogs.common import language_of, shorten
 from cogs.errors import describe
@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     from bot.app import Interaction, NanoBananaBot
 
 log = logging.getLogger(__name__)
+R = TypeVar("R")
 
 # Interaction tokens last 15 minutes; switch to the channel a little before that.
 TOKEN_LIFETIME = 14 * 60
@@ -46,18 +47,24 @@ class ResultView(Protocol):
     ) -> discord.ui.View: ...
 
 
-async def start_job(
-    itx: Interaction, ticket: Ticket, build: RequestBuild, *, result_view: ResultView
-) -> Job[Any] | None:
-    """Answer with the job's own message first, then place the order (`build` makes the
-    request once the member and their wallet are known: downloads, stored inputs). A refusal
-    after the answer replaces it privately; nothing is charged. None when refused."""
-    listener = DiscordJobListener(
-        itx, await language_of(itx), public=ticket.settings.public_results,
-        result_view=result_view,
-    )  # fmt: skip
+class Answering(JobListener, Protocol):
+    """A listener that gives the interaction its first answer, and takes it back privately
+    when the order is refused after it."""
+
+    async def answer(self, content: str) -> None: ...
+
+    async def refuse(self, text: str) -> None: ...
+
+
+async def answer_then_place(
+    itx: Interaction, ticket: Ticket[R], build: RequestBuild[R], listener: Answering, first: str
+) -> Job[R] | None:
+    """The Discord half of an order: answer with the job's own message (`first`), then place
+    it (`build` makes the request once the member and their wallet are known: downloads,
+    stored inputs). A refusal after the answer replaces it privately; nothing is charged.
+    None when refused."""
     try:
-        await listener.answer(listener.status_text(ticket.prompt, ticket.position))
+        await listener.answer(first)
     except BaseException:
         ticket.cancel()
         raise
@@ -66,6 +73,22 @@ async def start_job(
     except Exception as error:
         await listener.refuse(await describe(itx, error))
         return None
+
+
+async def start_job(
+    itx: Interaction,
+    ticket: Ticket[GenerationRequest],
+    build: RequestBuild[GenerationRequest],
+    *,
+    result_view: ResultView,
+) -> Job[GenerationRequest] | None:
+    """An image job's order: its message shows where it waits, then the image."""
+    listener = DiscordJobListener(
+        itx, await language_of(itx), public=ticket.settings.public_results,
+        result_view=result_view,
+    )  # fmt: skip
+    first = listener.status_text(ticket.prompt, ticket.position)
+    return await answer_then_place(itx, ticket, build, listener, first)
 
 
 class DiscordJobListener:

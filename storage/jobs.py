@@ -294,6 +294,11 @@ class JobRepository:
 
         return await self.db.write(body)
 
+    async def complete(self, job_id: str, result: Mapping[str, Any]) -> JobRow:
+        """PROCESSING -> COMPLETED with `result`, for a kind whose result is the job row alone
+        (a caption); idempotent as `complete` is (see the module function)."""
+        return await self.db.write(lambda tx: complete(tx, job_id, result))
+
     async def list_unfinished(self, before: datetime | None = None) -> list[JobRow]:
         """PENDING/PROCESSING jobs (optionally only those last touched before `before`)."""
         sql = f"SELECT {_COLUMNS} FROM jobs WHERE {UNFINISHED}"

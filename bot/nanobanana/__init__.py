@@ -34,6 +34,7 @@ from bot.nanobanana.values import (
     InputImage,
     ModelPart,
     OutputImage,
+    TextAnswer,
     Turn,
 )
 
@@ -62,6 +63,7 @@ __all__ = [
     "ProviderUnavailable",
     "QuotaExhausted",
     "RateLimited",
+    "TextAnswer",
     "Turn",
     "nearest_ratio",
     "profile_for",

@@ -23,7 +23,10 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
+from typing import Any, Generic, Protocol, TypeVar
 
+from bot.services.captions import CaptionRequest, CaptionService
+from bot.services.errors import InvalidInput
 from bot.services.generation import GenerationRequest, GenerationService, SourceImage
 from bot.services.jobs import Admission, Job, JobListener
 from bot.services.media import Declared, InputImages
@@ -32,9 +35,23 @@ from bot.services.moderation import ModerationService
 from bot.services.permissions import Identity
 from bot.services.settings import EffectiveSettings, GuildSettingsService
 
-#: What builds an image job's request once the member and their wallet are known (a Reroll
-#: reads the stored image; /generate downloads its attachments through the input pipeline).
-RequestBuild = Callable[[Member, Payer], Awaitable[GenerationRequest]]
+R = TypeVar("R")
+
+#: What builds a job's request once the member and their wallet are known (a Reroll reads the
+#: stored image; /generate and /describe download their attachments through the input
+#: pipeline).
+RequestBuild = Callable[[Member, Payer], Awaitable[R]]
+
+
+class Desk(Protocol[R]):
+    """A kind's service as orders use it: reserve (price, debit, PENDING job), then queue."""
+
+    async def reserve(
+        self, payer: Payer, request: R, listener: JobListener | None = None, *,
+        admission: Admission,
+    ) -> Job[R]: ...  # fmt: skip
+
+    async def enqueue(self, job: Job[Any]) -> int: ...
 
 
 @dataclass(frozen=True)
@@ -47,15 +64,18 @@ class Turn:
 
 
 @dataclass(frozen=True)
-class Ticket:
+class Ticket(Generic[R]):
     """An order that passed every check memory can make: the job slot it holds (`position`:
-    where it will wait), the settings it was checked with, and its price."""
+    where it will wait), the settings it was checked with, its price, and the kind's desk
+    that will take it. `prompt` is what the member asked, as it will be sent ("" for a
+    caption)."""
 
     identity: Identity
     settings: EffectiveSettings
     admission: Admission
     prompt: str
     cost: int
+    desk: Desk[R]
 
     @property
     def position(self) -> int:
@@ -67,7 +87,7 @@ class Ticket:
 
 
 class OrderService:
-    """prepare -> place, for every paid image job (the only entry the adapters use)."""
+    """prepare -> place, for every paid job (the only entry the adapters use)."""
 
     def __init__(
         self,
@@ -77,8 +97,10 @@ class OrderService:
         moderation: ModerationService,
         settings: GuildSettingsService,
         inputs: InputImages,
+        captions: CaptionService | None = None,
     ) -> None:
         self.generation = generation
+        self.captions = captions
         self.members = members
         self.moderation = moderation
         self.settings = settings
@@ -104,7 +126,7 @@ class OrderService:
         size: str | None = None,
         ratio: str | None = None,
         declared: Sequence[Declared] = (),
-    ) -> Ticket:
+    ) -> Ticket[GenerationRequest]:
         """Every check memory can make, in this order; raises a UserFacingError (answered
         privately, for free) and holds nothing on refusal. `prompt` is what the member typed,
         or a stored image's prompt for a Reroll (checked and blocklisted again: the server's
@@ -126,22 +148,46 @@ class OrderService:
         self.members.check_here(identity, settings, Purpose.GENERATE)
         # The server's blocklist from memory: a blocked prompt is never shown to anyone.
         await self.moderation.check_prompt(identity.guild_id, text)
+        await self._check_known_balance(identity, cost)
+        admission = generation.admit(identity.discord_id, settings.jobs_per_member)
+        return Ticket(identity, settings, admission, text, cost, generation)
+
+    async def prepare_caption(
+        self, identity: Identity, *, turn: Turn | None = None, declared: Sequence[Declared] = ()
+    ) -> Ticket[CaptionRequest]:
+        """`prepare` for a caption of an image (/describe): the member's "generate" turn, the
+        image as declared, the server's rules, a text model to ask, the price (DESCRIBE_COST),
+        a job slot. Raises a UserFacingError (private, free) and holds nothing on refusal."""
+        if self.captions is None:
+            raise InvalidInput("describe.unavailable")
+        if turn is None or turn != Turn(identity.discord_id, identity.guild_id):
+            self.take_turn(identity)
+        for image in declared:
+            self.inputs.check_declared(image)
+        settings = await self.settings_of(identity.guild_id)
+        self.captions.check_available()
+        self.members.check_here(identity, settings, Purpose.GENERATE)
+        cost = self.captions.cost
+        await self._check_known_balance(identity, cost)
+        admission = self.captions.admit(identity.discord_id, settings.jobs_per_member)
+        return Ticket(identity, settings, admission, "", cost, self.captions)
+
+    async def _check_known_balance(self, identity: Identity, cost: int) -> None:
+        """A member whose balance, as last seen, can't pay: look at the wallet itself before
+        saying so (still private, still before any answer)."""
         known = self.members.known_balance(identity.discord_id, identity.guild_id)
         if known is not None and known < cost:
-            # Probably can't pay: look at the wallet itself before saying so (still private).
             payer = await self.members.payer(await self.members.enter(identity), Purpose.GENERATE)
             payer.check_affordable(cost)
-        admission = generation.admit(identity.discord_id, settings.jobs_per_member)
-        return Ticket(identity, settings, admission, text, cost)
 
     async def place(
         self,
-        ticket: Ticket,
-        build: RequestBuild,
+        ticket: Ticket[R],
+        build: RequestBuild[R],
         listener: JobListener | None = None,
         *,
         member: Member | None = None,
-    ) -> Job[GenerationRequest]:
+    ) -> Job[R]:
         """The member (`member` when the adapter has it already), the wallet that pays, the
         request (`build`), the reservation and the queue. Raises a UserFacingError and
         charges nothing on refusal; the ticket's job slot goes to the job or back."""
@@ -150,14 +196,12 @@ class OrderService:
             payer = await self.members.payer(member, Purpose.GENERATE)
             payer.check_affordable(ticket.cost)
             request = await build(member, payer)
-            job = await self.generation.reserve(
-                payer, request, listener, admission=ticket.admission
-            )
+            job = await ticket.desk.reserve(payer, request, listener, admission=ticket.admission)
         except BaseException:
             ticket.admission.release()
             raise
         self.members.note_balance(payer, job.balance)
-        await self.generation.enqueue(job)
+        await ticket.desk.enqueue(job)
         return job
 
     async def image(self, name: str, data: bytes) -> SourceImage:
