@@ -40,7 +40,7 @@ def main(argv: list[str] | None = None) -> int:
     except SettingsError as error:
         print(f"configuration error: {error}", file=sys.stderr)
         return 2
-    setup_logging(settings.log_level, secrets=secrets_of(settings))
+    setup_logging(settings.log_level, secrets=secrets_of(settings), log_format=settings.log_format)
     if args.command in ("run", "check"):
         # The models the settings name, checked against the lineup (and the owner's profiles
         # file): one clear line, before anything starts.

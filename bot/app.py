@@ -23,6 +23,7 @@ from bot.config import Settings, SettingsError, StorageBackend
 from bot.directory import DiscordDirectory
 from bot.i18n import t
 from bot.nanobanana import NanobananaClient
+from bot.observe import Observability
 from bot.services.accounts import AccountService
 from bot.services.budgets import BudgetService
 from bot.services.callers import CallerService
@@ -33,6 +34,7 @@ from bot.services.generation import GenerationService, Result
 from bot.services.imagework import ImageWork
 from bot.services.maintenance import reconcile_storage
 from bot.services.members import MemberService
+from bot.services.metrics import Metrics
 from bot.services.models import ModelService, load_models
 from bot.services.moderation import ModerationService
 from bot.services.permissions import PermissionService
@@ -56,6 +58,7 @@ from storage.usage import UsageRepository
 from storage.users import UserRepository
 from storage.wallets import WalletRepository
 from web.context import WebContext
+from web.metrics import MetricsServer, Observed
 from web.server import WebServer
 
 log = logging.getLogger(__name__)
@@ -183,6 +186,9 @@ class NanoBananaBot(commands.AutoShardedBot):
         options.setdefault("allowed_mentions", discord.AllowedMentions.none())
         options.setdefault("shard_count", settings.shard_count)
         options.setdefault("shard_ids", settings.shard_ids)
+        #: /metrics and /readyz; it sees interactions' first answers through discord.py's HTTP.
+        self.observability = Observability(Metrics())
+        options.setdefault("http_trace", self.observability.trace)
         super().__init__(**options)
         self.settings = settings
         self.started_at = time.monotonic()
@@ -306,6 +312,8 @@ class NanoBananaBot(commands.AutoShardedBot):
         self._web_port = settings.web_port if web_listen is None else web_listen
         self._web_on = settings.web_enabled if web_listen is None else True
         self.web: WebServer | None = None
+        self.metrics_server: MetricsServer | None = None
+        self.observability.watch(self)
 
     async def login(self, token: str) -> None:
         """Log in over a bounded pool of keep-alive connections to Discord's API: a burst of
@@ -347,6 +355,9 @@ class NanoBananaBot(commands.AutoShardedBot):
         await self.generation.start()
         if self._web_on:
             await self.start_web()
+        if self.settings.metrics_port is not None:
+            self.metrics_server = MetricsServer(self.observed())
+            await self.metrics_server.start()
         for extension in COGS:
             await self.load_extension(extension)
         # Configured models Google has shut down: said now that the cogs listen.
@@ -372,10 +383,16 @@ class NanoBananaBot(commands.AutoShardedBot):
             generation=self.generation,
             directory=self.directory,
             secret=await self.web_secret(),
+            observed=self.observed(),
         )
         server = WebServer(context, host=self.settings.web_host, port=self._web_port)
         if await server.start():
             self.web = server
+
+    def observed(self) -> Observed:
+        """What /metrics and /readyz serve."""
+        o = self.observability
+        return Observed(self.settings, o.metrics, o.readiness)
 
     async def web_secret(self) -> bytes:
         """WEB_SESSION_SECRET, else a random key made at first start and kept in the
@@ -484,6 +501,8 @@ class NanoBananaBot(commands.AutoShardedBot):
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(self._tell_task, timeout=5)
         await self.models.close()
+        if self.metrics_server is not None:
+            await self.metrics_server.stop()
         await self.process.close()
         await self.nanobanana.close()
         self.imagework.close()
