@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import hashlib
 import json
 import logging
@@ -12,6 +13,7 @@ import secrets
 import signal
 import time
 from dataclasses import replace
+from pathlib import Path
 from typing import Any, TypeAlias
 
 import aiohttp
@@ -25,6 +27,7 @@ from bot.i18n import t
 from bot.nanobanana import NanobananaClient
 from bot.observe import Observability
 from bot.services.accounts import AccountService
+from bot.services.backup import BackupSchedule, DatabaseSource, take_backup
 from bot.services.budgets import BudgetService
 from bot.services.callers import CallerService
 from bot.services.catalog import Availability, ModelCatalog, resolve
@@ -314,6 +317,7 @@ class NanoBananaBot(commands.AutoShardedBot):
         self.web: WebServer | None = None
         self.metrics_server: MetricsServer | None = None
         self.observability.watch(self)
+        self.backups: BackupSchedule | None = None
 
     async def login(self, token: str) -> None:
         """Log in over a bounded pool of keep-alive connections to Discord's API: a burst of
@@ -358,6 +362,9 @@ class NanoBananaBot(commands.AutoShardedBot):
         if self.settings.metrics_port is not None:
             self.metrics_server = MetricsServer(self.observed())
             await self.metrics_server.start()
+        if self.settings.backup_every_hours and self.settings.backup_dir is not None:
+            self.backups = self.backup_schedule(self.settings.backup_dir)
+            self.backups.start()
         for extension in COGS:
             await self.load_extension(extension)
         # Configured models Google has shut down: said now that the cogs listen.
@@ -393,6 +400,22 @@ class NanoBananaBot(commands.AutoShardedBot):
         """What /metrics and /readyz serve."""
         o = self.observability
         return Observed(self.settings, o.metrics, o.readiness)
+
+    def backup_schedule(self, folder: Path) -> BackupSchedule:
+        """BACKUP_EVERY_HOURS: backups into `folder` by one process at a time (BACKUP_KEEP)."""
+        settings = self.settings
+        url = settings.postgres_url
+        source = DatabaseSource(self.db, None if url else settings.database_path, url)
+        return BackupSchedule(
+            functools.partial(
+                take_backup, source, self.store, storage=settings.storage_backend.value
+            ),
+            database=self.db,
+            holding=self.process.holding,
+            folder=folder,
+            every_hours=settings.backup_every_hours,
+            keep=settings.backup_keep,
+        )
 
     async def web_secret(self) -> bytes:
         """WEB_SESSION_SECRET, else a random key made at first start and kept in the
@@ -501,6 +524,8 @@ class NanoBananaBot(commands.AutoShardedBot):
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(self._tell_task, timeout=5)
         await self.models.close()
+        if self.backups is not None:
+            await self.backups.close()
         if self.metrics_server is not None:
             await self.metrics_server.stop()
         await self.process.close()
