@@ -195,5 +195,8 @@ async def test_the_bot_backs_itself_up_when_told_to(tmp_path: Path) -> None:
     async with AsyncExitStack() as stack:
         h = await make_harness(stack, tmp_path, backup_dir=str(folder), backup_every_hours=24)
         await until(lambda: any(folder.glob("nanobanana-*/manifest.json")), "a backup")
-        await until(lambda: h.app.db.get_state("last_backup_at"), "the backup recorded")
+        async def recorded() -> bool:
+            return await h.app.db.get_state("last_backup_at") is not None
+
+        await until(recorded, "the backup recorded")
         assert h.app.backups is not None and not await h.app.backups.due()
