@@ -1235,6 +1235,7 @@ class GenerationService:
                 return
             # Stored: a Reroll or Edit waiting for it goes on (not after the hooks below).
             self._settle(job.id)
+            await self._publish(job.id, "completed")  # committed: it counts from now
             await asyncio.shield(delivery)
             log.info(
                 "job done image=%s user=%s images=%d latency=%.2fs api=%.2fs",
@@ -1245,7 +1246,6 @@ class GenerationService:
                 generated.latency,
             )
             await self._notify(job, "completed", result)
-            await self._publish(job.id, "completed")
             if self.on_completed is not None:
                 try:
                     await self.on_completed(result)

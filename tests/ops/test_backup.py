@@ -195,6 +195,7 @@ async def test_the_bot_backs_itself_up_when_told_to(tmp_path: Path) -> None:
     async with AsyncExitStack() as stack:
         h = await make_harness(stack, tmp_path, backup_dir=str(folder), backup_every_hours=24)
         await until(lambda: any(folder.glob("nanobanana-*/manifest.json")), "a backup")
+
         async def recorded() -> bool:
             return await h.app.db.get_state("last_backup_at") is not None
 
