@@ -418,12 +418,16 @@ async def _explain_absent(
     (its row is gone now), and keys missing from a row that still exists."""
     if not absent:
         return set(), set()
-    images = {image for image, found in keys.items() if found & absent}
-    deleted: set[str] = set()
-    for image in images:
-        if await database.fetchval("SELECT COUNT(*) FROM images WHERE id = ?", (image,)) == 0:
-            deleted.add(image)
-    still = set().union(*(keys[i] for i in images - deleted)) if images - deleted else set()
+    images = sorted(image for image, found in keys.items() if found & absent)
+    living: set[str] = set()
+    for start in range(0, len(images), 500):
+        batch = images[start : start + 500]
+        rows = await database.fetchall(
+            f"SELECT id FROM images WHERE id IN ({', '.join('?' * len(batch))})", batch
+        )
+        living.update(str(row[0]) for row in rows)
+    deleted = set(images) - living
+    still = set().union(*(keys[i] for i in living))
     return deleted, absent & still
 
 

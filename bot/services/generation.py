@@ -482,7 +482,7 @@ class GenerationService:
             if refund is not None:
                 self._report_owed(refund)
                 refunds.append(refund)
-                await self._publish(image.id, "interrupted", INTERRUPTED, refund)
+                await self._publish(image.id, "interrupted", "reason.interrupted", refund)
         try:
             for key in await self.leases.take_dead_intents(work.dead_intents):
                 with contextlib.suppress(Exception):

@@ -369,11 +369,11 @@ class _Live(Collector):
             return
         jobs = GaugeMetricFamily(
             "nanobanana_deployment_jobs",
-            "Generation jobs by state, deployment-wide: PENDING (queued), PROCESSING, "
-            "COMPLETED and FAILED (images members deleted are gone from these).",
+            "Generation jobs by state, deployment-wide: PENDING (queued), PROCESSING, and "
+            "COMPLETED images kept (members' deletions take theirs away).",
             labels=["state"],
         )
-        for state in ("PENDING", "PROCESSING", "COMPLETED", "FAILED"):
+        for state in ("PENDING", "PROCESSING", "COMPLETED"):
             jobs.add_metric([state], figures.jobs.get(state, 0))
         yield jobs
         yield _gauge("nanobanana_deployment_uploads", "Uploaded images kept.", figures.uploads)
@@ -382,11 +382,6 @@ class _Live(Collector):
         )
         refunds.add_metric([], figures.refunds)
         yield refunds
-        coins = CounterMetricFamily(
-            "nanobanana_deployment_refunded_coins", "Coins refunded, deployment-wide, ever."
-        )
-        coins.add_metric([], figures.refunded_coins)
-        yield coins
         yield _gauge(
             "nanobanana_deployment_spend_usd_month",
             "What the image API billed this calendar month (UTC), deployment-wide (USD).",

@@ -122,6 +122,7 @@ class Figures:
     # With `metrics`: scrapes of /metrics made while it ran, the slowest, the last scrape of
     # every process summed, and the database's own figures at that moment.
     scrapes: int = 0
+    scrape_seconds: list[float] = field(default_factory=list)
     scrape_seconds_max: float = 0.0
     metrics: dict[Sample, float] = field(default_factory=dict)
     database_counts: dict[str, float] = field(default_factory=dict)
@@ -886,6 +887,7 @@ async def run(
                 figures.metrics = await scraper.final()
                 figures.database_counts = await database_counts(database)
                 figures.scrapes = scraper.scrapes
+                figures.scrape_seconds = list(scraper.seconds)
                 figures.scrape_seconds_max = max(scraper.seconds, default=0.0)
                 figures.problems.extend(scraper.problems)
             for bot in bots:
