@@ -64,6 +64,7 @@ from typing import Any, TypeVar
 
 from bot import imaging
 from bot.i18n import has_message
+from bot.logcontext import set_log_context
 from bot.nanobanana import (
     AuthenticationFailed,
     ContentBlocked,
@@ -91,6 +92,7 @@ from bot.services.errors import (
     TooManyJobs,
     UserFacingError,
 )
+from bot.services.events import EventBus, JobFinished
 from bot.services.imagework import ImageWork
 from bot.services.jobs import (
     ExtraImage,
@@ -286,6 +288,8 @@ class GenerationService:
         self.on_recovered: Callable[[list[Refund]], Awaitable[None]] | None = None
         #: Called with each finished job (the moderation log); failures are logged.
         self.on_completed: Callable[[Result], Awaitable[None]] | None = None
+        #: Where `JobFinished` is published (set by the composition root; /metrics counts it).
+        self.events: EventBus | None = None
         #: How many times the supervisor restarted a worker.
         self.worker_restarts = 0
         self.leases = LeaseRepository(images.db)
@@ -384,6 +388,11 @@ class GenerationService:
         return len(self._running)
 
     @property
+    def accepting(self) -> bool:
+        """Whether new jobs are taken (started, and not stopping)."""
+        return self._accepting
+
+    @property
     def workers_alive(self) -> int:
         """Workers that are running (the supervisor keeps this at `worker_count`)."""
         return sum(not task.done() for task in self._workers)
@@ -473,6 +482,7 @@ class GenerationService:
             if refund is not None:
                 self._report_owed(refund)
                 refunds.append(refund)
+                await self._publish(image.id, "interrupted", "reason.interrupted", refund)
         try:
             for key in await self.leases.take_dead_intents(work.dead_intents):
                 with contextlib.suppress(Exception):
@@ -703,10 +713,12 @@ class GenerationService:
         self._waiting.pop(job.id, None)
         self._release(job)
         try:
-            return await self._persist(
+            refund = await self._persist(
                 f"job {job.id}: cancelling",
                 functools.partial(self.images.fail_and_refund, job.id, reason),
             )
+            await self._publish(job.id, "cancelled", "cancelled", refund)
+            return refund
         except Exception as failure:
             if not is_transient(failure):
                 raise
@@ -847,6 +859,7 @@ class GenerationService:
         and replying."""
         while True:
             job = await self._queue.get()
+            set_log_context({**job.log_ids, "job_id": job.id})
             handed_off = False
             try:
                 if self._waiting.pop(job.id, None) is None:
@@ -1250,6 +1263,7 @@ class GenerationService:
                 return
             # Stored: a Reroll or Edit waiting for it goes on (not after the hooks below).
             self._settle(job.id)
+            await self._publish(job.id, "completed")  # committed: it counts from now
             await asyncio.shield(delivery)
             log.info(
                 "job done image=%s user=%s images=%d latency=%.2fs api=%.2fs",
@@ -1508,6 +1522,7 @@ class GenerationService:
         if refund is None:
             return  # ended already (refunded by someone else): nothing more to say
         self._report_owed(refund)
+        await self._publish(job.id, "failed", key, refund)
         failure = Failure(key, params, refund.refunded, refund.balance, refund.owed)
         shown = job.shown and hasattr(job.listener, "unsaved")
         await self._notify(job, "unsaved" if shown else "failed", failure)
@@ -1538,6 +1553,19 @@ class GenerationService:
         else:
             self._slots.pop(key, None)
         self._total_slots = max(0, self._total_slots - 1)
+
+    async def _publish(
+        self, job_id: str, outcome: Any, reason: str | None = None, refund: Refund | None = None
+    ) -> None:
+        """`JobFinished` on the event bus (a no-op without one); never raises."""
+        if self.events is None or (refund is None and outcome != "completed"):
+            return
+        await self.events.publish(
+            JobFinished(
+                job_id, outcome, reason,
+                refund.refunded if refund else 0, refund.owed if refund else 0,
+            )
+        )  # fmt: skip
 
     async def _notify(self, job: Job, event: str, *args: Any) -> None:
         """Call the listener (events it lacks are skipped); its failures (Discord being down)

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Hashable, Sequence
+from collections.abc import Hashable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from bot.logcontext import log_context
 from bot.nanobanana import GeneratedImage, InputImage, ModelProfile, Turn
 from storage.models import Image
 
@@ -132,6 +133,8 @@ class Job:
     # time.monotonic() when each step ended (queued, started, api_sent, api_answered,
     # decoded, delivering, delivered, thumbnails, stored, committed): logs and benchmarks.
     marks: dict[str, float] = field(default_factory=dict)
+    # The log ids of where it was asked (the interaction), carried into its worker's lines.
+    log_ids: Mapping[str, str] = field(default_factory=log_context)
 
     @property
     def id(self) -> str:
