@@ -67,6 +67,7 @@ bench: $(STAMP)
 	$(BIN)/python -m bench.bench_web
 	$(BIN)/python -m bench.bench_budgets
 	$(BIN)/python -m bench.bench_processes
+	$(BIN)/python -m bench.bench_operations
 
 soak: $(STAMP)
 	SOAK_OPERATIONS=$${SOAK_OPERATIONS:-10000} $(BIN)/pytest -m soak tests/reliability --timeout=0 -s

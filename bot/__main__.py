@@ -1,5 +1,7 @@
-"""`python -m bot [run|migrate|check|health|copy-to-postgres]`: start the bot, apply migrations,
-check the setup, probe a running bot's health, or copy a SQLite database into PostgreSQL."""
+"""`python -m bot [run|migrate|check|health|copy-to-postgres|backup DEST|restore SRC]`: start
+the bot, apply migrations, check the setup, probe a running bot's health, copy a SQLite
+database into PostgreSQL, back up the deployment (while it runs) or restore a backup into an
+empty one."""
 
 from __future__ import annotations
 
@@ -21,10 +23,18 @@ def main(argv: list[str] | None = None) -> int:
         "command",
         nargs="?",
         default="run",
-        choices=("run", "migrate", "check", "health", "copy-to-postgres"),
+        choices=("run", "migrate", "check", "health", "copy-to-postgres", "backup", "restore"),
         help="run the bot (default), apply database migrations, check the configuration, "
-        "probe the health of the bot running on this host, or copy the SQLite database at "
-        "DATABASE_PATH into the PostgreSQL database at DATABASE_URL",
+        "probe the health of the bot running on this host, copy the SQLite database at "
+        "DATABASE_PATH into the PostgreSQL database at DATABASE_URL, back up the database and "
+        "images into a new folder (the bot may be running), or restore such a backup into an "
+        "empty deployment",
+    )
+    parser.add_argument(
+        "path",
+        nargs="?",
+        type=Path,
+        help="backup: the new folder to write; restore: the backup folder to restore",
     )
     parser.add_argument(
         "--sqlite",
@@ -40,7 +50,7 @@ def main(argv: list[str] | None = None) -> int:
     except SettingsError as error:
         print(f"configuration error: {error}", file=sys.stderr)
         return 2
-    setup_logging(settings.log_level, secrets=secrets_of(settings))
+    setup_logging(settings.log_level, secrets=secrets_of(settings), log_format=settings.log_format)
     if args.command in ("run", "check"):
         # The models the settings name, checked against the lineup (and the owner's profiles
         # file): one clear line, before anything starts.
@@ -72,6 +82,15 @@ def main(argv: list[str] | None = None) -> int:
                   file=sys.stderr)  # fmt: skip
             return 2
         return asyncio.run(_copy(settings, source))
+    if args.command in ("backup", "restore"):
+        if args.path is None:
+            print(f"{args.command} needs a folder: python -m bot {args.command} "
+                  f"{'DEST' if args.command == 'backup' else 'SRC'}", file=sys.stderr)  # fmt: skip
+            return 2
+        from bot.operations import backup, restore
+
+        command = backup if args.command == "backup" else restore
+        return asyncio.run(command(settings, args.path))
     return _run(settings)
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import hashlib
 import json
 import logging
@@ -12,6 +13,7 @@ import secrets
 import signal
 import time
 from dataclasses import replace
+from pathlib import Path
 from typing import Any, TypeAlias
 
 import aiohttp
@@ -23,7 +25,9 @@ from bot.config import Settings, SettingsError, StorageBackend
 from bot.directory import DiscordDirectory
 from bot.i18n import t
 from bot.nanobanana import MAX_INPUT_SIDE, NanobananaClient
+from bot.observe import Observability
 from bot.services.accounts import AccountService
+from bot.services.backup import BackupSchedule, DatabaseSource, take_backup
 from bot.services.budgets import BudgetService
 from bot.services.callers import CallerService
 from bot.services.captions import KIND as CAPTION_KIND
@@ -37,6 +41,7 @@ from bot.services.jobs import JobEngine
 from bot.services.maintenance import reconcile_storage
 from bot.services.media import InputImages
 from bot.services.members import MemberService
+from bot.services.metrics import Metrics
 from bot.services.models import ModelService, load_models
 from bot.services.moderation import ModerationService
 from bot.services.orders import OrderService
@@ -64,6 +69,7 @@ from storage.users import UserRepository
 from storage.wallets import WalletRepository
 from storage.web_sessions import WebSessionRepository
 from web.context import WebContext
+from web.metrics import MetricsServer, Observed
 from web.server import WebServer
 
 log = logging.getLogger(__name__)
@@ -193,6 +199,9 @@ class NanoBananaBot(commands.AutoShardedBot):
         options.setdefault("allowed_mentions", discord.AllowedMentions.none())
         options.setdefault("shard_count", settings.shard_count)
         options.setdefault("shard_ids", settings.shard_ids)
+        #: /metrics and /readyz; it sees interactions' first answers through discord.py's HTTP.
+        self.observability = Observability(Metrics())
+        options.setdefault("http_trace", self.observability.trace)
         super().__init__(**options)
         self.settings = settings
         self.started_at = time.monotonic()
@@ -346,6 +355,9 @@ class NanoBananaBot(commands.AutoShardedBot):
         self._web_port = settings.web_port if web_listen is None else web_listen
         self._web_on = settings.web_enabled if web_listen is None else True
         self.web: WebServer | None = None
+        self.metrics_server: MetricsServer | None = None
+        self.observability.watch(self)
+        self.backups: BackupSchedule | None = None
 
     async def login(self, token: str) -> None:
         """Log in over a bounded pool of keep-alive connections to Discord's API: a burst of
@@ -390,6 +402,12 @@ class NanoBananaBot(commands.AutoShardedBot):
         await self.engine.start()
         if self._web_on:
             await self.start_web()
+        if self.settings.metrics_port is not None:
+            self.metrics_server = MetricsServer(self.observed())
+            await self.metrics_server.start()
+        if self.settings.backup_every_hours and self.settings.backup_dir is not None:
+            self.backups = self.backup_schedule(self.settings.backup_dir)
+            self.backups.start()
         for extension in COGS:
             await self.load_extension(extension)
         # Configured models Google has shut down: said now that the cogs listen.
@@ -417,10 +435,32 @@ class NanoBananaBot(commands.AutoShardedBot):
             directory=self.directory,
             web_sessions=self.web_sessions,
             secret=await self.web_secret(),
+            observed=self.observed(),
         )
         server = WebServer(context, host=self.settings.web_host, port=self._web_port)
         if await server.start():
             self.web = server
+
+    def observed(self) -> Observed:
+        """What /metrics and /readyz serve."""
+        o = self.observability
+        return Observed(self.settings, o.metrics, o.readiness)
+
+    def backup_schedule(self, folder: Path) -> BackupSchedule:
+        """BACKUP_EVERY_HOURS: backups into `folder` by one process at a time (BACKUP_KEEP)."""
+        settings = self.settings
+        url = settings.postgres_url
+        source = DatabaseSource(self.db, None if url else settings.database_path, url)
+        return BackupSchedule(
+            functools.partial(
+                take_backup, source, self.store, storage=settings.storage_backend.value
+            ),
+            database=self.db,
+            holding=self.process.holding,
+            folder=folder,
+            every_hours=settings.backup_every_hours,
+            keep=settings.backup_keep,
+        )
 
     async def web_secret(self) -> bytes:
         """WEB_SESSION_SECRET, else a random key made at first start and kept in the
@@ -532,6 +572,10 @@ class NanoBananaBot(commands.AutoShardedBot):
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(self._tell_task, timeout=5)
         await self.models.close()
+        if self.backups is not None:
+            await self.backups.close()
+        if self.metrics_server is not None:
+            await self.metrics_server.stop()
         await self.process.close()
         await self.nanobanana.close()
         self.imagework.close()

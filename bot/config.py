@@ -6,6 +6,7 @@ one line naming the variable: see `load_settings`.
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from decimal import Decimal, InvalidOperation
 from enum import StrEnum
@@ -324,6 +325,58 @@ class Settings(BaseSettings):
     discord_oauth_base_url: str = "https://discord.com"
 
     log_level: str = "INFO"
+    # `json`: one JSON object a line, with the interaction and job ids (for log collectors).
+    log_format: Literal["text", "json"] = "text"
+
+    # Operating it (docs/operations.md): /metrics for Prometheus, and scheduled backups.
+    # /metrics wants `Authorization: Bearer METRICS_TOKEN` when set, and a client address in
+    # METRICS_ALLOW (networks, e.g. 10.0.0.0/8) when set; with neither, local clients only.
+    metrics_token: SecretStr | None = None
+    metrics_allow: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    # A port of its own for /metrics, /healthz and /readyz (on METRICS_HOST), instead of the
+    # web server's; 0 picks a free port (logged).
+    metrics_port: int | None = Field(default=None, ge=0, le=65535)
+    metrics_host: str = "127.0.0.1"
+    # Where scheduled backups go, how often (0: never) and how many are kept.
+    backup_dir: Path | None = None
+    backup_every_hours: float = Field(default=0.0, ge=0, le=24 * 366)
+    backup_keep: int = Field(default=7, ge=1, le=10_000)
+
+    @field_validator("metrics_token", "metrics_port", "backup_dir", mode="before")
+    @classmethod
+    def _blank_operations(cls, value: Any) -> Any:
+        return None if isinstance(value, str) and not value.strip() else value
+
+    @field_validator("metrics_token")
+    @classmethod
+    def _long_token(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and len(value.get_secret_value()) < 16:
+            raise ValueError("must be at least 16 characters")
+        return value
+
+    @field_validator("metrics_allow", mode="before")
+    @classmethod
+    def _networks(cls, value: Any) -> Any:
+        items = _split_names(value) if value is not None else []
+        for item in items:
+            try:
+                ipaddress.ip_network(str(item), strict=False)
+            except ValueError:
+                raise ValueError(f"{str(item)[:60]!r} is not an address or network") from None
+        return items
+
+    @field_validator("log_format", mode="before")
+    @classmethod
+    def _format_lowercase(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return value.strip().lower() or "text"
+        return value
+
+    @model_validator(mode="after")
+    def _backups(self) -> Settings:
+        if self.backup_every_hours and self.backup_dir is None:
+            raise ValueError("BACKUP_EVERY_HOURS needs BACKUP_DIR (where backups go)")
+        return self
 
     @field_validator("discord_guild_ids", "admin_user_ids", "allowed_guild_ids", mode="before")
     @classmethod

@@ -1,14 +1,19 @@
-"""Logging set-up: discord.py's colourful handler style, and secrets kept out of records."""
+"""Logging set-up: discord.py's colourful handler style, or one JSON object a line
+(`LOG_FORMAT=json`, with the interaction and job ids of bot.logcontext), and secrets kept out
+of records either way."""
 
 from __future__ import annotations
 
+import json
 import logging
 import re
+from datetime import UTC, datetime
 from urllib.parse import urlsplit
 
 import discord
 
 from bot.config import Settings
+from bot.logcontext import log_context
 
 # Anything shaped like a Discord bot token or a Google API key is masked in every record,
 # in case a library logs a URL or header we did not expect.
@@ -61,6 +66,7 @@ def secrets_of(settings: Settings) -> tuple[str, ...]:
         settings.s3_secret_access_key,
         settings.discord_client_secret,
         settings.web_session_secret,
+        settings.metrics_token,
     )
     found = [s.get_secret_value() for s in candidates if s is not None]
     url = settings.postgres_url
@@ -70,9 +76,37 @@ def secrets_of(settings: Settings) -> tuple[str, ...]:
     return tuple(found)
 
 
-def setup_logging(level: str = "INFO", *, secrets: tuple[str, ...] = ()) -> None:
-    """Root logging in discord.py's style at `level`, with secret redaction on every handler."""
-    discord.utils.setup_logging(level=getattr(logging, level.upper(), logging.INFO), root=True)
+class JsonFormatter(logging.Formatter):
+    """One JSON object a line: time (UTC, ISO 8601), level, logger, message, the ids of the
+    log context (interaction_id, command, job_id...) and the exception, if any. Secrets are
+    masked before it runs (RedactSecrets filters the record on the handler)."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        line: dict[str, object] = {
+            "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
+            "level": record.levelname,
+            "logger": record.name,
+            "message": record.getMessage(),
+            **log_context(),
+        }
+        if record.exc_info and not record.exc_text:
+            record.exc_text = self.formatException(record.exc_info)
+        if record.exc_text:
+            line["exception"] = record.exc_text
+        if record.stack_info:
+            line["stack"] = record.stack_info
+        return json.dumps(line, ensure_ascii=False, default=str)
+
+
+def setup_logging(
+    level: str = "INFO", *, secrets: tuple[str, ...] = (), log_format: str = "text"
+) -> None:
+    """Root logging at `level`, in discord.py's style or as JSON lines (`log_format`), with
+    secret redaction on every handler."""
+    formatter = JsonFormatter() if log_format == "json" else discord.utils.MISSING
+    discord.utils.setup_logging(
+        level=getattr(logging, level.upper(), logging.INFO), root=True, formatter=formatter
+    )
     redactor = RedactSecrets(secrets)
     for handler in logging.getLogger().handlers:
         handler.addFilter(redactor)

@@ -17,6 +17,7 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.i18n import t
+from bot.observe import bind_interaction
 from bot.services.errors import NotEnoughCoins, UserFacingError
 from cogs.common import language_of, reply, take_turn
 
@@ -80,8 +81,22 @@ def log_command(itx: Interaction, outcome: str) -> None:
     )  # fmt: skip
 
 
+def expected(error: BaseException) -> bool:
+    """Whether `describe` has a message for this error (a refusal), rather than an error id
+    for an unexpected one."""
+    return isinstance(
+        _unwrap(error),
+        UserFacingError | app_commands.CommandOnCooldown | app_commands.NoPrivateMessage
+        | app_commands.MissingPermissions | app_commands.TransformerError
+        | app_commands.CheckFailure,
+    )  # fmt: skip
+
+
 async def report_error(itx: Interaction, error: BaseException) -> None:
     """Tell the user what went wrong, ephemerally; never raises."""
+    bind_interaction(itx)
+    # The outcome /metrics counts when this answer goes out (bot.observe).
+    itx.extras["outcome"] = "refused" if expected(error) else "error"
     if itx.command is not None:
         original = _unwrap(error)
         outcome = getattr(original, "key", None) or type(original).__name__
@@ -116,6 +131,7 @@ class ErrorsCog(commands.Cog):
         """Runs before every app command: remember when it started, for `log_command`, and
         count it against the member's rate limit (a refusal answers "try again in N s")."""
         interaction.extras["started_at"] = time.monotonic()
+        bind_interaction(interaction)
         if interaction.type is discord.InteractionType.autocomplete:
             # Suggestions while the member types: not a use of the command (each keystroke
             # would otherwise take a turn, and refuse the command itself once sent).

@@ -38,6 +38,7 @@ __all__ = [
     "Migration",
     "MigrationError",
     "Params",
+    "PoolUsage",
     "Row",
     "Transaction",
     "WriteBody",
@@ -180,6 +181,17 @@ def load_migrations(directory: Path = DEFAULT_MIGRATIONS_DIR) -> list[Migration]
     return [migrations[v] for v in sorted(migrations)]
 
 
+@dataclass(frozen=True)
+class PoolUsage:
+    """How busy a database's connections are (for /metrics): connections in use, open and
+    at most; writes queued or running."""
+
+    in_use: int
+    open: int
+    max: int
+    writes_pending: int
+
+
 class Database(_Reads):
     """The bot's database: open with `connect()` (or `async with`), close with `close()`."""
 
@@ -210,6 +222,10 @@ class Database(_Reads):
 
     async def __aexit__(self, *exc: object) -> None:
         await self.close()
+
+    def pool_usage(self) -> PoolUsage:
+        """The connections' use now (no I/O)."""
+        return PoolUsage(0, 0, 0, 0)
 
     @abstractmethod
     async def write(self, body: WriteBody[T]) -> T:

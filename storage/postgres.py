@@ -24,6 +24,7 @@ from storage.db import (
     Database,
     Dialect,
     Params,
+    PoolUsage,
     Row,
     Transaction,
     WriteBody,
@@ -170,6 +171,15 @@ class PostgresDatabase(Database):
     @property
     def is_open(self) -> bool:
         return self._pool is not None
+
+    def pool_usage(self) -> PoolUsage:
+        """asyncpg's pool: connections open, idle and at most; writes running or waiting."""
+        pool = self._pool
+        if pool is None:
+            return PoolUsage(0, 0, self.pool_size, 0)
+        opened = pool.get_size()
+        return PoolUsage(opened - pool.get_idle_size(), opened, pool.get_max_size(),
+                         len(self._writes))  # fmt: skip
 
     def _require(self) -> asyncpg.Pool:
         if self._pool is None:

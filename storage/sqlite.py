@@ -27,6 +27,7 @@ from storage.db import (
     Database,
     Dialect,
     Params,
+    PoolUsage,
     Row,
     Transaction,
     WriteBody,
@@ -242,6 +243,13 @@ class SQLiteDatabase(Database):
     @property
     def is_open(self) -> bool:
         return self._writer is not None
+
+    def pool_usage(self) -> PoolUsage:
+        """Two connections (writer, reader); the writer is in use while a group commits."""
+        if self._writer is None:
+            return PoolUsage(0, 0, 2, 0)
+        committing = self._committer is not None and not self._committer.done()
+        return PoolUsage(int(committing), 2, 2, len(self._queued) + int(committing))
 
     def _require(self, connection: _Connection | None) -> _Connection:
         if connection is None or connection.conn is None:

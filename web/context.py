@@ -20,6 +20,7 @@ from bot.services.tokens import TokenService
 from bot.services.uploads import UploadService
 from bot.services.wallets import WalletService
 from bot.services.websessions import WebSessionService
+from web.metrics import Observed
 
 # Failed token checks one address may make a minute before it gets 429.
 AUTH_FAILURES_PER_MINUTE = 30
@@ -42,6 +43,8 @@ class WebContext:
     web_sessions: WebSessionService
     # The key that signs session cookies (WEB_SESSION_SECRET, or the generated one).
     secret: bytes
+    # /metrics and /readyz (None: not served, e.g. in tests of the gallery alone).
+    observed: Observed | None = None
     # The address the server is bound to, set when it starts (tests bind port 0).
     bound_url: str = ""
     api_limit: SlidingWindow = field(init=False)

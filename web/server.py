@@ -15,6 +15,7 @@ import jinja2
 from aiohttp import web
 
 from web import api, pages
+from web import metrics as observability
 from web.context import CONTEXT, STYLESHEET, WebContext
 from web.errors import json_error
 from web.security import security_headers
@@ -42,6 +43,7 @@ def build_app(context: WebContext) -> web.Application:
         undefined=jinja2.StrictUndefined,
     )
     app.router.add_get("/healthz", health)
+    observability.add_routes(app, context.observed)
     api.add_routes(app.router)
     pages.add_routes(app.router)
     static = app.router.add_static("/static/", HERE / "static", append_version=True)

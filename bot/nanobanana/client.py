@@ -20,7 +20,7 @@ import json
 import logging
 import random
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, replace
 from types import TracebackType
@@ -147,6 +147,9 @@ class NanobananaClient:
         self._random = random.Random()
         #: The profiles a call is checked against when the caller gives none.
         self.lineup = lineup
+        #: Told of every HTTP attempt to generate: (model, status, seconds), the status an
+        #: HTTP code or "timeout" / "connection_error" (for /metrics). Must not raise.
+        self.on_attempt: Callable[[str, str, float], None] | None = None
 
     @classmethod
     def from_settings(cls, settings: Settings) -> NanobananaClient:
@@ -450,16 +453,20 @@ class NanobananaClient:
                     )
                     state.answered_at = time.monotonic()
             except TimeoutError:
+                self._attempted(model, "timeout", state)
                 last_error = ProviderUnavailable(
                     f"no answer within {min(self.timeout, remaining):.2f}s"
                 )
             except (aiohttp.InvalidURL, aiohttp.ClientSSLError) as error:
+                self._attempted(model, "connection_error", state)
                 raise ProviderUnavailable(
                     f"cannot reach the API: {type(error).__name__}", retryable=False
                 ) from None
             except aiohttp.ClientError as error:
+                self._attempted(model, "connection_error", state)
                 last_error = ProviderUnavailable(f"connection error: {type(error).__name__}")
             else:
+                self._attempted(model, str(status), state)
                 if status == 200:
                     return payload
                 api_error, server_delay = wire.error_for_status(
@@ -490,6 +497,16 @@ class NanobananaClient:
                 f"deadline of {self.deadline:.2f}s passed before a request could be sent"
             )
         raise last_error
+
+    def _attempted(self, model: str, status: str, state: _CallState) -> None:
+        """Tell `on_attempt` about one HTTP attempt that was sent (never one stuck waiting
+        for the caller's slot)."""
+        if self.on_attempt is None or state.entering_slot or not state.sent_at:
+            return
+        try:
+            self.on_attempt(model, status, time.monotonic() - state.sent_at)
+        except Exception:
+            logger.exception("the attempt observer failed")
 
     def _backoff(self, retry_index: int) -> float:
         ceiling = min(self.backoff_max, self.backoff_base * 2.0**retry_index)

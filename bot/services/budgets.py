@@ -16,6 +16,7 @@ job's estimate and its real cost can. Periods come from an injectable clock.
 from __future__ import annotations
 
 import logging
+from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -129,6 +130,8 @@ class BudgetService:
         self.clock = clock
         #: Where 80%/100% `BudgetNotice`s go (the Discord adapter delivers them).
         self.events = events or EventBus()
+        #: µUSD billed by this process since it started, by model (for /metrics).
+        self.billed_micros: Counter[str] = Counter()
 
     # Admission ---------------------------------------------------------------------------
 
@@ -232,10 +235,11 @@ class BudgetService:
         cost = self.prices.cost(model, size, counts, images=images)
         counts = counts or UsageCounts()
         stored = images if kept is None else kept
-        await self.usage.bill(
+        if await self.usage.bill(
             job_id,
             Billed(cost, stored, counts.prompt, counts.output, counts.image, counts.thoughts),
-        )
+        ):
+            self.billed_micros[model] += cost
         return cost
 
     # Reporting ---------------------------------------------------------------------------

@@ -151,6 +151,7 @@ class CaptionJobs:
             functools.partial(engine.jobs.complete, job.id, result),
         )
         engine.release(job)
+        await engine.completed(job)
         caption = Caption(text, job.request.style, answer.model, job.cost, job.balance)
         log.info("caption done job=%s user=%s model=%s", job.id, job.user_id, answer.model)
         await engine.notify(job, "completed", caption)

@@ -102,3 +102,23 @@ class ImageCreated:
     """An image was made or uploaded and stored (the moderation log posts it)."""
 
     image: Image
+
+
+@dataclass(frozen=True)
+class JobFinished:
+    """A paid job ended, in this process (what /metrics counts):
+
+    - "completed": stored and delivered;
+    - "failed": failed while running (`reason` is its message key, e.g. "reason.blocked");
+    - "cancelled": refunded before it ran (its interaction could not be answered);
+    - "interrupted": a job of a process that died, refunded here by the lease sweep.
+
+    `refunded`: the coins returned to the wallet that paid (0 when none were, or for a free
+    job); `owed`: a refund that could not be applied (over the balance cap).
+    """
+
+    job_id: str
+    outcome: Literal["completed", "failed", "cancelled", "interrupted"]
+    reason: str | None = None
+    refunded: int = 0
+    owed: int = 0

@@ -61,5 +61,11 @@ class FlakyStore:
     async def signed_url(self, key: str, expires_in: int = 3600) -> str:
         return await self.inner.signed_url(key, expires_in)
 
+    async def open(self) -> None:
+        """Open the inner store (an S3 client) as the bot opens its own."""
+        opener = getattr(self.inner, "open", None)
+        if opener is not None:
+            await opener()
+
     async def close(self) -> None:
         await self.inner.close()

@@ -25,6 +25,7 @@ import signal
 import sys
 import time
 from collections import Counter
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
@@ -38,7 +39,7 @@ from bot.services.jobs import INTERRUPTED
 from bot.services.pricing import PriceTable, UsageCounts, micros
 from storage.db import Database, open_database
 from storage.images import history_keys
-from storage.objects import LocalObjectStore
+from storage.objects import LocalObjectStore, ObjectStore
 from storage.usage import Cap, CapKind, UsageRepository
 from tests.fakes.discord_server import (
     FakeDiscord,
@@ -48,6 +49,7 @@ from tests.fakes.discord_server import (
     InteractionRecord,
 )
 from tests.fakes.nanobanana_server import Behaviour, FakeNanobanana, Mode
+from tests.reliability.scrape import Sample, Scraper
 
 ROOT = Path(__file__).resolve().parents[2]
 log = logging.getLogger(__name__)
@@ -121,6 +123,13 @@ class Figures:
     server_caps: dict[str, str] = field(default_factory=dict)
     problems: list[str] = field(default_factory=list)
     seconds: float = 0.0
+    # With `metrics`: scrapes of /metrics made while it ran, the slowest, the last scrape of
+    # every process summed, and the database's own figures at that moment.
+    scrapes: int = 0
+    scrape_seconds: list[float] = field(default_factory=list)
+    scrape_seconds_max: float = 0.0
+    metrics: dict[Sample, float] = field(default_factory=dict)
+    database_counts: dict[str, float] = field(default_factory=dict)
 
     def summary(self) -> str:
         return json.dumps(
@@ -163,6 +172,9 @@ class Figures:
                 "overrun_allowance_micros": self.overrun_allowance_micros,
                 "budget_refusals": self.budget_refusals,
                 "server_caps": self.server_caps,
+                "scrapes": self.scrapes,
+                "scrape_seconds_max": round(self.scrape_seconds_max, 3),
+                "database_counts": self.database_counts,
                 "problems": self.problems,
             },
             indent=2,
@@ -445,7 +457,7 @@ def _outcome(rec: InteractionRecord) -> str:
 
 async def check_invariants(
     db: Database,
-    objects_dir: Path,
+    objects_dir: Path | ObjectStore,
     figures: Figures,
     *,
     scope: str = "guild",
@@ -571,7 +583,7 @@ async def check_invariants(
         referenced.update(metadata.get("input_keys") or [])
         # A thinking model's edits keep the earlier turn's images too (metadata.history).
         referenced.update(history_keys(metadata.get("history")))
-    store = LocalObjectStore(objects_dir)
+    store = LocalObjectStore(objects_dir) if isinstance(objects_dir, Path) else objects_dir
     present: set[str] = set()
     for prefix in OWNED_PREFIXES:
         present.update(await store.list(prefix))
@@ -621,6 +633,31 @@ def guild_id_on_shard(shard: int, count: int, n: int) -> int:
     """A snowflake whose guild lands on `shard` of `count` ((id >> 22) % count)."""
     base = (1_600_000_000_000 // count) * count + n * count
     return ((base + shard) << 22) | (n + 1)
+
+
+async def database_counts(db: Database) -> dict[str, float]:
+    """What the database says about the figures /metrics counts: jobs completed (every
+    charge of a job not refunded: all jobs are paid and none is unfinished by then), refunds,
+    the coins they returned, and what the API billed (USD)."""
+    charges = await db.fetchval("SELECT COUNT(*) FROM coin_transactions WHERE kind = 'GENERATION'")
+    refunds = await db.fetchone(
+        "SELECT COUNT(*) AS n, COALESCE(SUM(delta), 0) AS coins FROM coin_transactions "
+        "WHERE kind = 'REFUND'"
+    )
+    assert refunds is not None
+    billed = await db.fetchval(
+        "SELECT COALESCE(SUM(cost_micros), 0) FROM generation_usage WHERE status = 'BILLED'"
+    )
+    completed = await db.fetchval(
+        "SELECT COUNT(*) FROM images WHERE type = 'GENERATED' AND status = 'COMPLETED'"
+    )
+    return {
+        "jobs_completed": float(int(charges) - int(refunds["n"])),
+        "refunds": float(refunds["n"]),
+        "refunded_coins": float(refunds["coins"]),
+        "spend_usd": int(billed) / 1_000_000,
+        "completed_rows": float(completed),
+    }
 
 
 async def unfinished_jobs(db: Database) -> int:
@@ -701,10 +738,21 @@ async def run(
     processes: int = 1,
     database_url: str | None = None,
     lease_seconds: float = 2.0,
+    metrics: bool = False,
+    during: Callable[[dict[str, str]], Coroutine[Any, Any, None]] | None = None,
+    storage_env: dict[str, str] | None = None,
+    store: ObjectStore | None = None,
 ) -> Figures:
     """Run the storm in ECONOMY_SCOPE `scope` over `processes` bot processes (sharing the
     PostgreSQL database at `database_url`, else a SQLite file) and check the invariants;
-    returns the figures."""
+    returns the figures.
+
+    `metrics`: every process serves /metrics on a port of its own, scraped all along (see
+    tests/reliability/scrape.py); the last scrape and the database's figures at that moment
+    land in the figures. `during(env)` runs beside the operations from half-way (with the
+    first process's environment), and is awaited before the processes stop. `storage_env`
+    (settings) and `store` (to check what it holds) put the objects elsewhere than the local
+    folder."""
     rng = random.Random(seed)
     started = time.monotonic()
     db_path = workdir / "bot.db"
@@ -785,6 +833,8 @@ async def run(
             "DATABASE_POOL_SIZE": "4",
             "LOG_LEVEL": "INFO",
             "MONTHLY_BUDGET_USD": budget_usd,
+            **({"METRICS_PORT": "0"} if metrics else {}),
+            **(storage_env or {}),
         }
         bots: list[BotProcess] = []
         for n, shards in enumerate(shard_ids or [None]):
@@ -797,6 +847,10 @@ async def run(
                                    probe_guild=probe))  # fmt: skip
         await asyncio.gather(*(bot.start(scenario.members[1]) for bot in bots))
         figures.restarts += len(bots)
+        scraper = Scraper([bot.log_path for bot in bots])
+        if metrics:
+            scraper.start()
+        beside: asyncio.Task[None] | None = None
         figures.budget_usd = budget_usd
         # Two servers' moderators cap their own server: a monthly budget, a daily image cap.
         server_caps = {
@@ -816,6 +870,8 @@ async def run(
             chosen = rng.choices(ops, weights, k=size)
             await asyncio.gather(*(scenario.run_op(op) for op in chosen))
             done += size
+            if during is not None and beside is None and done >= operations // 2:
+                beside = asyncio.create_task(during(bots[0].env))
             if kill_points and done >= kill_points[0]:
                 kill_points.pop(0)
                 victim = rng.choice(bots)
@@ -839,6 +895,16 @@ async def run(
                     break
                 await asyncio.sleep(0.2)
             await asyncio.sleep(1.0)  # the notices go out right after the refunds
+            if beside is not None:
+                await beside
+            if metrics:
+                await scraper.stop()
+                figures.metrics = await scraper.final()
+                figures.database_counts = await database_counts(database)
+                figures.scrapes = scraper.scrapes
+                figures.scrape_seconds = list(scraper.seconds)
+                figures.scrape_seconds_max = max(scraper.seconds, default=0.0)
+                figures.problems.extend(scraper.problems)
             for bot in bots:
                 code = await bot.stop()
                 if code != 0:
@@ -860,6 +926,7 @@ async def run(
             api.requests.clear()
             figures.seconds = time.monotonic() - started
             await check_invariants(
-                database, objects_dir, figures, scope=scope, delivered=delivered_images(fake)
-            )
+                database, store or objects_dir, figures, scope=scope,
+                delivered=delivered_images(fake),
+            )  # fmt: skip
     return figures

@@ -336,6 +336,7 @@ class ImageJobs:
                 return
             # Stored: a Reroll or Edit waiting for it goes on (not after the events below).
             self._settle(job.id)
+            await engine.completed(job)  # committed: it counts from now
             await asyncio.shield(delivery)
             log.info(
                 "job done image=%s user=%s images=%d latency=%.2fs api=%.2fs",

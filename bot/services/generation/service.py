@@ -133,6 +133,11 @@ class GenerationService:
         return self.engine.max_jobs_per_user
 
     @property
+    def accepting(self) -> bool:
+        """Whether new jobs are taken (started, and not stopping)."""
+        return self.engine.accepting
+
+    @property
     def enabled(self) -> bool:
         return self.engine.enabled
 

@@ -43,8 +43,9 @@ import random
 import time
 from collections import OrderedDict, deque
 from collections.abc import Awaitable, Callable, Coroutine, Hashable, Sequence
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
+from bot.logcontext import set_log_context
 from bot.services.errors import (
     InvalidInput,
     NotEnoughCoins,
@@ -53,7 +54,7 @@ from bot.services.errors import (
     TooManyJobs,
     UserFacingError,
 )
-from bot.services.events import EventBus, JobsRecovered
+from bot.services.events import EventBus, JobFinished, JobsRecovered
 from bot.services.jobs.kind import JobKind
 from bot.services.jobs.slots import ApiSlot, ApiSlots, StoppedBeforeStart
 from bot.services.jobs.values import Admission, Failure, Job, JobListener, Priced
@@ -85,6 +86,7 @@ KEEP_MARKS = 5000
 #: The error recorded on jobs whose process died (members are told they were interrupted).
 INTERRUPTED = "interrupted by a restart"
 _jitter = random.Random()
+Outcome = Literal["completed", "failed", "cancelled", "interrupted"]
 
 #: What a refused reservation raises instead of the storage error (the budgets' refusal is
 #: the kind's to phrase: see `BudgetRefusal`).
@@ -292,6 +294,7 @@ class JobEngine:
             if refund is not None:
                 report_owed(refund)
                 refunds.append(refund)
+                await self._finished(row.id, "interrupted", "reason.shutdown", refund)
         try:
             for key in await self.leases.take_dead_intents(work.dead_intents):
                 with contextlib.suppress(Exception):
@@ -464,6 +467,7 @@ class JobEngine:
                     reason={"key": "reason.internal", "params": {}},
                 ),
             )
+            await self._finished(job.id, "cancelled", "cancelled", refund)
             return refund
         except Exception as failure:
             if not is_transient(failure):
@@ -481,6 +485,8 @@ class JobEngine:
         at once: the slots bound calls to the API, not the time spent storing and replying."""
         while True:
             job = await self._queue.get()
+            # Its log lines carry the ids of where it was asked (the interaction) and its own.
+            set_log_context({**job.log_ids, "job_id": job.id})
             handed_off = False
             try:
                 if self._waiting.pop(job.id, None) is None:
@@ -678,9 +684,28 @@ class JobEngine:
         if refund is None:
             return  # ended already (refunded by someone else): nothing more to say
         report_owed(refund)
+        await self._finished(job.id, "failed", key, refund)
         failure = Failure(key, params, refund.refunded, refund.balance, refund.owed)
         shown = job.shown and hasattr(job.listener, "unsaved")
         await self.notify(job, "unsaved" if shown else "failed", failure)
+
+    async def completed(self, job: Job[Any]) -> None:
+        """The kind completed the job (committed with what it made): it counts from now."""
+        await self._finished(job.id, "completed")
+
+    async def _finished(
+        self, job_id: str, outcome: Outcome, reason: str | None = None, refund: Refund | None = None
+    ) -> None:
+        """`JobFinished` on the event bus (what /metrics counts); a refund that some other
+        process made (None) is not this process's to count."""
+        if refund is None and outcome != "completed":
+            return
+        await self.events.publish(
+            JobFinished(
+                job_id, outcome, reason,
+                refund.refunded if refund else 0, refund.owed if refund else 0,
+            )
+        )  # fmt: skip
 
     def release(self, job: Job[Any]) -> None:
         """Give the member's job slot back (once, whichever path ends the job)."""

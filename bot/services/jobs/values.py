@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Hashable
+from collections.abc import Hashable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
 
+from bot.logcontext import log_context
 from storage.jobs import JobRow
 from storage.usage import BudgetClaim
 
@@ -81,6 +82,8 @@ class Job(Generic[R]):
     marks: dict[str, float] = field(default_factory=dict)
     # The budget notices (80%, 100%) its reservation made due, for its kind to announce.
     notices: list[Any] = field(default_factory=list)
+    # The log ids of where it was asked (the interaction), carried into its worker's lines.
+    log_ids: Mapping[str, str] = field(default_factory=log_context)
 
     @property
     def id(self) -> str:
