@@ -47,6 +47,21 @@ SELECT id, 'image', user_id, wallet_id, guild_id, status, coins_used, lease_owne
 FROM images
 WHERE type = 'GENERATED' AND json_extract(metadata, '$.extra_of') IS NULL;
 
+-- A finished answer's result lists every image it made, the further ones in their order, as
+-- a job completed today does (the API's job resource shows them).
+UPDATE jobs SET result = json_object('image_ids', (
+    SELECT json_group_array(made.id) FROM (
+        SELECT jobs.id AS id, -1 AS position
+        UNION ALL
+        SELECT e.id, COALESCE(json_extract(e.metadata, '$.index'), 0) FROM images e
+        WHERE e.type = 'GENERATED' AND e.status = 'COMPLETED'
+          AND json_extract(e.metadata, '$.extra_of') = jobs.id
+        ORDER BY position, id
+    ) AS made
+))
+WHERE status = 'COMPLETED'
+  AND EXISTS (SELECT 1 FROM images e WHERE json_extract(e.metadata, '$.extra_of') = jobs.id);
+
 -- The ledger names the job its GENERATION and REFUND rows belong to; a refund is unique per
 -- job (it was per image row).
 ALTER TABLE coin_transactions ADD COLUMN job_id TEXT REFERENCES jobs (id) ON DELETE SET NULL;

@@ -40,6 +40,14 @@ SELECT id, 'image', user_id, wallet_id, guild_id, status, coins_used, lease_owne
 FROM images
 WHERE type = 'GENERATED' AND metadata -> 'extra_of' IS NULL;
 
+UPDATE jobs SET result = jsonb_build_object('image_ids', jsonb_build_array(jobs.id) || (
+    SELECT jsonb_agg(e.id ORDER BY COALESCE((e.metadata ->> 'index')::bigint, 0), e.id)
+    FROM images e
+    WHERE e.type = 'GENERATED' AND e.status = 'COMPLETED' AND e.metadata ->> 'extra_of' = jobs.id
+))
+WHERE status = 'COMPLETED'
+  AND EXISTS (SELECT 1 FROM images e WHERE e.metadata ->> 'extra_of' = jobs.id);
+
 ALTER TABLE coin_transactions ADD COLUMN job_id TEXT COLLATE "C" REFERENCES jobs (id) ON DELETE SET NULL;
 UPDATE coin_transactions SET job_id = image_id
 WHERE kind IN ('GENERATION', 'REFUND') AND image_id IN (SELECT id FROM jobs);
