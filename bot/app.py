@@ -55,7 +55,7 @@ from bot.services.uploads import UploadService
 from bot.services.wallets import WalletService
 from bot.services.websessions import WebSessionService
 from storage.api_tokens import ApiTokenRepository
-from storage.db import Database, open_database
+from storage.db import Database
 from storage.guild_settings import GuildSettingsRepository
 from storage.images import ImageRepository
 from storage.jobs import Refund
@@ -63,6 +63,7 @@ from storage.leases import LeaseRepository
 from storage.model_states import ModelStateRepository
 from storage.moderation import ModerationRepository
 from storage.objects import LocalObjectStore, ObjectStore, S3ObjectStore
+from storage.open import open_database
 from storage.timeutil import utcnow
 from storage.usage import UsageRepository
 from storage.users import UserRepository

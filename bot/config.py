@@ -17,6 +17,8 @@ from typing import Annotated, Any, Literal
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from bot.rates import DEFAULT_RATES, parse_rates
+
 # SQLite integers are signed 64-bit; a balance must always fit.
 INT64_MAX = 2**63 - 1
 # The default cap on a balance: far below int64, so no credit or refund can ever overflow.
@@ -457,8 +459,6 @@ class Settings(BaseSettings):
     @field_validator("rate_limits", mode="before")
     @classmethod
     def _parse_rates(cls, value: Any) -> Any:
-        from bot.services.ratelimits import DEFAULT_RATES, parse_rates
-
         return {**DEFAULT_RATES, **parse_rates(value or {})}
 
     @field_validator("monthly_budget_usd", mode="before")

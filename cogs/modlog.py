@@ -14,7 +14,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import io
 import logging
@@ -23,7 +22,6 @@ from typing import TYPE_CHECKING, Any
 import discord
 from discord.ext import commands
 
-from bot import imaging
 from bot.i18n import t
 from bot.services.budgets import BudgetNotice
 from bot.services.events import ModelNotice
@@ -31,10 +29,10 @@ from bot.services.gallery import ImageContext
 from bot.services.moderation import LogEntry
 from bot.services.permissions import Actor
 from bot.services.pricing import format_usd
+from bot.services.types import CapKind
 from cogs.common import language_of, shorten
 from cogs.images import BANANA
 from cogs.views import UUID, ImageButton
-from storage.usage import CapKind
 
 if TYPE_CHECKING:
     from bot.app import Interaction, NanoBananaBot
@@ -128,8 +126,8 @@ class ModLogCog(commands.Cog):
         embed.set_footer(text=f"{t(language, 'gen.image_id')}: {image.short_id}")
         files: list[discord.File] = []
         if image.storage_key:
-            data = await self.bot.store.get(image.storage_key)
-            fitted, mime = await asyncio.to_thread(imaging.fit_to_size, data, LOG_FILE_LIMIT)
+            data = await self.bot.gallery.read(image)
+            fitted, mime = await self.bot.gallery.fit(data, LOG_FILE_LIMIT, wait=True)
             name = f"log-{image.short_id}.{'jpg' if mime == 'image/jpeg' else mime.split('/')[-1]}"
             files.append(discord.File(io.BytesIO(fitted), filename=name))
             embed.set_image(url=f"attachment://{name}")

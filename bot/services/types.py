@@ -15,8 +15,11 @@ from storage.models import (
     UserStats,
     Wallet,
 )
+from storage.usage import CapKind, Totals
+from storage.web_sessions import WebSessionRow
 
 __all__ = [
+    "CapKind",
     "CoinTransaction",
     "Image",
     "ImageStatus",
@@ -24,8 +27,10 @@ __all__ = [
     "JobRow",
     "JobStatus",
     "SettingChange",
+    "Totals",
     "TransactionKind",
     "User",
     "UserStats",
     "Wallet",
+    "WebSessionRow",
 ]

@@ -37,9 +37,10 @@ from PIL import Image as PILImage
 from bot.nanobanana.wire import parse_usage
 from bot.services.jobs import INTERRUPTED
 from bot.services.pricing import PriceTable, UsageCounts, micros
-from storage.db import Database, open_database
+from storage.db import Database
 from storage.images import history_keys
 from storage.objects import LocalObjectStore, ObjectStore
+from storage.open import open_database
 from storage.usage import Cap, CapKind, UsageRepository
 from tests.fakes.discord_server import (
     FakeDiscord,
