@@ -10,7 +10,7 @@ from typing import Any, Final
 #: What one member may do per minute, by action, unless RATE_LIMITS (the host) or a server's
 #: `/settings` (stricter only) says otherwise. Every command and component belongs to one.
 DEFAULT_RATES: Final[dict[str, int]] = {
-    "generate": 10,  # /generate, Reroll, Edit: paid jobs
+    "generate": 10,  # every paid job: /generate, Reroll, Edit, /describe, the API's generate
     "upload": 5,  # /upload and the API's upload
     "gallery": 10,  # /gallery
     "page": 30,  # a gallery's Previous / Next
