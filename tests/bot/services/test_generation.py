@@ -12,6 +12,7 @@ from bot.imaging import inspect_image
 from bot.nanobanana import InputImage, NanobananaClient
 from bot.services.errors import (
     InvalidInput,
+    JobNotFound,
     NotEnoughCoins,
     QueueFull,
     ShuttingDown,
@@ -19,10 +20,11 @@ from bot.services.errors import (
 )
 from bot.services.generation import GenerationRequest, GenerationService
 from bot.services.members import Payer
+from bot.services.permissions import Actor, Identity
 from storage.images import ImageRepository
 from storage.jobs import JobRepository, JobStatus
 from storage.leases import LeaseRepository
-from storage.models import ImageStatus
+from storage.models import ImageStatus, User
 from storage.objects import LocalObjectStore, ObjectStore
 from storage.users import UserRepository
 from tests.bot.services.conftest import (
@@ -470,3 +472,65 @@ async def test_full_queue_refuses_without_charging(
 
 async def _none_in_use(service: GenerationService) -> bool:
     return await service.engine.leases.slots_in_use() == 0
+
+
+async def test_job_of_shows_only_a_members_own_jobs_and_reads_the_reason_back(
+    images: ImageRepository, local_store: LocalObjectStore, client: NanobananaClient,
+    users: UserRepository, fake_api: FakeNanobanana,
+) -> None:  # fmt: skip
+    """The API's job resource: a member sees their own image jobs (acting in the job's server,
+    or in none), with the images they made and, for a failed one, the reason they were told,
+    read back from the job's row by a process that never ran it. Anyone else's job, a job of
+    another kind and an id that never was are all "not found"."""
+    guild, elsewhere = 9001, 9002
+    payer = await payer_for(users.db, 21, 300, guild_id=guild)
+    user = await users.get(payer.user_id)
+    assert user is not None
+
+    def acting(where: int | None, who: User | None = user) -> Actor:
+        discord_id = who.discord_id if who is not None and who.discord_id else 0
+        return Actor(Identity(discord_id, "member", guild_id=where), who, False)
+
+    first = make_service(images, local_store, client)
+    await first.start()
+    try:
+        fake_api.default = Behaviour(Mode.BLOCK_PROMPT, reason="SAFETY")
+        blocked = RecordingListener()
+        failed = await first.submit(payer, GenerationRequest("a banana"), blocked)
+        await blocked.done()
+        fake_api.default = Mode.OK
+        made = RecordingListener()
+        good = await first.submit(payer, GenerationRequest("a banana"), made)
+        await made.done()
+        assert made.result is not None
+        view = await first.job_of(acting(guild), good.id)
+        assert view.job.status is JobStatus.COMPLETED and view.reason is None
+        assert [i.id for i in view.images] == [good.id] and view.position is None
+    finally:
+        await first.close(deadline=5)
+    # Another process (or this one restarted) knows nothing of these jobs but their rows.
+    second = make_service(images, local_store, client)
+    view = await second.job_of(acting(guild), f"  {failed.id.upper()} ")
+    assert view.job.status is JobStatus.FAILED and view.images == ()
+    assert view.reason == ("block.prompt.SAFETY", {})
+    assert (await second.job_of(acting(None), failed.id)).job.id == failed.id  # from a DM
+    # An image deleted since is left out; the job is still there.
+    await images.delete(good.id)
+    assert (await second.job_of(acting(guild), good.id)).images == ()
+    # Not theirs to see, or nothing to see: not found, whatever the reason.
+    stranger = await users.create(discord_id=22)
+    caption = (await JobRepository(users.db).reserve(
+        kind="caption", user_id=payer.user_id, wallet_id=payer.wallet_id, cost=0,
+        guild_id=guild,
+    )).job  # fmt: skip
+    for actor, job_id in [
+        (acting(guild, stranger), failed.id),
+        (acting(guild, stranger), good.id),
+        (acting(elsewhere), failed.id),  # their own job, asked from another server
+        (acting(guild, None), failed.id),  # someone with no account
+        (acting(guild), caption.id),
+        (acting(guild), "0" * 8 + failed.id[8:]),
+        (acting(guild), "not-a-job"),
+    ]:
+        with pytest.raises(JobNotFound):
+            await second.job_of(actor, job_id)
