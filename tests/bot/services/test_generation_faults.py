@@ -300,6 +300,8 @@ async def test_recover_never_stops_start_up_and_settles_once_the_lock_is_gone(
     user = await member(capped_users, 1, 300)
     jobs = [await leftover(capped_images, user, prompt) for prompt in ("a", "b")]
     service = make_service(capped_images, local_store, client, retry_seconds=0.3)
+    # The background sweep (every half lease: 15 s) settles them; the test needn't wait so.
+    service.engine.sweep_seconds = 0.5
     told: list[Refund] = []
 
     async def tell(event: JobsRecovered) -> None:
