@@ -322,6 +322,9 @@ async def test_recover_never_stops_start_up_and_settles_once_the_lock_is_gone(
         for job in jobs:
             assert await ledger_of(fault_db, job.id) == [("GENERATION", -100), ("REFUND", 100)]
         assert await coins(capped_users, user) == 300
+        # It registered while locked out too (retried every half second): it takes jobs once
+        # the database knows it, and not before (a job now would look abandoned to others).
+        await wait_until(lambda: service.process.registered)
         await assert_healthy(service, capped_users, capped_images, fake_api)
     finally:
         await service.close(deadline=5)
