@@ -517,6 +517,8 @@ class JobEngine:
                 raise
             finally:
                 if not handed_off:
+                    # Whatever ended the job here, the member's slot comes back (once).
+                    self.release(job)
                     self._done_running(job)
                 self._queue.task_done()
 
@@ -568,6 +570,10 @@ class JobEngine:
             await asyncio.shield(self.fail(job, "reason.internal", {}, "internal error"))
             raise
         finally:
+            # A kind may give the slot back earlier (images do, once delivered); a kind that
+            # doesn't must not keep it: the member would be refused for good after
+            # `max_jobs` completed jobs.
+            self.release(job)
             self._done_running(job)
             label = getattr(job.request, "prompt", job.kind)
             self.recent_marks.append((job.id, str(label), dict(job.marks)))
