@@ -97,7 +97,7 @@ class Shop:
         return listener
 
 
-def plain(ticket: Ticket, **request: Any) -> RequestBuild:
+def plain(ticket: Ticket[GenerationRequest], **request: Any) -> RequestBuild[GenerationRequest]:
     """What /generate builds for a prompt without images."""
 
     async def build(member: Member, payer: Payer) -> GenerationRequest:
@@ -258,7 +258,7 @@ async def test_every_refusal_from_memory_is_free_and_holds_no_slot(
         await shop.moderation.add_entry(mod, GUILD, "durian", pattern=False)
         member = someone(1)
         assert await shop.coins(member) == 300
-        cases: list[tuple[str, Callable[[], Awaitable[Ticket]]]] = [
+        cases: list[tuple[str, Callable[[], Awaitable[Ticket[GenerationRequest]]]]] = [
             ("prompt.empty", lambda: shop.orders.prepare(member, prompt=" \u200b ")),
             ("prompt.too_long", lambda: shop.orders.prepare(member, prompt="x" * 51)),
             ("aspect.unsupported", lambda: shop.orders.prepare(member, prompt="a", ratio="7:3")),
@@ -327,13 +327,19 @@ async def test_a_refusal_in_place_charges_nothing_and_gives_the_slot_back(
             inputs = await shop.orders.images([("photo.png", png(64, 64)[:80])])
             return GenerationRequest("a banana", inputs=inputs)
 
-        async def blocked_meanwhile(ticket: Ticket) -> None:
+        async def blocked_meanwhile(ticket: Ticket[GenerationRequest]) -> None:
             await shop.moderation.add_entry(mod, GUILD, "banana", pattern=False)
 
-        async def member_blocked(ticket: Ticket) -> None:
+        async def member_blocked(ticket: Ticket[GenerationRequest]) -> None:
             await shop.moderation.block_member(mod, GUILD, member, "spam")
 
-        cases: list[tuple[str, Callable[[Ticket], Awaitable[None]] | None, RequestBuild | None]]
+        cases: list[
+            tuple[
+                str,
+                Callable[[Ticket[GenerationRequest]], Awaitable[None]] | None,
+                RequestBuild[GenerationRequest] | None,
+            ]
+        ]
         cases = [
             ("image.corrupt", None, damaged),
             ("blocklist.prompt_blocked", blocked_meanwhile, None),
