@@ -200,6 +200,9 @@ class Burst:
     rest_calls: int = 0
     rate_limited: int = 0
     cpu_cores: float = math.nan
+    # The bot's own CPU (its process only, from /proc) over the burst, per image shown: acks,
+    # refusals, delivery and storing included.
+    cpu_ms_per_image: float = math.nan
     lag_p99_ms: float = math.nan
     lag_max_ms: float = math.nan
     rss_ready_mib: float = math.nan
@@ -293,7 +296,8 @@ async def run_burst(
     if spy is not None:
         result.profile = await stop_profile(spy)
     lags = await bot.lag()
-    result.cpu_cores = (cpu_seconds(bot.pid) - cpu_before) / (time.monotonic() - wall_before)
+    cpu_spent = cpu_seconds(bot.pid) - cpu_before
+    result.cpu_cores = cpu_spent / (time.monotonic() - wall_before)
     result.rss_peak_mib, result.pool_rss_peak_mib = sampler.peak_mib, sampler.peak_children_mib
     result.lag_p99_ms = percentile(lags, 99)
     result.lag_max_ms = max(lags, default=math.nan)
@@ -310,6 +314,7 @@ async def run_burst(
     shown = [t for t in (delivered_at(r) for r in accepted) if t is not None]
     sent = [r.sent_at for r in recs if r.sent_at is not None]
     result.delivered = len(shown)
+    result.cpu_ms_per_image = 1000 * cpu_spent / len(shown) if shown else math.nan
     if shown and sent:
         result.wall_s = max(shown) - min(sent)
     rounds = math.ceil(result.accepted / config.concurrency)
@@ -608,6 +613,8 @@ def rows(results: Results) -> list[tuple[str, str, str, str]]:
         ("Discord REST calls during the burst / 429s", f"{b.rest_calls} / {b.rate_limited}",
          "", ""),
         (f"bot CPU during the burst (cores of {os.cpu_count()})", fmt(b.cpu_cores, 2), "", ""),
+        ("bot CPU per image shown (ms, its process only)", fmt(b.cpu_ms_per_image, 1), "<= 30",
+         verdict(b.cpu_ms_per_image, 30.001)),
         ("bot event-loop lag p99 / max (ms)", f"{fmt(b.lag_p99_ms)} / {fmt(b.lag_max_ms)}",
          "", ""),
         ("[4] bot RSS ready (MiB)", fmt(b.rss_ready_mib), "", ""),

@@ -1,5 +1,5 @@
-"""What budgets cost a reservation: `ImageRepository.reserve_within_budget` without caps, and
-with the three caps (the deployment's month, the server's month and its day) checked in the
+"""What budgets cost a reservation: `JobRepository.reserve` of a paid image job without caps,
+and with the three caps (the deployment's month, the server's month and its day) checked in the
 same transaction, on an empty month and on a month already holding many usage rows.
 
     python -m bench.bench_budgets
@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 
 from storage.db import Transaction
-from storage.images import ImageRepository
+from storage.jobs import JobRepository
 from storage.sqlite import SQLiteDatabase
 from storage.usage import BudgetClaim, Cap, CapKind
 from storage.users import UserRepository
@@ -49,7 +49,7 @@ async def run(workdir: Path, *, capped: bool, prefill: int) -> float:
     db = SQLiteDatabase(path)
     await db.connect()
     await db.migrate()
-    users, wallets, images = UserRepository(db), WalletRepository(db), ImageRepository(db)
+    users, wallets, jobs = UserRepository(db), WalletRepository(db), JobRepository(db)
     payers = []
     for _ in range(TASKS):
         user = await users.create()
@@ -74,9 +74,9 @@ async def run(workdir: Path, *, capped: bool, prefill: int) -> float:
 
     async def member(user_id: str, wallet_id: str) -> None:
         for _ in range(per_task):
-            await images.reserve_within_budget(
-                user_id=user_id, wallet_id=wallet_id, cost=1, prompt="bench", guild_id=GUILD,
-                claim=claim(capped),
+            await jobs.reserve(
+                kind="image", user_id=user_id, wallet_id=wallet_id, cost=1, guild_id=GUILD,
+                request={"prompt": "bench"}, claim=claim(capped),
             )  # fmt: skip
 
     try:

@@ -83,7 +83,7 @@ DEBIT_SQL = (
 )
 LEDGER_SQL = (
     "INSERT INTO coin_transactions (id, wallet_id, user_id, delta, balance_after, kind, "
-    "image_id, actor_id, reason, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    "image_id, actor_id, reason, created_at, job_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
 USER_SQL = (
     "INSERT INTO users (id, discord_id, display_name, roles, language, created_at, "
@@ -207,7 +207,7 @@ async def raw_debits(path: Path, debits: int) -> DebitRow:
             conn.execute(
                 LEDGER_SQL,
                 (str(uuid.uuid4()), wallet_id, user_id, -1, balance, "GENERATION", None, None,
-                 "bench", now),
+                 "bench", now, None),
             )  # fmt: skip
             conn.execute("COMMIT")
         elapsed = time.perf_counter() - started

@@ -24,22 +24,27 @@ from bot import runtime
 from bot.config import Settings, SettingsError, StorageBackend
 from bot.directory import DiscordDirectory
 from bot.i18n import t
-from bot.nanobanana import NanobananaClient
+from bot.nanobanana import MAX_INPUT_SIDE, NanobananaClient
 from bot.observe import Observability
 from bot.services.accounts import AccountService
 from bot.services.backup import BackupSchedule, DatabaseSource, take_backup
 from bot.services.budgets import BudgetService
 from bot.services.callers import CallerService
+from bot.services.captions import KIND as CAPTION_KIND
+from bot.services.captions import CaptionJobs, CaptionService
 from bot.services.catalog import Availability, ModelCatalog, resolve
-from bot.services.events import CatalogChanged, EventBus
+from bot.services.events import CatalogChanged, EventBus, ImageCreated, JobsRecovered
 from bot.services.gallery import GalleryService
-from bot.services.generation import GenerationService, Result
+from bot.services.generation import GenerationService
 from bot.services.imagework import ImageWork
+from bot.services.jobs import JobEngine
 from bot.services.maintenance import reconcile_storage
+from bot.services.media import InputImages
 from bot.services.members import MemberService
 from bot.services.metrics import Metrics
 from bot.services.models import ModelService, load_models
 from bot.services.moderation import ModerationService
+from bot.services.orders import OrderService
 from bot.services.permissions import PermissionService
 from bot.services.pricing import PriceTable, micros, prices_of
 from bot.services.processes import ProcessLease, describe_process
@@ -50,13 +55,15 @@ from bot.services.uploads import UploadService
 from bot.services.wallets import WalletService
 from bot.services.websessions import WebSessionService
 from storage.api_tokens import ApiTokenRepository
-from storage.db import Database, open_database
+from storage.db import Database
 from storage.guild_settings import GuildSettingsRepository
-from storage.images import ImageRepository, Refund
+from storage.images import ImageRepository
+from storage.jobs import Refund
 from storage.leases import LeaseRepository
 from storage.model_states import ModelStateRepository
 from storage.moderation import ModerationRepository
 from storage.objects import LocalObjectStore, ObjectStore, S3ObjectStore
+from storage.open import open_database
 from storage.timeutil import utcnow
 from storage.usage import UsageRepository
 from storage.users import UserRepository
@@ -73,6 +80,7 @@ COGS = (
     "cogs.translator",  # sets the tree's translator (every extension loads before the sync)
     "cogs.guilds",
     "cogs.generate",
+    "cogs.describe",
     "cogs.upload",
     "cogs.gallery",
     "cogs.coins",
@@ -141,6 +149,7 @@ def build_models(
         events=events,
         process=process,
         list_seconds=settings.nanobanana_models_refresh_hours * 3600,
+        describe_model=settings.describe_model,
     )
 
 
@@ -246,10 +255,6 @@ class NanoBananaBot(commands.AutoShardedBot):
             scope=settings.economy_scope,
             max_grant=settings.max_grant,
         )
-        self.gallery = GalleryService(
-            images=self.image_repo, users=user_repo, store=self.store,
-            permissions=self.permissions, imagework=self.imagework,
-        )  # fmt: skip
         usage = UsageRepository(self.db)
         self.budgets = BudgetService(
             usage,
@@ -257,7 +262,39 @@ class NanoBananaBot(commands.AutoShardedBot):
             monthly_budget_micros=(
                 None if settings.monthly_budget_usd is None else micros(settings.monthly_budget_usd)
             ),
+            events=self.events,
         )
+        #: The one path of every paid job once it is ordered: queue, API slots, leases, money.
+        self.engine = JobEngine(
+            db=self.db,
+            store=self.store,
+            max_concurrent=settings.max_concurrent_generations,
+            # The host's ceiling; each server's `jobs_per_member` (at most this) applies.
+            max_jobs_per_user=settings.max_jobs_per_user,
+            queue_size=settings.generation_queue_size,
+            retry_seconds=settings.job_retry_seconds,
+            enabled=settings.gemini_api_key is not None,
+            process=self.process,
+            max_balance=settings.max_balance,
+            events=self.events,
+        )
+        self.generation = GenerationService(
+            images=self.image_repo,
+            store=self.store,
+            generator=self.nanobanana,
+            cost=settings.generation_cost,
+            max_concurrent=settings.max_concurrent_generations,
+            max_jobs_per_user=settings.max_jobs_per_user,
+            max_prompt_chars=settings.max_prompt_chars,
+            models=self.models,
+            imagework=self.imagework,
+            budgets=self.budgets,
+            engine=self.engine,
+        )
+        self.gallery = GalleryService(
+            images=self.image_repo, users=user_repo, store=self.store,
+            permissions=self.permissions, imagework=self.imagework, unstored=self.generation,
+        )  # fmt: skip
         self.moderation = ModerationService(
             ModerationRepository(self.db),
             permissions=self.permissions,
@@ -266,6 +303,7 @@ class NanoBananaBot(commands.AutoShardedBot):
             gallery=self.gallery,
             images=self.image_repo,
             usage=usage,
+            events=self.events,
         )
         self.members = MemberService(
             accounts=self.accounts,
@@ -275,25 +313,26 @@ class NanoBananaBot(commands.AutoShardedBot):
             moderation=self.moderation,
             limits=self.limits,
         )
-        self.generation = GenerationService(
-            images=self.image_repo,
-            store=self.store,
-            generator=self.nanobanana,
-            cost=settings.generation_cost,
-            max_concurrent=settings.max_concurrent_generations,
-            # The host's ceiling; each server's `jobs_per_member` (at most this) applies.
-            max_jobs_per_user=settings.max_jobs_per_user,
-            max_prompt_chars=settings.max_prompt_chars,
-            queue_size=settings.generation_queue_size,
-            models=self.models,
-            retry_seconds=settings.job_retry_seconds,
-            enabled=settings.gemini_api_key is not None,
-            imagework=self.imagework,
-            process=self.process,
-            budgets=self.budgets,
-        )
-        self.generation.on_recovered = self.tell_interrupted
-        self.generation.on_completed = self._log_result
+        #: The one pipeline for the images members send with a paid job.
+        self.inputs = InputImages(
+            self.imagework, max_bytes=settings.max_upload_bytes,
+            max_pixels=settings.max_input_pixels, max_side=MAX_INPUT_SIDE,
+        )  # fmt: skip
+        #: Captions (/describe): a second kind of paid job on the same engine.
+        self.captions = CaptionService(
+            self.engine,
+            CaptionJobs(
+                describer=self.nanobanana, model=lambda: self.models.caption_model,
+                cost=settings.describe_cost, model_gone=self.models.text_model_gone,
+            ),
+        )  # fmt: skip
+        #: The one entry of every paid job, from Discord or the API (prepare, then place).
+        self.orders = OrderService(
+            generation=self.generation, members=self.members, moderation=self.moderation,
+            settings=self.guild_settings, inputs=self.inputs, captions=self.captions,
+        )  # fmt: skip
+        self.events.subscribe(JobsRecovered, self._tell_recovered)
+        self.events.subscribe(ImageCreated, self._log_image)
         self.events.subscribe(CatalogChanged, self._prices_follow)
         self.uploads = UploadService(
             images=self.image_repo,
@@ -302,8 +341,8 @@ class NanoBananaBot(commands.AutoShardedBot):
             max_pixels=settings.max_upload_pixels,
             imagework=self.imagework,
             process=self.process,
+            events=self.events,
         )
-        self.uploads.on_uploaded = self.moderation.image_created
         self.tokens = TokenService(ApiTokenRepository(self.db))
         self.directory = DiscordDirectory(self)
         self.web_sessions = WebSessionService(WebSessionRepository(self.db), self.directory)
@@ -331,8 +370,11 @@ class NanoBananaBot(commands.AutoShardedBot):
             )
         await super().login(token)
 
-    async def _log_result(self, result: Result) -> None:
-        await self.moderation.image_created(result.image)
+    async def _log_image(self, event: ImageCreated) -> None:
+        await self.moderation.image_created(event.image)
+
+    async def _tell_recovered(self, event: JobsRecovered) -> None:
+        await self.tell_interrupted(list(event.refunds))
 
     async def _prices_follow(self, event: CatalogChanged) -> None:
         """Prices set for a model that something replaced apply to its replacement."""
@@ -348,7 +390,7 @@ class NanoBananaBot(commands.AutoShardedBot):
         # Which models exist (listing them if no process has lately): before any job.
         await self.models.start()
         # Only the jobs of processes whose lease expired: never another live process's.
-        interrupted = await self.generation.recover()
+        interrupted = await self.engine.recover()
         if interrupted:
             self._tell_task = asyncio.create_task(self.tell_interrupted(interrupted))
         if self.settings.runs_shard_zero:
@@ -358,7 +400,7 @@ class NanoBananaBot(commands.AutoShardedBot):
                 else:
                     log.info("another process is sweeping storage; skipped here")
         await self.imagework.start()
-        await self.generation.start()
+        await self.engine.start()
         if self._web_on:
             await self.start_web()
         if self.settings.metrics_port is not None:
@@ -390,6 +432,7 @@ class NanoBananaBot(commands.AutoShardedBot):
             gallery=self.gallery,
             uploads=self.uploads,
             generation=self.generation,
+            orders=self.orders,
             directory=self.directory,
             web_sessions=self.web_sessions,
             secret=await self.web_secret(),
@@ -449,15 +492,18 @@ class NanoBananaBot(commands.AutoShardedBot):
         minute would otherwise still be queueing notices when the bot stops again."""
         by_channel: dict[int, list[str]] = {}
         for refund in refunds:
-            image = refund.image
-            channel_id = (image.metadata.get("context") or {}).get("channel_id")
-            owner = await self.accounts.get(image.user_id)
+            job = refund.job
+            context = job.request.get("context")
+            channel_id = context.get("channel_id") if isinstance(context, dict) else None
+            owner = await self.accounts.get(job.user_id)
             if not channel_id or owner is None or owner.discord_id is None:
                 continue
+            prompt = job.request.get("prompt")
+            told = "describe" if job.kind == CAPTION_KIND else "gen"
             text = t(
                 owner.language,
-                "gen.interrupted_owed" if refund.owed else "gen.interrupted",
-                prompt=quote_prompt(image.prompt or "", 100),
+                f"{told}.interrupted_owed" if refund.owed else f"{told}.interrupted",
+                prompt=quote_prompt(prompt if isinstance(prompt, str) else "", 100),
                 coins=refund.owed or refund.refunded,
             )
             by_channel.setdefault(int(channel_id), []).append(f"<@{owner.discord_id}> {text}")
@@ -519,7 +565,7 @@ class NanoBananaBot(commands.AutoShardedBot):
     async def close(self) -> None:
         """Stop taking jobs, let running ones finish (bounded), refund the rest, close all."""
         try:
-            await self.generation.close(deadline=self.shutdown_deadline)
+            await self.engine.close(deadline=self.shutdown_deadline)
         except Exception:
             log.exception("error while stopping generation")
         if self._tell_task is not None and not self._tell_task.done():

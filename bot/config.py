@@ -17,6 +17,8 @@ from typing import Annotated, Any, Literal
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from bot.rates import DEFAULT_RATES, parse_rates
+
 # SQLite integers are signed 64-bit; a balance must always fit.
 INT64_MAX = 2**63 - 1
 # The default cap on a balance: far below int64, so no credit or refund can ever overflow.
@@ -228,6 +230,10 @@ class Settings(BaseSettings):
     # How often one process asks the API which models exist.
     nanobanana_models_refresh_hours: float = Field(default=6.0, ge=0.05, le=168)
     nanobanana_base_url: str = "https://generativelanguage.googleapis.com"
+    # /describe: the text model that writes captions (`auto`: the cheapest current one the
+    # key lists, see bot/nanobanana/text_models.toml) and what a caption costs.
+    describe_model: str = Field(default="auto", pattern=r"^(auto|[a-z0-9][a-z0-9.\-]{1,80})$")
+    describe_cost: int = Field(default=10, ge=0, le=INT64_MAX)
     nanobanana_models: Annotated[list[str], NoDecode] = Field(
         default_factory=list,
         description="Models members may pick on /generate (NANOBANANA_MODEL is always one).",
@@ -453,8 +459,6 @@ class Settings(BaseSettings):
     @field_validator("rate_limits", mode="before")
     @classmethod
     def _parse_rates(cls, value: Any) -> Any:
-        from bot.services.ratelimits import DEFAULT_RATES, parse_rates
-
         return {**DEFAULT_RATES, **parse_rates(value or {})}
 
     @field_validator("monthly_budget_usd", mode="before")

@@ -135,7 +135,6 @@ class Observability:
         self._bot = bot
         self.metrics.identify(bot.process.id, bot.settings.shard_ids)
         bot.events.subscribe(JobFinished, self.metrics.job_finished)
-        bot.generation.events = bot.events
         bot.nanobanana.on_attempt = self.metrics.api_attempt
         cap = bot.settings.monthly_budget_usd
         self.metrics.watch(

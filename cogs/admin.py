@@ -19,12 +19,12 @@ from cogs.common import (
     TenantCog,
     command_text,
     identity_of,
+    in_guild,
     language_of,
     option_texts,
     reply,
     target_identity,
 )
-from cogs.generate import in_guild
 
 if TYPE_CHECKING:
     from bot.app import Interaction, NanoBananaBot

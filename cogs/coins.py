@@ -19,7 +19,7 @@ from cogs.common import (
     shorten,
     target_identity,
 )
-from cogs.generate import BANANA
+from cogs.images import BANANA
 
 if TYPE_CHECKING:
     from bot.app import Interaction, NanoBananaBot

@@ -9,9 +9,9 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot import imaging
 from bot.i18n import language_from_locale, t
 from bot.services.errors import InvalidInput, TooSoon, UserFacingError
+from bot.services.media import Declared
 from bot.services.permissions import Identity
 
 if TYPE_CHECKING:
@@ -121,26 +121,28 @@ def take_turn(itx: discord.Interaction[Any], action: str) -> None:
         raise RateLimited(error.retry_after) from None
 
 
-def refuse_declared(attachment: discord.Attachment, max_bytes: int, max_pixels: int) -> None:
-    """Refuse an attachment from what Discord declares about it (size, type, dimensions),
-    before anything is downloaded; the bytes are checked again once read."""
-    refuse_oversized(attachment, max_bytes)
-    declared = (attachment.content_type or "").split(";")[0].strip().lower()
-    if declared and declared not in imaging.ALLOWED_FORMATS.values():
-        raise InvalidInput(
-            "image.unsupported_format",
-            name=attachment.filename,
-            format=declared.removeprefix("image/").upper(),
-        )
-    width, height = attachment.width or 0, attachment.height or 0
-    if width * height > max_pixels:
-        raise InvalidInput(
-            "image.too_many_pixels",
-            name=attachment.filename,
-            width=width,
-            height=height,
-            limit_mp=round(max_pixels / 1_000_000),
-        )
+def declared(attachment: discord.Attachment) -> Declared:
+    """What Discord declares about an attachment (size, type, dimensions), for refusing it
+    before anything is downloaded (bot.services.media.InputImages checks the bytes again)."""
+    return Declared(
+        name=attachment.filename,
+        size=attachment.size,
+        content_type=attachment.content_type,
+        width=attachment.width or 0,
+        height=attachment.height or 0,
+    )
+
+
+def in_guild() -> Callable[[T], T]:
+    """A check that refuses the command in DMs with a friendly message (Discord hides
+    guild-only commands there, but clients and old caches don't always)."""
+
+    def predicate(itx: discord.Interaction[Any]) -> bool:
+        if itx.guild_id is None:
+            raise app_commands.NoPrivateMessage()
+        return True
+
+    return app_commands.check(predicate)
 
 
 def refuse_oversized(attachment: discord.Attachment, limit: int) -> None:

@@ -7,8 +7,7 @@ from typing import TYPE_CHECKING
 from discord import app_commands
 
 from bot.i18n import t
-from cogs.common import TenantCog, command_text, identity_of, reply
-from cogs.generate import in_guild
+from cogs.common import TenantCog, command_text, identity_of, in_guild, reply
 
 if TYPE_CHECKING:
     from bot.app import Interaction, NanoBananaBot

@@ -27,8 +27,11 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 # The rate limit each command counts against (bot.services.ratelimits); the rest: "other".
-COMMAND_ACTIONS = {"generate": "generate", "upload": "upload", "gallery": "gallery",
-                   "coins": "coins"}  # fmt: skip
+# None: the command's service counts it (a paid job's "generate" turn is bot.services.orders',
+# the same on every surface).
+COMMAND_ACTIONS: dict[str, str | None] = {
+    "generate": None, "describe": None, "upload": "upload", "gallery": "gallery", "coins": "coins",
+}  # fmt: skip
 
 
 def _unwrap(error: BaseException) -> BaseException:
@@ -129,9 +132,15 @@ class ErrorsCog(commands.Cog):
         count it against the member's rate limit (a refusal answers "try again in N s")."""
         interaction.extras["started_at"] = time.monotonic()
         bind_interaction(interaction)
+        if interaction.type is discord.InteractionType.autocomplete:
+            # Suggestions while the member types: not a use of the command (each keystroke
+            # would otherwise take a turn, and refuse the command itself once sent).
+            return True
         command = interaction.command
         root = command.qualified_name.split()[0] if command is not None else ""
-        take_turn(interaction, COMMAND_ACTIONS.get(root, "other"))
+        action = COMMAND_ACTIONS.get(root, "other")
+        if action is not None:
+            take_turn(interaction, action)
         return True
 
     async def on_app_command_error(

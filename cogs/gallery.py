@@ -34,15 +34,8 @@ from cogs.common import (
     take_turn,
 )
 from cogs.errors import report_error
-from cogs.generate import (
-    BANANA,
-    coins,
-    image_link,
-    model_name,
-    prompt_text,
-    result_view,
-    web_button,
-)
+from cogs.images import BANANA, coins, image_link, model_name, prompt_text, web_button
+from cogs.views import result_view
 
 if TYPE_CHECKING:
     from bot.app import Interaction, NanoBananaBot
@@ -69,7 +62,9 @@ KINDS: dict[str, ImageType | None] = {
 }
 
 
-def image_embed(language: str, image: Image, filename: str | None = None) -> discord.Embed:
+def image_embed(
+    bot: NanoBananaBot, language: str, image: Image, filename: str | None = None
+) -> discord.Embed:
     """One image's details: prompt (an edit's with what it came from) or title, date (the
     embed's timestamp, which Discord shows in the member's own time zone), size, cost."""
     title = image.title or shorten(image.prompt or "", 200) or t(language, "gallery.untitled")
@@ -89,7 +84,7 @@ def image_embed(language: str, image: Image, filename: str | None = None) -> dis
     if isinstance(size, int):
         embed.add_field(name=t(language, "upload.size"), value=file_size(language, size))
     if image.is_generated and image.metadata.get("model"):
-        embed.add_field(name=t(language, "gen.model"), value=model_name(image))
+        embed.add_field(name=t(language, "gen.model"), value=model_name(bot, image))
     embed.add_field(name=t(language, "gen.cost"), value=coins(language, image.coins_used))
     if filename:
         embed.set_image(url=f"attachment://{filename}")
@@ -257,7 +252,7 @@ async def send_image(
             web_url=link,
         )  # fmt: skip
     await interaction.followup.send(
-        embed=image_embed(language, image, filename),
+        embed=image_embed(interaction.client, language, image, filename),
         file=discord.File(io.BytesIO(data), filename=filename),
         view=view or discord.utils.MISSING,
         ephemeral=True,

@@ -13,12 +13,12 @@ from discord import app_commands
 from bot.i18n import t
 from bot.services.settings import EffectiveSettings
 from cogs.common import TenantCog, command_key, command_text, identity_of
-from cogs.generate import BANANA, coins
+from cogs.images import BANANA, coins
 
 if TYPE_CHECKING:
     from bot.app import Interaction, NanoBananaBot
 
-MEMBER_COMMANDS = ("generate", "upload", "gallery", "coins", "daily", "token", "help")
+MEMBER_COMMANDS = ("generate", "describe", "upload", "gallery", "coins", "daily", "token", "help")
 MODERATOR_COMMANDS = ("grant", "settings", "usage")
 # README headings an owner needs (GitHub anchors of README.md), linked when DOCS_URL is set.
 README_SECTIONS = (
@@ -110,8 +110,12 @@ class HelpCog(TenantCog):
         else:
             generate = "; ".join(f"{name} **{price}**" for name, price in models)
         upload = settings.upload_cost
+        describe = self.bot.captions.cost
         return {
             "generate": generate,
+            "describe": f"**{coins(language, describe)}**"
+            if describe
+            else t(language, "help.free"),
             "upload": f"**{coins(language, upload)}**" if upload else t(language, "help.free"),
             "daily": (
                 f"**+{coins(language, settings.daily_coins)}**"

@@ -14,7 +14,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import io
 import logging
@@ -23,7 +22,6 @@ from typing import TYPE_CHECKING, Any
 import discord
 from discord.ext import commands
 
-from bot import imaging
 from bot.i18n import t
 from bot.services.budgets import BudgetNotice
 from bot.services.events import ModelNotice
@@ -31,9 +29,10 @@ from bot.services.gallery import ImageContext
 from bot.services.moderation import LogEntry
 from bot.services.permissions import Actor
 from bot.services.pricing import format_usd
+from bot.services.types import CapKind
 from cogs.common import language_of, shorten
-from cogs.generate import _UUID, BANANA, _ImageButton
-from storage.usage import CapKind
+from cogs.images import BANANA
+from cogs.views import UUID, ImageButton
 
 if TYPE_CHECKING:
     from bot.app import Interaction, NanoBananaBot
@@ -44,7 +43,7 @@ log = logging.getLogger(__name__)
 LOG_FILE_LIMIT = 8 * 1024 * 1024
 
 
-class ModDeleteButton(_ImageButton, template=rf"nb:moddel:(?P<id>{_UUID})"):
+class ModDeleteButton(ImageButton, template=rf"nb:moddel:(?P<id>{UUID})"):
     """The log's Delete: moderators of the image's server and bot admins only."""
 
     action = "moddel"
@@ -87,14 +86,16 @@ class ModLogCog(commands.Cog):
         self.bot = bot
 
     async def cog_load(self) -> None:
-        self.bot.moderation.publisher = self.publish
-        self.bot.budgets.notifier = self.notify
-        self.bot.events.subscribe(ModelNotice, self.tell_models)
+        events = self.bot.events
+        events.subscribe(LogEntry, self.publish)
+        events.subscribe(BudgetNotice, self.notify)
+        events.subscribe(ModelNotice, self.tell_models)
 
     async def cog_unload(self) -> None:
-        self.bot.moderation.publisher = None
-        self.bot.budgets.notifier = None
-        self.bot.events.unsubscribe(ModelNotice, self.tell_models)
+        events = self.bot.events
+        events.unsubscribe(LogEntry, self.publish)
+        events.unsubscribe(BudgetNotice, self.notify)
+        events.unsubscribe(ModelNotice, self.tell_models)
 
     async def _language(self, guild_id: int | None) -> str:
         guild = self.bot.get_guild(guild_id) if guild_id else None
@@ -125,8 +126,8 @@ class ModLogCog(commands.Cog):
         embed.set_footer(text=f"{t(language, 'gen.image_id')}: {image.short_id}")
         files: list[discord.File] = []
         if image.storage_key:
-            data = await self.bot.store.get(image.storage_key)
-            fitted, mime = await asyncio.to_thread(imaging.fit_to_size, data, LOG_FILE_LIMIT)
+            data = await self.bot.gallery.read(image)
+            fitted, mime = await self.bot.gallery.fit(data, LOG_FILE_LIMIT, wait=True)
             name = f"log-{image.short_id}.{'jpg' if mime == 'image/jpeg' else mime.split('/')[-1]}"
             files.append(discord.File(io.BytesIO(fitted), filename=name))
             embed.set_image(url=f"attachment://{name}")

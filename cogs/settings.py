@@ -21,13 +21,14 @@ from cogs.common import (
     TenantCog,
     command_text,
     identity_of,
+    in_guild,
     language_of,
     option_texts,
     reply,
     shorten,
     target_identity,
 )
-from cogs.generate import BANANA, in_guild
+from cogs.images import BANANA
 
 if TYPE_CHECKING:
     from bot.app import Interaction, NanoBananaBot

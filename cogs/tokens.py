@@ -11,8 +11,8 @@ import discord
 from discord import app_commands
 
 from bot.i18n import t
-from cogs.common import TenantCog, command_text, identity_of, option_texts, reply
-from cogs.generate import BANANA, in_guild
+from cogs.common import TenantCog, command_text, identity_of, in_guild, option_texts, reply
+from cogs.images import BANANA
 
 if TYPE_CHECKING:
     from bot.app import Interaction, NanoBananaBot

@@ -16,11 +16,13 @@ from cogs.common import (
     command_text,
     download,
     identity_of,
+    in_guild,
     option_texts,
     refuse_oversized,
     shorten,
 )
-from cogs.generate import BANANA, coins, image_link, in_guild, result_view
+from cogs.images import BANANA, coins, image_link
+from cogs.views import result_view
 
 if TYPE_CHECKING:
     from bot.app import Interaction, NanoBananaBot

@@ -17,9 +17,9 @@ from bot.services.budgets import ServerCaps, UsageReport
 from bot.services.charts import usage_chart
 from bot.services.errors import InvalidInput
 from bot.services.pricing import PRICES_AS_OF, format_usd
+from bot.services.types import CapKind, Totals
 from cogs.common import TenantCog, command_text, identity_of, language_of, option_texts, reply
-from cogs.generate import BANANA
-from storage.usage import CapKind, Totals
+from cogs.images import BANANA
 
 if TYPE_CHECKING:
     from bot.app import Interaction, NanoBananaBot

@@ -43,7 +43,6 @@ __all__ = [
     "Transaction",
     "WriteBody",
     "load_migrations",
-    "open_database",
 ]
 
 MIGRATIONS_ROOT = Path(__file__).resolve().parent.parent / "migrations"
@@ -331,23 +330,3 @@ class Database(_Reads):
 
 def is_postgres_url(url: str | None) -> bool:
     return bool(url) and str(url).startswith(("postgresql://", "postgres://"))
-
-
-def open_database(
-    *,
-    url: str | None = None,
-    path: Path | str = Path("data/bot.db"),
-    busy_timeout_ms: int = 5000,
-    pool_size: int = 10,
-) -> Database:
-    """The configured database, not yet connected: PostgreSQL when `url` is a
-    postgresql:// URL, else the SQLite file at `path`."""
-    if url:
-        if not is_postgres_url(url):
-            raise DatabaseError("DATABASE_URL must start with postgresql://")
-        from storage.postgres import PostgresDatabase
-
-        return PostgresDatabase(url, pool_size=pool_size, command_timeout_ms=busy_timeout_ms)
-    from storage.sqlite import SQLiteDatabase
-
-    return SQLiteDatabase(path, busy_timeout_ms=busy_timeout_ms)

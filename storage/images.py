@@ -1,4 +1,7 @@
-"""ImageRepository: the seed's image API, keyset-paginated, with the ledger-coupled job steps."""
+"""ImageRepository: the seed's image API, keyset-paginated. Images are what jobs made: an image
+job's rows are written, COMPLETED, in the transaction that completes the job
+(`complete_with_extras`); an upload's row with its charge (`create_upload`). The money of jobs
+lives in storage/jobs.py."""
 
 from __future__ import annotations
 
@@ -6,25 +9,20 @@ import json
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 
-from storage import ledger, usage
+from storage import jobs, ledger
 from storage.cursors import decode_cursor, encode_cursor
 from storage.db import Database, Transaction
 from storage.errors import (
-    BalanceOverflow,
     InvalidCursor,
     InvalidTransition,
-    ModelRetired,
     NotFound,
     ObjectsReclaimed,
-    TooManyActiveJobs,
 )
-from storage.intents import UNFINISHED, clear_intents, live
-from storage.model_states import is_retired
+from storage.intents import clear_intents
+from storage.jobs import JobStatus
 from storage.models import (
-    ALLOWED_TRANSITIONS,
     Image,
     ImageStatus,
     ImageType,
@@ -32,8 +30,7 @@ from storage.models import (
     TransactionKind,
     UserStats,
 )
-from storage.timeutil import to_iso, utcnow_iso
-from storage.usage import BudgetClaim, Level
+from storage.timeutil import utcnow_iso
 
 _IMAGE_COLUMNS = (
     "id, user_id, type, status, title, description, prompt, storage_key, storage_url, "
@@ -55,21 +52,6 @@ MAX_PAGE_SIZE = 100
 
 
 @dataclass(frozen=True)
-class Refund:
-    """What `fail_and_refund` did: the coins returned (0 for a free job) and the balance of
-    the wallet that paid (0 when no wallet paid).
-
-    `owed` is a refund that could not be applied (it would have taken the balance past the
-    cap): the image records it (`metadata.refund_owed`) for the owner to settle by hand.
-    """
-
-    image: Image
-    refunded: int
-    balance: int
-    owed: int = 0
-
-
-@dataclass(frozen=True)
 class StoredObject:
     """Where an image's bytes (and thumbnail) live, to record on completion or upload."""
 
@@ -80,7 +62,7 @@ class StoredObject:
 
 
 class ImageRepository:
-    """Images and their job lifecycle: PENDING -> PROCESSING -> COMPLETED or FAILED."""
+    """Images: what image jobs made (COMPLETED rows) and what members uploaded."""
 
     def __init__(self, db: Database, *, max_balance: int = ledger.INT64_MAX) -> None:
         self.db = db
@@ -231,16 +213,6 @@ class ImageRepository:
         sql = f"SELECT COUNT(*) FROM images WHERE {' AND '.join(where)}"
         return int(await self.db.fetchval(sql, params))
 
-    async def list_unfinished(self, before: datetime | None = None) -> list[Image]:
-        """Jobs still PENDING/PROCESSING (updated before `before`, if given): crash leftovers."""
-        sql = f"SELECT {_IMAGE_COLUMNS} FROM images WHERE status IN ('PENDING', 'PROCESSING')"
-        params: list[Any] = []
-        if before is not None:
-            sql += " AND updated_at < ?"
-            params.append(to_iso(before))
-        rows = await self.db.fetchall(sql + " ORDER BY updated_at", params)
-        return [Image.from_row(r) for r in rows]
-
     async def _page(
         self,
         where: list[str],
@@ -277,53 +249,14 @@ class ImageRepository:
 
     # Status ------------------------------------------------------------------------------
 
-    async def update_status(
-        self, image_id: str, status: ImageStatus, *, error: str | None = None
-    ) -> Image:
-        """Move a job along its lifecycle; refuses any transition not in ALLOWED_TRANSITIONS.
-
-        Moving to FAILED here does not refund: jobs that were paid for use fail_and_refund.
-        """
-
-        async def change(tx: Transaction) -> Image:
-            row = await tx.fetchone("SELECT status FROM images WHERE id = ?", (image_id,))
-            if row is None:
-                raise NotFound(f"image {image_id} does not exist")
-            current = ImageStatus(row[0])
-            if status not in ALLOWED_TRANSITIONS[current]:
-                raise InvalidTransition(image_id, current.value, status.value)
-            # Guarded on the status read: another process may end the job meanwhile.
-            if error is None:
-                changed = await tx.execute(
-                    "UPDATE images SET status = ?, updated_at = ? WHERE id = ? AND status = ?",
-                    (status.value, utcnow_iso(), image_id, current.value),
-                )
-            else:
-                metadata = tx.dialect.json_set("metadata", ("error", "text"))
-                changed = await tx.execute(
-                    f"UPDATE images SET status = ?, updated_at = ?, metadata = {metadata} "
-                    "WHERE id = ? AND status = ?",
-                    (status.value, utcnow_iso(), error, image_id, current.value),
-                )
-            if not changed:
-                raise InvalidTransition(image_id, "changed meanwhile", status.value)
-            image = await _fetch(tx, image_id)
-            if status is ImageStatus.COMPLETED:
-                await _count(tx, image.user_id, image.guild_id, image.type.value, 1)
-            return image
-
-        return await self.db.write(change)
-
-    async def complete(
-        self, image_id: str, stored: StoredObject, metadata: dict[str, Any]
-    ) -> Image:
-        """PROCESSING -> COMPLETED, recording where the bytes are and what they are."""
-        image, _ = await self.complete_with_extras(image_id, stored, metadata)
+    async def complete(self, job_id: str, stored: StoredObject, metadata: dict[str, Any]) -> Image:
+        """The image job `job_id` made one image: its row, COMPLETED with the job."""
+        image, _ = await self.complete_with_extras(job_id, stored, metadata)
         return image
 
     async def complete_with_extras(
         self,
-        image_id: str,
+        job_id: str,
         stored: StoredObject,
         metadata: dict[str, Any],
         extras: Sequence[tuple[StoredObject, dict[str, Any]]] = (),
@@ -331,154 +264,73 @@ class ImageRepository:
         owner: str | None = None,
         intents: Sequence[str] = (),
         extra_ids: Sequence[str] = (),
+        title: str | None = None,
     ) -> tuple[Image, list[Image]]:
-        """PROCESSING -> COMPLETED, plus one COMPLETED row per further image of the same
-        answer (`coins_used` 0, `metadata.extra_of` = the job), all in one transaction: the
-        job's images appear together or not at all, and the gallery counters move with them.
-        Returns the job's row and the extras'. `extra_ids` are the ids the extras get (new
-        ones when not given): the member may have been shown them already.
+        """What an image job made, in one transaction with the job's completion
+        (PROCESSING -> COMPLETED): its first image as a row with the job's id, prompt, server,
+        wallet and cost, plus one row per further image of the same answer (`coins_used` 0,
+        `metadata.extra_of` = the job); the gallery counters move with them. Returns the rows.
+        `extra_ids` are the ids the extras get (new ones when not given): the member may have
+        been shown them already.
 
         `intents` (the objects the job wrote, recorded by process `owner`) are cleared in the
         same transaction; if a sweep took them meanwhile (the objects may be deleted), nothing
-        is written and ObjectsReclaimed is raised.
+        is written and ObjectsReclaimed is raised. A job that ended otherwise meanwhile
+        (failed and refunded) raises InvalidTransition, and nothing is written.
 
         Idempotent: called again after it committed (same image object), it returns the same
         rows and changes nothing, so a retry after an unanswered COMMIT never looks like a
         failure (whose clean-up would delete the objects of a row that did commit)."""
-        values = (
-            stored.storage_key,
-            stored.storage_url,
-            stored.thumbnail_key,
-            stored.thumbnail_url,
-            _json(metadata),
-            utcnow_iso(),
-            image_id,
-        )
 
         async def finish(tx: Transaction) -> tuple[Image, list[Image]]:
-            merged = tx.dialect.json_merge("metadata")
-            changed = await tx.execute(
-                "UPDATE images SET status = 'COMPLETED', storage_key = ?, storage_url = ?, "
-                f"thumbnail_key = ?, thumbnail_url = ?, metadata = {merged}, "
-                "updated_at = ? WHERE id = ? AND status = 'PROCESSING'",
-                values,
-            )
-            if changed != 1:
-                row = await tx.fetchone(
-                    "SELECT status, storage_key FROM images WHERE id = ?", (image_id,)
-                )
-                if row is None:
-                    raise NotFound(f"image {image_id} does not exist")
-                if row[0] == ImageStatus.COMPLETED.value and row[1] == stored.storage_key:
+            existing = await tx.fetchone("SELECT storage_key FROM images WHERE id = ?", (job_id,))
+            if existing is not None:
+                if existing[0] == stored.storage_key:
                     # This very completion committed already (a retry after a COMMIT whose
                     # answer was lost with the connection): the same result, nothing twice.
-                    return await _fetch(tx, image_id), await _extras_of(tx, image_id)
-                raise InvalidTransition(image_id, str(row[0]), ImageStatus.COMPLETED.value)
+                    return await _fetch(tx, job_id), await _extras_of(tx, job_id)
+                raise InvalidTransition(job_id, "COMPLETED", ImageStatus.COMPLETED.value)
+            job = await tx.fetchone(
+                f"SELECT user_id, guild_id, wallet_id, cost, request, status FROM jobs "
+                f"WHERE id = ?{tx.dialect.for_update}",
+                (job_id,),
+            )
+            if job is None:
+                raise NotFound(f"job {job_id} does not exist")
+            if job["status"] != JobStatus.PROCESSING.value:
+                raise InvalidTransition(job_id, str(job["status"]), ImageStatus.COMPLETED.value)
             await _clear_own_intents(tx, owner, intents)
-            image = await _fetch(tx, image_id)
-            await _count(tx, image.user_id, image.guild_id, image.type.value, 1)
+            request = jobs.json_object(job["request"])
+            prompt = request.get("prompt")
+            guild = int(job["guild_id"]) if job["guild_id"] is not None else None
+            common = dict(
+                user_id=str(job["user_id"]), type=ImageType.GENERATED,
+                status=ImageStatus.COMPLETED, title=title,
+                prompt=prompt if isinstance(prompt, str) else None, guild_id=guild,
+                wallet_id=job["wallet_id"],
+            )  # fmt: skip
+            await _insert(
+                tx,
+                **common,
+                stored=stored,
+                metadata=metadata,
+                coins_used=int(job["cost"]),
+                image_id=job_id,
+            )
             rows = []
             for index, (extra_stored, extra_metadata) in enumerate(extras):
                 extra_id = await _insert(
-                    tx, user_id=image.user_id, type=ImageType.GENERATED,
-                    status=ImageStatus.COMPLETED, title=image.title, prompt=image.prompt,
-                    stored=extra_stored, metadata={**extra_metadata, "extra_of": image_id},
-                    guild_id=image.guild_id, wallet_id=image.wallet_id,
+                    tx,
+                    **common,
+                    stored=extra_stored,
+                    metadata={**extra_metadata, "extra_of": job_id},
                     image_id=extra_ids[index] if index < len(extra_ids) else None,
-                )  # fmt: skip
+                )
                 rows.append(await _fetch(tx, extra_id))
-            return image, rows
+            await jobs.complete(tx, job_id, {"image_ids": [job_id, *(row.id for row in rows)]})
+            return await _fetch(tx, job_id), rows
 
         return await self.db.write(finish)
-
-    # Ledger-coupled operations -----------------------------------------------------------
-
-    async def reserve_generation(
-        self,
-        *,
-        user_id: str,
-        wallet_id: str,
-        cost: int,
-        prompt: str,
-        guild_id: int | None = None,
-        metadata: dict[str, Any] | None = None,
-        title: str | None = None,
-        lease_owner: str | None = None,
-        max_active: int | None = None,
-    ) -> tuple[Image, int]:
-        """Debit the wallet, its ledger row and a PENDING image (recording the server, the
-        paying wallet and the process whose job it is, `lease_owner`) in one transaction;
-        returns (image, balance).
-
-        With `max_active`, refuses (TooManyActiveJobs) when the member already has that many
-        unfinished jobs in live processes, whichever: the check and the insert are one
-        transaction, serialised per member. Raises InsufficientCoins without writing
-        anything, NotFound if the wallet is not the user's.
-        """
-
-        image, balance, _ = await self.reserve_within_budget(
-            user_id=user_id, wallet_id=wallet_id, cost=cost, prompt=prompt, guild_id=guild_id,
-            metadata=metadata, title=title, lease_owner=lease_owner, max_active=max_active,
-        )  # fmt: skip
-        return image, balance
-
-    async def reserve_within_budget(
-        self,
-        *,
-        user_id: str,
-        wallet_id: str,
-        cost: int,
-        prompt: str,
-        guild_id: int | None = None,
-        metadata: dict[str, Any] | None = None,
-        title: str | None = None,
-        claim: BudgetClaim | None = None,
-        lease_owner: str | None = None,
-        max_active: int | None = None,
-        model: str | None = None,
-    ) -> tuple[Image, int, list[tuple[Level, int]]]:
-        """`reserve_generation`, admitted by the budgets of `claim` in the same transaction
-        (raises BudgetExceeded before any coin moves) and recorded as a RESERVED usage row;
-        also returns the budget notices this reservation made due (recorded as sent). With
-        `model`, refuses (ModelRetired, nothing charged) when any process of the deployment
-        has found that model retired."""
-
-        async def reserve(tx: Transaction) -> tuple[Image, int, list[tuple[Level, int]]]:
-            await _check_owner(tx, wallet_id, user_id)
-            if model is not None and await is_retired(tx, model):
-                raise ModelRetired(model)
-            if max_active is not None:
-                # Locks the member (PostgreSQL): their reservations in every process queue up
-                # here, so two can't both see room for one more.
-                await tx.fetchone(
-                    f"SELECT id FROM users WHERE id = ?{tx.dialect.for_update}", (user_id,)
-                )
-                active = await tx.fetchval(
-                    f"SELECT COUNT(*) FROM images i WHERE user_id = ? AND {UNFINISHED} "
-                    f"AND {live('i.lease_owner')}",
-                    (user_id, utcnow_iso()),
-                )
-                if int(active) >= max_active:
-                    raise TooManyActiveJobs(max_active)
-            balance = await ledger.balance(tx, wallet_id)
-            image_id = await _insert(
-                tx, user_id=user_id, type=ImageType.GENERATED, status=ImageStatus.PENDING,
-                title=title, prompt=prompt, metadata=metadata, coins_used=cost,
-                guild_id=guild_id, wallet_id=wallet_id, lease_owner=lease_owner,
-            )  # fmt: skip
-            due: list[tuple[Level, int]] = []
-            if claim is not None:
-                levels = await usage.claim(tx, claim, job_id=image_id, user_id=user_id, coins=cost)
-            if cost:
-                balance = await ledger.debit(
-                    tx, wallet_id, cost, kind=TransactionKind.GENERATION, image_id=image_id,
-                    reason="generation",
-                )  # fmt: skip
-            if claim is not None:
-                due = await usage.notices_due(tx, levels)
-            return await _fetch(tx, image_id), balance, due
-
-        return await self.db.write(reserve)
 
     async def create_upload(
         self,
@@ -515,68 +367,6 @@ class ImageRepository:
             return await _fetch(tx, image_id), balance
 
         return await self.db.write(insert)
-
-    async def fail_and_refund(
-        self,
-        image_id: str,
-        error: str,
-        *,
-        interrupted: bool = False,
-        only_if_expired: bool = False,
-    ) -> Refund | None:
-        """FAILED + REFUND ledger row + credit in one transaction, exactly once, back to the
-        wallet that paid; its budget reservation stops counting (with `interrupted`, a job
-        the API may have answered keeps its estimated cost: see `usage.void`).
-
-        Guarded on status: only a PENDING/PROCESSING job can fail, so a second call (or a
-        call racing the first, in any process) finds nothing to do and returns None. With
-        `only_if_expired`, guarded on the lease too: only a job whose process is not live.
-        """
-        failed_at = utcnow_iso()
-
-        async def refund(tx: Transaction) -> Refund | None:
-            before = await tx.fetchone(
-                f"SELECT status FROM images WHERE id = ?{tx.dialect.for_update}", (image_id,)
-            )
-            started = before is not None and before[0] == ImageStatus.PROCESSING.value
-            metadata = tx.dialect.json_set("metadata", ("error", "text"))
-            guard, params = "", [failed_at, error, image_id]
-            if only_if_expired:
-                guard = f" AND NOT {live('images.lease_owner')}"
-                params.append(failed_at)
-            row = await tx.fetchone(
-                f"UPDATE images SET status = 'FAILED', updated_at = ?, metadata = {metadata} "
-                f"WHERE id = ? AND {UNFINISHED}{guard} RETURNING wallet_id, coins_used",
-                params,
-            )
-            if row is None:
-                return None
-            await usage.void(tx, image_id, billed_if_started=interrupted and started)
-            wallet_id, coins_used = row[0], int(row[1])
-            if wallet_id is None:
-                # No wallet paid (a free job, or its wallet is gone with its member).
-                return Refund(await _fetch(tx, image_id), 0, 0)
-            balance = await ledger.balance(tx, str(wallet_id))
-            if coins_used:
-                try:
-                    balance = await ledger.credit(
-                        tx, str(wallet_id), coins_used, kind=TransactionKind.REFUND,
-                        image_id=image_id, reason=error[:200], cap=self.max_balance,
-                    )  # fmt: skip
-                except BalanceOverflow as overflow:
-                    # The job still ends (never left PENDING/PROCESSING); the refund it is
-                    # owed is recorded on the image for the owner to settle.
-                    owed = tx.dialect.json_set(
-                        "metadata", ("refund_owed", "int"), ("refund_error", "text")
-                    )
-                    await tx.execute(
-                        f"UPDATE images SET metadata = {owed} WHERE id = ?",
-                        (coins_used, str(overflow)[:300], image_id),
-                    )
-                    return Refund(await _fetch(tx, image_id), 0, balance, owed=coins_used)
-            return Refund(await _fetch(tx, image_id), coins_used, balance)
-
-        return await self.db.write(refund)
 
     # Reconciliation --------------------------------------------------------------------
 

@@ -8,8 +8,6 @@ from collections.abc import Sequence
 
 from storage.db import Transaction
 
-UNFINISHED = "status IN ('PENDING', 'PROCESSING')"
-
 
 def live(column: str) -> str:
     """SQL: the process named by `column` is live at the time given by the next parameter."""

@@ -2,8 +2,8 @@
 
 - *Processes*: each running bot registers a row whose `lease_until` its heartbeat renews. A
   process is live while its lease runs; a missing row is a dead process.
-- *Jobs*: an unfinished image names its process (`images.lease_owner`). Jobs whose process is
-  not live are expired: `ImageRepository.fail_and_refund(..., only_if_expired=True)` fails and
+- *Jobs*: an unfinished job names its process (`jobs.lease_owner`). Jobs whose process is not
+  live are expired: `JobRepository.fail_and_refund(..., only_if_expired=True)` fails and
   refunds one exactly once, whichever process gets there first.
 - *Generation slots*: MAX_CONCURRENT_GENERATIONS rows for the whole deployment; a process takes
   one for a job's call to the model. A slot held by a dead process is free.
@@ -23,10 +23,8 @@ from datetime import datetime, timedelta
 
 from storage.db import Database, Transaction
 from storage.errors import InvalidTransition, NotFound
-from storage.images import _IMAGE_COLUMNS
-from storage.intents import UNFINISHED, add_intents, clear_intents, live
-from storage.model_states import is_retired
-from storage.models import Image
+from storage.intents import add_intents, clear_intents, live
+from storage.jobs import UNFINISHED, JobRepository, JobRow
 from storage.timeutil import from_iso, to_iso, utcnow, utcnow_iso
 
 
@@ -44,7 +42,7 @@ class ProcessInfo:
 class SweepWork:
     """What a sweep found to do: expired jobs to fail and refund, objects to delete."""
 
-    expired_jobs: list[Image]
+    expired_jobs: list[JobRow]
     dead_intents: list[str]
 
 
@@ -114,16 +112,12 @@ class LeaseRepository:
     async def sweep_work(self, limit: int = 200) -> SweepWork:
         """Jobs whose process is not live, and object intents of dead processes."""
         now = utcnow_iso()
-        jobs = await self.db.fetchall(
-            f"SELECT {_IMAGE_COLUMNS} FROM images i WHERE {UNFINISHED} "
-            f"AND NOT {live('i.lease_owner')} ORDER BY updated_at LIMIT ?",
-            (now, limit),
-        )
+        expired = await JobRepository(self.db).expired(limit)
         intents = await self.db.fetchall(
             f"SELECT key FROM object_intents o WHERE NOT {live('o.owner')} ORDER BY key LIMIT ?",
             (now, limit),
         )
-        return SweepWork([Image.from_row(r) for r in jobs], [str(r[0]) for r in intents])
+        return SweepWork(expired, [str(r[0]) for r in intents])
 
     async def take_dead_intents(self, keys: Sequence[str]) -> list[str]:
         """Remove the intents of `keys` whose owner is (still) dead; the keys removed, whose
@@ -152,8 +146,8 @@ class LeaseRepository:
         now = utcnow_iso()
         return await self.db.execute(
             "DELETE FROM bot_processes WHERE lease_until < ? "
-            f"AND NOT EXISTS (SELECT 1 FROM images i WHERE i.lease_owner = bot_processes.id "
-            f"AND i.{UNFINISHED}) "
+            f"AND NOT EXISTS (SELECT 1 FROM jobs j WHERE j.lease_owner = bot_processes.id "
+            f"AND j.{UNFINISHED}) "
             "AND NOT EXISTS (SELECT 1 FROM object_intents o WHERE o.owner = bot_processes.id)",
             (now,),
         )
@@ -189,18 +183,8 @@ class LeaseRepository:
     async def mark_processing(
         self, job_id: str, process_id: str, *, model: str | None = None
     ) -> bool:
-        """PENDING -> PROCESSING for this process's job, before it waits for a slot. Raises
-        NotFound / InvalidTransition if it is no longer this process's PENDING job. With
-        `model`, also says whether some process has found that model retired since the job
-        was reserved (True: don't call it)."""
-        now = utcnow_iso()
-
-        async def body(tx: Transaction) -> bool:
-            await _check_pending(tx, job_id, process_id)
-            await _mark_processing(tx, job_id, now)
-            return model is not None and await is_retired(tx, model)
-
-        return await self.db.write(body)
+        """PENDING -> PROCESSING for this process's job (see JobRepository.mark_processing)."""
+        return await JobRepository(self.db).mark_processing(job_id, process_id, model=model)
 
     async def claim_slot(self, job_id: str, process_id: str, slots: int) -> int | None:
         """Take a free slot (among the first `slots`) for a job that is PROCESSING, around
@@ -296,7 +280,7 @@ async def _take_free_slot(
 
 async def _check_pending(tx: Transaction, job_id: str, process_id: str) -> None:
     status = await tx.fetchval(
-        f"SELECT status FROM images WHERE id = ? AND lease_owner = ?{tx.dialect.for_update}",
+        f"SELECT status FROM jobs WHERE id = ? AND lease_owner = ?{tx.dialect.for_update}",
         (job_id, process_id),
     )
     if status is None:
@@ -307,7 +291,6 @@ async def _check_pending(tx: Transaction, job_id: str, process_id: str) -> None:
 
 async def _mark_processing(tx: Transaction, job_id: str, now: str) -> None:
     await tx.execute(
-        "UPDATE images SET status = 'PROCESSING', updated_at = ? "
-        "WHERE id = ? AND status = 'PENDING'",
+        "UPDATE jobs SET status = 'PROCESSING', updated_at = ? WHERE id = ? AND status = 'PENDING'",
         (now, job_id),
     )

@@ -64,8 +64,10 @@ async def debit(
     image_id: str | None = None,
     actor_id: str | None = None,
     reason: str | None = None,
+    job_id: str | None = None,
 ) -> int:
-    """Take `amount` coins in one guarded statement and write the ledger row; new balance."""
+    """Take `amount` coins in one guarded statement and write the ledger row (naming the job
+    or the image it paid for); new balance."""
     check_amount(amount)
     now = utcnow_iso()
     row = await tx.fetchone(
@@ -77,15 +79,16 @@ async def debit(
         raise InsufficientCoins(balance=await balance(tx, wallet_id), cost=amount)
     new_balance = int(row[0])
     await _ledger_row(
-        tx, wallet_id, str(row[1]), -amount, new_balance, kind, image_id, actor_id, reason, now
-    )
+        tx, wallet_id, str(row[1]), -amount, new_balance, kind, image_id, actor_id, reason, now,
+        job_id,
+    )  # fmt: skip
     return new_balance
 
 
 async def held(tx: Transaction, wallet_id: str) -> int:
     """Coins the wallet's unfinished jobs hold: each may come back to it as a refund."""
     total = await tx.fetchval(
-        "SELECT COALESCE(SUM(coins_used), 0) FROM images "
+        "SELECT COALESCE(SUM(cost), 0) FROM jobs "
         "WHERE wallet_id = ? AND status IN ('PENDING', 'PROCESSING')",
         (wallet_id,),
     )
@@ -103,6 +106,7 @@ async def credit(
     reason: str | None = None,
     cap: int = INT64_MAX,
     keep_room_for_refunds: bool = False,
+    job_id: str | None = None,
 ) -> int:
     """Add `amount` coins and write the ledger row; returns the new balance.
 
@@ -126,8 +130,9 @@ async def credit(
         raise limit.overflow(await balance(tx, wallet_id))  # NotFound for a missing wallet
     new_balance = int(row[0])
     await _ledger_row(
-        tx, wallet_id, str(row[1]), amount, new_balance, kind, image_id, actor_id, reason, now
-    )
+        tx, wallet_id, str(row[1]), amount, new_balance, kind, image_id, actor_id, reason, now,
+        job_id,
+    )  # fmt: skip
     return new_balance
 
 
@@ -222,10 +227,12 @@ async def _ledger_row(
     actor_id: str | None,
     reason: str | None,
     created_at: str,
+    job_id: str | None = None,
 ) -> None:
     await tx.execute(
         "INSERT INTO coin_transactions (id, wallet_id, user_id, delta, balance_after, kind, "
-        "image_id, actor_id, reason, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        "image_id, actor_id, reason, created_at, job_id) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         (
             str(uuid.uuid4()),
             wallet_id,
@@ -237,5 +244,6 @@ async def _ledger_row(
             actor_id,
             reason,
             created_at,
+            job_id,
         ),
     )

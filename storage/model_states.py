@@ -26,6 +26,8 @@ from storage.timeutil import from_iso, to_iso, utcnow
 
 #: `bot_state` key: when the models list was last read (ISO time).
 LISTED_AT_KEY = "models_listed_at"
+#: The text models the last listing held (JSON list of ids), for /describe's choice.
+TEXT_MODELS_KEY = "text_models_listed"
 #: A model retired by a 404 but still listed this much later is offered again (a 404 that
 #: was a passing fault of Google's front end; the list is the second opinion).
 RELISTED_AFTER = timedelta(hours=24)
@@ -112,6 +114,24 @@ class ModelStateRepository:
             states={state.model: state for state in map(_state, rows)},
             listed_at=from_iso(listed_at) if listed_at else None,
         )
+
+    async def record_text_models(self, models: Sequence[str]) -> None:
+        """The text models the key lists (for every process: /describe picks among them)."""
+        await self.db.set_state(TEXT_MODELS_KEY, json.dumps(sorted(set(models))))
+
+    async def text_models(self) -> list[str] | None:
+        """The text models of the last listing (None: never listed)."""
+        value = await self.db.get_state(TEXT_MODELS_KEY)
+        if value is None:
+            return None
+        loaded = json.loads(value)
+        return [str(m) for m in loaded] if isinstance(loaded, list) else None
+
+    async def drop_text_model(self, model: str) -> None:
+        """A text model answered 404: not offered until the next listing holds it."""
+        listed = await self.text_models()
+        if listed is not None and model in listed:
+            await self.record_text_models([m for m in listed if m != model])
 
     async def record_listing(
         self, models: Sequence[ListedRow], *, at: datetime | None = None

@@ -257,6 +257,8 @@ class CoinTransaction(BaseModel):
     actor_id: str | None = None
     reason: str | None = None
     created_at: datetime
+    #: The paid job a GENERATION or REFUND row belongs to (migration 0010).
+    job_id: str | None = None
 
     @classmethod
     def from_row(cls, row: Row) -> CoinTransaction:
@@ -271,6 +273,7 @@ class CoinTransaction(BaseModel):
             actor_id=row["actor_id"],
             reason=row["reason"],
             created_at=from_iso(row["created_at"]),
+            job_id=row["job_id"],
         )
 
 

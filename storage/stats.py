@@ -50,11 +50,12 @@ class DeploymentFigures:
 
 
 async def _job_states(db: Database) -> tuple[dict[str, int], int]:
-    """Unfinished jobs from the index on status; finished images from the gallery's own
-    counters (a COUNT over every image would read them all: ~0.8 s at a million)."""
+    """Unfinished jobs (of every kind) from their partial indexes; finished images from the
+    gallery's own counters (a COUNT over every image would read them all: ~0.8 s at a
+    million)."""
     rows = await db.fetchall(
-        "SELECT status, COUNT(*) AS n FROM images WHERE status IN ('PENDING', 'PROCESSING') "
-        "AND type = 'GENERATED' GROUP BY status"
+        "SELECT status, COUNT(*) AS n FROM jobs WHERE status IN ('PENDING', 'PROCESSING') "
+        "GROUP BY status"
     )
     jobs = {str(row["status"]): int(row["n"]) for row in rows}
     kept = {

@@ -20,7 +20,7 @@ _WALLET_COLUMNS = (
 )
 _TRANSACTION_COLUMNS = (
     "seq, id, wallet_id, user_id, delta, balance_after, kind, image_id, actor_id, reason, "
-    "created_at"
+    "created_at, job_id"
 )
 
 

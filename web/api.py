@@ -8,7 +8,6 @@ token's server; anything else is 404. Answers are JSON; errors are described in 
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import uuid
 from typing import Any
@@ -18,14 +17,13 @@ from aiohttp.typedefs import Handler
 
 from bot.services.callers import ApiCaller
 from bot.services.errors import (
-    ImageNotFound,
     InvalidInput,
     Unauthenticated,
     UserFacingError,
 )
-from bot.services.generation import GenerationRequest, SourceImage
-from bot.services.media import check_image
-from bot.services.members import Purpose
+from bot.services.generation import GenerationRequest, ImageJobView
+from bot.services.media import Declared
+from bot.services.members import Member, Payer, Purpose
 from bot.services.types import Image, ImageType
 from web.context import WebContext, context_of
 from web.errors import json_error, service_error
@@ -256,11 +254,10 @@ async def upload_image(request: web.Request) -> web.Response:
 
 
 async def generate_image(request: web.Request) -> web.Response:
+    """A paid image job, ordered exactly as /generate orders it (bot.services.orders): the
+    same rate limit, checks, input pipeline, price and reservation."""
     ctx = context_of(request)
     caller = await authenticate(request)
-    # As /generate: the member's turn at the server's rate first (the same bucket).
-    ctx.members.take_turn(caller.actor.discord_id, caller.token.guild_id, "generate")
-    generation = ctx.generation
     limit = ctx.settings.max_upload_bytes
     check_length(request, len(_GENERATE_FILES) * limit + _SLACK)
     files: list[tuple[str, bytes]] = []
@@ -275,28 +272,24 @@ async def generate_image(request: web.Request) -> web.Response:
     if unknown:
         raise InvalidInput("api.unknown_field", field=unknown[0][:50])
     prompt = text_field(values, "prompt", required=True) or ""
-    ratio_text = text_field(values, "aspect_ratio", default="1:1") or "1:1"
+    ratio = text_field(values, "aspect_ratio", default="1:1") or "1:1"
     model = text_field(values, "model")
     size = text_field(values, "size")
-    # As /generate: everything is checked before anything is charged.
-    generation.validate_prompt(prompt)
-    ratio = generation.validate_ratio(ratio_text, model)
-    payer = await ctx.members.payer(caller.member, Purpose.GENERATE)
-    payer.check_affordable(generation.cost_of(model, size, default=payer.cost))
-    inputs = []
-    for name, data in files:
-        info = await check_image(data, name, max_bytes=limit)
-        inputs.append(SourceImage(data, info.mime_type))
-    job_request = GenerationRequest(
-        prompt=prompt, aspect_ratio=ratio, inputs=tuple(inputs),
-        context={"guild_id": caller.token.guild_id, "via": "api", "token_id": caller.token.id},
-        model=model, image_size=size,
+    ticket = await ctx.orders.prepare(
+        caller.actor.identity, prompt=prompt, model=model, size=size, ratio=ratio,
+        declared=[Declared(name, len(data)) for name, data in files],
     )  # fmt: skip
-    job = await generation.submit(payer, job_request, ctx.jobs.listener())
-    body = job_json(
-        job.image, language=language_of(request), position=generation.position(job.id),
-        images=[], failure=None,
-    )  # fmt: skip
+
+    async def build(member: Member, payer: Payer) -> GenerationRequest:
+        return GenerationRequest(
+            prompt=ticket.prompt, aspect_ratio=ratio, inputs=await ctx.orders.images(files),
+            context={"guild_id": caller.token.guild_id, "via": "api", "token_id": caller.token.id},
+            model=model, image_size=size,
+        )  # fmt: skip
+
+    job = await ctx.orders.place(ticket, build, member=caller.member)
+    view = ImageJobView(job.row, ctx.generation.position(job.id))
+    body = job_json(view, language=language_of(request))
     return web.json_response(
         {"job": body, "balance": job.balance},
         status=202,
@@ -307,20 +300,11 @@ async def generate_image(request: web.Request) -> web.Response:
 async def get_job(request: web.Request) -> web.Response:
     ctx = context_of(request)
     caller = await authenticate(request)
-    image = await ctx.gallery.own(caller.actor, request.match_info["job_id"], finished=False)
-    if image.metadata.get("extra_of"):
-        raise web.HTTPNotFound()  # a further image of a job, not a job
-    outcome = ctx.jobs.outcome(image.id)
-    images: list[Image] = []
-    if image.is_ready:
-        images = [image]
-        for extra_id in outcome.image_ids[1:] if outcome else ():
-            with contextlib.suppress(ImageNotFound):  # deleted since
-                images.append(await ctx.gallery.own(caller.actor, extra_id))
+    view = await ctx.generation.job_of(caller.actor, request.match_info["job_id"])
+    first = view.images[0] if view.images else None
     body = job_json(
-        image, language=language_of(request), position=ctx.generation.position(image.id),
-        images=images, failure=outcome.failure if outcome else None,
-        web_url=_web_link(ctx, image) if image.is_ready else None,
+        view, language=language_of(request),
+        web_url=_web_link(ctx, first) if first is not None else None,
     )  # fmt: skip
     return web.json_response(body)
 

@@ -14,12 +14,12 @@ from bot.services.directory import MemberDirectory
 from bot.services.gallery import GalleryService
 from bot.services.generation import GenerationService
 from bot.services.members import MemberService
+from bot.services.orders import OrderService
 from bot.services.ratelimits import SlidingWindow
 from bot.services.tokens import TokenService
 from bot.services.uploads import UploadService
 from bot.services.wallets import WalletService
 from bot.services.websessions import WebSessionService
-from web.jobs import JobTracker
 from web.metrics import Observed
 
 # Failed token checks one address may make a minute before it gets 429.
@@ -38,11 +38,11 @@ class WebContext:
     gallery: GalleryService
     uploads: UploadService
     generation: GenerationService
+    orders: OrderService
     directory: MemberDirectory
     web_sessions: WebSessionService
     # The key that signs session cookies (WEB_SESSION_SECRET, or the generated one).
     secret: bytes
-    jobs: JobTracker = field(default_factory=JobTracker)
     # /metrics and /readyz (None: not served, e.g. in tests of the gallery alone).
     observed: Observed | None = None
     # The address the server is bound to, set when it starts (tests bind port 0).

@@ -247,6 +247,11 @@ SCHEMAS: dict[str, Any] = {
                         "delta": {"type": "integer"},
                         "balance_after": {"type": "integer"},
                         "image_id": _STR_OR_NULL,
+                        "job_id": {
+                            "type": ["string", "null"],
+                            "description": "The paid job a charge or refund belongs to (an "
+                            "image job's id is also its first image's id).",
+                        },
                         "reason": _STR_OR_NULL,
                         "created_at": {"type": "string"},
                     },

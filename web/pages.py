@@ -19,7 +19,6 @@ from aiohttp.typedefs import Handler
 
 from bot.i18n import t
 from bot.i18n.formats import file_size
-from bot.nanobanana.profiles import profile_for
 from bot.services.errors import ImageNotFound, UserFacingError
 from bot.services.permissions import Actor
 from bot.services.types import Image
@@ -291,7 +290,8 @@ async def _one_image(request: web.Request, session: Session, template: str) -> w
     image = await context_of(request).gallery.own(actor, request.match_info["image_id"])
     base = _base(server)
     return render(request, template, session=session, current=server or ALL, base=base,
-                  image=_details(image, base, language_of(request)))  # fmt: skip
+                  image=_details(image, base, language_of(request),
+                                 context_of(request).generation.catalog.name_of))  # fmt: skip
 
 
 @signed_in
@@ -343,7 +343,9 @@ def _card(image: Image, base: str) -> dict[str, Any]:
     }
 
 
-def _details(image: Image, base: str, language: str) -> dict[str, Any]:
+def _details(
+    image: Image, base: str, language: str, model_name: Callable[[str | None], str]
+) -> dict[str, Any]:
     meta = image.metadata
     model, size = meta.get("model"), meta.get("size")
     return {
@@ -356,7 +358,7 @@ def _details(image: Image, base: str, language: str) -> dict[str, Any]:
         "description": image.description,
         "kind": image.type.value,
         # The model's name as members know it, not its API id.
-        "model": profile_for(model).name if isinstance(model, str) and model else None,
+        "model": model_name(model) if isinstance(model, str) and model else None,
         "size": meta.get("image_size"),
         "dimensions": "×".join(str(n) for n in image.dimensions) if image.dimensions else None,
         "file_size": file_size(language, size) if isinstance(size, int) else None,

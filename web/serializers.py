@@ -5,9 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 from bot.i18n import t
-from bot.services.generation import Failure
+from bot.services.generation import ImageJobView
 from bot.services.jobs import recorded_refund
-from bot.services.types import CoinTransaction, Image, ImageStatus, User, UserStats, Wallet
+from bot.services.types import CoinTransaction, Image, JobStatus, User, UserStats, Wallet
 
 
 def snowflake(value: int | None) -> str | None:
@@ -45,39 +45,31 @@ def image_json(image: Image, web_url: str | None = None) -> dict[str, Any]:
     }
 
 
-def job_json(
-    image: Image,
-    *,
-    language: str,
-    position: int | None,
-    images: list[Image],
-    failure: Failure | None,
-    web_url: str | None = None,
-) -> dict[str, Any]:
-    """A generation job: its state, and its images or its failure and refund."""
+def job_json(view: ImageJobView, *, language: str, web_url: str | None = None) -> dict[str, Any]:
+    """An image job: its state, and its images or its failure and refund (from its row: the
+    same answer from every process, before and after a restart)."""
+    job = view.job
+    request = job.request
+    created = job.created_at.isoformat() if job.created_at else None
     body: dict[str, Any] = {
-        "id": image.id,
-        "status": image.status.value,
-        "position": position,
-        "prompt": image.prompt,
-        "model": image.metadata.get("model"),
-        "aspect_ratio": image.metadata.get("aspect_ratio"),
-        "image_size": image.metadata.get("image_size"),
-        "cost": image.coins_used,
-        "created_at": image.created_at.isoformat(),
-        "updated_at": image.updated_at.isoformat(),
-        "images": [image_json(i, web_url if i.id == image.id else None) for i in images],
+        "id": job.id,
+        "status": job.status.value,
+        "position": view.position,
+        "prompt": request.get("prompt"),
+        "model": request.get("model"),
+        "aspect_ratio": request.get("aspect_ratio"),
+        "image_size": request.get("image_size"),
+        "cost": job.cost,
+        "created_at": created,
+        "updated_at": job.updated_at.isoformat() if job.updated_at else created,
+        "images": [image_json(i, web_url if i.id == job.id else None) for i in view.images],
         "error": None,
         "refund": None,
-        "links": {"self": f"/api/v1/jobs/{image.id}"},
+        "links": {"self": f"/api/v1/jobs/{job.id}"},
     }
-    if image.status is ImageStatus.FAILED:
-        if failure is not None:
-            refunded, owed = failure.refunded, failure.owed
-            key, params = failure.key, failure.params
-        else:
-            refunded, owed = recorded_refund(image)
-            key, params = "api.job_failed", {}
+    if job.status is JobStatus.FAILED:
+        refunded, owed = recorded_refund(job)
+        key, params = view.reason or ("api.job_failed", {})
         body["error"] = {"code": key.replace(".", "_"), "message": t(language, key, **params)}
         body["refund"] = {"coins": refunded, "owed": owed}
     return body
@@ -94,6 +86,7 @@ def transaction_json(row: CoinTransaction) -> dict[str, Any]:
         "delta": row.delta,
         "balance_after": row.balance_after,
         "image_id": row.image_id,
+        "job_id": row.job_id,
         "reason": row.reason,
         "created_at": row.created_at.isoformat(),
     }

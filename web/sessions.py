@@ -20,8 +20,8 @@ from aiohttp import web
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 from yarl import URL
 
+from bot.services.types import WebSessionRow
 from bot.services.websessions import SESSION_LIFETIME
-from storage.web_sessions import WebSessionRow
 
 SESSION_COOKIE = "nb_session"
 STATE_COOKIE = "nb_signin"

@@ -9,7 +9,7 @@ DESIGN section 6 is the contract; `bot.nanobanana.NanobananaClient` and the erro
 importable from here.
 """
 
-from bot.nanobanana.client import DEFAULT_BASE_URL, DEFAULT_MODEL, NanobananaClient
+from bot.nanobanana.client import DEFAULT_BASE_URL, DEFAULT_MODEL, MAX_INPUT_SIDE, NanobananaClient
 from bot.nanobanana.errors import (
     AuthenticationFailed,
     ContentBlocked,
@@ -34,6 +34,7 @@ from bot.nanobanana.values import (
     InputImage,
     ModelPart,
     OutputImage,
+    TextAnswer,
     Turn,
 )
 
@@ -43,6 +44,7 @@ SUPPORTED_ASPECT_RATIOS: tuple[str, ...] = BASE_ASPECT_RATIOS
 __all__ = [
     "DEFAULT_BASE_URL",
     "DEFAULT_MODEL",
+    "MAX_INPUT_SIDE",
     "PROFILES",
     "SUPPORTED_ASPECT_RATIOS",
     "AnswerPart",
@@ -61,6 +63,7 @@ __all__ = [
     "ProviderUnavailable",
     "QuotaExhausted",
     "RateLimited",
+    "TextAnswer",
     "Turn",
     "nearest_ratio",
     "profile_for",

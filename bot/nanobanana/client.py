@@ -46,6 +46,7 @@ from bot.nanobanana.values import (
     InputImage,
     ModelPart,
     OutputImage,
+    TextAnswer,
     Turn,
 )
 
@@ -364,7 +365,74 @@ class NanobananaClient:
             _prepare_body, profile, prompt, tuple(images), aspect_ratio, image_size,
             tuple(history), thinking_level,
         )  # fmt: skip
-        url = self._url(profile.model)
+        payload = await self._exchange(profile.model, body, started, state, slot)
+        answer = await asyncio.to_thread(_read_answer, payload, profile.model)
+        del payload  # the JSON text: the decoded images are all that is kept
+        loop = asyncio.get_running_loop()
+        return replace(
+            answer,
+            attempts=state.attempts,
+            latency=loop.time() - started,
+            sent_at=state.sent_at,
+            answered_at=state.answered_at,
+            decoded_at=time.monotonic(),
+        )
+
+    async def describe(
+        self,
+        image: InputImage,
+        instruction: str,
+        *,
+        model: str,
+        max_output_tokens: int = 400,
+        slot: AbstractAsyncContextManager[Any] | None = None,
+    ) -> TextAnswer:
+        """Ask a text model (`model`) about one image: `instruction` says what to write (a
+        caption, a prompt that would make it). Retries as `generate` does; raises a
+        `NanobananaError` subclass on any failure (ModelNotFound when the model is gone)."""
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        state = _CallState()
+        outcome = "cancelled"
+        try:
+            if self._closed:
+                raise ProviderUnavailable("the client is closed", retryable=False)
+            if not self._api_key:
+                raise AuthenticationFailed(
+                    "no API key configured (GEMINI_API_KEY)",
+                    user_message="The bot's Gemini API key isn't set up yet.",
+                )
+            body = await asyncio.to_thread(
+                wire.build_text_body, instruction, image, max_output_tokens=max_output_tokens
+            )
+            payload = await self._exchange(model, body, started, state, slot)
+            answer = wire.parse_text_answer(payload, model)
+            outcome = "ok"
+            return replace(answer, attempts=state.attempts, latency=loop.time() - started)
+        except NanobananaError as error:
+            error.attempts = state.attempts
+            outcome = _describe_outcome(error)
+            if error.owner_hint:
+                logger.error("nanobanana: the bot's owner must act: %s", error.owner_hint)
+            raise
+        finally:
+            logger.info(
+                "nanobanana describe outcome=%s model=%s attempts=%d latency=%.3fs",
+                outcome, model, state.attempts, loop.time() - started,
+            )  # fmt: skip
+
+    async def _exchange(
+        self,
+        model: str,
+        body: bytes,
+        started: float,
+        state: _CallState,
+        slot: AbstractAsyncContextManager[Any] | None,
+    ) -> bytes | bytearray:
+        """POST `body` to `model`'s generateContent, retrying what is worth retrying within
+        the deadline (`slot` held around each HTTP exchange only); the 200 answer's body.
+        Raises the NanobananaError of the last failure."""
+        url = self._url(model)
 
         loop = asyncio.get_running_loop()
         deadline_at = started + self.deadline
@@ -385,33 +453,24 @@ class NanobananaClient:
                     )
                     state.answered_at = time.monotonic()
             except TimeoutError:
-                self._attempted(profile.model, "timeout", state)
+                self._attempted(model, "timeout", state)
                 last_error = ProviderUnavailable(
                     f"no answer within {min(self.timeout, remaining):.2f}s"
                 )
             except (aiohttp.InvalidURL, aiohttp.ClientSSLError) as error:
-                self._attempted(profile.model, "connection_error", state)
+                self._attempted(model, "connection_error", state)
                 raise ProviderUnavailable(
                     f"cannot reach the API: {type(error).__name__}", retryable=False
                 ) from None
             except aiohttp.ClientError as error:
-                self._attempted(profile.model, "connection_error", state)
+                self._attempted(model, "connection_error", state)
                 last_error = ProviderUnavailable(f"connection error: {type(error).__name__}")
             else:
-                self._attempted(profile.model, str(status), state)
+                self._attempted(model, str(status), state)
                 if status == 200:
-                    answer = await asyncio.to_thread(_read_answer, payload, profile.model)
-                    del payload  # the JSON text: the decoded images are all that is kept
-                    return replace(
-                        answer,
-                        attempts=state.attempts,
-                        latency=loop.time() - started,
-                        sent_at=state.sent_at,
-                        answered_at=state.answered_at,
-                        decoded_at=time.monotonic(),
-                    )
+                    return payload
                 api_error, server_delay = wire.error_for_status(
-                    status, headers, payload, api_key=self._api_key, model=profile.model
+                    status, headers, payload, api_key=self._api_key, model=model
                 )
                 if status not in RETRYABLE_STATUSES or not api_error.retryable:
                     raise api_error

@@ -97,3 +97,16 @@ class GeneratedImage:
     @property
     def thought_signatures(self) -> tuple[str, ...]:
         return tuple(p.thought_signature for p in self.parts if p.thought_signature)
+
+
+@dataclass(frozen=True)
+class TextAnswer:
+    """A text model's answer (a caption): its text, the model that answered, what Google
+    bills (usageMetadata's counts) and how the call went."""
+
+    text: str
+    model: str
+    usage: dict[str, int]
+    finish_reason: str | None = None
+    attempts: int = 0
+    latency: float = 0.0

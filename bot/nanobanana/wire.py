@@ -36,7 +36,7 @@ from bot.nanobanana.errors import (
     QuotaExhausted,
     RateLimited,
 )
-from bot.nanobanana.values import AnswerPart, InputImage, Turn
+from bot.nanobanana.values import AnswerPart, InputImage, TextAnswer, Turn
 
 OK_FINISH_REASONS: Final = frozenset({"STOP", "FINISH_REASON_UNSPECIFIED"})
 _DURATION_RE: Final = re.compile(r"^\s*(\d+(?:\.\d*)?|\.\d+)s\s*$")
@@ -121,6 +121,19 @@ def build_body(
         generation_config["thinkingConfig"] = {"thinkingLevel": thinking_level.upper()}
     return json.dumps(
         {"contents": contents, "generationConfig": generation_config},
+        separators=(",", ":"),
+        ensure_ascii=False,
+    ).encode("utf-8")
+
+
+def build_text_body(prompt: str, image: InputImage, *, max_output_tokens: int) -> bytes:
+    """The body of a `generateContent` call to a text model about one image (a caption):
+    the image, then the instruction, as Google's image-understanding guide orders them; a
+    text answer of at most `max_output_tokens`."""
+    contents = [{"role": "user", "parts": [_inline(image), {"text": prompt}]}]
+    config = {"maxOutputTokens": max_output_tokens}
+    return json.dumps(
+        {"contents": contents, "generationConfig": config},
         separators=(",", ":"),
         ensure_ascii=False,
     ).encode("utf-8")
@@ -625,3 +638,42 @@ def error_for_status(
     else:
         result = ProviderUnavailable(summary, status=status, retryable=status >= 500)
     return result, server_delay
+
+
+def parse_text_answer(payload: bytes | bytearray, model: str) -> TextAnswer:
+    """A text model's 200 answer: its text (thought parts left out). Raises ContentBlocked
+    when the prompt was blocked or the answer holds no text, MalformedResponse when it is
+    not an answer at all. An answer cut at its token limit (MAX_TOKENS) keeps its text."""
+    try:
+        document = json.loads(payload)
+    except (ValueError, UnicodeDecodeError):
+        raise MalformedResponse("response is not valid JSON") from None
+    if not isinstance(document, dict):
+        raise MalformedResponse("response JSON is not an object")
+    candidates = _as_list(document.get("candidates"))
+    candidate = _as_dict(candidates[0]) if candidates else {}
+    texts = []
+    for raw_part in _as_list(_as_dict(candidate.get("content")).get("parts")):
+        part = _as_dict(raw_part)
+        text = part.get("text")
+        if part.get("thought") is not True and isinstance(text, str) and text.strip():
+            texts.append(text.strip())
+    finish_reason = _as_str(candidate.get("finishReason"))
+    finish_message = _as_str(candidate.get("finishMessage"))
+    if not texts:
+        feedback = _as_dict(document.get("promptFeedback"))
+        block_reason = _as_str(feedback.get("blockReason"))
+        if block_reason:
+            raise ContentBlocked(
+                block_reason,
+                stage="prompt",
+                finish_message=_as_str(feedback.get("blockReasonMessage")) or finish_message,
+            )
+        reason = finish_reason if finish_reason and finish_reason not in OK_FINISH_REASONS else ""
+        raise ContentBlocked(reason or "NO_TEXT", finish_message=finish_message)
+    return TextAnswer(
+        text="\n".join(texts),
+        model=_as_str(document.get("modelVersion")) or model,
+        usage=parse_usage(document.get("usageMetadata")),
+        finish_reason=finish_reason,
+    )

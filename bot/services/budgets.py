@@ -17,11 +17,12 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from bot.services.errors import BudgetReached
+from bot.services.events import EventBus
 from bot.services.pricing import PriceTable, UsageCounts
 from storage.timeutil import to_iso, utcnow
 from storage.usage import (
@@ -121,13 +122,14 @@ class BudgetService:
         *,
         monthly_budget_micros: int | None = None,
         clock: Clock = utcnow,
+        events: EventBus | None = None,
     ) -> None:
         self.usage = usage
         self.prices = prices
         self.monthly_budget_micros = monthly_budget_micros
         self.clock = clock
-        #: Delivers 80%/100% notices (set by the Discord adapter); failures are logged.
-        self.notifier: Callable[[BudgetNotice], Awaitable[None]] | None = None
+        #: Where 80%/100% `BudgetNotice`s go (the Discord adapter delivers them).
+        self.events = events or EventBus()
         #: µUSD billed by this process since it started, by model (for /metrics).
         self.billed_micros: Counter[str] = Counter()
 
@@ -204,12 +206,7 @@ class BudgetService:
             "budget %s %s reached %d%% (%d of %d)", notice.cap.scope, notice.cap.kind.value,
             notice.threshold, notice.used, notice.cap.limit,
         )  # fmt: skip
-        if self.notifier is None:
-            return
-        try:
-            await self.notifier(notice)
-        except Exception:
-            log.exception("could not deliver a budget notice")
+        await self.events.publish(notice)
 
     # Billing -----------------------------------------------------------------------------
 

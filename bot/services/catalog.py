@@ -142,6 +142,13 @@ class ModelCatalog:
 
     # What to offer ------------------------------------------------------------------------
 
+    def name_of(self, model: str | None) -> str:
+        """A model's name as members know it ("Nano Banana Pro"), from the owner's profiles
+        and Google's lineup, never its API id; "?" when there is none."""
+        if not model:
+            return "?"
+        return self.lineup.profile(model).name
+
     @property
     def offered(self) -> list[ModelProfile]:
         return list(self.profiles.values())

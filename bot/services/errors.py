@@ -51,6 +51,12 @@ class ImageNotFound(UserFacingError):
     key = "error.image_not_found"
 
 
+class JobNotFound(ImageNotFound):
+    """A job that is not the caller's, or never was (personal access says "not found")."""
+
+    key = "error.job_not_found"
+
+
 class ShuttingDown(UserFacingError):
     key = "error.shutting_down"
 

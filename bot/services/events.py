@@ -19,6 +19,8 @@ from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 if TYPE_CHECKING:
     from bot.services.catalog import ModelCatalog
+    from storage.jobs import Refund
+    from storage.models import Image
 
 log = logging.getLogger(__name__)
 
@@ -85,6 +87,21 @@ class CatalogChanged:
     re-read which prices apply to which model."""
 
     catalog: ModelCatalog
+
+
+@dataclass(frozen=True)
+class JobsRecovered:
+    """Jobs of processes that died were failed and refunded (by this process's sweep): their
+    members are told where they asked."""
+
+    refunds: tuple[Refund, ...]
+
+
+@dataclass(frozen=True)
+class ImageCreated:
+    """An image was made or uploaded and stored (the moderation log posts it)."""
+
+    image: Image
 
 
 @dataclass(frozen=True)

@@ -13,6 +13,7 @@ import logging
 import math
 from collections import OrderedDict
 from dataclasses import dataclass, replace
+from typing import Protocol
 
 from bot import imaging
 from bot.services.errors import ImageNotFound, ImagesBusy, InvalidInput
@@ -103,6 +104,14 @@ class SheetCache:
             self.bytes -= len(dropped)
 
 
+class UnstoredImages(Protocol):
+    """Results shown before they are stored (bot.services.generation delivers first)."""
+
+    def shown(self, image_id: str) -> Image | None: ...
+
+    async def settled(self, image: Image) -> Image: ...
+
+
 @dataclass(frozen=True)
 class ImageContext:
     """An image with its owner's Discord id (for "only <owner> can use this")."""
@@ -134,8 +143,11 @@ class GalleryService:
         permissions: PermissionService,
         imagework: ImageWork | None = None,
         sheets: SheetCache | None = None,
+        unstored: UnstoredImages | None = None,
     ) -> None:
         self.images = images
+        #: Results shown and still being stored: their buttons work before the row exists.
+        self.unstored = unstored
         self.users = users
         self.store = store
         self.permissions = permissions
@@ -201,13 +213,14 @@ class GalleryService:
         self.sheets.put(key, sheet)
         return sheet
 
-    async def fit(self, data: bytes, limit: int) -> tuple[bytes, str]:
+    async def fit(self, data: bytes, limit: int, *, wait: bool = False) -> tuple[bytes, str]:
         """An image within `limit` bytes for an upload (unchanged when it fits), shrunk in
-        the image pool (ImagesBusy when it is full)."""
+        the image pool (ImagesBusy when it is full, unless `wait`: a result being delivered
+        waits for its turn)."""
         if len(data) <= limit:
             return data, imaging.sniff_mime(data) or "application/octet-stream"
         if self.imagework is not None:
-            return await self.imagework.run(imaging.fit_to_size, data, limit)
+            return await self.imagework.run(imaging.fit_to_size, data, limit, wait=wait)
         return await asyncio.to_thread(imaging.fit_to_size, data, limit)
 
     # Personal access (HTTP API, web gallery) -------------------------------------------
@@ -290,9 +303,19 @@ class GalleryService:
             log.warning("thumbnail missing for image %s", image.id)
             return b""
 
-    async def context(self, image_id: str) -> ImageContext | None:
-        """An image and its owner (what a button bound to it needs), or None."""
+    async def context(self, image_id: str, *, settled: bool = False) -> ImageContext | None:
+        """An image and its owner (what a button bound to it needs), or None. A result shown
+        and still being stored is found as shown; with `settled`, once it is stored (a
+        Delete waits for it: there must be a row and objects to delete)."""
         image = await self.images.get(image_id)
+        shown = self.unstored.shown(image_id) if self.unstored is not None else None
+        if shown is not None:
+            image = shown
+            if settled and self.unstored is not None:
+                try:
+                    image = await self.unstored.settled(shown)
+                except ImageNotFound:
+                    return None
         if image is None:
             return None
         owner = await self.users.get(image.user_id)

@@ -78,7 +78,8 @@ class _Generation(Protocol):
     @property
     def accepting(self) -> bool: ...
 
-    max_concurrent: int
+    @property
+    def max_concurrent(self) -> int: ...
 
 
 class _ImagePool(Protocol):

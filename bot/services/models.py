@@ -30,6 +30,7 @@ from bot.config import Settings, SettingsError
 from bot.nanobanana.catalogue import ListedModel, image_models
 from bot.nanobanana.errors import InvalidRequest, NanobananaError
 from bot.nanobanana.profiles import LINEUP, Lineup, ModelProfile, ProfileError
+from bot.nanobanana.text_models import TEXT_MODEL_ID, TEXT_MODELS, TextModels
 from bot.nanobanana.wire import ModelStatus
 from bot.services.catalog import (
     MISSING,
@@ -80,8 +81,15 @@ class ModelService:
         clock: Clock = _now,
         refresh_seconds: float = 30.0,
         list_seconds: float = 6 * 3600.0,
+        describe_model: str = "auto",
+        text_models: TextModels = TEXT_MODELS,
     ) -> None:
         self.settings = settings
+        #: DESCRIBE_MODEL: `auto`, or the text model the owner pinned for /describe.
+        self.describe_model = describe_model
+        self.text_models = text_models
+        #: The text models the last listing held (None: never listed, or no listing).
+        self.text_listed: tuple[str, ...] | None = None
         self.lineup = lineup
         self.states = states
         #: None when no API key is configured: nothing to ask, the lineup's dates decide.
@@ -149,6 +157,8 @@ class ModelService:
     async def reload(self) -> ModelCatalog:
         """Read what the deployment knows from the database and rebuild the catalog."""
         self.snapshot = await self.states.snapshot()
+        listed = await self.states.text_models()
+        self.text_listed = tuple(listed) if listed is not None else None
         before = self.catalog
         catalog = self._rebuild()
         if _changed(before, catalog):
@@ -190,6 +200,9 @@ class ModelService:
                 return None
             images = image_models(listed, self.lineup)
             self.listing_error = None
+            await self.states.record_text_models(
+                [m.model for m in listed if m.generates and TEXT_MODEL_ID.match(m.model)]
+            )
             relisted = await self.states.record_listing(
                 [
                     ListedRow(m.model, m.display_name, m.methods, m.input_token_limit)
@@ -209,6 +222,22 @@ class ModelService:
         if before.usable and not self.catalog.usable:
             await self._tell_none_usable()
         return images
+
+    @property
+    def caption_model(self) -> str | None:
+        """The text model /describe uses now: the owner's DESCRIBE_MODEL (followed to what
+        Google replaced it with), or with `auto` the cheapest current one the key lists (see
+        bot/nanobanana/text_models.toml); None when the key lists none."""
+        if self.describe_model != "auto":
+            return self.text_models.follow(self.describe_model)
+        listed = self.text_listed if self.listing_supported else None
+        return self.text_models.choose(listed)
+
+    async def text_model_gone(self, model: str) -> None:
+        """The caption model answered 404: another is chosen until the next listing."""
+        log.warning("text model %s answered 404 NOT_FOUND: /describe moves on", model)
+        await self.states.drop_text_model(model)
+        await self.reload()
 
     async def model_gone(self, model: str, reason: str) -> ModelCatalog:
         """`model` answered 404 NOT_FOUND: retire it for the deployment (the first process

@@ -12,13 +12,14 @@ import asyncio
 import logging
 import re
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from bot.services.accounts import AccountService
 from bot.services.content import MAX_ENTRIES, ContentPolicy, check_pattern, check_word
 from bot.services.errors import ImageNotFound, InvalidInput, NotAllowed
+from bot.services.events import EventBus
 from bot.services.gallery import GalleryService, ImageContext
 from bot.services.permissions import Actor, Identity, PermissionService
 from bot.services.settings import CACHE_SECONDS, GuildSettingsService
@@ -98,6 +99,7 @@ class ModerationService:
         images: ImageRepository,
         usage: UsageRepository,
         clock: Callable[[], datetime] = utcnow,
+        events: EventBus | None = None,
     ) -> None:
         self.repo = repo
         self.permissions = permissions
@@ -107,8 +109,8 @@ class ModerationService:
         self.images = images
         self.usage = usage
         self.clock = clock
-        #: Posts a new image in its server's log channel (set by the Discord adapter).
-        self.publisher: Callable[[LogEntry], Awaitable[None]] | None = None
+        #: Where a new image's `LogEntry` goes (the Discord adapter posts it).
+        self.events = events or EventBus()
         # Server -> (when read, its blocklist): see `check_prompt`.
         self._policies: dict[int, tuple[float, ContentPolicy]] = {}
         self._refreshing: set[int] = set()
@@ -266,7 +268,7 @@ class ModerationService:
     async def image_created(self, image: Image) -> None:
         """A new generated or uploaded image: post it in its server's log channel, if any.
         Never raises (a log that can't be posted to must not break a member's image)."""
-        if image.guild_id is None or self.publisher is None:
+        if image.guild_id is None:
             return
         try:
             settings = await self.settings.effective(image.guild_id)
@@ -274,7 +276,7 @@ class ModerationService:
                 return
             owner = await self.accounts.get(image.user_id)
             cost = await self.usage.cost_of(image.id) if image.is_generated else None
-            await self.publisher(
+            await self.events.publish(
                 LogEntry(
                     image, settings.mod_log_channel_id,
                     owner.discord_id if owner else None, cost,

@@ -73,6 +73,14 @@ class Actor:
         return self.user is not None and image.user_id == self.user.id
 
 
+def reaches_own(actor: Actor, user_id: str, guild_id: int | None) -> bool:
+    """Personal access (the HTTP API, the web gallery): what is the actor's own, of the server
+    they act in, or of every server when they act in none (as in a DM)."""
+    if actor.user is None or actor.user.id != user_id:
+        return False
+    return actor.guild_id is None or guild_id == actor.guild_id
+
+
 @dataclass(frozen=True)
 class ImageActions:
     """What an actor may do with an image they are looking at."""
@@ -179,9 +187,12 @@ class PermissionService:
     def can_reach_own(self, actor: Actor, image: Image) -> bool:
         """Personal access (the HTTP API and the web gallery): the actor's own images, of the
         server they act in, or of every server when they act in none (as in a DM)."""
-        if not actor.owns(image):
-            return False
-        return actor.guild_id is None or image.guild_id == actor.guild_id
+        return self.reaches_own(actor, image.user_id, image.guild_id)
+
+    def reaches_own(self, actor: Actor, user_id: str, guild_id: int | None) -> bool:
+        """Personal access to what belongs to user `user_id` in server `guild_id` (an image,
+        a job): the same rule as `can_reach_own`."""
+        return reaches_own(actor, user_id, guild_id)
 
     def check_reach_own(self, actor: Actor, image: Image) -> None:
         # "Not found", never "not allowed": others' images don't exist for personal access.

@@ -50,10 +50,10 @@ from storage.db import (
     DEFAULT_MIGRATIONS_DIR,
     POSTGRES_MIGRATIONS_DIR,
     load_migrations,
-    open_database,
 )
 from storage.images import ImageRepository
 from storage.objects import ObjectStore
+from storage.open import open_database
 from storage.postgres import PostgresDatabase
 from storage.sqlite import SQLiteDatabase
 

@@ -3,6 +3,7 @@ never on storage/."""
 
 from __future__ import annotations
 
+from storage.jobs import JobRow, JobStatus
 from storage.models import (
     CoinTransaction,
     Image,
@@ -14,15 +15,22 @@ from storage.models import (
     UserStats,
     Wallet,
 )
+from storage.usage import CapKind, Totals
+from storage.web_sessions import WebSessionRow
 
 __all__ = [
+    "CapKind",
     "CoinTransaction",
     "Image",
     "ImageStatus",
     "ImageType",
+    "JobRow",
+    "JobStatus",
     "SettingChange",
+    "Totals",
     "TransactionKind",
     "User",
     "UserStats",
     "Wallet",
+    "WebSessionRow",
 ]

@@ -6,12 +6,13 @@ import asyncio
 import contextlib
 import functools
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from bot import imaging
 from bot.services.errors import InvalidInput, NotEnoughCoins, UserFacingError
+from bot.services.events import EventBus, ImageCreated
 from bot.services.imagework import ImageWork
 from bot.services.media import problem_to_error
 from bot.services.members import Payer
@@ -46,6 +47,7 @@ class UploadService:
         max_pixels: int = imaging.DEFAULT_MAX_PIXELS,
         imagework: ImageWork | None = None,
         process: ProcessLease | None = None,
+        events: EventBus | None = None,
     ) -> None:
         self.images = images
         #: This process's lease: the objects of an upload are recorded as its intents before
@@ -56,8 +58,8 @@ class UploadService:
         self.max_bytes = max_bytes
         self.max_pixels = max_pixels
         self.imagework = imagework
-        #: Called with each stored upload (the moderation log); it must not raise.
-        self.on_uploaded: Callable[[Image], Awaitable[None]] | None = None
+        #: `ImageCreated` for each stored upload (the moderation log).
+        self.events = events or EventBus()
 
     def validate_text(
         self, title: str | None, description: str | None
@@ -152,6 +154,5 @@ class UploadService:
                 log.warning("upload by user %s not stored: %s", payer.user_id, error)
                 raise UserFacingError("reason.storage") from None
             raise
-        if self.on_uploaded is not None:
-            await self.on_uploaded(image)
+        await self.events.publish(ImageCreated(image))
         return UploadResult(image, balance)

@@ -24,6 +24,7 @@ from bot.app import NanoBananaBot
 from bot.config import Settings, load_settings
 from bot.services.members import Payer, Purpose
 from bot.services.permissions import Identity
+from storage.jobs import JobRow
 from storage.objects import ObjectStore
 from tests.conftest import fresh_database, shared_pg_server
 from tests.fakes.discord_server import (
@@ -126,7 +127,7 @@ class Harness:
 
     async def counts(self) -> dict[str, int]:
         """Rows of every table a command could write, and objects in storage."""
-        tables = ("users", "wallets", "coin_transactions", "images", "guild_settings",
+        tables = ("users", "wallets", "coin_transactions", "images", "jobs", "guild_settings",
                   "guild_settings_changes")  # fmt: skip
         counts = {table: await self.rows(table) for table in tables}
         counts["objects"] = len(await self.objects())
@@ -134,6 +135,38 @@ class Harness:
 
     async def objects(self) -> list[str]:
         return await self.app.store.list()
+
+    async def crashed_job(
+        self,
+        user: FakeUser,
+        prompt: str,
+        *,
+        cost: int = 100,
+        told: bool = True,
+        processing: bool = False,
+    ) -> JobRow:
+        """An image job as a process that crashed left it: paid for, PENDING (or PROCESSING),
+        owned by no live process; `told`: it names the channel it was asked in (the member
+        hears of its refund there)."""
+        payer = await self.payer(user, purpose=Purpose.GENERATE)
+        channel = self.guild.default_channel
+        context = {"channel_id": channel.id, "guild_id": self.guild.id} if told else {}
+        jobs = self.app.engine.jobs
+        reservation = await jobs.reserve(
+            kind="image", user_id=payer.user_id, wallet_id=payer.wallet_id, cost=cost,
+            guild_id=self.guild.id if told else None,
+            request={"prompt": prompt, **({"context": context} if context else {})},
+            lease_owner="crashed-process",
+        )  # fmt: skip
+        job = reservation.job
+        if processing:
+            await self.app.db.execute(
+                "UPDATE jobs SET status = 'PROCESSING' WHERE id = ?", (job.id,)
+            )
+        return job
+
+    async def unfinished_jobs(self) -> list[JobRow]:
+        return await self.app.engine.jobs.list_unfinished()
 
 
 def private_answer(rec: InteractionRecord) -> FakeMessage | None:

@@ -30,7 +30,7 @@ async def test_an_interaction_that_arrives_too_late_costs_nothing(harness: Harne
         lambda: len(rec.errors) >= 2, timeout=10
     )  # the defer, then the error report: both too late
     assert await harness.balance(harness.alice) == 300
-    assert await harness.app.image_repo.list_unfinished() == []
+    assert await harness.unfinished_jobs() == []
     assert harness.api.requests == []  # the model was never called for it
     await assert_ledger_consistent(harness.app.db)
 
@@ -74,16 +74,11 @@ async def test_a_rate_limited_channel_delays_restart_notices_but_loses_none(
     """Another process of the bot used up the channel's bucket: the restarted bot gets 429
     with retry_after, waits as the headers say, and every member still hears about their
     interrupted job."""
-    fake, app = harness.fake, harness.app
+    fake = harness.fake
     channel = harness.guild.default_channel
     users = [harness.alice, harness.bob]
     for index, member in enumerate(users):
-        payer = await harness.payer(member)
-        await app.image_repo.reserve_generation(
-            user_id=payer.user_id, wallet_id=payer.wallet_id, cost=100, prompt=f"castle {index}",
-            guild_id=harness.guild.id,
-            metadata={"context": {"channel_id": channel.id, "guild_id": harness.guild.id}},
-        )  # fmt: skip
+        await harness.crashed_job(member, f"castle {index}")
     await harness.stop_bot()
     fake.ratelimits.exhaust(
         "POST", "/channels/{channel_id}/messages", {"channel_id": str(channel.id)}, 0.5

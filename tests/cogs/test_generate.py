@@ -318,8 +318,9 @@ async def test_edit_and_reroll_pressed_before_the_result_is_stored(harness: Harn
     source = png(40, 40, "red")
     rec = await generate(h, "a comet", image=h.fake.upload(source, "a.png"))
     shown = await rec.wait_original(has_image, timeout=10)
-    (row,) = (await h.app.image_repo.list_by_user(await h.user_id(h.alice), status=None)).items
-    assert not row.is_ready  # shown, not stored yet
+    # Shown, not stored yet: no image row, its job still running.
+    assert not (await h.app.image_repo.list_by_user(await h.user_id(h.alice), status=None)).items
+    assert await h.app.db.fetchval("SELECT status FROM jobs") == "PROCESSING"
     edit = await h.fake.click(shown, label="Edit", user=h.alice)
     modal = await edit.wait_modal(timeout=3)
     assert edit.ack_latency is not None and edit.ack_latency < 3

@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 from PIL import Image as PILImage
 
+from storage.jobs import JobStatus
 from storage.ledger import INT64_MAX
 from storage.models import ImageStatus, TransactionKind
 from storage.wallets import WalletRepository
@@ -217,15 +218,9 @@ async def test_edit_of_an_odd_shaped_upload(
 
 
 async def test_the_restart_notice_pings_only_the_requester(harness: Harness) -> None:
-    app = harness.app
-    payer = await harness.payer(harness.alice)
     channel = harness.guild.default_channel
     prompt = f"<@{harness.bob.id}> @everyone <@&{harness.guild.id}> **loud** a castle"
-    await app.image_repo.reserve_generation(
-        user_id=payer.user_id, wallet_id=payer.wallet_id, cost=100, prompt=prompt,
-        guild_id=harness.guild.id,
-        metadata={"context": {"channel_id": channel.id, "guild_id": harness.guild.id}},
-    )  # fmt: skip
+    await harness.crashed_job(harness.alice, prompt)
     await harness.stop_bot()
     await harness.start_bot()
     notice = await harness.fake.wait_for_message(
@@ -280,11 +275,7 @@ async def test_start_up_goes_on_when_a_leftover_refund_cannot_be_applied(harness
     app = harness.app
     payer = await harness.payer(harness.alice)
     channel = harness.guild.default_channel
-    stuck, _ = await app.image_repo.reserve_generation(
-        user_id=payer.user_id, wallet_id=payer.wallet_id, cost=100, prompt="a castle",
-        guild_id=harness.guild.id,
-        metadata={"context": {"channel_id": channel.id, "guild_id": harness.guild.id}},
-    )  # fmt: skip
+    stuck = await harness.crashed_job(harness.alice, "a castle")
     await WalletRepository(app.db).credit(
         payer.wallet_id, INT64_MAX - 300, kind=TransactionKind.GRANT
     )
@@ -294,9 +285,9 @@ async def test_start_up_goes_on_when_a_leftover_refund_cannot_be_applied(harness
         lambda m: "couldn't refund your 100 coins automatically" in m.content, channel=channel
     )
     assert notice.content.startswith(f"<@{harness.alice.id}>") and "100 coins" in notice.content
-    failed = await bot.image_repo.get(stuck.id)
-    assert failed is not None and failed.status is ImageStatus.FAILED
-    assert failed.metadata["refund_owed"] == 100
+    failed = await bot.engine.jobs.get(stuck.id)
+    assert failed is not None and failed.status is JobStatus.FAILED
+    assert failed.refund_owed == 100
     rec = await harness.fake.slash("generate", {"prompt": "still works"}, user=harness.bob)
     await rec.wait_original(has_image, timeout=20)
     await harness.settle()

@@ -8,7 +8,6 @@ import pytest
 
 from bot.check import run_checks
 from bot.config import load_settings
-from storage.models import ImageStatus
 from tests.cogs.conftest import Harness
 from tests.cogs.test_generate import has_image
 from tests.storage.helpers import assert_ledger_consistent
@@ -31,23 +30,15 @@ async def test_buttons_keep_working_after_a_restart(harness: Harness) -> None:
 
 async def test_jobs_left_by_a_crash_are_refunded_at_start(harness: Harness) -> None:
     app = harness.app
-    payer = await harness.payer(harness.alice)
     channel = harness.guild.default_channel
-    context = {"context": {"channel_id": channel.id, "guild_id": harness.guild.id}}
-    pending, _ = await app.image_repo.reserve_generation(
-        user_id=payer.user_id, wallet_id=payer.wallet_id, cost=100, prompt="a castle",
-        metadata=context, guild_id=harness.guild.id,
-    )  # fmt: skip
-    await app.image_repo.reserve_generation(
-        user_id=payer.user_id, wallet_id=payer.wallet_id, cost=100, prompt="b"
-    )
-    await app.image_repo.update_status(pending.id, ImageStatus.PROCESSING)
+    await harness.crashed_job(harness.alice, "a castle", processing=True)
+    await harness.crashed_job(harness.alice, "b", told=False)
     # An orphan object as a crash between put and complete would leave.
     await app.store.put("images/x/1-orphan-abc123.png", b"x", "image/png")
     await harness.stop_bot()
     bot = await harness.start_bot()
     assert await harness.balance(harness.alice) == 300
-    assert await bot.image_repo.list_unfinished() == []
+    assert await harness.unfinished_jobs() == []
     assert await harness.objects() == []
     await assert_ledger_consistent(bot.db)
     # The member hears about it where they asked (the job without a channel stays silent).
@@ -108,7 +99,7 @@ async def test_close_finishes_running_jobs_and_refunds_queued_ones(harness: Harn
     bot = await harness.start_bot()
     total = sum([await harness.balance(user) for user in people[:4]])
     assert total == 4 * 300 - 2 * 100
-    assert await bot.image_repo.list_unfinished() == []
+    assert await harness.unfinished_jobs() == []
     await assert_ledger_consistent(app.db if app.db.is_open else bot.db)
 
 
@@ -120,9 +111,9 @@ async def test_close_past_deadline_refunds_the_running_job(harness: Harness) -> 
     harness.app.shutdown_deadline = 0.2
     await harness.stop_bot()
     harness.api.latency = 0
-    bot = await harness.start_bot()
+    await harness.start_bot()
     assert await harness.balance(harness.alice) == 300
-    assert await bot.image_repo.list_unfinished() == []
+    assert await harness.unfinished_jobs() == []
 
 
 async def test_check_reports_every_part(

@@ -245,11 +245,11 @@ async def test_a_result_shown_but_not_stored_stays_shown_and_is_refunded(
         await h.settle()
         assert await h.balance(h.alice) == 300
         assert await local.list() == []
-        (image,) = (
-            await h.app.image_repo.list_by_user(await h.user_id(h.alice), status=None)
-        ).items
-        assert image.status == "FAILED"
-        assert await h.app.image_repo.count_by_user(image.user_id) == 0
+        # The job ended FAILED and refunded; no image row was written.
+        (job,) = await h.app.db.fetchall("SELECT status, result FROM jobs")
+        assert job["status"] == "FAILED" and "reason.storage" in job["result"]
+        assert await h.rows("images") == 0
+        assert await h.app.image_repo.count_by_user(await h.user_id(h.alice)) == 0
         await assert_ledger_consistent(h.app.db)
 
 

@@ -167,9 +167,21 @@ MODELS: Mapping[str, FakeModel] = {
     "gemini-3.1-flash-image-preview": _flash(
         display_name="Nano Banana 2", released=date(2026, 2, 26), shutdown=date(2026, 6, 25)
     ),
-    # What else a key's list holds: text and embedding models (no images for the bot).
+    # What else a key's list holds: text models (they caption images for /describe; no
+    # images out) and embedding models. Dates from Google's changelog (2026-05-07: 3.1
+    # Flash-Lite GA; 2026-05-19: 3.5 Flash GA; 2026-07-21: 3.6 Flash and 3.5 Flash-Lite GA;
+    # 2026-10-08: 3.5 Flash deprecated for 3.6 Flash, requests routed there).
+    "gemini-3.1-flash-lite": FakeModel(
+        display_name="Gemini 3.1 Flash-Lite", released=date(2026, 5, 7), image=False
+    ),
     "gemini-3.5-flash": FakeModel(
         display_name="Gemini 3.5 Flash", released=date(2026, 5, 19), image=False
+    ),
+    "gemini-3.6-flash": FakeModel(
+        display_name="Gemini 3.6 Flash", released=date(2026, 7, 21), image=False
+    ),
+    "gemini-3.5-flash-lite": FakeModel(
+        display_name="Gemini 3.5 Flash-Lite", released=date(2026, 7, 21), image=False
     ),
     "gemini-embedding-001": FakeModel(
         display_name="Gemini Embedding 001",
@@ -872,6 +884,11 @@ class FakeNanobanana:
         mode = b.mode
         usage = _usage(record, spec)
 
+        if not spec.image and mode in (Mode.OK, Mode.THOUGHTS, Mode.TEXT_ONLY):
+            # A text model: it describes what it was shown.
+            usage = _text_usage(record)
+            record.billed_usage = usage
+            return _candidate_response(model, [{"text": b.text or _caption(record)}], "STOP", usage)
         if mode in (Mode.OK, Mode.THOUGHTS, Mode.TRUNCATED_BASE64):
             usage = _usage(record, spec, images=max(1, b.images))
             record.billed_usage = usage
@@ -1047,7 +1064,11 @@ def _request_problem(body: Any, size: int, model: str, spec: FakeModel) -> str |
         )
     config = body.get("generationConfig")
     if not spec.image:
-        return "Model does not support the requested response modalities: image"
+        modalities = config.get("responseModalities") if isinstance(config, dict) else None
+        wants_image = isinstance(modalities, list) and "IMAGE" in modalities
+        if wants_image or (isinstance(config, dict) and "imageConfig" in config):
+            return "Model does not support the requested response modalities: image"
+        return None
     thinking = config.get("thinkingConfig") if isinstance(config, dict) else None
     if isinstance(thinking, dict) and "thinkingLevel" in thinking:
         level = str(thinking["thinkingLevel"]).lower()
@@ -1090,6 +1111,29 @@ def _usage(record: RecordedRequest, spec: FakeModel, images: int = 1) -> dict[st
         usage["thoughtsTokenCount"] = 212
         usage["totalTokenCount"] += 212
     return usage
+
+
+def _text_usage(record: RecordedRequest) -> dict[str, Any]:
+    """A text model's usageMetadata: the prompt (258 tokens an image) and its text out."""
+    inputs = len(record.images)
+    text_tokens = len(record.prompt or "") // 4 + 1
+    prompt_tokens = text_tokens + 258 * inputs
+    return {
+        "promptTokenCount": prompt_tokens,
+        "candidatesTokenCount": 40,
+        "totalTokenCount": prompt_tokens + 40,
+    }
+
+
+def _caption(record: RecordedRequest) -> str:
+    """What the fake "sees" in the request's first image: its size and main colour (so a
+    test can tell which image was described)."""
+    if not record.images:
+        return "There is no image to describe."
+    with Image.open(io.BytesIO(record.images[0][1])) as image:
+        width, height = image.size
+        red, green, blue = image.convert("RGB").resize((1, 1)).getpixel((0, 0))  # type: ignore[misc]
+    return f"A {width}×{height} picture, mostly rgb({red}, {green}, {blue})."
 
 
 def _json(document: dict[str, Any]) -> web.Response:

@@ -16,9 +16,9 @@ from bot.config import Settings, load_settings
 from bot.operations import backup, restore
 from bot.services.backup import MANIFEST, BackupSchedule, DatabaseSource, take_backup
 from bot.services.processes import ProcessLease
-from storage.db import open_database
 from storage.leases import LeaseRepository
 from storage.objects import LocalObjectStore, S3ObjectStore
+from storage.open import open_database
 from storage.sqlite import SQLiteDatabase
 from tests.cogs.conftest import Harness, make_harness, outcome, png
 from tests.ops.restored import assert_restored, flip_a_byte

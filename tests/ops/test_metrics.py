@@ -115,7 +115,7 @@ async def test_readyz_says_what_is_not_ready(tmp_path: Path) -> None:
         url = web_url(h)
         status, text = await get(url, "/readyz")
         assert status == 200 and '"ready"' in text
-        await h.app.generation.close(deadline=1)
+        await h.app.engine.close(deadline=1)
         status, text = await get(url, "/readyz")
         assert status == 503
         body: dict[str, Any] = __import__("json").loads(text)

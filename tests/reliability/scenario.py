@@ -35,10 +35,12 @@ import discord
 from PIL import Image as PILImage
 
 from bot.nanobanana.wire import parse_usage
+from bot.services.jobs import INTERRUPTED
 from bot.services.pricing import PriceTable, UsageCounts, micros
-from storage.db import Database, open_database
+from storage.db import Database
 from storage.images import history_keys
 from storage.objects import LocalObjectStore, ObjectStore
+from storage.open import open_database
 from storage.usage import Cap, CapKind, UsageRepository
 from tests.fakes.discord_server import (
     FakeDiscord,
@@ -96,7 +98,7 @@ class Figures:
     negative_wallets: int = 0
     double_refunds: int = 0
     orphans: int = 0
-    images_by_status: dict[str, int] = field(default_factory=dict)
+    jobs_by_status: dict[str, int] = field(default_factory=dict)
     failed_generations: int = 0
     refunded_at_restart: int = 0
     interrupted_notices: int = 0
@@ -157,7 +159,7 @@ class Figures:
                 "stuck_jobs": self.stuck_jobs,
                 "refunded_and_delivered": self.refunded_and_delivered,
                 "delivered_unsaved": self.delivered_unsaved,
-                "images_by_status": self.images_by_status,
+                "jobs_by_status": self.jobs_by_status,
                 "failed_generations": self.failed_generations,
                 "refunded_at_restart": self.refunded_at_restart,
                 "interrupted_notices": self.interrupted_notices,
@@ -505,31 +507,33 @@ async def check_invariants(
             problems.append(f"{scoped} per-server wallets in the global economy")
     else:
         elsewhere = await db.fetchval(
-            "SELECT COUNT(*) FROM images i JOIN wallets w ON w.id = i.wallet_id "
-            "WHERE w.guild_id IS DISTINCT FROM i.guild_id"
+            "SELECT COUNT(*) FROM jobs j JOIN wallets w ON w.id = j.wallet_id "
+            "WHERE w.guild_id IS DISTINCT FROM j.guild_id"
         )
         if elsewhere:
-            problems.append(f"{elsewhere} images paid from another server's wallet")
-    figures.servers = int(await db.fetchval("SELECT COUNT(DISTINCT guild_id) FROM images"))
+            problems.append(f"{elsewhere} jobs paid from another server's wallet")
+    figures.servers = int(await db.fetchval("SELECT COUNT(DISTINCT guild_id) FROM jobs"))
     figures.ledger_rows = int(await db.fetchval("SELECT COUNT(*) FROM coin_transactions"))
-    status_rows = await db.fetchall("SELECT status, COUNT(*) AS n FROM images GROUP BY 1")
-    figures.images_by_status = {r["status"]: r["n"] for r in status_rows}
-    unfinished = figures.images_by_status.get("PENDING", 0) + figures.images_by_status.get(
+    status_rows = await db.fetchall("SELECT status, COUNT(*) AS n FROM jobs GROUP BY 1")
+    figures.jobs_by_status = {r["status"]: r["n"] for r in status_rows}
+    unfinished = figures.jobs_by_status.get("PENDING", 0) + figures.jobs_by_status.get(
         "PROCESSING", 0
     )
+    unstored = await db.fetchval("SELECT COUNT(*) FROM images WHERE status <> 'COMPLETED'")
+    if unstored:
+        problems.append(f"{unstored} image rows that are not COMPLETED (jobs make only those)")
     figures.stuck_jobs = unfinished
     if unfinished:
         problems.append(f"{unfinished} jobs left PENDING/PROCESSING")
     refunds = await db.fetchall(
-        "SELECT i.id, i.coins_used, "
-        "(SELECT COUNT(*) FROM coin_transactions t WHERE t.image_id = i.id "
+        "SELECT j.id, j.cost AS coins_used, j.error, j.refund_owed, "
+        "(SELECT COUNT(*) FROM coin_transactions t WHERE t.job_id = j.id "
         " AND t.kind = 'REFUND') AS refunds, "
-        "(SELECT COALESCE(SUM(delta), 0) FROM coin_transactions t WHERE t.image_id = i.id "
+        "(SELECT COALESCE(SUM(delta), 0) FROM coin_transactions t WHERE t.job_id = j.id "
         " AND t.kind = 'REFUND') AS refunded, "
-        "(SELECT COUNT(*) FROM coin_transactions t WHERE t.image_id = i.id "
-        " AND t.kind = 'REFUND' AND t.wallet_id IS DISTINCT FROM i.wallet_id) AS misdirected, "
-        "i.metadata "
-        "FROM images i WHERE i.type = 'GENERATED' AND i.status = 'FAILED'"
+        "(SELECT COUNT(*) FROM coin_transactions t WHERE t.job_id = j.id "
+        " AND t.kind = 'REFUND' AND t.wallet_id IS DISTINCT FROM j.wallet_id) AS misdirected "
+        "FROM jobs j WHERE j.kind = 'image' AND j.status = 'FAILED'"
     )
     figures.failed_generations = len(refunds)
     for row in refunds:
@@ -541,7 +545,7 @@ async def check_invariants(
             # whose process was killed before it was stored, is refunded by design (the
             # member keeps the picture, not a gallery entry). Any other failure must not
             # have been shown.
-            error = str(json.loads(row["metadata"]).get("error") or "")
+            error = str(row["error"] or "")
             if error.startswith(("storage", "interrupted")):
                 figures.delivered_unsaved += 1
             else:
@@ -549,26 +553,25 @@ async def check_invariants(
                 problems.append(f"failed image {row['id']} was refunded and delivered ({error})")
         if row["refunds"] != expected or row["refunded"] != row["coins_used"]:
             problems.append(
-                f"failed image {row['id']}: {row['refunds']} refunds of "
+                f"failed job {row['id']}: {row['refunds']} refunds of "
                 f"{row['refunded']} for cost {row['coins_used']}"
             )
         if row["misdirected"]:
-            problems.append(f"failed image {row['id']}: refunded to another wallet")
+            problems.append(f"failed job {row['id']}: refunded to another wallet")
     figures.refunded_at_restart = int(
         await db.fetchval(
-            "SELECT COUNT(*) FROM images WHERE status = 'FAILED' "
-            f"AND {db.dialect.json_text('metadata', 'error')} = '\"interrupted by a restart\"'"
+            "SELECT COUNT(*) FROM jobs WHERE status = 'FAILED' AND error = ?", (INTERRUPTED,)
         )
     )
     figures.refund_rows = int(
         await db.fetchval("SELECT COUNT(*) FROM coin_transactions WHERE kind = 'REFUND'")
     )
     wrong_refunds = await db.fetchval(
-        "SELECT COUNT(*) FROM coin_transactions t JOIN images i ON i.id = t.image_id "
-        "WHERE t.kind = 'REFUND' AND i.status != 'FAILED'"
+        "SELECT COUNT(*) FROM coin_transactions t LEFT JOIN jobs j ON j.id = t.job_id "
+        "WHERE t.kind = 'REFUND' AND (j.id IS NULL OR j.status != 'FAILED')"
     )
     if wrong_refunds:
-        problems.append(f"{wrong_refunds} refunds of images that did not fail")
+        problems.append(f"{wrong_refunds} refunds of jobs that did not fail")
     completed = await db.fetchall(
         "SELECT id, storage_key, thumbnail_key, metadata FROM images WHERE status='COMPLETED'"
     )
@@ -660,7 +663,7 @@ async def database_counts(db: Database) -> dict[str, float]:
 
 async def unfinished_jobs(db: Database) -> int:
     return int(
-        await db.fetchval("SELECT COUNT(*) FROM images WHERE status IN ('PENDING', 'PROCESSING')")
+        await db.fetchval("SELECT COUNT(*) FROM jobs WHERE status IN ('PENDING', 'PROCESSING')")
     )
 
 

@@ -16,8 +16,8 @@ import pytest
 from bot.config import load_settings
 from bot.operations import restore
 from bot.services.backup import MANIFEST, find_pg_tool
-from storage.db import open_database
 from storage.objects import LocalObjectStore, ObjectStore, S3ObjectStore
+from storage.open import open_database
 from tests.ops.restored import assert_restored
 from tests.reliability.scenario import ROOT, Figures, run
 from tests.reliability.scrape import total

@@ -56,18 +56,22 @@ async def test_sigterm_finishes_running_jobs_refunds_queued_ones_and_exits_0(
         refused = await queued.wait_message(lambda m: "refunded" in m.content, timeout=5)
         assert "restarted before your image was made" in refused.content
     async with SQLiteDatabase(tmp_path / "bot.db") as db:
-        statuses = {r[0]: r[1] for r in await db.fetchall(
-            "SELECT prompt, status FROM images WHERE type = 'GENERATED'")}  # fmt: skip
+        rows = await db.fetchall(
+            "SELECT json_extract(request, '$.prompt'), status FROM jobs WHERE kind = 'image'"
+        )
+        statuses = {r[0]: r[1] for r in rows}
         assert statuses == {"a lighthouse": "COMPLETED", "a harbour": "FAILED"}
         assert await db.fetchval("SELECT COUNT(*) FROM bot_processes") == 0  # retired
         await assert_ledger_consistent(db)
 
 
 def _job_rows(path: Path, prompt: str) -> int:
-    """How many generation rows with `prompt` the bot has written (read-only, no lock held)."""
+    """How many image jobs with `prompt` the bot has written (read-only, no lock held)."""
     with sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=5) as conn:
         return int(
             conn.execute(
-                "SELECT COUNT(*) FROM images WHERE type = 'GENERATED' AND prompt = ?", (prompt,)
+                "SELECT COUNT(*) FROM jobs WHERE kind = 'image' "
+                "AND json_extract(request, '$.prompt') = ?",
+                (prompt,),
             ).fetchone()[0]
         )

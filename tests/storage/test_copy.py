@@ -21,7 +21,7 @@ import pytest
 from storage.copy import copy_sqlite_to_postgres
 from storage.errors import DatabaseError
 from storage.guild_settings import GuildSettingsRepository
-from storage.images import ImageRepository
+from storage.jobs import JobRepository
 from storage.leases import LeaseRepository
 from storage.models import TransactionKind
 from storage.postgres import PostgresDatabase
@@ -29,7 +29,7 @@ from storage.sqlite import SQLiteDatabase
 from storage.timeutil import utcnow
 from storage.wallets import WalletRepository
 from tests.pg_server import PostgresServer
-from tests.storage.helpers import assert_ledger_consistent, member
+from tests.storage.helpers import assert_ledger_consistent, member, paid_job
 
 ROOT = Path(__file__).resolve().parents[2]
 FIXTURE = ROOT / "tests" / "fixtures" / "v1_bot.db"
@@ -65,10 +65,7 @@ async def source(tmp_path: Path) -> Path:
         await settings.change(GUILD, "channel_ids", [GUILD + 1, GUILD + 2], actor_id=None)
         leases = LeaseRepository(db)
         await leases.register("old-process", "host pid 1", -1)
-        await ImageRepository(db).reserve_generation(
-            user_id=user.id, wallet_id=wallet.id, cost=100, prompt="left running",
-            lease_owner="old-process",
-        )  # fmt: skip
+        await paid_job(db, user, wallet, 100, prompt="left running", lease_owner="old-process")
         await leases.add_intents("old-process", ["images/x/1-half-written.png"])
         await db.set_state("commands_hash", "abc")
     return path
@@ -91,9 +88,10 @@ async def test_every_row_survives_the_copy(source: Path, empty_pg: str) -> None:
     async with SQLiteDatabase(source) as old, PostgresDatabase(empty_pg) as new:
         report = await copy_sqlite_to_postgres(old, new)
         assert report.problems == []
-        assert {"users", "wallets", "coin_transactions", "images", "guild_settings",
+        assert {"users", "wallets", "coin_transactions", "images", "jobs", "guild_settings",
                 "guild_settings_changes", "bot_state", "bot_processes",
                 "object_intents"} <= set(report.tables)  # fmt: skip
+        assert report.tables["jobs"] >= 8
         assert report.tables["users"] >= 5 and report.tables["coin_transactions"] >= 10
         for table in report.tables:
             assert await rows_of(new, table) == await rows_of(old, table), table
@@ -105,13 +103,14 @@ async def test_every_row_survives_the_copy(source: Path, empty_pg: str) -> None:
         await wallets.credit(wallet_id, 10, kind=TransactionKind.GRANT)
         work = await LeaseRepository(new).sweep_work()
         # The v1 fixture's crash leftovers, and the job of the process that died.
-        assert "left running" in [i.prompt for i in work.expired_jobs]
+        assert "left running" in [j.request.get("prompt") for j in work.expired_jobs]
+        assert len(work.expired_jobs) == 3
         assert work.dead_intents == ["images/x/1-half-written.png"]
-        for image in work.expired_jobs:
-            refund = await ImageRepository(new).fail_and_refund(
-                image.id, "interrupted by a restart", only_if_expired=True
+        for job in work.expired_jobs:
+            refund = await JobRepository(new).fail_and_refund(
+                job.id, "interrupted by a restart", only_if_expired=True
             )
-            assert refund is not None and refund.refunded == image.coins_used
+            assert refund is not None and refund.refunded == job.cost == 100
         assert (await LeaseRepository(new).sweep_work()).expired_jobs == []
         await assert_ledger_consistent(new)
 

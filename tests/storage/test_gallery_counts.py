@@ -10,9 +10,10 @@ import pytest
 from storage.db import Database
 from storage.errors import InvalidTransition
 from storage.images import ImageRepository, StoredObject
+from storage.jobs import JobRepository
 from storage.models import ImageStatus, ImageType
 from storage.users import UserRepository
-from tests.storage.helpers import member
+from tests.storage.helpers import member, paid_job
 
 STORED = StoredObject("images/u/1-x.png", None, "thumbnails/u/1-x.webp", None)
 GUILDS = (None, 111, 222)
@@ -54,6 +55,8 @@ async def test_counters_follow_every_change(
     rng = random.Random(10)
     people = [await member(db, n, 10**9) for n in range(1, 4)]
     wallets = {user.id: wallet for user, wallet in people}
+    members = {user.id: user for user, _ in people}
+    jobs = JobRepository(db)
     user_ids = list(wallets)
     made: list[str] = []
     for step in range(160):
@@ -61,25 +64,23 @@ async def test_counters_follow_every_change(
         guild = rng.choice(GUILDS)
         action = rng.random()
         if action < 0.35:
-            job, _ = await images.reserve_generation(
-                user_id=user_id, wallet_id=wallets[user_id].id, cost=1, prompt=f"p{step}",
-                guild_id=guild,
+            job = await paid_job(
+                db, members[user_id], wallets[user_id], 1, prompt=f"p{step}", guild_id=guild,
+                lease_owner="p1", processing=True,
             )  # fmt: skip
-            await images.update_status(job.id, ImageStatus.PROCESSING)
             extras: list[tuple[StoredObject, dict[str, object]]] = [
                 (STORED, {}) for _ in range(rng.randrange(3))
             ]
             done, extra_rows = await images.complete_with_extras(job.id, STORED, {}, extras)
             made += [done.id, *(row.id for row in extra_rows)]
         elif action < 0.5:
-            job, _ = await images.reserve_generation(
-                user_id=user_id, wallet_id=wallets[user_id].id, cost=1, prompt=f"p{step}",
-                guild_id=guild,
+            # A failed job makes no image: nothing to count, nothing to delete.
+            job = await paid_job(
+                db, members[user_id], wallets[user_id], 1, prompt=f"p{step}", guild_id=guild,
+                lease_owner="p1", processing=rng.random() < 0.5,
             )  # fmt: skip
-            if rng.random() < 0.5:
-                await images.update_status(job.id, ImageStatus.PROCESSING)
-            await images.fail_and_refund(job.id, "failed")
-            made.append(job.id)
+            assert await jobs.fail_and_refund(job.id, "failed") is not None
+            assert await images.get(job.id) is None
         elif action < 0.75:
             upload, _ = await images.create_upload(
                 user_id=user_id, wallet_id=wallets[user_id].id, cost=0, stored=STORED,
@@ -113,7 +114,13 @@ async def test_the_migration_counts_existing_images(tmp_path: object) -> None:
     try:
         before = [m for m in load_migrations() if m.version < 6]
         await db.migrate(before)
-        user, _ = await member(db, 1, 100)
+        # A member as that schema had them (today's repositories write newer columns).
+        await db.execute(
+            "INSERT INTO users (id, discord_id, created_at, updated_at) "
+            "VALUES ('u1', '1', '2026-01-01', '2026-01-01')"
+        )
+        user = await UserRepository(db).get("u1")
+        assert user is not None
         for n, (guild, kind, status) in enumerate(
             [(None, "UPLOADED", "COMPLETED"), ("5", "GENERATED", "COMPLETED"),
              ("5", "GENERATED", "COMPLETED"), ("5", "GENERATED", "FAILED")]
@@ -127,6 +134,8 @@ async def test_the_migration_counts_existing_images(tmp_path: object) -> None:
         images = ImageRepository(db)
         await assert_counts_match(db, images, [user.id])
         assert await images.count_by_user(user.id) == 3
+        # (The failed row became a job in 0010: no image row is left of it to count.)
+        assert await db.fetchval("SELECT COUNT(*) FROM images") == 3
         assert await images.count_by_user(user.id, guild_id=5) == 2
     finally:
         await db.close()
@@ -138,10 +147,7 @@ async def test_completing_again_after_a_lost_commit_changes_nothing(
     """A retried `complete_with_extras` whose first COMMIT did land (its answer lost with the
     connection) returns the same rows and counts nothing twice; another image is refused."""
     user, wallet = await member(db, 1, 1000)
-    job, _ = await images.reserve_generation(
-        user_id=user.id, wallet_id=wallet.id, cost=1, prompt="p", guild_id=111
-    )
-    await images.update_status(job.id, ImageStatus.PROCESSING)
+    job = await paid_job(db, user, wallet, 1, guild_id=111, lease_owner="p1", processing=True)
     extras: list[tuple[StoredObject, dict[str, object]]] = [
         (StoredObject(f"images/u/extra-{n}.png", None, None, None), {"index": n}) for n in (1, 2)
     ]

@@ -1,20 +1,18 @@
-"""ImageRepository: lifecycle, keyset pages under concurrent inserts, reserve and refund."""
+"""ImageRepository: rows, what a job's completion writes, uploads, keyset pages under concurrent
+inserts, statistics. (The money of jobs: test_jobs.py.)"""
 
 from __future__ import annotations
 
-import asyncio
 from dataclasses import replace
-from datetime import timedelta
 
 import pytest
 
 from storage.errors import InsufficientCoins, InvalidCursor, InvalidTransition, NotFound
 from storage.images import ImageRepository, StoredObject
-from storage.models import ImageStatus, ImageType, TransactionKind
-from storage.timeutil import utcnow
+from storage.jobs import JobRepository, JobStatus
+from storage.models import ImageStatus, ImageType
 from storage.users import UserRepository
-from storage.wallets import WalletRepository
-from tests.storage.helpers import assert_ledger_consistent, member
+from tests.storage.helpers import assert_ledger_consistent, member, paid_job
 
 STORED = StoredObject("images/u/1-x.png", None, "thumbnails/u/1-x.webp", None)
 
@@ -39,105 +37,61 @@ async def test_create_get_update_delete(users: UserRepository, images: ImageRepo
         await images.update(image.id, title="x")
 
 
-async def test_status_transitions(users: UserRepository, images: ImageRepository) -> None:
-    user = await users.create(discord_id=1)
-    image = await images.create(user_id=user.id, type=ImageType.GENERATED)
-    with pytest.raises(InvalidTransition):
-        await images.update_status(image.id, ImageStatus.COMPLETED)  # skips PROCESSING
-    image = await images.update_status(image.id, ImageStatus.PROCESSING)
-    with pytest.raises(InvalidTransition):
-        await images.update_status(image.id, ImageStatus.PENDING)  # backwards
-    image = await images.complete(image.id, STORED, {"width": 8, "height": 8})
-    assert image.status is ImageStatus.COMPLETED and image.storage_key == STORED.storage_key
-    for target in ImageStatus:
-        with pytest.raises(InvalidTransition):
-            await images.update_status(image.id, target)
+async def test_a_jobs_images_are_written_when_it_completes(
+    users: UserRepository, images: ImageRepository
+) -> None:
+    """An image job has no image row until it completes; then its rows (the first with the
+    job's id, prompt, server, wallet and cost; the further ones pointing to it) and the job's
+    completion are one transaction, idempotent for the same object and refused for another."""
+    user, wallet = await member(users.db, 1, 300, 9001)
+    jobs = JobRepository(users.db)
+    job = await paid_job(users.db, user, wallet, 100, prompt="a banana", guild_id=9001,
+                         lease_owner="p1")  # fmt: skip
+    assert await images.get(job.id) is None
+    with pytest.raises(InvalidTransition):  # not started: PENDING never completes
+        await images.complete(job.id, STORED, {"width": 8, "height": 8})
+    assert await images.get(job.id) is None
+    await jobs.mark_processing(job.id, "p1")
+    extra = replace(STORED, storage_key="images/u/1-x-2.png")
+    image, extras = await images.complete_with_extras(
+        job.id, STORED, {"width": 8, "height": 8}, [(extra, {"index": 1})], title="t"
+    )
+    assert image.id == job.id and image.status is ImageStatus.COMPLETED
+    assert (image.prompt, image.guild_id, image.coins_used) == ("a banana", 9001, 100)
+    assert image.wallet_id == wallet.id and image.title == "t"
+    assert image.storage_key == STORED.storage_key and image.dimensions == (8, 8)
+    [more] = extras
+    assert more.metadata["extra_of"] == job.id and more.coins_used == 0
+    assert (more.prompt, more.guild_id, more.wallet_id) == ("a banana", 9001, wallet.id)
+    done = await jobs.get(job.id)
+    assert done is not None and done.status is JobStatus.COMPLETED
+    assert done.result == {"image_ids": [job.id, more.id]}
     # The same completion again (a retry after a lost COMMIT answer) is the same result...
-    assert (await images.complete(image.id, STORED, {})).id == image.id
+    again, again_extras = await images.complete_with_extras(
+        job.id, STORED, {}, [(extra, {"index": 1})]
+    )
+    assert again == image and again_extras == extras
     # ...but completing it with another image is refused.
     with pytest.raises(InvalidTransition):
-        await images.complete(image.id, replace(STORED, storage_key="images/u/other.png"), {})
+        await images.complete(job.id, replace(STORED, storage_key="images/u/other.png"), {})
     with pytest.raises(NotFound):
-        await images.update_status("missing", ImageStatus.PROCESSING)
-
-
-async def test_reserve_debits_and_creates_pending(
-    users: UserRepository, images: ImageRepository
-) -> None:
-    user, user_wallet = await member(users.db, 1, 300)
-    image, balance = await images.reserve_generation(
-        user_id=user.id,
-        wallet_id=user_wallet.id,
-        cost=100,
-        prompt="a banana",
-        metadata={"aspect_ratio": "1:1"},
-    )
-    assert balance == 200 and image.status is ImageStatus.PENDING and image.coins_used == 100
-    page = await WalletRepository(users.db).transactions(user_wallet.id)
-    assert page.items[0].kind is TransactionKind.GENERATION
-    assert page.items[0].image_id == image.id
+        await images.complete("missing", STORED, {})
+    assert await images.count_by_user(user.id, guild_id=9001) == 2
     await assert_ledger_consistent(users.db)
 
 
-async def test_reserve_without_coins_writes_nothing(
+async def test_a_failed_job_leaves_no_image_row(
     users: UserRepository, images: ImageRepository
 ) -> None:
-    user, user_wallet = await member(users.db, 1, 50)
-    with pytest.raises(InsufficientCoins) as info:
-        await images.reserve_generation(
-            user_id=user.id, wallet_id=user_wallet.id, cost=100, prompt="x"
-        )
-    assert info.value.balance == 50
+    user, wallet = await member(users.db, 1, 300)
+    job = await paid_job(users.db, user, wallet, 100, lease_owner="p1", processing=True)
+    refund = await JobRepository(users.db).fail_and_refund(job.id, "SAFETY")
+    assert refund is not None and refund.refunded == 100
+    with pytest.raises(InvalidTransition):
+        await images.complete(job.id, STORED, {})
+    assert await images.db.fetchval("SELECT COUNT(*) FROM images") == 0
     assert await images.count_by_user(user.id, status=None) == 0
-    assert len((await WalletRepository(users.db).transactions(user_wallet.id)).items) == 1
-
-
-async def test_refund_applies_exactly_once(users: UserRepository, images: ImageRepository) -> None:
-    user, user_wallet = await member(users.db, 1, 300)
-    image, _ = await images.reserve_generation(
-        user_id=user.id, wallet_id=user_wallet.id, cost=100, prompt="x"
-    )
-    first, second = await asyncio.gather(
-        images.fail_and_refund(image.id, "SAFETY"), images.fail_and_refund(image.id, "SAFETY")
-    )
-    results = [r for r in (first, second) if r is not None]
-    assert len(results) == 1 and results[0].refunded == 100 and results[0].balance == 300
-    assert await images.fail_and_refund(image.id, "again") is None
-    failed = await images.get(image.id)
-    assert failed is not None and failed.status is ImageStatus.FAILED
-    assert failed.metadata["error"] == "SAFETY"
-    refunds = [
-        t
-        for t in (await WalletRepository(users.db).transactions(user_wallet.id)).items
-        if t.kind == "REFUND"
-    ]
-    assert len(refunds) == 1
     await assert_ledger_consistent(users.db)
-
-
-async def test_completed_job_cannot_be_refunded(
-    users: UserRepository, images: ImageRepository
-) -> None:
-    user, user_wallet = await member(users.db, 1, 300)
-    image, _ = await images.reserve_generation(
-        user_id=user.id, wallet_id=user_wallet.id, cost=100, prompt="x"
-    )
-    await images.update_status(image.id, ImageStatus.PROCESSING)
-    await images.complete(image.id, STORED, {})
-    assert await images.fail_and_refund(image.id, "late") is None
-    assert (await WalletRepository(users.db).get(user_wallet.id)).coins == 200  # type: ignore[union-attr]
-
-
-async def test_free_generation_has_no_ledger_rows(
-    users: UserRepository, images: ImageRepository
-) -> None:
-    user, user_wallet = await member(users.db, 1)
-    image, balance = await images.reserve_generation(
-        user_id=user.id, wallet_id=user_wallet.id, cost=0, prompt="x"
-    )
-    refund = await images.fail_and_refund(image.id, "boom")
-    assert balance == 0 and refund is not None and refund.refunded == 0
-    assert (await WalletRepository(users.db).transactions(user_wallet.id)).items == []
 
 
 async def test_create_upload_debits_with_row(
@@ -212,74 +166,30 @@ async def test_bad_cursor_is_refused(users: UserRepository, images: ImageReposit
 
 async def test_user_stats(users: UserRepository, images: ImageRepository) -> None:
     user, user_wallet = await member(users.db, 1, 1000)
-    done, _ = await images.reserve_generation(
-        user_id=user.id, wallet_id=user_wallet.id, cost=100, prompt="a"
-    )
-    await images.update_status(done.id, ImageStatus.PROCESSING)
+    jobs = JobRepository(users.db)
+    done = await paid_job(users.db, user, user_wallet, 100, prompt="a", lease_owner="p1",
+                          processing=True)  # fmt: skip
     await images.complete(done.id, STORED, {})
-    failed, _ = await images.reserve_generation(
-        user_id=user.id, wallet_id=user_wallet.id, cost=100, prompt="b"
-    )
-    await images.fail_and_refund(failed.id, "x")
+    failed = await paid_job(users.db, user, user_wallet, 100, prompt="b")
+    await jobs.fail_and_refund(failed.id, "x")
     await images.create_upload(
         user_id=user.id, wallet_id=user_wallet.id, cost=5, stored=STORED, metadata={}
     )
     stats = await images.user_stats(user.id)
     assert (stats.generated, stats.uploaded, stats.total_images) == (1, 1, 2)
-    assert stats.coins_spent == 105
-    assert stats.by_status[ImageStatus.FAILED] == 1
+    assert stats.coins_spent == 105  # the failed job's charge came back
+    # A failed job is a job, not an image: only finished images are counted.
+    assert stats.by_status == {ImageStatus.COMPLETED: 2}
     assert stats.newest_image is not None and stats.newest_image.is_uploaded
 
 
-async def test_list_unfinished(users: UserRepository, images: ImageRepository) -> None:
-    user, user_wallet = await member(users.db, 1, 1000)
-    pending, _ = await images.reserve_generation(
-        user_id=user.id, wallet_id=user_wallet.id, cost=1, prompt="a"
-    )
-    running, _ = await images.reserve_generation(
-        user_id=user.id, wallet_id=user_wallet.id, cost=1, prompt="b"
-    )
-    await images.update_status(running.id, ImageStatus.PROCESSING)
-    finished, _ = await images.reserve_generation(
-        user_id=user.id, wallet_id=user_wallet.id, cost=1, prompt="c"
-    )
-    await images.fail_and_refund(finished.id, "x")
-    left = await images.list_unfinished(before=utcnow() + timedelta(seconds=1))
-    assert {i.id for i in left} == {pending.id, running.id}
-    assert await images.list_unfinished(before=utcnow() - timedelta(days=1)) == []
-
-
 async def test_deleting_a_user_cascades(users: UserRepository, images: ImageRepository) -> None:
-    user, _wallet = await member(users.db, 1, 10)
+    user, wallet = await member(users.db, 1, 10)
     await images.create(user_id=user.id, type=ImageType.UPLOADED)
+    await paid_job(users.db, user, wallet, 5)
     await users.delete(user.id)
-    assert await images.db.fetchval("SELECT COUNT(*) FROM images") == 0
-    assert await images.db.fetchval("SELECT COUNT(*) FROM coin_transactions") == 0
-
-
-async def test_refund_goes_back_to_the_wallet_that_paid(
-    users: UserRepository, images: ImageRepository, wallets: WalletRepository
-) -> None:
-    user, in_a = await member(users.db, 1, 300, 9001)
-    in_b = (await wallets.open(user.id, 9002, starter_coins=300)).wallet
-    image, balance = await images.reserve_generation(
-        user_id=user.id, wallet_id=in_a.id, cost=100, prompt="x", guild_id=9001
-    )
-    assert balance == 200 and image.wallet_id == in_a.id and image.guild_id == 9001
-    refund = await images.fail_and_refund(image.id, "boom")
-    assert refund is not None and refund.balance == 300
-    assert (await wallets.get(in_b.id)).coins == 300  # type: ignore[union-attr]
-    await assert_ledger_consistent(users.db)
-
-
-async def test_nobody_pays_from_another_members_wallet(
-    users: UserRepository, images: ImageRepository
-) -> None:
-    alice, _ = await member(users.db, 1, 300)
-    _, bobs = await member(users.db, 2, 300)
-    with pytest.raises(NotFound):
-        await images.reserve_generation(user_id=alice.id, wallet_id=bobs.id, cost=1, prompt="x")
-    assert await images.count_by_user(alice.id, status=None) == 0
+    for table in ("images", "jobs", "coin_transactions", "wallets"):
+        assert await images.db.fetchval(f"SELECT COUNT(*) FROM {table}") == 0, table
 
 
 async def test_server_galleries_and_short_ids(

@@ -12,9 +12,9 @@ import pytest
 from storage.db import Database
 from storage.errors import ObjectsReclaimed, TooManyActiveJobs
 from storage.images import ImageRepository, StoredObject
+from storage.jobs import JobRepository, JobStatus
 from storage.leases import LeaseRepository
-from storage.models import ImageStatus
-from tests.storage.helpers import assert_ledger_consistent, member
+from tests.storage.helpers import assert_ledger_consistent, member, paid_job
 
 LIVE, DEAD = "process-live", "process-dead"
 
@@ -28,11 +28,15 @@ async def processes(db: Database) -> LeaseRepository:
 
 
 async def job(db: Database, owner: str | None, discord_id: int, coins: int = 300) -> str:
+    """A new member's PENDING paid job (100 coins) of process `owner`."""
     user, wallet = await member(db, discord_id, coins)
-    image, _ = await ImageRepository(db).reserve_generation(
-        user_id=user.id, wallet_id=wallet.id, cost=100, prompt="p", lease_owner=owner
-    )
-    return image.id
+    return (await paid_job(db, user, wallet, 100, lease_owner=owner)).id
+
+
+async def status(db: Database, job_id: str) -> JobStatus:
+    found = await JobRepository(db).get(job_id)
+    assert found is not None
+    return found.status
 
 
 async def test_only_jobs_of_dead_processes_are_swept(db: Database) -> None:
@@ -42,11 +46,13 @@ async def test_only_jobs_of_dead_processes_are_swept(db: Database) -> None:
     unknown = await job(db, "never-registered", 3)
     legacy = await job(db, None, 4)  # from before leases: nobody's
     work = await leases.sweep_work()
-    assert {i.id for i in work.expired_jobs} == {dead, unknown, legacy}
-    images = ImageRepository(db)
-    assert await images.fail_and_refund(mine, "x", only_if_expired=True) is None
-    assert (await images.get(mine)).status is ImageStatus.PENDING  # type: ignore[union-attr]
-    assert await images.fail_and_refund(dead, "x", only_if_expired=True) is not None
+    assert {j.id for j in work.expired_jobs} == {dead, unknown, legacy}
+    jobs = JobRepository(db)
+    assert await jobs.fail_and_refund(mine, "x", only_if_expired=True) is None
+    assert await status(db, mine) is JobStatus.PENDING
+    assert await jobs.fail_and_refund(dead, "x", only_if_expired=True) is not None
+    assert await status(db, dead) is JobStatus.FAILED
+    assert {j.id for j in (await leases.sweep_work()).expired_jobs} == {unknown, legacy}
 
 
 async def test_an_expired_job_is_refunded_once_by_racing_processes(
@@ -54,12 +60,16 @@ async def test_an_expired_job_is_refunded_once_by_racing_processes(
 ) -> None:
     await processes(db)
     expired = await job(db, DEAD, 1)
-    racers = [ImageRepository(db), ImageRepository(db_twin)] * 5
+    racers = [JobRepository(db), JobRepository(db_twin)] * 5
     outcomes = await asyncio.gather(
         *(r.fail_and_refund(expired, "interrupted", only_if_expired=True) for r in racers)
     )
     assert sum(o is not None for o in outcomes) == 1
     assert sum(o.refunded for o in outcomes if o is not None) == 100
+    refunds = await db.fetchval(
+        "SELECT COUNT(*) FROM coin_transactions WHERE kind = 'REFUND' AND job_id = ?", (expired,)
+    )
+    assert refunds == 1
     await assert_ledger_consistent(db)
 
 
@@ -68,7 +78,7 @@ async def test_a_renewed_lease_protects_its_jobs_again(db: Database) -> None:
     dead = await job(db, DEAD, 1)
     assert await leases.renew(DEAD, 60)  # the process was only slow
     assert (await leases.sweep_work()).expired_jobs == []
-    assert await ImageRepository(db).fail_and_refund(dead, "x", only_if_expired=True) is None
+    assert await JobRepository(db).fail_and_refund(dead, "x", only_if_expired=True) is None
 
 
 async def test_a_removed_process_registers_again_when_it_renews(db: Database) -> None:
@@ -82,12 +92,12 @@ async def test_a_removed_process_registers_again_when_it_renews(db: Database) ->
 async def test_the_member_cap_holds_across_processes(db: Database, db_twin: Database) -> None:
     await processes(db)
     user, wallet = await member(db, 1, 10_000)
-    repos = [ImageRepository(db), ImageRepository(db_twin)] * 4
+    repos = [JobRepository(db), JobRepository(db_twin)] * 4
 
-    async def reserve(repo: ImageRepository) -> bool:
+    async def reserve(repo: JobRepository) -> bool:
         try:
-            await repo.reserve_generation(
-                user_id=user.id, wallet_id=wallet.id, cost=10, prompt="p", lease_owner=LIVE,
+            await repo.reserve(
+                kind="image", user_id=user.id, wallet_id=wallet.id, cost=10, lease_owner=LIVE,
                 max_active=2,
             )  # fmt: skip
         except TooManyActiveJobs:
@@ -95,13 +105,11 @@ async def test_the_member_cap_holds_across_processes(db: Database, db_twin: Data
         return True
 
     assert sum(await asyncio.gather(*(reserve(r) for r in repos))) == 2
+    assert await db.fetchval("SELECT COUNT(*) FROM jobs") == 2  # the refused left nothing
     # Jobs of a dead process don't count: its jobs are about to be refunded.
     dead_user, dead_wallet = await member(db, 2, 10_000)
     for _ in range(3):
-        await ImageRepository(db).reserve_generation(
-            user_id=dead_user.id, wallet_id=dead_wallet.id, cost=10, prompt="p",
-            lease_owner=DEAD, max_active=2,
-        )  # fmt: skip
+        await paid_job(db, dead_user, dead_wallet, 10, lease_owner=DEAD, max_active=2)
     await assert_ledger_consistent(db)
 
 
@@ -118,12 +126,13 @@ async def test_generation_slots_bound_every_process_together(
     )
     assert sorted(t for t in taken if t is not None) == [0, 1]
     assert await leases.start_job(jobs[2], LIVE, 2) is None  # both busy: nothing changed
-    assert (await ImageRepository(db).get(jobs[2])).status is ImageStatus.PENDING  # type: ignore[union-attr]
+    assert await status(db, jobs[2]) is JobStatus.PENDING
     assert await leases.slots_in_use() == 2
     # The other process dies holding its slot: the slot is free again.
     await db.execute("UPDATE bot_processes SET lease_until = '2000-01-01T00:00:00.000000Z' "
                      "WHERE id = 'other'")  # fmt: skip
     assert await leases.start_job(jobs[2], LIVE, 2) is not None
+    assert await status(db, jobs[2]) is JobStatus.PROCESSING
     # A job that is no longer pending is refused.
     with pytest.raises(Exception, match="PROCESSING"):
         await leases.start_job(jobs[2], LIVE, 2)
@@ -185,4 +194,4 @@ async def test_retiring_frees_slots_and_locks_and_expires_jobs(db: Database) -> 
     await leases.retire(LIVE)
     assert await leases.slots_in_use() == 0
     assert await leases.acquire("sync", "someone")
-    assert [i.id for i in (await leases.sweep_work()).expired_jobs] == [pending]
+    assert [j.id for j in (await leases.sweep_work()).expired_jobs] == [pending]

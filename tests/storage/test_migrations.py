@@ -2,7 +2,8 @@
 
 `tests/fixtures/v1_bot.db` was written by that release's own code (see
 tests/fixtures/make_v1_database.py): balances, ledger rows, generated and uploaded images,
-refunds, grants, and jobs a crash left unfinished.
+refunds, grants, and jobs a crash left unfinished. (The upgrade from the release before
+issue 21, on both backends: test_upgrade_jobs.py.)
 """
 
 from __future__ import annotations
@@ -13,11 +14,11 @@ from pathlib import Path
 from typing import Any
 
 from storage.db import Database, load_migrations
-from storage.images import ImageRepository
+from storage.jobs import JobRepository, JobStatus
 from storage.models import TransactionKind
 from storage.sqlite import SQLiteDatabase
 from storage.wallets import WalletRepository
-from tests.storage.helpers import assert_ledger_consistent
+from tests.storage.helpers import all_jobs, assert_ledger_consistent
 
 FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "v1_bot.db"
 GUILD_A, GUILD_B = 900000000000000001, 900000000000000002
@@ -81,18 +82,26 @@ async def test_every_balance_ledger_row_and_image_survives(tmp_path: Path) -> No
 
         # The ledger: every row, same values, same order, in its member's wallet.
         assert len(rows) == len(before["coin_transactions"]) == 17
+        finished = {i["id"] for i in before["images"] if i["status"] == "COMPLETED"}
         for old in before["coin_transactions"]:
             new = rows[old["id"]]
             assert new["seq"] == old["seq"]
-            for column in ("user_id", "delta", "balance_after", "kind", "image_id", "actor_id",
-                           "reason", "created_at"):  # fmt: skip
+            for column in ("user_id", "delta", "balance_after", "kind", "actor_id", "reason",
+                           "created_at"):  # fmt: skip
                 assert new[column] == old[column], column
             assert new["wallet_id"] == wallets[old["user_id"]]["id"]
+            # A charge or refund names its job (0010); an image only while it exists.
+            paid_for = old["kind"] in ("GENERATION", "REFUND")
+            assert new["job_id"] == (old["image_id"] if paid_for else None)
+            assert new["image_id"] == (old["image_id"] if old["image_id"] in finished else None)
         await assert_ledger_consistent(db)
 
-        # Images: every row and column, plus their server and the wallet that paid.
-        assert len(images) == len(before["images"]) == 9
+        # Images: every finished row and column, plus their server and the wallet that paid.
+        assert len(before["images"]) == 9 and len(images) == len(finished) == 6
         for old in before["images"]:
+            if old["id"] not in finished:
+                assert old["id"] not in images  # it lives on as a job (below)
+                continue
             new = images[old["id"]]
             assert {k: new[k] for k in old if k != "seq"} == {k: v for k, v in old.items()
                                                             if k != "seq"}  # fmt: skip
@@ -101,6 +110,19 @@ async def test_every_balance_ledger_row_and_image_survives(tmp_path: Path) -> No
                 assert new["guild_id"] in (str(GUILD_A), str(GUILD_B))
             else:
                 assert new["guild_id"] is None  # uploads in a bot that knew two servers
+
+        # Jobs (0010): every generated image is its job, with the same id, money and state.
+        jobs = {j.id: j for j in await all_jobs(db)}
+        generated = [i for i in before["images"] if i["type"] == "GENERATED"]
+        assert set(jobs) == {i["id"] for i in generated} and len(jobs) == 7
+        for old in generated:
+            job = jobs[old["id"]]
+            assert (job.kind, job.user_id) == ("image", old["user_id"])
+            assert (job.status.value, job.cost) == (old["status"], old["coins_used"])
+            assert job.wallet_id == wallets[old["user_id"]]["id"]
+            assert job.guild_id in (GUILD_A, GUILD_B) and job.lease_owner is None
+            assert job.request["prompt"] == old["prompt"]
+            assert job.result == ({"image_ids": [old["id"]]} if old["id"] in finished else {})
         assert before["bot_state"] == [
             {**r, "seq": before["bot_state"][0]["seq"]}
             for r in map(dict, await db.fetchall("SELECT rowid AS seq, * FROM bot_state"))
@@ -112,15 +134,20 @@ async def test_every_balance_ledger_row_and_image_survives(tmp_path: Path) -> No
 async def test_unfinished_jobs_refund_to_the_carried_over_wallet(tmp_path: Path) -> None:
     db, before = await upgraded(tmp_path)
     try:
-        images, wallets = ImageRepository(db), WalletRepository(db)
+        jobs, wallets = JobRepository(db), WalletRepository(db)
         coins = {u["id"]: u["coins"] for u in before["users"]}
-        unfinished = await images.list_unfinished()
+        unfinished = await jobs.list_unfinished()
         assert len(unfinished) == 2
-        for image in unfinished:
-            refund = await images.fail_and_refund(image.id, "interrupted by a restart")
+        # Nobody's jobs (from before leases): the first sweep fails and refunds them, once.
+        assert {j.id for j in await jobs.expired()} == {j.id for j in unfinished}
+        for job in unfinished:
+            refund = await jobs.fail_and_refund(
+                job.id, "interrupted by a restart", only_if_expired=True
+            )
             assert refund is not None and refund.refunded == 100
-            assert refund.balance == coins[image.user_id] + 100
-            assert image.wallet_id is not None
+            assert refund.balance == coins[job.user_id] + 100
+            assert job.wallet_id is not None and refund.job.status is JobStatus.FAILED
+            assert await jobs.fail_and_refund(job.id, "again") is None
         await assert_ledger_consistent(db)
 
         # ECONOMY_SCOPE=guild: the first server a member uses takes the wallet over, history

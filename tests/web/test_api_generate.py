@@ -211,7 +211,7 @@ async def test_jobs_of_others_are_404(web: Web) -> None:
     await finished(web, alice, body["job"]["id"])
     bob = await web.token(h.bob)
     status, answer, _ = await web.call("GET", f"/api/v1/jobs/{body['job']['id']}", bob)
-    assert status == 404 and answer["error"]["code"] == "error_image_not_found"
+    assert status == 404 and answer["error"]["code"] == "error_job_not_found"
 
 
 async def test_owner_controls_apply_to_api_generations_before_any_charge(web: Web) -> None:

@@ -22,6 +22,7 @@ from bot.services.wallets import WalletService
 from storage.db import Database
 from storage.guild_settings import GuildSettingsRepository
 from storage.images import ImageRepository
+from storage.jobs import JobRepository, JobRow
 from storage.objects import LocalObjectStore
 from storage.users import UserRepository
 from storage.wallets import WalletRepository
@@ -59,18 +60,18 @@ class RecordingListener:
         self.failure: Failure | None = None
         self._done = asyncio.Event()
 
-    async def queued(self, job: Job, position: int) -> None:
+    async def queued(self, job: Job[Any], position: int) -> None:
         self.events.append(("queued", position))
 
-    async def started(self, job: Job) -> None:
+    async def started(self, job: Job[Any]) -> None:
         self.events.append(("started", None))
 
-    async def completed(self, job: Job, result: Result) -> None:
+    async def completed(self, job: Job[Any], result: Result) -> None:
         self.events.append(("completed", result.image.id))
         self.result = result
         self._done.set()
 
-    async def failed(self, job: Job, failure: Failure) -> None:
+    async def failed(self, job: Job[Any], failure: Failure) -> None:
         self.events.append(("failed", failure.key))
         self.failure = failure
         self._done.set()
@@ -99,6 +100,32 @@ async def coins_of(db: Database, payer: Payer) -> int:
     wallet = await WalletRepository(db).get(payer.wallet_id)
     assert wallet is not None
     return wallet.coins
+
+
+async def job_row(db: Database, job_id: str) -> JobRow:
+    """The job as stored (it must exist)."""
+    row = await JobRepository(db).get(job_id)
+    assert row is not None, f"job {job_id} is not in the jobs table"
+    return row
+
+
+async def ledger_of(db: Database, job_id: str) -> list[tuple[str, int]]:
+    """The job's ledger rows, oldest first, as (kind, delta): a paid job that failed reads
+    [("GENERATION", -cost), ("REFUND", cost)], charged and refunded exactly once."""
+    rows = await db.fetchall(
+        "SELECT kind, delta FROM coin_transactions WHERE job_id = ? ORDER BY seq", (job_id,)
+    )
+    return [(str(row["kind"]), int(row["delta"])) for row in rows]
+
+
+async def unfinished_jobs(db: Database) -> list[JobRow]:
+    """Jobs still PENDING or PROCESSING (none may be left once a test's work has ended)."""
+    return await JobRepository(db).list_unfinished()
+
+
+async def image_rows(db: Database) -> int:
+    """How many image rows exist (a failed or unfinished job leaves none)."""
+    return int(await db.fetchval("SELECT COUNT(*) FROM images"))
 
 
 @dataclass

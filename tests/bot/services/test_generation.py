@@ -12,6 +12,7 @@ from bot.imaging import inspect_image
 from bot.nanobanana import InputImage, NanobananaClient
 from bot.services.errors import (
     InvalidInput,
+    JobNotFound,
     NotEnoughCoins,
     QueueFull,
     ShuttingDown,
@@ -19,12 +20,22 @@ from bot.services.errors import (
 )
 from bot.services.generation import GenerationRequest, GenerationService
 from bot.services.members import Payer
+from bot.services.permissions import Actor, Identity
 from storage.images import ImageRepository
+from storage.jobs import JobRepository, JobStatus
 from storage.leases import LeaseRepository
-from storage.models import ImageStatus
+from storage.models import ImageStatus, User
 from storage.objects import LocalObjectStore, ObjectStore
 from storage.users import UserRepository
-from tests.bot.services.conftest import RecordingListener, coins_of, payer_for
+from tests.bot.services.conftest import (
+    RecordingListener,
+    coins_of,
+    image_rows,
+    job_row,
+    ledger_of,
+    payer_for,
+    unfinished_jobs,
+)
 from tests.fakes.flaky_store import FlakyStore
 from tests.fakes.nanobanana_server import Behaviour, FakeNanobanana, Mode, render_png
 from tests.storage.helpers import assert_ledger_consistent
@@ -86,6 +97,11 @@ async def test_happy_path_stores_image_thumbnail_and_row(
     assert [e[0] for e in listener.events] == ["queued", "started", "completed"]
     assert fake_api.requests[0].aspect_ratio == "16:9"
     assert await coins_of(users.db, user) == 200
+    # The job is COMPLETED with the image it made; the image row shares its id.
+    row = await job_row(users.db, job.id)
+    assert row.status is JobStatus.COMPLETED and row.kind == "image" and row.cost == 100
+    assert row.result["image_ids"] == [image.id] and image.id == job.id
+    assert await ledger_of(users.db, job.id) == [("GENERATION", -100)]
     await assert_ledger_consistent(users.db)
 
 
@@ -111,8 +127,12 @@ async def test_failures_refund_exactly_once(
     await listener.done()
     assert listener.failure is not None and listener.failure.key == key
     assert listener.failure.refunded == 100 and listener.failure.balance == 300
-    failed = await images.get(job.id)
-    assert failed is not None and failed.status is ImageStatus.FAILED
+    # FAILED, charged and refunded exactly once, with the reason the member was told; no
+    # image row is left of it.
+    failed = await job_row(users.db, job.id)
+    assert failed.status is JobStatus.FAILED and failed.result["key"] == key
+    assert await ledger_of(users.db, job.id) == [("GENERATION", -100), ("REFUND", 100)]
+    assert await images.get(job.id) is None
     assert await coins_of(users.db, user) == 300
     assert service.active_jobs(user.user_id) == 0
     await assert_ledger_consistent(users.db)
@@ -144,7 +164,9 @@ async def test_storage_failure_refunds_and_leaves_no_objects(
         await service.close(deadline=5)
     assert listener.failure is not None and listener.failure.key == "reason.storage"
     assert await local_store.list() == []  # the image written before the failure is gone
-    assert (await images.get(job.id)).status is ImageStatus.FAILED  # type: ignore[union-attr]
+    assert (await job_row(users.db, job.id)).status is JobStatus.FAILED
+    assert await ledger_of(users.db, job.id) == [("GENERATION", -100), ("REFUND", 100)]
+    assert await images.get(job.id) is None and await coins_of(users.db, user) == 300
     await assert_ledger_consistent(users.db)
 
 
@@ -161,9 +183,12 @@ async def test_inputs_are_sent_and_stored_for_rerolls(
     assert listener.result is not None
     image = listener.result.image
     assert len(image.metadata["input_keys"]) == 1
-    again = await service.inputs_of(image)
+    again = await service.requests.inputs_of(image)
     assert again == (InputImage(png, "image/png"),)
-    assert (await service.image_as_input(image)).data == listener.result.data
+    assert (await service.requests.image_as_input(image)).data == listener.result.data
+    # A Reroll of it sends the same input again.
+    reroll = await service.reroll_request(image)
+    assert reroll.inputs == (InputImage(png, "image/png"),) and reroll.prompt == "make it blue"
 
 
 @pytest.mark.parametrize(
@@ -180,6 +205,9 @@ async def test_bad_input_is_refused_without_charging(
     assert info.value.key == key
     assert await coins_of(users.db, user) == 300
     assert await images.count_by_user(user.user_id, status=None) == 0
+    assert await JobRepository(users.db).list_unfinished() == []
+    assert await users.db.fetchval("SELECT COUNT(*) FROM jobs") == 0
+    assert service.active_jobs(user.user_id) == 0
 
 
 async def test_insufficient_coins(
@@ -190,6 +218,7 @@ async def test_insufficient_coins(
         await service.submit(poor, GenerationRequest("x"))
     assert (info.value.balance, info.value.cost) == (99, 100)
     assert await images.count_by_user(poor.user_id, status=None) == 0
+    assert await users.db.fetchval("SELECT COUNT(*) FROM jobs") == 0
     assert service.active_jobs(poor.user_id) == 0
 
 
@@ -282,7 +311,13 @@ async def test_close_refunds_queued_jobs_and_refuses_new_ones(
     assert await coins_of(users.db, owner) == 900
     with pytest.raises(ShuttingDown):
         await service.submit(owner, GenerationRequest("x"))
-    assert await images.list_unfinished() == []
+    assert await unfinished_jobs(users.db) == []
+    # One image row (the finished job's); the three refunded jobs left none, each refunded once.
+    assert await image_rows(users.db) == 1
+    refunds = await users.db.fetchval(
+        "SELECT COUNT(*) FROM coin_transactions WHERE kind = 'REFUND' AND job_id IS NOT NULL"
+    )
+    assert refunds == 3
     await assert_ledger_consistent(users.db)
 
 
@@ -358,7 +393,11 @@ async def test_close_past_deadline_refunds_running_job(
     job = await service.submit(owner, GenerationRequest("x"), listener)
     await fake_api.received(1)  # running: the API holds it
     await service.close(deadline=0.2)
-    assert (await images.get(job.id)).status is ImageStatus.FAILED  # type: ignore[union-attr]
+    failed = await job_row(users.db, job.id)
+    assert failed.status is JobStatus.FAILED and failed.result["key"] == "reason.shutdown"
+    assert await ledger_of(users.db, job.id) == [("GENERATION", -100), ("REFUND", 100)]
+    assert listener.failure is not None and listener.failure.key == "reason.shutdown"
+    assert await images.get(job.id) is None
     assert await coins_of(users.db, owner) == 300
     await assert_ledger_consistent(users.db)
 
@@ -367,19 +406,31 @@ async def test_recover_refunds_crash_leftovers(
     images: ImageRepository, local_store: LocalObjectStore, client: NanobananaClient,
     users: UserRepository,
 ) -> None:  # fmt: skip
+    """A crashed run's jobs (no lease owner: the process is gone), one PENDING and one
+    PROCESSING, are failed and refunded exactly once by the next start."""
     owner = await payer_for(users.db, 9, 300)
-    pending, _ = await images.reserve_generation(
-        user_id=owner.user_id, wallet_id=owner.wallet_id, cost=100, prompt="a"
-    )
-    running, _ = await images.reserve_generation(
-        user_id=owner.user_id, wallet_id=owner.wallet_id, cost=100, prompt="b"
-    )
-    await images.update_status(running.id, ImageStatus.PROCESSING)
+    jobs = JobRepository(users.db)
+    pending = (await jobs.reserve(
+        kind="image", user_id=owner.user_id, wallet_id=owner.wallet_id, cost=100,
+        request={"prompt": "a"},
+    )).job  # fmt: skip
+    running = (await jobs.reserve(
+        kind="image", user_id=owner.user_id, wallet_id=owner.wallet_id, cost=100,
+        request={"prompt": "b"}, lease_owner="a-crashed-process",
+    )).job  # fmt: skip
+    await users.db.execute("UPDATE jobs SET status = 'PROCESSING' WHERE id = ?", (running.id,))
+    assert await coins_of(users.db, owner) == 100
     service = make_service(images, local_store, client)
     refunds = await service.recover()
-    assert {r.image.id for r in refunds} == {pending.id, running.id}
+    assert {r.job.id for r in refunds} == {pending.id, running.id}
+    assert all(r.refunded == 100 for r in refunds)
     assert await service.recover() == []
     assert await coins_of(users.db, owner) == 300
+    for job in (pending, running):
+        row = await job_row(users.db, job.id)
+        assert row.status is JobStatus.FAILED and row.result["key"] == "reason.shutdown"
+        assert await ledger_of(users.db, job.id) == [("GENERATION", -100), ("REFUND", 100)]
+    assert await unfinished_jobs(users.db) == [] and await image_rows(users.db) == 0
     await assert_ledger_consistent(users.db)
 
 
@@ -420,4 +471,66 @@ async def test_full_queue_refuses_without_charging(
 
 
 async def _none_in_use(service: GenerationService) -> bool:
-    return await service.leases.slots_in_use() == 0
+    return await service.engine.leases.slots_in_use() == 0
+
+
+async def test_job_of_shows_only_a_members_own_jobs_and_reads_the_reason_back(
+    images: ImageRepository, local_store: LocalObjectStore, client: NanobananaClient,
+    users: UserRepository, fake_api: FakeNanobanana,
+) -> None:  # fmt: skip
+    """The API's job resource: a member sees their own image jobs (acting in the job's server,
+    or in none), with the images they made and, for a failed one, the reason they were told,
+    read back from the job's row by a process that never ran it. Anyone else's job, a job of
+    another kind and an id that never was are all "not found"."""
+    guild, elsewhere = 9001, 9002
+    payer = await payer_for(users.db, 21, 300, guild_id=guild)
+    user = await users.get(payer.user_id)
+    assert user is not None
+
+    def acting(where: int | None, who: User | None = user) -> Actor:
+        discord_id = who.discord_id if who is not None and who.discord_id else 0
+        return Actor(Identity(discord_id, "member", guild_id=where), who, False)
+
+    first = make_service(images, local_store, client)
+    await first.start()
+    try:
+        fake_api.default = Behaviour(Mode.BLOCK_PROMPT, reason="SAFETY")
+        blocked = RecordingListener()
+        failed = await first.submit(payer, GenerationRequest("a banana"), blocked)
+        await blocked.done()
+        fake_api.default = Mode.OK
+        made = RecordingListener()
+        good = await first.submit(payer, GenerationRequest("a banana"), made)
+        await made.done()
+        assert made.result is not None
+        view = await first.job_of(acting(guild), good.id)
+        assert view.job.status is JobStatus.COMPLETED and view.reason is None
+        assert [i.id for i in view.images] == [good.id] and view.position is None
+    finally:
+        await first.close(deadline=5)
+    # Another process (or this one restarted) knows nothing of these jobs but their rows.
+    second = make_service(images, local_store, client)
+    view = await second.job_of(acting(guild), f"  {failed.id.upper()} ")
+    assert view.job.status is JobStatus.FAILED and view.images == ()
+    assert view.reason == ("block.prompt.SAFETY", {})
+    assert (await second.job_of(acting(None), failed.id)).job.id == failed.id  # from a DM
+    # An image deleted since is left out; the job is still there.
+    await images.delete(good.id)
+    assert (await second.job_of(acting(guild), good.id)).images == ()
+    # Not theirs to see, or nothing to see: not found, whatever the reason.
+    stranger = await users.create(discord_id=22)
+    caption = (await JobRepository(users.db).reserve(
+        kind="caption", user_id=payer.user_id, wallet_id=payer.wallet_id, cost=0,
+        guild_id=guild,
+    )).job  # fmt: skip
+    for actor, job_id in [
+        (acting(guild, stranger), failed.id),
+        (acting(guild, stranger), good.id),
+        (acting(elsewhere), failed.id),  # their own job, asked from another server
+        (acting(guild, None), failed.id),  # someone with no account
+        (acting(guild), caption.id),
+        (acting(guild), "0" * 8 + failed.id[8:]),
+        (acting(guild), "not-a-job"),
+    ]:
+        with pytest.raises(JobNotFound):
+            await second.job_of(actor, job_id)

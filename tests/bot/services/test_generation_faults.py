@@ -8,22 +8,25 @@ import asyncio
 import logging
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from bot.nanobanana import GeneratedImage, NanobananaClient
 from bot.services.errors import InvalidInput
+from bot.services.events import JobsRecovered
 from bot.services.generation import Failure, GenerationRequest, GenerationService, Job
 from bot.services.members import Payer
 from bot.services.permissions import Identity
-from storage.images import ImageRepository, Refund
+from storage.images import ImageRepository
+from storage.jobs import JobRepository, JobRow, JobStatus, Refund
 from storage.ledger import INT64_MAX
-from storage.models import ImageStatus, TransactionKind
+from storage.models import TransactionKind
 from storage.objects import LocalObjectStore
 from storage.sqlite import SQLiteDatabase
 from storage.users import UserRepository
 from storage.wallets import WalletRepository
-from tests.bot.services.conftest import RecordingListener, build_services
+from tests.bot.services.conftest import RecordingListener, build_services, ledger_of
 from tests.bot.services.test_generation import make_service as base_service
 from tests.fakes.nanobanana_server import Behaviour, FakeNanobanana, Mode
 from tests.fakes.sqlite_locker import LockedDatabase
@@ -93,10 +96,19 @@ async def wait_until(predicate: Callable[[], bool], timeout: float = 20) -> None
         await asyncio.sleep(0.02)
 
 
-async def status_of(images: ImageRepository, job: Job) -> ImageStatus:
-    image = await images.get(job.id)
-    assert image is not None
-    return image.status
+async def status_of(images: ImageRepository, job: Job[Any]) -> JobStatus:
+    row = await JobRepository(images.db).get(job.id)
+    assert row is not None
+    return row.status
+
+
+async def leftover(images: ImageRepository, payer: Payer, prompt: str) -> JobRow:
+    """A job a crashed run left PENDING (reserved and charged; no process owns it now)."""
+    reservation = await JobRepository(images.db).reserve(
+        kind="image", user_id=payer.user_id, wallet_id=payer.wallet_id, cost=100,
+        request={"prompt": prompt},
+    )  # fmt: skip
+    return reservation.job
 
 
 async def assert_healthy(
@@ -115,7 +127,7 @@ async def assert_healthy(
     await service.submit(user, GenerationRequest("a later job"), listener)
     await listener.done(timeout=20)
     assert listener.result is not None, listener.events
-    assert await images.list_unfinished() == []
+    assert await JobRepository(images.db).list_unfinished() == []
     assert service.workers_alive == service.worker_count
     await assert_ledger_consistent(users.db)
 
@@ -139,12 +151,13 @@ async def test_lock_held_by_another_process_during_the_refund(
             await wait_until(lambda: [r.status for r in fake_api.requests] == [200])
             await asyncio.sleep(0.5)  # the refund is being retried against the lock
             assert [event for event, _ in listener.events] == ["queued", "started"]
-            assert await status_of(capped_images, job) is ImageStatus.PROCESSING
+            assert await status_of(capped_images, job) is JobStatus.PROCESSING
             assert service.workers_alive == service.worker_count
             await lock.release()
             await listener.done(timeout=20)
         assert listener.failure is not None and listener.failure.refunded == 100
-        assert await status_of(capped_images, job) is ImageStatus.FAILED
+        assert await status_of(capped_images, job) is JobStatus.FAILED
+        assert await ledger_of(fault_db, job.id) == [("GENERATION", -100), ("REFUND", 100)]
         assert await coins(capped_users, user) == 300
         await assert_healthy(service, capped_users, capped_images, fake_api)
     finally:
@@ -156,7 +169,7 @@ async def test_lock_longer_than_the_retry_budget_still_refunds_once_released(
     local_store: LocalObjectStore, client: NanobananaClient, fake_api: FakeNanobanana,
     caplog: pytest.LogCaptureFixture,
 ) -> None:  # fmt: skip
-    caplog.set_level(logging.WARNING, logger="bot.services.generation")
+    caplog.set_level(logging.WARNING, logger="bot.services.jobs")
     service = make_service(capped_images, local_store, client, retry_seconds=0.3)
     await service.start()
     try:
@@ -173,7 +186,8 @@ async def test_lock_longer_than_the_retry_budget_still_refunds_once_released(
             await lock.release()
         await listener.done(timeout=20)
         assert listener.failure == Failure("block.output.IMAGE_OTHER", {}, 100, 300)
-        assert await status_of(capped_images, job) is ImageStatus.FAILED
+        assert await status_of(capped_images, job) is JobStatus.FAILED
+        assert await ledger_of(fault_db, job.id) == [("GENERATION", -100), ("REFUND", 100)]
         await assert_healthy(service, capped_users, capped_images, fake_api)
     finally:
         await service.close(deadline=5)
@@ -197,7 +211,7 @@ async def test_lock_while_a_job_waits_in_the_queue(
         await wait_until(lambda: ("started", None) in first.events)
         async with LockedDatabase(fault_db.path) as lock:
             await asyncio.sleep(1.0)  # the first job's result and the second's start wait
-            assert await status_of(capped_images, waiting) is ImageStatus.PENDING
+            assert await status_of(capped_images, waiting) is JobStatus.PENDING
             await lock.release()
         await first.done(timeout=20)
         await second.done(timeout=20)
@@ -229,7 +243,9 @@ async def test_queued_job_is_failed_and_refunded_when_the_lock_outlasts_the_budg
         assert first.failure is not None and first.failure.key == "reason.storage"
         assert second.failure is not None and second.failure.key == "reason.database"
         for job in (running, waiting):
-            assert await status_of(capped_images, job) is ImageStatus.FAILED
+            assert await status_of(capped_images, job) is JobStatus.FAILED
+            assert await ledger_of(fault_db, job.id) == [("GENERATION", -100), ("REFUND", 100)]
+        assert await capped_images.db.fetchval("SELECT COUNT(*) FROM images") == 0
         assert await coins(capped_users, user) == 300
         assert await local_store.list() == []  # the first job's objects were removed
         await assert_healthy(service, capped_users, capped_images, fake_api)
@@ -261,14 +277,17 @@ async def test_a_worker_that_dies_is_restarted_and_its_job_refunded(
     try:
         user = await member(capped_users, 1, 300)
         listener = RecordingListener()
-        service.generator = KillingGenerator(client)
+        service.kind.generator = KillingGenerator(client)
         job = await service.submit(user, GenerationRequest("x"), listener)
         await listener.done()
         assert listener.failure is not None and listener.failure.key == "reason.internal"
-        assert await status_of(capped_images, job) is ImageStatus.FAILED
+        assert await status_of(capped_images, job) is JobStatus.FAILED
+        assert await ledger_of(capped_images.db, job.id) == [
+            ("GENERATION", -100), ("REFUND", 100),
+        ]  # fmt: skip
         await wait_until(lambda: service.worker_restarts == 1)
-        service.generator = client
-        assert "generation worker" in caplog.text and "restarting it" in caplog.text
+        service.kind.generator = client
+        assert "job worker" in caplog.text and "restarting it" in caplog.text
         await assert_healthy(service, capped_users, capped_images, fake_api)
     finally:
         await service.close(deadline=5)
@@ -279,27 +298,33 @@ async def test_recover_never_stops_start_up_and_settles_once_the_lock_is_gone(
     local_store: LocalObjectStore, client: NanobananaClient, fake_api: FakeNanobanana,
 ) -> None:  # fmt: skip
     user = await member(capped_users, 1, 300)
-    for prompt in ("a", "b"):
-        await capped_images.reserve_generation(
-            user_id=user.user_id, wallet_id=user.wallet_id, cost=100, prompt=prompt
-        )
+    jobs = [await leftover(capped_images, user, prompt) for prompt in ("a", "b")]
     service = make_service(capped_images, local_store, client, retry_seconds=0.3)
+    # The background sweep (every half lease: 15 s) settles them; the test needn't wait so.
+    service.engine.sweep_seconds = 0.5
     told: list[Refund] = []
 
-    async def tell(refunds: list[Refund]) -> None:
-        told.extend(refunds)
+    async def tell(event: JobsRecovered) -> None:
+        told.extend(event.refunds)
 
-    service.on_recovered = tell
+    service.events.subscribe(JobsRecovered, tell)
+    unfinished = JobRepository(fault_db).list_unfinished
     try:
         async with LockedDatabase(fault_db.path) as lock:
             assert await service.recover() == []  # logged, not raised: start-up goes on
             await service.start()
             await asyncio.sleep(0.3)
-            assert len(await capped_images.list_unfinished()) == 2
+            assert len(await unfinished()) == 2
             await lock.release()
         await wait_until(lambda: len(told) == 2)
-        assert await capped_images.list_unfinished() == []
+        assert sorted(r.job.id for r in told) == sorted(j.id for j in jobs)
+        assert await unfinished() == []
+        for job in jobs:
+            assert await ledger_of(fault_db, job.id) == [("GENERATION", -100), ("REFUND", 100)]
         assert await coins(capped_users, user) == 300
+        # It registered while locked out too (retried every half second): it takes jobs once
+        # the database knows it, and not before (a job now would look abandoned to others).
+        await wait_until(lambda: service.process.registered)
         await assert_healthy(service, capped_users, capped_images, fake_api)
     finally:
         await service.close(deadline=5)
@@ -312,9 +337,7 @@ async def test_recovery_never_touches_this_runs_own_jobs(
     """The background recovery runs while workers do: only a previous run's leftovers are
     refunded, never a job of this run that happens to be PENDING or PROCESSING."""
     user = await member(capped_users, 1, 300)
-    leftover, _ = await capped_images.reserve_generation(
-        user_id=user.user_id, wallet_id=user.wallet_id, cost=100, prompt="a"
-    )
+    crashed = await leftover(capped_images, user, "a")
     service = make_service(capped_images, local_store, client, retry_seconds=1)
     await service.start()
     try:
@@ -322,10 +345,11 @@ async def test_recovery_never_touches_this_runs_own_jobs(
         listener = RecordingListener()
         running = await service.submit(user, GenerationRequest("mine"), listener)
         refunds = await service.recover()
-        assert [r.image.id for r in refunds] == [leftover.id]
+        assert [r.job.id for r in refunds] == [crashed.id]
         await listener.done()
         assert listener.result is not None
-        assert await status_of(capped_images, running) is ImageStatus.COMPLETED
+        assert await status_of(capped_images, running) is JobStatus.COMPLETED
+        assert await ledger_of(capped_images.db, running.id) == [("GENERATION", -100)]
         await assert_healthy(service, capped_users, capped_images, fake_api)
     finally:
         await service.close(deadline=5)
@@ -338,7 +362,7 @@ async def test_a_refund_that_would_overflow_is_recorded_not_fatal(
 ) -> None:  # fmt: skip
     """A grant near the int64 limit while a job is in flight (as the bot allowed before
     balances were capped) used to make the refund overflow, kill the worker, and then stop
-    every start-up in recover(). Now the refund is refused past the cap, recorded on the image
+    every start-up in recover(). Now the refund is refused past the cap, recorded on the job
     and reported, and the worker goes on."""
     service = make_service(capped_images, local_store, client, retry_seconds=1)
     await service.start()
@@ -353,9 +377,11 @@ async def test_a_refund_that_would_overflow_is_recorded_not_fatal(
         await listener.done()
         assert listener.failure is not None
         assert (listener.failure.refunded, listener.failure.owed) == (0, 100)
-        failed = await capped_images.get(job.id)
-        assert failed is not None and failed.status is ImageStatus.FAILED
-        assert failed.metadata["refund_owed"] == 100
+        failed = await JobRepository(fault_db).get(job.id)
+        assert failed is not None and failed.status is JobStatus.FAILED
+        assert failed.refund_owed == 100
+        # Charged once, never refunded (the refund is owed, for the owner to settle).
+        assert await ledger_of(fault_db, job.id) == [("GENERATION", -100)]
         assert "could not be applied" in caplog.text
         await assert_healthy(service, capped_users, capped_images, fake_api)
     finally:
@@ -368,20 +394,17 @@ async def test_recover_records_a_refund_past_the_cap_and_goes_on(
 ) -> None:  # fmt: skip
     rich = await member(capped_users, 1, 300)
     other = await member(capped_users, 2, 300)
-    stuck, _ = await capped_images.reserve_generation(
-        user_id=rich.user_id, wallet_id=rich.wallet_id, cost=100, prompt="a"
-    )
-    fine, _ = await capped_images.reserve_generation(
-        user_id=other.user_id, wallet_id=other.wallet_id, cost=100, prompt="b"
-    )
+    stuck = await leftover(capped_images, rich, "a")
+    fine = await leftover(capped_images, other, "b")
     await WalletRepository(fault_db).credit(
         rich.wallet_id, INT64_MAX - 250, kind=TransactionKind.GRANT
     )
     service = make_service(capped_images, local_store, client, retry_seconds=1)
-    refunds = {r.image.id: r for r in await service.recover()}
+    refunds = {r.job.id: r for r in await service.recover()}
     assert (refunds[stuck.id].refunded, refunds[stuck.id].owed) == (0, 100)
     assert (refunds[fine.id].refunded, refunds[fine.id].owed) == (100, 0)
-    assert await capped_images.list_unfinished() == []
+    assert refunds[stuck.id].job.refund_owed == 100
+    assert await JobRepository(fault_db).list_unfinished() == []
     await service.start()
     try:
         await assert_healthy(service, capped_users, capped_images, fake_api)

@@ -135,6 +135,7 @@ async def test_a_request_the_model_cant_take_is_refused_before_charging(
     assert "?" not in t("en", refused.value.key, **refused.value.params)
     assert await coins_of(users.db, user) == 1000
     assert await images.count_by_user(user.user_id, status=None) == 0
+    assert await users.db.fetchval("SELECT COUNT(*) FROM jobs") == 0  # never a job
     assert fake_api.requests == []
 
 
@@ -312,6 +313,7 @@ async def test_invisible_prompts_are_empty_and_free(
     assert refused.value.key == "prompt.empty"
     assert await coins_of(users.db, user) == 1000
     assert await images.count_by_user(user.user_id, status=None) == 0
+    assert await users.db.fetchval("SELECT COUNT(*) FROM jobs") == 0  # never a job
     assert fake_api.requests == []
 
 

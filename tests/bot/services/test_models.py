@@ -27,11 +27,11 @@ from bot.services.models import ModelService
 from bot.services.processes import ProcessLease
 from storage.db import Database
 from storage.images import ImageRepository
+from storage.jobs import JobStatus
 from storage.leases import LeaseRepository
 from storage.model_states import ModelStateRepository
-from storage.models import ImageStatus
 from storage.objects import LocalObjectStore
-from tests.bot.services.conftest import RecordingListener, coins_of, payer_for
+from tests.bot.services.conftest import RecordingListener, coins_of, ledger_of, payer_for
 from tests.fakes.nanobanana_server import FakeModel, FakeNanobanana
 from tests.storage.helpers import assert_ledger_consistent
 
@@ -168,8 +168,12 @@ async def test_pinned_a_retired_model_is_refused_free_once_learnt_by_every_proce
         with pytest.raises(InvalidInput):
             second.generation.cost_of(None)
         assert second.notices() == []  # told once, by the process that found it
-        rows = await db.fetchall("SELECT status FROM images")
-        assert [r["status"] for r in rows] == [ImageStatus.FAILED.value]
+        # One job (the first member's), FAILED and refunded once; the refused one was never
+        # a job, and no image row exists.
+        jobs = await db.fetchall("SELECT id, status FROM jobs")
+        assert [r["status"] for r in jobs] == [JobStatus.FAILED.value]
+        assert await ledger_of(db, jobs[0]["id"]) == [("GENERATION", -100), ("REFUND", 100)]
+        assert await db.fetchval("SELECT COUNT(*) FROM images") == 0
         await assert_ledger_consistent(db)
 
 

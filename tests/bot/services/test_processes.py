@@ -10,13 +10,22 @@ import pytest
 
 from bot.nanobanana import NanobananaClient
 from bot.services.errors import TooManyJobs
+from bot.services.events import JobsRecovered
 from bot.services.generation import GenerationRequest, GenerationService
 from storage.db import Database
-from storage.images import ImageRepository, Refund
+from storage.images import ImageRepository
+from storage.jobs import JobStatus, Refund
 from storage.leases import LeaseRepository
-from storage.models import ImageStatus
 from storage.objects import LocalObjectStore
-from tests.bot.services.conftest import RecordingListener, coins_of, payer_for
+from tests.bot.services.conftest import (
+    RecordingListener,
+    coins_of,
+    image_rows,
+    job_row,
+    ledger_of,
+    payer_for,
+    unfinished_jobs,
+)
 from tests.bot.services.test_generation import make_service
 from tests.fakes.nanobanana_server import FakeNanobanana
 from tests.storage.helpers import assert_ledger_consistent
@@ -45,9 +54,10 @@ async def two(
 async def expire(db: Database, service: GenerationService) -> None:
     """The service's process dies: no more heartbeats nor sweeps, and its lease runs out."""
     process = service.process
-    assert process._heartbeat is not None and service._sweeper is not None
+    engine = service.engine
+    assert process._heartbeat is not None and engine._sweeper is not None
     process._heartbeat.cancel()
-    service._sweeper.cancel()
+    engine._sweeper.cancel()
     await db.execute(
         "UPDATE bot_processes SET lease_until = '2000-01-01T00:00:00.000000Z' WHERE id = ?",
         (process.id,),
@@ -84,6 +94,7 @@ async def test_the_member_cap_counts_jobs_in_every_process(
     with pytest.raises(TooManyJobs):
         await two[1].submit(payer, GenerationRequest("three"))
     assert await coins_of(db, payer) == 800  # the refused ones cost nothing
+    assert await db.fetchval("SELECT COUNT(*) FROM jobs") == 2  # and left no job behind
 
 
 async def test_a_dead_process_jobs_are_refunded_once_by_a_live_one(
@@ -95,10 +106,10 @@ async def test_a_dead_process_jobs_are_refunded_once_by_a_live_one(
     doomed, survivor = two
     told: list[Refund] = []
 
-    async def tell(refunds: list[Refund]) -> None:
-        told.extend(refunds)
+    async def tell(event: JobsRecovered) -> None:
+        told.extend(event.refunds)
 
-    survivor.on_recovered = tell
+    survivor.events.subscribe(JobsRecovered, tell)
     fake_api.latency = 1.5
     victims = [await payer_for(db, n, 300) for n in (1, 2, 3)]
     doomed_listeners = [RecordingListener() for _ in victims]
@@ -109,7 +120,7 @@ async def test_a_dead_process_jobs_are_refunded_once_by_a_live_one(
     await fake_api.received(2)  # two calling the model (both slots), one waiting
     await expire(db, doomed)
     await until(lambda: len(told) == 3, "the survivor to refund the three jobs")
-    assert sorted(r.image.id for r in told) == sorted(j.id for j in jobs)
+    assert sorted(r.job.id for r in told) == sorted(j.id for j in jobs)
     assert all(r.refunded == 100 for r in told)
     # The survivor works on: the dead process's slots are free.
     fake_api.latency = 0.05
@@ -121,9 +132,12 @@ async def test_a_dead_process_jobs_are_refunded_once_by_a_live_one(
     # The doomed process's own late answers find their jobs failed: nothing delivered.
     await asyncio.wait_for(doomed.wait_idle(), 20)
     assert all(listener.result is None for listener in doomed_listeners)
-    images = ImageRepository(db)
     for job in jobs:
-        assert (await images.get(job.id)).status is ImageStatus.FAILED  # type: ignore[union-attr]
+        row = await job_row(db, job.id)
+        assert row.status is JobStatus.FAILED and row.result["key"] == "reason.shutdown"
+        assert await ledger_of(db, job.id) == [("GENERATION", -100), ("REFUND", 100)]
+    # The survivor's one image; the dead process's jobs left no image row.
+    assert await image_rows(db) == 1 and await unfinished_jobs(db) == []
     for victim in victims:
         assert await coins_of(db, victim) == 300
     await assert_ledger_consistent(db)

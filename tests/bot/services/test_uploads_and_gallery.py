@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
 import io
+from typing import Any
 
 import pytest
 from PIL import Image as PILImage
 
 from bot.config import EconomyScope
+from bot.nanobanana import NanobananaClient
 from bot.services.errors import (
     ImageNotFound,
     InvalidInput,
@@ -16,14 +19,16 @@ from bot.services.errors import (
     UserFacingError,
 )
 from bot.services.gallery import PAGE_SIZE, GalleryService
+from bot.services.generation import GenerationRequest, Job, Result
 from bot.services.members import Payer
 from bot.services.permissions import Actor, Identity, PermissionService
 from bot.services.uploads import UploadService
-from storage.images import ImageRepository, StoredObject
-from storage.models import ImageStatus, ImageType, User
+from storage.images import ImageRepository
+from storage.models import ImageType, User
 from storage.objects import LocalObjectStore
 from storage.users import UserRepository
-from tests.bot.services.conftest import coins_of, payer_for
+from tests.bot.services.conftest import RecordingListener, coins_of, payer_for
+from tests.bot.services.test_generation import make_service
 from tests.fakes.flaky_store import FlakyStore
 from tests.storage.helpers import assert_ledger_consistent
 
@@ -223,27 +228,48 @@ async def test_gallery_survives_missing_thumbnail(
     assert page.sheet is not None
 
 
+class ShowingListener(RecordingListener):
+    """Also hears `ready`: the result is shown to the member before it is stored."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.shown = asyncio.Event()
+
+    async def ready(self, job: Job[Any], preview: Result) -> None:
+        self.shown.set()
+
+
 async def test_delete_removes_the_objects_of_a_job_completed_after_its_button_loaded(
     images: ImageRepository, local_store: LocalObjectStore, users: UserRepository,
-    gallery: GalleryService,
+    client: NanobananaClient,
 ) -> None:  # fmt: skip
     """A result is shown (with its Delete button) before it is stored: a click loads the job
-    still PROCESSING, and it completes before the delete runs. The delete removes the objects
-    the row has when it is deleted, so none is left without a row."""
-    payer = await payer_for(users.db, 7, 1000, cost=0, guild_id=GUILD_A)
+    as shown (no row, no objects yet), and it completes before the delete runs. The delete
+    removes the objects the row has when it is deleted, so none is left without a row."""
+    payer = await payer_for(users.db, 7, 1000, guild_id=GUILD_A)
     owner = await users.get(payer.user_id)
     assert owner is not None
-    job, _ = await images.reserve_generation(
-        user_id=owner.id, wallet_id=payer.wallet_id, cost=10, prompt="p", guild_id=GUILD_A
-    )
-    await images.update_status(job.id, ImageStatus.PROCESSING)
-    clicked = await gallery.context(job.id)  # loaded with no objects yet
-    assert clicked is not None and clicked.image.storage_key is None
-    for key in ("images/u/job.png", "thumbnails/u/job.webp"):
-        await local_store.put(key, png(), "image/png")
-    await images.complete(
-        job.id, StoredObject("images/u/job.png", None, "thumbnails/u/job.webp", None), {}
-    )
-    await gallery.delete(actor(owner, GUILD_A), clicked)
+    hold = asyncio.Event()  # the bucket is slow: nothing is stored until the test says so
+    generation = make_service(images, FlakyStore(local_store, hold=hold), client)
+    gallery = GalleryService(
+        images=images, users=users, store=local_store,
+        permissions=PermissionService(scope=EconomyScope.GUILD), unstored=generation,
+    )  # fmt: skip
+    await generation.start()
+    try:
+        listener = ShowingListener()
+        job = await generation.submit(payer, GenerationRequest("p"), listener)
+        await asyncio.wait_for(listener.shown.wait(), 10)
+        clicked = await gallery.context(job.id)  # loaded as shown, with no objects yet
+        assert clicked is not None and clicked.owner_discord_id == 7
+        assert clicked.image.id == job.id and clicked.image.storage_key is None
+        assert await images.get(job.id) is None
+        hold.set()
+        await listener.done()
+        assert listener.result is not None and listener.result.image.storage_key
+        assert await local_store.list() != []
+        await gallery.delete(actor(owner, GUILD_A), clicked)
+    finally:
+        await generation.close(deadline=5)
     assert await images.get(job.id) is None
     assert await local_store.list() == []

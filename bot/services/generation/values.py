@@ -1,0 +1,93 @@
+"""The values of an image job: what to make, and what it made."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from contextlib import AbstractAsyncContextManager
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from bot.nanobanana import GeneratedImage, InputImage, ModelProfile, Turn
+from storage.jobs import JobRow
+from storage.models import Image
+
+#: An image to edit or draw from, as adapters hand it over (bytes and their MIME type).
+SourceImage = InputImage
+
+
+class ImageGenerator(Protocol):
+    """What the service needs from the model client (NanobananaClient satisfies it)."""
+
+    model: str
+
+    async def generate(
+        self,
+        prompt: str,
+        images: Sequence[InputImage] = (),
+        aspect_ratio: str | None = None,
+        *,
+        image_size: str | None = None,
+        model: str | None = None,
+        history: Sequence[Turn] = (),
+        slot: AbstractAsyncContextManager[Any] | None = None,
+        thinking_level: str | None = None,
+        profile: ModelProfile | None = None,
+    ) -> GeneratedImage: ...
+
+
+@dataclass(frozen=True)
+class GenerationRequest:
+    """What to make: a prompt, a ratio, input images to edit or combine, and optionally the
+    model, the size, and an earlier turn to continue (multi-turn editing)."""
+
+    prompt: str
+    aspect_ratio: str = "1:1"
+    inputs: tuple[InputImage, ...] = ()
+    source_image_ids: tuple[str, ...] = ()
+    # Where the request came from (channel id, guild id...): kept in the image's metadata.
+    context: dict[str, Any] = field(default_factory=dict)
+    model: str | None = None
+    image_size: str | None = None
+    history: tuple[Turn, ...] = ()
+    #: The member named no model and the owner lets the bot choose (NANOBANANA_MODEL=auto):
+    #: if the model is retired before the job calls it, the job may move to the new default.
+    follows_default: bool = False
+    # An edit's earlier prompts, oldest first (the original, then each edit before this one):
+    # its result shows them with its own instruction.
+    source_prompts: tuple[str, ...] = ()
+    # The server's daily image cap when the job was ordered (None: none): further images of
+    # the answer beyond it are dropped, not stored (BudgetService.keep_images).
+    daily_image_cap: int | None = None
+
+
+@dataclass(frozen=True)
+class ExtraImage:
+    """A further image of the same answer, stored as a row of its own."""
+
+    image: Image
+    data: bytes
+    mime_type: str
+
+
+@dataclass(frozen=True)
+class Result:
+    """A finished image: its row, its bytes and the owner's balance after paying; `extras`
+    holds any further images of the same answer."""
+
+    image: Image
+    data: bytes
+    mime_type: str
+    balance: int
+    extras: tuple[ExtraImage, ...] = ()
+
+
+@dataclass(frozen=True)
+class ImageJobView:
+    """An image job as its member follows it (the API's job resource): the job as stored,
+    where it waits (None: not waiting here), the images it made that still exist, and why
+    it failed (a message key and its params, as the member was told)."""
+
+    job: JobRow
+    position: int | None
+    images: tuple[Image, ...] = ()
+    reason: tuple[str, dict[str, Any]] | None = None

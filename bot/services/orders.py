@@ -1,0 +1,214 @@
+"""Orders: the one entry for every paid job, whoever asks and from where.
+
+A slash command, a button, a modal and an API route each translate their request into an
+order and call the same two steps, in the same order, so Discord and the API behave alike by
+construction (DESIGN section 10):
+
+1. `prepare`, before the adapter's first answer, from memory (a server's first use reads its
+   settings and blocklist once): the member's rate-limit turn at the server's rate, the
+   prompt as it will be sent, the model's ratio and size, images as declared (size, type,
+   pixels, before any download), the server's rules (channels, role), its blocklist, the
+   price, and one of the member's job slots and room in the queue. A refusal is private and
+   free. The result is a `Ticket`.
+2. `place`, after the answer: the member and the wallet that pays (their rules checked again
+   with what only the database knows), the request built with its images through the one
+   input pipeline (`media.InputImages`), the reservation (one transaction with the debit, its
+   ledger row and the budgets' claim) and the queue. A refusal here charges nothing and gives
+   the job slot back.
+
+What happens to a job after that is the job engine's (bot.services.jobs), whatever its kind.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, Generic, Protocol, TypeVar
+
+from bot.services.captions import CaptionRequest, CaptionService
+from bot.services.errors import InvalidInput
+from bot.services.generation import GenerationRequest, GenerationService, SourceImage
+from bot.services.jobs import Admission, Job, JobListener
+from bot.services.media import Declared, InputImages
+from bot.services.members import Member, MemberService, Payer, Purpose
+from bot.services.moderation import ModerationService
+from bot.services.permissions import Identity
+from bot.services.settings import EffectiveSettings, GuildSettingsService
+
+R = TypeVar("R")
+
+#: What builds a job's request once the member and their wallet are known (a Reroll reads the
+#: stored image; /generate and /describe download their attachments through the input
+#: pipeline).
+RequestBuild = Callable[[Member, Payer], Awaitable[R]]
+
+
+class Desk(Protocol[R]):
+    """A kind's service as orders use it: reserve (price, debit, PENDING job), then queue."""
+
+    async def reserve(
+        self, payer: Payer, request: R, listener: JobListener | None = None, *,
+        admission: Admission,
+    ) -> Job[R]: ...  # fmt: skip
+
+    async def enqueue(self, job: Job[Any]) -> int: ...
+
+
+@dataclass(frozen=True)
+class Turn:
+    """A member's "generate" turn, taken already: a button takes it before it reads the image
+    it is bound to, so that a refused press costs no database read (`OrderService.take_turn`)."""
+
+    discord_id: int
+    guild_id: int | None
+
+
+@dataclass(frozen=True)
+class Ticket(Generic[R]):
+    """An order that passed every check memory can make: the job slot it holds (`position`:
+    where it will wait), the settings it was checked with, its price, and the kind's desk
+    that will take it. `prompt` is what the member asked, as it will be sent ("" for a
+    caption)."""
+
+    identity: Identity
+    settings: EffectiveSettings
+    admission: Admission
+    prompt: str
+    cost: int
+    desk: Desk[R]
+
+    @property
+    def position(self) -> int:
+        return self.admission.position
+
+    def cancel(self) -> None:
+        """Give the job slot back (the adapter could not answer; nothing was charged)."""
+        self.admission.release()
+
+
+class OrderService:
+    """prepare -> place, for every paid job (the only entry the adapters use)."""
+
+    def __init__(
+        self,
+        *,
+        generation: GenerationService,
+        members: MemberService,
+        moderation: ModerationService,
+        settings: GuildSettingsService,
+        inputs: InputImages,
+        captions: CaptionService | None = None,
+    ) -> None:
+        self.generation = generation
+        self.captions = captions
+        self.members = members
+        self.moderation = moderation
+        self.settings = settings
+        self.inputs = inputs
+
+    async def settings_of(self, guild_id: int | None) -> EffectiveSettings:
+        """A server's settings, from memory when read lately (one read otherwise)."""
+        return self.settings.cached(guild_id) or await self.settings.effective(guild_id)
+
+    def take_turn(self, identity: Identity) -> Turn:
+        """The member's "generate" turn at the server's rate (the same bucket on every
+        surface); raises TooSoon past the limit. `prepare` takes it unless given one."""
+        self.members.take_turn(identity.discord_id, identity.guild_id, "generate")
+        return Turn(identity.discord_id, identity.guild_id)
+
+    async def prepare(
+        self,
+        identity: Identity,
+        *,
+        turn: Turn | None = None,
+        prompt: str,
+        model: str | None = None,
+        size: str | None = None,
+        ratio: str | None = None,
+        declared: Sequence[Declared] = (),
+    ) -> Ticket[GenerationRequest]:
+        """Every check memory can make, in this order; raises a UserFacingError (answered
+        privately, for free) and holds nothing on refusal. `prompt` is what the member typed,
+        or a stored image's prompt for a Reroll (checked and blocklisted again: the server's
+        blocklist may have grown since); `model`, `size` and `ratio` are checked against the
+        chosen model when given; `declared` images against the input limits, before any
+        download. `turn`: the member's turn, when taken already (`take_turn`)."""
+        # The member's turn at the server's rate: the same bucket on every surface.
+        if turn is None or turn != Turn(identity.discord_id, identity.guild_id):
+            self.take_turn(identity)
+        generation = self.generation
+        text = generation.validate_prompt(prompt)
+        if ratio is not None:
+            generation.validate_ratio(ratio, model)
+        for image in declared:
+            self.inputs.check_declared(image)
+        settings = await self.settings_of(identity.guild_id)
+        # Refuses an unknown or retired model, or a size the model lacks, before anything else.
+        cost = generation.cost_of(model, size, default=settings.generation_cost)
+        self.members.check_here(identity, settings, Purpose.GENERATE)
+        # The server's blocklist from memory: a blocked prompt is never shown to anyone.
+        await self.moderation.check_prompt(identity.guild_id, text)
+        await self._check_known_balance(identity, cost)
+        admission = generation.admit(identity.discord_id, settings.jobs_per_member)
+        return Ticket(identity, settings, admission, text, cost, generation)
+
+    async def prepare_caption(
+        self, identity: Identity, *, turn: Turn | None = None, declared: Sequence[Declared] = ()
+    ) -> Ticket[CaptionRequest]:
+        """`prepare` for a caption of an image (/describe): the member's "generate" turn, the
+        image as declared, the server's rules, a text model to ask, the price (DESCRIBE_COST),
+        a job slot. Raises a UserFacingError (private, free) and holds nothing on refusal."""
+        if self.captions is None:
+            raise InvalidInput("describe.unavailable")
+        if turn is None or turn != Turn(identity.discord_id, identity.guild_id):
+            self.take_turn(identity)
+        for image in declared:
+            self.inputs.check_declared(image)
+        settings = await self.settings_of(identity.guild_id)
+        self.captions.check_available()
+        self.members.check_here(identity, settings, Purpose.GENERATE)
+        cost = self.captions.cost
+        await self._check_known_balance(identity, cost)
+        admission = self.captions.admit(identity.discord_id, settings.jobs_per_member)
+        return Ticket(identity, settings, admission, "", cost, self.captions)
+
+    async def _check_known_balance(self, identity: Identity, cost: int) -> None:
+        """A member whose balance, as last seen, can't pay: look at the wallet itself before
+        saying so (still private, still before any answer)."""
+        known = self.members.known_balance(identity.discord_id, identity.guild_id)
+        if known is not None and known < cost:
+            payer = await self.members.payer(await self.members.enter(identity), Purpose.GENERATE)
+            payer.check_affordable(cost)
+
+    async def place(
+        self,
+        ticket: Ticket[R],
+        build: RequestBuild[R],
+        listener: JobListener | None = None,
+        *,
+        member: Member | None = None,
+    ) -> Job[R]:
+        """The member (`member` when the adapter has it already), the wallet that pays, the
+        request (`build`), the reservation and the queue. Raises a UserFacingError and
+        charges nothing on refusal; the ticket's job slot goes to the job or back."""
+        try:
+            member = member or await self.members.enter(ticket.identity)
+            payer = await self.members.payer(member, Purpose.GENERATE)
+            payer.check_affordable(ticket.cost)
+            request = await build(member, payer)
+            job = await ticket.desk.reserve(payer, request, listener, admission=ticket.admission)
+        except BaseException:
+            ticket.admission.release()
+            raise
+        self.members.note_balance(payer, job.balance)
+        await ticket.desk.enqueue(job)
+        return job
+
+    async def image(self, name: str, data: bytes) -> SourceImage:
+        """An image sent with an order, through the one input pipeline: checked and shrunk
+        to what the model uses, in the image pool (refused when damaged or over a limit)."""
+        return await self.inputs.prepare(data, name)
+
+    async def images(self, files: Sequence[tuple[str, bytes]]) -> tuple[SourceImage, ...]:
+        """`image` for each `(name, data)` pair, in order."""
+        return tuple([await self.image(name, data) for name, data in files])

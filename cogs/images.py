@@ -1,0 +1,55 @@
+"""How cogs show images and money: the embed colour, an image's prompt and model as members
+read them, its link in the web gallery, "100 coins"."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import discord
+
+from bot.i18n import t
+from bot.services.types import Image
+from cogs.common import shorten
+
+if TYPE_CHECKING:
+    from bot.app import NanoBananaBot
+
+BANANA = discord.Colour(0xFFE135)
+
+
+def coins(language: str, amount: int) -> str:
+    """ "100 coins", "1 moneda"."""
+    return t(language, "gen.coins", coins=amount)
+
+
+def prompt_text(language: str, image: Image, limit: int = 4000) -> str:
+    """An image's prompt as members read it; an edit's shows what it was made from: the
+    original prompt, the earlier edits, then its own instruction."""
+    earlier = [str(p) for p in image.metadata.get("source_prompts") or () if p]
+    own = image.prompt or ""
+    if not earlier:
+        return shorten(own, limit)
+    lines = [t(language, "gen.original_prompt", prompt=shorten(earlier[0], 1000))]
+    lines += [t(language, "gen.edit_step", instruction=shorten(p, 1000)) for p in earlier[1:]]
+    lines.append(t(language, "gen.edit_step", instruction=shorten(own, 1500)))
+    return shorten("\n".join(lines), limit)
+
+
+def model_name(bot: NanoBananaBot, image: Image) -> str:
+    """The model's name as members know it ("Nano Banana Pro", or the owner's own name for
+    it), not its API id."""
+    model = image.metadata.get("model")
+    return bot.generation.catalog.name_of(model if isinstance(model, str) else None)
+
+
+def image_link(bot: NanoBananaBot, image: Image) -> str | None:
+    """The image's page in the web gallery, if members can reach one."""
+    where = f"/servers/{image.guild_id}" if image.guild_id is not None else "/all"
+    return bot.web_link(f"{where}/images/{image.id}")
+
+
+def web_button(language: str, url: str) -> discord.ui.Button[Any]:
+    """ "Open in web gallery": a link button (Discord opens the URL; no custom_id)."""
+    return discord.ui.Button(
+        label=t(language, "gen.web_gallery"), style=discord.ButtonStyle.link, url=url, emoji="🖼️"
+    )
