@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import io
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 import discord
@@ -35,6 +36,13 @@ def _totals(language: str, totals: Totals) -> str:
     return f"{line}\n{' · '.join(extras)}"
 
 
+def _model_label(model: str | None, model_name: Callable[[str], str]) -> str:
+    if not model:
+        return "?"
+    name = model_name(model)
+    return model if name in (model, "?") else f"{name} (`{model}`)"
+
+
 def usage_embed(
     language: str,
     report: UsageReport,
@@ -42,7 +50,10 @@ def usage_embed(
     *,
     host_budget: bool,
     members: dict[str, int | None],
+    model_name: Callable[[str], str] = str,
 ) -> discord.Embed:
+    """The report as an embed. ``model_name`` gives a model's name as members know it; the
+    API id follows it in code type, as Google's bill names it."""
     embed = discord.Embed(title=title, colour=BANANA, timestamp=report.generated_at)
     for key, totals in (
         ("usage.today", report.today),
@@ -52,7 +63,7 @@ def usage_embed(
         embed.add_field(name=t(language, key), value=_totals(language, totals))
     none = t(language, "usage.none")
     models = [
-        f"{g.key[0]}{f' · {g.key[1]}' if g.key[1] else ''}: "
+        f"{_model_label(g.key[0], model_name)}{f' · {g.key[1]}' if g.key[1] else ''}: "
         + t(language, "usage.line", images=g.images, cost=format_usd(g.cost_micros))
         for g in report.by_model
     ]
@@ -146,6 +157,7 @@ class UsageCog(TenantCog):
         embed = usage_embed(
             language, report, title, members=members,
             host_budget=self.bot.permissions.sees_host_budget(actor),
+            model_name=self.bot.generation.catalog.name_of,
         )  # fmt: skip
         alt = t(language, "usage.chart_alt", title=title, period=t(language, "usage.chart_title"))
         await reply(

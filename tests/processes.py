@@ -34,12 +34,20 @@ def _command(process: psutil.Process) -> str:
         return ""
 
 
+#: Interactive and tool shells sitting in the checkout (an editor's terminal, another
+#: engineer's shell) are not something a test started.
+SHELLS = frozenset({"bash", "sh", "dash", "zsh", "fish"})
+
+
 def _from_checkout(process: psutil.Process, root: Path) -> bool:
     try:
         where = process.cwd()
+        name = process.name()
     except (psutil.NoSuchProcess, psutil.AccessDenied):
-        where = ""
-    return f"{root}/" in _command(process) or where == str(root)
+        where, name = "", ""
+    if f"{root}/" in _command(process):
+        return True
+    return where == str(root) and name not in SHELLS
 
 
 def leftovers(started: float, root: Path) -> list[psutil.Process]:
@@ -50,7 +58,10 @@ def leftovers(started: float, root: Path) -> list[psutil.Process]:
     }
     # A helper's own children (a pool's workers) are not helpers.
     below = [p for p in me.children(recursive=True) if p.pid not in helpers]
-    mine = {p.pid for p in me.children(recursive=True)} | {me.pid}
+    # The shells that started this session are not left behind by it (psutil's start times
+    # are only as exact as the kernel's boot time, whole seconds, so a shell started just
+    # before the session can look started during it).
+    mine = {p.pid for p in me.children(recursive=True)} | {me.pid} | {p.pid for p in me.parents()}
     orphans = []
     for process in psutil.process_iter():
         try:

@@ -87,7 +87,7 @@ async def test_usage_figures_match_the_rows_and_the_ledger_with_a_readable_chart
     # A Pro 4K image is Google's $0.24 plus its prompt and thoughts.
     pro_4k = await money(harness, "image_size = ?", ("4K",))
     assert 240_000 <= pro_4k[1] < 250_000
-    assert f"gemini-3-pro-image · 4K: 1 image · {format_usd(pro_4k[1])}" in text
+    assert f"Nano Banana Pro (`gemini-3-pro-image`) · 4K: 1 image · {format_usd(pro_4k[1])}" in text
     # Coins paid, against the ledger (all four jobs were paid from this server's wallets).
     paid = await harness.app.db.fetchval(
         "SELECT -SUM(t.delta) FROM coin_transactions t JOIN wallets w ON w.id = t.wallet_id "
