@@ -360,6 +360,7 @@ class NanoBananaBot(commands.AutoShardedBot):
             self.db, self.store, self.accounts, self.image_repo, secret=self.web_secret,
             link_minutes=settings.privacy_link_minutes,
             retention_days=settings.image_retention_days,
+            guild_retention=self.guild_settings.retention_days,
             forget_member=self.members.forget,
         )  # fmt: skip
         self.retention: RetentionSweep | None = None

@@ -292,9 +292,20 @@ async def test_only_the_member_can_confirm_and_cancel_keeps_everything(harness: 
 
 
 async def test_retention_sweep_deletes_old_images_and_their_objects(tmp_path: Path) -> None:
+    """IMAGE_RETENTION_DAYS=30 for every server but one whose moderator set 0 (keep) with
+    /settings; a second sweep finds nothing more."""
     async with AsyncExitStack() as stack:
         h = await make_harness(stack, tmp_path, image_retention_days=30)
+        rec = await h.fake.slash(
+            "settings set", {"setting": "image_retention_days", "value": "off"},
+            user=h.owner2, guild=h.other,
+        )  # fmt: skip
+        assert "until deleted" in (await rec.wait_original()).content
+        show = await h.fake.slash("settings show", {}, user=h.mod)
+        assert "30 days" in (await show.wait_original()).embed_text()
         await outcome(await h.fake.slash("generate", {"prompt": "old"}, user=h.alice))
+        await outcome(await h.fake.slash("generate", {"prompt": "kept"}, user=h.owner2,
+                                         guild=h.other))  # fmt: skip
         await outcome(await h.fake.slash("generate", {"prompt": "new"}, user=h.bob))
         await h.settle()
         db = h.app.db
@@ -303,12 +314,13 @@ async def test_retention_sweep_deletes_old_images_and_their_objects(tmp_path: Pa
         )
         assert old is not None
         await db.execute(
-            "UPDATE images SET created_at = ? WHERE id = ?",
-            (to_iso(utcnow() - timedelta(days=31)), old[0]),
+            "UPDATE images SET created_at = ? WHERE prompt IN ('old', 'kept')",
+            (to_iso(utcnow() - timedelta(days=31)),),
         )
         assert await h.app.privacy.sweep_retention() == 1
-        assert [r[0] for r in await db.fetchall("SELECT prompt FROM images")] == ["new"]
+        rows = await db.fetchall("SELECT prompt FROM images ORDER BY prompt")
+        assert [r[0] for r in rows] == ["kept", "new"]
         objects = await h.objects()
-        assert old[1] not in objects and old[2] not in objects and len(objects) == 2
+        assert old[1] not in objects and old[2] not in objects and len(objects) == 4
         assert await h.app.privacy.sweep_retention() == 0
         await assert_ledger_consistent(db)
