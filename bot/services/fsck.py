@@ -40,6 +40,7 @@ from bot import imaging
 from bot.services.maintenance import OWNED_PREFIXES
 from storage import integrity
 from storage.db import Database
+from storage.images import ImageRepository
 from storage.jobs import JobRepository
 from storage.leases import LeaseRepository
 from storage.objects import DatedStore, ObjectNotFound, ObjectStore, StorageError, validate_key
@@ -147,6 +148,7 @@ class Fsck:
         self.thumbnail_size = thumbnail_size
         self.jobs = JobRepository(db)
         self.leases = LeaseRepository(db)
+        self.images = ImageRepository(db)
         self.say = progress or (lambda line: None)
         self.report = FsckReport(repair)
 
@@ -172,7 +174,9 @@ class Fsck:
         # object being written is seen in one or the other.
         protected = await self.leases.intent_keys()
         rows = await integrity.image_keys(self.db)
-        referenced = _keys_of(rows)
+        # What the bot's own storage sweep keeps (ImageRepository.referenced_keys: the one
+        # list of what rows name, whatever table names it), plus each row's keys read here.
+        referenced = _keys_of(rows) | await self.images.referenced_keys()
         self.report.checked["images"] = len(rows)
         self.report.checked["objects"] = len(listed)
         for row in rows:
@@ -198,7 +202,7 @@ class Fsck:
         if old and self.repair:
             # Read again just before deleting: a row (or an intent) that appeared since the
             # listing keeps its object.
-            keep = await self.leases.intent_keys() | await _referenced(self.db)
+            keep = await self.leases.intent_keys() | await self.images.referenced_keys()
             for key, detail in old:
                 if key not in keep:
                     await self._delete_orphan(key, detail)
@@ -340,10 +344,6 @@ def _keys_of(rows: list[integrity.ImageKeys]) -> set[str]:
         keys.update(k for k in (row.storage_key, row.thumbnail_key) if k)
         keys.update(row.other_keys)
     return keys
-
-
-async def _referenced(db: Database) -> set[str]:
-    return _keys_of(await integrity.image_keys(db))
 
 
 def _age_text(age: timedelta) -> str:
