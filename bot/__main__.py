@@ -1,7 +1,8 @@
-"""`python -m bot [run|migrate|check|health|copy-to-postgres|backup DEST|restore SRC]`: start
-the bot, apply migrations, check the setup, probe a running bot's health, copy a SQLite
-database into PostgreSQL, back up the deployment (while it runs) or restore a backup into an
-empty one."""
+"""`python -m bot [run|migrate|check|health|copy-to-postgres|backup DEST|restore SRC|fsck]`:
+start the bot, apply migrations, check the setup, probe a running bot's health, copy a SQLite
+database into PostgreSQL, back up the deployment (while it runs), restore a backup into an
+empty one, or check that the database, the stored images and the ledger agree (`fsck
+--repair` fixes what is safe to fix)."""
 
 from __future__ import annotations
 
@@ -23,12 +24,21 @@ def main(argv: list[str] | None = None) -> int:
         "command",
         nargs="?",
         default="run",
-        choices=("run", "migrate", "check", "health", "copy-to-postgres", "backup", "restore"),
+        choices=(
+            "run",
+            "migrate",
+            "check",
+            "health",
+            "copy-to-postgres",
+            "backup",
+            "restore",
+            "fsck",
+        ),
         help="run the bot (default), apply database migrations, check the configuration, "
         "probe the health of the bot running on this host, copy the SQLite database at "
         "DATABASE_PATH into the PostgreSQL database at DATABASE_URL, back up the database and "
         "images into a new folder (the bot may be running), or restore such a backup into an "
-        "empty deployment",
+        "empty deployment, or check that rows, stored images and the ledger agree (fsck)",
     )
     parser.add_argument(
         "path",
@@ -41,6 +51,18 @@ def main(argv: list[str] | None = None) -> int:
         type=Path,
         default=None,
         help="copy-to-postgres: the SQLite file to copy (default: DATABASE_PATH)",
+    )
+    parser.add_argument(
+        "--repair",
+        action="store_true",
+        help="fsck: fix what is safe to fix (old orphaned objects, thumbnails, stranded jobs, "
+        "ledgers that don't add up) and say what was done",
+    )
+    parser.add_argument(
+        "--grace-hours",
+        type=float,
+        default=24.0,
+        help="fsck: orphaned objects younger than this are left alone (default 24)",
     )
     args = parser.parse_args(argv)
     # First, before any thread starts: the process keeps its own memory in check.
@@ -91,6 +113,16 @@ def main(argv: list[str] | None = None) -> int:
 
         command = backup if args.command == "backup" else restore
         return asyncio.run(command(settings, args.path))
+    if args.command == "fsck":
+        from datetime import timedelta
+
+        from bot.operations import fsck
+
+        if args.grace_hours < 0:
+            print("--grace-hours can't be negative", file=sys.stderr)
+            return 2
+        return asyncio.run(fsck(settings, repair=args.repair,
+                                grace=timedelta(hours=args.grace_hours)))  # fmt: skip
     return _run(settings)
 
 

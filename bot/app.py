@@ -47,6 +47,7 @@ from bot.services.moderation import ModerationService
 from bot.services.orders import OrderService
 from bot.services.permissions import PermissionService
 from bot.services.pricing import PriceTable, micros, prices_of
+from bot.services.privacy import PrivacyService, RetentionSweep
 from bot.services.processes import ProcessLease, describe_process
 from bot.services.ratelimits import MemberLimits
 from bot.services.settings import GuildSettingsService
@@ -90,6 +91,7 @@ COGS = (
     "cogs.usage",
     "cogs.modlog",
     "cogs.tokens",
+    "cogs.privacy",
     "cogs.help",
 )
 COMMANDS_HASH_KEY = "commands_hash"
@@ -353,6 +355,15 @@ class NanoBananaBot(commands.AutoShardedBot):
             permissions=self.permissions,
             directory=self.directory,
         )
+        #: Members' data rights (/privacy export|erase) and the image retention sweep.
+        self.privacy = PrivacyService(
+            self.db, self.store, self.accounts, self.image_repo, secret=self.web_secret,
+            link_minutes=settings.privacy_link_minutes,
+            retention_days=settings.image_retention_days,
+            guild_retention=self.guild_settings.retention_days,
+            forget_member=self.members.forget,
+        )  # fmt: skip
+        self.retention: RetentionSweep | None = None
         self._web_port = settings.web_port if web_listen is None else web_listen
         self._web_on = settings.web_enabled if web_listen is None else True
         self.web: WebServer | None = None
@@ -409,6 +420,9 @@ class NanoBananaBot(commands.AutoShardedBot):
         if self.settings.backup_every_hours and self.settings.backup_dir is not None:
             self.backups = self.backup_schedule(self.settings.backup_dir)
             self.backups.start()
+        if self.settings.runs_shard_zero:
+            self.retention = RetentionSweep(self.privacy, self.process.holding)
+            self.retention.start()
         for extension in COGS:
             await self.load_extension(extension)
         # Configured models Google has shut down: said now that the cogs listen.
@@ -436,6 +450,7 @@ class NanoBananaBot(commands.AutoShardedBot):
             directory=self.directory,
             web_sessions=self.web_sessions,
             secret=await self.web_secret(),
+            privacy=self.privacy,
             observed=self.observed(),
         )
         server = WebServer(context, host=self.settings.web_host, port=self._web_port)
@@ -575,6 +590,8 @@ class NanoBananaBot(commands.AutoShardedBot):
         await self.models.close()
         if self.backups is not None:
             await self.backups.close()
+        if self.retention is not None:
+            await self.retention.close()
         if self.metrics_server is not None:
             await self.metrics_server.stop()
         await self.process.close()

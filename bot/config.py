@@ -343,6 +343,11 @@ class Settings(BaseSettings):
     backup_dir: Path | None = None
     backup_every_hours: float = Field(default=0.0, ge=0, le=24 * 366)
     backup_keep: int = Field(default=7, ge=1, le=10_000)
+    # Members' data (issue 25): images older than this many days are deleted with their
+    # objects by a periodic sweep (0: kept until deleted); a server may set its own with
+    # /settings. `/privacy export` links are valid this many minutes.
+    image_retention_days: int = Field(default=0, ge=0, le=36_500)
+    privacy_link_minutes: int = Field(default=60, ge=1, le=7 * 24 * 60)
 
     @field_validator("metrics_token", "metrics_port", "backup_dir", mode="before")
     @classmethod

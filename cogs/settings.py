@@ -52,6 +52,10 @@ def display(language: str, setting: str, value: Any) -> str:
         return t(language, "settings.no_cap") if value is None else format_usd(int(value))
     if setting == "mod_log_channel_id":
         return f"<#{value}>" if value else t(language, "settings.no_log")
+    if setting == "image_retention_days":
+        return (
+            t(language, "settings.retention", days=value) if value else t(language, "settings.keep")
+        )
     if setting == "rate_limits":
         return ", ".join(f"{action} {count}" for action, count in dict(value).items())
     return str(value)

@@ -25,6 +25,7 @@ SETTINGS: tuple[str, ...] = (
     "mod_log_channel_id",
     "nsfw_only",
     "rate_limits",
+    "image_retention_days",
 )
 # Where a setting's name is not its column: the budget is stored in micro-dollars.
 _COLUMN = {setting: setting for setting in SETTINGS} | {
@@ -47,6 +48,14 @@ class GuildSettingsRepository:
             f"SELECT {_COLUMNS} FROM guild_settings WHERE guild_id = ?", (str(guild_id),)
         )
         return GuildOverrides.from_row(row) if row is not None else GuildOverrides()
+
+    async def retention_days(self) -> dict[int, int]:
+        """Server -> its image retention in days, for every server that set one (0: keep)."""
+        rows = await self.db.fetchall(
+            "SELECT guild_id, image_retention_days FROM guild_settings "
+            "WHERE image_retention_days IS NOT NULL"
+        )
+        return {int(row[0]): int(row[1]) for row in rows}
 
     async def log_channels(self) -> list[tuple[int, int]]:
         """(server, channel) for every server with a moderation log channel set."""

@@ -17,6 +17,7 @@ import time
 import unicodedata
 import uuid
 from contextlib import AsyncExitStack
+from datetime import UTC, datetime
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 from urllib.parse import quote
@@ -64,6 +65,14 @@ class ObjectStore(Protocol):
     async def signed_url(self, key: str, expires_in: int = 3600) -> str: ...
 
     async def close(self) -> None: ...
+
+
+@runtime_checkable
+class DatedStore(Protocol):
+    """A store that can tell when an object was written (both of ours can; the age of an
+    object no row points to decides whether `fsck --repair` may delete it)."""
+
+    async def modified(self, key: str) -> datetime: ...
 
 
 def slugify(text: str, *, max_length: int = 48, fallback: str = "image") -> str:
@@ -165,6 +174,17 @@ class LocalObjectStore:
             await asyncio.to_thread(path.unlink, missing_ok=True)
         except OSError as error:
             raise StorageError(f"could not delete {key}: {error.strerror or error}") from error
+
+    async def modified(self, key: str) -> datetime:
+        """When the object was last written (ObjectNotFound if there is none)."""
+        path = self.path_for(key)
+        try:
+            stat = await asyncio.to_thread(path.stat)
+        except FileNotFoundError:
+            raise ObjectNotFound(f"no object {key}") from None
+        except OSError as error:
+            raise StorageError(f"could not read {key}: {error.strerror or error}") from error
+        return datetime.fromtimestamp(stat.st_mtime, UTC)
 
     async def exists(self, key: str) -> bool:
         return await asyncio.to_thread(self._exists, self.path_for(key))
@@ -299,6 +319,14 @@ class S3ObjectStore:
         validate_key(key)
         async with _translate(key):
             await self.client.delete_object(Bucket=self.bucket, Key=key)
+
+    async def modified(self, key: str) -> datetime:
+        """When the object was last written (its LastModified; ObjectNotFound if none)."""
+        validate_key(key)
+        async with _translate(key):
+            head = await self.client.head_object(Bucket=self.bucket, Key=key)
+        stamp: datetime = head["LastModified"]
+        return stamp if stamp.tzinfo else stamp.replace(tzinfo=UTC)
 
     async def exists(self, key: str) -> bool:
         validate_key(key)

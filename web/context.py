@@ -15,6 +15,7 @@ from bot.services.gallery import GalleryService
 from bot.services.generation import GenerationService
 from bot.services.members import MemberService
 from bot.services.orders import OrderService
+from bot.services.privacy import PrivacyService
 from bot.services.ratelimits import SlidingWindow
 from bot.services.tokens import TokenService
 from bot.services.uploads import UploadService
@@ -45,6 +46,8 @@ class WebContext:
     secret: bytes
     # /metrics and /readyz (None: not served, e.g. in tests of the gallery alone).
     observed: Observed | None = None
+    # /privacy export's signed links (None: not served).
+    privacy: PrivacyService | None = None
     # The address the server is bound to, set when it starts (tests bind port 0).
     bound_url: str = ""
     api_limit: SlidingWindow = field(init=False)

@@ -14,7 +14,7 @@ import aiohttp_jinja2
 import jinja2
 from aiohttp import web
 
-from web import api, pages
+from web import api, pages, privacy
 from web import metrics as observability
 from web.context import CONTEXT, STYLESHEET, WebContext
 from web.errors import json_error
@@ -46,6 +46,7 @@ def build_app(context: WebContext) -> web.Application:
     observability.add_routes(app, context.observed)
     api.add_routes(app.router)
     pages.add_routes(app.router)
+    privacy.add_routes(app.router)
     static = app.router.add_static("/static/", HERE / "static", append_version=True)
     # Versioned once (append_version hashes the file on every url_for).
     app[STYLESHEET] = str(static.url_for(filename="gallery.css"))

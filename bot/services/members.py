@@ -115,6 +115,11 @@ class MemberService:
             self._balances.clear()
         self._balances[self._wallet_key(payer.discord_id, payer.guild_id)] = balance
 
+    def forget(self, discord_id: int) -> None:
+        """Drop what this process remembers of a member (their data was erased)."""
+        for key in [k for k in self._balances if k[0] == discord_id]:
+            del self._balances[key]
+
     def take_turn(self, discord_id: int, guild_id: int | None, action: str) -> None:
         """Count one use of `action` (bot.services.ratelimits.ACTIONS) by a member, at the rate
         of the server they act in (its settings as last read; the host's before that), on

@@ -40,6 +40,8 @@ _SNOWFLAKE = re.compile(r"^<(?:#|@&)(\d{15,21})>$|^(\d{15,21})$")
 # How long a server's settings are used from memory before they are read again (another
 # process may have changed them; this process's own changes apply at once).
 CACHE_SECONDS = 30.0
+# The longest image retention a server may set (a century: "keep" in all but name).
+MAX_RETENTION_DAYS = 36_500
 
 
 class Source(StrEnum):
@@ -66,6 +68,8 @@ class EffectiveSettings:
     nsfw_only: bool = False
     # Per-member uses a minute, by action (every action has a value).
     rate_limits: Mapping[str, int] = field(default_factory=lambda: dict(DEFAULT_RATES))
+    # Days images are kept (0: until deleted); IMAGE_RETENTION_DAYS by default.
+    image_retention_days: int = 0
     sources: Mapping[str, Source] = field(default_factory=dict)
 
     def value(self, setting: str) -> Any:
@@ -109,6 +113,7 @@ class GuildSettingsService:
             daily_coins=settings.daily_coins,
             jobs_per_member=settings.max_jobs_per_user,
             rate_limits=dict(settings.rate_limits),
+            image_retention_days=settings.image_retention_days,
         )
 
     # Reading -----------------------------------------------------------------------------
@@ -194,6 +199,10 @@ class GuildSettingsService:
         self._cache.pop(guild_id, None)
         return change
 
+    async def retention_days(self) -> dict[int, int]:
+        """Server -> image retention in days, for servers that set their own (0: keep)."""
+        return await self.repo.retention_days()
+
     async def log_channels(self) -> list[tuple[int, int]]:
         """(server, channel) of every moderation log channel set (for notices every
         server's moderators should see, such as a retired image model)."""
@@ -248,6 +257,7 @@ class GuildSettingsService:
             "mod_log_channel_id": lambda: _channel(text, channel_ids),
             "nsfw_only": lambda: _boolean(setting, text),
             "rate_limits": lambda: _rates(text, self.defaults.rate_limits),
+            "image_retention_days": lambda: _retention(setting, text),
         }
         return parsers[setting]()
 
@@ -261,6 +271,13 @@ def _integer(setting: str, text: str, low: int, high: int) -> int:
     if not low <= value <= high:
         raise InvalidInput("settings.out_of_range", setting=setting, low=low, high=high)
     return value
+
+
+def _retention(setting: str, text: str) -> int:
+    """Days to keep images: a whole number from 1; 0 or none/off keeps them until deleted."""
+    if text.lower() in _OFF:
+        return 0
+    return _integer(setting, text, 0, MAX_RETENTION_DAYS)
 
 
 def _optional_integer(setting: str, text: str, low: int, high: int) -> int | None:
