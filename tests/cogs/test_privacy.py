@@ -226,7 +226,7 @@ async def test_export_and_erase_in_two_servers(tmp_path: Path, scope: str) -> No
             "SELECT guild_id FROM moderation_actions WHERE action = 'privacy_erase'")}  # fmt: skip
         assert erased_in == {h.guild.id, h.other.id}
         audit = await answer(await h.fake.slash("settings audit", user=h.mod))
-        assert "erased their data" in audit.embeds[0]["description"]
+        assert "> A member erased their data" in audit.embeds[0]["description"]
 
         # They may start afresh; nothing they had comes back.
         again = await answer(await h.fake.slash("privacy export", user=m))
