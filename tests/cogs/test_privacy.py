@@ -279,6 +279,14 @@ async def test_only_the_member_can_confirm_and_cancel_keeps_everything(harness: 
     h = harness
     await outcome(await h.fake.slash("generate", {"prompt": "keep me"}, user=h.alice))
     await h.settle()
+    # In a DM too (a member's data spans every server): global commands reach DMs.
+    await h.stop_bot()
+    await h.start_bot(discord_guild_ids=[])
+    h.fake.keep_upload_bytes = True
+    exported = await answer(await h.fake.slash("privacy export", user=h.alice, dm=True))
+    files = unzip(exported.files["nanobanana-my-data.zip"])
+    images = json.loads(files[f"servers/{h.guild.id}/images.json"])
+    assert [i["prompt"] for i in images] == ["keep me"]
     ask = await answer(await h.fake.slash("privacy erase", user=h.alice))
     other = await followup(await h.fake.click(ask, label="Erase everything", user=h.bob))
     assert other.ephemeral and "Done" not in other.content
