@@ -21,6 +21,7 @@ import pytest
 from PIL import Image as PILImage
 
 from bot.services.permissions import Identity
+from bot.services.privacy import RETENTION_LOCK
 from storage.db import Database
 from storage.timeutil import to_iso, utcnow
 from tests.cogs.conftest import Harness, make_harness, outcome, png
@@ -332,3 +333,13 @@ async def test_retention_sweep_deletes_old_images_and_their_objects(tmp_path: Pa
         assert old[1] not in objects and old[2] not in objects and len(objects) == 4
         assert await h.app.privacy.sweep_retention() == 0
         await assert_ledger_consistent(db)
+        # The hourly sweep runs in one process at a time: not while another live one holds it.
+        sweep = h.app.retention
+        assert sweep is not None and await sweep.run_once() == 0
+        await db.execute(
+            "INSERT INTO bot_processes (id, name, started_at, lease_until) VALUES "
+            "('other', 'other', ?, ?)",
+            (to_iso(utcnow()), to_iso(utcnow() + timedelta(hours=1))),
+        )
+        assert await h.app.leases.acquire(RETENTION_LOCK, "other")
+        assert await sweep.run_once() is None
