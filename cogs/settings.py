@@ -301,7 +301,10 @@ class SettingsCog(TenantCog):
                 image=(action.image_id or "")[:8],
             )  # fmt: skip
             stamp = discord.utils.format_dt(action.created_at, "R")
-            text = f"{stamp} {who} {what}"
+            # An erased member is no one any more: the line says what happened, not who.
+            text = (
+                f"{stamp} {what}" if action.action == "privacy_erase" else f"{stamp} {who} {what}"
+            )
             if action.reason:
                 text += f" · {t(language, 'audit.reason', reason=shorten(action.reason, 120))}"
             lines.append(text)

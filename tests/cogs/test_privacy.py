@@ -21,6 +21,7 @@ import pytest
 from PIL import Image as PILImage
 
 from bot.services.permissions import Identity
+from bot.services.privacy import RETENTION_LOCK
 from storage.db import Database
 from storage.timeutil import to_iso, utcnow
 from tests.cogs.conftest import Harness, make_harness, outcome, png
@@ -226,7 +227,7 @@ async def test_export_and_erase_in_two_servers(tmp_path: Path, scope: str) -> No
             "SELECT guild_id FROM moderation_actions WHERE action = 'privacy_erase'")}  # fmt: skip
         assert erased_in == {h.guild.id, h.other.id}
         audit = await answer(await h.fake.slash("settings audit", user=h.mod))
-        assert "erased their data" in audit.embeds[0]["description"]
+        assert "> A member erased their data" in audit.embeds[0]["description"]
 
         # They may start afresh; nothing they had comes back.
         again = await answer(await h.fake.slash("privacy export", user=m))
@@ -279,6 +280,14 @@ async def test_only_the_member_can_confirm_and_cancel_keeps_everything(harness: 
     h = harness
     await outcome(await h.fake.slash("generate", {"prompt": "keep me"}, user=h.alice))
     await h.settle()
+    # In a DM too (a member's data spans every server): global commands reach DMs.
+    await h.stop_bot()
+    await h.start_bot(discord_guild_ids=[])
+    h.fake.keep_upload_bytes = True
+    exported = await answer(await h.fake.slash("privacy export", user=h.alice, dm=True))
+    files = unzip(exported.files["nanobanana-my-data.zip"])
+    images = json.loads(files[f"servers/{h.guild.id}/images.json"])
+    assert [i["prompt"] for i in images] == ["keep me"]
     ask = await answer(await h.fake.slash("privacy erase", user=h.alice))
     other = await followup(await h.fake.click(ask, label="Erase everything", user=h.bob))
     assert other.ephemeral and "Done" not in other.content
@@ -324,3 +333,13 @@ async def test_retention_sweep_deletes_old_images_and_their_objects(tmp_path: Pa
         assert old[1] not in objects and old[2] not in objects and len(objects) == 4
         assert await h.app.privacy.sweep_retention() == 0
         await assert_ledger_consistent(db)
+        # The hourly sweep runs in one process at a time: not while another live one holds it.
+        sweep = h.app.retention
+        assert sweep is not None and await sweep.run_once() == 0
+        await db.execute(
+            "INSERT INTO bot_processes (id, name, started_at, lease_until) VALUES "
+            "('other', 'other', ?, ?)",
+            (to_iso(utcnow()), to_iso(utcnow() + timedelta(hours=1))),
+        )
+        assert await h.app.leases.acquire(RETENTION_LOCK, "other")
+        assert await sweep.run_once() is None

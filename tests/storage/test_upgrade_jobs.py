@@ -126,7 +126,8 @@ async def upgrade(db: Database) -> dict[str, dict[Any, dict[str, Any]]]:
     before["coin_transactions"] = await rows_of(db, "coin_transactions", "id")
     before["images"] = await rows_of(db, "images", "id")
     applied = await db.migrate()
-    assert [m.version for m in applied] == [10]  # 0001-0009 as they were, checksums and all
+    # 0001-0009 as they were, checksums and all (0011 and later come after 0010).
+    assert [m.version for m in applied if m.version <= 10] == [10]
     return before
 
 
@@ -170,7 +171,13 @@ async def test_every_balance_ledger_row_and_image_survives(release_db: Database)
     db = release_db
     before = await upgrade(db)
     for table in UNTOUCHED:
-        assert await rows_of(db, table) == before[table], table
+        # Columns later migrations add (0011: a server's image retention) are left out.
+        known = {c for row in before[table].values() for c in row}
+        after = [{c: v for c, v in row.items() if c in known}
+                 for row in (await rows_of(db, table)).values()]  # fmt: skip
+        assert {json.dumps(r, sort_keys=True, default=str): r for r in after} == before[table], (
+            table
+        )
     if isinstance(db, SQLiteDatabase):
         assert await db.fetchval("PRAGMA integrity_check") == "ok"
         assert await db.fetchall("PRAGMA foreign_key_check") == []
