@@ -138,7 +138,7 @@ class DescribeCog(TenantCog):
             context = {"guild_id": itx.guild_id, "channel_id": itx.channel_id}
             return CaptionRequest(shrunk, style, language, context)
 
-        listener = CaptionListener(itx, language, public=ticket.settings.public_results)
+        listener = CaptionListener(itx, language, public=ticket.public)
         await answer_then_place(itx, ticket, build, listener, listener.status_text(ticket.position))
 
 

@@ -18,7 +18,10 @@ from cogs.images import BANANA, coins
 if TYPE_CHECKING:
     from bot.app import Interaction, NanoBananaBot
 
-MEMBER_COMMANDS = ("generate", "describe", "upload", "gallery", "coins", "daily", "token", "help")
+MEMBER_COMMANDS = (
+    "generate", "describe", "upload", "gallery", "coins", "daily", "pay", "leaderboard", "token",
+    "help",
+)  # fmt: skip
 MODERATOR_COMMANDS = ("grant", "settings", "usage")
 # README headings an owner needs (GitHub anchors of README.md), linked when DOCS_URL is set.
 README_SECTIONS = (

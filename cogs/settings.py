@@ -44,7 +44,7 @@ def display(language: str, setting: str, value: Any) -> str:
         )
     if setting == "generate_role_id":
         return f"<@&{value}>" if value else t(language, "settings.everyone")
-    if setting in ("public_results", "nsfw_only"):
+    if setting in ("public_results", "nsfw_only", "private_mode"):
         return t(language, "settings.yes" if value else "settings.no")
     if setting == "daily_image_cap":
         return t(language, "settings.no_cap") if value is None else str(value)
@@ -171,6 +171,36 @@ class SettingsCog(TenantCog):
             colour=BANANA,
         )
         await reply(itx, embed=embed, allowed_mentions=discord.AllowedMentions.none())
+
+    # The member's own ---------------------------------------------------------------
+
+    @group.command(**command_text("settings me"))
+    @app_commands.describe(**option_texts("settings me", "private", "leaderboard"))
+    @in_guild()
+    async def me(
+        self, itx: Interaction, private: bool | None = None, leaderboard: bool | None = None
+    ) -> None:
+        """Anyone's own preferences (no moderator check): private mode, the leaderboard."""
+        assert itx.guild_id is not None
+        language = await language_of(itx)
+        identity = identity_of(itx)
+        community = self.bot.community
+        if private is None and leaderboard is None:
+            chosen = await community.preferences(identity)
+        else:
+            hidden = None if leaderboard is None else not leaderboard
+            chosen = await community.choose(
+                identity, private_results=private, leaderboard_hidden=hidden
+            )
+        allowed = (await self.bot.guild_settings.effective(itx.guild_id)).private_mode
+        yes, no = t(language, "settings.yes"), t(language, "settings.no")
+        lines = [
+            t(language, "me.private", value=yes if chosen.private_results else no),
+            t(language, "me.leaderboard", value=no if chosen.leaderboard_hidden else yes),
+        ]
+        if chosen.private_results and not allowed:
+            lines.append(t(language, "me.private_not_here"))
+        await reply(itx, "\n".join(lines))
 
     # Moderation -----------------------------------------------------------------------
 

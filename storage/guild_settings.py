@@ -25,6 +25,9 @@ SETTINGS: tuple[str, ...] = (
     "mod_log_channel_id",
     "nsfw_only",
     "rate_limits",
+    # Issue 23 (b): /pay's daily limit, and whether members may keep results private.
+    "pay_daily_limit",
+    "private_mode",
 )
 # Where a setting's name is not its column: the budget is stored in micro-dollars.
 _COLUMN = {setting: setting for setting in SETTINGS} | {
@@ -32,7 +35,7 @@ _COLUMN = {setting: setting for setting in SETTINGS} | {
 }
 _COLUMNS = ", ".join(_COLUMN[s] for s in SETTINGS)
 _SNOWFLAKES = ("generate_role_id", "mod_log_channel_id")
-_BOOLEANS = ("public_results", "nsfw_only")
+_BOOLEANS = ("public_results", "nsfw_only", "private_mode")
 
 
 class GuildSettingsRepository:

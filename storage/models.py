@@ -50,6 +50,8 @@ class TransactionKind(StrEnum):
     UPLOAD = "UPLOAD"
     ADJUSTMENT = "ADJUSTMENT"
     DAILY = "DAILY"
+    # A member paid another (/pay): one row on each wallet, in one transaction.
+    TRANSFER = "TRANSFER"
 
 
 # The only status changes a job may make; everything else is a bug and is refused.
@@ -325,6 +327,9 @@ class GuildOverrides(BaseModel):
     nsfw_only: bool | None = None
     # Per-member limits a minute by action (only those the server set).
     rate_limits: dict[str, int] | None = None
+    # Coins a member may pay others in 24 hours (0: /pay off); members' private mode allowed.
+    pay_daily_limit: int | None = None
+    private_mode: bool | None = None
 
     @classmethod
     def from_row(cls, row: Row) -> GuildOverrides:
@@ -346,6 +351,8 @@ class GuildOverrides(BaseModel):
             mod_log_channel_id=_snowflake(row["mod_log_channel_id"]),
             nsfw_only=bool(nsfw) if nsfw is not None else None,
             rate_limits={str(k): int(v) for k, v in rates.items()} if rates else None,
+            pay_daily_limit=row["pay_daily_limit"],
+            private_mode=bool(row["private_mode"]) if row["private_mode"] is not None else None,
         )
 
 

@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from typing import Any, Generic, Protocol, TypeVar
 
 from bot.services.captions import CaptionRequest, CaptionService
+from bot.services.community import CommunityService
 from bot.services.errors import InvalidInput
 from bot.services.generation import GenerationRequest, GenerationService, SourceImage
 from bot.services.jobs import Admission, Job, JobListener
@@ -76,6 +77,14 @@ class Ticket(Generic[R]):
     prompt: str
     cost: int
     desk: Desk[R]
+    #: The member keeps their results private (their private mode, allowed by the server).
+    private: bool = False
+
+    @property
+    def public(self) -> bool:
+        """Whether the job's messages are for everyone: the server shows results, and the
+        member did not ask to keep theirs private."""
+        return self.settings.public_results and not self.private
 
     @property
     def position(self) -> int:
@@ -98,6 +107,7 @@ class OrderService:
         settings: GuildSettingsService,
         inputs: InputImages,
         captions: CaptionService | None = None,
+        community: CommunityService | None = None,
     ) -> None:
         self.generation = generation
         self.captions = captions
@@ -105,6 +115,7 @@ class OrderService:
         self.moderation = moderation
         self.settings = settings
         self.inputs = inputs
+        self.community = community
 
     async def settings_of(self, guild_id: int | None) -> EffectiveSettings:
         """A server's settings, from memory when read lately (one read otherwise)."""
@@ -149,8 +160,9 @@ class OrderService:
         # The server's blocklist from memory: a blocked prompt is never shown to anyone.
         await self.moderation.check_prompt(identity.guild_id, text)
         await self._check_known_balance(identity, cost)
+        private = await self._private(identity, settings)
         admission = generation.admit(identity.discord_id, settings.jobs_per_member)
-        return Ticket(identity, settings, admission, text, cost, generation)
+        return Ticket(identity, settings, admission, text, cost, generation, private)
 
     async def prepare_caption(
         self, identity: Identity, *, turn: Turn | None = None, declared: Sequence[Declared] = ()
@@ -169,8 +181,15 @@ class OrderService:
         self.members.check_here(identity, settings, Purpose.GENERATE)
         cost = self.captions.cost
         await self._check_known_balance(identity, cost)
+        private = await self._private(identity, settings)
         admission = self.captions.admit(identity.discord_id, settings.jobs_per_member)
-        return Ticket(identity, settings, admission, "", cost, self.captions)
+        return Ticket(identity, settings, admission, "", cost, self.captions, private)
+
+    async def _private(self, identity: Identity, settings: EffectiveSettings) -> bool:
+        """The member's private mode where the server allows it (from memory when recent)."""
+        if self.community is None or not settings.public_results:
+            return False
+        return await self.community.keeps_private(identity.discord_id, settings)
 
     async def _check_known_balance(self, identity: Identity, cost: int) -> None:
         """A member whose balance, as last seen, can't pay: look at the wallet itself before
