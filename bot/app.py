@@ -52,6 +52,7 @@ from bot.services.pricing import PriceTable, micros, prices_of
 from bot.services.processes import ProcessLease, describe_process
 from bot.services.ratelimits import MemberLimits
 from bot.services.settings import GuildSettingsService
+from bot.services.styles import StyleService
 from bot.services.tokens import TokenService
 from bot.services.uploads import UploadService
 from bot.services.wallets import WalletService
@@ -67,6 +68,7 @@ from storage.moderation import ModerationRepository
 from storage.objects import LocalObjectStore, ObjectStore, S3ObjectStore
 from storage.open import open_database
 from storage.preferences import MemberPreferenceRepository
+from storage.presets import StylePresetRepository
 from storage.timeutil import utcnow
 from storage.usage import UsageRepository
 from storage.users import UserRepository
@@ -340,11 +342,16 @@ class NanoBananaBot(commands.AutoShardedBot):
             wallets=self.wallets, accounts=self.accounts, settings=self.guild_settings,
             moderation=self.moderation,
         )  # fmt: skip
+        #: Each server's style presets (/settings style, /generate style:).
+        self.styles = StyleService(
+            StylePresetRepository(self.db), store=self.store, inputs=self.inputs,
+            permissions=self.permissions,
+        )  # fmt: skip
         #: The one entry of every paid job, from Discord or the API (prepare, then place).
         self.orders = OrderService(
             generation=self.generation, members=self.members, moderation=self.moderation,
             settings=self.guild_settings, inputs=self.inputs, captions=self.captions,
-            community=self.community,
+            community=self.community, styles=self.styles,
         )  # fmt: skip
         self.events.subscribe(JobsRecovered, self._tell_recovered)
         self.events.subscribe(ImageCreated, self._log_image)

@@ -53,3 +53,16 @@ CREATE TABLE member_preferences (
     leaderboard_hidden INTEGER NOT NULL DEFAULT 0 CHECK (leaderboard_hidden IN (0, 1)),
     updated_at         TEXT    NOT NULL
 );
+
+-- Style presets (/settings style): a server's named prompt suffixes, each with up to a few
+-- reference images kept in object storage under styles/ (keys as a JSON array).
+CREATE TABLE style_presets (
+    id             TEXT    PRIMARY KEY,
+    guild_id       TEXT    NOT NULL,
+    name           TEXT    NOT NULL,
+    suffix         TEXT    NOT NULL,
+    reference_keys TEXT    NOT NULL DEFAULT '[]' CHECK (json_valid(reference_keys)),
+    created_by     TEXT    REFERENCES users (id) ON DELETE SET NULL,
+    created_at     TEXT    NOT NULL,
+    UNIQUE (guild_id, name)
+);

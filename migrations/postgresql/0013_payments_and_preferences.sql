@@ -22,3 +22,16 @@ CREATE TABLE member_preferences (
     leaderboard_hidden INTEGER NOT NULL DEFAULT 0 CHECK (leaderboard_hidden IN (0, 1)),
     updated_at         TEXT COLLATE "C" NOT NULL
 );
+
+-- Style presets (/settings style): a server's named prompt suffixes, each with up to a few
+-- reference images kept in object storage under styles/ (keys as a JSON array).
+CREATE TABLE style_presets (
+    id             TEXT COLLATE "C" PRIMARY KEY,
+    guild_id       TEXT COLLATE "C" NOT NULL,
+    name           TEXT    NOT NULL,
+    suffix         TEXT    NOT NULL,
+    reference_keys TEXT    NOT NULL DEFAULT '[]',
+    created_by     TEXT COLLATE "C" REFERENCES users (id) ON DELETE SET NULL,
+    created_at     TEXT COLLATE "C" NOT NULL,
+    UNIQUE (guild_id, name)
+);
