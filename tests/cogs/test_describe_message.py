@@ -4,6 +4,8 @@ rate, refusals private and free), through the fake Discord's message-command int
 
 from __future__ import annotations
 
+import pytest
+
 from bot.config import EconomyScope
 from tests.cogs.conftest import Harness, png, refusal
 from tests.cogs.test_describe import COST, jobs
@@ -26,6 +28,9 @@ async def test_the_message_command_is_synced_with_its_translations(harness: Harn
     assert command["description"] == "" and not command["options"]
     assert command["name_localizations"]["es-ES"] == "Describir con Nano Banana"
     assert command["contexts"] == [0]  # servers only
+    message = await posted(harness, harness.alice)
+    with pytest.raises(LookupError):  # only synced message commands can be sent
+        await harness.fake.message_command("Edit with Nano Banana", message, user=harness.bob)
 
 
 async def test_an_attached_image_is_described_for_the_price_of_describe(harness: Harness) -> None:

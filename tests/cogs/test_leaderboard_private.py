@@ -12,7 +12,9 @@ from tests.fakes.discord_server import FakeGuild, FakeMessage, FakeUser
 
 async def generate(h: Harness, user: FakeUser, guild: FakeGuild | None = None) -> FakeMessage:
     rec = await h.fake.slash("generate", {"prompt": "a banana"}, user=user, guild=guild)
-    return await rec.wait_original(lambda m: bool(m.filenames), timeout=15)
+    message = await rec.wait_original(lambda m: bool(m.filenames), timeout=15)
+    await h.settle()  # stored: the member's job slot is free again
+    return message
 
 
 async def board(h: Harness, user: FakeUser, guild: FakeGuild | None = None) -> tuple[str, str]:
@@ -105,3 +107,10 @@ async def test_private_mode_keeps_a_members_results_to_themselves(harness: Harne
     await settings(h, "reset", {"setting": "private_mode"})
     assert "Private results: **no**" in await me(h, h.alice, private=False)
     assert not (await generate(h, h.alice)).ephemeral
+
+
+async def test_help_lists_pay_and_leaderboard(harness: Harness) -> None:
+    rec = await harness.fake.slash("help", {}, user=harness.alice)
+    text = (await rec.wait_original()).embed_text()
+    assert "/pay` Give some of your coins to another member" in text
+    assert "/leaderboard` This server's top creators and coin holders" in text
