@@ -156,10 +156,10 @@ async def test_payments_at_once_from_both_sides_keep_the_ledger_whole(harness: H
     assert all("You paid 300 coins" in a for a in answers), answers
     assert await h.balance(h.alice) == 300 and await h.balance(h.bob) == 300
     # Two payments of more than half the balance at once: exactly one goes through.
-    recs = await asyncio.gather(
+    racing = await asyncio.gather(
         *[h.fake.slash("pay", {"member": h.bob, "amount": 200}, user=h.alice) for _ in range(2)]
     )
-    answers = [await private_text(rec) for rec in recs]
+    answers = [await private_text(rec) for rec in racing]
     assert sum("You paid 200 coins" in a for a in answers) == 1, answers
     assert sum("not enough to pay 200 coins" in a for a in answers) == 1, answers
     assert await h.balance(h.alice) == 100 and await h.balance(h.bob) == 500
