@@ -66,3 +66,8 @@ CREATE TABLE style_presets (
     created_at     TEXT    NOT NULL,
     UNIQUE (guild_id, name)
 );
+
+-- /leaderboard: a server's creators (images made there) and its richest wallets.
+CREATE INDEX idx_images_guild_made ON images (guild_id, user_id)
+    WHERE type = 'GENERATED' AND status = 'COMPLETED';
+CREATE INDEX idx_wallets_guild_coins ON wallets (guild_id, coins);
