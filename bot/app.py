@@ -33,6 +33,7 @@ from bot.services.callers import CallerService
 from bot.services.captions import KIND as CAPTION_KIND
 from bot.services.captions import CaptionJobs, CaptionService
 from bot.services.catalog import Availability, ModelCatalog, resolve
+from bot.services.community import CommunityService
 from bot.services.events import CatalogChanged, EventBus, ImageCreated, JobsRecovered
 from bot.services.gallery import GalleryService
 from bot.services.generation import GenerationService
@@ -45,12 +46,14 @@ from bot.services.metrics import Metrics
 from bot.services.models import ModelService, load_models
 from bot.services.moderation import ModerationService
 from bot.services.orders import OrderService
+from bot.services.payments import PaymentService
 from bot.services.permissions import PermissionService
 from bot.services.pricing import PriceTable, micros, prices_of
 from bot.services.privacy import PrivacyService, RetentionSweep
 from bot.services.processes import ProcessLease, describe_process
 from bot.services.ratelimits import MemberLimits
 from bot.services.settings import GuildSettingsService
+from bot.services.styles import StyleService
 from bot.services.tokens import TokenService
 from bot.services.uploads import UploadService
 from bot.services.wallets import WalletService
@@ -65,6 +68,8 @@ from storage.model_states import ModelStateRepository
 from storage.moderation import ModerationRepository
 from storage.objects import LocalObjectStore, ObjectStore, S3ObjectStore
 from storage.open import open_database
+from storage.preferences import MemberPreferenceRepository
+from storage.presets import StylePresetRepository
 from storage.timeutil import utcnow
 from storage.usage import UsageRepository
 from storage.users import UserRepository
@@ -93,6 +98,7 @@ COGS = (
     "cogs.tokens",
     "cogs.privacy",
     "cogs.help",
+    "cogs.community",
 )
 COMMANDS_HASH_KEY = "commands_hash"
 # Named locks in the database: start-up maintenance runs in one process at a time.
@@ -328,10 +334,26 @@ class NanoBananaBot(commands.AutoShardedBot):
                 cost=settings.describe_cost, model_gone=self.models.text_model_gone,
             ),
         )  # fmt: skip
+        #: Members' own choices (private mode, the leaderboard) and the leaderboard itself.
+        self.community = CommunityService(
+            MemberPreferenceRepository(self.db), accounts=self.accounts, wallets=self.wallets,
+            permissions=self.permissions,
+        )  # fmt: skip
+        #: Members paying each other (/pay).
+        self.payments = PaymentService(
+            wallets=self.wallets, accounts=self.accounts, settings=self.guild_settings,
+            moderation=self.moderation,
+        )  # fmt: skip
+        #: Each server's style presets (/settings style, /generate style:).
+        self.styles = StyleService(
+            StylePresetRepository(self.db), store=self.store, inputs=self.inputs,
+            permissions=self.permissions,
+        )  # fmt: skip
         #: The one entry of every paid job, from Discord or the API (prepare, then place).
         self.orders = OrderService(
             generation=self.generation, members=self.members, moderation=self.moderation,
             settings=self.guild_settings, inputs=self.inputs, captions=self.captions,
+            community=self.community, styles=self.styles,
         )  # fmt: skip
         self.events.subscribe(JobsRecovered, self._tell_recovered)
         self.events.subscribe(ImageCreated, self._log_image)

@@ -278,6 +278,8 @@ class Settings(BaseSettings):
     max_prompt_chars: int = Field(default=1000, ge=1, le=10_000)
     economy_scope: EconomyScope = EconomyScope.GUILD
     daily_coins: int = Field(default=50, ge=0, le=INT64_MAX)
+    # Coins a member may pay others with /pay in 24 hours (a server may change it; 0: off).
+    pay_daily_limit: int = Field(default=1000, ge=0, le=INT64_MAX)
 
     # What the host pays Google: a deployment-wide cap (None: no cap) and price overrides.
     monthly_budget_usd: Decimal | None = None

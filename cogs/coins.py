@@ -32,6 +32,7 @@ KIND_ICONS = {
     "UPLOAD": "📤",
     "ADJUSTMENT": "⚖️",
     "DAILY": "📅",
+    "TRANSFER": "💸",
 }
 
 
@@ -44,7 +45,7 @@ def ledger_line(row: CoinTransaction) -> str:
     sign = "+" if row.delta > 0 else ""
     stamp = discord.utils.format_dt(row.created_at, "R")
     reason = ""
-    if row.reason and row.kind in ("GRANT", "ADJUSTMENT"):
+    if row.reason and row.kind in ("GRANT", "ADJUSTMENT", "TRANSFER"):
         reason = f" · {shorten(row.reason, REASON_CHARS)}"
     return (
         f"{KIND_ICONS.get(row.kind, '•')} `{sign}{row.delta}` → {row.balance_after} {stamp}{reason}"

@@ -10,18 +10,24 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
 import discord
 from discord import app_commands
 
 from bot.i18n import t
-from bot.services.captions import Caption, CaptionRequest
+from bot.services.captions import Caption, CaptionRequest, Style
+from bot.services.errors import InvalidInput
 from bot.services.jobs import Failure, Job
+from bot.services.media import Declared
 from bot.services.members import Member, Payer
 from cogs.common import (
     TenantCog,
+    allowed_guild,
     command_text,
     declared,
     download,
@@ -33,11 +39,15 @@ from cogs.common import (
 )
 from cogs.images import BANANA, coins
 from cogs.listener import answer_then_place
+from cogs.translator import menu_key
 
 if TYPE_CHECKING:
     from bot.app import Interaction, NanoBananaBot
 
 log = logging.getLogger(__name__)
+
+#: The message command's catalogue prefix (its name is "Describe with Nano Banana").
+MENU = menu_key("Describe with Nano Banana")
 
 
 class CaptionListener:
@@ -113,11 +123,57 @@ class CaptionListener:
                 log.info("could not tell user %s (%s)", self.itx.user.id, error.status)
 
 
+@dataclass(frozen=True)
+class MessageImage:
+    """The image a message command describes: what Discord declares of it, and how to
+    fetch its bytes (an attachment, or an embed's image through Discord's media proxy)."""
+
+    declared: Declared
+    read: Callable[[], Awaitable[bytes]]
+
+
+def message_image(bot: NanoBananaBot, message: discord.Message) -> MessageImage | None:
+    """The first image of a message: an attached image, else an embed's image or thumbnail.
+    An embed's picture is fetched only from its `proxy_url` (Discord's media proxy), never
+    from the third-party address it shows, so nobody can make the bot fetch what they like;
+    its size is unknown until fetched (the input pipeline refuses it then, free)."""
+    for attachment in message.attachments:
+        kind = (attachment.content_type or "").lower()
+        if kind.startswith("image/") or (not kind and attachment.width):
+            return MessageImage(declared(attachment), functools.partial(download, attachment))
+    for embed in message.embeds:
+        for media in (embed.image, embed.thumbnail):
+            url = media.proxy_url
+            if url:
+                name = url.split("?")[0].rsplit("/", 1)[-1] or "embed"
+                size = Declared(name=name, size=0, width=media.width or 0,
+                                height=media.height or 0)  # fmt: skip
+                return MessageImage(size, functools.partial(_fetch, bot, url, name))
+    return None
+
+
+async def _fetch(bot: NanoBananaBot, url: str, name: str) -> bytes:
+    try:
+        return await bot.http.get_from_cdn(url)
+    except discord.HTTPException:
+        raise InvalidInput("image.download_failed", name=name) from None
+
+
 class DescribeCog(TenantCog):
-    """Captions and prompts from images."""
+    """Captions and prompts from images: `/describe`, and the message command "Describe with
+    Nano Banana" (Apps menu of any message with an image), alike in price and limits."""
 
     def __init__(self, bot: NanoBananaBot) -> None:
         self.bot = bot
+        self.menu = app_commands.ContextMenu(
+            name=t("en", f"{MENU}.name"), callback=self.describe_message
+        )
+
+    async def cog_load(self) -> None:
+        self.bot.tree.add_command(self.menu)
+
+    async def cog_unload(self) -> None:
+        self.bot.tree.remove_command(self.menu.name, type=self.menu.type)
 
     @app_commands.command(**command_text("describe"))
     @app_commands.describe(**option_texts("describe", "image", "style"))
@@ -129,16 +185,32 @@ class DescribeCog(TenantCog):
         image: discord.Attachment,
         style: Literal["caption", "prompt"] = "caption",
     ) -> None:
+        source = MessageImage(declared(image), functools.partial(download, image))
+        await self.order(itx, source, style)
+
+    @app_commands.guild_only()
+    @allowed_guild()
+    @in_guild()
+    async def describe_message(self, itx: Interaction, message: discord.Message) -> None:
+        """The message command: a caption of the message's first image."""
+        source = message_image(self.bot, message)
+        if source is None:
+            raise InvalidInput("describe.no_image")
+        await self.order(itx, source, "caption")
+
+    async def order(self, itx: Interaction, source: MessageImage, style: Style) -> None:
+        """Order a caption of `source` (orders.prepare_caption first: refusals are private
+        and free; then the job's own message, then the download and the reservation)."""
         bot = self.bot
         language = await language_of(itx)
-        ticket = await bot.orders.prepare_caption(identity_of(itx), declared=[declared(image)])
+        ticket = await bot.orders.prepare_caption(identity_of(itx), declared=[source.declared])
 
         async def build(member: Member, payer: Payer) -> CaptionRequest:
-            shrunk = await bot.orders.image(image.filename, await download(image))
+            shrunk = await bot.orders.image(source.declared.name, await source.read())
             context = {"guild_id": itx.guild_id, "channel_id": itx.channel_id}
             return CaptionRequest(shrunk, style, language, context)
 
-        listener = CaptionListener(itx, language, public=ticket.settings.public_results)
+        listener = CaptionListener(itx, language, public=ticket.public)
         await answer_then_place(itx, ticket, build, listener, listener.status_text(ticket.position))
 
 

@@ -31,6 +31,8 @@ log = logging.getLogger(__name__)
 # the same on every surface).
 COMMAND_ACTIONS: dict[str, str | None] = {
     "generate": None, "describe": None, "upload": "upload", "gallery": "gallery", "coins": "coins",
+    # A paid job's message command takes its "generate" turn where it is ordered.
+    "Describe with Nano Banana": None,
 }  # fmt: skip
 
 
@@ -137,7 +139,10 @@ class ErrorsCog(commands.Cog):
             # would otherwise take a turn, and refuse the command itself once sent).
             return True
         command = interaction.command
-        root = command.qualified_name.split()[0] if command is not None else ""
+        if isinstance(command, app_commands.ContextMenu):
+            root = command.name  # message commands are named in words
+        else:
+            root = command.qualified_name.split()[0] if command is not None else ""
         action = COMMAND_ACTIONS.get(root, "other")
         if action is not None:
             take_turn(interaction, action)

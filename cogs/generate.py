@@ -99,6 +99,7 @@ def generate_command(cog: GenerateCog) -> app_commands.Command[Any, ..., None]:
         image2: discord.Attachment | None = None,
         model: str | None = None,
         size: str | None = None,
+        style: str | None = None,
     ) -> None:
         # Before any await but a server's first settings read: what memory alone can check
         # (rate limit, prompt, ratio, model, size, the attachments as declared, the
@@ -108,7 +109,7 @@ def generate_command(cog: GenerateCog) -> app_commands.Command[Any, ..., None]:
         attachments = [a for a in (image, image2) if a is not None]
         ticket = await bot.orders.prepare(
             identity_of(itx), prompt=prompt, model=model, size=size, ratio=aspect_ratio,
-            declared=[declared(a) for a in attachments],
+            declared=[declared(a) for a in attachments], style=style,
         )  # fmt: skip
 
         async def build(member: Member, payer: Payer) -> GenerationRequest:
@@ -116,6 +117,8 @@ def generate_command(cog: GenerateCog) -> app_commands.Command[Any, ..., None]:
                 # One at a time: each downloaded image is dropped once shrunk.
                 inputs = tuple([await bot.orders.image(a.filename, await download(a))
                                 for a in attachments])  # fmt: skip
+            # The style's reference images after the member's own.
+            inputs += await bot.orders.style_images(ticket)
             return GenerationRequest(
                 prompt=ticket.prompt, aspect_ratio=aspect_ratio, inputs=inputs,
                 context=request_context(itx), model=model, image_size=size,
@@ -133,7 +136,7 @@ def generate_command(cog: GenerateCog) -> app_commands.Command[Any, ..., None]:
         parameters=[p for p in signature.parameters.values() if p.name not in hidden]
     )
     descriptions = option_texts(
-        "generate", "prompt", "aspect_ratio", "image", "image2", "model", "size"
+        "generate", "prompt", "aspect_ratio", "image", "image2", "model", "size", "style"
     )
     callback = app_commands.describe(**{k: v for k, v in descriptions.items() if k not in hidden})(
         generate
@@ -144,7 +147,7 @@ def generate_command(cog: GenerateCog) -> app_commands.Command[Any, ..., None]:
             for r in possible_ratios(models.settings, models.lineup)[:25]
         ]
     )(callback)
-    autocompletes: dict[str, Any] = {}
+    autocompletes: dict[str, Any] = {"style": _style_choices}
     if "model" not in hidden:
         autocompletes["model"] = _model_choices
     if "size" not in hidden:
@@ -163,6 +166,16 @@ async def _model_choices(itx: Interaction, current: str) -> list[app_commands.Ch
         app_commands.Choice(name=choice.label, value=choice.value)
         for choice in catalog.models()
         if not typed or typed in choice.label.lower() or typed in choice.value
+    ][:25]
+
+
+async def _style_choices(itx: Interaction, current: str) -> list[app_commands.Choice[str]]:
+    """This server's style presets (from memory when read lately)."""
+    typed = current.strip().casefold()
+    return [
+        app_commands.Choice(name=preset.name, value=preset.name)
+        for preset in await itx.client.styles.styles(itx.guild_id)
+        if not typed or typed in preset.name.casefold()
     ][:25]
 
 

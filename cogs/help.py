@@ -19,7 +19,8 @@ if TYPE_CHECKING:
     from bot.app import Interaction, NanoBananaBot
 
 MEMBER_COMMANDS = (
-    "generate", "describe", "upload", "gallery", "coins", "daily", "token", "privacy", "help",
+    "generate", "describe", "upload", "gallery", "coins", "daily", "pay", "leaderboard", "token",
+    "privacy", "help",
 )  # fmt: skip
 MODERATOR_COMMANDS = ("grant", "settings", "usage")
 # README headings an owner needs (GitHub anchors of README.md), linked when DOCS_URL is set.

@@ -84,7 +84,7 @@ async def start_job(
 ) -> Job[GenerationRequest] | None:
     """An image job's order: its message shows where it waits, then the image."""
     listener = DiscordJobListener(
-        itx, await language_of(itx), public=ticket.settings.public_results,
+        itx, await language_of(itx), public=ticket.public,
         result_view=result_view,
     )  # fmt: skip
     first = listener.status_text(ticket.prompt, ticket.position)

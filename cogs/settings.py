@@ -8,6 +8,7 @@ so bot admins see it everywhere; the bot's own check decides.
 
 from __future__ import annotations
 
+import functools
 from typing import TYPE_CHECKING, Any
 
 import discord
@@ -17,9 +18,12 @@ from bot.i18n import t
 from bot.services.permissions import ChannelAccess
 from bot.services.pricing import format_usd
 from bot.services.settings import SETTINGS, EffectiveSettings
+from bot.services.styles import StyleImage
 from cogs.common import (
     TenantCog,
     command_text,
+    declared,
+    download,
     identity_of,
     in_guild,
     language_of,
@@ -44,7 +48,7 @@ def display(language: str, setting: str, value: Any) -> str:
         )
     if setting == "generate_role_id":
         return f"<@&{value}>" if value else t(language, "settings.everyone")
-    if setting in ("public_results", "nsfw_only"):
+    if setting in ("public_results", "nsfw_only", "private_mode"):
         return t(language, "settings.yes" if value else "settings.no")
     if setting == "daily_image_cap":
         return t(language, "settings.no_cap") if value is None else str(value)
@@ -175,6 +179,107 @@ class SettingsCog(TenantCog):
             colour=BANANA,
         )
         await reply(itx, embed=embed, allowed_mentions=discord.AllowedMentions.none())
+
+    # The member's own ---------------------------------------------------------------
+
+    @group.command(**command_text("settings me"))
+    @app_commands.describe(**option_texts("settings me", "private", "leaderboard"))
+    @in_guild()
+    async def me(
+        self, itx: Interaction, private: bool | None = None, leaderboard: bool | None = None
+    ) -> None:
+        """Anyone's own preferences (no moderator check): private mode, the leaderboard."""
+        assert itx.guild_id is not None
+        language = await language_of(itx)
+        identity = identity_of(itx)
+        community = self.bot.community
+        if private is None and leaderboard is None:
+            chosen = await community.preferences(identity)
+        else:
+            hidden = None if leaderboard is None else not leaderboard
+            chosen = await community.choose(
+                identity, private_results=private, leaderboard_hidden=hidden
+            )
+        allowed = (await self.bot.guild_settings.effective(itx.guild_id)).private_mode
+        yes, no = t(language, "settings.yes"), t(language, "settings.no")
+        lines = [
+            t(language, "me.private", value=yes if chosen.private_results else no),
+            t(language, "me.leaderboard", value=no if chosen.leaderboard_hidden else yes),
+        ]
+        if chosen.private_results and not allowed:
+            lines.append(t(language, "me.private_not_here"))
+        await reply(itx, "\n".join(lines))
+
+    # Style presets ---------------------------------------------------------------------
+
+    style = app_commands.Group(**command_text("settings style"), parent=group)
+
+    @style.command(**command_text("settings style add"))
+    @app_commands.describe(
+        **option_texts("settings style add", "name", "suffix", "image", "image2")
+    )
+    @in_guild()
+    async def style_add(
+        self,
+        itx: Interaction,
+        name: app_commands.Range[str, 1, 32],
+        suffix: app_commands.Range[str, 1, 300],
+        image: discord.Attachment | None = None,
+        image2: discord.Attachment | None = None,
+    ) -> None:
+        assert itx.guild_id is not None
+        actor = await self.bot.accounts.actor(identity_of(itx))
+        images = [
+            StyleImage(declared(a), functools.partial(download, a))
+            for a in (image, image2)
+            if a is not None
+        ]
+        self.bot.styles.check_can_manage(actor, itx.guild_id)  # before any answer
+        if images:
+            # Reference images are downloaded and stored: longer than Discord's 3 s.
+            await itx.response.defer(ephemeral=True, thinking=True)
+        preset = await self.bot.styles.add(actor, itx.guild_id, name, suffix, images)
+        language = await language_of(itx)
+        await reply(
+            itx, t(language, "style.added", name=_code(preset.name),
+                   images=len(preset.reference_keys)),
+        )  # fmt: skip
+
+    @style.command(**command_text("settings style list"))
+    @in_guild()
+    async def style_list(self, itx: Interaction) -> None:
+        """Anyone may read the server's styles (members pick them on /generate)."""
+        language = await language_of(itx)
+        presets = await self.bot.styles.styles(itx.guild_id)
+        lines = [
+            f"**{_code(p.name)}** · {_code(p.suffix)}"
+            + (f" · 🖼️ {len(p.reference_keys)}" if p.reference_keys else "")
+            for p in presets
+        ]
+        embed = discord.Embed(
+            title=t(language, "style.title"),
+            description=_fit(lines) or t(language, "style.none"),
+            colour=BANANA,
+        )
+        await reply(itx, embed=embed)
+
+    @style.command(**command_text("settings style delete"))
+    @app_commands.describe(**option_texts("settings style delete", "name"))
+    @in_guild()
+    async def style_delete(self, itx: Interaction, name: app_commands.Range[str, 1, 32]) -> None:
+        assert itx.guild_id is not None
+        actor = await self.bot.accounts.actor(identity_of(itx))
+        removed = await self.bot.styles.delete(actor, itx.guild_id, name)
+        await reply(itx, t(await language_of(itx), "style.deleted", name=_code(removed.name)))
+
+    @style_delete.autocomplete("name")
+    async def _style_names(self, itx: Interaction, current: str) -> list[app_commands.Choice[str]]:
+        typed = current.strip().casefold()
+        return [
+            app_commands.Choice(name=p.name, value=p.name)
+            for p in await self.bot.styles.styles(itx.guild_id)
+            if not typed or typed in p.name.casefold()
+        ][:25]
 
     # Moderation -----------------------------------------------------------------------
 

@@ -24,6 +24,8 @@ def catalogue_key(location: Where, data: Any) -> str | None:
     Keys follow the command's path: `cmd.settings.show.description`,
     `cmd.generate.opt.prompt.name`; choices are `choice.<value>`.
     """
+    if location is Where.command_name and isinstance(data, app_commands.ContextMenu):
+        return f"{menu_key(data.name)}.name"
     if location in (Where.command_name, Where.group_name):
         return f"cmd.{_path(data)}.name"
     if location in (Where.command_description, Where.group_description):
@@ -35,6 +37,12 @@ def catalogue_key(location: Where, data: Any) -> str | None:
     if location is Where.choice_name:
         return f"choice.{data.value}"
     return None
+
+
+def menu_key(name: str) -> str:
+    """The catalogue prefix of a context menu by its English name (message commands are
+    named in words: "Describe with Nano Banana" -> "menu.describe_with_nano_banana")."""
+    return "menu." + "_".join(name.lower().split())
 
 
 def _path(command: Any) -> str:

@@ -89,6 +89,16 @@ class BalanceOverflow(StorageLayerError):
         self.cap = cap
 
 
+class TransferLimitReached(StorageLayerError):
+    """A payment would take what the wallet paid others in the window past the daily limit;
+    `sent` is what it paid already."""
+
+    def __init__(self, sent: int, limit: int) -> None:
+        super().__init__(f"paid {sent} of a daily limit of {limit}")
+        self.sent = sent
+        self.limit = limit
+
+
 class InvalidTransition(StorageLayerError):
     """An image status change that the job lifecycle does not allow."""
 

@@ -26,6 +26,9 @@ SETTINGS: tuple[str, ...] = (
     "nsfw_only",
     "rate_limits",
     "image_retention_days",
+    # Issue 23 (b): /pay's daily limit, and whether members may keep results private.
+    "pay_daily_limit",
+    "private_mode",
 )
 # Where a setting's name is not its column: the budget is stored in micro-dollars.
 _COLUMN = {setting: setting for setting in SETTINGS} | {
@@ -33,7 +36,7 @@ _COLUMN = {setting: setting for setting in SETTINGS} | {
 }
 _COLUMNS = ", ".join(_COLUMN[s] for s in SETTINGS)
 _SNOWFLAKES = ("generate_role_id", "mod_log_channel_id")
-_BOOLEANS = ("public_results", "nsfw_only")
+_BOOLEANS = ("public_results", "nsfw_only", "private_mode")
 
 
 class GuildSettingsRepository:

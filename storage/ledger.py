@@ -21,6 +21,7 @@ from storage.errors import (
     InsufficientCoins,
     InvalidAmount,
     NotFound,
+    TransferLimitReached,
 )
 from storage.models import TransactionKind
 from storage.timeutil import from_iso, utcnow_iso
@@ -83,6 +84,67 @@ async def debit(
         job_id,
     )  # fmt: skip
     return new_balance
+
+
+@dataclass(frozen=True)
+class Transfer:
+    """What a payment left in both wallets."""
+
+    payer_balance: int
+    recipient_balance: int
+    #: What the payer's wallet paid others in the window, this payment included.
+    sent: int
+
+
+async def transfer(
+    tx: Transaction,
+    from_wallet: str,
+    to_wallet: str,
+    amount: int,
+    *,
+    actor_id: str | None,
+    reason: str | None = None,
+    cap: int = INT64_MAX,
+    daily_limit: int | None = None,
+    since: str | None = None,
+) -> Transfer:
+    """Move `amount` coins from one wallet to another: a guarded debit (never below zero)
+    and a guarded credit (never past `cap`, leaving room for the recipient's refunds as a
+    grant does), each with its TRANSFER ledger row, in the caller's one transaction.
+
+    With `daily_limit`, what `from_wallet` paid others since `since` (ISO time) plus `amount`
+    must fit it (TransferLimitReached otherwise). Raises InsufficientCoins or
+    BalanceOverflow too; the caller's transaction then writes nothing. Both wallets are
+    locked first, in one order, so that two members paying each other at once on PostgreSQL
+    wait for each other instead of deadlocking (SQLite's write transactions are exclusive).
+    """
+    check_amount(amount)
+    if from_wallet == to_wallet:
+        raise InvalidAmount("a wallet can't pay itself")
+    if tx.dialect.is_postgres:
+        await tx.fetchall(
+            "SELECT id FROM wallets WHERE id IN (?, ?) ORDER BY id FOR UPDATE",
+            (from_wallet, to_wallet),
+        )
+    sent = 0
+    if daily_limit is not None:
+        sent = int(
+            await tx.fetchval(
+                "SELECT COALESCE(SUM(-delta), 0) FROM coin_transactions WHERE wallet_id = ? "
+                "AND kind = 'TRANSFER' AND delta < 0 AND created_at >= ?",
+                (from_wallet, since or ""),
+            )
+        )
+        if sent + amount > daily_limit:
+            raise TransferLimitReached(sent, daily_limit)
+    payer_balance = await debit(
+        tx, from_wallet, amount, kind=TransactionKind.TRANSFER, actor_id=actor_id, reason=reason
+    )
+    recipient_balance = await credit(
+        tx, to_wallet, amount, kind=TransactionKind.TRANSFER, actor_id=actor_id, reason=reason,
+        cap=cap, keep_room_for_refunds=True,
+    )  # fmt: skip
+    return Transfer(payer_balance, recipient_balance, sent + amount)
 
 
 async def held(tx: Transaction, wallet_id: str) -> int:

@@ -50,6 +50,8 @@ class TransactionKind(StrEnum):
     UPLOAD = "UPLOAD"
     ADJUSTMENT = "ADJUSTMENT"
     DAILY = "DAILY"
+    # A member paid another (/pay): one row on each wallet, in one transaction.
+    TRANSFER = "TRANSFER"
 
 
 # The only status changes a job may make; everything else is a bug and is refused.
@@ -327,6 +329,9 @@ class GuildOverrides(BaseModel):
     rate_limits: dict[str, int] | None = None
     # Days an image is kept before the retention sweep deletes it (0: until deleted).
     image_retention_days: int | None = None
+    # Coins a member may pay others in 24 hours (0: /pay off); members' private mode allowed.
+    pay_daily_limit: int | None = None
+    private_mode: bool | None = None
 
     @classmethod
     def from_row(cls, row: Row) -> GuildOverrides:
@@ -349,6 +354,8 @@ class GuildOverrides(BaseModel):
             nsfw_only=bool(nsfw) if nsfw is not None else None,
             rate_limits={str(k): int(v) for k, v in rates.items()} if rates else None,
             image_retention_days=row["image_retention_days"],
+            pay_daily_limit=row["pay_daily_limit"],
+            private_mode=bool(row["private_mode"]) if row["private_mode"] is not None else None,
         )
 
 

@@ -177,6 +177,37 @@ class WalletRepository:
             )
         )
 
+    async def transfer(
+        self,
+        from_wallet: str,
+        to_wallet: str,
+        amount: int,
+        *,
+        actor_id: str | None,
+        reason: str | None = None,
+        daily_limit: int | None = None,
+        since: datetime | None = None,
+    ) -> ledger.Transfer:
+        """One member pays another (see ledger.transfer): both rows or neither; refused past
+        the balance, past `max_balance`, or past `daily_limit` paid since `since`."""
+        ledger.check_amount(amount)
+        cutoff = to_iso(since) if since is not None else None
+        return await self.db.write(
+            lambda tx: ledger.transfer(
+                tx, from_wallet, to_wallet, amount, actor_id=actor_id, reason=reason,
+                cap=self.max_balance, daily_limit=daily_limit, since=cutoff,
+            )
+        )  # fmt: skip
+
+    async def sent_since(self, wallet_id: str, since: datetime) -> int:
+        """Coins the wallet paid others since `since` (what counts toward /pay's limit)."""
+        total = await self.db.fetchval(
+            "SELECT COALESCE(SUM(-delta), 0) FROM coin_transactions WHERE wallet_id = ? "
+            "AND kind = 'TRANSFER' AND delta < 0 AND created_at >= ?",
+            (wallet_id, to_iso(since)),
+        )
+        return int(total)
+
     # Ledger ------------------------------------------------------------------------------
 
     async def transactions(

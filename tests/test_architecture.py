@@ -20,7 +20,7 @@ PAID_ACTIONS = {
     ("cogs/generate.py", "generate"),  # /generate
     ("cogs/views.py", "run"),  # Reroll
     ("cogs/views.py", "submit_edit"),  # an Edit's form
-    ("cogs/describe.py", "describe"),  # /describe
+    ("cogs/describe.py", "order"),  # /describe and the message command "Describe with Nano Banana"
     ("web/api.py", "generate_image"),  # POST /api/v1/images/generate
 }
 

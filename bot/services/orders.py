@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from typing import Any, Generic, Protocol, TypeVar
 
 from bot.services.captions import CaptionRequest, CaptionService
+from bot.services.community import CommunityService
 from bot.services.errors import InvalidInput
 from bot.services.generation import GenerationRequest, GenerationService, SourceImage
 from bot.services.jobs import Admission, Job, JobListener
@@ -34,6 +35,7 @@ from bot.services.members import Member, MemberService, Payer, Purpose
 from bot.services.moderation import ModerationService
 from bot.services.permissions import Identity
 from bot.services.settings import EffectiveSettings, GuildSettingsService
+from bot.services.styles import StylePreset, StyleService
 
 R = TypeVar("R")
 
@@ -76,6 +78,16 @@ class Ticket(Generic[R]):
     prompt: str
     cost: int
     desk: Desk[R]
+    #: The member keeps their results private (their private mode, allowed by the server).
+    private: bool = False
+    #: The server's style the member picked (its suffix is in `prompt` already).
+    style: StylePreset | None = None
+
+    @property
+    def public(self) -> bool:
+        """Whether the job's messages are for everyone: the server shows results, and the
+        member did not ask to keep theirs private."""
+        return self.settings.public_results and not self.private
 
     @property
     def position(self) -> int:
@@ -98,6 +110,8 @@ class OrderService:
         settings: GuildSettingsService,
         inputs: InputImages,
         captions: CaptionService | None = None,
+        community: CommunityService | None = None,
+        styles: StyleService | None = None,
     ) -> None:
         self.generation = generation
         self.captions = captions
@@ -105,6 +119,8 @@ class OrderService:
         self.moderation = moderation
         self.settings = settings
         self.inputs = inputs
+        self.community = community
+        self.styles = styles
 
     async def settings_of(self, guild_id: int | None) -> EffectiveSettings:
         """A server's settings, from memory when read lately (one read otherwise)."""
@@ -126,17 +142,26 @@ class OrderService:
         size: str | None = None,
         ratio: str | None = None,
         declared: Sequence[Declared] = (),
+        style: str | None = None,
     ) -> Ticket[GenerationRequest]:
         """Every check memory can make, in this order; raises a UserFacingError (answered
         privately, for free) and holds nothing on refusal. `prompt` is what the member typed,
         or a stored image's prompt for a Reroll (checked and blocklisted again: the server's
         blocklist may have grown since); `model`, `size` and `ratio` are checked against the
         chosen model when given; `declared` images against the input limits, before any
-        download. `turn`: the member's turn, when taken already (`take_turn`)."""
+        download. `turn`: the member's turn, when taken already (`take_turn`). `style`: one
+        of the server's style presets by name, whose suffix joins the prompt before it is
+        checked (its reference images join the request in `style_images`)."""
         # The member's turn at the server's rate: the same bucket on every surface.
         if turn is None or turn != Turn(identity.discord_id, identity.guild_id):
             self.take_turn(identity)
         generation = self.generation
+        preset = None
+        if style is not None:
+            if self.styles is None:
+                raise InvalidInput("style.unknown", name=style[:32])
+            preset = await self.styles.find(identity.guild_id, style)
+            prompt = self.styles.apply(generation.validate_prompt(prompt), preset)
         text = generation.validate_prompt(prompt)
         if ratio is not None:
             generation.validate_ratio(ratio, model)
@@ -149,8 +174,9 @@ class OrderService:
         # The server's blocklist from memory: a blocked prompt is never shown to anyone.
         await self.moderation.check_prompt(identity.guild_id, text)
         await self._check_known_balance(identity, cost)
+        private = await self._private(identity, settings)
         admission = generation.admit(identity.discord_id, settings.jobs_per_member)
-        return Ticket(identity, settings, admission, text, cost, generation)
+        return Ticket(identity, settings, admission, text, cost, generation, private, preset)
 
     async def prepare_caption(
         self, identity: Identity, *, turn: Turn | None = None, declared: Sequence[Declared] = ()
@@ -169,8 +195,15 @@ class OrderService:
         self.members.check_here(identity, settings, Purpose.GENERATE)
         cost = self.captions.cost
         await self._check_known_balance(identity, cost)
+        private = await self._private(identity, settings)
         admission = self.captions.admit(identity.discord_id, settings.jobs_per_member)
-        return Ticket(identity, settings, admission, "", cost, self.captions)
+        return Ticket(identity, settings, admission, "", cost, self.captions, private)
+
+    async def _private(self, identity: Identity, settings: EffectiveSettings) -> bool:
+        """The member's private mode where the server allows it (from memory when recent)."""
+        if self.community is None or not settings.public_results:
+            return False
+        return await self.community.keeps_private(identity.discord_id, settings)
 
     async def _check_known_balance(self, identity: Identity, cost: int) -> None:
         """A member whose balance, as last seen, can't pay: look at the wallet itself before
@@ -203,6 +236,13 @@ class OrderService:
         self.members.note_balance(payer, job.balance)
         await ticket.desk.enqueue(job)
         return job
+
+    async def style_images(self, ticket: Ticket[Any]) -> tuple[SourceImage, ...]:
+        """The reference images of the ticket's style, through the input pipeline (none
+        without a style)."""
+        if ticket.style is None or self.styles is None:
+            return ()
+        return await self.images(await self.styles.references(ticket.style))
 
     async def image(self, name: str, data: bytes) -> SourceImage:
         """An image sent with an order, through the one input pipeline: checked and shrunk

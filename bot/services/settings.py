@@ -34,6 +34,8 @@ _NONE = frozenset({"", "all", "any", "none", "everyone", "todos", "todas", "ning
 # Words that turn a cap or the log off.
 _OFF = frozenset({"", "none", "off", "no", "unlimited", "ninguno", "ninguna", "sin límite"})
 MAX_DAILY_IMAGES = 100_000
+# A daily payment limit above this is a typo (balances stay within MAX_BALANCE anyway).
+MAX_PAY_DAILY_LIMIT = 10**12
 # A server budget above this is a typo.
 MAX_MONTHLY_USD = Decimal("100000")
 _SNOWFLAKE = re.compile(r"^<(?:#|@&)(\d{15,21})>$|^(\d{15,21})$")
@@ -70,6 +72,10 @@ class EffectiveSettings:
     rate_limits: Mapping[str, int] = field(default_factory=lambda: dict(DEFAULT_RATES))
     # Days images are kept (0: until deleted); IMAGE_RETENTION_DAYS by default.
     image_retention_days: int = 0
+    # Coins a member may pay others in 24 hours (0: /pay off); members may keep their
+    # results private (/settings me private) where this is on.
+    pay_daily_limit: int = 1000
+    private_mode: bool = True
     sources: Mapping[str, Source] = field(default_factory=dict)
 
     def value(self, setting: str) -> Any:
@@ -114,6 +120,7 @@ class GuildSettingsService:
             jobs_per_member=settings.max_jobs_per_user,
             rate_limits=dict(settings.rate_limits),
             image_retention_days=settings.image_retention_days,
+            pay_daily_limit=settings.pay_daily_limit,
         )
 
     # Reading -----------------------------------------------------------------------------
@@ -258,6 +265,8 @@ class GuildSettingsService:
             "nsfw_only": lambda: _boolean(setting, text),
             "rate_limits": lambda: _rates(text, self.defaults.rate_limits),
             "image_retention_days": lambda: _retention(setting, text),
+            "pay_daily_limit": lambda: _integer(setting, text, 0, MAX_PAY_DAILY_LIMIT),
+            "private_mode": lambda: _boolean(setting, text),
         }
         return parsers[setting]()
 

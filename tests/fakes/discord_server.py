@@ -61,6 +61,7 @@ from tests.fakes.discord_models import (
     DEFAULT_EVERYONE_PERMISSIONS,
     EPHEMERAL,
     LOADING,
+    MESSAGE_COMMAND_TYPE,
     MESSAGE_COMPONENT,
     MODAL_SUBMIT,
     FakeCallback,
@@ -1165,6 +1166,38 @@ class FakeDiscord:
             age=age,
         )  # fmt: skip
 
+    async def message_command(
+        self,
+        name: str,
+        message: FakeMessage | int,
+        *,
+        user: UserLike,
+        locale: str = "en-US",
+        validate: bool = True,
+        age: float = 0.0,
+    ) -> InteractionRecord:
+        """Run the message command (Apps menu of a message) ``name`` on ``message`` as
+        ``user``, in the message's channel: an APPLICATION_COMMAND interaction whose data is
+        ``{id, name, type: 3, target_id, resolved: {messages: {id: message}}}`` (plus
+        ``guild_id`` for a server's command), as Discord sends it. With ``validate``, a name
+        that is not a synced message command here raises before anything is sent."""
+        target = self._message(message)
+        u, g, ch = self._context(user, None, target.channel_id, False)
+        cmd, cmd_guild_id = self._find_command(name, g, MESSAGE_COMMAND_TYPE)
+        if cmd is None and validate:
+            raise LookupError(f"{name!r} is not a synced message command here")
+        data: dict[str, Any] = {
+            "id": cmd["id"] if cmd is not None else str(self.ids.next()),
+            "name": name,
+            "type": MESSAGE_COMMAND_TYPE,
+            "target_id": str(target.id),
+            "resolved": {"messages": {str(target.id): target.to_json(self.application_id)}},
+        }
+        if cmd_guild_id is not None:
+            data["guild_id"] = str(cmd_guild_id)
+        payload = self._interaction_payload(APPLICATION_COMMAND, u, g, ch, locale, data)
+        return await self._send_interaction(payload, u, g, ch, None, age)
+
     async def autocomplete(
         self,
         name: str,
@@ -1532,8 +1565,11 @@ class FakeDiscord:
         content: str = "",
         *,
         files: Sequence[FakeFile] = (),
+        embeds: Sequence[dict[str, Any]] = (),
     ) -> FakeMessage:
-        """A user posts a message in a channel: stored and sent to the bot as MESSAGE_CREATE."""
+        """A user posts a message in a channel: stored and sent to the bot as MESSAGE_CREATE.
+        ``embeds`` are the ones Discord unfurls from links in it (``type`` "image", "link"...,
+        with ``thumbnail``/``image`` holding ``url`` and ``proxy_url``)."""
         ch = channel if isinstance(channel, FakeChannel) else self.channels[channel]
         u = self._user(user)
         msg = FakeMessage(
@@ -1543,6 +1579,7 @@ class FakeDiscord:
             guild_id=ch.guild_id,
             content=content,
             attachments=[f if f.id else self._register_file(f) for f in files],
+            embeds=[dict(e) for e in embeds],
         )
         self._store_channel_message(msg)
         data = msg.to_json()

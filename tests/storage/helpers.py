@@ -61,6 +61,12 @@ async def assert_ledger_consistent(db: Database) -> None:
         " AND t.kind = 'REFUND') AS refunded "
         "FROM jobs j WHERE j.cost > 0 AND j.wallet_id IS NOT NULL"
     )
+    # Issue 23 (b): a payment is two TRANSFER rows, one from each wallet, in one transaction:
+    # coins never appear or vanish through them.
+    transferred = await db.fetchval(
+        "SELECT COALESCE(SUM(delta), 0) FROM coin_transactions WHERE kind = 'TRANSFER'"
+    )
+    assert transferred == 0, f"payments created or destroyed {transferred} coins"
     for job in miscounted:
         assert job["charged"] == 1, f"job {job['id']} charged {job['charged']} times"
         owed_refund = job["status"] == "FAILED" and job["refund_owed"] is None
