@@ -25,6 +25,8 @@ SETTINGS: tuple[str, ...] = (
     "mod_log_channel_id",
     "nsfw_only",
     "rate_limits",
+    # issue 23: the most images one /generate may ask for (migration 0012).
+    "max_batch",
 )
 # Where a setting's name is not its column: the budget is stored in micro-dollars.
 _COLUMN = {setting: setting for setting in SETTINGS} | {

@@ -325,6 +325,7 @@ class GuildOverrides(BaseModel):
     nsfw_only: bool | None = None
     # Per-member limits a minute by action (only those the server set).
     rate_limits: dict[str, int] | None = None
+    max_batch: int | None = None
 
     @classmethod
     def from_row(cls, row: Row) -> GuildOverrides:
@@ -346,6 +347,7 @@ class GuildOverrides(BaseModel):
             mod_log_channel_id=_snowflake(row["mod_log_channel_id"]),
             nsfw_only=bool(nsfw) if nsfw is not None else None,
             rate_limits={str(k): int(v) for k, v in rates.items()} if rates else None,
+            max_batch=row["max_batch"],
         )
 
 

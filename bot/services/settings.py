@@ -22,7 +22,7 @@ from bot.services.ratelimits import DEFAULT_RATES, parse_rates
 from storage.guild_settings import SETTINGS, GuildSettingsRepository
 from storage.models import SettingChange
 
-__all__ = ["SETTINGS", "EffectiveSettings", "GuildSettingsService", "Source"]
+__all__ = ["MAX_BATCH", "SETTINGS", "EffectiveSettings", "GuildSettingsService", "Source"]
 
 # Costs above this are a typo, not a price.
 MAX_COST = 1_000_000
@@ -34,6 +34,13 @@ _NONE = frozenset({"", "all", "any", "none", "everyone", "todos", "todas", "ning
 # Words that turn a cap or the log off.
 _OFF = frozenset({"", "none", "off", "no", "unlimited", "ninguno", "ninguna", "sin límite"})
 MAX_DAILY_IMAGES = 100_000
+#: The most images one `/generate` may ask for (`count`), whatever a server sets: a batch is
+#: shown in one message with a row of buttons per image, and a message holds at most 5 rows
+#: of 5 buttons and 10 attachments (discord/discord-api-spec openapi.json, commit 74fda0f of
+#: 2026-07-18, checked 2026-12-07: ActionRow components maxItems 5, attachments maxItems 10;
+#: 5 action rows a message: the spec's validator in tests/fakes and the Discord libraries'
+#: documented limits).
+MAX_BATCH = 4
 # A server budget above this is a typo.
 MAX_MONTHLY_USD = Decimal("100000")
 _SNOWFLAKE = re.compile(r"^<(?:#|@&)(\d{15,21})>$|^(\d{15,21})$")
@@ -66,6 +73,8 @@ class EffectiveSettings:
     nsfw_only: bool = False
     # Per-member uses a minute, by action (every action has a value).
     rate_limits: Mapping[str, int] = field(default_factory=lambda: dict(DEFAULT_RATES))
+    # The most images one /generate may ask for here (issue 23).
+    max_batch: int = MAX_BATCH
     sources: Mapping[str, Source] = field(default_factory=dict)
 
     def value(self, setting: str) -> Any:
@@ -248,6 +257,7 @@ class GuildSettingsService:
             "mod_log_channel_id": lambda: _channel(text, channel_ids),
             "nsfw_only": lambda: _boolean(setting, text),
             "rate_limits": lambda: _rates(text, self.defaults.rate_limits),
+            "max_batch": lambda: _integer(setting, text, 1, MAX_BATCH),
         }
         return parsers[setting]()
 
