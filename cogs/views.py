@@ -428,17 +428,21 @@ _BUTTON_CLASSES: dict[str, type[ImageButton]] = {cls.action: cls for cls, _ in B
 
 
 async def clear_image(
-    bot: NanoBananaBot, channel_id: int, message_id: int, image_id: str, text: str
+    bot: NanoBananaBot, channel_id: int, message_id: int, image_id: str, text: str | None
 ) -> None:
     """A deleted image leaves a message that showed it: a message of a batch keeps its other
-    images and their buttons; a message showing only this image says `text` instead."""
+    images and their buttons; a message showing only this image says `text` instead (or goes,
+    with `text` None)."""
     channel = bot.get_partial_messageable(channel_id)
     message = await channel.fetch_message(message_id)
     short = image_id.split("-")[0]
     images = [a for a in message.attachments if a.filename.startswith("nanobanana-")]
     mine = [a for a in images if short in a.filename]
     if len(images) <= 1 or not mine or len(mine) == len(images):
-        await message.edit(content=text, embeds=[], attachments=[], view=None)
+        if text is None:
+            await message.delete()
+        else:
+            await message.edit(content=text, embeds=[], attachments=[], view=None)
         return
     names = {a.filename for a in mine}
     embeds = [

@@ -356,3 +356,37 @@ async def test_spanish_members_read_batches_in_spanish(rich: Harness) -> None:
         "generate", {"prompt": "x", "count": 9}, user=h.alice, validate=False, locale="es-ES"
     )
     assert "imágenes a la vez" in (await rec.wait_original()).content
+
+
+async def test_a_moderator_deleting_a_batch_image_from_the_log_keeps_the_others(
+    rich: Harness,
+) -> None:
+    h = rich
+    fake = h.fake
+    log_channel = fake.add_channel(h.guild, "mod-log")
+    rec = await fake.slash(
+        "settings set", {"setting": "mod_log_channel_id", "value": f"<#{log_channel.id}>"},
+        user=h.mod,
+    )  # fmt: skip
+    await rec.wait_original()
+    message = await shown(await batch(h, 2), 2)
+    await h.settle()
+    posts = await fake.wait_for(
+        lambda: (
+            [m for m in fake.channel_log if m.channel_id == log_channel.id and m.buttons()]
+            if len([m for m in fake.channel_log if m.channel_id == log_channel.id]) >= 2
+            else None
+        ),
+        timeout=10,
+    )
+    click = await fake.click(posts[0], label="Delete", user=h.mod)
+    await click.wait_callback()
+    await fake.wait_for(lambda: len(images_in(message)) == 1, timeout=10)
+    assert not message.deleted and len(message.components) == 1
+    assert await h.rows("images") == 1
+    # The second one goes too: now the message has nothing left to show and goes.
+    click = await fake.click(posts[1], label="Delete", user=h.mod)
+    await click.wait_callback()
+    await fake.wait_for(lambda: message.deleted, timeout=10)
+    assert await h.rows("images") == 0
+    await assert_ledger_consistent(h.app.db)
