@@ -390,3 +390,30 @@ async def test_a_moderator_deleting_a_batch_image_from_the_log_keeps_the_others(
     await fake.wait_for(lambda: message.deleted, timeout=10)
     assert await h.rows("images") == 0
     await assert_ledger_consistent(h.app.db)
+
+
+async def test_the_daily_image_cap_counts_every_image_of_a_batch(scoped: Harness) -> None:
+    h = scoped
+    rec = await h.fake.slash(
+        "settings set", {"setting": "daily_image_cap", "value": "3"}, user=h.mod
+    )
+    await rec.wait_original()
+    await shown(await batch(h, 2), 2)
+    await h.settle()
+    # One image left today: a batch of two is refused whole (nothing charged, no job).
+    jobs, images = await h.rows("jobs"), await h.rows("images")
+    refused = await refusal(await batch(h, 2, user=h.bob))
+    assert "images for today" in refused.content
+    assert (await h.rows("jobs"), await h.rows("images")) == (jobs, images)
+    assert await ledger_kinds(h) == {"GENERATION": 2}
+    assert await h.balance(h.bob) == 1000
+    # The last one fits.
+    last = await h.fake.slash("generate", {"prompt": "the last pear"}, user=h.bob)
+    await last.wait_original(lambda m: bool(images_in(m)), timeout=10)
+    await h.settle()
+    assert await ledger_kinds(h) == {"GENERATION": 3}
+    # Other Club has no cap: a full batch there.
+    await shown(await batch(h, 4, user=h.owner2, guild=h.other), 4)
+    await h.settle()
+    assert await ledger_kinds(h) == {"GENERATION": 7}
+    await assert_ledger_consistent(h.app.db)
