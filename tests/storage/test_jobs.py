@@ -18,6 +18,7 @@ from storage.errors import (
     InvalidTransition,
     ModelRetired,
     NotFound,
+    TooManyActiveJobs,
 )
 from storage.images import ImageRepository, StoredObject
 from storage.jobs import JobRepository, JobRow, JobStatus
@@ -326,7 +327,7 @@ async def test_a_batch_is_reserved_whole_or_not_at_all(db: Database) -> None:
         await jobs.reserve_all([order(1), order(2), order(3)])
     assert await counts(db) == before
     # Over the member's slots (each order counts the ones reserved before it): nothing.
-    with pytest.raises(job_rows.TooManyActiveJobs):
+    with pytest.raises(TooManyActiveJobs):
         await jobs.reserve_all([order(1, max_active=1), order(2, max_active=1)])
     assert await counts(db) == before
     reserved = await jobs.reserve_all([order(1, max_active=2), order(2, max_active=2)])
