@@ -23,6 +23,8 @@ from discord.ext import commands
 from bot.services.catalog import possible_ratios, possible_sizes
 from bot.services.generation import GenerationRequest
 from bot.services.members import Member, Payer
+from bot.services.settings import MAX_BATCH
+from cogs.batch import start_batch
 from cogs.common import (
     allowed_guild,
     command_text,
@@ -42,6 +44,7 @@ from cogs.views import (
     DeleteButton,
     EditButton,
     RerollButton,
+    VariationsButton,
     request_context,
     result_view,
     submit_edit,
@@ -100,6 +103,7 @@ def generate_command(cog: GenerateCog) -> app_commands.Command[Any, ..., None]:
         model: str | None = None,
         size: str | None = None,
         style: str | None = None,
+        count: app_commands.Range[int, 1, MAX_BATCH] = 1,
     ) -> None:
         # Before any await but a server's first settings read: what memory alone can check
         # (rate limit, prompt, ratio, model, size, the attachments as declared, the
@@ -109,7 +113,7 @@ def generate_command(cog: GenerateCog) -> app_commands.Command[Any, ..., None]:
         attachments = [a for a in (image, image2) if a is not None]
         ticket = await bot.orders.prepare(
             identity_of(itx), prompt=prompt, model=model, size=size, ratio=aspect_ratio,
-            declared=[declared(a) for a in attachments], style=style,
+            declared=[declared(a) for a in attachments], style=style, count=count,
         )  # fmt: skip
 
         async def build(member: Member, payer: Payer) -> GenerationRequest:
@@ -124,7 +128,11 @@ def generate_command(cog: GenerateCog) -> app_commands.Command[Any, ..., None]:
                 context=request_context(itx), model=model, image_size=size,
             )  # fmt: skip
 
-        await start_job(itx, ticket, build, result_view=result_view)
+        if ticket.count > 1:
+            # Each image its own job, shown together in one message.
+            await start_batch(itx, ticket, build)
+        else:
+            await start_job(itx, ticket, build, result_view=result_view)
 
     hidden = set()
     if not models.settings.extras:
@@ -136,7 +144,7 @@ def generate_command(cog: GenerateCog) -> app_commands.Command[Any, ..., None]:
         parameters=[p for p in signature.parameters.values() if p.name not in hidden]
     )
     descriptions = option_texts(
-        "generate", "prompt", "aspect_ratio", "image", "image2", "model", "size", "style"
+        "generate", "prompt", "aspect_ratio", "image", "image2", "model", "size", "style", "count"
     )
     callback = app_commands.describe(**{k: v for k, v in descriptions.items() if k not in hidden})(
         generate
@@ -196,6 +204,11 @@ async def _size_choices(itx: Interaction, current: str) -> list[app_commands.Cho
 
 async def setup(bot: NanoBananaBot) -> None:
     bot.add_dynamic_items(
-        RerollButton, EditButton, DeleteButton, ConfirmDeleteButton, CancelDeleteButton
+        RerollButton,
+        EditButton,
+        VariationsButton,
+        DeleteButton,
+        ConfirmDeleteButton,
+        CancelDeleteButton,
     )
     await bot.add_cog(GenerateCog(bot))

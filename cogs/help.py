@@ -66,9 +66,19 @@ class HelpCog(TenantCog):
         embed.add_field(
             name=t(language, "help.buttons"),
             value=t(language, "help.buttons_value", reroll=t(language, "gen.reroll"),
-                    edit=t(language, "gen.edit"), delete=t(language, "gen.delete")),
+                    edit=t(language, "gen.edit"), delete=t(language, "gen.delete"))
+            + " " + t(language, "help.variations", variations=t(language, "gen.variations")),
             inline=False,
         )  # fmt: skip
+        # Batches: how many images one /generate may ask for here, at this server's prices.
+        most = bot.orders.batch_size(settings)
+        if most > 1:
+            embed.add_field(
+                name=f"`/{t(language, 'cmd.generate.name')}` "
+                f"{t(language, 'cmd.generate.opt.count.name')}",
+                value=t(language, "help.batches", high=most, cost=prices["generate"]),
+                inline=False,
+            )
         embed.add_field(
             name=t(language, "help.moderators"), value=lines(MODERATOR_COMMANDS), inline=False
         )

@@ -32,7 +32,7 @@ from bot.services.pricing import format_usd
 from bot.services.types import CapKind
 from cogs.common import language_of, shorten
 from cogs.images import BANANA
-from cogs.views import UUID, ImageButton
+from cogs.views import UUID, ImageButton, clear_image
 
 if TYPE_CHECKING:
     from bot.app import Interaction, NanoBananaBot
@@ -75,8 +75,8 @@ class ModDeleteButton(ImageButton, template=rf"nb:moddel:(?P<id>{UUID})"):
             if post.kind != "RESULT" or post.message_id == clicked:
                 continue
             with contextlib.suppress(discord.HTTPException):
-                channel = bot.get_partial_messageable(post.channel_id)
-                await channel.get_partial_message(post.message_id).delete()
+                # A batch's message keeps its other images; one showing only this one goes.
+                await clear_image(bot, post.channel_id, post.message_id, context.image.id, None)
 
 
 class ModLogCog(commands.Cog):

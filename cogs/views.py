@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import re
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 import discord
@@ -169,6 +170,34 @@ class EditButton(ImageButton, template=rf"nb:edit:(?P<id>{UUID})"):
         await interaction.response.send_modal(EditModal(self.image_id, language))
 
 
+class VariationsButton(RerollButton, template=rf"nb:variations:(?P<id>{UUID})"):
+    """A new paid job: a variation of this image (its prompt and references, the image itself
+    as the last reference), priced like an Edit (the image's model and size)."""
+
+    action = "variations"
+    style = discord.ButtonStyle.secondary
+    emoji = "🔀"
+
+    async def run(self, interaction: Interaction, context: ImageContext, actor: Actor) -> None:
+        bot = interaction.client
+        image = context.image
+        prompt = image.prompt
+        if not prompt and image.metadata.get("extra_of"):
+            # A further image of an answer carries no prompt of its own: its job's.
+            primary = await bot.gallery.context(str(image.metadata["extra_of"]))
+            prompt = primary.image.prompt if primary is not None else None
+        if not prompt:
+            raise ImageNotFound()
+        # The stored prompt is checked again: the server's blocklist may have grown since.
+        ticket = await bot.orders.prepare(identity_of(interaction), turn=self.turn, prompt=prompt)
+
+        async def build(member: Member, payer: Payer) -> GenerationRequest:
+            # Reads the image and its job's stored inputs: after the answer.
+            return await bot.generation.variation_request(image, request_context(interaction))
+
+        await start_job(interaction, ticket, build, result_view=result_view)
+
+
 class DeleteButton(ImageButton, template=rf"nb:delete:(?P<id>{UUID})"):
     """Asks first (privately): deleting is for good and its coins are not refunded. Its owner, a
     moderator of its own server, or a bot admin."""
@@ -251,9 +280,8 @@ class ConfirmDeleteButton(
         if self.message_id is not None and interaction.channel_id is not None:
             shown.setdefault(self.message_id, interaction.channel_id)
         for message_id, channel_id in shown.items():
-            message = bot.get_partial_messageable(channel_id).get_partial_message(message_id)
             with contextlib.suppress(discord.HTTPException):
-                await message.edit(content=text, embeds=[], attachments=[], view=None)
+                await clear_image(bot, channel_id, message_id, context.image.id, text)
 
 
 class CancelDeleteButton(
@@ -352,17 +380,85 @@ def result_view(
     reroll: bool = True,
     edit: bool = True,
     delete: bool = True,
+    variations: bool = True,
     web_url: str | None = None,
 ) -> discord.ui.View:
-    """Persistent Reroll / Edit / Delete buttons (they survive restarts), and a link to the
-    image in the web gallery when there is one."""
+    """Persistent Reroll / Edit / Variations / Delete buttons (they survive restarts), and a
+    link to the image in the web gallery when there is one."""
     view = discord.ui.View(timeout=None)
     if reroll:
         view.add_item(RerollButton(image_id, t(language, "gen.reroll")))
     if edit:
         view.add_item(EditButton(image_id, t(language, "gen.edit")))
+    if variations:
+        view.add_item(VariationsButton(image_id, t(language, "gen.variations")))
     if delete:
         view.add_item(DeleteButton(image_id, t(language, "gen.delete")))
     if web_url is not None:
         view.add_item(web_button(language, web_url))
     return view
+
+
+#: The buttons of one image of a batch, in the order of its row.
+BATCH_BUTTONS: tuple[tuple[type[ImageButton], str], ...] = (
+    (RerollButton, "gen.reroll"),
+    (EditButton, "gen.edit"),
+    (VariationsButton, "gen.variations"),
+    (DeleteButton, "gen.delete"),
+)
+
+
+def batch_view(images: Sequence[tuple[int, str]], language: str) -> discord.ui.View:
+    """The buttons under a batch's images: a row per image (`(number, image id)`, at most
+    five rows), each with its own Reroll, Edit, Variations and Delete, labelled with the
+    image's number (a message holds 5 rows of 5 buttons: see bot.services.settings.MAX_BATCH)."""
+    view = discord.ui.View(timeout=None)
+    for row, (number, image_id) in enumerate(images[:5]):
+        for button, key in BATCH_BUTTONS:
+            item = button(
+                image_id, t(language, "batch.button", action=t(language, key), number=number)
+            )
+            item.item.row = row
+            view.add_item(item)
+    return view
+
+
+_BUTTON_ID = re.compile(rf"nb:(?P<action>reroll|edit|variations|delete):(?P<id>{UUID})")
+_BUTTON_CLASSES: dict[str, type[ImageButton]] = {cls.action: cls for cls, _ in BATCH_BUTTONS}
+
+
+async def clear_image(
+    bot: NanoBananaBot, channel_id: int, message_id: int, image_id: str, text: str | None
+) -> None:
+    """A deleted image leaves a message that showed it: a message of a batch keeps its other
+    images and their buttons; a message showing only this image says `text` instead (or goes,
+    with `text` None)."""
+    channel = bot.get_partial_messageable(channel_id)
+    message = await channel.fetch_message(message_id)
+    short = image_id.split("-")[0]
+    images = [a for a in message.attachments if a.filename.startswith("nanobanana-")]
+    mine = [a for a in images if short in a.filename]
+    if len(images) <= 1 or not mine or len(mine) == len(images):
+        if text is None:
+            await message.delete()
+        else:
+            await message.edit(content=text, embeds=[], attachments=[], view=None)
+        return
+    names = {a.filename for a in mine}
+    embeds = [
+        embed
+        for embed in message.embeds
+        if not (embed.image.url and any(name in embed.image.url for name in names))
+    ]
+    view = discord.ui.View(timeout=None)
+    for row, component in enumerate(message.components):
+        for child in getattr(component, "children", ()):
+            custom_id = getattr(child, "custom_id", None) or ""
+            match = _BUTTON_ID.fullmatch(custom_id)
+            if match is None or match["id"] == image_id:
+                continue
+            item = _BUTTON_CLASSES[match["action"]](match["id"], getattr(child, "label", None))
+            item.item.row = row
+            view.add_item(item)
+    kept = [a for a in message.attachments if a.filename not in names]
+    await message.edit(embeds=embeds, attachments=kept, view=view)

@@ -29,6 +29,8 @@ SETTINGS: tuple[str, ...] = (
     # Issue 23 (b): /pay's daily limit, and whether members may keep results private.
     "pay_daily_limit",
     "private_mode",
+    # issue 23: the most images one /generate may ask for (migration 0012).
+    "max_batch",
 )
 # Where a setting's name is not its column: the budget is stored in micro-dollars.
 _COLUMN = {setting: setting for setting in SETTINGS} | {

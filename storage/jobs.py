@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
@@ -130,6 +130,23 @@ class Refund:
     owed: int = 0
 
 
+@dataclass(frozen=True)
+class JobOrder:
+    """One job to reserve (see `JobRepository.reserve` for what each field means)."""
+
+    kind: str
+    user_id: str
+    wallet_id: str | None
+    cost: int
+    guild_id: int | None = None
+    request: Mapping[str, Any] | None = None
+    lease_owner: str | None = None
+    max_active: int | None = None
+    claim: BudgetClaim | None = None
+    model: str | None = None
+    job_id: str | None = None
+
+
 class JobRepository:
     """Paid jobs and their money: reserve, start, fail and refund, complete."""
 
@@ -163,49 +180,65 @@ class JobRepository:
         `max_active` unfinished jobs in live processes (checked and inserted in one
         transaction, serialised per member); BudgetExceeded; ModelRetired when `model` was
         found retired by any process; NotFound when the wallet is not the member's."""
-        job_id = job_id or str(uuid.uuid4())
+        order = JobOrder(
+            kind=kind, user_id=user_id, wallet_id=wallet_id, cost=cost, guild_id=guild_id,
+            request=request, lease_owner=lease_owner, max_active=max_active, claim=claim,
+            model=model, job_id=job_id,
+        )  # fmt: skip
+        return (await self.reserve_all([order]))[0]
 
-        async def body(tx: Transaction) -> Reservation:
-            if wallet_id is not None and await ledger.owner(tx, wallet_id) != user_id:
-                raise NotFound(f"wallet {wallet_id} is not user {user_id}'s")
-            if model is not None and await is_retired(tx, model):
-                raise ModelRetired(model)
-            if max_active is not None:
-                # Locks the member (PostgreSQL): their reservations in every process queue up
-                # here, so two can't both see room for one more.
-                await tx.fetchone(
-                    f"SELECT id FROM users WHERE id = ?{tx.dialect.for_update}", (user_id,)
-                )
-                active = await tx.fetchval(
-                    f"SELECT COUNT(*) FROM jobs j WHERE user_id = ? AND {UNFINISHED} "
-                    f"AND {live('j.lease_owner')}",
-                    (user_id, utcnow_iso()),
-                )
-                if int(active) >= max_active:
-                    raise TooManyActiveJobs(max_active)
-            balance = await ledger.balance(tx, wallet_id) if wallet_id is not None else 0
-            now = utcnow_iso()
-            await tx.execute(
-                f"INSERT INTO jobs ({_COLUMNS}) VALUES ({', '.join('?' * 14)})",
-                (
-                    job_id, kind, user_id, wallet_id,
-                    str(guild_id) if guild_id is not None else None,
-                    JobStatus.PENDING.value, cost, lease_owner, _json(request), "{}", None,
-                    None, now, now,
-                ),
-            )  # fmt: skip
-            levels: list[Level] = []
-            if claim is not None:
-                levels = await usage.claim(tx, claim, job_id=job_id, user_id=user_id, coins=cost)
-            if cost and wallet_id is not None:
-                balance = await ledger.debit(
-                    tx, wallet_id, cost, kind=TransactionKind.GENERATION, job_id=job_id,
-                    reason=kind,
-                )  # fmt: skip
-            due = await usage.notices_due(tx, levels) if levels else []
-            return Reservation(await _fetch(tx, job_id), balance, due)
+    async def reserve_all(self, orders: Sequence[JobOrder]) -> list[Reservation]:
+        """`reserve` for each order, all in one transaction: every job is reserved (and
+        paid for), or none is (a batch of images: the first refusal writes nothing at all).
+        Each order's `max_active` counts the jobs reserved before it in the same call."""
+
+        async def body(tx: Transaction) -> list[Reservation]:
+            return [await self._reserve(tx, order) for order in orders]
 
         return await self.db.write(body)
+
+    async def _reserve(self, tx: Transaction, order: JobOrder) -> Reservation:
+        user_id, wallet_id, cost = order.user_id, order.wallet_id, order.cost
+        job_id = order.job_id or str(uuid.uuid4())
+        if wallet_id is not None and await ledger.owner(tx, wallet_id) != user_id:
+            raise NotFound(f"wallet {wallet_id} is not user {user_id}'s")
+        if order.model is not None and await is_retired(tx, order.model):
+            raise ModelRetired(order.model)
+        if order.max_active is not None:
+            # Locks the member (PostgreSQL): their reservations in every process queue up
+            # here, so two can't both see room for one more.
+            await tx.fetchone(
+                f"SELECT id FROM users WHERE id = ?{tx.dialect.for_update}", (user_id,)
+            )
+            active = await tx.fetchval(
+                f"SELECT COUNT(*) FROM jobs j WHERE user_id = ? AND {UNFINISHED} "
+                f"AND {live('j.lease_owner')}",
+                (user_id, utcnow_iso()),
+            )
+            if int(active) >= order.max_active:
+                raise TooManyActiveJobs(order.max_active)
+        balance = await ledger.balance(tx, wallet_id) if wallet_id is not None else 0
+        now = utcnow_iso()
+        guild_id = order.guild_id
+        await tx.execute(
+            f"INSERT INTO jobs ({_COLUMNS}) VALUES ({', '.join('?' * 14)})",
+            (
+                job_id, order.kind, user_id, wallet_id,
+                str(guild_id) if guild_id is not None else None,
+                JobStatus.PENDING.value, cost, order.lease_owner, _json(order.request), "{}",
+                None, None, now, now,
+            ),
+        )  # fmt: skip
+        levels: list[Level] = []
+        if order.claim is not None:
+            levels = await usage.claim(tx, order.claim, job_id=job_id, user_id=user_id, coins=cost)
+        if cost and wallet_id is not None:
+            balance = await ledger.debit(
+                tx, wallet_id, cost, kind=TransactionKind.GENERATION, job_id=job_id,
+                reason=order.kind,
+            )  # fmt: skip
+        due = await usage.notices_due(tx, levels) if levels else []
+        return Reservation(await _fetch(tx, job_id), balance, due)
 
     async def mark_processing(
         self, job_id: str, process_id: str, *, model: str | None = None

@@ -332,6 +332,7 @@ class GuildOverrides(BaseModel):
     # Coins a member may pay others in 24 hours (0: /pay off); members' private mode allowed.
     pay_daily_limit: int | None = None
     private_mode: bool | None = None
+    max_batch: int | None = None
 
     @classmethod
     def from_row(cls, row: Row) -> GuildOverrides:
@@ -356,6 +357,7 @@ class GuildOverrides(BaseModel):
             image_retention_days=row["image_retention_days"],
             pay_daily_limit=row["pay_daily_limit"],
             private_mode=bool(row["private_mode"]) if row["private_mode"] is not None else None,
+            max_batch=row["max_batch"],
         )
 
 

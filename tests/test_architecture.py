@@ -18,7 +18,7 @@ STEPS = {"admit", "reserve", "enqueue", "submit", "reserve_within_budget"}
 #: Where each paid action of the bot is ordered: (file, the function that orders it).
 PAID_ACTIONS = {
     ("cogs/generate.py", "generate"),  # /generate
-    ("cogs/views.py", "run"),  # Reroll
+    ("cogs/views.py", "run"),  # Reroll, Variations
     ("cogs/views.py", "submit_edit"),  # an Edit's form
     ("cogs/describe.py", "order"),  # /describe and the message command "Describe with Nano Banana"
     ("web/api.py", "generate_image"),  # POST /api/v1/images/generate

@@ -24,6 +24,7 @@ from bot.services.errors import (
 from bot.services.generation import GenerationRequest, ImageJobView
 from bot.services.media import Declared
 from bot.services.members import Member, Payer, Purpose
+from bot.services.settings import MAX_BATCH
 from bot.services.types import Image, ImageType
 from web.context import WebContext, context_of
 from web.errors import json_error, service_error
@@ -46,7 +47,7 @@ log = logging.getLogger(__name__)
 PREFIX = "/api/v1"
 DEFAULT_LIMIT = 24
 KINDS = {"all": None, "generated": ImageType.GENERATED, "uploaded": ImageType.UPLOADED}
-_GENERATE_FIELDS = frozenset({"prompt", "aspect_ratio", "model", "size"})
+_GENERATE_FIELDS = frozenset({"prompt", "aspect_ratio", "model", "size", "count"})
 _GENERATE_FILES = ("image", "image2")
 _SLACK = 64 * 1024
 
@@ -275,9 +276,10 @@ async def generate_image(request: web.Request) -> web.Response:
     ratio = text_field(values, "aspect_ratio", default="1:1") or "1:1"
     model = text_field(values, "model")
     size = text_field(values, "size")
+    count = _count(values.get("count"))
     ticket = await ctx.orders.prepare(
         caller.actor.identity, prompt=prompt, model=model, size=size, ratio=ratio,
-        declared=[Declared(name, len(data)) for name, data in files],
+        declared=[Declared(name, len(data)) for name, data in files], count=count,
     )  # fmt: skip
 
     async def build(member: Member, payer: Payer) -> GenerationRequest:
@@ -287,13 +289,22 @@ async def generate_image(request: web.Request) -> web.Response:
             model=model, image_size=size,
         )  # fmt: skip
 
-    job = await ctx.orders.place(ticket, build, member=caller.member)
-    view = ImageJobView(job.row, ctx.generation.position(job.id))
-    body = job_json(view, language=language_of(request))
+    if ticket.count > 1:
+        # A batch: each image its own job (charged, run and refunded on its own).
+        jobs = await ctx.orders.place_batch(
+            ticket, build, [None] * ticket.count, member=caller.member
+        )
+    else:
+        jobs = [await ctx.orders.place(ticket, build, member=caller.member)]
+    bodies = [
+        job_json(ImageJobView(job.row, ctx.generation.position(job.id)),
+                 language=language_of(request))
+        for job in jobs
+    ]  # fmt: skip
     return web.json_response(
-        {"job": body, "balance": job.balance},
+        {"job": bodies[0], "jobs": bodies, "balance": jobs[-1].balance},
         status=202,
-        headers={"Location": body["links"]["self"]},
+        headers={"Location": bodies[0]["links"]["self"]},
     )
 
 
@@ -310,6 +321,18 @@ async def get_job(request: web.Request) -> web.Response:
 
 
 # Helpers ----------------------------------------------------------------------------------
+
+
+def _count(value: Any) -> int:
+    """`count` of a generate order (JSON number or form text; default 1): how many images.
+    Its range is the order's to check (bot.services.orders)."""
+    if value is None:
+        return 1
+    if isinstance(value, str) and value.strip().isdigit() and len(value.strip()) < 10:
+        return int(value.strip())
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    raise InvalidInput("batch.count", high=MAX_BATCH)
 
 
 def _int(text: str | None, default: int) -> int:

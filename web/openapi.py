@@ -182,7 +182,16 @@ SCHEMAS: dict[str, Any] = {
     "Accepted": {
         "type": "object",
         "required": ["job", "balance"],
-        "properties": {"job": _ref("Job"), "balance": {"type": "integer", "minimum": 0}},
+        "properties": {
+            "job": _ref("Job"),
+            "jobs": {
+                "type": "array",
+                "items": _ref("Job"),
+                "description": "Every job of the order: one per image (`count`); `job` is "
+                "the first.",
+            },
+            "balance": {"type": "integer", "minimum": 0},
+        },
     },
     "Uploaded": {
         "type": "object",
@@ -272,6 +281,13 @@ SCHEMAS: dict[str, Any] = {
             "size": {
                 "type": ["string", "null"],
                 "description": "1K, 2K, 4K where the model has sizes.",
+            },
+            "count": {
+                "type": ["integer", "null"],
+                "default": 1,
+                "description": "How many images (as /generate count:), each its own job at "
+                "the price of one; at most the server's max_batch (1-4), the member's job "
+                "slots and a minute's generate rate (batch_count otherwise).",
             },
         },
     },
@@ -387,6 +403,7 @@ PATHS: dict[str, Any] = {
                                 "aspect_ratio": {"type": "string"},
                                 "model": {"type": "string"},
                                 "size": {"type": "string"},
+                                "count": {"type": "string", "pattern": "^[0-9]{1,9}$"},
                                 "image": {"type": "string", "format": "binary"},
                                 "image2": {"type": "string", "format": "binary"},
                             },
@@ -409,8 +426,9 @@ PATHS: dict[str, Any] = {
                 "415": _error("Neither JSON nor multipart, or an input that is no image."),
                 "422": _error(
                     "An empty or too long prompt, a ratio, model or size the bot "
-                    "doesn't offer, an unknown field, or words the server's blocklist "
-                    "refuses (blocklist_prompt_blocked)."
+                    "doesn't offer, a count of images out of range (batch_count), an "
+                    "unknown field, or words the server's blocklist refuses "
+                    "(blocklist_prompt_blocked)."
                 ),
                 "429": _error(
                     "Too many of your images in progress (error_too_many_jobs), a budget "

@@ -120,13 +120,14 @@ class MemberService:
         for key in [k for k in self._balances if k[0] == discord_id]:
             del self._balances[key]
 
-    def take_turn(self, discord_id: int, guild_id: int | None, action: str) -> None:
+    def take_turn(self, discord_id: int, guild_id: int | None, action: str, uses: int = 1) -> None:
         """Count one use of `action` (bot.services.ratelimits.ACTIONS) by a member, at the rate
         of the server they act in (its settings as last read; the host's before that), on
         every surface: a slash command, a button and an API call take from the same bucket.
-        Synchronous, so an adapter runs it first; raises TooSoon past the limit."""
+        Synchronous, so an adapter runs it first; raises TooSoon past the limit. `uses`: a
+        batch of images counts each of them."""
         settings = self.settings.cached(guild_id) or self.settings.defaults
-        self.limits.take(action, discord_id, settings.rate_limits[action])
+        self.limits.take(action, discord_id, settings.rate_limits[action], uses)
 
     def check_here(self, identity: Identity, settings: EffectiveSettings, purpose: Purpose) -> None:
         """The server's rules for this purpose (allow-list, channels, role to generate) from

@@ -34,7 +34,7 @@ from bot.services.media import Declared, InputImages
 from bot.services.members import Member, MemberService, Payer, Purpose
 from bot.services.moderation import ModerationService
 from bot.services.permissions import Identity
-from bot.services.settings import EffectiveSettings, GuildSettingsService
+from bot.services.settings import MAX_BATCH, EffectiveSettings, GuildSettingsService
 from bot.services.styles import StylePreset, StyleService
 
 R = TypeVar("R")
@@ -82,6 +82,8 @@ class Ticket(Generic[R]):
     private: bool = False
     #: The server's style the member picked (its suffix is in `prompt` already).
     style: StylePreset | None = None
+    #: The slots of a batch's further images (each image is a job of its own).
+    extra: tuple[Admission, ...] = ()
 
     @property
     def public(self) -> bool:
@@ -93,9 +95,24 @@ class Ticket(Generic[R]):
     def position(self) -> int:
         return self.admission.position
 
+    @property
+    def count(self) -> int:
+        """How many images (jobs) the order makes."""
+        return 1 + len(self.extra)
+
+    @property
+    def total(self) -> int:
+        """What the whole order costs as quoted (each image at `cost`)."""
+        return self.cost * self.count
+
+    @property
+    def admissions(self) -> tuple[Admission, ...]:
+        return (self.admission, *self.extra)
+
     def cancel(self) -> None:
-        """Give the job slot back (the adapter could not answer; nothing was charged)."""
-        self.admission.release()
+        """Give the job slots back (the adapter could not answer; nothing was charged)."""
+        for admission in self.admissions:
+            admission.release()
 
 
 class OrderService:
@@ -126,10 +143,11 @@ class OrderService:
         """A server's settings, from memory when read lately (one read otherwise)."""
         return self.settings.cached(guild_id) or await self.settings.effective(guild_id)
 
-    def take_turn(self, identity: Identity) -> Turn:
+    def take_turn(self, identity: Identity, uses: int = 1) -> Turn:
         """The member's "generate" turn at the server's rate (the same bucket on every
-        surface); raises TooSoon past the limit. `prepare` takes it unless given one."""
-        self.members.take_turn(identity.discord_id, identity.guild_id, "generate")
+        surface; a batch takes one use per image); raises TooSoon past the limit. `prepare`
+        takes it unless given one."""
+        self.members.take_turn(identity.discord_id, identity.guild_id, "generate", uses)
         return Turn(identity.discord_id, identity.guild_id)
 
     async def prepare(
@@ -143,6 +161,7 @@ class OrderService:
         ratio: str | None = None,
         declared: Sequence[Declared] = (),
         style: str | None = None,
+        count: int = 1,
     ) -> Ticket[GenerationRequest]:
         """Every check memory can make, in this order; raises a UserFacingError (answered
         privately, for free) and holds nothing on refusal. `prompt` is what the member typed,
@@ -151,10 +170,20 @@ class OrderService:
         chosen model when given; `declared` images against the input limits, before any
         download. `turn`: the member's turn, when taken already (`take_turn`). `style`: one
         of the server's style presets by name, whose suffix joins the prompt before it is
-        checked (its reference images join the request in `style_images`)."""
+        checked (its reference images join the request in `style_images`). `count`: a batch
+        of that many images, each its own job at the same price (see `batch_size`)."""
+        # Not a number of images at all (0, 5, a billion): refused before it counts as uses.
+        if not 1 <= count <= MAX_BATCH:
+            raise InvalidInput("batch.count", high=MAX_BATCH)
+        # More images than the server's settings as last read allow (its rate among them; the
+        # host's before the first read, which a server may only lower): refused before the
+        # turn, which such a batch could never pass.
+        known = self.settings.cached(identity.guild_id) or self.settings.defaults
+        if count > self.batch_size(known):
+            raise InvalidInput("batch.count", high=self.batch_size(known))
         # The member's turn at the server's rate: the same bucket on every surface.
         if turn is None or turn != Turn(identity.discord_id, identity.guild_id):
-            self.take_turn(identity)
+            self.take_turn(identity, count)
         generation = self.generation
         preset = None
         if style is not None:
@@ -170,13 +199,32 @@ class OrderService:
         settings = await self.settings_of(identity.guild_id)
         # Refuses an unknown or retired model, or a size the model lacks, before anything else.
         cost = generation.cost_of(model, size, default=settings.generation_cost)
+        most = self.batch_size(settings)
+        if count > most:
+            raise InvalidInput("batch.count", high=most)
         self.members.check_here(identity, settings, Purpose.GENERATE)
         # The server's blocklist from memory: a blocked prompt is never shown to anyone.
         await self.moderation.check_prompt(identity.guild_id, text)
-        await self._check_known_balance(identity, cost)
+        await self._check_known_balance(identity, cost * count)
         private = await self._private(identity, settings)
-        admission = generation.admit(identity.discord_id, settings.jobs_per_member)
-        return Ticket(identity, settings, admission, text, cost, generation, private, preset)
+        admissions: list[Admission] = []
+        try:
+            for _ in range(count):
+                admissions.append(generation.admit(identity.discord_id, settings.jobs_per_member))
+        except BaseException:
+            for admission in admissions:
+                admission.release()
+            raise
+        return Ticket(
+            identity, settings, admissions[0], text, cost, generation,
+            private=private, style=preset, extra=tuple(admissions[1:]),
+        )  # fmt: skip
+
+    def batch_size(self, settings: EffectiveSettings) -> int:
+        """The most images one order may ask for in a server: its `max_batch`, no more than
+        a member's job slots (each image is a job) nor a minute's "generate" uses."""
+        slots = min(settings.jobs_per_member, self.generation.max_jobs_per_user)
+        return max(1, min(settings.max_batch, MAX_BATCH, slots, settings.rate_limits["generate"]))
 
     async def prepare_caption(
         self, identity: Identity, *, turn: Turn | None = None, declared: Sequence[Declared] = ()
@@ -243,6 +291,44 @@ class OrderService:
         if ticket.style is None or self.styles is None:
             return ()
         return await self.images(await self.styles.references(ticket.style))
+
+    async def place_batch(
+        self,
+        ticket: Ticket[GenerationRequest],
+        build: RequestBuild[GenerationRequest],
+        listeners: Sequence[JobListener | None],
+        *,
+        member: Member | None = None,
+    ) -> list[Job[GenerationRequest]]:
+        """`place` for a batch (`ticket.count` images, one listener each): the request is
+        built once, then every image is reserved as a job of its own in one transaction (all
+        paid for, or none), then queued. Each job is charged, run and refunded on its own.
+        Raises a UserFacingError and charges nothing on refusal; every slot goes back."""
+        if len(listeners) != ticket.count:
+            ticket.cancel()
+            raise ValueError(f"{len(listeners)} listeners for {ticket.count} images")
+        try:
+            member = member or await self.members.enter(ticket.identity)
+            payer = await self.members.payer(member, Purpose.GENERATE)
+            payer.check_affordable(ticket.total)
+            request = await build(member, payer)
+            jobs = await self.generation.reserve_batch(
+                payer, request, listeners, admissions=ticket.admissions
+            )
+        except BaseException:
+            ticket.cancel()
+            raise
+        self.members.note_balance(payer, jobs[-1].balance)
+        for index, job in enumerate(jobs):
+            try:
+                await self.generation.enqueue(job)
+            except BaseException:
+                # Stopping: the job refused here is refunded by the queue; the rest of the
+                # batch never ran either, so each is refunded (once) too.
+                for rest in jobs[index + 1 :]:
+                    await self.generation.cancel(rest, "shutdown before queueing")
+                raise
+        return jobs
 
     async def image(self, name: str, data: bytes) -> SourceImage:
         """An image sent with an order, through the one input pipeline: checked and shrunk

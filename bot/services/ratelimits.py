@@ -84,23 +84,24 @@ class MemberLimits:
         #: Refusals by action, for logs and benchmarks.
         self.refused: dict[str, int] = {}
 
-    def take(self, action: str, member: Hashable, rate: int) -> None:
-        """Count one attempt; raises TooSoon with the seconds until one would pass."""
+    def take(self, action: str, member: Hashable, rate: int, uses: int = 1) -> None:
+        """Count one attempt of `uses` uses (a batch of images is one use each); raises
+        TooSoon with the seconds until it would pass (a refused attempt takes one token)."""
         now = self.clock()
         per_token = 60.0 / max(1, rate)
         capacity = float(rate)
         key = (action, member)
         tokens, stamp = self._buckets.get(key, (capacity, now))
         tokens = min(capacity, tokens + (now - stamp) / per_token)
-        allowed = tokens >= 1.0
+        allowed = tokens >= uses
         # A refused attempt takes a token too, down to a debt of one minute's worth.
-        tokens = max(-float(rate), tokens - 1.0)
+        tokens = tokens - uses if allowed else max(-float(rate), tokens - 1.0)
         if len(self._buckets) >= _PRUNE_BUCKETS_AT and key not in self._buckets:
             self._prune(now)
         self._buckets[key] = (tokens, now)
         if not allowed:
             self.refused[action] = self.refused.get(action, 0) + 1
-            raise TooSoon((1.0 - tokens) * per_token)
+            raise TooSoon((max(1, uses) - tokens) * per_token)
 
     def _prune(self, now: float) -> None:
         # A bucket idle for a minute is full whatever its rate: forgetting it changes nothing.

@@ -22,7 +22,7 @@ from bot.services.ratelimits import DEFAULT_RATES, parse_rates
 from storage.guild_settings import SETTINGS, GuildSettingsRepository
 from storage.models import SettingChange
 
-__all__ = ["SETTINGS", "EffectiveSettings", "GuildSettingsService", "Source"]
+__all__ = ["MAX_BATCH", "SETTINGS", "EffectiveSettings", "GuildSettingsService", "Source"]
 
 # Costs above this are a typo, not a price.
 MAX_COST = 1_000_000
@@ -36,6 +36,13 @@ _OFF = frozenset({"", "none", "off", "no", "unlimited", "ninguno", "ninguna", "s
 MAX_DAILY_IMAGES = 100_000
 # A daily payment limit above this is a typo (balances stay within MAX_BALANCE anyway).
 MAX_PAY_DAILY_LIMIT = 10**12
+#: The most images one `/generate` may ask for (`count`), whatever a server sets: a batch is
+#: shown in one message with a row of buttons per image, and a message holds at most 5 rows
+#: of 5 buttons and 10 attachments (discord/discord-api-spec openapi.json, commit 74fda0f of
+#: 2026-07-18, checked 2026-12-07: ActionRow components maxItems 5, attachments maxItems 10;
+#: 5 action rows a message: the spec's validator in tests/fakes and the Discord libraries'
+#: documented limits).
+MAX_BATCH = 4
 # A server budget above this is a typo.
 MAX_MONTHLY_USD = Decimal("100000")
 _SNOWFLAKE = re.compile(r"^<(?:#|@&)(\d{15,21})>$|^(\d{15,21})$")
@@ -76,6 +83,8 @@ class EffectiveSettings:
     # results private (/settings me private) where this is on.
     pay_daily_limit: int = 1000
     private_mode: bool = True
+    # The most images one /generate may ask for here (issue 23).
+    max_batch: int = MAX_BATCH
     sources: Mapping[str, Source] = field(default_factory=dict)
 
     def value(self, setting: str) -> Any:
@@ -267,6 +276,7 @@ class GuildSettingsService:
             "image_retention_days": lambda: _retention(setting, text),
             "pay_daily_limit": lambda: _integer(setting, text, 0, MAX_PAY_DAILY_LIMIT),
             "private_mode": lambda: _boolean(setting, text),
+            "max_batch": lambda: _integer(setting, text, 1, MAX_BATCH),
         }
         return parsers[setting]()
 

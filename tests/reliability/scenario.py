@@ -59,7 +59,10 @@ OWNED_PREFIXES = ("images/", "thumbnails/", "inputs/")
 
 # Weights of the operation mix.
 MIX = {
-    "generate": 32,
+    "generate": 26,
+    # issue 23: /generate count: (a job per image, one message) and the Variations button.
+    "batch": 6,
+    "variations": 4,
     "reroll": 10,
     "edit": 8,
     "upload": 11,
@@ -300,6 +303,12 @@ class Scenario:
                 options["aspect_ratio"] = self.rng.choice(["16:9", "3:4", "1:1"])
             rec = await fake.slash("generate", options, user=user, guild=guild)
             await self._track(rec, op, user)
+        elif op == "batch":
+            # Two fit a member's two job slots here; three are refused (privately, free).
+            count = self.rng.choice([2, 2, 2, 3])
+            options = {"prompt": f"batch {self.rng.randrange(10**6)}", "count": count}
+            rec = await fake.slash("generate", options, user=user, guild=guild)
+            await self._track(rec, op, user)
         elif op == "upload":
             rec = await fake.slash("upload", {"image": fake.upload(_png(self.rng), "up.png")},
                                    user=user, guild=guild)  # fmt: skip
@@ -320,18 +329,25 @@ class Scenario:
             options = {"setting": "generation_cost", "value": self.rng.choice(COSTS)}
             rec = await fake.slash("settings set", options, user=setter, guild=guild)
             await self._track(rec, op, setter)
-        elif op in ("reroll", "edit", "delete"):
+        elif op in ("reroll", "edit", "delete", "variations"):
             live = [(m, o) for m, o in self.results if not m.deleted and m.buttons()]
             if not live:
                 self.figures.outcomes[f"{op}:nothing_to_press"] += 1
                 return
             message, owner = self.rng.choice(live)
             presser = owner if self.rng.random() < 0.85 else user
-            label = {"reroll": "Reroll", "edit": "Edit", "delete": "Delete"}[op]
-            if not any(b.get("label") == label for b in message.buttons()):
+            name = {"reroll": "Reroll", "edit": "Edit", "delete": "Delete",
+                    "variations": "Variations"}[op]  # fmt: skip
+            # A single result's button, or one image's of a batch ("Reroll 2").
+            labels = [
+                str(b.get("label"))
+                for b in message.buttons()
+                if b.get("label") == name or str(b.get("label")).startswith(f"{name} ")
+            ]
+            if not labels:
                 self.figures.outcomes[f"{op}:no_button"] += 1
                 return
-            rec = await fake.click(message, label=label, user=presser)
+            rec = await fake.click(message, label=self.rng.choice(labels), user=presser)
             if op == "edit" and presser is owner:
                 await self._edit(rec, owner)
             await self._track(rec, op, presser)
@@ -365,7 +381,7 @@ class Scenario:
     async def _track(self, rec: InteractionRecord, op: str, user: FakeUser) -> None:
         self.figures.interactions_sent += 1
         self.records.append((rec, op, self.epoch))
-        if op in ("generate", "reroll", "edit_submit"):
+        if op in ("generate", "batch", "reroll", "variations", "edit_submit"):
             task = asyncio.ensure_future(self._follow_job(rec, user, self.epoch))
             self._followers.add(task)
             task.add_done_callback(self._followers.discard)
@@ -388,7 +404,7 @@ class Scenario:
             remaining = max(0.1, deadline - time.monotonic())
             with contextlib.suppress(TimeoutError):
                 await rec.wait_callback(timeout=remaining)
-            if op in ("generate", "reroll", "edit_submit") and rec.responded:
+            if op in ("generate", "batch", "reroll", "variations", "edit_submit") and rec.responded:
                 with contextlib.suppress(TimeoutError):
                     await rec.wait_message(
                         lambda m: _has_image(m) or m.ephemeral or "refunded" in m.content,
@@ -440,6 +456,7 @@ def _outcome(rec: InteractionRecord) -> str:
         ("You need", "refused_coins"),
         ("in progress", "refused_job_limit"),
         ("Slow down", "refused_cooldown"),
+        ("images at once", "refused_batch_size"),
         ("isn't yours", "refused_not_yours"),
         ("Granted", "granted"),
         ("deleted", "deleted"),

@@ -18,6 +18,7 @@ from storage.errors import (
     InvalidTransition,
     ModelRetired,
     NotFound,
+    TooManyActiveJobs,
 )
 from storage.images import ImageRepository, StoredObject
 from storage.jobs import JobRepository, JobRow, JobStatus
@@ -306,3 +307,37 @@ async def test_a_member_who_leaves_takes_their_jobs(db: Database) -> None:
     await db.execute("DELETE FROM users WHERE id = ?", (user.id,))
     assert await db.fetchval("SELECT COUNT(*) FROM jobs") == 0
     assert await db.fetchval("SELECT COUNT(*) FROM coin_transactions") == 0
+
+
+async def test_a_batch_is_reserved_whole_or_not_at_all(db: Database) -> None:
+    """`reserve_all` (a batch of images): every job paid in one transaction, or nothing."""
+    user, wallet = await member(db, 1, 250, GUILD)
+    jobs = JobRepository(db)
+    await LeaseRepository(db).register(LIVE, "live", 60)
+
+    def order(n: int, *, max_active: int | None = None) -> job_rows.JobOrder:
+        return job_rows.JobOrder(
+            kind="image", user_id=user.id, wallet_id=wallet.id, cost=100, guild_id=GUILD,
+            request={"prompt": f"banana {n}"}, lease_owner=LIVE, max_active=max_active,
+        )  # fmt: skip
+
+    before = await counts(db)
+    # The third image can't be paid: the first two are not reserved either.
+    with pytest.raises(InsufficientCoins):
+        await jobs.reserve_all([order(1), order(2), order(3)])
+    assert await counts(db) == before
+    # Over the member's slots (each order counts the ones reserved before it): nothing.
+    with pytest.raises(TooManyActiveJobs):
+        await jobs.reserve_all([order(1, max_active=1), order(2, max_active=1)])
+    assert await counts(db) == before
+    reserved = await jobs.reserve_all([order(1, max_active=2), order(2, max_active=2)])
+    assert [r.balance for r in reserved] == [150, 50]
+    assert len({r.job.id for r in reserved}) == 2
+    for reservation in reserved:
+        assert await ledger_rows(db, reservation.job.id) == [("GENERATION", -100, wallet.id)]
+    # Each is refunded on its own, exactly once.
+    refund = await jobs.fail_and_refund(reserved[1].job.id, "model unavailable")
+    assert refund is not None and refund.refunded == 100 and refund.balance == 150
+    assert await jobs.fail_and_refund(reserved[1].job.id, "again") is None
+    assert (await jobs.get(reserved[0].job.id)).status is JobStatus.PENDING  # type: ignore[union-attr]
+    await assert_ledger_consistent(db)

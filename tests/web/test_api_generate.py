@@ -134,6 +134,12 @@ async def test_queue_position_while_waiting(web: Web) -> None:
         ({"json": {"prompt": "x", "aspect_ratio": "7:3"}}, 422, "aspect_unsupported"),
         ({"json": {"prompt": "x", "model": "dall-e"}}, 422, None),
         ({"json": {"prompt": "x", "seed": 4}}, 422, "api_unknown_field"),
+        ({"json": {"prompt": "x", "count": 0}}, 422, "batch_count"),
+        ({"json": {"prompt": "x", "count": 5}}, 422, "batch_count"),
+        ({"json": {"prompt": "x", "count": 10**30}}, 422, "batch_count"),
+        ({"json": {"prompt": "x", "count": "two"}}, 422, "batch_count"),
+        ({"json": {"prompt": "x", "count": True}}, 422, "batch_count"),
+        ({"json": {"prompt": "x", "count": 3}}, 422, "batch_count"),  # 2 job slots here
         ({"json": {"prompt": 5}}, 422, "api_not_text"),
         ({"json": {}}, 400, "api_missing_field"),
         ({"json": ["a list"]}, 400, "api_bad_json"),
@@ -243,4 +249,35 @@ async def test_owner_controls_apply_to_api_generations_before_any_charge(web: We
     _, body, _ = await web.call("POST", PATH, token, json={"prompt": "a dog"}, expect=403)
     assert body["error"]["code"] == "moderation_member_blocked"
     assert await ledger(web, h.alice) == [("STARTER", 300), ("GENERATION", -100)]
+    await assert_ledger_consistent(h.app.db)
+
+
+async def test_a_batch_is_a_job_per_image_charged_and_refunded_each(web: Web) -> None:
+    """`count` orders a batch exactly as /generate count: does: a job per image, all paid in
+    one reservation, each refunded on its own when it fails."""
+    h = web.h
+    token = await web.token(h.alice)
+    h.api.script([Mode.OK, Mode.UNAVAILABLE])
+    _, body, response = await web.call(
+        "POST", PATH, token, json={"prompt": "two pears", "count": 2}, expect=202
+    )
+    assert_documented(body, PATH, "post", 202)
+    jobs = body["jobs"]
+    assert len(jobs) == 2 and body["job"] == jobs[0] and body["balance"] == 100
+    assert response.headers["Location"] == f"/api/v1/jobs/{jobs[0]['id']}"
+    done = [await finished(web, token, job["id"]) for job in jobs]
+    assert sorted(d["status"] for d in done) == ["COMPLETED", "FAILED"]
+    assert [d["refund"] for d in done if d["status"] == "FAILED"] == [{"coins": 100, "owed": 0}]
+    assert await ledger(web, h.alice) == [
+        ("STARTER", 300), ("GENERATION", -100), ("GENERATION", -100), ("REFUND", 100)
+    ]  # fmt: skip
+    # 200 coins: a second batch of two takes them all; a third can't be paid for whole.
+    _, again, _ = await web.call("POST", PATH, token, json={"prompt": "x", "count": 2}, expect=202)
+    assert again["balance"] == 0
+    for job in again["jobs"]:
+        assert (await finished(web, token, job["id"]))["status"] == "COMPLETED"
+    before = await h.counts()
+    status, refused, _ = await web.call("POST", PATH, token, json={"prompt": "x", "count": 2})
+    assert (status, refused["error"]["code"]) == (402, "error_coins")
+    assert await h.counts() == before
     await assert_ledger_consistent(h.app.db)

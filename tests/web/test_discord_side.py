@@ -31,7 +31,7 @@ async def test_results_uploads_and_gallery_link_to_the_web_gallery(web: Web) -> 
     image = (await h.app.image_repo.list_by_user(await h.user_id(h.alice))).items[0]
     assert button["url"] == f"{BASE}/servers/{h.guild.id}/images/{image.id}"
     assert button["label"] == "Open in web gallery" and "custom_id" not in button
-    assert [b["label"] for b in message.buttons()][:3] == ["Reroll", "Edit", "Delete"]
+    assert [b["label"] for b in message.buttons()][:4] == ["Reroll", "Edit", "Variations", "Delete"]
     rec = await h.fake.slash("upload", {"image": h.fake.upload(png(), "a.png")}, user=h.alice)
     (uploaded,) = links(await rec.wait_original())
     assert str(uploaded["url"]).startswith(f"{BASE}/servers/{h.guild.id}/images/")

@@ -157,6 +157,7 @@ class ImageJobs:
             **({"source_prompts": list(request.source_prompts)} if request.source_prompts else {}),
             "inputs": len(request.inputs),
             **({"context": request.context} if request.context else {}),
+            **({"variation": True} if request.variation else {}),
         }
         return Priced(request, cost, record, model=profile.model, claim=claim)
 
@@ -213,7 +214,7 @@ class ImageJobs:
         api_slot = engine.api_slot(job)
         try:
             generated = await self.generator.generate(
-                request.prompt,
+                request.sent_prompt,
                 request.inputs,
                 request.aspect_ratio,
                 image_size=request.image_size,
@@ -585,6 +586,7 @@ def job_metadata(job: Job[GenerationRequest]) -> dict[str, Any]:
         **({"source_prompts": list(request.source_prompts)} if request.source_prompts else {}),
         "inputs": len(request.inputs),
         **({"context": request.context} if request.context else {}),
+        **({"variation": True} if request.variation else {}),
     }
 
 

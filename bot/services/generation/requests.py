@@ -81,6 +81,37 @@ class RequestBuilder:
             image_size=size_for(image, profile.image_sizes),
             history=await turns.history_of(self.store, image) if profile.thinking else (),
             source_prompts=source_prompts(image, own=False),
+            # A variation's reroll is another variation of the same image (its inputs).
+            variation=bool(image.metadata.get("variation")),
+        )
+
+    async def variation(
+        self,
+        image: Image,
+        catalog: ModelCatalog,
+        primary: Image | None = None,
+        context: dict[str, Any] | None = None,
+    ) -> GenerationRequest:
+        """A variation of `image`: the prompt, model, ratio, size and reference images of the
+        job that made it (`primary` for a further image of an answer), with the image itself
+        as the last reference; the model is asked for another take on it."""
+        origin = primary or image
+        if not origin.prompt or not origin.is_generated or not image.is_ready:
+            raise ImageNotFound()
+        profile = catalog.profile(model_of(origin, catalog))
+        references = await self.inputs_of(origin)
+        if origin.metadata.get("variation") and references:
+            # A variation of a variation: the image it varied gives way to this one.
+            references = references[:-1]
+        return GenerationRequest(
+            prompt=origin.prompt,
+            aspect_ratio=ratio_for(image, profile.aspect_ratios),
+            inputs=(*references, await self.image_as_input(image)),
+            source_image_ids=(image.id,),
+            context=dict(context or {}),
+            model=profile.model,
+            image_size=size_for(image, profile.image_sizes),
+            variation=True,
         )
 
     async def edit(

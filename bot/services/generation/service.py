@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections import deque
-from collections.abc import Hashable
+from collections.abc import Hashable, Sequence
 from dataclasses import replace
 from typing import Any
 
@@ -236,21 +236,45 @@ class GenerationService:
         UserFacingError and changes nothing on refusal (the admission's slot is given back).
         A model another process found retired meanwhile is refused free (a request that
         named no model moves to the new default once: `retry_default`)."""
+        jobs = await self.reserve_batch(
+            payer, request, [listener],
+            admissions=[admission] if admission is not None else None,
+            retry_default=retry_default,
+        )  # fmt: skip
+        return jobs[0]
+
+    async def reserve_batch(
+        self,
+        payer: Payer,
+        request: GenerationRequest,
+        listeners: Sequence[JobListener | None],
+        *,
+        admissions: Sequence[Admission] | None = None,
+        retry_default: bool = True,
+    ) -> list[Job[GenerationRequest]]:
+        """`reserve` for a batch: one job per listener, each the same request priced on its
+        own, all reserved in one transaction (every image paid for, or none). `admissions`
+        (one per listener, from `admit`) are the jobs' slots; without, they are taken here."""
+        taken: list[Admission] = list(admissions or ())
         try:
             if not self.engine.enabled:
                 raise InvalidInput("gen.not_configured")
             request = replace(request, prompt=self.validate_prompt(request.prompt))
             priced = self.kind.price(payer, request)
             # Taken before awaiting, so concurrent requests of one member can't all pass.
-            admission = admission or self.engine.admit(payer.slot_key, payer.max_jobs)
+            while len(taken) < len(listeners):
+                taken.append(self.engine.admit(payer.slot_key, payer.max_jobs))
         except BaseException:
-            if admission is not None:
+            for admission in taken:
                 admission.release()
             raise
         try:
-            job = await self.engine.reserve(
-                self.kind, payer, priced, listener, admission, budget_refusal=self._budget_refusal
-            )
+            jobs = await self.engine.reserve_all(
+                self.kind, payer,
+                [(priced, listener, admission)
+                 for listener, admission in zip(listeners, taken, strict=True)],
+                budget_refusal=self._budget_refusal,
+            )  # fmt: skip
         except ModelRetired as error:
             # Another process found the model gone since this one last looked: nothing was
             # charged. Learn it; a member who named no model gets the new default.
@@ -260,15 +284,16 @@ class GenerationService:
             if priced.request.follows_default and retry_default and default not in (
                 None, error.model,
             ):  # fmt: skip
-                return await self.reserve(
-                    payer, replace(request, model=None), listener, retry_default=False
+                return await self.reserve_batch(
+                    payer, replace(request, model=None), listeners, retry_default=False
                 )
             raise InvalidInput(
                 "model.retired", model=self.catalog.lineup.profile(error.model).name[:80]
             ) from None
-        if job.notices and self.budgets is not None:
-            self.engine.spawn(self.budgets.announce(job.notices))
-        return job
+        for job in jobs:
+            if job.notices and self.budgets is not None:
+                self.engine.spawn(self.budgets.announce(job.notices))
+        return jobs
 
     async def _budget_refusal(self, error: BudgetExceeded) -> UserFacingError:
         assert self.budgets is not None
@@ -349,6 +374,19 @@ class GenerationService:
             if primary is None:
                 raise ImageNotFound()
         return await self.requests.reroll(image, self.catalog, primary, context)
+
+    async def variation_request(
+        self, image: Image, context: dict[str, Any] | None = None
+    ) -> GenerationRequest:
+        """A new job that makes a variation of `image` (see RequestBuilder.variation)."""
+        image = await self.settled(image)
+        primary = None
+        extra_of = image.metadata.get("extra_of")
+        if extra_of:
+            primary = await self.images.get(str(extra_of))
+            if primary is None:
+                raise ImageNotFound()
+        return await self.requests.variation(image, self.catalog, primary, context)
 
     async def edit_request(
         self, image: Image, instruction: str, context: dict[str, Any] | None = None

@@ -14,6 +14,13 @@ from storage.models import Image
 #: An image to edit or draw from, as adapters hand it over (bytes and their MIME type).
 SourceImage = InputImage
 
+#: What a variation asks of the model beside the image's own prompt (sent in English, like
+#: every instruction to the model; the image to vary is the last one attached).
+VARIATION_DIRECTIVE = (
+    "Make a new variation of the last attached image: keep its subject, style, palette and "
+    "composition, and vary the details, as another take on the same prompt."
+)
+
 
 class ImageGenerator(Protocol):
     """What the service needs from the model client (NanobananaClient satisfies it)."""
@@ -58,6 +65,14 @@ class GenerationRequest:
     # The server's daily image cap when the job was ordered (None: none): further images of
     # the answer beyond it are dropped, not stored (BudgetService.keep_images).
     daily_image_cap: int | None = None
+    #: A variation of its last input image (the Variations button): the model is asked for
+    #: one beside the prompt, which stays the member's own.
+    variation: bool = False
+
+    @property
+    def sent_prompt(self) -> str:
+        """The prompt as the model gets it: a variation says what to do with the image."""
+        return f"{self.prompt}\n\n{VARIATION_DIRECTIVE}" if self.variation else self.prompt
 
 
 @dataclass(frozen=True)

@@ -69,7 +69,7 @@ from storage.errors import (
     NotFound,
     TooManyActiveJobs,
 )
-from storage.jobs import JobRepository, Refund
+from storage.jobs import JobOrder, JobRepository, Refund
 from storage.leases import LeaseRepository
 from storage.objects import ObjectStore
 from storage.usage import BudgetExceeded
@@ -391,53 +391,89 @@ class JobEngine:
         claim); the job is not queued yet (see `enqueue`). Raises a UserFacingError and
         changes nothing on refusal, the admission's slot given back. Storage's ModelRetired
         is raised as it is: the kind decides what a retired model means."""
+        jobs = await self.reserve_all(
+            kind, payer, [(priced, listener, admission)], budget_refusal=budget_refusal
+        )
+        return jobs[0]
+
+    async def reserve_all(
+        self,
+        kind: JobKind[R],
+        payer: Payer,
+        orders: Sequence[tuple[Priced[R], JobListener | None, Admission]],
+        *,
+        budget_refusal: BudgetRefusal | None = None,
+    ) -> list[Job[R]]:
+        """`reserve` for several jobs of one payer (a batch), in one transaction: all are
+        reserved and paid for, or none is (every admission's slot given back)."""
         limit = min(payer.max_jobs, self.max_jobs_per_user)
+        admissions = [admission for _, _, admission in orders]
+
+        def release() -> None:
+            for admission in admissions:
+                admission.release()
+
         try:
             if not self._accepting:
                 raise ShuttingDown()
-            reservation = await self.jobs.reserve(
-                kind=kind.name,
-                user_id=payer.user_id,
-                wallet_id=payer.wallet_id,
-                guild_id=payer.guild_id,
-                cost=priced.cost,
-                request=priced.record,
-                lease_owner=self.process.id,
-                max_active=limit,
-                claim=priced.claim,
-                model=priced.model,
+            reservations = await self.jobs.reserve_all(
+                [
+                    JobOrder(
+                        kind=kind.name,
+                        user_id=payer.user_id,
+                        wallet_id=payer.wallet_id,
+                        guild_id=payer.guild_id,
+                        cost=priced.cost,
+                        request=priced.record,
+                        lease_owner=self.process.id,
+                        max_active=limit,
+                        claim=priced.claim,
+                        model=priced.model,
+                    )
+                    for priced, _, _ in orders
+                ]
             )
         except InsufficientCoins as error:
-            admission.release()
-            raise NotEnoughCoins(error.balance, error.cost) from None
+            release()
+            if len(orders) == 1:
+                raise NotEnoughCoins(error.balance, error.cost) from None
+            # A batch: what the whole of it costs, against the balance it started from
+            # (the transaction paid the earlier jobs before this one was refused).
+            total = sum(priced.cost for priced, _, _ in orders)
+            raise NotEnoughCoins(min(payer.balance, total - 1), total) from None
         except TooManyActiveJobs:
             # Their other jobs run in other processes.
-            admission.release()
+            release()
             raise TooManyJobs(limit=limit) from None
         except BudgetExceeded as error:
-            admission.release()
+            release()
             if budget_refusal is None:
                 raise UserFacingError("budget.global") from None
             raise await budget_refusal(error) from None
         except DatabaseBusy as error:
             # Locked by another process (or unreachable): nothing was written; the member may
             # simply retry.
-            admission.release()
+            release()
             log.warning("reservation for user %s refused: database busy (%s)",
                         payer.user_id, error)  # fmt: skip
             raise UserFacingError("error.busy") from None
         except BaseException:
-            admission.release()
+            release()
             raise
-        admission.used = True
-        return Job(
-            row=reservation.job,
-            request=priced.request,
-            balance=reservation.balance,
-            listener=listener,
-            slot_key=admission.key,
-            notices=list(reservation.notices),
-        )
+        jobs = []
+        for (priced, listener, admission), reservation in zip(orders, reservations, strict=True):
+            admission.used = True
+            jobs.append(
+                Job(
+                    row=reservation.job,
+                    request=priced.request,
+                    balance=reservation.balance,
+                    listener=listener,
+                    slot_key=admission.key,
+                    notices=list(reservation.notices),
+                )
+            )
+        return jobs
 
     async def enqueue(self, job: Job[Any]) -> int:
         """Queue a reserved job; returns its 1-based position among waiting jobs."""

@@ -62,3 +62,21 @@ def test_rates_parse_with_clear_errors() -> None:
             parse_rates(bad)
     with pytest.raises(ValueError, match="from 1 to 10"):
         parse_rates("coins=11", ceiling=DEFAULT_RATES)
+
+
+def test_a_batch_takes_a_use_per_image_or_none() -> None:
+    from bot.services.ratelimits import MemberLimits
+
+    now = [0.0]
+    limits = MemberLimits(clock=lambda: now[0])
+    limits.take("generate", 1, 10, uses=4)  # a batch of four: four of the minute's ten
+    limits.take("generate", 1, 10, uses=4)
+    with pytest.raises(TooSoon) as refused:
+        limits.take("generate", 1, 10, uses=4)  # two left: the whole batch waits
+    # The refusal took one token (as any refused attempt): three more are needed, 6 s each.
+    assert refused.value.retry_after == pytest.approx(18.0)
+    limits.take("generate", 1, 10)  # one image still fits
+    now[0] = 18.0
+    limits.take("generate", 1, 10, uses=3)
+    with pytest.raises(TooSoon):
+        limits.take("generate", 1, 10)
