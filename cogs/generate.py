@@ -23,6 +23,7 @@ from discord.ext import commands
 from bot.services.catalog import possible_ratios, possible_sizes
 from bot.services.generation import GenerationRequest
 from bot.services.members import Member, Payer
+from cogs.cancel import CancelJobButton
 from cogs.common import (
     allowed_guild,
     command_text,
@@ -183,6 +184,11 @@ async def _size_choices(itx: Interaction, current: str) -> list[app_commands.Cho
 
 async def setup(bot: NanoBananaBot) -> None:
     bot.add_dynamic_items(
-        RerollButton, EditButton, DeleteButton, ConfirmDeleteButton, CancelDeleteButton
+        RerollButton,
+        EditButton,
+        DeleteButton,
+        ConfirmDeleteButton,
+        CancelDeleteButton,
+        CancelJobButton,
     )
     await bot.add_cog(GenerateCog(bot))

@@ -10,6 +10,7 @@ from aiohttp import web
 
 from bot.config import Settings
 from bot.services.callers import CallerService
+from bot.services.cancels import CancelService
 from bot.services.directory import MemberDirectory
 from bot.services.gallery import GalleryService
 from bot.services.generation import GenerationService
@@ -39,6 +40,7 @@ class WebContext:
     uploads: UploadService
     generation: GenerationService
     orders: OrderService
+    cancels: CancelService
     directory: MemberDirectory
     web_sessions: WebSessionService
     # The key that signs session cookies (WEB_SESSION_SECRET, or the generated one).
