@@ -77,6 +77,8 @@ class WebContext:
 CONTEXT = web.AppKey("context", WebContext)
 # The versioned address of the gallery's stylesheet.
 STYLESHEET = web.AppKey("stylesheet", str)
+# The versioned address of the script that follows a job on its page (web/making.py).
+JOB_SCRIPT = web.AppKey("job_script", str)
 
 
 def context_of(request: web.Request) -> WebContext:

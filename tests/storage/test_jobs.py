@@ -20,7 +20,7 @@ from storage.errors import (
     NotFound,
 )
 from storage.images import ImageRepository, StoredObject
-from storage.jobs import JobRepository, JobRow, JobStatus
+from storage.jobs import JobRepository, JobRow, JobStatus, Refund
 from storage.leases import LeaseRepository
 from storage.model_states import ModelStateRepository
 from storage.models import TransactionKind
@@ -326,7 +326,7 @@ async def test_a_cancel_fails_only_a_pending_job_and_races_its_start(
         return_exceptions=True,
     )
     if isinstance(start, InvalidTransition):
-        assert cancel is not None and cancel.refunded == 100
+        assert isinstance(cancel, Refund) and cancel.refunded == 100
         assert await ledger_rows(db, waiting.id) == [
             ("GENERATION", -100, wallet.id),
             ("REFUND", 100, wallet.id),
