@@ -64,14 +64,17 @@ async def make_image(request: web.Request, session: Session) -> web.StreamRespon
     if not check_csrf(session, _field(form, "csrf")):
         return message_page(request, "web.csrf", 403, "web.error_title")
     actor, server = await _actor(request, session)
+    assert server is not None  # every route here is a server's
     values = {name: (_field(form, name) or "").strip() for name in ("prompt", "ratio", "model",
                                                                     "size")}  # fmt: skip
     ratio = values["ratio"] or "1:1"
     model, size = values["model"] or None, values["size"] or None
     try:
+        # As Discord says the member is in that server now (their roles: a server's role
+        # rule applies here as on Discord).
+        identity = await ctx.callers.web_member(session.discord_id, int(server))
         ticket = await ctx.orders.prepare(
-            actor.identity, prompt=_field(form, "prompt") or "", model=model, size=size,
-            ratio=ratio,
+            identity, prompt=_field(form, "prompt") or "", model=model, size=size, ratio=ratio,
         )  # fmt: skip
 
         async def build(member: Member, payer: Payer) -> GenerationRequest:
@@ -97,8 +100,10 @@ async def edit_image(request: web.Request, session: Session) -> web.StreamRespon
     actor, server = await _actor(request, session)
     image = await ctx.gallery.own(actor, request.match_info["image_id"])
     instruction = _field(form, "instruction") or ""
+    assert server is not None
     try:
-        ticket = await ctx.orders.prepare(actor.identity, prompt=instruction)
+        identity = await ctx.callers.web_member(session.discord_id, int(server))
+        ticket = await ctx.orders.prepare(identity, prompt=instruction)
 
         async def build(member: Member, payer: Payer) -> GenerationRequest:
             ctx.gallery.permissions.check_remix_image(member.actor, image, session.name)

@@ -209,3 +209,23 @@ async def test_forms_need_a_session_and_their_csrf_token(web: Web) -> None:
         status, _ = await page(http, f"{web.url}/servers/{h.other.id}/make")
         assert status == 404
     assert h.api.requests == [] and await h.rows("jobs") == 0
+
+
+async def test_a_servers_role_rule_applies_to_the_web_form(web: Web) -> None:
+    """The web form orders as the member Discord says they are in that server now: with the
+    roles they have there (a server that wants a role to generate is obeyed, and a member who
+    has it may)."""
+    h = web.h
+    await enable_sign_in(web)
+    role = h.fake.add_role(h.guild, "artists")
+    await h.app.guild_settings.repo.change(h.guild.id, "generate_role_id", role.id, actor_id=None)
+    make = f"{web.url}/servers/{h.guild.id}/make"
+    async with await sign_in(web, h.alice) as http:
+        csrf = await csrf_of(http, make)
+        status, text, _ = await post(http, make, {"csrf": csrf, "prompt": "a cat"})
+        assert status == 403 and "role to make images here" in text
+        assert await h.rows("jobs") == 0
+    h.fake.add_member(h.guild, h.bob, roles=[role])
+    async with await sign_in(web, h.bob) as http:
+        job_id = await ordered(web, http, "a cat with the role")
+    assert (await h.app.engine.jobs.get(job_id)) is not None
