@@ -30,6 +30,7 @@ from bot.services.accounts import AccountService
 from bot.services.backup import BackupSchedule, DatabaseSource, take_backup
 from bot.services.budgets import BudgetService
 from bot.services.callers import CallerService
+from bot.services.cancels import CancelService
 from bot.services.captions import KIND as CAPTION_KIND
 from bot.services.captions import CaptionJobs, CaptionService
 from bot.services.catalog import Availability, ModelCatalog, resolve
@@ -299,6 +300,8 @@ class NanoBananaBot(commands.AutoShardedBot):
             budgets=self.budgets,
             engine=self.engine,
         )
+        #: Cancelling waiting jobs (issue 23): the member, a moderator, a bot admin.
+        self.cancels = CancelService(self.engine, self.permissions)
         self.gallery = GalleryService(
             images=self.image_repo, users=user_repo, store=self.store,
             permissions=self.permissions, imagework=self.imagework, unstored=self.generation,
@@ -469,6 +472,7 @@ class NanoBananaBot(commands.AutoShardedBot):
             uploads=self.uploads,
             generation=self.generation,
             orders=self.orders,
+            cancels=self.cancels,
             directory=self.directory,
             web_sessions=self.web_sessions,
             secret=await self.web_secret(),

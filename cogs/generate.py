@@ -25,6 +25,7 @@ from bot.services.generation import GenerationRequest
 from bot.services.members import Member, Payer
 from bot.services.settings import MAX_BATCH
 from cogs.batch import start_batch
+from cogs.cancel import CancelJobButton
 from cogs.common import (
     allowed_guild,
     command_text,
@@ -210,5 +211,6 @@ async def setup(bot: NanoBananaBot) -> None:
         DeleteButton,
         ConfirmDeleteButton,
         CancelDeleteButton,
+        CancelJobButton,
     )
     await bot.add_cog(GenerateCog(bot))

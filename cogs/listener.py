@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime
 import io
 import logging
 import time
@@ -22,6 +23,7 @@ from bot.i18n import t
 from bot.services.generation import Failure, GenerationRequest, Result
 from bot.services.jobs import Job, JobListener
 from bot.services.orders import RequestBuild, Ticket
+from cogs.cancel import cancel_view
 from cogs.common import language_of, shorten
 from cogs.errors import describe
 from cogs.images import BANANA, coins, image_link, model_name, prompt_text
@@ -35,6 +37,9 @@ R = TypeVar("R")
 # Interaction tokens last 15 minutes; switch to the channel a little before that.
 TOKEN_LIFETIME = 14 * 60
 STATUS_EDIT_INTERVAL = 2.0
+# An estimated start is shown to this many seconds: a smaller move in the estimate is not
+# worth an edit of the message.
+ETA_STEP = 10
 # A message carries at most ten attachments.
 MAX_FILES = 10
 
@@ -85,9 +90,13 @@ async def start_job(
     """An image job's order: its message shows where it waits, then the image."""
     listener = DiscordJobListener(
         itx, await language_of(itx), public=ticket.public,
-        result_view=result_view,
+        result_view=result_view, cancellable=True,
     )  # fmt: skip
-    first = listener.status_text(ticket.prompt, ticket.position)
+    position = ticket.position
+    eta = itx.client.cancels.estimate_new(position)
+    first = listener.status_text(ticket.prompt, position, eta)
+    # A job that will wait can be cancelled from its first message (its id is known already).
+    listener.cancel_id = ticket.admission.job_id if position > 0 else None
     return await answer_then_place(itx, ticket, build, listener, first)
 
 
@@ -104,11 +113,18 @@ class DiscordJobListener:
         *,
         public: bool = True,
         result_view: ResultView | None = None,
+        cancellable: bool = False,
     ) -> None:
         self.itx = itx
         self.language = language
         self.public = public
         self.result_view = result_view
+        # Queued messages carry a Cancel button (image jobs ordered on Discord).
+        self.cancellable = cancellable
+        #: The job the message's Cancel button cancels now (None: no button).
+        self.cancel_id: str | None = None
+        self._shown_cancel: str | None = None
+        self._pending_cancel: str | None = None
         self.expires_at = time.monotonic() + TOKEN_LIFETIME
         self._last_edit = 0.0
         self._shown: str | None = None  # the status the message shows now
@@ -122,17 +138,25 @@ class DiscordJobListener:
     def token_alive(self) -> bool:
         return time.monotonic() < self.expires_at
 
-    def status_text(self, prompt: str, position: int) -> str:
-        """ "Generating" when a worker is free for the job, else its place in the queue."""
+    def status_text(self, prompt: str, position: int, eta: float | None = None) -> str:
+        """ "Generating" when a worker is free for the job, else its place in the queue and,
+        once the bot has measured the API's recent latency, when it should start (`eta`
+        seconds from now, as a Discord relative timestamp that counts down by itself)."""
         prompt = shorten(prompt, 200)
         if position <= 0:
             return t(self.language, "gen.generating", prompt=prompt)
-        return t(self.language, "gen.queued", position=position, prompt=prompt)
+        if eta is None:
+            return t(self.language, "gen.queued", position=position, prompt=prompt)
+        return t(self.language, "gen.queued_eta", position=position, prompt=prompt, eta=_eta(eta))
 
     async def answer(self, content: str) -> None:
-        """The interaction's first response: the job's message itself (one request)."""
-        await self.itx.response.send_message(content, ephemeral=not self.public)
+        """The interaction's first response: the job's message itself (one request), with
+        its Cancel button when it will wait."""
+        cancel = self.cancel_id if self.cancellable else None
+        view = cancel_view(cancel, self.language) if cancel else discord.utils.MISSING
+        await self.itx.response.send_message(content, ephemeral=not self.public, view=view)
         self._shown = content
+        self._shown_cancel = cancel
         self._last_edit = time.monotonic()
 
     async def refuse(self, text: str) -> None:
@@ -151,21 +175,25 @@ class DiscordJobListener:
                          error.status)  # fmt: skip
 
     async def queued(self, job: Job[Any], position: int) -> None:
-        prompt = shorten(job.request.prompt, 200)
-        await self._status(t(self.language, "gen.queued", position=position, prompt=prompt))
+        """Its place in the queue and estimated start, with the Cancel button."""
+        eta = self.itx.client.cancels.estimate(job.id)
+        text = self.status_text(job.request.prompt, position, eta)
+        await self._status(text, job.id if self.cancellable else None)
 
     async def started(self, job: Job[Any]) -> None:
         prompt = shorten(job.request.prompt, 200)
         await self._status(t(self.language, "gen.generating", prompt=prompt))
 
-    async def _status(self, content: str) -> None:
+    async def _status(self, content: str, cancel: str | None = None) -> None:
         """Edit at most every STATUS_EDIT_INTERVAL s, the latest state winning, and only
-        when it changes; never waits for Discord (the job goes on meanwhile)."""
+        when it changes; never waits for Discord (the job goes on meanwhile). `cancel`: the
+        job the message's Cancel button is for (None: no button, e.g. once it runs)."""
         if self._final:
             return
-        if content == self._shown and self._pending is None:
+        if (content, cancel) == (self._shown, self._shown_cancel) and self._pending is None:
             return
         self._pending = content
+        self._pending_cancel = cancel
         if self._flush_task is None or self._flush_task.done():
             wait = self._last_edit + STATUS_EDIT_INTERVAL - time.monotonic()
             self._flush_task = asyncio.create_task(self._flush_later(max(0.0, wait)))
@@ -177,12 +205,19 @@ class DiscordJobListener:
     async def _flush(self) -> None:
         async with self._lock:
             content, self._pending = self._pending, None
-            if content is None or content == self._shown or self._final or not self.token_alive:
+            cancel = self._pending_cancel
+            if content is None or self._final or not self.token_alive:
+                return
+            if (content, cancel) == (self._shown, self._shown_cancel):
                 return
             self._last_edit = time.monotonic()
-            self._shown = content
+            changed = cancel != self._shown_cancel
+            self._shown, self._shown_cancel = content, cancel
+            view: Any = discord.utils.MISSING
+            if changed:
+                view = cancel_view(cancel, self.language) if cancel else None
             with contextlib.suppress(discord.HTTPException):
-                await self.itx.edit_original_response(content=content)
+                await self.itx.edit_original_response(content=content, view=view)
 
     def _finish(self) -> None:
         self._final = True
@@ -271,7 +306,14 @@ class DiscordJobListener:
             key = "gen.failed" if failure.refunded else "gen.failed_free"
         text = t(self.language, key, reason=reason, coins=failure.owed or failure.refunded)
         async with self._lock:
-            if self.token_alive:
+            if failure.key.startswith("reason.cancelled") and self.token_alive:
+                # Cancelled from its own message: that message says so, without its button.
+                try:
+                    await self.itx.edit_original_response(content=text, view=None)
+                    return
+                except discord.HTTPException as error:
+                    log.info("could not show a cancel (%s); posting it", error.status)
+            elif self.token_alive:
                 try:
                     # Failures are the user's business only: drop the public placeholder and
                     # tell them privately.
@@ -333,6 +375,16 @@ def result_embed(
     embed.set_image(url=f"attachment://{filename}")
     embed.set_footer(text=f"{t(language, 'gen.image_id')}: {image.short_id}")
     return embed
+
+
+def _eta(seconds: float) -> str:
+    """When a job should start, as a Discord relative timestamp ("in 2 minutes"), which
+    every member's client shows in their own language and keeps counting down (style R,
+    checked 2026-12-07: discord.js formatters' TimestampStyles.RelativeTime, rendered by
+    discord.py's `utils.format_dt`)."""
+    now = time.time()
+    at = ETA_STEP * -(-(now + seconds) // ETA_STEP)  # rounded up to the step
+    return discord.utils.format_dt(datetime.datetime.fromtimestamp(at, datetime.UTC), "R")
 
 
 def _extension(mime_type: str) -> str:

@@ -274,6 +274,7 @@ class JobRepository:
         *,
         interrupted: bool = False,
         only_if_expired: bool = False,
+        only_if_pending: bool = False,
         reason: Mapping[str, Any] | None = None,
     ) -> Refund | None:
         """FAILED + REFUND ledger row + credit in one transaction, exactly once, back to the
@@ -283,6 +284,8 @@ class JobRepository:
         Guarded on status: only a PENDING/PROCESSING job can fail, so a second call (or a
         call racing the first, in any process) finds nothing to do and returns None. With
         `only_if_expired`, guarded on the lease too: only a job whose process is not live.
+        With `only_if_pending` (a member's cancel), only a job no worker has started: a
+        PROCESSING job may be calling the API already, and is left alone (None).
         `reason` (why, as members are told: a message key and its params) is kept as the
         job's result, so that whoever asks later hears the same reason."""
         failed_at = utcnow_iso()
@@ -296,6 +299,8 @@ class JobRepository:
             if only_if_expired:
                 guard = f" AND NOT {live('jobs.lease_owner')}"
                 params.append(failed_at)
+            if only_if_pending:
+                guard += " AND status = 'PENDING'"
             row = await tx.fetchone(
                 "UPDATE jobs SET status = 'FAILED', updated_at = ?, error = ?, result = ? "
                 f"WHERE id = ? AND {UNFINISHED}{guard} RETURNING wallet_id, cost",

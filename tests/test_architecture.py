@@ -22,6 +22,8 @@ PAID_ACTIONS = {
     ("cogs/views.py", "submit_edit"),  # an Edit's form
     ("cogs/describe.py", "order"),  # /describe and the message command "Describe with Nano Banana"
     ("web/api.py", "generate_image"),  # POST /api/v1/images/generate
+    ("web/making.py", "make_image"),  # the web gallery's generate form
+    ("web/making.py", "edit_image"),  # the web gallery's edit form
 }
 
 

@@ -64,6 +64,7 @@ def add_routes(router: web.UrlDispatcher) -> None:
     router.add_get(f"{PREFIX}/images/{{image_id}}/file", image_file)
     router.add_get(f"{PREFIX}/images/{{image_id}}/thumbnail", image_thumbnail)
     router.add_get(f"{PREFIX}/jobs/{{job_id}}", get_job)
+    router.add_post(f"{PREFIX}/jobs/{{job_id}}/cancel", cancel_job)
 
 
 @web.middleware
@@ -318,6 +319,19 @@ async def get_job(request: web.Request) -> web.Response:
         web_url=_web_link(ctx, first) if first is not None else None,
     )  # fmt: skip
     return web.json_response(body)
+
+
+async def cancel_job(request: web.Request) -> web.Response:
+    """Cancel one of the caller's waiting jobs (bot.services.cancels): refunded at once."""
+    ctx = context_of(request)
+    caller = await authenticate(request)
+    job_id = request.match_info["job_id"]
+    # Someone else's job is "not found", as in GET.
+    await ctx.generation.job_of(caller.actor, job_id)
+    cancelled = await ctx.cancels.cancel(caller.actor, job_id, personal=True)
+    view = await ctx.generation.job_of(caller.actor, job_id)
+    body = job_json(view, language=language_of(request))
+    return web.json_response({"job": body, "balance": cancelled.balance or 0})
 
 
 # Helpers ----------------------------------------------------------------------------------

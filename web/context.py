@@ -10,6 +10,7 @@ from aiohttp import web
 
 from bot.config import Settings
 from bot.services.callers import CallerService
+from bot.services.cancels import CancelService
 from bot.services.directory import MemberDirectory
 from bot.services.gallery import GalleryService
 from bot.services.generation import GenerationService
@@ -40,6 +41,7 @@ class WebContext:
     uploads: UploadService
     generation: GenerationService
     orders: OrderService
+    cancels: CancelService
     directory: MemberDirectory
     web_sessions: WebSessionService
     # The key that signs session cookies (WEB_SESSION_SECRET, or the generated one).
@@ -78,6 +80,8 @@ class WebContext:
 CONTEXT = web.AppKey("context", WebContext)
 # The versioned address of the gallery's stylesheet.
 STYLESHEET = web.AppKey("stylesheet", str)
+# The versioned address of the script that follows a job on its page (web/making.py).
+JOB_SCRIPT = web.AppKey("job_script", str)
 
 
 def context_of(request: web.Request) -> WebContext:

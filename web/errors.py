@@ -19,6 +19,7 @@ from bot.services.errors import (
     ImageNotFound,
     InvalidInput,
     NotAllowed,
+    NotCancellable,
     NotEnoughCoins,
     QueueFull,
     ShuttingDown,
@@ -64,6 +65,8 @@ def status_of(error: UserFacingError) -> int:
         return 404
     if isinstance(error, NotAllowed):
         return 403
+    if isinstance(error, NotCancellable):
+        return 409
     if isinstance(error, TooSoon | TooManyJobs | BudgetReached):
         return 429
     if isinstance(error, QueueFull | ShuttingDown | Unavailable):

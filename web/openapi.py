@@ -150,6 +150,12 @@ SCHEMAS: dict[str, Any] = {
                 "type": ["integer", "null"],
                 "description": "Place in the queue while waiting, else null.",
             },
+            "estimated_start": {
+                "type": ["string", "null"],
+                "format": "date-time",
+                "description": "While waiting: when it should start, from its place in the "
+                "queue and the model's recent latency (null before any call was measured).",
+            },
             "prompt": _STR_OR_NULL,
             "model": _STR_OR_NULL,
             "aspect_ratio": _STR_OR_NULL,
@@ -486,6 +492,30 @@ PATHS: dict[str, Any] = {
             "summary": "A generation's state: PENDING (with its position), PROCESSING, "
             "COMPLETED (with its images) or FAILED (with why and the refund).",
             "responses": {"200": _json(_ref("Job"), "The job."), **_NOT_FOUND, **_ERRORS},
+        },
+    },
+    "/api/v1/jobs/{job_id}/cancel": {
+        "parameters": [
+            {
+                "name": "job_id",
+                "in": "path",
+                "required": True,
+                "schema": {"type": "string", "format": "uuid"},
+            }
+        ],
+        "post": {
+            "operationId": "cancelJob",
+            "summary": "Cancel one of your jobs that is still waiting (PENDING): it ends FAILED "
+            "(error reason_cancelled) and its cost is refunded at once, exactly once.",
+            "responses": {
+                "200": _json(_ref("Accepted"), "Cancelled: the job, and your balance after."),
+                "409": _error(
+                    "It has started (cancel_started: it may be calling the model; it is not "
+                    "refunded by a cancel) or ended already (cancel_finished)."
+                ),
+                **_NOT_FOUND,
+                **_ERRORS,
+            },
         },
     },
 }

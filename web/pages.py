@@ -286,12 +286,15 @@ async def delete_page(request: web.Request, session: Session) -> web.StreamRespo
 
 async def _one_image(request: web.Request, session: Session, template: str) -> web.Response:
     """A page about one of the member's own images (its view, or the delete confirmation)."""
+    ctx = context_of(request)
     actor, server = await _actor(request, session)
-    image = await context_of(request).gallery.own(actor, request.match_info["image_id"])
+    image = await ctx.gallery.own(actor, request.match_info["image_id"])
     base = _base(server)
+    # The edit form (web/making.py) where the image may be edited: in its own server.
+    editable = server is not None and ctx.callers.permissions.image_actions(actor, image).remix
     return render(request, template, session=session, current=server or ALL, base=base,
-                  image=_details(image, base, language_of(request),
-                                 context_of(request).generation.catalog.name_of))  # fmt: skip
+                  image=_details(image, base, language_of(request), ctx.generation.catalog.name_of),
+                  editable=editable)  # fmt: skip
 
 
 @signed_in

@@ -1,6 +1,7 @@
 """Security headers on every answer: a strict Content-Security-Policy (no scripts at all, the
 app's own styles, images from the app and, with S3/R2, from the bucket's signed URLs), no MIME
-sniffing, no framing, no referrer beyond this site."""
+sniffing, no framing, no referrer beyond this site. One page is allowed a script: a job's page
+(web/making.py) runs the app's own /static/job.js, which follows the job (`scripts=True`)."""
 
 from __future__ import annotations
 
@@ -12,7 +13,9 @@ from aiohttp.typedefs import Handler, Middleware
 from bot.config import Settings, StorageBackend
 
 
-def content_security_policy(settings: Settings) -> str:
+def content_security_policy(settings: Settings, *, scripts: bool = False) -> str:
+    """The policy; with `scripts`, the app's own script files (never inline ones) may run and
+    fetch from the app (a job's page follows its job)."""
     images = ["'self'"]
     endpoint = settings.s3_endpoint
     if settings.storage_backend is StorageBackend.S3 and endpoint:
@@ -26,6 +29,7 @@ def content_security_policy(settings: Settings) -> str:
             "form-action 'self'",
             "frame-ancestors 'none'",
             "base-uri 'none'",
+            *(["script-src 'self'", "connect-src 'self'"] if scripts else []),
         ]
     )
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from bot.i18n import t
@@ -55,6 +56,13 @@ def job_json(view: ImageJobView, *, language: str, web_url: str | None = None) -
         "id": job.id,
         "status": job.status.value,
         "position": view.position,
+        # When a waiting job should start (ISO-8601 UTC), from the queue and the API's recent
+        # latency; null when it isn't waiting or nothing was measured yet.
+        "estimated_start": (
+            (datetime.now(UTC) + timedelta(seconds=view.starts_in)).isoformat()
+            if view.starts_in is not None
+            else None
+        ),
         "prompt": request.get("prompt"),
         "model": request.get("model"),
         "aspect_ratio": request.get("aspect_ratio"),

@@ -14,9 +14,9 @@ import aiohttp_jinja2
 import jinja2
 from aiohttp import web
 
-from web import api, pages, privacy
+from web import api, making, pages, privacy
 from web import metrics as observability
-from web.context import CONTEXT, STYLESHEET, WebContext
+from web.context import CONTEXT, JOB_SCRIPT, STYLESHEET, WebContext
 from web.errors import json_error
 from web.security import security_headers
 
@@ -47,9 +47,11 @@ def build_app(context: WebContext) -> web.Application:
     api.add_routes(app.router)
     pages.add_routes(app.router)
     privacy.add_routes(app.router)
+    making.add_routes(app.router)
     static = app.router.add_static("/static/", HERE / "static", append_version=True)
     # Versioned once (append_version hashes the file on every url_for).
     app[STYLESHEET] = str(static.url_for(filename="gallery.css"))
+    app[JOB_SCRIPT] = str(static.url_for(filename="job.js"))
     return app
 
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from bot.services.accounts import AccountService
 from bot.services.directory import MemberDirectory
-from bot.services.errors import Unauthenticated
+from bot.services.errors import NotAllowed, Unauthenticated
 from bot.services.members import Member, MemberService
 from bot.services.permissions import Actor, Identity, PermissionService
 from bot.services.tokens import TokenService
@@ -71,6 +71,24 @@ class CallerService:
             outside_channels=True,
         )
         return ApiCaller(await self.members.enter(identity), token)
+
+    async def web_member(self, discord_id: int, guild_id: int) -> Identity:
+        """A signed-in web visitor ordering in a server: as Discord says they are there now
+        (their roles, Manage Server, whether a bot), as an API token's member is; raises
+        NotAllowed when they are no longer in it."""
+        self.permissions.check_guild_allowed(guild_id)
+        info = await self.directory.member(guild_id, discord_id)
+        if info is None:
+            raise NotAllowed("api.not_member")
+        return Identity(
+            discord_id=discord_id,
+            display_name=info.display_name,
+            is_bot=info.is_bot,
+            can_manage_guild=info.can_manage_guild,
+            guild_id=guild_id,
+            role_ids=info.role_ids,
+            outside_channels=True,
+        )
 
     async def visitor(self, discord_id: int, display_name: str, guild_id: int | None) -> Actor:
         """A signed-in web visitor looking at one server's gallery (or all of their own

@@ -57,6 +57,13 @@ class JobNotFound(ImageNotFound):
     key = "error.job_not_found"
 
 
+class NotCancellable(UserFacingError):
+    """A cancel of a job no longer waiting: a worker started it (it may be calling the API:
+    `cancel.started`, nothing refunded) or it ended already (`cancel.finished`)."""
+
+    key = "cancel.started"
+
+
 class ShuttingDown(UserFacingError):
     key = "error.shutting_down"
 

@@ -230,6 +230,15 @@ class PermissionService:
             return "error.remix_other_server"
         return None
 
+    def check_cancel_job(self, actor: Actor, user_id: str, guild_id: int | None) -> bool:
+        """Cancelling a waiting job: the member who ordered it, a moderator of the job's own
+        server, a bot admin. Whether the actor cancels as a moderator (not their own job)."""
+        if actor.user is not None and actor.user.id == user_id:
+            return False
+        if self.moderates(actor, guild_id):
+            return True
+        raise NotAllowed("cancel.not_yours")
+
     def check_see_gallery(self, actor: Actor, owner_discord_id: int) -> None:
         """In a server, members see each other's images of that server; in a DM, only your
         own (bot admins: anyone's)."""

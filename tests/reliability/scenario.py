@@ -73,6 +73,9 @@ MIX = {
     "daily": 4,
     "settings": 2,
     "help": 1,
+    # Cancel a waiting job (issue 23): its owner mostly, sometimes its server's moderator or
+    # another member (refused).
+    "cancel": 4,
 }
 SERVERS = 3
 COSTS = ("10", "20", "30")
@@ -283,6 +286,7 @@ class Scenario:
         self.mods: dict[int, FakeUser] = {}  # guild id -> its moderator (Manage Server)
         self.admin: FakeUser | None = None  # in ADMIN_USER_IDS, Manage Server nowhere
         self.results: list[tuple[FakeMessage, FakeUser]] = []  # messages with job buttons
+        self.jobs: list[tuple[InteractionRecord, FakeUser]] = []  # paid orders, newest last
         self.records: list[tuple[InteractionRecord, str, int]] = []  # (record, op, epoch)
         self._settled = 0  # records before this index already settled
         self._followers: set[asyncio.Future[None]] = set()
@@ -329,6 +333,8 @@ class Scenario:
             options = {"setting": "generation_cost", "value": self.rng.choice(COSTS)}
             rec = await fake.slash("settings set", options, user=setter, guild=guild)
             await self._track(rec, op, setter)
+        elif op == "cancel":
+            await self._cancel(user)
         elif op in ("reroll", "edit", "delete", "variations"):
             live = [(m, o) for m, o in self.results if not m.deleted and m.buttons()]
             if not live:
@@ -353,6 +359,29 @@ class Scenario:
             await self._track(rec, op, presser)
             if op == "delete":
                 await self._confirm_delete(rec, presser)
+
+    async def _cancel(self, user: FakeUser) -> None:
+        """Press Cancel under a recent job that still shows one (it is waiting)."""
+        waiting = []
+        for rec, owner in self.jobs[-60:]:
+            message = rec.original
+            if message is None or message.deleted:
+                continue
+            cancel = next((c for c in message.custom_ids() if c.startswith("nb:cancel:")), None)
+            if cancel is not None:
+                waiting.append((message, cancel, owner))
+        if not waiting:
+            self.figures.outcomes["cancel:nothing_to_press"] += 1
+            return
+        message, custom_id, owner = self.rng.choice(waiting)
+        draw = self.rng.random()
+        presser = owner
+        if draw > 0.9 and message.guild_id in self.mods:
+            presser = self.mods[message.guild_id]
+        elif draw > 0.8:
+            presser = user  # anyone: refused unless it is their own job
+        rec = await self.fake.click(message, custom_id, user=presser)
+        await self._track(rec, "cancel", presser)
 
     async def _confirm_delete(self, rec: InteractionRecord, presser: FakeUser) -> None:
         """Delete asks first (privately): confirm it, as a member would."""
@@ -382,6 +411,7 @@ class Scenario:
         self.figures.interactions_sent += 1
         self.records.append((rec, op, self.epoch))
         if op in ("generate", "batch", "reroll", "variations", "edit_submit"):
+            self.jobs.append((rec, user))
             task = asyncio.ensure_future(self._follow_job(rec, user, self.epoch))
             self._followers.add(task)
             task.add_done_callback(self._followers.discard)
@@ -389,7 +419,10 @@ class Scenario:
     async def _follow_job(self, rec: InteractionRecord, user: FakeUser, epoch: int) -> None:
         """Remember result messages, so later operations can press their buttons."""
         with contextlib.suppress(TimeoutError):
-            message = await rec.wait_message(lambda m: _has_image(m) or m.ephemeral, timeout=120)
+            message = await rec.wait_message(
+                lambda m: _has_image(m) or m.ephemeral or "cancelled this job" in m.content,
+                timeout=120,
+            )
             if _has_image(message) and epoch == self.epoch:
                 self.results.append((message, user))
 
@@ -448,6 +481,10 @@ def _outcome(rec: InteractionRecord) -> str:
     text = " ".join(m.content for m in versions)
     if "for good?" in text:
         return "asked_to_confirm"
+    if "cancelled this job" in text:
+        return "cancelled_refunded"
+    if "The member was refunded" in text:
+        return "cancelled_by_moderator"
     if "refunded" in text:
         return "failed_refunded"
     for phrase, name in (
@@ -463,6 +500,8 @@ def _outcome(rec: InteractionRecord) -> str:
         ("You claimed", "claimed"),
         ("already claimed", "refused_daily"),
         ("is now", "setting_changed"),
+        ("already started", "refused_started"),
+        ("already ended", "refused_ended"),
         ("Only", "refused_not_allowed"),
         ("only the bot's admins", "refused_not_allowed"),
     ):

@@ -21,7 +21,7 @@ from storage.errors import (
     TooManyActiveJobs,
 )
 from storage.images import ImageRepository, StoredObject
-from storage.jobs import JobRepository, JobRow, JobStatus
+from storage.jobs import JobRepository, JobRow, JobStatus, Refund
 from storage.leases import LeaseRepository
 from storage.model_states import ModelStateRepository
 from storage.models import TransactionKind
@@ -340,4 +340,32 @@ async def test_a_batch_is_reserved_whole_or_not_at_all(db: Database) -> None:
     assert refund is not None and refund.refunded == 100 and refund.balance == 150
     assert await jobs.fail_and_refund(reserved[1].job.id, "again") is None
     assert (await jobs.get(reserved[0].job.id)).status is JobStatus.PENDING  # type: ignore[union-attr]
+
+
+async def test_a_cancel_fails_only_a_pending_job_and_races_its_start(
+    db: Database, db_twin: Database
+) -> None:
+    """`only_if_pending` (a member's cancel): a PROCESSING job is left alone; a cancel racing
+    the job's start on another connection either wins (the start is refused) or finds the job
+    started (nothing refunded), never both."""
+    user, wallet = await member(db, 1, 300)
+    jobs = JobRepository(db)
+    started = await paid_job(db, user, wallet, 100, lease_owner=LIVE, processing=True)
+    assert await jobs.fail_and_refund(started.id, "cancelled", only_if_pending=True) is None
+    assert (await jobs.get(started.id)).status is JobStatus.PROCESSING  # type: ignore[union-attr]
+    waiting = await paid_job(db, user, wallet, 100, lease_owner=LIVE)
+    cancel, start = await asyncio.gather(
+        jobs.fail_and_refund(waiting.id, "cancelled", only_if_pending=True),
+        JobRepository(db_twin).mark_processing(waiting.id, LIVE),
+        return_exceptions=True,
+    )
+    if isinstance(start, InvalidTransition):
+        assert isinstance(cancel, Refund) and cancel.refunded == 100
+        assert await ledger_rows(db, waiting.id) == [
+            ("GENERATION", -100, wallet.id),
+            ("REFUND", 100, wallet.id),
+        ]
+    else:
+        assert start is False and cancel is None
+        assert await ledger_rows(db, waiting.id) == [("GENERATION", -100, wallet.id)]
     await assert_ledger_consistent(db)

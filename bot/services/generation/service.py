@@ -335,7 +335,9 @@ class GenerationService:
         if row.status is JobStatus.FAILED:
             key, params = row.result.get("key"), row.result.get("params")
             reason = (str(key), dict(params) if isinstance(params, dict) else {}) if key else None
-        return ImageJobView(row, self.engine.position(row.id), tuple(images), reason)
+        position = self.engine.position(row.id)
+        starts_in = self.engine.estimate(row.id) if position is not None else None
+        return ImageJobView(row, position, tuple(images), reason, starts_in)
 
     # Requests from earlier images (Reroll/Edit) -----------------------------------------
 

@@ -100,9 +100,13 @@ class Result:
 class ImageJobView:
     """An image job as its member follows it (the API's job resource): the job as stored,
     where it waits (None: not waiting here), the images it made that still exist, and why
-    it failed (a message key and its params, as the member was told)."""
+    it failed (a message key and its params, as the member was told), and when it should
+    start."""
 
     job: JobRow
     position: int | None
     images: tuple[Image, ...] = ()
     reason: tuple[str, dict[str, Any]] | None = None
+    #: Seconds from now until a waiting job should start (from the queue and the API's
+    #: recent latency); None when it is not waiting here or nothing was measured yet.
+    starts_in: float | None = None

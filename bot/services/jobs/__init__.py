@@ -7,6 +7,7 @@ from bot.services.jobs.kind import JobKind
 from bot.services.jobs.slots import ApiSlot, StoppedBeforeStart
 from bot.services.jobs.values import (
     Admission,
+    Cancelled,
     Failure,
     Job,
     JobListener,
@@ -18,6 +19,7 @@ __all__ = [
     "INTERRUPTED",
     "Admission",
     "ApiSlot",
+    "Cancelled",
     "Failure",
     "Job",
     "JobEngine",

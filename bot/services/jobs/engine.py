@@ -38,6 +38,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import heapq
 import logging
 import random
 import time
@@ -48,6 +49,8 @@ from typing import Any, Literal, TypeVar
 from bot.logcontext import set_log_context
 from bot.services.errors import (
     InvalidInput,
+    JobNotFound,
+    NotCancellable,
     NotEnoughCoins,
     QueueFull,
     ShuttingDown,
@@ -57,7 +60,7 @@ from bot.services.errors import (
 from bot.services.events import EventBus, JobFinished, JobsRecovered
 from bot.services.jobs.kind import JobKind
 from bot.services.jobs.slots import ApiSlot, ApiSlots, StoppedBeforeStart
-from bot.services.jobs.values import Admission, Failure, Job, JobListener, Priced
+from bot.services.jobs.values import Admission, Cancelled, Failure, Job, JobListener, Priced
 from bot.services.members import Payer
 from bot.services.processes import ProcessLease
 from bot.services.resilience import is_transient, persist
@@ -81,6 +84,8 @@ R = TypeVar("R")
 
 # Waiting jobs told their new position on every move (and then every tenth).
 ANNOUNCE_FIRST = 5
+# How many recent model calls per model the estimated start of a waiting job averages.
+LATENCY_WINDOW = 20
 # Finished jobs whose step times are kept (`recent_marks`), for logs and benchmarks.
 KEEP_MARKS = 5000
 #: The error recorded on jobs whose process died (members are told they were interrupted).
@@ -162,6 +167,9 @@ class JobEngine:
         self._finishing = asyncio.Semaphore(self.max_finishers)
         #: (job id, label, step marks) of recently finished jobs, oldest first.
         self.recent_marks: deque[tuple[str, str, dict[str, float]]] = deque(maxlen=KEEP_MARKS)
+        # Seconds each of the latest model calls held a worker, per model (None: the
+        # default), measured here: what a waiting job's estimated start is made of.
+        self._latency: dict[str | None, deque[float]] = {}
         self._workers: list[asyncio.Task[None]] = []
         self._finishers: set[asyncio.Task[None]] = set()
         self._background: set[asyncio.Future[Any]] = set()
@@ -215,6 +223,61 @@ class JobEngine:
     async def wait_idle(self) -> None:
         """Until no job is running or finishing (stored and committed)."""
         await self._idle.wait()
+
+    # Estimated starts ----------------------------------------------------------------------
+
+    def record_latency(self, model: str | None, seconds: float) -> None:
+        """One model call of `seconds` (the window keeps the latest LATENCY_WINDOW)."""
+        window = self._latency.setdefault(model, deque(maxlen=LATENCY_WINDOW))
+        window.append(max(0.0, seconds))
+
+    def latency(self, model: str | None) -> float | None:
+        """The mean of the model's recent calls; of every model's when this one has none
+        yet; None before any call was measured."""
+        window = self._latency.get(model)
+        if window:
+            return sum(window) / len(window)
+        every = [seconds for recent in self._latency.values() for seconds in recent]
+        return sum(every) / len(every) if every else None
+
+    def estimate(self, job_id: str) -> float | None:
+        """Seconds from now until the waiting job `job_id` should start (0: it is running
+        or next with a free worker); None when it is not waiting here or nothing was
+        measured yet."""
+        if job_id in self._running:
+            return 0.0
+        ahead: list[Job[Any]] = []
+        for waiting_id, waiting in self._waiting.items():
+            if waiting_id == job_id:
+                return self._start_after(ahead)
+            ahead.append(waiting)
+        return None
+
+    def estimate_new(self, position: int) -> float | None:
+        """`estimate` for a job about to be queued at `position` (1-based; 0: it runs at
+        once), before it exists."""
+        if position <= 0:
+            return 0.0
+        return self._start_after(list(self._waiting.values())[: position - 1])
+
+    def _start_after(self, ahead: Sequence[Job[Any]]) -> float | None:
+        """When a worker is free for a job behind `ahead`: the running jobs, then those
+        ahead, each taking the first free worker for its model's recent mean (the queue is
+        first in, first out)."""
+        now = time.monotonic()
+        slots = max(1, self.max_concurrent)
+        free = [0.0] * slots
+        # The first jobs started hold the API slots; those started since (the lookahead)
+        # wait for one with their whole call ahead of them.
+        running = sorted(self._running.values(), key=lambda job: job.started_at or now)
+        for index, job in enumerate([*running, *ahead]):
+            seconds = self.latency(_model_of(job))
+            if seconds is None:
+                return None
+            if index < slots and job.started_at is not None:
+                seconds = max(0.0, seconds - (now - job.started_at))
+            heapq.heappush(free, heapq.heappop(free) + seconds)
+        return free[0]
 
     # Lifecycle ---------------------------------------------------------------------------
 
@@ -429,8 +492,9 @@ class JobEngine:
                         max_active=limit,
                         claim=priced.claim,
                         model=priced.model,
+                        job_id=admission.job_id,
                     )
-                    for priced, _, _ in orders
+                    for priced, _, admission in orders
                 ]
             )
         except InsufficientCoins as error:
@@ -513,6 +577,47 @@ class JobEngine:
             self.spawn(self._refund_later(job, "reason.internal", {}, reason))
             return None
 
+    async def cancel_waiting(self, job_id: str, reason: dict[str, Any]) -> Cancelled:
+        """A member's cancel: refund a job no worker has started, exactly once, and tell its
+        listener (`failed`, with `reason`: a message key and params). Decided by the
+        database (a guarded PENDING -> FAILED), so a worker taking the job at the same time
+        either finds it cancelled and skips it, or wins and the cancel is refused; the same
+        holds for a job queued in another process. Raises NotCancellable when a worker has
+        it (it may be calling the API: nothing is refunded by a cancel) or it has ended,
+        JobNotFound when there is no such job."""
+        job = self._waiting.get(job_id)
+        if job is None and job_id in self._running:
+            raise NotCancellable("cancel.started")
+        refund = await self.persist(
+            f"job {job_id}: cancelling",
+            functools.partial(
+                self.jobs.fail_and_refund, job_id, "cancelled", only_if_pending=True,
+                reason=reason,
+            ),
+            budget=min(self.retry_seconds, 5.0),
+        )  # fmt: skip
+        if refund is None:
+            row = await self.jobs.get(job_id)
+            if row is None:
+                raise JobNotFound()
+            raise NotCancellable("cancel.finished" if row.finished else "cancel.started")
+        report_owed(refund)
+        await self._finished(job_id, "cancelled", str(reason.get("key")), refund)
+        if job is not None:
+            # The worker that takes it from the queue finds it gone and skips it.
+            if self._waiting.pop(job_id, None) is not None:
+                self._announce_positions()
+            self.release(job)
+            failure = Failure(
+                str(reason.get("key")), dict(reason.get("params") or {}), refund.refunded,
+                refund.balance, refund.owed,
+            )  # fmt: skip
+            self.spawn(self.notify(job, "failed", failure))
+        return Cancelled(
+            refund.job, refund.refunded, refund.balance, refund.owed,
+            told=job is not None and job.listener is not None,
+        )  # fmt: skip
+
     # Workers -----------------------------------------------------------------------------
 
     async def _worker(self, number: int) -> None:
@@ -585,7 +690,10 @@ class JobEngine:
         # Told without waiting: the member's message is edited while the API works.
         self.spawn(self.notify(job, "started"))
         try:
-            return await kind.run(job, self, model_retired=bool(retired))
+            outcome = await kind.run(job, self, model_retired=bool(retired))
+            if outcome is not None:
+                self.record_latency(_model_of(job), time.monotonic() - job.marks["started"])
+            return outcome
         except StoppedBeforeStart:
             # Stopped while waiting for a slot (the API was not called, or a retry waited):
             # refunded like a queued job.
@@ -774,6 +882,12 @@ class JobEngine:
             await handler(job, *args)
         except Exception:
             log.exception("listener %s for job %s failed", event, job.id)
+
+
+def _model_of(job: Job[Any]) -> str | None:
+    """The model a job asked for (None: the default), as its row records it."""
+    model = job.row.request.get("model")
+    return model if isinstance(model, str) else None
 
 
 def report_owed(refund: Refund) -> None:

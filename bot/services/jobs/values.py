@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+import uuid
 from collections.abc import Hashable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
@@ -118,6 +119,9 @@ class Admission:
     position: int = 0
     used: bool = False
     released: bool = False
+    #: The id the job will have: known before the reservation, so the first answer can
+    #: carry what acts on the job (a Cancel button).
+    job_id: str = field(default_factory=lambda: str(uuid.uuid4()))
 
     def release(self) -> None:
         """Give the slot back (idempotent; a slot handed to a job is the job's to give)."""
@@ -136,3 +140,19 @@ def recorded_refund(row: JobRow) -> tuple[int, int]:
     if row.refund_owed:
         return 0, row.refund_owed
     return row.cost, 0
+
+
+@dataclass(frozen=True)
+class Cancelled:
+    """A job cancelled before any worker started it: the job as it ended, the refund it got
+    (its cost, or 0 when no wallet paid) or is owed (the balance cap), and the wallet's
+    balance after it."""
+
+    job: JobRow
+    refunded: int
+    balance: int | None
+    owed: int = 0
+    #: Cancelled by a moderator (or a bot admin), not by the member who ordered it.
+    by_moderator: bool = False
+    #: The job waited in this process: its listener was told (it shows the cancel itself).
+    told: bool = False

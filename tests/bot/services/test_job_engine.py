@@ -13,8 +13,9 @@ from typing import Any
 
 import pytest
 
+from bot.services.errors import JobNotFound, NotCancellable
 from bot.services.events import EventBus, JobsRecovered
-from bot.services.jobs import INTERRUPTED, Failure, Job, JobEngine, Priced
+from bot.services.jobs import INTERRUPTED, Cancelled, Failure, Job, JobEngine, Priced
 from bot.services.members import Payer
 from storage.db import Database, Transaction
 from storage.errors import InvalidTransition, NotFound
@@ -265,4 +266,48 @@ async def test_a_dead_process_jobs_are_refunded_once_and_published(
     for job in (running, queued):
         assert await ledger_of(db, job.id) == REFUNDED
     assert await unfinished_jobs(db) == []
+    await assert_ledger_consistent(db)
+
+
+async def test_cancel_waiting_refunds_a_queued_job_once_and_never_a_running_one(
+    db: Database, local_store: LocalObjectStore
+) -> None:
+    """A member's cancel (issue 23): a queued job is refunded at once, exactly once, its
+    listener told, its slot given back and its worker never runs it; the running job is
+    refused (it may be calling the API). The estimated start comes from measured calls."""
+    payer = await payer_for(db, 1, 100)
+    async with engine_on(db, local_store) as (engine, kind):
+        # Nothing measured yet: no estimate.
+        first, first_listener = await order(engine, kind, payer, "first")
+        await asyncio.wait_for(kind.running.wait(), 10)
+        waiting, listener = await order(engine, kind, payer, "second")
+        assert engine.position(waiting.id) == 1 and engine.estimate(waiting.id) is None
+        engine.record_latency(None, 4.0)
+        engine.record_latency(None, 6.0)
+        assert engine.latency(None) == 5.0 and engine.latency("some-model") == 5.0
+        # One worker: the second starts once the first's call (5 s, just begun) is over.
+        estimate = engine.estimate(waiting.id)
+        assert estimate is not None and 4.0 < estimate <= 5.0
+        reason = {"key": "reason.cancelled", "params": {}}
+        with pytest.raises(NotCancellable) as refused:
+            await engine.cancel_waiting(first.id, reason)
+        assert refused.value.key == "cancel.started"
+        outcomes = await asyncio.gather(
+            *(engine.cancel_waiting(waiting.id, reason) for _ in range(3)),
+            return_exceptions=True,
+        )
+        done = [o for o in outcomes if isinstance(o, Cancelled)]
+        assert len(done) == 1 and done[0].refunded == COST and done[0].told
+        assert all(isinstance(o, NotCancellable) for o in outcomes if o not in done)
+        await listener.done()
+        assert [f.key for f in listener.failures] == ["reason.cancelled"]
+        assert engine.position(waiting.id) is None and engine.active_jobs(payer.slot_key) == 1
+        kind.go.set()
+        await first_listener.done()
+        await engine.wait_idle()
+        assert kind.finished == [first.id]  # the cancelled job never ran
+        with pytest.raises(JobNotFound):
+            await engine.cancel_waiting("00000000-0000-0000-0000-000000000000", reason)
+    assert await ledger_of(db, waiting.id) == REFUNDED
+    assert await ledger_of(db, first.id) == CHARGED
     await assert_ledger_consistent(db)
