@@ -35,6 +35,24 @@ def prompt_text(language: str, image: Image, limit: int = 4000) -> str:
     return shorten("\n".join(lines), limit)
 
 
+#: Discord's limit on an embed's description (RichEmbed.description maxLength 4096 in
+#: discord/discord-api-spec openapi.json, commit 74fda0f, 2026-07-18).
+EMBED_DESCRIPTION_LIMIT = 4096
+#: The most of the model's own words an embed shows (the prompt keeps the rest of the room).
+SAID_LIMIT = 1500
+
+
+def result_text(language: str, image: Image) -> str:
+    """An image's prompt (see `prompt_text`) and what the model said beside it, within an
+    embed's description."""
+    said = str(image.metadata.get("text") or "").strip()
+    if not said:
+        return prompt_text(language, image)
+    quoted = t(language, "gen.model_said", text=shorten(said, SAID_LIMIT))
+    room = EMBED_DESCRIPTION_LIMIT - len(quoted) - 2
+    return f"{prompt_text(language, image, limit=min(4000, room))}\n\n{quoted}"
+
+
 def model_name(bot: NanoBananaBot, image: Image) -> str:
     """The model's name as members know it ("Nano Banana Pro", or the owner's own name for
     it), not its API id."""

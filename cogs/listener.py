@@ -24,7 +24,7 @@ from bot.services.jobs import Job, JobListener
 from bot.services.orders import RequestBuild, Ticket
 from cogs.common import language_of, shorten
 from cogs.errors import describe
-from cogs.images import BANANA, coins, image_link, model_name, prompt_text
+from cogs.images import BANANA, coins, image_link, model_name, result_text
 
 if TYPE_CHECKING:
     from bot.app import Interaction, NanoBananaBot
@@ -306,14 +306,14 @@ class DiscordJobListener:
 def result_embed(
     bot: NanoBananaBot, language: str, result: Result, filename: str, *, show_balance: bool = False
 ) -> discord.Embed:
-    """The embed under a generated image: its prompt (an edit's with the prompts it came from),
-    ratio, resolution, model, cost, the short image ids, and (only when the member alone sees
-    it) the balance left."""
+    """The embed under a generated image: its prompt (an edit's with the prompts it came from)
+    and what the model said beside it, ratio, resolution, model, cost, the short image ids,
+    and (only when the member alone sees it) the balance left."""
     image = result.image
     edit = bool(image.metadata.get("source_prompts"))
     embed = discord.Embed(
         title=t(language, "gen.edited_title" if edit else "gen.done_title"),
-        description=prompt_text(language, image),
+        description=result_text(language, image),
         colour=BANANA,
         timestamp=image.created_at,
     )

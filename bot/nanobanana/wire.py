@@ -39,6 +39,10 @@ from bot.nanobanana.errors import (
 from bot.nanobanana.values import AnswerPart, InputImage, TextAnswer, Turn
 
 OK_FINISH_REASONS: Final = frozenset({"STOP", "FINISH_REASON_UNSPECIFIED"})
+#: What an image request asks for: "The model will generate a response that includes all the
+#: specified modalities" (GenerationConfig.responseModalities, googleapis.github.io/java-genai,
+#: checked 2026-12-07): text beside the images.
+RESPONSE_MODALITIES: Final = ("TEXT", "IMAGE")
 _DURATION_RE: Final = re.compile(r"^\s*(\d+(?:\.\d*)?|\.\d+)s\s*$")
 _LIMIT_ZERO_RE: Final = re.compile(r"\blimit:\s*0\b")
 _PAYLOAD_TOO_LARGE: Final = "request payload size exceeds the limit"
@@ -109,7 +113,9 @@ def build_body(
             contents.append({"role": "user", "parts": [{"text": turn.prompt}]})
             contents.append({"role": "model", "parts": parts})
     contents.append({"role": "user", "parts": [{"text": prompt}, *map(_inline, inputs)]})
-    generation_config: dict[str, Any] = {"responseModalities": ["IMAGE"]}
+    # Text too: a model that says something beside its image (a caveat, an answer to a
+    # question about it) is heard; with ["IMAGE"] alone the API drops it (issue 22 item 6).
+    generation_config: dict[str, Any] = {"responseModalities": list(RESPONSE_MODALITIES)}
     image_config: dict[str, str] = {}
     if aspect_ratio is not None:
         image_config["aspectRatio"] = aspect_ratio

@@ -145,6 +145,10 @@ class OrderService:
         settings = await self.settings_of(identity.guild_id)
         # Refuses an unknown or retired model, or a size the model lacks, before anything else.
         cost = generation.cost_of(model, size, default=settings.generation_cost)
+        if declared:
+            # Every reference counts against the chosen model's limit (Pro and Nano Banana 2
+            # take 14; the old Nano Banana 3).
+            generation.check_references(len(declared), model)
         self.members.check_here(identity, settings, Purpose.GENERATE)
         # The server's blocklist from memory: a blocked prompt is never shown to anyone.
         await self.moderation.check_prompt(identity.guild_id, text)

@@ -856,7 +856,10 @@ class FakeNanobanana:
                 }
             )
         width, height = image_dimensions(record.aspect_ratio, self.image_size, record.image_size)
-        if b.text:
+        # Text beside the images only when the request asks for it: with responseModalities
+        # ["IMAGE"] the API answers images alone (GenerationConfig.responseModalities: "the
+        # response will include all the specified modalities", googleapis java-genai docs).
+        if b.text and "TEXT" in _modalities(record):
             text_part: dict[str, Any] = {"text": b.text}
             if spec.thinking:
                 text_part["thoughtSignature"] = self._signature()
@@ -1016,6 +1019,13 @@ class FakeNanobanana:
                 request.transport.abort()
             return web.Response(status=500)  # never delivered: the connection is gone
         raise AssertionError(f"unhandled mode {mode}")  # pragma: no cover
+
+
+def _modalities(record: RecordedRequest) -> list[str]:
+    """The response modalities a request asked for (upper-case)."""
+    config = record.json.get("generationConfig") if isinstance(record.json, dict) else None
+    modalities = config.get("responseModalities") if isinstance(config, dict) else None
+    return [str(m).upper() for m in modalities] if isinstance(modalities, list) else []
 
 
 def _request_problem(body: Any, size: int, model: str, spec: FakeModel) -> str | None:

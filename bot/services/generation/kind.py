@@ -321,7 +321,9 @@ class ImageJobs:
             # one while this is stored (memory stays bounded by the finishers).
             engine.release(job)
             delivery = asyncio.create_task(
-                self._deliver(job, self.preview(job, images, extra_ids), engine)
+                self._deliver(
+                    job, self.preview(job, images, extra_ids, answer_metadata(generated)), engine
+                )
             )
             try:
                 result = await self._store(job, generated, plan, extra_ids, engine)
@@ -420,12 +422,19 @@ class ImageJobs:
         job.marks["delivered"] = time.monotonic()
 
     def preview(
-        self, job: Job[GenerationRequest], images: Sequence[OutputImage], extra_ids: list[str]
+        self,
+        job: Job[GenerationRequest],
+        images: Sequence[OutputImage],
+        extra_ids: list[str],
+        said: dict[str, Any] | None = None,
     ) -> Result:
         """The result as the member sees it before it is stored: the row the job will write
-        (its id, prompt, ratio, model and cost are known since the reservation) and the ids
-        its further images will get."""
+        (its id, prompt, ratio, model and cost are known since the reservation), what the
+        model said beside it (`said`: see `answer_metadata`) and the ids its further images
+        will get."""
         first = pending_image(job)
+        if said:
+            first = first.model_copy(update={"metadata": {**first.metadata, **said}})
         extras = tuple(
             ExtraImage(first.model_copy(update={"id": extra_id, "coins_used": 0}),
                        images[n].data, images[n].mime_type)
@@ -526,6 +535,7 @@ class ImageJobs:
                 "attempts": generated.attempts,
                 "images": len(images),
                 **job_metadata(job),
+                **answer_metadata(generated),
                 **({"history": history} if history else {}),
                 # What an Edit sends back to keep its context (answers with signatures only).
                 **({"turn": turn} if turn else {}),
@@ -575,6 +585,17 @@ class ImageJobs:
             thumb_key,
             self.store.public_url(thumb_key) if thumb_key is not None else None,
         )
+
+
+#: The most of a model's text kept with its image (members see it trimmed to Discord's limits).
+MAX_ANSWER_TEXT = 3000
+
+
+def answer_metadata(generated: GeneratedImage) -> dict[str, Any]:
+    """What the model said beside its image, kept with it: its text (thought parts never
+    reach here), cut to MAX_ANSWER_TEXT."""
+    text = (generated.text or "").strip()
+    return {"text": text[:MAX_ANSWER_TEXT]} if text else {}
 
 
 def job_metadata(job: Job[GenerationRequest]) -> dict[str, Any]:

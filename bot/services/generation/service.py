@@ -207,6 +207,15 @@ class GenerationService:
         """A ratio the chosen model (the default one if None) accepts."""
         return self.catalog.ratio(self.catalog.profile(model), ratio)
 
+    def check_references(self, count: int, model: str | None = None) -> None:
+        """Refuse more reference images than the chosen model (the default one if None)
+        takes, from memory (inputs and a character's references alike)."""
+        self.catalog.check_images(self.catalog.profile(model), count)
+
+    def reference_limit(self, model: str | None = None) -> int:
+        """How many reference images the chosen model (the default one if None) takes."""
+        return self.catalog.profile(model).max_reference_images
+
     def cost_of(
         self, model: str | None = None, size: str | None = None, *, default: int | None = None
     ) -> int:
