@@ -81,6 +81,7 @@ COGS = (
     "cogs.guilds",
     "cogs.generate",
     "cogs.describe",
+    "cogs.edit_any",
     "cogs.upload",
     "cogs.gallery",
     "cogs.coins",

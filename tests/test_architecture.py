@@ -21,6 +21,7 @@ PAID_ACTIONS = {
     ("cogs/views.py", "run"),  # Reroll
     ("cogs/views.py", "submit_edit"),  # an Edit's form
     ("cogs/describe.py", "describe"),  # /describe
+    ("cogs/edit_any.py", "edit"),  # "Edit with Nano Banana"'s form (issue 22)
     ("web/api.py", "generate_image"),  # POST /api/v1/images/generate
 }
 

@@ -156,6 +156,16 @@ class OrderService:
         admission = generation.admit(identity.discord_id, settings.jobs_per_member)
         return Ticket(identity, settings, admission, text, cost, generation)
 
+    def check_images(self, declared: Sequence[Declared], model: str | None = None) -> None:
+        """Images offered for an order that isn't placed yet (a message's, before the form
+        asking what to do with them): each as declared, and how many the chosen model (the
+        default one if None) takes. Raises a UserFacingError; holds nothing."""
+        if not declared:
+            raise InvalidInput("editany.no_image")
+        for image in declared:
+            self.inputs.check_declared(image)
+        self.generation.check_references(len(declared), model)
+
     async def prepare_caption(
         self, identity: Identity, *, turn: Turn | None = None, declared: Sequence[Declared] = ()
     ) -> Ticket[CaptionRequest]:

@@ -61,6 +61,7 @@ from tests.fakes.discord_models import (
     DEFAULT_EVERYONE_PERMISSIONS,
     EPHEMERAL,
     LOADING,
+    MESSAGE_COMMAND,
     MESSAGE_COMPONENT,
     MODAL_SUBMIT,
     FakeCallback,
@@ -1182,6 +1183,46 @@ class FakeDiscord:
             AUTOCOMPLETE, name, options, user, guild, channel, dm, locale, False, focused
         )
 
+    async def message_command(
+        self,
+        name: str,
+        message: FakeMessage | int,
+        *,
+        user: UserLike,
+        locale: str = "en-US",
+        validate: bool = True,
+    ) -> InteractionRecord:
+        """Run the message command ``name`` (right-click a message, Apps) on ``message`` as
+        ``user``, as Discord sends it: an APPLICATION_COMMAND whose data has ``type`` 3
+        (MESSAGE), ``target_id`` and the message itself in ``resolved.messages`` (with its
+        content, attachments and embeds: an app reads them there without the message content
+        intent). With ``validate``, the command must be synced and the message not deleted."""
+        msg = self._message(message)
+        ch = self.channels[msg.channel_id]
+        u, g, _ = self._context(user, None, ch, False)
+        cmd, cmd_guild_id = self._find_command(name, g, MESSAGE_COMMAND)
+        if validate:
+            if cmd is None:
+                known = sorted(n for (t, n) in self.global_commands if t == MESSAGE_COMMAND)
+                known += sorted(
+                    n for (t, n) in self.guild_commands.get(g.id if g else 0, {})
+                    if t == MESSAGE_COMMAND
+                )  # fmt: skip
+                raise LookupError(f"no message command {name!r} synced here; synced: {known}")
+            if msg.deleted:
+                raise ValueError(f"message {msg.id} was deleted")
+        data: dict[str, Any] = {
+            "id": cmd["id"] if cmd is not None else str(self.ids.next()),
+            "name": name,
+            "type": MESSAGE_COMMAND,
+            "target_id": str(msg.id),
+            "resolved": {"messages": {str(msg.id): msg.to_json(self.application_id)}},
+        }
+        if cmd_guild_id is not None:
+            data["guild_id"] = str(cmd_guild_id)
+        payload = self._interaction_payload(APPLICATION_COMMAND, u, g, ch, locale, data)
+        return await self._send_interaction(payload, u, g, ch, None)
+
     async def _app_command(
         self,
         itype: int,
@@ -1532,8 +1573,10 @@ class FakeDiscord:
         content: str = "",
         *,
         files: Sequence[FakeFile] = (),
+        embeds: Sequence[dict[str, Any]] = (),
     ) -> FakeMessage:
-        """A user posts a message in a channel: stored and sent to the bot as MESSAGE_CREATE."""
+        """A user posts a message in a channel: stored and sent to the bot as MESSAGE_CREATE.
+        ``embeds`` as Discord shows them (e.g. a link preview with its ``image``)."""
         ch = channel if isinstance(channel, FakeChannel) else self.channels[channel]
         u = self._user(user)
         msg = FakeMessage(
@@ -1543,6 +1586,7 @@ class FakeDiscord:
             guild_id=ch.guild_id,
             content=content,
             attachments=[f if f.id else self._register_file(f) for f in files],
+            embeds=[dict(e) for e in embeds],
         )
         self._store_channel_message(msg)
         data = msg.to_json()
@@ -1960,7 +2004,10 @@ class FakeDiscord:
 
     async def _get_file(self, request: web.Request) -> web.StreamResponse:
         f = self.files.get(int(request.match_info["fid"]))
-        if f is None:
+        if f is None or any(
+            m.deleted and any(a.id == f.id for a in m.attachments) for m in self.messages.values()
+        ):
+            # A deleted message's attachments are gone from the CDN with it.
             return web.Response(status=404, text="not found")
         if not f.kept:
             self.server_errors.append(

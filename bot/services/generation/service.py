@@ -15,6 +15,8 @@ from collections.abc import Hashable
 from dataclasses import replace
 from typing import Any
 
+from bot import imaging
+from bot.nanobanana import InputImage, nearest_ratio
 from bot.services.budgets import BudgetService
 from bot.services.catalog import ModelCatalog
 from bot.services.errors import ImageNotFound, InvalidInput, JobNotFound, UserFacingError
@@ -211,6 +213,19 @@ class GenerationService:
         """Refuse more reference images than the chosen model (the default one if None)
         takes, from memory (inputs and a character's references alike)."""
         self.catalog.check_images(self.catalog.profile(model), count)
+
+    def ratio_like(
+        self, width: int, height: int, image: InputImage | None = None, model: str | None = None
+    ) -> str:
+        """The chosen model's ratio nearest to a width x height shape (an image edited from
+        a message keeps its shape), read from `image` when not declared; "1:1" when
+        unknown."""
+        if (width <= 0 or height <= 0) and image is not None:
+            with contextlib.suppress(imaging.ImageProblem):
+                info = imaging.probe_image(image.data)
+                width, height = info.width, info.height
+        ratios = self.catalog.profile(model).aspect_ratios
+        return nearest_ratio(width, height, ratios) or ("1:1" if "1:1" in ratios else ratios[0])
 
     def reference_limit(self, model: str | None = None) -> int:
         """How many reference images the chosen model (the default one if None) takes."""
