@@ -291,6 +291,7 @@ class NanoBananaBot(commands.AutoShardedBot):
             imagework=self.imagework,
             budgets=self.budgets,
             engine=self.engine,
+            grounding_cost=settings.grounding_cost,
         )
         self.gallery = GalleryService(
             images=self.image_repo, users=user_repo, store=self.store,

@@ -20,7 +20,12 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.services.catalog import possible_ratios, possible_references, possible_sizes
+from bot.services.catalog import (
+    possible_models,
+    possible_ratios,
+    possible_references,
+    possible_sizes,
+)
 from bot.services.generation import GenerationRequest
 from bot.services.members import Member, Payer
 from cogs.common import (
@@ -104,6 +109,7 @@ def generate_command(cog: GenerateCog) -> app_commands.Command[Any, ..., None]:
         image2: discord.Attachment | None = None,
         model: str | None = None,
         size: str | None = None,
+        grounded: bool = False,
         **more: discord.Attachment | None,
     ) -> None:
         # Before any await but a server's first settings read: what memory alone can check
@@ -115,7 +121,7 @@ def generate_command(cog: GenerateCog) -> app_commands.Command[Any, ..., None]:
         attachments = [a for a in (image, image2, *more.values()) if a is not None]
         ticket = await bot.orders.prepare(
             identity_of(itx), prompt=prompt, model=model, size=size, ratio=aspect_ratio,
-            declared=[declared(a) for a in attachments],
+            declared=[declared(a) for a in attachments], grounded=grounded,
         )  # fmt: skip
 
         async def build(member: Member, payer: Payer) -> GenerationRequest:
@@ -125,7 +131,7 @@ def generate_command(cog: GenerateCog) -> app_commands.Command[Any, ..., None]:
                                 for a in attachments])  # fmt: skip
             return GenerationRequest(
                 prompt=ticket.prompt, aspect_ratio=aspect_ratio, inputs=inputs,
-                context=request_context(itx), model=model, image_size=size,
+                context=request_context(itx), model=model, image_size=size, grounded=grounded,
             )  # fmt: skip
 
         await start_job(itx, ticket, build, result_view=result_view)
@@ -135,6 +141,8 @@ def generate_command(cog: GenerateCog) -> app_commands.Command[Any, ..., None]:
         hidden.add("model")
     if not possible_sizes(models.settings, models.lineup):
         hidden.add("size")
+    if not any(p.grounding for p in possible_models(models.settings, models.lineup)):
+        hidden.add("grounded")
     signature = inspect.signature(generate)
     extra = reference_options(len(signature.parameters) - 2 - len(hidden), models)
     generate.__signature__ = signature.replace(  # type: ignore[attr-defined]
@@ -146,7 +154,15 @@ def generate_command(cog: GenerateCog) -> app_commands.Command[Any, ..., None]:
         ]
     )  # fmt: skip
     descriptions = option_texts(
-        "generate", "prompt", "aspect_ratio", "image", "image2", "model", "size", *extra
+        "generate",
+        "prompt",
+        "aspect_ratio",
+        "image",
+        "image2",
+        "model",
+        "size",
+        "grounded",
+        *extra,
     )
     callback = app_commands.describe(**{k: v for k, v in descriptions.items() if k not in hidden})(
         generate

@@ -24,7 +24,7 @@ from bot.services.jobs import Job, JobListener
 from bot.services.orders import RequestBuild, Ticket
 from cogs.common import language_of, shorten
 from cogs.errors import describe
-from cogs.images import BANANA, coins, image_link, model_name, result_text
+from cogs.images import BANANA, coins, image_link, model_name, result_text, sources_embed
 
 if TYPE_CHECKING:
     from bot.app import Interaction, NanoBananaBot
@@ -232,6 +232,9 @@ class DiscordJobListener:
         embed = result_embed(
             self.itx.client, self.language, result, names[0], show_balance=not self.public
         )
+        # A grounded image's sources, listed under it.
+        sources = sources_embed(self.language, result.image)
+        embeds = [embed] if sources is None else [embed, sources]
 
         def files() -> list[discord.File]:
             return [
@@ -250,12 +253,12 @@ class DiscordJobListener:
             if self.token_alive:
                 try:
                     message = await self.itx.edit_original_response(
-                        content=None, embed=embed, attachments=files(), view=view
+                        content=None, embeds=embeds, attachments=files(), view=view
                     )
                 except discord.HTTPException as error:
                     log.info("interaction edit failed (%s); posting instead", error.status)
             if message is None:
-                message = await self._post(embed=embed, files=files(), view=view)
+                message = await self._post(embeds=embeds, files=files(), view=view)
         if message is not None and self.public:
             # Where it is shown, so that a moderator deleting it removes this message too.
             await self.itx.client.moderation.record_post(

@@ -126,13 +126,15 @@ class OrderService:
         size: str | None = None,
         ratio: str | None = None,
         declared: Sequence[Declared] = (),
+        grounded: bool = False,
     ) -> Ticket[GenerationRequest]:
         """Every check memory can make, in this order; raises a UserFacingError (answered
         privately, for free) and holds nothing on refusal. `prompt` is what the member typed,
         or a stored image's prompt for a Reroll (checked and blocklisted again: the server's
         blocklist may have grown since); `model`, `size` and `ratio` are checked against the
         chosen model when given; `declared` images against the input limits, before any
-        download. `turn`: the member's turn, when taken already (`take_turn`)."""
+        download; `grounded` against the model (and priced GROUNDING_COST more). `turn`:
+        the member's turn, when taken already (`take_turn`)."""
         # The member's turn at the server's rate: the same bucket on every surface.
         if turn is None or turn != Turn(identity.discord_id, identity.guild_id):
             self.take_turn(identity)
@@ -144,7 +146,7 @@ class OrderService:
             self.inputs.check_declared(image)
         settings = await self.settings_of(identity.guild_id)
         # Refuses an unknown or retired model, or a size the model lacks, before anything else.
-        cost = generation.cost_of(model, size, default=settings.generation_cost)
+        cost = generation.cost_of(model, size, default=settings.generation_cost, grounded=grounded)
         if declared:
             # Every reference counts against the chosen model's limit (Pro and Nano Banana 2
             # take 14; the old Nano Banana 3).

@@ -38,6 +38,7 @@ from bot.nanobanana import (
 from bot.services import turns
 from bot.services.budgets import BudgetService
 from bot.services.catalog import ModelCatalog
+from bot.services.errors import InvalidInput
 from bot.services.events import EventBus, ImageCreated
 from bot.services.generation.reasons import failure_reason
 from bot.services.generation.values import (
@@ -104,8 +105,11 @@ class ImageJobs:
         budgets: BudgetService | None = None,
         imagework: ImageWork | None = None,
         events: EventBus | None = None,
+        grounding_cost: int = 0,
     ) -> None:
         self.images = images
+        #: Coins a grounded image costs on top of its price (GROUNDING_COST).
+        self.grounding_cost = grounding_cost
         self.store = store
         self.generator = generator
         self._catalog = catalog
@@ -134,7 +138,10 @@ class ImageJobs:
         size = catalog.size(profile, request.image_size)
         earlier = sum(1 for turn in request.history for p in turn.parts if p.image is not None)
         catalog.check_images(profile, len(request.inputs) + earlier)
+        if request.grounded:
+            check_grounding(profile)
         cost = catalog.cost(profile.model, size, default=payer.cost)
+        cost += self.grounding_cost if request.grounded else 0
         # The server's blocklist, before any charge; the message never repeats the entry.
         payer.content.check(request.prompt)
         request = replace(
@@ -147,6 +154,7 @@ class ImageJobs:
             claim = self.budgets.claim(
                 payer.guild_id, payer.caps, model=profile.model, size=size,
                 prompt_chars=len(request.prompt), input_images=len(request.inputs) + earlier,
+                grounded=request.grounded,
             )  # fmt: skip
         record: dict[str, Any] = {
             "prompt": request.prompt,
@@ -156,6 +164,7 @@ class ImageJobs:
             "source_image_ids": list(request.source_image_ids),
             **({"source_prompts": list(request.source_prompts)} if request.source_prompts else {}),
             "inputs": len(request.inputs),
+            **({"grounded": True} if request.grounded else {}),
             **({"context": request.context} if request.context else {}),
         }
         return Priced(request, cost, record, model=profile.model, claim=claim)
@@ -222,6 +231,7 @@ class ImageJobs:
                 slot=api_slot,
                 thinking_level=catalog.thinking_level(profile) if profile else None,
                 profile=profile,
+                grounded=request.grounded,
             )
             return generated, None
         except ModelNotFound as error:
@@ -262,6 +272,8 @@ class ImageJobs:
         if not request.follows_default or request.history or not catalog.usable:
             return False
         profile = catalog.default
+        if request.grounded and not profile.grounding:
+            return False
         if profile.model == request.model or request.aspect_ratio not in profile.aspect_ratios:
             return False
         # The nearest the new model makes: the same size where it has it, else its default.
@@ -405,6 +417,7 @@ class ImageJobs:
                 functools.partial(
                     self.budgets.bill, job.id, request.model or self.generator.model,
                     request.image_size, generated.usage, images, kept=min(kept, images),
+                    searches=generated.grounding.billed_queries if generated.grounding else 0,
                 ),
                 budget=min(engine.retry_seconds, 10.0),
             )  # fmt: skip
@@ -593,9 +606,20 @@ MAX_ANSWER_TEXT = 3000
 
 def answer_metadata(generated: GeneratedImage) -> dict[str, Any]:
     """What the model said beside its image, kept with it: its text (thought parts never
-    reach here), cut to MAX_ANSWER_TEXT."""
+    reach here), cut to MAX_ANSWER_TEXT, and a grounded answer's sources and queries."""
     text = (generated.text or "").strip()
-    return {"text": text[:MAX_ANSWER_TEXT]} if text else {}
+    said: dict[str, Any] = {"text": text[:MAX_ANSWER_TEXT]} if text else {}
+    grounding = generated.grounding
+    if grounding is not None:
+        said["sources"] = [{"title": s.title, "uri": s.uri} for s in grounding.sources]
+        said["search_queries"] = list(grounding.queries)
+    return said
+
+
+def check_grounding(profile: ModelProfile) -> None:
+    """Refuse grounding on a model that can't search (Google answers such a request 400)."""
+    if not profile.grounding:
+        raise InvalidInput("grounding.unsupported", model=profile.name)
 
 
 def job_metadata(job: Job[GenerationRequest]) -> dict[str, Any]:
@@ -605,6 +629,7 @@ def job_metadata(job: Job[GenerationRequest]) -> dict[str, Any]:
         "source_image_ids": list(request.source_image_ids),
         **({"source_prompts": list(request.source_prompts)} if request.source_prompts else {}),
         "inputs": len(request.inputs),
+        **({"grounded": True} if request.grounded else {}),
         **({"context": request.context} if request.context else {}),
     }
 

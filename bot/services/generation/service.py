@@ -21,7 +21,7 @@ from bot.services.budgets import BudgetService
 from bot.services.catalog import ModelCatalog
 from bot.services.errors import ImageNotFound, InvalidInput, JobNotFound, UserFacingError
 from bot.services.events import EventBus
-from bot.services.generation.kind import ImageJobs
+from bot.services.generation.kind import ImageJobs, check_grounding
 from bot.services.generation.requests import RequestBuilder, clean_prompt
 from bot.services.generation.values import GenerationRequest, ImageGenerator, ImageJobView
 from bot.services.imagework import ImageWork
@@ -77,6 +77,7 @@ class GenerationService:
         models: ModelService | None = None,
         engine: JobEngine | None = None,
         events: EventBus | None = None,
+        grounding_cost: int = 0,
     ) -> None:
         self.images = images
         self.store = store
@@ -107,6 +108,7 @@ class GenerationService:
         self.kind = ImageJobs(
             images=images, store=store, generator=generator, catalog=lambda: self.catalog,
             models=models, budgets=budgets, imagework=imagework, events=self.events,
+            grounding_cost=grounding_cost,
         )  # fmt: skip
         self.engine.register(self.kind)
         self.requests = RequestBuilder(store)
@@ -232,12 +234,23 @@ class GenerationService:
         return self.catalog.profile(model).max_reference_images
 
     def cost_of(
-        self, model: str | None = None, size: str | None = None, *, default: int | None = None
-    ) -> int:
+        self, model: str | None = None, size: str | None = None, *, default: int | None = None,
+        grounded: bool = False,
+    ) -> int:  # fmt: skip
         """What one image costs with this model and size (defaults filled in); `default` is a
-        server's own price for what GENERATION_COSTS doesn't price."""
+        server's own price for what GENERATION_COSTS doesn't price; a grounded one costs
+        GROUNDING_COST more and is refused on a model that can't search."""
         profile = self.catalog.profile(model)
-        return self.catalog.cost(profile.model, self.catalog.size(profile, size), default=default)
+        cost = self.catalog.cost(profile.model, self.catalog.size(profile, size), default=default)
+        if grounded:
+            check_grounding(profile)
+            cost += self.kind.grounding_cost
+        return cost
+
+    @property
+    def grounding_cost(self) -> int:
+        """Coins a grounded image costs on top (GROUNDING_COST)."""
+        return self.kind.grounding_cost
 
     # Ordering ----------------------------------------------------------------------------
 

@@ -32,6 +32,7 @@ class ImageGenerator(Protocol):
         slot: AbstractAsyncContextManager[Any] | None = None,
         thinking_level: str | None = None,
         profile: ModelProfile | None = None,
+        grounded: bool = False,
     ) -> GeneratedImage: ...
 
 
@@ -58,6 +59,8 @@ class GenerationRequest:
     # The server's daily image cap when the job was ordered (None: none): further images of
     # the answer beyond it are dropped, not stored (BudgetService.keep_images).
     daily_image_cap: int | None = None
+    #: Grounded in Google Search (models whose profile says so; GROUNDING_COST coins more).
+    grounded: bool = False
 
 
 @dataclass(frozen=True)
