@@ -33,6 +33,7 @@ from bot.services.callers import CallerService
 from bot.services.captions import KIND as CAPTION_KIND
 from bot.services.captions import CaptionJobs, CaptionService
 from bot.services.catalog import Availability, ModelCatalog, resolve
+from bot.services.characters import CharacterService
 from bot.services.events import CatalogChanged, EventBus, ImageCreated, JobsRecovered
 from bot.services.gallery import GalleryService
 from bot.services.generation import GenerationService
@@ -55,6 +56,7 @@ from bot.services.uploads import UploadService
 from bot.services.wallets import WalletService
 from bot.services.websessions import WebSessionService
 from storage.api_tokens import ApiTokenRepository
+from storage.characters import CharacterRepository
 from storage.db import Database
 from storage.guild_settings import GuildSettingsRepository
 from storage.images import ImageRepository
@@ -82,6 +84,7 @@ COGS = (
     "cogs.generate",
     "cogs.describe",
     "cogs.edit_any",
+    "cogs.characters",
     "cogs.upload",
     "cogs.gallery",
     "cogs.coins",
@@ -346,6 +349,9 @@ class NanoBananaBot(commands.AutoShardedBot):
             events=self.events,
         )
         self.tokens = TokenService(ApiTokenRepository(self.db))
+        self.characters = CharacterService(
+            CharacterRepository(self.db), self.store, self.permissions
+        )
         self.directory = DiscordDirectory(self)
         self.web_sessions = WebSessionService(WebSessionRepository(self.db), self.directory)
         self.callers = CallerService(

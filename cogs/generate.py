@@ -28,6 +28,7 @@ from bot.services.catalog import (
 )
 from bot.services.generation import GenerationRequest
 from bot.services.members import Member, Payer
+from cogs.characters import character_names
 from cogs.common import (
     allowed_guild,
     command_text,
@@ -110,6 +111,7 @@ def generate_command(cog: GenerateCog) -> app_commands.Command[Any, ..., None]:
         model: str | None = None,
         size: str | None = None,
         grounded: bool = False,
+        character: str | None = None,
         **more: discord.Attachment | None,
     ) -> None:
         # Before any await but a server's first settings read: what memory alone can check
@@ -119,9 +121,17 @@ def generate_command(cog: GenerateCog) -> app_commands.Command[Any, ..., None]:
         # the database.
         bot = cog.bot
         attachments = [a for a in (image, image2, *more.values()) if a is not None]
+        identity = identity_of(itx)
+        saved = None
+        if character and itx.guild_id is not None:
+            # One indexed read before the answer: the character's images count against the
+            # model's limit with the attachments.
+            actor = await bot.accounts.actor(identity)
+            saved = await bot.characters.find(actor, itx.guild_id, character)
         ticket = await bot.orders.prepare(
-            identity_of(itx), prompt=prompt, model=model, size=size, ratio=aspect_ratio,
+            identity, prompt=prompt, model=model, size=size, ratio=aspect_ratio,
             declared=[declared(a) for a in attachments], grounded=grounded,
+            references=len(saved.refs) if saved is not None else 0,
         )  # fmt: skip
 
         async def build(member: Member, payer: Payer) -> GenerationRequest:
@@ -129,6 +139,8 @@ def generate_command(cog: GenerateCog) -> app_commands.Command[Any, ..., None]:
                 # One at a time: each downloaded image is dropped once shrunk.
                 inputs = tuple([await bot.orders.image(a.filename, await download(a))
                                 for a in attachments])  # fmt: skip
+            if saved is not None:
+                inputs += await bot.characters.references(saved)
             return GenerationRequest(
                 prompt=ticket.prompt, aspect_ratio=aspect_ratio, inputs=inputs,
                 context=request_context(itx), model=model, image_size=size, grounded=grounded,
@@ -162,6 +174,7 @@ def generate_command(cog: GenerateCog) -> app_commands.Command[Any, ..., None]:
         "model",
         "size",
         "grounded",
+        "character",
         *extra,
     )
     callback = app_commands.describe(**{k: v for k, v in descriptions.items() if k not in hidden})(
@@ -173,7 +186,7 @@ def generate_command(cog: GenerateCog) -> app_commands.Command[Any, ..., None]:
             for r in possible_ratios(models.settings, models.lineup)[:25]
         ]
     )(callback)
-    autocompletes: dict[str, Any] = {}
+    autocompletes: dict[str, Any] = {"character": character_names}
     if "model" not in hidden:
         autocompletes["model"] = _model_choices
     if "size" not in hidden:

@@ -127,13 +127,15 @@ class OrderService:
         ratio: str | None = None,
         declared: Sequence[Declared] = (),
         grounded: bool = False,
+        references: int = 0,
     ) -> Ticket[GenerationRequest]:
         """Every check memory can make, in this order; raises a UserFacingError (answered
         privately, for free) and holds nothing on refusal. `prompt` is what the member typed,
         or a stored image's prompt for a Reroll (checked and blocklisted again: the server's
         blocklist may have grown since); `model`, `size` and `ratio` are checked against the
         chosen model when given; `declared` images against the input limits, before any
-        download; `grounded` against the model (and priced GROUNDING_COST more). `turn`:
+        download; `grounded` against the model (and priced GROUNDING_COST more);
+        `references`: stored images sent too (a character's), counted with them. `turn`:
         the member's turn, when taken already (`take_turn`)."""
         # The member's turn at the server's rate: the same bucket on every surface.
         if turn is None or turn != Turn(identity.discord_id, identity.guild_id):
@@ -147,10 +149,10 @@ class OrderService:
         settings = await self.settings_of(identity.guild_id)
         # Refuses an unknown or retired model, or a size the model lacks, before anything else.
         cost = generation.cost_of(model, size, default=settings.generation_cost, grounded=grounded)
-        if declared:
+        if declared or references:
             # Every reference counts against the chosen model's limit (Pro and Nano Banana 2
-            # take 14; the old Nano Banana 3).
-            generation.check_references(len(declared), model)
+            # take 14; the old Nano Banana 3): attachments and a character's saved images.
+            generation.check_references(len(declared) + references, model)
         self.members.check_here(identity, settings, Purpose.GENERATE)
         # The server's blocklist from memory: a blocked prompt is never shown to anyone.
         await self.moderation.check_prompt(identity.guild_id, text)

@@ -53,7 +53,7 @@ async def choices(
 async def test_one_model_means_no_model_option_and_sizes_priced_live(harness: Harness) -> None:
     options = options_of(harness, "generate")
     assert list(options) == [
-        "prompt", "aspect_ratio", "image", "image2", "size", "grounded",
+        "prompt", "aspect_ratio", "image", "image2", "size", "grounded", "character",
         *(f"image{n}" for n in range(3, 15)),
     ]  # fmt: skip
     assert options["size"].get("autocomplete") is True and "choices" not in options["size"]
@@ -71,7 +71,7 @@ async def test_several_models_bring_model_and_size_options_priced(harness: Harne
     await with_models(harness, PRO, NB2)
     options = options_of(harness, "generate")
     assert list(options) == [
-        "prompt", "aspect_ratio", "image", "image2", "model", "size", "grounded",
+        "prompt", "aspect_ratio", "image", "image2", "model", "size", "grounded", "character",
         *(f"image{n}" for n in range(3, 15)),
     ]  # fmt: skip
     assert options["model"].get("autocomplete") is True
