@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from bot.nanobanana import InputImage
-from bot.services.errors import InvalidInput, NotAllowed, UserFacingError
+from bot.services.errors import ImageNotFound, InvalidInput, NotAllowed
 from bot.services.permissions import Actor, PermissionService
 from storage.characters import (
     SHARED,
@@ -40,7 +40,9 @@ MAX_PER_OWNER = 25
 _EXTENSIONS = {"image/png": "png", "image/jpeg": "jpg", "image/webp": "webp"}
 
 
-class CharacterNotFound(UserFacingError):
+class CharacterNotFound(ImageNotFound):
+    """No such character the actor may use (a "not found", as an image is)."""
+
     key = "character.not_found"
 
 
