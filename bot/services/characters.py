@@ -184,6 +184,16 @@ class CharacterService:
         except StorageError:
             raise CharacterNotFound(name=shorten(character.name)) from None
 
+    async def reference(self, character: Character, number: int) -> InputImage:
+        """One of the character's images (0 = the first), for the web gallery."""
+        if not 0 <= number < len(character.refs):
+            raise CharacterNotFound(name=shorten(character.name))
+        ref = character.refs[number]
+        try:
+            return InputImage(await self.store.get(ref.key), ref.mime_type)
+        except StorageError:
+            raise CharacterNotFound(name=shorten(character.name)) from None
+
     async def names(self, actor: Actor, guild_id: int, typed: str = "") -> list[Character]:
         """Characters whose name contains `typed` (for autocomplete), at most 25."""
         wanted = name_key(typed)
