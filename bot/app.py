@@ -35,6 +35,7 @@ from bot.services.captions import KIND as CAPTION_KIND
 from bot.services.captions import CaptionJobs, CaptionService
 from bot.services.catalog import Availability, ModelCatalog, resolve
 from bot.services.community import CommunityService
+from bot.services.characters import CharacterService
 from bot.services.events import CatalogChanged, EventBus, ImageCreated, JobsRecovered
 from bot.services.gallery import GalleryService
 from bot.services.generation import GenerationService
@@ -60,6 +61,7 @@ from bot.services.uploads import UploadService
 from bot.services.wallets import WalletService
 from bot.services.websessions import WebSessionService
 from storage.api_tokens import ApiTokenRepository
+from storage.characters import CharacterRepository
 from storage.db import Database
 from storage.guild_settings import GuildSettingsRepository
 from storage.images import ImageRepository
@@ -88,6 +90,8 @@ COGS = (
     "cogs.guilds",
     "cogs.generate",
     "cogs.describe",
+    "cogs.edit_any",
+    "cogs.characters",
     "cogs.upload",
     "cogs.gallery",
     "cogs.coins",
@@ -299,6 +303,7 @@ class NanoBananaBot(commands.AutoShardedBot):
             imagework=self.imagework,
             budgets=self.budgets,
             engine=self.engine,
+            grounding_cost=settings.grounding_cost,
         )
         #: Cancelling waiting jobs (issue 23): the member, a moderator, a bot admin.
         self.cancels = CancelService(self.engine, self.permissions)
@@ -371,6 +376,9 @@ class NanoBananaBot(commands.AutoShardedBot):
             events=self.events,
         )
         self.tokens = TokenService(ApiTokenRepository(self.db))
+        self.characters = CharacterService(
+            CharacterRepository(self.db), self.store, self.permissions
+        )
         self.directory = DiscordDirectory(self)
         self.web_sessions = WebSessionService(WebSessionRepository(self.db), self.directory)
         self.callers = CallerService(
@@ -478,6 +486,7 @@ class NanoBananaBot(commands.AutoShardedBot):
             secret=await self.web_secret(),
             privacy=self.privacy,
             observed=self.observed(),
+            characters=self.characters,
         )
         server = WebServer(context, host=self.settings.web_host, port=self._web_port)
         if await server.start():

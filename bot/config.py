@@ -234,6 +234,8 @@ class Settings(BaseSettings):
     # key lists, see bot/nanobanana/text_models.toml) and what a caption costs.
     describe_model: str = Field(default="auto", pattern=r"^(auto|[a-z0-9][a-z0-9.\-]{1,80})$")
     describe_cost: int = Field(default=10, ge=0, le=INT64_MAX)
+    # Coins a /generate grounded in Google Search costs on top of its image (issue 22).
+    grounding_cost: int = Field(default=20, ge=0, le=INT64_MAX)
     nanobanana_models: Annotated[list[str], NoDecode] = Field(
         default_factory=list,
         description="Models members may pick on /generate (NANOBANANA_MODEL is always one).",

@@ -34,7 +34,7 @@ from cogs.common import (
     take_turn,
 )
 from cogs.errors import report_error
-from cogs.images import BANANA, coins, image_link, model_name, prompt_text, web_button
+from cogs.images import BANANA, coins, image_link, model_name, result_text, web_button
 from cogs.views import result_view
 
 if TYPE_CHECKING:
@@ -70,7 +70,7 @@ def image_embed(
     title = image.title or shorten(image.prompt or "", 200) or t(language, "gallery.untitled")
     embed = discord.Embed(title=shorten(title, 256), colour=BANANA, timestamp=image.created_at)
     if image.prompt:
-        embed.description = prompt_text(language, image)
+        embed.description = result_text(language, image)
     elif image.description:
         embed.description = shorten(image.description, 4000)
     embed.add_field(name=t(language, "gallery.kind"), value=t(language, f"kind.{image.type}"))

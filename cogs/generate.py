@@ -20,12 +20,18 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.services.catalog import possible_ratios, possible_sizes
+from bot.services.catalog import (
+    possible_models,
+    possible_ratios,
+    possible_references,
+    possible_sizes,
+)
 from bot.services.generation import GenerationRequest
 from bot.services.members import Member, Payer
 from bot.services.settings import MAX_BATCH
 from cogs.batch import start_batch
 from cogs.cancel import CancelJobButton
+from cogs.characters import character_names
 from cogs.common import (
     allowed_guild,
     command_text,
@@ -57,6 +63,10 @@ if TYPE_CHECKING:
 
 # Attachments of /generate being downloaded at once (each up to MAX_UPLOAD_BYTES in memory).
 CONCURRENT_DOWNLOADS = 4
+#: Discord's limit on a command's options (ApplicationCommandCreateRequest.options maxItems
+#: 25 in discord/discord-api-spec openapi.json, commit 74fda0f of 2026-07-18; checked
+#: 2026-12-07).
+MAX_COMMAND_OPTIONS = 25
 
 
 class GenerateCog(commands.Cog):
@@ -94,7 +104,8 @@ def generate_command(cog: GenerateCog) -> app_commands.Command[Any, ..., None]:
     models = cog.bot.models
 
     # A plain str for every choice (not Choice) so that an unknown value reaches the
-    # service's own check and its friendly message instead of a conversion error.
+    # service's own check and its friendly message instead of a conversion error. Images
+    # beyond the second come as keyword arguments (image3...imageN, see `reference_options`).
     async def generate(
         itx: Interaction,
         prompt: str,
@@ -105,16 +116,28 @@ def generate_command(cog: GenerateCog) -> app_commands.Command[Any, ..., None]:
         size: str | None = None,
         style: str | None = None,
         count: app_commands.Range[int, 1, MAX_BATCH] = 1,
+        grounded: bool = False,
+        character: str | None = None,
+        **more: discord.Attachment | None,
     ) -> None:
         # Before any await but a server's first settings read: what memory alone can check
-        # (rate limit, prompt, ratio, model, size, the attachments as declared, the
-        # server's rules and blocklist, the member's job slots), so these refusals are
-        # private, free and instant. Then the job's own message; then the database.
+        # (rate limit, prompt, ratio, model, size, the attachments as declared and how many
+        # the model takes, the server's rules and blocklist, the member's job slots), so
+        # these refusals are private, free and instant. Then the job's own message; then
+        # the database.
         bot = cog.bot
-        attachments = [a for a in (image, image2) if a is not None]
+        attachments = [a for a in (image, image2, *more.values()) if a is not None]
+        identity = identity_of(itx)
+        saved = None
+        if character and itx.guild_id is not None:
+            # One indexed read before the answer: the character's images count against the
+            # model's limit with the attachments.
+            actor = await bot.accounts.actor(identity)
+            saved = await bot.characters.find(actor, itx.guild_id, character)
         ticket = await bot.orders.prepare(
-            identity_of(itx), prompt=prompt, model=model, size=size, ratio=aspect_ratio,
+            identity, prompt=prompt, model=model, size=size, ratio=aspect_ratio,
             declared=[declared(a) for a in attachments], style=style, count=count,
+            grounded=grounded, references=len(saved.refs) if saved is not None else 0,
         )  # fmt: skip
 
         async def build(member: Member, payer: Payer) -> GenerationRequest:
@@ -122,11 +145,13 @@ def generate_command(cog: GenerateCog) -> app_commands.Command[Any, ..., None]:
                 # One at a time: each downloaded image is dropped once shrunk.
                 inputs = tuple([await bot.orders.image(a.filename, await download(a))
                                 for a in attachments])  # fmt: skip
+            if saved is not None:
+                inputs += await bot.characters.references(saved)
             # The style's reference images after the member's own.
             inputs += await bot.orders.style_images(ticket)
             return GenerationRequest(
                 prompt=ticket.prompt, aspect_ratio=aspect_ratio, inputs=inputs,
-                context=request_context(itx), model=model, image_size=size,
+                context=request_context(itx), model=model, image_size=size, grounded=grounded,
             )  # fmt: skip
 
         if ticket.count > 1:
@@ -140,12 +165,31 @@ def generate_command(cog: GenerateCog) -> app_commands.Command[Any, ..., None]:
         hidden.add("model")
     if not possible_sizes(models.settings, models.lineup):
         hidden.add("size")
+    if not any(p.grounding for p in possible_models(models.settings, models.lineup)):
+        hidden.add("grounded")
     signature = inspect.signature(generate)
+    extra = reference_options(len(signature.parameters) - 2 - len(hidden), models)
     generate.__signature__ = signature.replace(  # type: ignore[attr-defined]
-        parameters=[p for p in signature.parameters.values() if p.name not in hidden]
-    )
+        parameters=[
+            *(p for p in signature.parameters.values()
+              if p.name not in hidden and p.kind is not p.VAR_KEYWORD),
+            *(inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=None,
+                                annotation=discord.Attachment | None) for name in extra),
+        ]
+    )  # fmt: skip
     descriptions = option_texts(
-        "generate", "prompt", "aspect_ratio", "image", "image2", "model", "size", "style", "count"
+        "generate",
+        "prompt",
+        "aspect_ratio",
+        "image",
+        "image2",
+        "model",
+        "size",
+        "style",
+        "count",
+        "grounded",
+        "character",
+        *extra,
     )
     callback = app_commands.describe(**{k: v for k, v in descriptions.items() if k not in hidden})(
         generate
@@ -156,7 +200,7 @@ def generate_command(cog: GenerateCog) -> app_commands.Command[Any, ..., None]:
             for r in possible_ratios(models.settings, models.lineup)[:25]
         ]
     )(callback)
-    autocompletes: dict[str, Any] = {"style": _style_choices}
+    autocompletes: dict[str, Any] = {"style": _style_choices, "character": character_names}
     if "model" not in hidden:
         autocompletes["model"] = _model_choices
     if "size" not in hidden:
@@ -165,6 +209,15 @@ def generate_command(cog: GenerateCog) -> app_commands.Command[Any, ..., None]:
         callback = app_commands.autocomplete(**autocompletes)(callback)
     callback = allowed_guild()(in_guild()(app_commands.guild_only()(callback)))
     return app_commands.Command(**command_text("generate"), callback=callback)
+
+
+def reference_options(taken: int, models: Any) -> list[str]:
+    """The image options beyond `image` and `image2` (image3, image4...): as many as the
+    models members may choose take (14 for Pro and Nano Banana 2), within Discord's limit of
+    options a command has (`taken` are used by the others)."""
+    references = possible_references(models.settings, models.lineup)
+    count = min(references, MAX_COMMAND_OPTIONS - taken + 2)
+    return [f"image{n}" for n in range(3, count + 1)]
 
 
 async def _model_choices(itx: Interaction, current: str) -> list[app_commands.Choice[str]]:

@@ -4,6 +4,7 @@ read them, its link in the web gallery, "100 coins"."""
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
+from urllib.parse import quote_plus
 
 import discord
 
@@ -33,6 +34,55 @@ def prompt_text(language: str, image: Image, limit: int = 4000) -> str:
     lines += [t(language, "gen.edit_step", instruction=shorten(p, 1000)) for p in earlier[1:]]
     lines.append(t(language, "gen.edit_step", instruction=shorten(own, 1500)))
     return shorten("\n".join(lines), limit)
+
+
+#: Discord's limit on an embed's description (RichEmbed.description maxLength 4096 in
+#: discord/discord-api-spec openapi.json, commit 74fda0f, 2026-07-18).
+EMBED_DESCRIPTION_LIMIT = 4096
+#: The most of the model's own words an embed shows (the prompt keeps the rest of the room).
+SAID_LIMIT = 1500
+
+
+def result_text(language: str, image: Image) -> str:
+    """An image's prompt (see `prompt_text`) and what the model said beside it, within an
+    embed's description."""
+    said = str(image.metadata.get("text") or "").strip()
+    if not said:
+        return prompt_text(language, image)
+    quoted = t(language, "gen.model_said", text=shorten(said, SAID_LIMIT))
+    room = EMBED_DESCRIPTION_LIMIT - len(quoted) - 2
+    return f"{prompt_text(language, image, limit=min(4000, room))}\n\n{quoted}"
+
+
+#: The most an image's sources take of its message (Discord counts 6000 characters across a
+#: message's embeds; the result's own embed keeps the rest).
+SOURCES_LIMIT = 1200
+
+
+def sources_embed(language: str, image: Image) -> discord.Embed | None:
+    """The web pages a grounded image drew on, and the searches it ran (as Google Search
+    links), listed under it; None when it was not grounded."""
+    sources = [s for s in image.metadata.get("sources") or () if isinstance(s, dict)]
+    queries = [q for q in image.metadata.get("search_queries") or () if isinstance(q, str) and q]
+    if not sources and not queries:
+        return None
+    lines: list[str] = []
+    for number, source in enumerate(sources, start=1):
+        title = shorten(str(source.get("title") or "?"), 80).replace("[", "(").replace("]", ")")
+        lines.append(f"{number}. [{title}]({source.get('uri')})")
+    if queries:
+        searched = " · ".join(
+            f"[{shorten(q, 60).replace('[', '(').replace(']', ')')}]"
+            f"(https://www.google.com/search?q={quote_plus(q)})"
+            for q in queries[:5]
+        )
+        lines.append(t(language, "gen.searched", queries=searched))
+    text = ""
+    for line in lines:
+        if len(text) + len(line) + 1 > SOURCES_LIMIT:
+            break
+        text = f"{text}\n{line}" if text else line
+    return discord.Embed(title=t(language, "gen.sources"), description=text, colour=BANANA)
 
 
 def model_name(bot: NanoBananaBot, image: Image) -> str:

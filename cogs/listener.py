@@ -26,7 +26,7 @@ from bot.services.orders import RequestBuild, Ticket
 from cogs.cancel import cancel_view
 from cogs.common import language_of, shorten
 from cogs.errors import describe
-from cogs.images import BANANA, coins, image_link, model_name, prompt_text
+from cogs.images import BANANA, coins, image_link, model_name, result_text, sources_embed
 
 if TYPE_CHECKING:
     from bot.app import Interaction, NanoBananaBot
@@ -267,6 +267,9 @@ class DiscordJobListener:
         embed = result_embed(
             self.itx.client, self.language, result, names[0], show_balance=not self.public
         )
+        # A grounded image's sources, listed under it.
+        sources = sources_embed(self.language, result.image)
+        embeds = [embed] if sources is None else [embed, sources]
 
         def files() -> list[discord.File]:
             return [
@@ -285,12 +288,12 @@ class DiscordJobListener:
             if self.token_alive:
                 try:
                     message = await self.itx.edit_original_response(
-                        content=None, embed=embed, attachments=files(), view=view
+                        content=None, embeds=embeds, attachments=files(), view=view
                     )
                 except discord.HTTPException as error:
                     log.info("interaction edit failed (%s); posting instead", error.status)
             if message is None:
-                message = await self._post(embed=embed, files=files(), view=view)
+                message = await self._post(embeds=embeds, files=files(), view=view)
         if message is not None and self.public:
             # Where it is shown, so that a moderator deleting it removes this message too.
             await self.itx.client.moderation.record_post(
@@ -348,14 +351,14 @@ class DiscordJobListener:
 def result_embed(
     bot: NanoBananaBot, language: str, result: Result, filename: str, *, show_balance: bool = False
 ) -> discord.Embed:
-    """The embed under a generated image: its prompt (an edit's with the prompts it came from),
-    ratio, resolution, model, cost, the short image ids, and (only when the member alone sees
-    it) the balance left."""
+    """The embed under a generated image: its prompt (an edit's with the prompts it came from)
+    and what the model said beside it, ratio, resolution, model, cost, the short image ids,
+    and (only when the member alone sees it) the balance left."""
     image = result.image
     edit = bool(image.metadata.get("source_prompts"))
     embed = discord.Embed(
         title=t(language, "gen.edited_title" if edit else "gen.done_title"),
-        description=prompt_text(language, image),
+        description=result_text(language, image),
         colour=BANANA,
         timestamp=image.created_at,
     )

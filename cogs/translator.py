@@ -25,7 +25,10 @@ def catalogue_key(location: Where, data: Any) -> str | None:
     `cmd.generate.opt.prompt.name`; choices are `choice.<value>`.
     """
     if location is Where.command_name and isinstance(data, app_commands.ContextMenu):
-        return f"{menu_key(data.name)}.name"
+        # A message or user command: its name has spaces and capitals ("Edit with Nano
+        # Banana"); its catalogue key is `menu.<extras["key"]>.name`, or made from the name.
+        key = data.extras.get("key")
+        return f"menu.{key}.name" if key else f"{menu_key(data.name)}.name"
     if location in (Where.command_name, Where.group_name):
         return f"cmd.{_path(data)}.name"
     if location in (Where.command_description, Where.group_description):

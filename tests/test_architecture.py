@@ -21,6 +21,7 @@ PAID_ACTIONS = {
     ("cogs/views.py", "run"),  # Reroll, Variations
     ("cogs/views.py", "submit_edit"),  # an Edit's form
     ("cogs/describe.py", "order"),  # /describe and the message command "Describe with Nano Banana"
+    ("cogs/edit_any.py", "edit"),  # "Edit with Nano Banana"'s form (issue 22)
     ("web/api.py", "generate_image"),  # POST /api/v1/images/generate
     ("web/making.py", "make_image"),  # the web gallery's generate form
     ("web/making.py", "edit_image"),  # the web gallery's edit form

@@ -16,6 +16,7 @@ from aiohttp import web
 from aiohttp.typedefs import Handler
 
 from bot.services.callers import ApiCaller
+from bot.services.characters import CharacterService
 from bot.services.errors import (
     InvalidInput,
     Unauthenticated,
@@ -33,6 +34,7 @@ from web.language import language_of
 from web.openapi import openapi_document
 from web.remote import client_address
 from web.serializers import (
+    character_json,
     image_json,
     job_json,
     snowflake,
@@ -49,6 +51,7 @@ DEFAULT_LIMIT = 24
 KINDS = {"all": None, "generated": ImageType.GENERATED, "uploaded": ImageType.UPLOADED}
 _GENERATE_FIELDS = frozenset({"prompt", "aspect_ratio", "model", "size", "count"})
 _GENERATE_FILES = ("image", "image2")
+_CHARACTER_FILES = ("image", "image2", "image3", "image4")
 _SLACK = 64 * 1024
 
 
@@ -65,6 +68,9 @@ def add_routes(router: web.UrlDispatcher) -> None:
     router.add_get(f"{PREFIX}/images/{{image_id}}/thumbnail", image_thumbnail)
     router.add_get(f"{PREFIX}/jobs/{{job_id}}", get_job)
     router.add_post(f"{PREFIX}/jobs/{{job_id}}/cancel", cancel_job)
+    router.add_get(f"{PREFIX}/characters", list_characters)
+    router.add_post(f"{PREFIX}/characters", create_character)
+    router.add_delete(f"{PREFIX}/characters/{{character_id}}", delete_character)
 
 
 @web.middleware
@@ -332,6 +338,54 @@ async def cancel_job(request: web.Request) -> web.Response:
     view = await ctx.generation.job_of(caller.actor, job_id)
     body = job_json(view, language=language_of(request))
     return web.json_response({"job": body, "balance": cancelled.balance or 0})
+def _characters(ctx: WebContext) -> CharacterService:
+    if ctx.characters is None:
+        raise web.HTTPNotFound()
+    return ctx.characters
+
+
+async def list_characters(request: web.Request) -> web.Response:
+    """Your characters in the token's server, and the server's shared ones."""
+    ctx = context_of(request)
+    caller = await authenticate(request)
+    saved = await _characters(ctx).listing(caller.actor, caller.token.guild_id)
+    return web.json_response(
+        {"characters": [character_json(s.character, deletable=s.deletable) for s in saved]}
+    )
+
+
+async def create_character(request: web.Request) -> web.Response:
+    """A new character of yours from up to four images (multipart), as /character save."""
+    ctx = context_of(request)
+    caller = await authenticate(request)
+    characters = _characters(ctx)
+    ctx.members.take_turn(caller.actor.discord_id, caller.token.guild_id, "other")
+    limit = ctx.settings.max_upload_bytes
+    check_length(request, len(_CHARACTER_FILES) * limit + _SLACK)
+    form = await read_form(request, file_fields=_CHARACTER_FILES, max_file_bytes=limit)
+    unknown = sorted(set(form.fields) - {"name", "shared"})
+    if unknown:
+        raise InvalidInput("api.unknown_field", field=unknown[0][:50])
+    name = characters.check_name(text_field(form.fields, "name", required=True) or "")
+    shared = (text_field(form.fields, "shared") or "").lower() in ("1", "true", "yes")
+    files = [(form.files[n].filename, form.files[n].data) for n in _CHARACTER_FILES
+             if n in form.files]  # fmt: skip
+    images = await ctx.orders.images(files)
+    character = await characters.save(
+        caller.actor, caller.token.guild_id, name, images, shared=shared
+    )
+    return web.json_response({"character": character_json(character, deletable=True)}, status=201)
+
+
+async def delete_character(request: web.Request) -> web.Response:
+    ctx = context_of(request)
+    caller = await authenticate(request)
+    characters = _characters(ctx)
+    character = await characters.by_id(
+        caller.actor, caller.token.guild_id, request.match_info["character_id"]
+    )
+    await characters.delete(caller.actor, character)
+    return web.Response(status=204)
 
 
 # Helpers ----------------------------------------------------------------------------------

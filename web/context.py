@@ -11,6 +11,7 @@ from aiohttp import web
 from bot.config import Settings
 from bot.services.callers import CallerService
 from bot.services.cancels import CancelService
+from bot.services.characters import CharacterService
 from bot.services.directory import MemberDirectory
 from bot.services.gallery import GalleryService
 from bot.services.generation import GenerationService
@@ -50,6 +51,8 @@ class WebContext:
     observed: Observed | None = None
     # /privacy export's signed links (None: not served).
     privacy: PrivacyService | None = None
+    # The character and style library (/api/v1/characters, the gallery's characters page).
+    characters: CharacterService | None = None
     # The address the server is bound to, set when it starts (tests bind port 0).
     bound_url: str = ""
     api_limit: SlidingWindow = field(init=False)

@@ -62,6 +62,19 @@ _IMAGE_BYTES = {
 }
 
 SCHEMAS: dict[str, Any] = {
+    "Character": {
+        "type": "object",
+        "required": ["id", "name", "shared", "references", "server_id", "deletable", "created_at"],
+        "properties": {
+            "id": {"type": "string", "format": "uuid"},
+            "name": {"type": "string"},
+            "shared": {"type": "boolean", "description": "The server's, not yours."},
+            "references": {"type": "integer", "description": "Its saved images."},
+            "server_id": _SNOWFLAKE,
+            "deletable": {"type": "boolean", "description": "Whether you may delete it."},
+            "created_at": {"type": "string", "format": "date-time"},
+        },
+    },
     "Error": {
         "type": "object",
         "required": ["error"],
@@ -476,6 +489,84 @@ PATHS: dict[str, Any] = {
             "operationId": "getImageThumbnail",
             "summary": "Its 256 px WebP thumbnail.",
             "responses": _IMAGE_BYTES,
+        },
+    },
+    "/api/v1/characters": {
+        "get": {
+            "operationId": "listCharacters",
+            "summary": "Your characters and styles in this token's server, and the server's "
+            "shared style sheet (what /generate character:<name> sends).",
+            "responses": {
+                "200": _json(
+                    {
+                        "type": "object",
+                        "required": ["characters"],
+                        "properties": {"characters": {"type": "array", "items": _ref("Character")}},
+                    },
+                    "Yours first by name, then the server's.",
+                ),
+                **_ERRORS,
+            },
+        },
+        "post": {
+            "operationId": "createCharacter",
+            "summary": "Save up to four images as a character of yours (as /character save; "
+            "`shared` for the server: moderators and bot admins only). Free.",
+            "requestBody": {
+                "required": True,
+                "content": {
+                    "multipart/form-data": {
+                        "schema": {
+                            "type": "object",
+                            "required": ["name", "image"],
+                            "properties": {
+                                "name": {"type": "string", "maxLength": 32},
+                                "shared": {"type": "string", "enum": ["true", "false"]},
+                                "image": {"type": "string", "format": "binary"},
+                                "image2": {"type": "string", "format": "binary"},
+                                "image3": {"type": "string", "format": "binary"},
+                                "image4": {"type": "string", "format": "binary"},
+                            },
+                        }
+                    }
+                },
+            },
+            "responses": {
+                "201": _json(
+                    {
+                        "type": "object",
+                        "required": ["character"],
+                        "properties": {"character": _ref("Character")},
+                    },
+                    "Saved.",
+                ),
+                "400": _error("A malformed form."),
+                "403": _error("`shared` by a member who isn't a moderator."),
+                "413": _error("An image over MAX_UPLOAD_BYTES."),
+                "415": _error("Not multipart, or a file that is no image."),
+                "422": _error("A bad or taken name, no image, too many, or too many characters."),
+                **_ERRORS,
+            },
+        },
+    },
+    "/api/v1/characters/{character_id}": {
+        "parameters": [
+            {
+                "name": "character_id",
+                "in": "path",
+                "required": True,
+                "schema": {"type": "string", "format": "uuid"},
+            }
+        ],
+        "delete": {
+            "operationId": "deleteCharacter",
+            "summary": "Delete a character: yours, or (moderators, bot admins) the server's.",
+            "responses": {
+                "204": {"description": "Deleted, with its images."},
+                "403": _error("Not yours to delete (character_not_yours)."),
+                "404": _error("No such character you can see here (character_not_found)."),
+                **_ERRORS,
+            },
         },
     },
     "/api/v1/jobs/{job_id}": {

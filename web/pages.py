@@ -55,6 +55,9 @@ def add_routes(router: web.UrlDispatcher) -> None:
     router.add_get("/servers/{server_id:\\d+}/images/{image_id}/delete", delete_page)
     router.add_post("/servers/{server_id:\\d+}/images/{image_id}/delete", delete_image)
     router.add_get("/media/{image_id}/{part:(file|thumbnail|download)}", media)
+    router.add_get(
+        "/servers/{server_id:\\d+}/characters/{character_id}/{number:\\d{1,2}}", character_image
+    )
 
 
 def sessions_of(ctx: WebContext) -> Sessions:
@@ -265,9 +268,18 @@ async def grid(request: web.Request, session: Session) -> web.StreamResponse:
         raise web.HTTPFound(_base(server)) from None
     total = await ctx.gallery.count_own(actor)
     base = _base(server)
+    characters = []
+    if server is not None and ctx.characters is not None and not request.query.get("cursor"):
+        # The server's character library: the visitor's own and the shared style sheet.
+        characters = [
+            {"name": s.character.name, "shared": s.character.shared,
+             "count": len(s.character.refs),
+             "src": f"{base}/characters/{s.character.id}/0"}
+            for s in await ctx.characters.listing(actor, int(server))
+        ]  # fmt: skip
     return render(
         request, "grid.html", session=session, current=server or ALL, base=base,
-        images=[_card(i, base) for i in page.items], total=total,
+        images=[_card(i, base) for i in page.items], total=total, characters=characters,
         next_url=f"{base}?cursor={page.next_cursor}" if page.next_cursor else None,
         first_page=not request.query.get("cursor"),
         deleted=request.query.get("deleted") == "1",
@@ -321,6 +333,22 @@ async def media(request: web.Request, session: Session) -> web.StreamResponse:
         name = f"nanobanana-{image.short_id}.{_extension(response.content_type)}"
         response.headers["Content-Disposition"] = f'attachment; filename="{name}"'
     return response
+
+
+@signed_in
+async def character_image(request: web.Request, session: Session) -> web.StreamResponse:
+    """A reference image of a character the visitor may use in that server."""
+    ctx = context_of(request)
+    if ctx.characters is None:
+        raise web.HTTPNotFound()
+    actor, server = await _actor(request, session)
+    assert server is not None
+    character = await ctx.characters.by_id(actor, int(server), request.match_info["character_id"])
+    image = await ctx.characters.reference(character, int(request.match_info["number"]))
+    return web.Response(
+        body=image.data, content_type=image.mime_type,
+        headers={"Cache-Control": "private, max-age=300"},
+    )  # fmt: skip
 
 
 # Helpers ------------------------------------------------------------------------------------

@@ -8,12 +8,33 @@ from typing import Any
 from bot.i18n import t
 from bot.services.generation import ImageJobView
 from bot.services.jobs import recorded_refund
-from bot.services.types import CoinTransaction, Image, JobStatus, User, UserStats, Wallet
+from bot.services.types import (
+    Character,
+    CoinTransaction,
+    Image,
+    JobStatus,
+    User,
+    UserStats,
+    Wallet,
+)
 
 
 def snowflake(value: int | None) -> str | None:
     """Discord ids as strings: they pass JavaScript's safe integers."""
     return str(value) if value is not None else None
+
+
+def character_json(character: Character, *, deletable: bool) -> dict[str, Any]:
+    """A saved character as the API shows it (its images stay in storage)."""
+    return {
+        "id": character.id,
+        "name": character.name,
+        "shared": character.shared,
+        "references": len(character.refs),
+        "server_id": snowflake(character.guild_id),
+        "deletable": deletable,
+        "created_at": character.created_at.isoformat(),
+    }
 
 
 def image_json(image: Image, web_url: str | None = None) -> dict[str, Any]:

@@ -31,6 +31,7 @@ from bot.nanobanana.profiles import (
 from bot.nanobanana.values import (
     AnswerPart,
     GeneratedImage,
+    Grounding,
     InputImage,
     ModelPart,
     OutputImage,
@@ -51,6 +52,7 @@ __all__ = [
     "AuthenticationFailed",
     "ContentBlocked",
     "GeneratedImage",
+    "Grounding",
     "InputImage",
     "InvalidRequest",
     "MalformedResponse",

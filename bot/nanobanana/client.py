@@ -285,9 +285,12 @@ class NanobananaClient:
         slot: AbstractAsyncContextManager[Any] | None = None,
         thinking_level: str | None = None,
         profile: ModelProfile | None = None,
+        grounded: bool = False,
     ) -> GeneratedImage:
         """Generate from `prompt`, optional input images to edit or draw from, and earlier
-        turns to continue (multi-turn editing). Returns every image of the answer.
+        turns to continue (multi-turn editing), grounded in Google Search when `grounded`
+        (refused for a model whose profile has no grounding). Returns every image of the
+        answer, with the model's text and a grounded answer's sources.
 
         `profile` is what the model accepts (the caller's, with the owner's overrides and
         what the API refused); by default the client's lineup's. `thinking_level` is sent
@@ -309,7 +312,7 @@ class NanobananaClient:
         try:
             result = await self._generate(
                 profile, prompt, images, aspect_ratio, image_size, history, started, state, slot,
-                thinking_level,
+                thinking_level, grounded,
             )  # fmt: skip
             outcome = "ok"
             outputs = len(result.images)
@@ -352,10 +355,17 @@ class NanobananaClient:
         state: _CallState,
         slot: AbstractAsyncContextManager[Any] | None = None,
         thinking_level: str | None = None,
+        grounded: bool = False,
     ) -> GeneratedImage:
         if self._closed:
             raise ProviderUnavailable("the client is closed", retryable=False)
         validate(profile, prompt, images, aspect_ratio, image_size, history, thinking_level)
+        if grounded and not profile.grounding:
+            raise InvalidRequest(
+                f"{profile.model} has no Google Search grounding",
+                code="grounding",
+                user_message=f"{profile.name} can't search the web for an image.",
+            )
         if not self._api_key:
             raise AuthenticationFailed(
                 "no API key configured (GEMINI_API_KEY)",
@@ -363,7 +373,7 @@ class NanobananaClient:
             )
         body = await asyncio.to_thread(
             _prepare_body, profile, prompt, tuple(images), aspect_ratio, image_size,
-            tuple(history), thinking_level,
+            tuple(history), thinking_level, grounded,
         )  # fmt: skip
         payload = await self._exchange(profile.model, body, started, state, slot)
         answer = await asyncio.to_thread(_read_answer, payload, profile.model)
@@ -667,6 +677,7 @@ def _prepare_body(
     image_size: str | None,
     history: tuple[Turn, ...],
     thinking_level: str | None = None,
+    grounded: bool = False,
 ) -> bytes:
     """Fit every image (earlier turns' and new ones) in one budget and build the body."""
     earlier = [p.image for turn in history for p in turn.parts if p.image is not None]
@@ -688,7 +699,7 @@ def _prepare_body(
     )
     body = wire.build_body(
         prompt, fitted_inputs, aspect_ratio=aspect_ratio, image_size=image_size, history=turns,
-        thinking_level=thinking_level,
+        thinking_level=thinking_level, grounded=grounded,
     )  # fmt: skip
     if len(body) > profile.max_request_bytes:
         raise InvalidRequest(
@@ -733,6 +744,7 @@ def _read_answer(payload: bytes | bytearray, model: str) -> GeneratedImage:
         parts=tuple(answer.parts),
         finish_reason=answer.finish_reason,
         model_status=answer.model_status,
+        grounding=answer.grounding,
     )
 
 

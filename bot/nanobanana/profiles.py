@@ -81,6 +81,8 @@ class PriceFacts:
     output_per_million: Decimal
     image_per_million: Decimal
     image_tokens: Mapping[str | None, int]
+    #: USD per 1,000 Google Search queries a grounded answer ran (None: not priced).
+    search_per_thousand: Decimal | None = None
 
 
 @dataclass(frozen=True)
@@ -486,7 +488,15 @@ def _price(raw: Any) -> PriceFacts:
         if isinstance(count, bool) or not isinstance(count, int) or not 1 <= count <= 1_000_000:
             raise ProfileError(f"price.image_tokens[{size!r}] must be a whole number of tokens")
         image_tokens[size or None] = count
-    return PriceFacts(amounts["input"], amounts["output"], amounts["image"], image_tokens)
+    search = None
+    if raw.get("search") is not None:
+        try:
+            search = Decimal(str(raw["search"]))
+        except (InvalidOperation, ValueError):
+            raise ProfileError("price.search must be dollars per 1,000 search queries") from None
+        if isinstance(raw["search"], bool) or not search.is_finite() or search < 0:
+            raise ProfileError("price.search must be dollars per 1,000 search queries")
+    return PriceFacts(amounts["input"], amounts["output"], amounts["image"], image_tokens, search)
 
 
 def _sort_sizes(sizes: Iterable[str]) -> tuple[str, ...]:

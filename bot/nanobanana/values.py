@@ -64,6 +64,29 @@ class AnswerPart:
 
 
 @dataclass(frozen=True)
+class Source:
+    """A web page an answer was grounded in (`groundingMetadata.groundingChunks[].web`)."""
+
+    title: str
+    uri: str
+
+
+@dataclass(frozen=True)
+class Grounding:
+    """What Google Search grounding used for an answer (`candidates[0].groundingMetadata`):
+    the pages (`groundingChunks`) and the search queries it ran (`webSearchQueries`; Gemini 3
+    models are billed per query, empty ones not counted)."""
+
+    sources: tuple[Source, ...] = ()
+    queries: tuple[str, ...] = ()
+
+    @property
+    def billed_queries(self) -> int:
+        """The queries Google bills: the unique non-empty ones."""
+        return len({q.strip() for q in self.queries if q.strip()})
+
+
+@dataclass(frozen=True)
 class GeneratedImage:
     """An answer with at least one image. `data`/`mime_type`/`width`/`height` describe the
     first image (the result); `images` holds every image, the first included, so none is
@@ -83,6 +106,8 @@ class GeneratedImage:
     finish_reason: str | None = None
     #: What the API said of the model's life in this answer (a deprecation notice), if any.
     model_status: ModelStatus | None = None
+    #: The sources and queries of a grounded answer (None when not grounded).
+    grounding: Grounding | None = None
     # time.monotonic() stamps of the attempt that answered: request sent (an API slot held),
     # answer read (slot given back), answer decoded and checked. For logs and benchmarks.
     sent_at: float = 0.0

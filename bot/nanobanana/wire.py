@@ -36,9 +36,13 @@ from bot.nanobanana.errors import (
     QuotaExhausted,
     RateLimited,
 )
-from bot.nanobanana.values import AnswerPart, InputImage, TextAnswer, Turn
+from bot.nanobanana.values import AnswerPart, Grounding, InputImage, Source, TextAnswer, Turn
 
 OK_FINISH_REASONS: Final = frozenset({"STOP", "FINISH_REASON_UNSPECIFIED"})
+#: What an image request asks for: "The model will generate a response that includes all the
+#: specified modalities" (GenerationConfig.responseModalities, googleapis.github.io/java-genai,
+#: checked 2026-12-07): text beside the images.
+RESPONSE_MODALITIES: Final = ("TEXT", "IMAGE")
 _DURATION_RE: Final = re.compile(r"^\s*(\d+(?:\.\d*)?|\.\d+)s\s*$")
 _LIMIT_ZERO_RE: Final = re.compile(r"\blimit:\s*0\b")
 _PAYLOAD_TOO_LARGE: Final = "request payload size exceeds the limit"
@@ -84,6 +88,7 @@ def build_body(
     image_size: str | None = None,
     history: Sequence[Turn] = (),
     thinking_level: str | None = None,
+    grounded: bool = False,
 ) -> bytes:
     """The JSON body of a `generateContent` call, as compact UTF-8 bytes.
 
@@ -91,6 +96,8 @@ def build_body(
     each with the `thought_signature` it came with), before the new `user` turn.
     `thinking_level` goes in `generationConfig.thinkingConfig.thinkingLevel`, upper-case as
     the python-genai SDK sends its `ThinkingLevel` enum (MINIMAL, LOW, MEDIUM, HIGH).
+    `grounded` adds the Google Search tool (`"tools": [{"google_search": {}}]`, Google's
+    "Grounding with Google Search" guide).
     """
     contents: list[dict[str, Any]] = []
     for turn in history:
@@ -109,7 +116,9 @@ def build_body(
             contents.append({"role": "user", "parts": [{"text": turn.prompt}]})
             contents.append({"role": "model", "parts": parts})
     contents.append({"role": "user", "parts": [{"text": prompt}, *map(_inline, inputs)]})
-    generation_config: dict[str, Any] = {"responseModalities": ["IMAGE"]}
+    # Text too: a model that says something beside its image (a caveat, an answer to a
+    # question about it) is heard; with ["IMAGE"] alone the API drops it (issue 22 item 6).
+    generation_config: dict[str, Any] = {"responseModalities": list(RESPONSE_MODALITIES)}
     image_config: dict[str, str] = {}
     if aspect_ratio is not None:
         image_config["aspectRatio"] = aspect_ratio
@@ -119,11 +128,10 @@ def build_body(
         generation_config["imageConfig"] = image_config
     if thinking_level is not None:
         generation_config["thinkingConfig"] = {"thinkingLevel": thinking_level.upper()}
-    return json.dumps(
-        {"contents": contents, "generationConfig": generation_config},
-        separators=(",", ":"),
-        ensure_ascii=False,
-    ).encode("utf-8")
+    body: dict[str, Any] = {"contents": contents, "generationConfig": generation_config}
+    if grounded:
+        body["tools"] = [{"google_search": {}}]
+    return json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
 
 
 def build_text_body(prompt: str, image: InputImage, *, max_output_tokens: int) -> bytes:
@@ -168,6 +176,8 @@ class Answer:
     #: What the API says of the model's life (`modelStatus`: stage such as DEPRECATED, its
     #: retirement time, a message), when it says anything.
     model_status: ModelStatus | None = None
+    #: A grounded answer's sources and search queries (`groundingMetadata`).
+    grounding: Grounding | None = None
 
 
 @dataclass(frozen=True)
@@ -194,6 +204,27 @@ def parse_model_status(value: object) -> ModelStatus | None:
     if not (stage or retirement or message):
         return None
     return ModelStatus(stage, retirement, message[:500] if message else None)
+
+
+#: The most sources and queries kept of one answer.
+MAX_SOURCES = 20
+
+
+def parse_grounding(value: object) -> Grounding | None:
+    """`candidates[0].groundingMetadata`: its web sources (`groundingChunks[].web`: `uri`,
+    `title`; Google's redirect links) and `webSearchQueries`, or None when absent or empty."""
+    metadata = _as_dict(value)
+    sources: list[Source] = []
+    for chunk in _as_list(metadata.get("groundingChunks")):
+        web = _as_dict(_as_dict(chunk).get("web"))
+        uri = _as_str(web.get("uri"))
+        if uri and uri.startswith(("https://", "http://")) and len(sources) < MAX_SOURCES:
+            title = _as_str(web.get("title")) or _as_str(web.get("domain")) or uri
+            sources.append(Source(title[:200], uri[:1000]))
+    queries = [q[:200] for q in _as_list(metadata.get("webSearchQueries")) if isinstance(q, str)]
+    if not sources and not queries:
+        return None
+    return Grounding(tuple(sources), tuple(queries[:MAX_SOURCES]))
 
 
 def _as_dict(value: object) -> dict[str, Any]:
@@ -363,6 +394,7 @@ def _parse_document(payload: bytes | bytearray, blobs: list[memoryview]) -> Answ
         finish_message=finish_message,
         thoughts=thoughts,
         model_status=parse_model_status(document.get("modelStatus")),
+        grounding=parse_grounding(candidate.get("groundingMetadata")),
     )
 
 

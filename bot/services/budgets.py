@@ -157,12 +157,13 @@ class BudgetService:
         size: str | None,
         prompt_chars: int,
         input_images: int,
+        grounded: bool = False,
     ) -> BudgetClaim:
         """What a reservation asks the database to admit (every job gets a usage row, capped
-        or not, so /usage sees it)."""
+        or not, so /usage sees it); a grounded job reserves for its searches too."""
         now = self.clock()
         estimate = self.prices.estimate(
-            model, size, prompt_chars=prompt_chars, input_images=input_images
+            model, size, prompt_chars=prompt_chars, input_images=input_images, grounded=grounded
         )
         return BudgetClaim(
             guild_id=guild_id, model=model, image_size=size, estimate_micros=estimate,
@@ -227,12 +228,15 @@ class BudgetService:
         images: int,
         *,
         kept: int | None = None,
+        searches: int = 0,
     ) -> int:
         """Record what an answer of `images` images cost (from its usageMetadata; Google bills
-        every image it made) and how many of them were `kept` (stored: what the image caps
-        and /usage count; all by default); returns µUSD."""
+        every image it made, and each search query of a grounded answer) and how many of
+        them were `kept` (stored: what the image caps and /usage count; all by default);
+        returns µUSD."""
         counts = UsageCounts.from_usage(usage)
         cost = self.prices.cost(model, size, counts, images=images)
+        cost += self.prices.search_micros(model, searches)
         counts = counts or UsageCounts()
         stored = images if kept is None else kept
         if await self.usage.bill(

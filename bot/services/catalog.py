@@ -421,6 +421,12 @@ def possible_ratios(settings: ModelSettings, lineup: Lineup) -> tuple[str, ...]:
     return union_ratios(possible_models(settings, lineup))
 
 
+def possible_references(settings: ModelSettings, lineup: Lineup) -> int:
+    """The most reference images a model these settings could offer takes (how many image
+    options `/generate` needs)."""
+    return max((p.max_reference_images for p in possible_models(settings, lineup)), default=0)
+
+
 def possible_sizes(settings: ModelSettings, lineup: Lineup) -> bool:
     """Whether a model these settings could offer has more than one size."""
     return any(len(profile.image_sizes) > 1 for profile in possible_models(settings, lineup))

@@ -162,6 +162,8 @@ class OrderService:
         declared: Sequence[Declared] = (),
         style: str | None = None,
         count: int = 1,
+        grounded: bool = False,
+        references: int = 0,
     ) -> Ticket[GenerationRequest]:
         """Every check memory can make, in this order; raises a UserFacingError (answered
         privately, for free) and holds nothing on refusal. `prompt` is what the member typed,
@@ -171,7 +173,9 @@ class OrderService:
         download. `turn`: the member's turn, when taken already (`take_turn`). `style`: one
         of the server's style presets by name, whose suffix joins the prompt before it is
         checked (its reference images join the request in `style_images`). `count`: a batch
-        of that many images, each its own job at the same price (see `batch_size`)."""
+        of that many images, each its own job at the same price (see `batch_size`).
+        `grounded` is checked against the model (and priced GROUNDING_COST more);
+        `references`: stored images sent too (a character's), counted with them."""
         # Not a number of images at all (0, 5, a billion): refused before it counts as uses.
         if not 1 <= count <= MAX_BATCH:
             raise InvalidInput("batch.count", high=MAX_BATCH)
@@ -198,10 +202,16 @@ class OrderService:
             self.inputs.check_declared(image)
         settings = await self.settings_of(identity.guild_id)
         # Refuses an unknown or retired model, or a size the model lacks, before anything else.
-        cost = generation.cost_of(model, size, default=settings.generation_cost)
+        cost = generation.cost_of(model, size, default=settings.generation_cost, grounded=grounded)
         most = self.batch_size(settings)
         if count > most:
             raise InvalidInput("batch.count", high=most)
+        references += len(preset.reference_keys) if preset is not None else 0
+        if declared or references:
+            # Every reference counts against the chosen model's limit (Pro and Nano Banana 2
+            # take 14; the old Nano Banana 3): attachments, a character's saved images and
+            # the style's.
+            generation.check_references(len(declared) + references, model)
         self.members.check_here(identity, settings, Purpose.GENERATE)
         # The server's blocklist from memory: a blocked prompt is never shown to anyone.
         await self.moderation.check_prompt(identity.guild_id, text)
@@ -225,6 +235,16 @@ class OrderService:
         a member's job slots (each image is a job) nor a minute's "generate" uses."""
         slots = min(settings.jobs_per_member, self.generation.max_jobs_per_user)
         return max(1, min(settings.max_batch, MAX_BATCH, slots, settings.rate_limits["generate"]))
+
+    def check_images(self, declared: Sequence[Declared], model: str | None = None) -> None:
+        """Images offered for an order that isn't placed yet (a message's, before the form
+        asking what to do with them): each as declared, and how many the chosen model (the
+        default one if None) takes. Raises a UserFacingError; holds nothing."""
+        if not declared:
+            raise InvalidInput("editany.no_image")
+        for image in declared:
+            self.inputs.check_declared(image)
+        self.generation.check_references(len(declared), model)
 
     async def prepare_caption(
         self, identity: Identity, *, turn: Turn | None = None, declared: Sequence[Declared] = ()

@@ -36,6 +36,8 @@ MICROS = 1_000_000
 _CHARS_PER_TOKEN = 4
 _TOKENS_PER_INPUT_IMAGE = 560
 _THINKING_ALLOWANCE = 500
+# A grounded answer runs a few searches (Gemini 3 bills each); the bill counts the real ones.
+_SEARCH_ALLOWANCE = 3
 
 
 @dataclass(frozen=True)
@@ -48,6 +50,8 @@ class ModelPrice:
     image_per_million: Decimal
     image_tokens: Mapping[str | None, int]
     thinking: bool = False
+    #: USD per 1,000 Google Search queries of a grounded answer (None: free as far as known).
+    search_per_thousand: Decimal | None = None
 
     def tokens_for(self, size: str | None) -> int:
         """Tokens one image of `size` counts (the model's default size when unknown)."""
@@ -71,6 +75,7 @@ def prices_of(lineup: Lineup) -> dict[str, ModelPrice]:
             facts.image_per_million,
             dict(facts.image_tokens),
             thinking=profile.thinking,
+            search_per_thousand=facts.search_per_thousand,
         )
     return table
 
@@ -155,7 +160,8 @@ class PriceTable:
             base = (
                 ModelPrice(facts.input_per_million, facts.output_per_million,
                            facts.image_per_million, dict(facts.image_tokens),
-                           thinking=self.lineup.profile(model).thinking)
+                           thinking=self.lineup.profile(model).thinking,
+                           search_per_thousand=facts.search_per_thousand)
                 if facts is not None
                 else self.defaults.get(NANO_BANANA) or next(iter(self.defaults.values()))
             )  # fmt: skip
@@ -168,6 +174,7 @@ class PriceTable:
             base.image_per_million,
             base.image_tokens,
             base.thinking,
+            base.search_per_thousand,
         )  # fmt: skip
 
     def image_micros(self, model: str, size: str | None) -> int:
@@ -183,17 +190,27 @@ class PriceTable:
         """(size, µUSD per image) for each size the table knows for `model`."""
         return [(size, self.image_micros(model, size)) for size in self.model(model).image_tokens]
 
+    def search_micros(self, model: str, queries: int) -> int:
+        """What `queries` Google Search queries of a grounded answer cost."""
+        per_thousand = self.model(model).search_per_thousand
+        if per_thousand is None or queries <= 0:
+            return 0
+        return micros(per_thousand * queries / 1000)
+
     def estimate(
-        self, model: str, size: str | None, *, prompt_chars: int = 0, input_images: int = 0
-    ) -> int:
+        self, model: str, size: str | None, *, prompt_chars: int = 0, input_images: int = 0,
+        grounded: bool = False,
+    ) -> int:  # fmt: skip
         """What a budget reserves before the call: the image, plus an allowance for the
-        prompt, input images and a thinking model's thoughts."""
+        prompt, input images, a thinking model's thoughts and a grounded answer's
+        searches."""
         price = self.model(model)
         tokens_in = prompt_chars // _CHARS_PER_TOKEN + 1 + _TOKENS_PER_INPUT_IMAGE * input_images
         extra = price.input_per_million * tokens_in
         if price.thinking:
             extra += price.output_per_million * _THINKING_ALLOWANCE
-        return self.image_micros(model, size) + micros(extra / MICROS)
+        searches = self.search_micros(model, _SEARCH_ALLOWANCE) if grounded else 0
+        return self.image_micros(model, size) + micros(extra / MICROS) + searches
 
     def cost(
         self, model: str, size: str | None, counts: UsageCounts | None, *, images: int = 1

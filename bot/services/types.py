@@ -3,6 +3,7 @@ never on storage/."""
 
 from __future__ import annotations
 
+from storage.characters import Character
 from storage.jobs import JobRow, JobStatus
 from storage.models import (
     CoinTransaction,
@@ -20,6 +21,7 @@ from storage.web_sessions import WebSessionRow
 
 __all__ = [
     "CapKind",
+    "Character",
     "CoinTransaction",
     "Image",
     "ImageStatus",

@@ -41,9 +41,8 @@ DEFAULT_BOT_PERMISSIONS = ALL_PERMISSIONS & ~ADMINISTRATOR
 
 # Interaction types (payload "type") and callback types.
 PING, APPLICATION_COMMAND, MESSAGE_COMPONENT, AUTOCOMPLETE, MODAL_SUBMIT = 1, 2, 3, 4, 5
-# Application command types (CHAT_INPUT is a slash command; MESSAGE is the Apps menu of a
-# message, sent with `target_id` and `resolved.messages`).
-CHAT_INPUT_TYPE, USER_COMMAND_TYPE, MESSAGE_COMMAND_TYPE = 1, 2, 3
+# Application command types (the `type` of a command and of its interaction's data).
+CHAT_INPUT_COMMAND, USER_COMMAND, MESSAGE_COMMAND = 1, 2, 3
 CB_PONG, CB_MESSAGE, CB_DEFERRED_MESSAGE, CB_DEFERRED_UPDATE, CB_UPDATE = 1, 4, 5, 6, 7
 CB_AUTOCOMPLETE, CB_MODAL = 8, 9
 

@@ -61,7 +61,7 @@ from tests.fakes.discord_models import (
     DEFAULT_EVERYONE_PERMISSIONS,
     EPHEMERAL,
     LOADING,
-    MESSAGE_COMMAND_TYPE,
+    MESSAGE_COMMAND,
     MESSAGE_COMPONENT,
     MODAL_SUBMIT,
     FakeCallback,
@@ -1166,38 +1166,6 @@ class FakeDiscord:
             age=age,
         )  # fmt: skip
 
-    async def message_command(
-        self,
-        name: str,
-        message: FakeMessage | int,
-        *,
-        user: UserLike,
-        locale: str = "en-US",
-        validate: bool = True,
-        age: float = 0.0,
-    ) -> InteractionRecord:
-        """Run the message command (Apps menu of a message) ``name`` on ``message`` as
-        ``user``, in the message's channel: an APPLICATION_COMMAND interaction whose data is
-        ``{id, name, type: 3, target_id, resolved: {messages: {id: message}}}`` (plus
-        ``guild_id`` for a server's command), as Discord sends it. With ``validate``, a name
-        that is not a synced message command here raises before anything is sent."""
-        target = self._message(message)
-        u, g, ch = self._context(user, None, target.channel_id, False)
-        cmd, cmd_guild_id = self._find_command(name, g, MESSAGE_COMMAND_TYPE)
-        if cmd is None and validate:
-            raise LookupError(f"{name!r} is not a synced message command here")
-        data: dict[str, Any] = {
-            "id": cmd["id"] if cmd is not None else str(self.ids.next()),
-            "name": name,
-            "type": MESSAGE_COMMAND_TYPE,
-            "target_id": str(target.id),
-            "resolved": {"messages": {str(target.id): target.to_json(self.application_id)}},
-        }
-        if cmd_guild_id is not None:
-            data["guild_id"] = str(cmd_guild_id)
-        payload = self._interaction_payload(APPLICATION_COMMAND, u, g, ch, locale, data)
-        return await self._send_interaction(payload, u, g, ch, None, age)
-
     async def autocomplete(
         self,
         name: str,
@@ -1214,6 +1182,48 @@ class FakeDiscord:
         return await self._app_command(
             AUTOCOMPLETE, name, options, user, guild, channel, dm, locale, False, focused
         )
+
+    async def message_command(
+        self,
+        name: str,
+        message: FakeMessage | int,
+        *,
+        user: UserLike,
+        locale: str = "en-US",
+        validate: bool = True,
+        age: float = 0.0,
+    ) -> InteractionRecord:
+        """Run the message command ``name`` (right-click a message, Apps) on ``message`` as
+        ``user``, as Discord sends it: an APPLICATION_COMMAND whose data has ``type`` 3
+        (MESSAGE), ``target_id`` and the message itself in ``resolved.messages`` (with its
+        content, attachments and embeds: an app reads them there without the message content
+        intent). With ``validate``, the command must be synced and the message not deleted.
+        ``age``: seconds the interaction spent on its way (Discord's 3 s count from sending)."""
+        msg = self._message(message)
+        ch = self.channels[msg.channel_id]
+        u, g, _ = self._context(user, None, ch, False)
+        cmd, cmd_guild_id = self._find_command(name, g, MESSAGE_COMMAND)
+        if validate:
+            if cmd is None:
+                known = sorted(n for (t, n) in self.global_commands if t == MESSAGE_COMMAND)
+                known += sorted(
+                    n for (t, n) in self.guild_commands.get(g.id if g else 0, {})
+                    if t == MESSAGE_COMMAND
+                )  # fmt: skip
+                raise LookupError(f"no message command {name!r} synced here; synced: {known}")
+            if msg.deleted:
+                raise ValueError(f"message {msg.id} was deleted")
+        data: dict[str, Any] = {
+            "id": cmd["id"] if cmd is not None else str(self.ids.next()),
+            "name": name,
+            "type": MESSAGE_COMMAND,
+            "target_id": str(msg.id),
+            "resolved": {"messages": {str(msg.id): msg.to_json(self.application_id)}},
+        }
+        if cmd_guild_id is not None:
+            data["guild_id"] = str(cmd_guild_id)
+        payload = self._interaction_payload(APPLICATION_COMMAND, u, g, ch, locale, data)
+        return await self._send_interaction(payload, u, g, ch, None, age)
 
     async def _app_command(
         self,
@@ -1997,7 +2007,10 @@ class FakeDiscord:
 
     async def _get_file(self, request: web.Request) -> web.StreamResponse:
         f = self.files.get(int(request.match_info["fid"]))
-        if f is None:
+        if f is None or any(
+            m.deleted and any(a.id == f.id for a in m.attachments) for m in self.messages.values()
+        ):
+            # A deleted message's attachments are gone from the CDN with it.
             return web.Response(status=404, text="not found")
         if not f.kept:
             self.server_errors.append(

@@ -105,6 +105,8 @@ class FakeModel:
     output_token_limit: int = 32768
     #: `modelStatus.modelStage` its answers carry (None: no modelStatus).
     stage: str | None = None
+    #: Google Search grounding (`tools: [{"google_search": {}}]`); refused with 400 when not.
+    grounding: bool = False
 
     def served_on(self, day: date) -> bool:
         return (self.released is None or self.released <= day) and (
@@ -121,6 +123,7 @@ def _flash(**changes: Any) -> FakeModel:
         thinking=True,
         image_tokens={"": 1120, "512": 747, "1K": 1120, "2K": 1680, "4K": 2520},
         thinking_levels=("minimal", "high"),
+        grounding=True,
     )
     return replace(base, **changes)
 
@@ -132,6 +135,7 @@ def _pro(**changes: Any) -> FakeModel:
         mime_type="image/jpeg",
         thinking=True,
         image_tokens={"": 1120, "1K": 1120, "2K": 1120, "4K": 2000},
+        grounding=True,
     )
     return replace(base, **changes)
 
@@ -156,6 +160,7 @@ MODELS: Mapping[str, FakeModel] = {
         sizes=("1K",),
         image_tokens={"": 1120, "1K": 1120},
         output_token_limit=4096,
+        grounding=False,  # Google's model page: no Search grounding
     ),
     "gemini-3-pro-image": _pro(display_name="Nano Banana Pro", released=date(2026, 5, 28)),
     "gemini-2.5-flash-image": FakeModel(
@@ -856,7 +861,10 @@ class FakeNanobanana:
                 }
             )
         width, height = image_dimensions(record.aspect_ratio, self.image_size, record.image_size)
-        if b.text:
+        # Text beside the images only when the request asks for it: with responseModalities
+        # ["IMAGE"] the API answers images alone (GenerationConfig.responseModalities: "the
+        # response will include all the specified modalities", googleapis java-genai docs).
+        if b.text and "TEXT" in _modalities(record):
             text_part: dict[str, Any] = {"text": b.text}
             if spec.thinking:
                 text_part["thoughtSignature"] = self._signature()
@@ -893,8 +901,9 @@ class FakeNanobanana:
             usage = _usage(record, spec, images=max(1, b.images))
             record.billed_usage = usage
             return _candidate_response(
-                model, self._image_parts(record, b, spec), "STOP", usage, spec.stage
-            )
+                model, self._image_parts(record, b, spec), "STOP", usage, spec.stage,
+                grounding=_grounding_metadata(record) if _searches(record) else None,
+            )  # fmt: skip
         if mode is Mode.TEXT_ONLY:
             text = b.text or "I can't create that image, but I can describe it instead."
             return _candidate_response(model, [{"text": text}], "STOP", usage)
@@ -1018,6 +1027,44 @@ class FakeNanobanana:
         raise AssertionError(f"unhandled mode {mode}")  # pragma: no cover
 
 
+def _modalities(record: RecordedRequest) -> list[str]:
+    """The response modalities a request asked for (upper-case)."""
+    config = record.json.get("generationConfig") if isinstance(record.json, dict) else None
+    modalities = config.get("responseModalities") if isinstance(config, dict) else None
+    return [str(m).upper() for m in modalities] if isinstance(modalities, list) else []
+
+
+def _searches(record: RecordedRequest) -> bool:
+    """Whether the request asks for Google Search grounding (`tools: [{"google_search": {}}]`,
+    or the camel-case `googleSearch`)."""
+    tools = record.json.get("tools") if isinstance(record.json, dict) else None
+    return isinstance(tools, list) and any(
+        isinstance(tool, dict) and ("google_search" in tool or "googleSearch" in tool)
+        for tool in tools
+    )
+
+
+def _grounding_metadata(record: RecordedRequest) -> dict[str, Any]:
+    """A grounded answer's `groundingMetadata` in Google's shape: the queries it ran (one
+    empty, as Google sometimes sends; not billed), the pages as Google's redirect links with
+    the site as the title, and the Search suggestion chip."""
+    topic = " ".join((record.prompt or "image").split()[:6])
+    return {
+        "webSearchQueries": [topic, "", f"{topic} reference photos"],
+        "groundingChunks": [
+            {
+                "web": {
+                    "uri": f"https://vertexaisearch.cloud.google.com/grounding-api-redirect/{n}",
+                    "title": site,
+                }
+            }
+            for n, site in enumerate(("en.wikipedia.org", "example.com"), start=1)
+        ],
+        "groundingSupports": [],
+        "searchEntryPoint": {"renderedContent": '<div class="container">...</div>'},
+    }
+
+
 def _request_problem(body: Any, size: int, model: str, spec: FakeModel) -> str | None:
     """What the real API would reject with 400, or None."""
     if size > MAX_REQUEST_BYTES:
@@ -1063,6 +1110,12 @@ def _request_problem(body: Any, size: int, model: str, spec: FakeModel) -> str |
             f"{model} ({spec.max_images})."
         )
     config = body.get("generationConfig")
+    tools = body.get("tools")
+    searches = isinstance(tools, list) and any(
+        isinstance(t, dict) and ("google_search" in t or "googleSearch" in t) for t in tools
+    )
+    if searches and not spec.grounding:
+        return "Search Grounding is not supported."
     if not spec.image:
         modalities = config.get("responseModalities") if isinstance(config, dict) else None
         wants_image = isinstance(modalities, list) and "IMAGE" in modalities
@@ -1176,15 +1229,18 @@ def _candidate_response(
     finish_reason: str,
     usage: dict[str, Any],
     stage: str | None = None,
+    *,
+    grounding: dict[str, Any] | None = None,
 ) -> web.Response:
+    candidate: dict[str, Any] = {
+        "content": {"role": "model", "parts": parts},
+        "finishReason": finish_reason,
+        "index": 0,
+    }
+    if grounding is not None:
+        candidate["groundingMetadata"] = grounding
     document: dict[str, Any] = {
-        "candidates": [
-            {
-                "content": {"role": "model", "parts": parts},
-                "finishReason": finish_reason,
-                "index": 0,
-            }
-        ],
+        "candidates": [candidate],
         "usageMetadata": usage,
         "modelVersion": model,
         "responseId": uuid.uuid4().hex[:22],

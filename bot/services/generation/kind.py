@@ -38,6 +38,7 @@ from bot.nanobanana import (
 from bot.services import turns
 from bot.services.budgets import BudgetService
 from bot.services.catalog import ModelCatalog
+from bot.services.errors import InvalidInput
 from bot.services.events import EventBus, ImageCreated
 from bot.services.generation.reasons import failure_reason
 from bot.services.generation.values import (
@@ -104,8 +105,11 @@ class ImageJobs:
         budgets: BudgetService | None = None,
         imagework: ImageWork | None = None,
         events: EventBus | None = None,
+        grounding_cost: int = 0,
     ) -> None:
         self.images = images
+        #: Coins a grounded image costs on top of its price (GROUNDING_COST).
+        self.grounding_cost = grounding_cost
         self.store = store
         self.generator = generator
         self._catalog = catalog
@@ -134,7 +138,10 @@ class ImageJobs:
         size = catalog.size(profile, request.image_size)
         earlier = sum(1 for turn in request.history for p in turn.parts if p.image is not None)
         catalog.check_images(profile, len(request.inputs) + earlier)
+        if request.grounded:
+            check_grounding(profile)
         cost = catalog.cost(profile.model, size, default=payer.cost)
+        cost += self.grounding_cost if request.grounded else 0
         # The server's blocklist, before any charge; the message never repeats the entry.
         payer.content.check(request.prompt)
         request = replace(
@@ -147,6 +154,7 @@ class ImageJobs:
             claim = self.budgets.claim(
                 payer.guild_id, payer.caps, model=profile.model, size=size,
                 prompt_chars=len(request.prompt), input_images=len(request.inputs) + earlier,
+                grounded=request.grounded,
             )  # fmt: skip
         record: dict[str, Any] = {
             "prompt": request.prompt,
@@ -156,6 +164,7 @@ class ImageJobs:
             "source_image_ids": list(request.source_image_ids),
             **({"source_prompts": list(request.source_prompts)} if request.source_prompts else {}),
             "inputs": len(request.inputs),
+            **({"grounded": True} if request.grounded else {}),
             **({"context": request.context} if request.context else {}),
             **({"variation": True} if request.variation else {}),
         }
@@ -223,6 +232,7 @@ class ImageJobs:
                 slot=api_slot,
                 thinking_level=catalog.thinking_level(profile) if profile else None,
                 profile=profile,
+                grounded=request.grounded,
             )
             return generated, None
         except ModelNotFound as error:
@@ -263,6 +273,8 @@ class ImageJobs:
         if not request.follows_default or request.history or not catalog.usable:
             return False
         profile = catalog.default
+        if request.grounded and not profile.grounding:
+            return False
         if profile.model == request.model or request.aspect_ratio not in profile.aspect_ratios:
             return False
         # The nearest the new model makes: the same size where it has it, else its default.
@@ -322,7 +334,9 @@ class ImageJobs:
             # one while this is stored (memory stays bounded by the finishers).
             engine.release(job)
             delivery = asyncio.create_task(
-                self._deliver(job, self.preview(job, images, extra_ids), engine)
+                self._deliver(
+                    job, self.preview(job, images, extra_ids, answer_metadata(generated)), engine
+                )
             )
             try:
                 result = await self._store(job, generated, plan, extra_ids, engine)
@@ -404,6 +418,7 @@ class ImageJobs:
                 functools.partial(
                     self.budgets.bill, job.id, request.model or self.generator.model,
                     request.image_size, generated.usage, images, kept=min(kept, images),
+                    searches=generated.grounding.billed_queries if generated.grounding else 0,
                 ),
                 budget=min(engine.retry_seconds, 10.0),
             )  # fmt: skip
@@ -421,12 +436,19 @@ class ImageJobs:
         job.marks["delivered"] = time.monotonic()
 
     def preview(
-        self, job: Job[GenerationRequest], images: Sequence[OutputImage], extra_ids: list[str]
+        self,
+        job: Job[GenerationRequest],
+        images: Sequence[OutputImage],
+        extra_ids: list[str],
+        said: dict[str, Any] | None = None,
     ) -> Result:
         """The result as the member sees it before it is stored: the row the job will write
-        (its id, prompt, ratio, model and cost are known since the reservation) and the ids
-        its further images will get."""
+        (its id, prompt, ratio, model and cost are known since the reservation), what the
+        model said beside it (`said`: see `answer_metadata`) and the ids its further images
+        will get."""
         first = pending_image(job)
+        if said:
+            first = first.model_copy(update={"metadata": {**first.metadata, **said}})
         extras = tuple(
             ExtraImage(first.model_copy(update={"id": extra_id, "coins_used": 0}),
                        images[n].data, images[n].mime_type)
@@ -527,6 +549,7 @@ class ImageJobs:
                 "attempts": generated.attempts,
                 "images": len(images),
                 **job_metadata(job),
+                **answer_metadata(generated),
                 **({"history": history} if history else {}),
                 # What an Edit sends back to keep its context (answers with signatures only).
                 **({"turn": turn} if turn else {}),
@@ -578,6 +601,28 @@ class ImageJobs:
         )
 
 
+#: The most of a model's text kept with its image (members see it trimmed to Discord's limits).
+MAX_ANSWER_TEXT = 3000
+
+
+def answer_metadata(generated: GeneratedImage) -> dict[str, Any]:
+    """What the model said beside its image, kept with it: its text (thought parts never
+    reach here), cut to MAX_ANSWER_TEXT, and a grounded answer's sources and queries."""
+    text = (generated.text or "").strip()
+    said: dict[str, Any] = {"text": text[:MAX_ANSWER_TEXT]} if text else {}
+    grounding = generated.grounding
+    if grounding is not None:
+        said["sources"] = [{"title": s.title, "uri": s.uri} for s in grounding.sources]
+        said["search_queries"] = list(grounding.queries)
+    return said
+
+
+def check_grounding(profile: ModelProfile) -> None:
+    """Refuse grounding on a model that can't search (Google answers such a request 400)."""
+    if not profile.grounding:
+        raise InvalidInput("grounding.unsupported", model=profile.name)
+
+
 def job_metadata(job: Job[GenerationRequest]) -> dict[str, Any]:
     """What the image rows keep of the job's request (beside what the answer was)."""
     request = job.request
@@ -585,6 +630,7 @@ def job_metadata(job: Job[GenerationRequest]) -> dict[str, Any]:
         "source_image_ids": list(request.source_image_ids),
         **({"source_prompts": list(request.source_prompts)} if request.source_prompts else {}),
         "inputs": len(request.inputs),
+        **({"grounded": True} if request.grounded else {}),
         **({"context": request.context} if request.context else {}),
         **({"variation": True} if request.variation else {}),
     }

@@ -81,6 +81,7 @@ class RequestBuilder:
             image_size=size_for(image, profile.image_sizes),
             history=await turns.history_of(self.store, image) if profile.thinking else (),
             source_prompts=source_prompts(image, own=False),
+            grounded=bool(image.metadata.get("grounded")) and profile.grounding,
             # A variation's reroll is another variation of the same image (its inputs).
             variation=bool(image.metadata.get("variation")),
         )

@@ -15,11 +15,13 @@ from collections.abc import Hashable, Sequence
 from dataclasses import replace
 from typing import Any
 
+from bot import imaging
+from bot.nanobanana import InputImage, nearest_ratio
 from bot.services.budgets import BudgetService
 from bot.services.catalog import ModelCatalog
 from bot.services.errors import ImageNotFound, InvalidInput, JobNotFound, UserFacingError
 from bot.services.events import EventBus
-from bot.services.generation.kind import ImageJobs
+from bot.services.generation.kind import ImageJobs, check_grounding
 from bot.services.generation.requests import RequestBuilder, clean_prompt
 from bot.services.generation.values import GenerationRequest, ImageGenerator, ImageJobView
 from bot.services.imagework import ImageWork
@@ -75,6 +77,7 @@ class GenerationService:
         models: ModelService | None = None,
         engine: JobEngine | None = None,
         events: EventBus | None = None,
+        grounding_cost: int = 0,
     ) -> None:
         self.images = images
         self.store = store
@@ -105,6 +108,7 @@ class GenerationService:
         self.kind = ImageJobs(
             images=images, store=store, generator=generator, catalog=lambda: self.catalog,
             models=models, budgets=budgets, imagework=imagework, events=self.events,
+            grounding_cost=grounding_cost,
         )  # fmt: skip
         self.engine.register(self.kind)
         self.requests = RequestBuilder(store)
@@ -207,13 +211,46 @@ class GenerationService:
         """A ratio the chosen model (the default one if None) accepts."""
         return self.catalog.ratio(self.catalog.profile(model), ratio)
 
+    def check_references(self, count: int, model: str | None = None) -> None:
+        """Refuse more reference images than the chosen model (the default one if None)
+        takes, from memory (inputs and a character's references alike)."""
+        self.catalog.check_images(self.catalog.profile(model), count)
+
+    def ratio_like(
+        self, width: int, height: int, image: InputImage | None = None, model: str | None = None
+    ) -> str:
+        """The chosen model's ratio nearest to a width x height shape (an image edited from
+        a message keeps its shape), read from `image` when not declared; "1:1" when
+        unknown."""
+        if (width <= 0 or height <= 0) and image is not None:
+            with contextlib.suppress(imaging.ImageProblem):
+                info = imaging.probe_image(image.data)
+                width, height = info.width, info.height
+        ratios = self.catalog.profile(model).aspect_ratios
+        return nearest_ratio(width, height, ratios) or ("1:1" if "1:1" in ratios else ratios[0])
+
+    def reference_limit(self, model: str | None = None) -> int:
+        """How many reference images the chosen model (the default one if None) takes."""
+        return self.catalog.profile(model).max_reference_images
+
     def cost_of(
-        self, model: str | None = None, size: str | None = None, *, default: int | None = None
-    ) -> int:
+        self, model: str | None = None, size: str | None = None, *, default: int | None = None,
+        grounded: bool = False,
+    ) -> int:  # fmt: skip
         """What one image costs with this model and size (defaults filled in); `default` is a
-        server's own price for what GENERATION_COSTS doesn't price."""
+        server's own price for what GENERATION_COSTS doesn't price; a grounded one costs
+        GROUNDING_COST more and is refused on a model that can't search."""
         profile = self.catalog.profile(model)
-        return self.catalog.cost(profile.model, self.catalog.size(profile, size), default=default)
+        cost = self.catalog.cost(profile.model, self.catalog.size(profile, size), default=default)
+        if grounded:
+            check_grounding(profile)
+            cost += self.kind.grounding_cost
+        return cost
+
+    @property
+    def grounding_cost(self) -> int:
+        """Coins a grounded image costs on top (GROUNDING_COST)."""
+        return self.kind.grounding_cost
 
     # Ordering ----------------------------------------------------------------------------
 

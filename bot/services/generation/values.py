@@ -39,6 +39,7 @@ class ImageGenerator(Protocol):
         slot: AbstractAsyncContextManager[Any] | None = None,
         thinking_level: str | None = None,
         profile: ModelProfile | None = None,
+        grounded: bool = False,
     ) -> GeneratedImage: ...
 
 
@@ -68,6 +69,8 @@ class GenerationRequest:
     #: A variation of its last input image (the Variations button): the model is asked for
     #: one beside the prompt, which stays the member's own.
     variation: bool = False
+    #: Grounded in Google Search (models whose profile says so; GROUNDING_COST coins more).
+    grounded: bool = False
 
     @property
     def sent_prompt(self) -> str:

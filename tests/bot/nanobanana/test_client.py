@@ -121,7 +121,7 @@ async def test_generate_sends_the_documented_request(
     assert parts[1]["inline_data"]["mime_type"] == "image/png"
     assert parts[1]["inline_data"]["data"] == base64.b64encode(source).decode()
     assert seen.json["generationConfig"] == {
-        "responseModalities": ["IMAGE"],
+        "responseModalities": ["TEXT", "IMAGE"],
         "imageConfig": {"aspectRatio": "16:9"},
     }
 
@@ -152,7 +152,7 @@ async def test_no_aspect_ratio_means_no_image_config(
     fake: FakeNanobanana, client: NanobananaClient
 ) -> None:
     result = await client.generate("a cat")
-    assert fake.requests[0].json["generationConfig"] == {"responseModalities": ["IMAGE"]}
+    assert fake.requests[0].json["generationConfig"] == {"responseModalities": ["TEXT", "IMAGE"]}
     assert (result.width, result.height) == (1024, 1024)
 
 

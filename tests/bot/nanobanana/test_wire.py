@@ -66,7 +66,7 @@ def test_body_of_a_first_turn() -> None:
             }
         ],
         "generationConfig": {
-            "responseModalities": ["IMAGE"],
+            "responseModalities": ["TEXT", "IMAGE"],
             "imageConfig": {"aspectRatio": "4:5", "imageSize": "2K"},
         },
     }
@@ -96,7 +96,7 @@ def test_body_of_a_later_turn_sends_the_model_turn_with_its_signatures() -> None
         },
         {"role": "user", "parts": [{"text": "now in winter"}]},
     ]
-    assert body["generationConfig"] == {"responseModalities": ["IMAGE"]}
+    assert body["generationConfig"] == {"responseModalities": ["TEXT", "IMAGE"]}
 
 
 # ------------------------------------------------------------------------------ answers
