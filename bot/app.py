@@ -33,6 +33,7 @@ from bot.services.callers import CallerService
 from bot.services.captions import KIND as CAPTION_KIND
 from bot.services.captions import CaptionJobs, CaptionService
 from bot.services.catalog import Availability, ModelCatalog, resolve
+from bot.services.conversations import ConversationService
 from bot.services.events import CatalogChanged, EventBus, ImageCreated, JobsRecovered
 from bot.services.gallery import GalleryService
 from bot.services.generation import GenerationService
@@ -55,6 +56,7 @@ from bot.services.uploads import UploadService
 from bot.services.wallets import WalletService
 from bot.services.websessions import WebSessionService
 from storage.api_tokens import ApiTokenRepository
+from storage.conversations import ConversationRepository
 from storage.db import Database
 from storage.guild_settings import GuildSettingsRepository
 from storage.images import ImageRepository
@@ -81,6 +83,7 @@ COGS = (
     "cogs.guilds",
     "cogs.generate",
     "cogs.describe",
+    "cogs.conversations",
     "cogs.upload",
     "cogs.gallery",
     "cogs.coins",
@@ -331,6 +334,12 @@ class NanoBananaBot(commands.AutoShardedBot):
             generation=self.generation, members=self.members, moderation=self.moderation,
             settings=self.guild_settings, inputs=self.inputs, captions=self.captions,
         )  # fmt: skip
+        #: Conversations (issue 22): turns of image jobs, ordered through `orders`.
+        self.conversations = ConversationService(
+            ConversationRepository(self.db), orders=self.orders, generation=self.generation,
+            images=self.image_repo, store=self.store, permissions=self.permissions,
+            accounts=self.accounts,
+        )  # fmt: skip
         self.events.subscribe(JobsRecovered, self._tell_recovered)
         self.events.subscribe(ImageCreated, self._log_image)
         self.events.subscribe(CatalogChanged, self._prices_follow)
@@ -369,6 +378,10 @@ class NanoBananaBot(commands.AutoShardedBot):
                 limit=self.settings.discord_connections, keepalive_timeout=60
             )
         await super().login(token)
+
+    async def on_message(self, message: discord.Message) -> None:
+        """No text commands: members use slash commands, and the messages the bot reads
+        (a reply that mentions it: cogs.conversations) are its cogs' own listeners."""
 
     async def _log_image(self, event: ImageCreated) -> None:
         await self.moderation.image_created(event.image)

@@ -249,7 +249,7 @@ async def send_image(
     if actions.remix or actions.delete or link:
         view = result_view(
             image.id, language, reroll=False, edit=actions.remix, delete=actions.delete,
-            web_url=link,
+            thread=False, web_url=link,
         )  # fmt: skip
     await interaction.followup.send(
         embed=image_embed(interaction.client, language, image, filename),

@@ -83,7 +83,9 @@ class UploadCog(TenantCog):
         if thumbnail:
             files.append(discord.File(io.BytesIO(thumbnail), filename="thumbnail.webp"))
             embed.set_thumbnail(url="attachment://thumbnail.webp")
-        view = result_view(stored.id, language, reroll=False, web_url=image_link(bot, stored))
+        view = result_view(
+            stored.id, language, reroll=False, thread=False, web_url=image_link(bot, stored)
+        )
         await itx.followup.send(embed=embed, files=files, view=view, ephemeral=True)
 
 

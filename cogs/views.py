@@ -352,10 +352,11 @@ def result_view(
     reroll: bool = True,
     edit: bool = True,
     delete: bool = True,
+    thread: bool = True,
     web_url: str | None = None,
 ) -> discord.ui.View:
-    """Persistent Reroll / Edit / Delete buttons (they survive restarts), and a link to the
-    image in the web gallery when there is one."""
+    """Persistent Reroll / Edit / Delete / Continue in a thread buttons (they survive
+    restarts), and a link to the image in the web gallery when there is one."""
     view = discord.ui.View(timeout=None)
     if reroll:
         view.add_item(RerollButton(image_id, t(language, "gen.reroll")))
@@ -363,6 +364,17 @@ def result_view(
         view.add_item(EditButton(image_id, t(language, "gen.edit")))
     if delete:
         view.add_item(DeleteButton(image_id, t(language, "gen.delete")))
+    if thread:
+        view.add_item(thread_button(image_id, t(language, "conv.open_thread")))
     if web_url is not None:
         view.add_item(web_button(language, web_url))
     return view
+
+
+def thread_button(image_id: str, label: str) -> discord.ui.Button[Any]:
+    """ "Continue in a thread" (issue 22): handled by cogs.conversations.OpenThreadButton,
+    which matches its custom_id (kept here so every result can show it)."""
+    return discord.ui.Button(
+        label=label, style=discord.ButtonStyle.secondary, emoji="🧵",
+        custom_id=f"nb:thread:{image_id}",
+    )  # fmt: skip
