@@ -450,6 +450,7 @@ class NanoBananaBot(commands.AutoShardedBot):
             web_sessions=self.web_sessions,
             secret=await self.web_secret(),
             observed=self.observed(),
+            conversations=self.conversations,
         )
         server = WebServer(context, host=self.settings.web_host, port=self._web_port)
         if await server.start():

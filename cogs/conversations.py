@@ -30,7 +30,13 @@ from discord.ext import commands
 
 from bot.i18n import language_from_locale, t
 from bot.services.conversations import Target
-from bot.services.errors import ImageNotFound, InvalidInput, NotEnoughCoins, UserFacingError
+from bot.services.errors import (
+    ConversationNotFound,
+    ImageNotFound,
+    InvalidInput,
+    NotEnoughCoins,
+    UserFacingError,
+)
 from bot.services.generation import Failure, GenerationRequest, Result
 from bot.services.jobs import Job
 from bot.services.orders import Ticket
@@ -477,7 +483,7 @@ class TurnRerollButton(_Button, template=rf"nb:cv:reroll:(?P<conv>{UUID}):(?P<id
         turn = bot.orders.take_turn(identity_of(interaction))
         conversation = await bot.conversations.get(self.conversation_id)
         if conversation is None:
-            raise InvalidInput("conv.not_found")
+            raise ConversationNotFound()
         turn_id = await _turn_of_job(bot, conversation.id, self.image_id)
         target = await bot.conversations.reroll_target(conversation, turn_id)
         prompt = await bot.conversations.turn_prompt(conversation, turn_id)
@@ -512,7 +518,7 @@ class BranchButton(_Button, template=rf"nb:cv:branch:(?P<conv>{UUID}):(?P<id>{UU
         actor = await bot.accounts.actor(identity_of(interaction))
         conversation = await bot.conversations.get(self.conversation_id)
         if conversation is None:
-            raise InvalidInput("conv.not_found")
+            raise ConversationNotFound()
         position = await _position_of_job(bot, conversation.id, self.image_id)
         channel = interaction.channel
         parent = getattr(channel, "parent", None) or getattr(channel, "parent_id", None)
@@ -603,7 +609,7 @@ async def submit_thread_edit(itx: Interaction, conversation_id: str, instruction
     turn = bot.orders.take_turn(identity_of(itx))
     conversation = await bot.conversations.get(conversation_id)
     if conversation is None:
-        raise InvalidInput("conv.not_found")
+        raise ConversationNotFound()
     target = await bot.conversations.target_for(conversation)
     ticket = await bot.conversations.prepare(identity_of(itx), target, instruction, turn=turn)
     await order_in_thread(itx, ticket, target, conversation.id)

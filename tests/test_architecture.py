@@ -26,6 +26,7 @@ PAID_ACTIONS = {
     ("cogs/conversations.py", "continue_from_message"),  # a reply that mentions the bot
     ("cogs/conversations.py", "run"),  # a turn's Reroll in a thread
     ("cogs/conversations.py", "submit_thread_edit"),  # a thread's Edit form
+    ("web/api.py", "add_turn"),  # POST /api/v1/conversations/{id}/turns
 }
 
 

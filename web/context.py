@@ -10,6 +10,7 @@ from aiohttp import web
 
 from bot.config import Settings
 from bot.services.callers import CallerService
+from bot.services.conversations import ConversationService
 from bot.services.directory import MemberDirectory
 from bot.services.gallery import GalleryService
 from bot.services.generation import GenerationService
@@ -45,6 +46,8 @@ class WebContext:
     secret: bytes
     # /metrics and /readyz (None: not served, e.g. in tests of the gallery alone).
     observed: Observed | None = None
+    # Conversations (issue 22; None: their routes answer 404).
+    conversations: ConversationService | None = None
     # The address the server is bound to, set when it starts (tests bind port 0).
     bound_url: str = ""
     api_limit: SlidingWindow = field(init=False)

@@ -31,7 +31,7 @@ from typing import Any
 from bot.nanobanana import InputImage, ModelProfile, Turn
 from bot.services import turns as stored_turns
 from bot.services.accounts import AccountService
-from bot.services.errors import ImageNotFound, InvalidInput, NotAllowed
+from bot.services.errors import ConversationNotFound, ImageNotFound, InvalidInput, NotAllowed
 from bot.services.generation import GenerationRequest, GenerationService
 from bot.services.generation.requests import model_of, ratio_for, size_for, source_prompts
 from bot.services.jobs import Job, JobListener
@@ -442,12 +442,12 @@ class ConversationService:
     async def _visible(self, actor: Actor, conversation_id: str) -> ConversationRow:
         conversation = await self.repo.get(conversation_id.strip().lower())
         if conversation is None:
-            raise InvalidInput("conv.not_found")
+            raise ConversationNotFound()
         if actor.user is not None and actor.user.id == conversation.user_id:
             return conversation
         root = await self.images.get(conversation.root_image_id)
         if root is None or not self.permissions.can_see_image(actor, root):
-            raise InvalidInput("conv.not_found")
+            raise ConversationNotFound()
         return conversation
 
 

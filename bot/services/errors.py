@@ -57,6 +57,12 @@ class JobNotFound(ImageNotFound):
     key = "error.job_not_found"
 
 
+class ConversationNotFound(ImageNotFound):
+    """A conversation that is not the caller's to see, or never was (issue 22)."""
+
+    key = "conv.not_found"
+
+
 class ShuttingDown(UserFacingError):
     key = "error.shutting_down"
 
