@@ -361,17 +361,9 @@ class OpenThreadButton(_Button, template=rf"nb:thread:(?P<id>{UUID})"):
             raise InvalidInput("conv.thread_here")
         actor = await bot.accounts.actor(identity_of(interaction))
         target = await bot.conversations.target_for_image(self.image_id)
+        # Who may, before anything is written or opened.
+        await bot.conversations.check_may_open(actor, target)
         await interaction.response.defer(ephemeral=True, thinking=True)
-        conversation = target.conversation
-        if conversation is not None:
-            await bot.conversations.check_owner(actor, conversation)
-            if conversation.thread_id is not None:
-                conversation = await bot.conversations.branch(actor, conversation.id)
-        elif target.branch_of is not None:
-            position = target.chain[-1].position if target.chain else 0
-            conversation = await bot.conversations.branch(actor, target.branch_of.id, position)
-        else:
-            conversation = await bot.conversations.start(actor, self.image_id)
         name = shorten(target.tip.prompt or target.tip.title or "Nano Banana", THREAD_NAME_CHARS)
         try:
             thread = await message.create_thread(
@@ -380,7 +372,9 @@ class OpenThreadButton(_Button, template=rf"nb:thread:(?P<id>{UUID})"):
         except discord.HTTPException as error:
             log.info("could not open a thread (%s)", error.status)
             raise InvalidInput("conv.thread_refused") from None
-        await bot.conversations.show_in_thread(conversation.id, message.channel.id, thread.id)
+        conversation = await bot.conversations.in_new_thread(
+            actor, target, message.channel.id, thread.id
+        )
         try:
             await thread.send(
                 t(language, "conv.thread_intro", mention=f"<@{bot.user.id if bot.user else 0}>"),
@@ -520,31 +514,36 @@ class BranchButton(_Button, template=rf"nb:cv:branch:(?P<conv>{UUID}):(?P<id>{UU
         if conversation is None:
             raise ConversationNotFound()
         position = await _position_of_job(bot, conversation.id, self.image_id)
-        channel = interaction.channel
-        parent = getattr(channel, "parent", None) or getattr(channel, "parent_id", None)
-        parent_id = parent.id if isinstance(parent, discord.abc.Snowflake) else parent
-        if not isinstance(parent_id, int):
+        parent_id = conversation.channel_id
+        if parent_id is None or interaction.guild_id is None:
             raise InvalidInput("conv.thread_here")
-        branch = await bot.conversations.branch(actor, conversation.id, position)
+        # Who may, before a thread is opened or a row written.
+        await bot.conversations.check_may_open(
+            actor, await bot.conversations.target_for(conversation)
+        )
         await interaction.response.defer(ephemeral=True, thinking=True)
-        parent_channel = bot.get_partial_messageable(parent_id, type=discord.ChannelType.text)
         name = t(language, "conv.branch_name", turn=position)
         try:
             data = await bot.http.start_thread_without_message(
-                parent_channel.id, name=name, auto_archive_duration=THREAD_ARCHIVE_MINUTES,
+                parent_id, name=name, auto_archive_duration=THREAD_ARCHIVE_MINUTES,
                 type=discord.ChannelType.public_thread.value,
             )  # fmt: skip
         except discord.HTTPException as error:
             log.info("could not open a branch's thread (%s)", error.status)
             raise InvalidInput("conv.thread_refused") from None
+        branch = await bot.conversations.branch(actor, conversation.id, position, parent_id)
         thread_id = int(data["id"])
         await bot.conversations.show_in_thread(branch.id, parent_id, thread_id)
         thread = bot.get_partial_messageable(thread_id, type=discord.ChannelType.public_thread)
-        await thread.send(
-            t(language, "conv.branch_intro", turn=position, member=interaction.user.mention),
-            view=thread_controls(branch.id, language),
-            allowed_mentions=discord.AllowedMentions(users=[interaction.user]),
-        )
+        try:
+            await thread.send(
+                t(language, "conv.branch_intro", turn=position, member=interaction.user.mention),
+                view=thread_controls(branch.id, language),
+                allowed_mentions=discord.AllowedMentions(users=[interaction.user]),
+            )
+        except discord.HTTPException as error:
+            log.info("could not post in a branch's thread (%s)", error.status)
+            raise InvalidInput("conv.thread_refused") from None
         await interaction.followup.send(
             t(language, "conv.thread_opened", thread=f"<#{thread_id}>"), ephemeral=True
         )

@@ -400,6 +400,39 @@ class ConversationService:
             user_id=actor.user.id, guild_id=image.guild_id, root_image_id=image.id
         )
 
+    async def check_may_open(self, actor: Actor, target: Target) -> None:
+        """Raise unless `actor` may open a thread on `target`'s image (a remix: its owner)."""
+        self.permissions.check_remix_image(actor, target.tip, await self.owner_mention(target))
+        if target.conversation is not None:
+            self._check_owner(actor, target.conversation)
+
+    async def in_new_thread(
+        self, actor: Actor, target: Target, channel_id: int, thread_id: int
+    ) -> ConversationRow:
+        """The conversation a thread just opened on `target`'s image shows: the image's own
+        conversation when it is its last turn and has no thread yet, else a branch up to it
+        (or a new conversation from it). Free."""
+        await self.check_may_open(actor, target)
+        assert actor.user is not None  # the owner (check_may_open)
+        conversation = target.conversation
+        if conversation is not None and conversation.thread_id is None:
+            chosen = conversation
+        elif conversation is not None or target.branch_of is not None:
+            source = conversation or target.branch_of
+            assert source is not None
+            chosen = await self.repo.branch(
+                source, list(target.chain), user_id=actor.user.id, channel_id=channel_id
+            )
+        else:
+            chosen = await self.repo.create(
+                user_id=actor.user.id, guild_id=target.tip.guild_id,
+                root_image_id=target.root.id, channel_id=channel_id,
+            )  # fmt: skip
+        await self.repo.set_thread(chosen.id, channel_id, thread_id)
+        found = await self.repo.get(chosen.id)
+        assert found is not None
+        return found
+
     async def show_in_thread(self, conversation_id: str, channel_id: int, thread_id: int) -> bool:
         return await self.repo.set_thread(conversation_id, channel_id, thread_id)
 

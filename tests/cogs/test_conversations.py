@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 import discord
+import pytest
 
 from tests.cogs.conftest import Harness, png, refusal
 from tests.fakes.discord_server import FakeChannel, FakeMessage, FakeUser
@@ -315,3 +316,42 @@ async def test_a_thread_the_bot_cannot_open_or_post_in(harness: Harness) -> None
     await h.fake.post_message(thread, h.alice, f"{mention(h)} add a hat")
     assert "can't" in await dm_text(h, h.alice) or await h.counts() == before
     assert await h.counts() == before and await h.balance(h.alice) == 200
+
+
+async def test_a_thread_opens_once_and_only_for_the_owner(harness: Harness) -> None:
+    h = harness
+    result = await generated(h)
+    before = await h.counts(), await h.rows("conversations")
+    refused = await refusal(await h.fake.click(result, label="Continue in a thread", user=h.bob))
+    assert f"only <@{h.alice.id}>" in refused.content
+    assert h.fake.threads() == [] and (await h.counts(), await h.rows("conversations")) == before
+    await open_thread(h, result)
+    # Discord allows one thread per message: a second press says so, and writes nothing.
+    again = await refusal(await h.fake.click(result, label="Continue in a thread", user=h.alice))
+    assert "can't open or post in a thread" in again.content
+    assert len(h.fake.threads()) == 1 and await h.rows("conversations") == 1
+
+
+async def test_the_fake_keeps_discords_rules_for_threads_and_message_content(
+    harness: Harness,
+) -> None:
+    """What the bot is tested against: a thread's name is checked against Discord's spec,
+    and a message that doesn't mention the bot reaches it without its content."""
+    h = harness
+    channel = h.guild.default_channel
+    seen: list[str] = []
+
+    async def on_message(message: Any) -> None:
+        seen.append(message.content)
+
+    h.app.add_listener(on_message)
+    await h.fake.post_message(channel, h.alice, "hello everyone")
+    await h.fake.post_message(channel, h.alice, f"{mention(h)} hello bot")
+    await h.fake.wait_for(lambda: len(seen) == 2, 10)
+    assert seen == ["", f"{mention(h)} hello bot"]
+    with pytest.raises(discord.HTTPException) as refused:
+        await h.app.http.start_thread_without_message(
+            channel.id, name="x" * 101, auto_archive_duration=1440, type=11
+        )
+    assert refused.value.status == 400 and refused.value.code == 50035
+    assert [r.path for r in h.fake.take_invalid()] == [f"/api/v10/channels/{channel.id}/threads"]
