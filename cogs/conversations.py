@@ -23,6 +23,7 @@ import contextlib
 import io
 import logging
 import re
+import time
 from typing import TYPE_CHECKING, Any, Literal
 
 import discord
@@ -44,7 +45,7 @@ from bot.services.permissions import Identity
 from cogs.common import declared, download, identity_of, language_of, shorten
 from cogs.errors import describe, report_error
 from cogs.images import image_link
-from cogs.listener import DiscordJobListener, result_embed
+from cogs.listener import STATUS_EDIT_INTERVAL, DiscordJobListener, result_embed
 from cogs.views import INSTRUCTION_FIELD, UUID, result_view, submitted_value
 
 if TYPE_CHECKING:
@@ -138,11 +139,15 @@ class MessageJobListener:
         #: In a conversation's thread, its buttons go under the result (else a result's own).
         self.conversation_id = conversation_id
         self.reply: discord.Message | None = None
+        self._shown = ""
+        self._last_status = 0.0
         self._delivered = False
         self._lock = asyncio.Lock()
 
     async def answer(self, content: str) -> None:
         self.reply = await self.message.reply(content, mention_author=False)
+        self._shown = content
+        self._last_status = time.monotonic()
 
     async def refuse(self, text: str) -> None:
         async with self._lock:
@@ -162,11 +167,22 @@ class MessageJobListener:
 
     async def queued(self, job: Job[Any], position: int) -> None:
         prompt = shorten(job.request.prompt, 200)
-        await self._edit(content=t(self.language, "gen.queued", position=position, prompt=prompt))
+        await self._status(t(self.language, "gen.queued", position=position, prompt=prompt))
 
     async def started(self, job: Job[Any]) -> None:
         prompt = shorten(job.request.prompt, 200)
-        await self._edit(content=t(self.language, "gen.generating", prompt=prompt))
+        await self._status(t(self.language, "gen.generating", prompt=prompt))
+
+    async def _status(self, content: str) -> None:
+        """A progress edit, at most every STATUS_EDIT_INTERVAL s and only when it changes
+        (a channel's message edits share Discord's rate limit with the result's)."""
+        now = time.monotonic()
+        if self._delivered or content == self._shown:
+            return
+        if now - self._last_status < STATUS_EDIT_INTERVAL:
+            return
+        self._shown, self._last_status = content, now
+        await self._edit(content=content)
 
     async def ready(self, job: Job[Any], result: Result) -> None:
         await self._deliver(result)

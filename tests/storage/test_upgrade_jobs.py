@@ -126,7 +126,10 @@ async def upgrade(db: Database) -> dict[str, dict[Any, dict[str, Any]]]:
     before["coin_transactions"] = await rows_of(db, "coin_transactions", "id")
     before["images"] = await rows_of(db, "images", "id")
     applied = await db.migrate()
-    assert [m.version for m in applied] == [10]  # 0001-0009 as they were, checksums and all
+    # 0001-0009 as they were, checksums and all: only 0010 and the migrations after it apply.
+    assert [m.version for m in applied] == [
+        m.version for m in db.load_migrations() if m.version >= 10
+    ]
     return before
 
 
