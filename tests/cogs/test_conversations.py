@@ -355,3 +355,30 @@ async def test_the_fake_keeps_discords_rules_for_threads_and_message_content(
         )
     assert refused.value.status == 400 and refused.value.code == 50035
     assert [r.path for r in h.fake.take_invalid()] == [f"/api/v10/channels/{channel.id}/threads"]
+
+
+async def test_a_turn_cut_off_by_a_crash_is_refunded_once_and_left_out(harness: Harness) -> None:
+    """A process died while a turn was being made: the next start refunds its job (once), and
+    the conversation goes on from the turn before."""
+    h = harness
+    result = await generated(h)
+    thread = await open_thread(h, result)
+    await thread_turn(h, thread, "add a hat")
+    conversation = await h.app.conversations.in_thread(thread.id)
+    assert conversation is not None
+    crashed = await h.crashed_job(h.alice, "add a scarf", processing=True)
+    await h.app.conversations.repo.add_turn(conversation.id, crashed.id, "add a scarf")
+    await h.stop_bot()
+    await h.start_bot()
+    await h.fake.wait_for(lambda: any("refunded" in m.content for m in h.fake.channel_log), 15)
+    refunds = await h.app.db.fetchall(
+        "SELECT COUNT(*) AS n FROM coin_transactions WHERE job_id = ? AND kind = 'REFUND'",
+        (crashed.id,),
+    )
+    assert refunds[0]["n"] == 1
+    balance = await h.balance(h.alice)
+    await thread_turn(h, thread, "add boots")
+    prompts = [c["parts"][0]["text"] for c in h.api.requests[-1].contents if c["role"] == "user"]
+    assert prompts == ["a banana astronaut", "add a hat", "add boots"]
+    assert await h.balance(h.alice) == balance - 100
+    await assert_ledger_consistent(h.app.db)
