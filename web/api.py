@@ -346,7 +346,9 @@ async def create_conversation(request: web.Request) -> web.Response:
 async def get_conversation(request: web.Request) -> web.Response:
     ctx = context_of(request)
     caller = await authenticate(request)
-    view = await _conversations(ctx).view(caller.actor, request.match_info["conversation_id"])
+    view = await _conversations(ctx).view(
+        caller.actor, request.match_info["conversation_id"], personal=True
+    )
     return web.json_response(conversation_json(view))
 
 
@@ -371,7 +373,9 @@ async def add_turn(request: web.Request) -> web.Response:
     if unknown:
         raise InvalidInput("api.unknown_field", field=unknown[0][:50])
     prompt = text_field(values, "prompt", required=True) or ""
-    view = await conversations.view(caller.actor, request.match_info["conversation_id"])
+    view = await conversations.view(
+        caller.actor, request.match_info["conversation_id"], personal=True
+    )
     target = await conversations.target_for(view.conversation)
     ticket = await conversations.prepare(
         caller.actor.identity, target, prompt,
@@ -397,8 +401,8 @@ async def undo_turn(request: web.Request) -> web.Response:
     caller = await authenticate(request)
     conversations = _conversations(ctx)
     conversation_id = request.match_info["conversation_id"]
-    undone = await conversations.undo(caller.actor, conversation_id)
-    view = await conversations.view(caller.actor, conversation_id)
+    undone = await conversations.undo(caller.actor, conversation_id, personal=True)
+    view = await conversations.view(caller.actor, conversation_id, personal=True)
     return web.json_response({"undone": undone, "conversation": conversation_json(view)})
 
 
@@ -415,7 +419,7 @@ async def branch_conversation(request: web.Request) -> web.Response:
         raise InvalidInput("conv.turn_gone")
     conversations = _conversations(ctx)
     branch = await conversations.branch(
-        caller.actor, request.match_info["conversation_id"], position
+        caller.actor, request.match_info["conversation_id"], position, personal=True
     )
     body = conversation_json(await conversations.view_of(branch))
     return web.json_response(body, status=201, headers={"Location": body["links"]["self"]})

@@ -39,7 +39,7 @@ from bot.services.media import Declared
 from bot.services.members import Member, Payer
 from bot.services.orders import OrderService, Ticket
 from bot.services.orders import Turn as RateTurn
-from bot.services.permissions import Actor, Identity, PermissionService
+from bot.services.permissions import Actor, Identity, PermissionService, reaches_own
 from storage.conversations import ConversationRepository, ConversationRow, TurnRow, chain_of
 from storage.images import ImageRepository
 from storage.models import Image
@@ -357,10 +357,10 @@ class ConversationService:
 
     # Undo, Branch, reading ---------------------------------------------------------------
 
-    async def undo(self, actor: Actor, conversation_id: str) -> int:
+    async def undo(self, actor: Actor, conversation_id: str, *, personal: bool = False) -> int:
         """Drop the last turn (free); the position undone. Refused while a turn is being
-        made, or with nothing to undo."""
-        conversation = await self._visible(actor, conversation_id)
+        made, or with nothing to undo. `personal`: the API's rule (the actor's own only)."""
+        conversation = await self._visible(actor, conversation_id, personal=personal)
         if not self._may_undo(actor, conversation):
             raise NotAllowed("conv.not_yours")
         undone = await self.repo.undo(conversation.id)
@@ -371,11 +371,11 @@ class ConversationService:
 
     async def branch(
         self, actor: Actor, conversation_id: str, position: int | None = None,
-        channel_id: int | None = None,
+        channel_id: int | None = None, *, personal: bool = False,
     ) -> ConversationRow:  # fmt: skip
         """A new conversation of `actor` from `conversation_id` up to `position` (its last
         turn when None; 0: its root alone). Free; a remix of that turn's image."""
-        conversation = await self._visible(actor, conversation_id)
+        conversation = await self._visible(actor, conversation_id, personal=personal)
         chain = [t for t in await self.repo.chain(conversation.id) if t.finished]
         if position is not None:
             if position < 0 or (position and all(t.position != position for t in chain)):
@@ -436,9 +436,13 @@ class ConversationService:
     async def show_in_thread(self, conversation_id: str, channel_id: int, thread_id: int) -> bool:
         return await self.repo.set_thread(conversation_id, channel_id, thread_id)
 
-    async def view(self, actor: Actor, conversation_id: str) -> ConversationView:
-        """A conversation its member (or whoever may see its images) reads."""
-        conversation = await self._visible(actor, conversation_id)
+    async def view(
+        self, actor: Actor, conversation_id: str, *, personal: bool = False
+    ) -> ConversationView:
+        """A conversation its member (or whoever may see its images) reads; `personal`: the
+        API's rule, the actor's own of the server they act in only (anyone else's: not
+        found)."""
+        conversation = await self._visible(actor, conversation_id, personal=personal)
         return await self.view_of(conversation)
 
     async def view_of(self, conversation: ConversationRow) -> ConversationView:
@@ -472,10 +476,16 @@ class ConversationService:
             return True
         return self.permissions.moderates(actor, conversation.guild_id)
 
-    async def _visible(self, actor: Actor, conversation_id: str) -> ConversationRow:
+    async def _visible(
+        self, actor: Actor, conversation_id: str, *, personal: bool = False
+    ) -> ConversationRow:
         conversation = await self.repo.get(conversation_id.strip().lower())
         if conversation is None:
             raise ConversationNotFound()
+        if personal:
+            if not reaches_own(actor, conversation.user_id, conversation.guild_id):
+                raise ConversationNotFound()
+            return conversation
         if actor.user is not None and actor.user.id == conversation.user_id:
             return conversation
         root = await self.images.get(conversation.root_image_id)

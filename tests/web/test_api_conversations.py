@@ -106,12 +106,15 @@ async def test_conversations_are_personal_and_checked(web: Web) -> None:
     assert status in (403, 404), body
     _, created, _ = await web.call("POST", BASE, alice, json={"image_id": image_id}, expect=201)
     conversation = created["id"]
+    # Personal access, as for images: someone else's conversation is not found (never 403).
     for method, path, payload in (
+        ("GET", f"{BASE}/{conversation}", None),
         ("POST", f"{BASE}/{conversation}/turns", {"prompt": "mine now"}),
         ("POST", f"{BASE}/{conversation}/undo", None),
+        ("POST", f"{BASE}/{conversation}/branch", None),
     ):
-        status, body, _ = await web.call(method, path, bob, json=payload)
-        assert status in (403, 404) and "error" in body, (path, status, body)
+        _, body, _ = await web.call(method, path, bob, json=payload, expect=404)
+        assert body["error"]["code"] == "conv_not_found", (path, body)
     assert await h.balance(h.bob) == 300 and len(h.api.requests) == 1
     # Bad input: an unknown field, an empty prompt, nothing to undo, an unknown conversation.
     await web.call("POST", f"{BASE}/{conversation}/turns", alice, json={"x": 1}, expect=422)
