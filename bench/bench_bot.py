@@ -22,6 +22,9 @@ sampled from here; event-loop lag is sampled inside the bot.
    the API exchange, decoding, answer -> Discord upload call, the upload, thumbnails, object
    writes, the COMPLETED commit.
 4. Memory: the bot process's peak RSS during the burst (its image pool's beside it).
+6. A conversation (issue 22): five turns by replies that mention the bot, each one's time
+   (reply posted -> image shown) beside a single `/generate`'s (sent -> image shown), on the
+   same bot after the burst: the per-turn overhead of sending the conversation so far.
 5. Gallery at `--gallery-images` images, `--collector-images` of them one member's: a page's
    rows and total (what the view shows) at page 1 and deep (keyset cursors after 1,000 and
    after 50,000 rows), timed inside the bot; the sheet made and cached; `/gallery` and a Next
@@ -234,10 +237,26 @@ class Gallery:
 
 
 @dataclass
+class Talk:
+    """A five-turn conversation beside single /generate calls (ms, image shown)."""
+
+    generate_ms: list[float] = field(default_factory=list)
+    turns_ms: list[float] = field(default_factory=list)
+
+    @property
+    def overhead_ms(self) -> float:
+        """A turn's time beyond a single /generate's (medians)."""
+        if not self.turns_ms or not self.generate_ms:
+            return math.nan
+        return percentile(self.turns_ms, 50) - percentile(self.generate_ms, 50)
+
+
+@dataclass
 class Results:
     config: Config
     host: dict[str, Any]
     burst: Burst = field(default_factory=Burst)
+    talk: Talk = field(default_factory=Talk)
     gallery: Gallery = field(default_factory=Gallery)
     problems: list[str] = field(default_factory=list)
     total_s: float = 0.0
@@ -334,6 +353,43 @@ async def run_burst(
         if shown_at is not None and "api_answered" in mark:
             stored_by_discord.append(shown_at - mark["api_answered"])
     result.answer_to_stored_p50_ms = ms(percentile(stored_by_discord, 50))
+    return result
+
+
+# ------------------------------------------------------------------------------ a conversation
+
+
+async def run_talk(fake: FakeDiscord, guild: FakeGuild, talker: FakeUser, turns: int = 5) -> Talk:
+    """Single /generate calls, then a conversation of `turns` replies, one at a time."""
+    result = Talk()
+    channel = guild.default_channel
+    shown: FakeMessage | None = None
+    for n in range(3):
+        rec = await fake.slash("generate", {"prompt": f"a talking banana {n}"}, user=talker)
+        message = await rec.wait_original(has_image, timeout=120)
+        at = delivered_at(rec)
+        assert rec.sent_at is not None and at is not None
+        result.generate_ms.append(ms(at - rec.sent_at))
+        shown = message
+    assert shown is not None
+    mention = f"<@{fake.bot_user.id}>"
+    for n in range(turns):
+        started = time.monotonic()
+        reply = await fake.post_message(
+            channel, talker, f"{mention} turn {n + 1}: add one more hat", reply_to=shown
+        )
+
+        def answer(reply: FakeMessage = reply) -> FakeMessage | None:
+            for m in fake.channel_messages(channel):
+                ref = m.message_reference or {}
+                if str(ref.get("message_id")) == str(reply.id) and has_image(m):
+                    return m
+            return None
+
+        found = await fake.wait_for(answer, 120)
+        assert isinstance(found, FakeMessage)
+        result.turns_ms.append(ms(time.monotonic() - started))
+        shown = found
     return result
 
 
@@ -489,6 +545,7 @@ async def run(config: Config) -> Results:
             guild = fake.add_guild("Bench Guild")
             users = [fake.add_user(f"user{n:03d}", guilds=[guild]) for n in range(config.users)]
             collector = fake.add_user("collector", guilds=[guild])
+            talker = fake.add_user("talker", guilds=[guild])
             settings = base_settings(root / "burst", fake, api.base_url, guild.id)
             settings.update(
                 max_concurrent_generations=config.concurrency,
@@ -499,6 +556,7 @@ async def run(config: Config) -> Results:
             async with running(fake, settings, in_process=config.in_process, loop=config.loop,
                                orjson=config.orjson) as bot:  # fmt: skip
                 results.burst = await run_burst(fake, users, bot, api.base_url, config)
+                results.talk = await run_talk(fake, guild, talker)
             if not config.skip_gallery:
                 results.gallery = await run_gallery(
                     fake, guild, collector, api.base_url, config, root / "gallery"
@@ -640,6 +698,15 @@ def rows(results: Results) -> list[tuple[str, str, str, str]]:
     ]  # fmt: skip
     for name, (took, kib) in g.formats.items():
         out.append((f"[5] contact sheet as {name}: ms, KiB", f"{fmt(took)}, {fmt(kib)}", "", ""))
+    talk = results.talk
+    if talk.turns_ms:
+        out += [
+            ("[6] single /generate, sent -> shown p50 (ms)",
+             fmt(percentile(talk.generate_ms, 50)), "", ""),
+            ("[6] conversation turns 1-5, posted -> shown (ms)",
+             " / ".join(fmt(t, 0) for t in talk.turns_ms), "", ""),
+            ("[6] a turn's overhead beside /generate, p50 (ms)", fmt(talk.overhead_ms), "", ""),
+        ]  # fmt: skip
     return out
 
 

@@ -36,6 +36,7 @@ from bot.services.captions import CaptionJobs, CaptionService
 from bot.services.catalog import Availability, ModelCatalog, resolve
 from bot.services.community import CommunityService
 from bot.services.characters import CharacterService
+from bot.services.conversations import ConversationService
 from bot.services.events import CatalogChanged, EventBus, ImageCreated, JobsRecovered
 from bot.services.gallery import GalleryService
 from bot.services.generation import GenerationService
@@ -62,6 +63,7 @@ from bot.services.wallets import WalletService
 from bot.services.websessions import WebSessionService
 from storage.api_tokens import ApiTokenRepository
 from storage.characters import CharacterRepository
+from storage.conversations import ConversationRepository
 from storage.db import Database
 from storage.guild_settings import GuildSettingsRepository
 from storage.images import ImageRepository
@@ -92,6 +94,7 @@ COGS = (
     "cogs.describe",
     "cogs.edit_any",
     "cogs.characters",
+    "cogs.conversations",
     "cogs.upload",
     "cogs.gallery",
     "cogs.coins",
@@ -363,6 +366,12 @@ class NanoBananaBot(commands.AutoShardedBot):
             settings=self.guild_settings, inputs=self.inputs, captions=self.captions,
             community=self.community, styles=self.styles,
         )  # fmt: skip
+        #: Conversations (issue 22): turns of image jobs, ordered through `orders`.
+        self.conversations = ConversationService(
+            ConversationRepository(self.db), orders=self.orders, generation=self.generation,
+            images=self.image_repo, store=self.store, permissions=self.permissions,
+            accounts=self.accounts,
+        )  # fmt: skip
         self.events.subscribe(JobsRecovered, self._tell_recovered)
         self.events.subscribe(ImageCreated, self._log_image)
         self.events.subscribe(CatalogChanged, self._prices_follow)
@@ -413,6 +422,10 @@ class NanoBananaBot(commands.AutoShardedBot):
                 limit=self.settings.discord_connections, keepalive_timeout=60
             )
         await super().login(token)
+
+    async def on_message(self, message: discord.Message) -> None:
+        """No text commands: members use slash commands, and the messages the bot reads
+        (a reply that mentions it: cogs.conversations) are its cogs' own listeners."""
 
     async def _log_image(self, event: ImageCreated) -> None:
         await self.moderation.image_created(event.image)
@@ -487,6 +500,7 @@ class NanoBananaBot(commands.AutoShardedBot):
             privacy=self.privacy,
             observed=self.observed(),
             characters=self.characters,
+            conversations=self.conversations,
         )
         server = WebServer(context, host=self.settings.web_host, port=self._web_port)
         if await server.start():

@@ -249,7 +249,7 @@ async def send_image(
     if actions.remix or actions.delete or link:
         view = result_view(
             image.id, language, reroll=False, edit=actions.remix, delete=actions.delete,
-            variations=actions.remix and image.is_generated, web_url=link,
+            variations=actions.remix and image.is_generated, thread=False, web_url=link,
         )  # fmt: skip
     await interaction.followup.send(
         embed=image_embed(interaction.client, language, image, filename),

@@ -381,10 +381,11 @@ def result_view(
     edit: bool = True,
     delete: bool = True,
     variations: bool = True,
+    thread: bool = True,
     web_url: str | None = None,
 ) -> discord.ui.View:
-    """Persistent Reroll / Edit / Variations / Delete buttons (they survive restarts), and a
-    link to the image in the web gallery when there is one."""
+    """Persistent Reroll / Edit / Variations / Delete / Continue in a thread buttons (they
+    survive restarts), and a link to the image in the web gallery when there is one."""
     view = discord.ui.View(timeout=None)
     if reroll:
         view.add_item(RerollButton(image_id, t(language, "gen.reroll")))
@@ -394,6 +395,8 @@ def result_view(
         view.add_item(VariationsButton(image_id, t(language, "gen.variations")))
     if delete:
         view.add_item(DeleteButton(image_id, t(language, "gen.delete")))
+    if thread:
+        view.add_item(thread_button(image_id, t(language, "conv.open_thread")))
     if web_url is not None:
         view.add_item(web_button(language, web_url))
     return view
@@ -462,3 +465,12 @@ async def clear_image(
             view.add_item(item)
     kept = [a for a in message.attachments if a.filename not in names]
     await message.edit(embeds=embeds, attachments=kept, view=view)
+
+
+def thread_button(image_id: str, label: str) -> discord.ui.Button[Any]:
+    """ "Continue in a thread" (issue 22): handled by cogs.conversations.OpenThreadButton,
+    which matches its custom_id (kept here so every result can show it)."""
+    return discord.ui.Button(
+        label=label, style=discord.ButtonStyle.secondary, emoji="🧵",
+        custom_id=f"nb:thread:{image_id}",
+    )  # fmt: skip

@@ -25,6 +25,11 @@ PAID_ACTIONS = {
     ("web/api.py", "generate_image"),  # POST /api/v1/images/generate
     ("web/making.py", "make_image"),  # the web gallery's generate form
     ("web/making.py", "edit_image"),  # the web gallery's edit form
+    # A conversation's turn: through ConversationService, which orders it through `orders`.
+    ("cogs/conversations.py", "continue_from_message"),  # a reply that mentions the bot
+    ("cogs/conversations.py", "run"),  # a turn's Reroll in a thread
+    ("cogs/conversations.py", "submit_thread_edit"),  # a thread's Edit form
+    ("web/api.py", "add_turn"),  # POST /api/v1/conversations/{id}/turns
 }
 
 
@@ -67,6 +72,8 @@ def test_every_paid_action_is_ordered_through_orders() -> None:
     callers = set()
     for path in ADAPTERS:
         for function, attribute, call in _calls(path):
-            if attribute in {"prepare", "prepare_caption"} and _receiver(call).endswith("orders"):
+            receiver = _receiver(call)
+            ordering = receiver.endswith("orders") or receiver.endswith("conversations")
+            if attribute in {"prepare", "prepare_caption"} and ordering:
                 callers.add((str(path.relative_to(ROOT)), function))
     assert callers == PAID_ACTIONS

@@ -17,6 +17,7 @@ from aiohttp.typedefs import Handler
 
 from bot.services.callers import ApiCaller
 from bot.services.characters import CharacterService
+from bot.services.conversations import ConversationService
 from bot.services.errors import (
     InvalidInput,
     Unauthenticated,
@@ -35,6 +36,7 @@ from web.openapi import openapi_document
 from web.remote import client_address
 from web.serializers import (
     character_json,
+    conversation_json,
     image_json,
     job_json,
     snowflake,
@@ -71,6 +73,11 @@ def add_routes(router: web.UrlDispatcher) -> None:
     router.add_get(f"{PREFIX}/characters", list_characters)
     router.add_post(f"{PREFIX}/characters", create_character)
     router.add_delete(f"{PREFIX}/characters/{{character_id}}", delete_character)
+    router.add_post(f"{PREFIX}/conversations", create_conversation)
+    router.add_get(f"{PREFIX}/conversations/{{conversation_id}}", get_conversation)
+    router.add_post(f"{PREFIX}/conversations/{{conversation_id}}/turns", add_turn)
+    router.add_post(f"{PREFIX}/conversations/{{conversation_id}}/undo", undo_turn)
+    router.add_post(f"{PREFIX}/conversations/{{conversation_id}}/branch", branch_conversation)
 
 
 @web.middleware
@@ -386,6 +393,115 @@ async def delete_character(request: web.Request) -> web.Response:
     )
     await characters.delete(caller.actor, character)
     return web.Response(status=204)
+
+
+# Conversations (issue 22) -----------------------------------------------------------------
+
+_TURN_FIELDS = frozenset({"prompt"})
+
+
+def _conversations(ctx: WebContext) -> ConversationService:
+    if ctx.conversations is None:
+        raise web.HTTPNotFound()
+    return ctx.conversations
+
+
+async def create_conversation(request: web.Request) -> web.Response:
+    """A conversation (no turn yet) from one of your images of the token's server."""
+    ctx = context_of(request)
+    caller = await authenticate(request)
+    values = await read_json_object(request)
+    unknown = sorted(set(values) - {"image_id"})
+    if unknown:
+        raise InvalidInput("api.unknown_field", field=unknown[0][:50])
+    image_id = text_field(values, "image_id", required=True) or ""
+    image = await ctx.gallery.find(caller.actor, image_id)
+    conversations = _conversations(ctx)
+    conversation = await conversations.start(caller.actor, image.id)
+    body = conversation_json(await conversations.view_of(conversation))
+    return web.json_response(body, status=201, headers={"Location": body["links"]["self"]})
+
+
+async def get_conversation(request: web.Request) -> web.Response:
+    ctx = context_of(request)
+    caller = await authenticate(request)
+    view = await _conversations(ctx).view(
+        caller.actor, request.match_info["conversation_id"], personal=True
+    )
+    return web.json_response(conversation_json(view))
+
+
+async def add_turn(request: web.Request) -> web.Response:
+    """The next turn: a paid image job ordered as an Edit is (orders, through the
+    conversation service), sent with the conversation so far; JSON, or multipart with
+    reference images (`image`, `image2`)."""
+    ctx = context_of(request)
+    caller = await authenticate(request)
+    conversations = _conversations(ctx)
+    limit = ctx.settings.max_upload_bytes
+    check_length(request, len(_GENERATE_FILES) * limit + _SLACK)
+    files: list[tuple[str, bytes]] = []
+    if request.content_type == "multipart/form-data":
+        form = await read_form(request, file_fields=_GENERATE_FILES, max_file_bytes=limit)
+        values: dict[str, Any] = dict(form.fields)
+        files = [(form.files[n].filename, form.files[n].data) for n in _GENERATE_FILES
+                 if n in form.files]  # fmt: skip
+    else:
+        values = await read_json_object(request)
+    unknown = sorted(set(values) - _TURN_FIELDS)
+    if unknown:
+        raise InvalidInput("api.unknown_field", field=unknown[0][:50])
+    prompt = text_field(values, "prompt", required=True) or ""
+    view = await conversations.view(
+        caller.actor, request.match_info["conversation_id"], personal=True
+    )
+    target = await conversations.target_for(view.conversation)
+    ticket = await conversations.prepare(
+        caller.actor.identity, target, prompt,
+        declared=[Declared(name, len(data)) for name, data in files],
+    )  # fmt: skip
+    context = {"guild_id": caller.token.guild_id, "via": "api", "token_id": caller.token.id}
+    job, conversation, turn = await conversations.place(ticket, target, files, context=context)
+    job_body = job_json(
+        ImageJobView(job.row, ctx.generation.position(job.id)), language=language_of(request)
+    )
+    body = {
+        "job": job_body,
+        "turn": {"id": turn.id, "position": turn.position},
+        "conversation": conversation_json(await conversations.view_of(conversation)),
+        "balance": job.balance,
+    }
+    return web.json_response(body, status=202, headers={"Location": job_body["links"]["self"]})
+
+
+async def undo_turn(request: web.Request) -> web.Response:
+    """Back one turn (free: nothing is refunded or deleted)."""
+    ctx = context_of(request)
+    caller = await authenticate(request)
+    conversations = _conversations(ctx)
+    conversation_id = request.match_info["conversation_id"]
+    undone = await conversations.undo(caller.actor, conversation_id, personal=True)
+    view = await conversations.view(caller.actor, conversation_id, personal=True)
+    return web.json_response({"undone": undone, "conversation": conversation_json(view)})
+
+
+async def branch_conversation(request: web.Request) -> web.Response:
+    """A new conversation from any turn of this one (free)."""
+    ctx = context_of(request)
+    caller = await authenticate(request)
+    values = await read_json_object(request) if request.can_read_body else {}
+    unknown = sorted(set(values) - {"position"})
+    if unknown:
+        raise InvalidInput("api.unknown_field", field=unknown[0][:50])
+    position = values.get("position")
+    if position is not None and (isinstance(position, bool) or not isinstance(position, int)):
+        raise InvalidInput("conv.turn_gone")
+    conversations = _conversations(ctx)
+    branch = await conversations.branch(
+        caller.actor, request.match_info["conversation_id"], position, personal=True
+    )
+    body = conversation_json(await conversations.view_of(branch))
+    return web.json_response(body, status=201, headers={"Location": body["links"]["self"]})
 
 
 # Helpers ----------------------------------------------------------------------------------

@@ -12,6 +12,7 @@ from bot.config import Settings
 from bot.services.callers import CallerService
 from bot.services.cancels import CancelService
 from bot.services.characters import CharacterService
+from bot.services.conversations import ConversationService
 from bot.services.directory import MemberDirectory
 from bot.services.gallery import GalleryService
 from bot.services.generation import GenerationService
@@ -53,6 +54,8 @@ class WebContext:
     privacy: PrivacyService | None = None
     # The character and style library (/api/v1/characters, the gallery's characters page).
     characters: CharacterService | None = None
+    # Conversations (issue 22; None: their routes answer 404).
+    conversations: ConversationService | None = None
     # The address the server is bound to, set when it starts (tests bind port 0).
     bound_url: str = ""
     api_limit: SlidingWindow = field(init=False)

@@ -612,6 +612,228 @@ PATHS: dict[str, Any] = {
 }
 
 
+# Conversations (issue 22) ------------------------------------------------------------------
+
+SCHEMAS["Turn"] = {
+    "type": "object",
+    "required": ["id", "position", "prompt", "status", "job_id", "image_id"],
+    "properties": {
+        "id": {"type": "string", "format": "uuid"},
+        "position": {"type": "integer", "minimum": 1},
+        "prompt": {"type": "string"},
+        "status": {"enum": ["PENDING", "PROCESSING", "COMPLETED"]},
+        "job_id": {"type": "string", "format": "uuid", "description": "Its paid job."},
+        "image_id": {**_STR_OR_NULL, "description": "What it made (once COMPLETED)."},
+    },
+}
+SCHEMAS["Conversation"] = {
+    "type": "object",
+    "required": ["id", "image_id", "turns", "undone", "links", "created_at", "updated_at"],
+    "properties": {
+        "id": {"type": "string", "format": "uuid"},
+        "image_id": {"type": "string", "description": "The image it starts from."},
+        "branched_from": {**_STR_OR_NULL, "description": "The turn it was branched from."},
+        "thread_id": {**_SNOWFLAKE, "description": "The Discord thread that shows it."},
+        "created_at": {"type": "string", "format": "date-time"},
+        "updated_at": {"type": "string", "format": "date-time"},
+        "turns": {
+            "type": "array",
+            "items": _ref("Turn"),
+            "description": "The turns that count, oldest first (failed ones are left out; "
+            "a Reroll's turn takes the place of the one it asked again).",
+        },
+        "undone": {"type": "integer", "minimum": 0, "description": "Turns undone so far."},
+        "links": {"type": "object"},
+    },
+}
+SCHEMAS["TurnAccepted"] = {
+    "type": "object",
+    "required": ["job", "turn", "conversation", "balance"],
+    "properties": {
+        "job": _ref("Job"),
+        "turn": {
+            "type": "object",
+            "required": ["id", "position"],
+            "properties": {"id": {"type": "string"}, "position": {"type": "integer"}},
+        },
+        "conversation": _ref("Conversation"),
+        "balance": {"type": "integer", "minimum": 0},
+    },
+}
+_CONVERSATION_ID = {
+    "name": "conversation_id",
+    "in": "path",
+    "required": True,
+    "schema": {"type": "string", "format": "uuid"},
+}
+_CONVERSATION_NOT_FOUND = {
+    "404": _error("Not a conversation you may see (code conv_not_found) or image (not_found).")
+}
+_TURN_REFUSALS = {
+    "400": _error("Malformed JSON or form, or no prompt."),
+    "402": _error("Not enough coins (error_coins)."),
+    "403": _error(
+        "Not yours to continue (conv_not_yours, error_remix_owner_only), or the server's "
+        "rules refuse it."
+    ),
+    "413": _error("A reference image over MAX_UPLOAD_BYTES."),
+    "415": _error("Neither JSON nor multipart, or a reference that is no image."),
+    "422": _error(
+        "An empty or too long prompt, a turn still being made (conv_busy), too many "
+        "images for the model, or words the server's blocklist refuses."
+    ),
+    "429": _error("Too many of your images in progress, a budget reached, or requests."),
+    "503": _error("Generation isn't set up, the queue is full, or the bot is restarting."),
+}
+PATHS["/api/v1/conversations"] = {
+    "post": {
+        "operationId": "createConversation",
+        "summary": "Start a conversation from one of your images (free; each turn is paid).",
+        "requestBody": {
+            "required": True,
+            "content": {
+                "application/json": {
+                    "schema": {
+                        "type": "object",
+                        "required": ["image_id"],
+                        "additionalProperties": False,
+                        "properties": {"image_id": {"type": "string"}},
+                    }
+                }
+            },
+        },
+        "responses": {
+            "201": {
+                **_json(_ref("Conversation"), "Started."),
+                "links": _links("/id", getConversation="conversation_id"),
+            },
+            "400": _error("Malformed JSON."),
+            "403": _error("Not your image (error_remix_owner_only) or not of this server."),
+            "415": _error("Not JSON."),
+            "422": _error("No image_id, an id too short or ambiguous, or an unknown field."),
+            **_NOT_FOUND,
+            **_ERRORS,
+        },
+    }
+}
+PATHS["/api/v1/conversations/{conversation_id}"] = {
+    "parameters": [_CONVERSATION_ID],
+    "get": {
+        "operationId": "getConversation",
+        "summary": "A conversation and its turns.",
+        "responses": {
+            "200": _json(_ref("Conversation"), "The conversation."),
+            **_CONVERSATION_NOT_FOUND,
+            **_ERRORS,
+        },
+    },
+}
+PATHS["/api/v1/conversations/{conversation_id}/turns"] = {
+    "parameters": [_CONVERSATION_ID],
+    "post": {
+        "operationId": "addTurn",
+        "summary": "The next turn: a paid job priced like an Edit, sent with the conversation "
+        "so far (charged once, refunded once if it fails). Poll the job.",
+        "requestBody": {
+            "required": True,
+            "content": {
+                "application/json": {
+                    "schema": {
+                        "type": "object",
+                        "required": ["prompt"],
+                        "additionalProperties": False,
+                        "properties": {"prompt": {"type": "string"}},
+                        "examples": [{"prompt": "now make it night"}],
+                    }
+                },
+                "multipart/form-data": {
+                    "schema": {
+                        "type": "object",
+                        "required": ["prompt"],
+                        "properties": {
+                            "prompt": {"type": "string"},
+                            "image": {"type": "string", "format": "binary"},
+                            "image2": {"type": "string", "format": "binary"},
+                        },
+                    }
+                },
+            },
+        },
+        "responses": {
+            "202": {
+                **_json(_ref("TurnAccepted"), "Queued: poll the job's links.self."),
+                "links": _links("/job/id", getJob="job_id"),
+            },
+            **_TURN_REFUSALS,
+            **_CONVERSATION_NOT_FOUND,
+            "401": _ERRORS["401"],
+        },
+    },
+}
+PATHS["/api/v1/conversations/{conversation_id}/undo"] = {
+    "parameters": [_CONVERSATION_ID],
+    "post": {
+        "operationId": "undoTurn",
+        "summary": "Back one turn (free: nothing is refunded or deleted).",
+        "responses": {
+            "200": _json(
+                {
+                    "type": "object",
+                    "required": ["undone", "conversation"],
+                    "properties": {
+                        "undone": {"type": "integer", "minimum": 1},
+                        "conversation": _ref("Conversation"),
+                    },
+                },
+                "Undone: the position of the turn undone.",
+            ),
+            "403": _error("Not yours (conv_not_yours)."),
+            "422": _error("Nothing to undo (conv_nothing) or a turn being made (conv_busy)."),
+            **_CONVERSATION_NOT_FOUND,
+            **_ERRORS,
+        },
+    },
+}
+PATHS["/api/v1/conversations/{conversation_id}/branch"] = {
+    "parameters": [_CONVERSATION_ID],
+    "post": {
+        "operationId": "branchConversation",
+        "summary": "A new conversation of yours from any turn of this one (free).",
+        "requestBody": {
+            "required": False,
+            "content": {
+                "application/json": {
+                    "schema": {
+                        "type": "object",
+                        "additionalProperties": False,
+                        "properties": {
+                            "position": {
+                                "type": "integer",
+                                "minimum": 0,
+                                "description": "The turn to go on from (0: the image it "
+                                "starts from; default: the last turn).",
+                            }
+                        },
+                    }
+                }
+            },
+        },
+        "responses": {
+            "201": {
+                **_json(_ref("Conversation"), "The branch."),
+                "links": _links("/id", getConversation="conversation_id"),
+            },
+            "400": _error("Malformed JSON."),
+            "403": _error("Not yours to remix (error_remix_owner_only)."),
+            "415": _error("Not JSON."),
+            "422": _error("No such turn (conv_turn_gone), or an unknown field."),
+            **_CONVERSATION_NOT_FOUND,
+            **_ERRORS,
+        },
+    },
+}
+
+
 def openapi_document(base_url: str) -> dict[str, Any]:
     """The document, naming the server members reach."""
     return {

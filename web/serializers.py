@@ -6,6 +6,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from bot.i18n import t
+from bot.services.conversations import ConversationView
 from bot.services.generation import ImageJobView
 from bot.services.jobs import recorded_refund
 from bot.services.types import (
@@ -135,4 +136,36 @@ def stats_json(stats: UserStats) -> dict[str, Any]:
         "generated": stats.generated,
         "uploaded": stats.uploaded,
         "coins_spent": stats.coins_spent,
+    }
+
+
+def conversation_json(view: ConversationView) -> dict[str, Any]:
+    """A conversation: the image it starts from and the turns that count, oldest first."""
+    conversation = view.conversation
+    base = f"/api/v1/conversations/{conversation.id}"
+    return {
+        "id": conversation.id,
+        "image_id": conversation.root_image_id,
+        "branched_from": conversation.branched_from,
+        "thread_id": snowflake(conversation.thread_id),
+        "created_at": conversation.created_at.isoformat(),
+        "updated_at": conversation.updated_at.isoformat(),
+        "turns": [
+            {
+                "id": turn.id,
+                "position": turn.position,
+                "prompt": turn.prompt,
+                "status": turn.status,
+                "job_id": turn.job_id,
+                "image_id": turn.image_id,
+            }
+            for turn in view.turns
+        ],
+        "undone": view.undone,
+        "links": {
+            "self": base,
+            "turns": f"{base}/turns",
+            "undo": f"{base}/undo",
+            "branch": f"{base}/branch",
+        },
     }

@@ -64,6 +64,12 @@ class NotCancellable(UserFacingError):
     key = "cancel.started"
 
 
+class ConversationNotFound(ImageNotFound):
+    """A conversation that is not the caller's to see, or never was (issue 22)."""
+
+    key = "conv.not_found"
+
+
 class ShuttingDown(UserFacingError):
     key = "error.shutting_down"
 

@@ -39,7 +39,7 @@ async def test_generate_shows_image_embed_and_buttons(harness: Harness) -> None:
     # Public: no balance, and the short id only.
     assert "Balance" not in text and "200" not in text
     labels = [b["label"] for b in message.buttons()]
-    assert labels == ["Reroll", "Edit", "Variations", "Delete"]
+    assert labels == ["Reroll", "Edit", "Variations", "Delete", "Continue in a thread"]
     assert all(cid.startswith("nb:") for cid in message.custom_ids())
     assert await harness.balance(harness.alice) == 200
     image = (await harness.app.image_repo.list_by_user(await harness.user_id(harness.alice))).items[

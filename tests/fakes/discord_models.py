@@ -47,6 +47,12 @@ CB_PONG, CB_MESSAGE, CB_DEFERRED_MESSAGE, CB_DEFERRED_UPDATE, CB_UPDATE = 1, 4, 
 CB_AUTOCOMPLETE, CB_MODAL = 8, 9
 
 _SELECT_TYPES = frozenset({3, 5, 6, 7, 8})
+#: Channel types of threads: announcement, public, private (channel.md, "Channel Types").
+THREAD_TYPES = frozenset({10, 11, 12})
+CREATE_PUBLIC_THREADS = discord.Permissions(create_public_threads=True).value
+SEND_MESSAGES_IN_THREADS = discord.Permissions(send_messages_in_threads=True).value
+#: The privileged Message Content intent (gateway.md, "List of Intents": 1 << 15).
+MESSAGE_CONTENT_INTENT = 1 << 15
 
 
 class Snowflakes:
@@ -168,10 +174,19 @@ class FakeChannel:
     nsfw: bool = False
     # Discord's overwrites: {"id", "type" (0 role, 1 member), "allow", "deny"} (ints here).
     permission_overwrites: list[dict[str, int]] = field(default_factory=list)
+    # Threads (types 10, 11, 12): the channel they are in, who started them, when.
+    parent_id: int | None = None
+    owner_id: int | None = None
+    auto_archive_duration: int = 1440
+    created_at: float = field(default_factory=time.time)
 
     @property
     def is_dm(self) -> bool:
         return self.type == 1
+
+    @property
+    def is_thread(self) -> bool:
+        return self.type in THREAD_TYPES
 
     def to_json(self) -> dict[str, Any]:
         if self.type == 1:
@@ -182,6 +197,30 @@ class FakeChannel:
                 "recipients": [self.recipient.to_json()],
                 "last_message_id": None,
                 "flags": 0,
+            }
+        if self.is_thread:
+            # Discord's thread channel object (channel.md, "Thread" example and
+            # "Thread Metadata Object").
+            return {
+                "id": str(self.id),
+                "type": self.type,
+                "guild_id": str(self.guild_id),
+                "parent_id": str(self.parent_id),
+                "owner_id": str(self.owner_id),
+                "name": self.name,
+                "last_message_id": None,
+                "message_count": 0,
+                "member_count": 1,
+                "total_message_sent": 0,
+                "rate_limit_per_user": 0,
+                "flags": 0,
+                "thread_metadata": {
+                    "archived": False,
+                    "auto_archive_duration": self.auto_archive_duration,
+                    "archive_timestamp": iso(self.created_at),
+                    "locked": False,
+                    "create_timestamp": iso(self.created_at),
+                },
             }
         return {
             "id": str(self.id),
@@ -296,6 +335,9 @@ class FakeGuild:
         (@everyone, the member's roles together, the member), ADMINISTRATOR and the owner
         overriding everything; no VIEW_CHANNEL means no permission at all in the channel."""
         base = self.permissions_for(user_id)
+        if channel is not None and channel.is_thread and channel.parent_id in self.channels:
+            # A thread has no overwrites of its own: its parent's apply.
+            channel = self.channels[channel.parent_id]
         if channel is None or (
             base == ALL_PERMISSIONS and (user_id == self.owner_id or base & ADMINISTRATOR)
         ):
@@ -461,6 +503,10 @@ class FakeMessage:
     webhook_id: int | None = None
     interaction: InteractionRecord | None = None  # the interaction this message answers
     message_reference: dict[str, Any] | None = None
+    # Users the message mentions (a reply that pings its author mentions them too).
+    mentions: list[FakeUser] = field(default_factory=list)
+    # The message it replies to (sent along as `referenced_message`).
+    referenced: FakeMessage | None = None
     reactions: list[str] = field(default_factory=list)
     last_payload: dict[str, Any] = field(default_factory=dict)
 
@@ -540,7 +586,7 @@ class FakeMessage:
             "edited_timestamp": None if self.edited_at is None else iso(self.edited_at),
             "tts": self.tts,
             "mention_everyone": False,
-            "mentions": [],
+            "mentions": [u.to_json() for u in self.mentions],
             "mention_roles": [],
             "attachments": [a.to_json() for a in self.attachments],
             "embeds": self.embeds,
@@ -567,6 +613,13 @@ class FakeMessage:
             }
         if self.message_reference is not None:
             data["message_reference"] = self.message_reference
+        if self.type == 19:
+            ref = self.referenced
+            # Discord: null when the message it replies to was deleted.
+            alive = ref is not None and not ref.deleted
+            data["referenced_message"] = (
+                ref.to_json(application_id) if ref is not None and alive else None
+            )
         return data
 
     def __repr__(self) -> str:

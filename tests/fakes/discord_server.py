@@ -32,6 +32,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import re
 import secrets
 import time
 from collections import deque
@@ -57,13 +58,16 @@ from tests.fakes.discord_models import (
     CB_MODAL,
     CB_PONG,
     CB_UPDATE,
+    CREATE_PUBLIC_THREADS,
     DEFAULT_BOT_PERMISSIONS,
     DEFAULT_EVERYONE_PERMISSIONS,
     EPHEMERAL,
     LOADING,
     MESSAGE_COMMAND,
     MESSAGE_COMPONENT,
+    MESSAGE_CONTENT_INTENT,
     MODAL_SUBMIT,
+    SEND_MESSAGES_IN_THREADS,
     FakeCallback,
     FakeChannel,
     FakeFile,
@@ -1576,12 +1580,33 @@ class FakeDiscord:
         *,
         files: Sequence[FakeFile] = (),
         embeds: Sequence[dict[str, Any]] = (),
+        reply_to: FakeMessage | None = None,
+        ping: bool = True,
+        mentions: Sequence[UserLike] = (),
     ) -> FakeMessage:
-        """A user posts a message in a channel: stored and sent to the bot as MESSAGE_CREATE.
-        ``embeds`` are the ones Discord unfurls from links in it (``type`` "image", "link"...,
-        with ``thumbnail``/``image`` holding ``url`` and ``proxy_url``)."""
+        """A user posts a message in a channel (or a thread): stored and sent to the bot as
+        MESSAGE_CREATE. ``embeds`` are the ones Discord unfurls from links in it (``type``
+        "image", "link"..., with ``thumbnail``/``image`` holding ``url`` and ``proxy_url``).
+        `reply_to` makes it a reply (type 19, `message_reference`, the message it answers as
+        `referenced_message`); with `ping` (Discord's default) the replied-to author is
+        mentioned. Users named as `<@id>` in `content` are mentioned, as Discord reads them;
+        `mentions` adds others.
+
+        As Discord does for a bot without the privileged Message Content intent, the
+        content, attachments, embeds and components are sent empty unless the message is a
+        DM, mentions the bot, or is the bot's own (docs.discord.com, "You might not need a
+        privileged intent": the exceptions, read 2026-12-07)."""
         ch = channel if isinstance(channel, FakeChannel) else self.channels[channel]
         u = self._user(user)
+        mentioned = [self._user(m) for m in mentions]
+        # Discord reads the mentions from the content itself (`<@id>`, `<@!id>`).
+        for match in re.finditer(r"<@!?(\d+)>", content):
+            user_id = int(match[1])
+            known = self.users.get(user_id)
+            if known is not None and all(m.id != user_id for m in mentioned):
+                mentioned.append(known)
+        if reply_to is not None and ping and all(m.id != reply_to.author.id for m in mentioned):
+            mentioned.append(reply_to.author)
         msg = FakeMessage(
             id=self.ids.next(),
             channel_id=ch.id,
@@ -1590,15 +1615,46 @@ class FakeDiscord:
             content=content,
             attachments=[f if f.id else self._register_file(f) for f in files],
             embeds=[dict(e) for e in embeds],
+            mentions=mentioned,
         )
+        if reply_to is not None:
+            msg.type = 19
+            msg.referenced = reply_to
+            msg.message_reference = {
+                "type": 0,
+                "message_id": str(reply_to.id),
+                "channel_id": str(reply_to.channel_id),
+                **({"guild_id": str(reply_to.guild_id)} if reply_to.guild_id else {}),
+            }
         self._store_channel_message(msg)
-        data = msg.to_json()
+        data = msg.to_json(self.application_id)
+        session = self._session_for(ch.guild_id)
+        intents = session.intents if session is not None else 0
+        readable = (
+            intents & MESSAGE_CONTENT_INTENT
+            or ch.guild_id is None
+            or any(m.id == self.bot_user.id for m in mentioned)
+            or u.id == self.bot_user.id
+        )
+        if not readable:
+            data.update(content="", attachments=[], embeds=[], components=[])
         if ch.guild_id is not None:
             guild = self.guilds[ch.guild_id]
             member = guild.members.get(u.id) or self.add_member(guild, u)
             data["member"] = member.to_json(with_user=False)
         await self.dispatch("MESSAGE_CREATE", data)
         return msg
+
+    def thread_messages(self, thread: FakeChannel | int) -> list[FakeMessage]:
+        """The messages posted in a thread (the bot's and members'), oldest first."""
+        return self.channel_messages(thread)
+
+    def threads(self, parent: FakeChannel | int | None = None) -> list[FakeChannel]:
+        """The threads opened so far (in `parent` when given), oldest first."""
+        pid = parent.id if isinstance(parent, FakeChannel) else parent
+        return [
+            c for c in self.channels.values() if c.is_thread and (pid is None or c.parent_id == pid)
+        ]
 
     # ================================================================== REST plumbing
 
@@ -1640,6 +1696,8 @@ class FakeDiscord:
             ("GET", "/channels/{cid}/messages", self._list_channel_messages),
             ("POST", "/channels/{cid}/messages", self._create_channel_message),
             ("POST", "/channels/{cid}/typing", self._no_content_handler),
+            ("POST", "/channels/{cid}/threads", self._start_thread),
+            ("POST", "/channels/{cid}/messages/{mid}/threads", self._start_thread_from_message),
             ("GET", "/channels/{cid}/messages/{mid}", self._get_channel_message),
             ("PATCH", "/channels/{cid}/messages/{mid}", self._edit_channel_message),
             ("DELETE", "/channels/{cid}/messages/{mid}", self._delete_channel_message),
@@ -2362,7 +2420,8 @@ class FakeDiscord:
             perms = self.guilds[ch.guild_id].permissions_in(self.bot_user.id, ch)
             need = (
                 VIEW_CHANNEL
-                | SEND_MESSAGES
+                # In a thread, Send Messages in Threads instead (permissions.md).
+                | (SEND_MESSAGES_IN_THREADS if ch.is_thread else SEND_MESSAGES)
                 | (ATTACH_FILES if uploads else 0)
                 | (EMBED_LINKS if payload.get("embeds") else 0)
             )
@@ -2385,6 +2444,49 @@ class FakeDiscord:
         if self.dispatch_message_create:
             self._spawn(self.dispatch("MESSAGE_CREATE", msg.to_json(self.application_id)))
         return self._msg_json(msg)
+
+    def _open_thread(
+        self, parent: FakeChannel, payload: dict[str, Any], *, thread_id: int, type: int
+    ) -> FakeChannel:
+        """A thread in `parent` (the bot needs View Channel and Create Public Threads there),
+        announced with THREAD_CREATE as Discord does."""
+        if parent.guild_id is None or parent.is_thread or parent.is_dm:
+            raise _Reject(400, 50024, "Cannot execute action on this channel type")
+        guild = self.guilds[parent.guild_id]
+        perms = guild.permissions_in(self.bot_user.id, parent)
+        if perms & (VIEW_CHANNEL | CREATE_PUBLIC_THREADS) != VIEW_CHANNEL | CREATE_PUBLIC_THREADS:
+            raise _Reject(403, 50013, "Missing Permissions")
+        thread = FakeChannel(
+            id=thread_id,
+            name=str(payload.get("name") or "thread"),
+            type=type,
+            guild_id=parent.guild_id,
+            parent_id=parent.id,
+            owner_id=self.bot_user.id,
+            auto_archive_duration=int(payload.get("auto_archive_duration") or 4320),
+        )
+        self.channels[thread.id] = thread
+        self._queue_event("THREAD_CREATE", {**thread.to_json(), "newly_created": True})
+        self._changed()
+        return thread
+
+    async def _start_thread_from_message(self, request: web.Request) -> web.StreamResponse:
+        """Start Thread from Message: the thread takes the message's id (one per message)."""
+        msg = self._channel_message(request)
+        parent = self._channel(request)
+        payload, _ = self._body(request)
+        if msg.id in self.channels:
+            raise _Reject(400, 160004, "A thread has already been created for this message")
+        thread = self._open_thread(parent, payload, thread_id=msg.id, type=11)
+        return _json(thread.to_json(), 201)
+
+    async def _start_thread(self, request: web.Request) -> web.StreamResponse:
+        """Start Thread without Message (a public thread unless `type` says otherwise)."""
+        parent = self._channel(request)
+        payload, _ = self._body(request)
+        kind = int(payload.get("type") or 12)
+        thread = self._open_thread(parent, payload, thread_id=self.ids.next(), type=kind)
+        return _json(thread.to_json(), 201)
 
     async def _get_channel_message(self, request: web.Request) -> web.StreamResponse:
         return self._msg_json(self._channel_message(request))

@@ -107,6 +107,10 @@ class FakeModel:
     stage: str | None = None
     #: Google Search grounding (`tools: [{"google_search": {}}]`); refused with 400 when not.
     grounding: bool = False
+    #: A model turn's images sent back without their `thoughtSignature` are refused with 400
+    #: (Gemini 3 models validate signatures; Gemini 3 Pro Image does not: see docs/models.md,
+    #: "Conversations").
+    signatures_required: bool = False
 
     def served_on(self, day: date) -> bool:
         return (self.released is None or self.released <= day) and (
@@ -124,6 +128,7 @@ def _flash(**changes: Any) -> FakeModel:
         image_tokens={"": 1120, "512": 747, "1K": 1120, "2K": 1680, "4K": 2520},
         thinking_levels=("minimal", "high"),
         grounding=True,
+        signatures_required=True,
     )
     return replace(base, **changes)
 
@@ -1075,6 +1080,7 @@ def _request_problem(body: Any, size: int, model: str, spec: FakeModel) -> str |
     if not isinstance(contents, list) or not contents:
         return "* GenerateContentRequest.contents: contents is not specified"
     images = 0
+    previous_role: str | None = None
     for index, content in enumerate(contents):
         parts = content.get("parts") if isinstance(content, dict) else None
         if not isinstance(parts, list) or not parts:
@@ -1082,6 +1088,23 @@ def _request_problem(body: Any, size: int, model: str, spec: FakeModel) -> str |
         role = content.get("role", "user")
         if role not in ("user", "model"):
             return f"Please use a valid role: user, model. (got {role!r})"
+        # A conversation starts with the user and alternates user / model (Google's
+        # multi-turn examples; see docs/models.md, "Conversations").
+        if role == previous_role or (previous_role is None and role != "user"):
+            return "Please ensure that multiturn requests alternate between user and model."
+        previous_role = role
+        if role == "model" and spec.signatures_required:
+            for position, part in enumerate(parts):
+                unsigned = not (
+                    isinstance(part, dict)
+                    and (part.get("thought_signature") or part.get("thoughtSignature"))
+                )
+                if isinstance(part, dict) and _inline_of(part) is not None and unsigned:
+                    return (
+                        "Image part is missing a thought_signature in content position "
+                        f"{index + 1}, part position {position + 1}. Please include the "
+                        "thought_signature the model returned with this part."
+                    )
         for position, part in enumerate(parts):
             if not isinstance(part, dict):
                 return "* GenerateContentRequest.contents.parts: invalid part."
