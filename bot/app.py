@@ -34,8 +34,8 @@ from bot.services.cancels import CancelService
 from bot.services.captions import KIND as CAPTION_KIND
 from bot.services.captions import CaptionJobs, CaptionService
 from bot.services.catalog import Availability, ModelCatalog, resolve
-from bot.services.community import CommunityService
 from bot.services.characters import CharacterService
+from bot.services.community import CommunityService
 from bot.services.conversations import ConversationService
 from bot.services.events import CatalogChanged, EventBus, ImageCreated, JobsRecovered
 from bot.services.gallery import GalleryService

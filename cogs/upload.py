@@ -84,7 +84,11 @@ class UploadCog(TenantCog):
             files.append(discord.File(io.BytesIO(thumbnail), filename="thumbnail.webp"))
             embed.set_thumbnail(url="attachment://thumbnail.webp")
         view = result_view(
-            stored.id, language, reroll=False, variations=False, thread=False,
+            stored.id,
+            language,
+            reroll=False,
+            variations=False,
+            thread=False,
             web_url=image_link(bot, stored),
         )
         await itx.followup.send(embed=embed, files=files, view=view, ephemeral=True)

@@ -345,6 +345,8 @@ async def cancel_job(request: web.Request) -> web.Response:
     view = await ctx.generation.job_of(caller.actor, job_id)
     body = job_json(view, language=language_of(request))
     return web.json_response({"job": body, "balance": cancelled.balance or 0})
+
+
 def _characters(ctx: WebContext) -> CharacterService:
     if ctx.characters is None:
         raise web.HTTPNotFound()
