@@ -86,7 +86,7 @@ async def test_a_batch_shows_its_images_together_and_charges_each(
     assert not message.ephemeral
     if count == 1:
         # One image: the usual answer, its buttons unnumbered (Variations among them).
-        assert labels(message) == ["Reroll", "Edit", "Variations", "Delete"]
+        assert labels(message) == ["Reroll", "Edit", "Variations", "Delete", "Continue in a thread"]
     else:
         # The quote: count × price, in the very first answer.
         assert f"{count} images, {count} × 100 coins = {count * 100} coins" in first
@@ -270,7 +270,7 @@ async def test_variations_of_a_batch_image(rich: Harness) -> None:
     varied = await click.wait_original(lambda m: bool(images_in(m)), timeout=15)
     await h.settle()
     assert varied.id != message.id
-    assert labels(varied) == ["Reroll", "Edit", "Variations", "Delete"]
+    assert labels(varied) == ["Reroll", "Edit", "Variations", "Delete", "Continue in a thread"]
     sent = h.api.requests[2]
     # The same prompt and references, the image itself as the last reference.
     assert sent.prompt is not None and sent.prompt.startswith("a banana choir")

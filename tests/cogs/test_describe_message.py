@@ -30,7 +30,7 @@ async def test_the_message_command_is_synced_with_its_translations(harness: Harn
     assert command["contexts"] == [0]  # servers only
     message = await posted(harness, harness.alice)
     with pytest.raises(LookupError):  # only synced message commands can be sent
-        await harness.fake.message_command("Edit with Nano Banana", message, user=harness.bob)
+        await harness.fake.message_command("Frame with Nano Banana", message, user=harness.bob)
 
 
 async def test_an_attached_image_is_described_for_the_price_of_describe(harness: Harness) -> None:

@@ -61,7 +61,13 @@ async def test_a_members_photo_is_edited_by_another_member_who_pays(harness: Har
     assert request.images == [("image/png", photo)] and request.prompt == "make it snow"
     assert request.aspect_ratio == "16:9"  # the model's ratio nearest the photo's 2:1
     assert "make it snow" in result.embed_text() and not result.ephemeral
-    assert [b["label"] for b in result.buttons()] == ["Reroll", "Edit", "Delete"]
+    assert [b["label"] for b in result.buttons()] == [
+        "Reroll",
+        "Edit",
+        "Variations",
+        "Delete",
+        "Continue in a thread",
+    ]
     # Bob paid; Alice, whose photo it was, did not.
     assert await h.balance(h.bob) == 200 and await h.balance(h.alice) == 300
     (image,) = (await h.app.image_repo.list_by_user(await h.user_id(h.bob))).items
