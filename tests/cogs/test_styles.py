@@ -68,6 +68,7 @@ async def test_a_styles_reference_images_go_with_the_prompt_and_go_away_with_it(
     assert len(h.api.requests[-1].images) == 2
     assert "Deleted the style `Purple`" in await style(h, "delete", {"name": "purple"})
     assert [k for k in await h.objects() if k.startswith("styles/")] == []
+    await h.settle()  # the images shown are stored
     before = await h.counts()
     answer = await refusal(await generate(h, "Purple"))
     assert "no style called “Purple”" in answer.content
