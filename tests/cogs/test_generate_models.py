@@ -52,7 +52,9 @@ async def choices(
 
 async def test_one_model_means_no_model_option_and_sizes_priced_live(harness: Harness) -> None:
     options = options_of(harness, "generate")
-    assert list(options) == ["prompt", "aspect_ratio", "image", "image2", "size"]
+    assert list(options) == ["prompt", "aspect_ratio", "image", "image2", "size", "count"]
+    # How many images (issue 23): Discord offers 1 to 4; the server's cap is checked after.
+    assert (options["count"]["min_value"], options["count"]["max_value"]) == (1, 4)
     assert options["size"].get("autocomplete") is True and "choices" not in options["size"]
     ratios = [c["value"] for c in options["aspect_ratio"]["choices"]]
     assert "1:8" in ratios and "21:9" in ratios  # Nano Banana 2.1's fourteen
@@ -68,7 +70,7 @@ async def test_several_models_bring_model_and_size_options_priced(harness: Harne
     await with_models(harness, PRO, NB2)
     options = options_of(harness, "generate")
     assert list(options) == [
-        "prompt", "aspect_ratio", "image", "image2", "model", "size",
+        "prompt", "aspect_ratio", "image", "image2", "model", "size", "count",
     ]  # fmt: skip
     assert options["model"].get("autocomplete") is True
     models = {c["value"]: c["name"] for c in await choices(harness, "model")}
