@@ -6,6 +6,7 @@ takes is a private, free refusal before anything is downloaded."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from tests.cogs.conftest import Harness, png, refusal
 from tests.cogs.test_generate import has_image
@@ -84,13 +85,13 @@ async def test_every_reference_is_checked_like_an_attachment(harness: Harness) -
     assert await h.counts() == before and h.api.requests == []
 
 
-def _text(option: dict[str, object]) -> int:
+def _text(option: dict[str, Any]) -> int:
     """Characters Discord counts toward a command's combined limit: names, descriptions and
     choice names and values, options within."""
     total = len(str(option.get("name", ""))) + len(str(option.get("description", "")))
-    for choice in option.get("choices") or []:  # type: ignore[attr-defined]
+    for choice in option.get("choices") or []:
         total += len(str(choice["name"])) + len(str(choice["value"]))
-    return total + sum(_text(o) for o in option.get("options") or [])  # type: ignore[attr-defined]
+    return total + sum(_text(o) for o in option.get("options") or [])
 
 
 async def test_generate_stays_within_discords_combined_text_limit(harness: Harness) -> None:
