@@ -6,6 +6,7 @@ takes is a private, free refusal before anything is downloaded."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from tests.cogs.conftest import Harness, png, refusal
 from tests.cogs.test_generate import has_image
@@ -82,3 +83,24 @@ async def test_every_reference_is_checked_like_an_attachment(harness: Harness) -
     answer = await refusal(rec)
     assert "huge.png" in answer.content and "Attach a smaller image" in answer.content
     assert await h.counts() == before and h.api.requests == []
+
+
+def _text(option: dict[str, Any]) -> int:
+    """Characters Discord counts toward a command's combined limit: names, descriptions and
+    choice names and values, options within."""
+    total = len(str(option.get("name", ""))) + len(str(option.get("description", "")))
+    for choice in option.get("choices") or []:
+        total += len(str(choice["name"])) + len(str(choice["value"]))
+    return total + sum(_text(o) for o in option.get("options") or [])
+
+
+async def test_generate_stays_within_discords_combined_text_limit(harness: Harness) -> None:
+    """4000 characters across a command's name, description, options and choices
+    (MaximumCombinedCharacters in @sapphire/discord-utilities, citing Discord's docs; checked
+    2026-12-07), with fourteen image options, every model and every ratio offered."""
+    h = harness
+    await h.stop_bot()
+    await h.start_bot(nanobanana_models=[NB21, PRO, "gemini-3.1-flash-image"])
+    synced = h.fake.commands(h.guild)["generate"]
+    assert len(synced["options"]) <= 25
+    assert _text(synced) <= 4000
