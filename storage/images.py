@@ -22,6 +22,7 @@ from storage.errors import (
 )
 from storage.intents import clear_intents
 from storage.jobs import JobStatus
+from storage.library import library_keys
 from storage.models import (
     Image,
     ImageStatus,
@@ -371,7 +372,8 @@ class ImageRepository:
     # Reconciliation --------------------------------------------------------------------
 
     async def referenced_keys(self) -> set[str]:
-        """Every object key any row points to: image, thumbnail and stored inputs."""
+        """Every object key any row points to: image, thumbnail and stored inputs, and the
+        character library's and style presets' images (storage.library)."""
         dialect = self.db.dialect
         rows = await self.db.fetchall(
             f"SELECT storage_key, thumbnail_key, {dialect.json_text('metadata', 'input_keys')} "
@@ -384,6 +386,8 @@ class ImageRepository:
                 keys.update(str(k) for k in json.loads(row["inputs"]))
             if row["history"]:
                 keys.update(history_keys(json.loads(row["history"])))
+        for named in (await library_keys(self.db)).values():
+            keys.update(named)
         return keys
 
     async def completed_keys(self) -> set[str]:

@@ -6,8 +6,11 @@ new anonymous user row that nothing links to the member (no Discord id, no name)
 lose what was asked and made. Everything else that is theirs is deleted: images (the caller
 deletes the objects, after the commit), API tokens, web sessions, blocks, gallery counters,
 the messages' records that showed their images, the prompts in the moderation audit, and the
-identity row itself. A member with a job in progress is refused (JobsInProgress): the job
-finishes or is refunded within minutes, then erasing can proceed with nothing in flight.
+identity row itself, their own characters (with their images), conversations and preferences
+(a server's shared character they saved, and its style presets, stay the server's), and what
+they wrote to members they paid. A member with a job in progress is refused
+(JobsInProgress): the job finishes or is refunded within minutes, then erasing can proceed with
+nothing in flight.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from storage.db import Database, Transaction
 from storage.errors import NotFound, StorageLayerError
 from storage.images import history_keys
 from storage.jobs import UNFINISHED
+from storage.library import keys_in
 from storage.models import Row
 from storage.moderation import record_action
 from storage.timeutil import utcnow_iso
@@ -62,6 +66,9 @@ class MemberData:
     api_tokens: list[dict[str, Any]] = field(default_factory=list)
     blocks: list[dict[str, Any]] = field(default_factory=list)
     web_sessions: list[dict[str, Any]] = field(default_factory=list)
+    characters: list[dict[str, Any]] = field(default_factory=list)
+    conversations: list[dict[str, Any]] = field(default_factory=list)
+    preferences: list[dict[str, Any]] = field(default_factory=list)
 
 
 async def member_data(db: Database, user_id: str) -> MemberData | None:
@@ -85,6 +92,21 @@ async def member_data(db: Database, user_id: str) -> MemberData | None:
     )
     data.blocks = await rows(
         "SELECT guild_id, reason, until, created_at FROM member_blocks WHERE user_id = ?"
+    )
+    # Their own characters (a server's shared sheet is the server's, not theirs).
+    data.characters = await rows(
+        "SELECT id, guild_id, name, refs, created_at FROM characters WHERE owner_id = ? "
+        "ORDER BY created_at"
+    )
+    data.conversations = await rows(
+        "SELECT c.id, c.guild_id, c.root_image_id, c.branched_from, c.created_at, t.position, "
+        "t.prompt, t.job_id, t.undone_at, t.created_at AS turn_created_at FROM conversations c "
+        "LEFT JOIN conversation_turns t ON t.conversation_id = c.id WHERE c.user_id = ? "
+        "ORDER BY c.created_at, c.id, t.position, t.created_at"
+    )
+    data.preferences = await rows(
+        "SELECT private_results, leaderboard_hidden, updated_at FROM member_preferences "
+        "WHERE user_id = ?"
     )
     if data.user.get("discord_id"):
         data.web_sessions = await rows(
@@ -147,6 +169,11 @@ async def erase_member(db: Database, user_id: str) -> Erasure:
         ]
         image_ids = [str(i["id"]) for i in images]
         keys = [key for image in images for key in image_object_keys(image)]
+        # Their own characters go, with their images; a server's shared one they saved stays
+        # the server's (its creator becomes the anonymous id below).
+        for row in await tx.fetchall("SELECT refs FROM characters WHERE owner_id = ?", (user_id,)):
+            keys.extend(sorted(keys_in(row[0])))
+        await tx.execute("DELETE FROM characters WHERE owner_id = ?", (user_id,))
         posts: list[tuple[int, int]] = []
         for start in range(0, len(image_ids), 500):
             batch = image_ids[start : start + 500]
@@ -177,6 +204,10 @@ async def erase_member(db: Database, user_id: str) -> Erasure:
             (anonymous, now, now),
         )
         moves = (
+            # What they wrote to the members they paid is theirs: it goes with them.
+            "UPDATE coin_transactions SET actor_id = ?, reason = NULL "
+            "WHERE actor_id = ? AND kind = 'TRANSFER'",
+            "UPDATE characters SET created_by = ? WHERE created_by = ?",
             "UPDATE wallets SET user_id = ? WHERE user_id = ?",
             "UPDATE coin_transactions SET user_id = ? WHERE user_id = ?",
             "UPDATE coin_transactions SET actor_id = ? WHERE actor_id = ?",
@@ -198,6 +229,8 @@ async def erase_member(db: Database, user_id: str) -> Erasure:
             )
         )
         for sql in (
+            "DELETE FROM conversations WHERE user_id = ?",
+            "DELETE FROM member_preferences WHERE user_id = ?",
             "DELETE FROM images WHERE user_id = ?",
             "DELETE FROM gallery_counts WHERE user_id = ?",
             "DELETE FROM api_tokens WHERE user_id = ?",

@@ -51,6 +51,7 @@ from bot.services.maintenance import OWNED_PREFIXES
 from bot.services.metrics import version
 from storage.db import Database
 from storage.images import history_keys
+from storage.library import LIBRARY_PREFIXES, LIBRARY_SQL, library_keys, library_keys_of_rows
 from storage.objects import ObjectNotFound, ObjectStore, validate_key
 from storage.timeutil import utcnow
 
@@ -189,6 +190,8 @@ def _sqlite_snapshot(source: Path, target: Path) -> _Snapshot:
             for v, n in copy.execute("SELECT version, name FROM schema_migrations ORDER BY 1")
         ]
         keys = keys_of_rows(copy.execute(_KEYS_SQL))
+        for sql in LIBRARY_SQL:
+            keys.update(library_keys_of_rows(copy.execute(sql)))
     except sqlite3.Error as error:
         raise BackupError(f"the copy of {source} can't be read: {error}") from error
     finally:
@@ -265,6 +268,8 @@ async def _postgres_snapshot(url: str, target: Path) -> _Snapshot:
                 for r in await conn.fetch("SELECT version, name FROM schema_migrations ORDER BY 1")
             ]
             keys = keys_of_rows(await conn.fetch(_KEYS_SQL))
+            for sql in LIBRARY_SQL:
+                keys.update(library_keys_of_rows(await conn.fetch(sql)))
             server = str(await conn.fetchval("SHOW server_version"))
     finally:
         await conn.close()
@@ -312,8 +317,9 @@ class _Copier:
 
 async def owned_keys(store: ObjectStore) -> list[str]:
     """Every object the bot owns in the store (its prefixes only: a shared bucket's other
-    objects are not ours)."""
-    return [key for prefix in OWNED_PREFIXES for key in await store.list(prefix)]
+    objects are not ours), the character library's and style presets' included."""
+    prefixes = (*OWNED_PREFIXES, *LIBRARY_PREFIXES)
+    return [key for prefix in prefixes for key in await store.list(prefix)]
 
 
 def _prepare(dest: Path) -> tuple[Path, Path]:
@@ -388,7 +394,9 @@ async def take_backup(
                 "sha256": digest,
                 "migration": max((v for v, _ in snapshot.migrations), default=0),
                 "migrations": [f"{v:04d}_{n}" for v, n in snapshot.migrations],
-                "images": len(snapshot.keys),
+                "images": sum(":" not in row for row in snapshot.keys),
+                # Characters and style presets whose images are copied too.
+                "library": sum(":" in row for row in snapshot.keys),
                 "tools": snapshot.tool,
             },
             "objects": {
@@ -414,18 +422,22 @@ async def take_backup(
 async def _explain_absent(
     database: Database, keys: dict[str, set[str]], absent: set[str]
 ) -> tuple[set[str], set[str]]:
-    """Images of the snapshot whose objects are gone because the image was deleted since
-    (its row is gone now), and keys missing from a row that still exists."""
+    """Rows of the snapshot whose objects are gone because the row was deleted since (images
+    by id; library rows as "character:<id>" / "style:<id>"), and keys missing from a row that
+    still exists."""
     if not absent:
         return set(), set()
     images = sorted(image for image, found in keys.items() if found & absent)
     living: set[str] = set()
-    for start in range(0, len(images), 500):
-        batch = images[start : start + 500]
+    plain = [i for i in images if ":" not in i]
+    for start in range(0, len(plain), 500):
+        batch = plain[start : start + 500]
         rows = await database.fetchall(
             f"SELECT id FROM images WHERE id IN ({', '.join('?' * len(batch))})", batch
         )
         living.update(str(row[0]) for row in rows)
+    library = await library_keys(database)
+    living.update(i for i in images if ":" in i and i in library)
     deleted = set(images) - living
     still = set().union(*(keys[i] for i in living))
     return deleted, absent & still

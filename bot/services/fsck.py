@@ -43,6 +43,7 @@ from storage.db import Database
 from storage.images import ImageRepository
 from storage.jobs import JobRepository
 from storage.leases import LeaseRepository
+from storage.library import LIBRARY_PREFIXES, library_keys
 from storage.objects import DatedStore, ObjectNotFound, ObjectStore, StorageError, validate_key
 from storage.timeutil import utcnow
 
@@ -169,7 +170,8 @@ class Fsck:
     # Objects -----------------------------------------------------------------------------
 
     async def _objects(self) -> None:
-        listed = {key for prefix in OWNED_PREFIXES for key in await self.store.list(prefix)}
+        prefixes = (*OWNED_PREFIXES, *LIBRARY_PREFIXES)
+        listed = {key for prefix in prefixes for key in await self.store.list(prefix)}
         # After listing, intents before rows (as the start-up reconciliation reads them): an
         # object being written is seen in one or the other.
         protected = await self.leases.intent_keys()
@@ -194,6 +196,14 @@ class Fsck:
                     ))  # fmt: skip
             if row.storage_key is not None and not image_missing:
                 await self._thumbnail(row, listed)
+        for owner, keys in sorted((await library_keys(self.db)).items()):
+            kind, _, row_id = owner.partition(":")
+            for key in sorted(keys - listed):
+                self._add(Finding(
+                    Check.MISSING, key, f"an image of the {kind} {row_id} is gone (it is sent "
+                    "without it)", left="restore it from a backup, or save the "
+                    f"{kind} again",
+                ))  # fmt: skip
         old: list[tuple[str, str]] = []
         for key in sorted(listed - referenced - protected):
             found = await self._orphan(key)

@@ -38,6 +38,7 @@ from bot.services.permissions import Identity
 from storage import privacy
 from storage.db import Database
 from storage.images import ImageRepository
+from storage.library import keys_in
 from storage.objects import ObjectStore, StorageError
 from storage.privacy import Erasure, JobsInProgress, MemberData
 from storage.timeutil import to_iso, utcnow
@@ -193,6 +194,30 @@ class PrivacyService:
                 archive.writestr(
                     f"ledger/{where}.json", _json_bytes({"wallet": wallet, "transactions": rows})
                 )
+            for character in data.characters:
+                # Your own characters: their details, and their images with the files.
+                server = _server_of(character.get("guild_id"))
+                refs = character.get("refs")
+                character["files"] = []
+                for number, key in enumerate(sorted(keys_in(refs)), start=1):
+                    if not with_files:
+                        break
+                    name = key.rsplit("/", 1)[-1]
+                    ext = name.rsplit(".", 1)[-1] if "." in name else "bin"
+                    member = f"servers/{server}/characters/{character['id']}/{number}.{ext}"
+                    try:
+                        body = await self.store.get(key)
+                    except StorageError:
+                        missing.append(key)
+                        continue
+                    await asyncio.to_thread(archive.writestr, member, body, zipfile.ZIP_STORED)
+                    character["files"].append(member.split("/", 2)[2])
+            if data.characters:
+                archive.writestr("characters.json", _json_bytes(data.characters))
+            if data.conversations:
+                archive.writestr("conversations.json", _json_bytes(data.conversations))
+            if data.preferences:
+                archive.writestr("preferences.json", _json_bytes(data.preferences[0]))
             archive.writestr("profile.json", _json_bytes(data.user))
             archive.writestr("jobs.json", _json_bytes(data.jobs))
             archive.writestr("api_tokens.json", _json_bytes(data.api_tokens))

@@ -320,6 +320,10 @@ async def _put_objects(source: Path, manifest: dict[str, Any], store: ObjectStor
     return len(files)
 
 
+# Library rows as a backup names them ("character:<id>", "style:<id>"): their tables.
+_LIBRARY_TABLES = {"character": "characters", "style": "style_presets"}
+
+
 async def _finish(manifest: dict[str, Any], target: Target) -> int:
     """Migrate to this version; delete again the images deleted while the backup ran."""
     database = open_database(url=target.postgres_url, path=target.sqlite_path or Path())
@@ -327,8 +331,18 @@ async def _finish(manifest: dict[str, Any], target: Target) -> int:
         await database.migrate()
         images = ImageRepository(database)
         deleted = 0
-        for image_id in manifest["deleted_during_backup"]:
-            deleted += await images.delete(str(image_id)) is not None
+        for row_id in manifest["deleted_during_backup"]:
+            kind, _, library_id = str(row_id).partition(":")
+            if library_id and kind in _LIBRARY_TABLES:
+                # A character or style deleted while the backup ran: deleted again.
+                deleted += (
+                    await database.execute(
+                        f"DELETE FROM {_LIBRARY_TABLES[kind]} WHERE id = ?", (library_id,)
+                    )
+                    or 0
+                )
+            else:
+                deleted += await images.delete(str(row_id)) is not None
     return deleted
 
 

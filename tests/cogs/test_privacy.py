@@ -80,9 +80,23 @@ async def make_member_data(h: Harness) -> dict[str, Any]:
     await answer(up)
     await answer(await h.fake.slash("token create", {"name": f"{SECRET}-token"}, user=m,
                                      guild=h.other))  # fmt: skip
+    # A character of their own (its images erased with it) and their preferences; in guild
+    # scope, a payment to Bob whose reason is their words (erased; Bob's coins and rows stay).
+    saved = await answer(await h.fake.slash(
+        "character save", {"name": f"{SECRET} cat", "image": h.fake.upload(png(), "cat.png")},
+        user=m,
+    ))  # fmt: skip
+    assert "Saved" in saved.content
+    await answer(
+        await h.fake.slash("settings me", {"private": False, "leaderboard": False}, user=m)
+    )
     await outcome(await h.fake.slash("generate", {"prompt": "bob's banana"}, user=h.bob))
     if h.settings.economy_scope.value == "guild":
         await answer(await h.fake.slash("grant", {"user": m, "amount": 50}, user=h.mod))
+        paid = await answer(await h.fake.slash(
+            "pay", {"member": h.bob, "amount": 1, "reason": f"{SECRET} thanks"}, user=m
+        ))  # fmt: skip
+        assert "You paid" in paid.content, paid.content
     await h.settle()
     now = utcnow()
     await h.app.db.execute(
@@ -136,6 +150,13 @@ def check_archive(h: Harness, files: dict[str, bytes], *, with_images: bool = Tr
     tokens = json.loads(files["api_tokens.json"])
     assert [t["name"] for t in tokens] == [f"{SECRET}-token"] and "token_hash" not in tokens[0]
     assert b"README.txt" not in files["README.txt"] and files["README.txt"].startswith(b"Your data")
+    (character,) = json.loads(files["characters.json"])
+    assert character["name"] == f"{SECRET} cat"
+    if with_images:
+        (picture,) = character["files"]
+        with PILImage.open(io.BytesIO(files[f"servers/{h.guild.id}/{picture}"])) as pic:
+            pic.verify()
+    assert json.loads(files["preferences.json"])["leaderboard_hidden"] == 1
 
 
 @pytest.mark.parametrize("scope", ["guild", "global"])
@@ -153,6 +174,8 @@ async def test_export_and_erase_in_two_servers(tmp_path: Path, scope: str) -> No
         keys = [str(r[0]) for r in await db.fetchall(
             "SELECT storage_key FROM images WHERE user_id = ?", (user_id,))]  # fmt: skip
         assert len(keys) == 3
+        character_keys = [k for k in await h.objects() if k.startswith("characters/")]
+        assert len(character_keys) == 1
 
         # A job in progress: held at the API.
         h.api.gate = gate = asyncio.Event()
@@ -211,7 +234,8 @@ async def test_export_and_erase_in_two_servers(tmp_path: Path, scope: str) -> No
         await assert_ledger_consistent(db)
         # Their objects are gone; Bob's image, row and objects are untouched.
         objects = await h.objects()
-        assert not any(key in objects for key in keys)
+        assert not any(key in objects for key in keys + character_keys)
+        assert await db.fetchval("SELECT COUNT(*) FROM characters") == 0
         assert (
             await db.fetchall(
                 "SELECT id, storage_key, thumbnail_key FROM images WHERE user_id = ?", (bob_id,)

@@ -34,6 +34,12 @@ async def running(tmp_path: Path) -> AsyncIterator[Harness]:
         upload = await h.fake.slash("upload", {"image": h.fake.upload(png(), "u.png")},
                                     user=h.bob)  # fmt: skip
         await upload.wait_for(lambda r: any(not m.loading for m in r.messages), 15)
+        # A character: its image lives under characters/, named by its row.
+        saved = await h.fake.slash(
+            "character save", {"name": "Zara", "image": h.fake.upload(png(), "z.png")},
+            user=h.alice,
+        )  # fmt: skip
+        await saved.wait_original(timeout=15)
         await h.settle()
         yield h
 
@@ -53,12 +59,16 @@ async def test_a_backup_of_a_running_bot_restores_into_an_empty_deployment(
     manifest = json.loads((dest / MANIFEST).read_text())
     assert manifest["objects"]["count"] == len(await running.objects()) >= 3
     assert manifest["database"]["backend"] == "sqlite" and manifest["database"]["images"] == 2
+    assert manifest["database"]["library"] == 1
+    (character,) = [k for k in await running.objects() if k.startswith("characters/")]
     target = empty_deployment(tmp_path, running.settings)
     assert await restore(target, dest) == 0
     assert "restored the sqlite database" in capsys.readouterr().out
     async with SQLiteDatabase(target.database_path) as db:
         found = await assert_restored(db, LocalObjectStore(target.local_storage_dir))
         assert found == {"images": 2, "objects_checked": 4}  # images and their thumbnails
+        restored = LocalObjectStore(target.local_storage_dir)
+        assert await restored.get(character) == await running.app.store.get(character)
         assert await db.fetchval(
             "SELECT COUNT(*) FROM coin_transactions"
         ) == await running.app.db.fetchval("SELECT COUNT(*) FROM coin_transactions")

@@ -226,3 +226,38 @@ async def test_the_command_prints_lines_and_an_exit_status(
     assert "repaired: failed and 100 coins refunded" in out and "1 repaired, 0 left" in out
     assert await asyncio.to_thread(main, ["fsck"]) == 0
     assert "everything agrees" in capsys.readouterr().out
+
+
+async def test_library_images_are_checked_kept_and_their_orphans_found(
+    db: Database, tmp_path: Path
+) -> None:
+    """The character library's and style presets' images (characters/, styles/): a saved
+    one is kept, one its row names but the store lost is reported, and an old object under
+    those prefixes that no row names is an orphan (young ones wait for the grace period)."""
+    store = LocalObjectStore(tmp_path / "objects")
+    await store.open()
+    alice, _ = await member(db, 1001, coins=500, guild_id=GUILD)
+    kept = f"characters/{GUILD}/c1/1.png"
+    lost = f"characters/{GUILD}/c1/2.png"
+    style = f"styles/{GUILD}/s1/1.png"
+    stray = f"styles/{GUILD}/gone/1.png"
+    for key in (kept, style, stray):
+        await store.put(key, png(), "image/png")
+    await db.execute(
+        "INSERT INTO characters (id, guild_id, owner_id, created_by, name, name_key, refs, "
+        "created_at) VALUES ('c1', ?, ?, ?, 'Zara', 'zara', ?, '2026-12-01T00:00:00Z')",
+        (str(GUILD), alice.id, alice.id,
+         f'[{{"key": "{kept}", "mime_type": "image/png"}}, '
+         f'{{"key": "{lost}", "mime_type": "image/png"}}]'),
+    )  # fmt: skip
+    await db.execute(
+        "INSERT INTO style_presets (id, guild_id, name, suffix, reference_keys, created_by, "
+        "created_at) VALUES ('s1', ?, 'Ink', 'in ink', ?, ?, '2026-12-01T00:00:00Z')",
+        (str(GUILD), f'["{style}"]', alice.id),
+    )
+    young = await run_fsck(db, store, repair=True)  # the default grace: a day
+    assert [(f.check, f.subject) for f in young.left] == [(Check.MISSING, lost)]
+    assert {kept, style, stray} <= set(await store.list())
+    old = await run_fsck(db, store, repair=True, grace=timedelta(0))
+    assert stray not in await store.list() and {kept, style} <= set(await store.list())
+    assert [(f.check, f.subject) for f in old.left] == [(Check.MISSING, lost)]
