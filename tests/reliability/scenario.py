@@ -76,6 +76,9 @@ MIX = {
     # Cancel a waiting job (issue 23): its owner mostly, sometimes its server's moderator or
     # another member (refused).
     "cancel": 4,
+    # /pay (issue 23): to another member of the server, sometimes more than the payer has,
+    # sometimes to themselves (refused, free).
+    "pay": 4,
 }
 SERVERS = 3
 COSTS = ("10", "20", "30")
@@ -101,6 +104,7 @@ class Figures:
     wallets: int = 0
     ledger_rows: int = 0
     ledger_mismatches: int = 0
+    transfers: int = 0  # TRANSFER ledger rows (two a payment)
     negative_wallets: int = 0
     double_refunds: int = 0
     orphans: int = 0
@@ -159,6 +163,7 @@ class Figures:
                 "wallets": self.wallets,
                 "ledger_rows": self.ledger_rows,
                 "ledger_mismatches": self.ledger_mismatches,
+                "transfer_rows": self.transfers,
                 "negative_wallets": self.negative_wallets,
                 "double_refunds": self.double_refunds,
                 "orphans": self.orphans,
@@ -335,6 +340,13 @@ class Scenario:
             await self._track(rec, op, setter)
         elif op == "cancel":
             await self._cancel(user)
+        elif op == "pay":
+            others = [m for m in self.members if m.id in guild.members and m.id != user.id]
+            to = user if not others or self.rng.random() < 0.05 else self.rng.choice(others)
+            amount = self.rng.choice([1, 5, 20, 20, 10**6])  # a million: over any balance
+            rec = await fake.slash("pay", {"member": to, "amount": amount}, user=user,
+                                   guild=guild)  # fmt: skip
+            await self._track(rec, op, user)
         elif op in ("reroll", "edit", "delete", "variations"):
             live = [(m, o) for m, o in self.results if not m.deleted and m.buttons()]
             if not live:
@@ -551,6 +563,16 @@ async def check_invariants(
     if strangers:
         figures.ledger_mismatches += int(strangers)
         problems.append(f"{strangers} ledger rows naming another member than their wallet's")
+    # A payment is two TRANSFER rows in one transaction: together they add up to nothing.
+    transferred = await db.fetchval(
+        "SELECT COALESCE(SUM(delta), 0) FROM coin_transactions WHERE kind = 'TRANSFER'"
+    )
+    if transferred:
+        figures.ledger_mismatches += 1
+        problems.append(f"payments created or destroyed {transferred} coins")
+    figures.transfers = int(
+        await db.fetchval("SELECT COUNT(*) FROM coin_transactions WHERE kind = 'TRANSFER'")
+    )
     negative_rows = await db.fetchval(
         "SELECT COUNT(*) FROM coin_transactions WHERE balance_after < 0"
     )
