@@ -268,11 +268,11 @@ async def upload_image(request: web.Request) -> web.Response:
     )
 
 
-async def generate_image(request: web.Request) -> web.Response:
-    """A paid image job, ordered exactly as /generate orders it (bot.services.orders): the
-    same rate limit, checks, input pipeline, price and reservation."""
-    ctx = context_of(request)
-    caller = await authenticate(request)
+async def _order_body(
+    request: web.Request, ctx: WebContext, fields: frozenset[str] | set[str]
+) -> tuple[dict[str, Any], list[tuple[str, bytes]]]:
+    """A paid order's body: JSON, or multipart with input images (`image`, `image2`) within
+    the upload limit; any field but `fields` refused. Returns (values, [(name, bytes)])."""
     limit = ctx.settings.max_upload_bytes
     check_length(request, len(_GENERATE_FILES) * limit + _SLACK)
     files: list[tuple[str, bytes]] = []
@@ -283,9 +283,18 @@ async def generate_image(request: web.Request) -> web.Response:
                  if n in form.files]  # fmt: skip
     else:
         values = await read_json_object(request)
-    unknown = sorted(set(values) - _GENERATE_FIELDS)
+    unknown = sorted(set(values) - set(fields))
     if unknown:
         raise InvalidInput("api.unknown_field", field=unknown[0][:50])
+    return values, files
+
+
+async def generate_image(request: web.Request) -> web.Response:
+    """A paid image job, ordered exactly as /generate orders it (bot.services.orders): the
+    same rate limit, checks, input pipeline, price and reservation."""
+    ctx = context_of(request)
+    caller = await authenticate(request)
+    values, files = await _order_body(request, ctx, _GENERATE_FIELDS)
     prompt = text_field(values, "prompt", required=True) or ""
     ratio = text_field(values, "aspect_ratio", default="1:1") or "1:1"
     model = text_field(values, "model")
@@ -440,19 +449,7 @@ async def add_turn(request: web.Request) -> web.Response:
     ctx = context_of(request)
     caller = await authenticate(request)
     conversations = _conversations(ctx)
-    limit = ctx.settings.max_upload_bytes
-    check_length(request, len(_GENERATE_FILES) * limit + _SLACK)
-    files: list[tuple[str, bytes]] = []
-    if request.content_type == "multipart/form-data":
-        form = await read_form(request, file_fields=_GENERATE_FILES, max_file_bytes=limit)
-        values: dict[str, Any] = dict(form.fields)
-        files = [(form.files[n].filename, form.files[n].data) for n in _GENERATE_FILES
-                 if n in form.files]  # fmt: skip
-    else:
-        values = await read_json_object(request)
-    unknown = sorted(set(values) - _TURN_FIELDS)
-    if unknown:
-        raise InvalidInput("api.unknown_field", field=unknown[0][:50])
+    values, files = await _order_body(request, ctx, _TURN_FIELDS)
     prompt = text_field(values, "prompt", required=True) or ""
     view = await conversations.view(
         caller.actor, request.match_info["conversation_id"], personal=True
