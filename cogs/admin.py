@@ -7,7 +7,6 @@ ADMIN_USER_IDS who lack Manage Server in a server; the bot's own check decides (
 
 from __future__ import annotations
 
-import logging
 from typing import TYPE_CHECKING
 
 import discord
@@ -24,12 +23,11 @@ from cogs.common import (
     option_texts,
     reply,
     target_identity,
+    tell_member,
 )
 
 if TYPE_CHECKING:
     from bot.app import Interaction, NanoBananaBot
-
-log = logging.getLogger(__name__)
 
 
 class AdminCog(TenantCog):
@@ -72,24 +70,13 @@ class AdminCog(TenantCog):
         language = result.target.language
         reason = result.reason or t(language, "grant.no_reason")
         server = itx.guild.name if itx.guild is not None else "?"
-        try:
-            await user.send(
-                t(language, "grant.notice_dm", amount=result.amount, server=server,
-                  actor=itx.user.display_name, reason=reason, balance=result.balance)
-            )  # fmt: skip
-            return
-        except discord.HTTPException as error:
-            log.info("grant notice: DM to %s refused (%s); telling the channel", user.id, error)
-        if itx.channel_id is None:
-            return
-        text = t(language, "grant.notice_channel", amount=result.amount, actor=itx.user.mention,
-                 reason=reason)  # fmt: skip
-        try:
-            await self.bot.get_partial_messageable(itx.channel_id).send(
-                f"{user.mention} {text}", allowed_mentions=discord.AllowedMentions(users=[user])
-            )
-        except discord.HTTPException as error:
-            log.warning("grant notice to %s not delivered: HTTP %s", user.id, error.status)
+        await tell_member(
+            itx, user, what="grant",
+            dm=t(language, "grant.notice_dm", amount=result.amount, server=server,
+                 actor=itx.user.display_name, reason=reason, balance=result.balance),
+            channel=t(language, "grant.notice_channel", amount=result.amount,
+                      actor=itx.user.mention, reason=reason),
+        )  # fmt: skip
 
 
 async def setup(bot: NanoBananaBot) -> None:

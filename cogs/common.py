@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypedDict, TypeVar
 
@@ -193,3 +194,28 @@ def option_texts(command: str, *options: str) -> dict[str, str]:
     return {
         option: t("en", f"{command_key(command)}.opt.{option}.description") for option in options
     }
+
+
+_notices = logging.getLogger("cogs.notices")
+
+
+async def tell_member(
+    itx: Interaction, user: discord.User | discord.Member, *, dm: str, channel: str, what: str
+) -> None:
+    """Tell a member something they should know (coins granted or paid to them): `dm` by
+    direct message; if their DMs are closed, `channel` in the interaction's channel with a
+    mention (so it says nothing private). Neither needs a privileged intent."""
+    try:
+        await user.send(dm, allowed_mentions=discord.AllowedMentions.none())
+        return
+    except discord.HTTPException as error:
+        _notices.info("%s notice: DM to %s refused (%s); telling the channel", what, user.id,
+                      error)  # fmt: skip
+    if itx.channel_id is None:
+        return
+    try:
+        await itx.client.get_partial_messageable(itx.channel_id).send(
+            f"{user.mention} {channel}", allowed_mentions=discord.AllowedMentions(users=[user])
+        )
+    except discord.HTTPException as error:
+        _notices.warning("%s notice to %s not delivered: HTTP %s", what, user.id, error.status)

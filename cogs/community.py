@@ -3,7 +3,6 @@ holders. The rules are bot.services.payments' and bot.services.community's."""
 
 from __future__ import annotations
 
-import logging
 from typing import TYPE_CHECKING
 
 import discord
@@ -21,13 +20,13 @@ from cogs.common import (
     reply,
     shorten,
     target_identity,
+    tell_member,
 )
 from cogs.images import BANANA
 
 if TYPE_CHECKING:
     from bot.app import Interaction, NanoBananaBot
 
-log = logging.getLogger(__name__)
 
 MEDALS = ("🥇", "🥈", "🥉")
 
@@ -81,25 +80,13 @@ class CommunityCog(TenantCog):
         language = payment.recipient.language
         reason = payment.reason or t(language, "grant.no_reason")
         server = itx.guild.name if itx.guild is not None else "?"
-        try:
-            await user.send(
-                t(language, "pay.notice_dm", amount=payment.amount, server=server,
-                  payer=itx.user.display_name, reason=reason, balance=payment.recipient_balance),
-                allowed_mentions=discord.AllowedMentions.none(),
-            )  # fmt: skip
-            return
-        except discord.HTTPException as error:
-            log.info("pay notice: DM to %s refused (%s); telling the channel", user.id, error)
-        if itx.channel_id is None:
-            return
-        text = t(language, "pay.notice_channel", amount=payment.amount, payer=itx.user.mention,
-                 reason=reason)  # fmt: skip
-        try:
-            await self.bot.get_partial_messageable(itx.channel_id).send(
-                f"{user.mention} {text}", allowed_mentions=discord.AllowedMentions(users=[user])
-            )
-        except discord.HTTPException as error:
-            log.warning("pay notice to %s not delivered: HTTP %s", user.id, error.status)
+        await tell_member(
+            itx, user, what="pay",
+            dm=t(language, "pay.notice_dm", amount=payment.amount, server=server,
+                 payer=itx.user.display_name, reason=reason, balance=payment.recipient_balance),
+            channel=t(language, "pay.notice_channel", amount=payment.amount,
+                      payer=itx.user.mention, reason=reason),
+        )  # fmt: skip
 
     @app_commands.command(**command_text("leaderboard"))
     @app_commands.guild_only()
