@@ -382,3 +382,37 @@ async def test_a_turn_cut_off_by_a_crash_is_refunded_once_and_left_out(harness: 
     assert prompts == ["a banana astronaut", "add a hat", "add boots"]
     assert await h.balance(h.alice) == balance - 100
     await assert_ledger_consistent(h.app.db)
+
+
+async def test_conversations_in_two_servers_are_apart_and_paid_there(harness: Harness) -> None:
+    """owner2 talks to an image in each server: each reply continues its own server's image,
+    in a conversation of that server, paid from that server's wallet."""
+    h = harness
+    m = h.owner2
+    here = await h.fake.slash("generate", {"prompt": "a red kite"}, user=m)
+    kite = await here.wait_original(has_image, timeout=10)
+    there = await h.fake.slash("generate", {"prompt": "a blue boat"}, user=m, guild=h.other)
+    boat = await there.wait_original(has_image, timeout=10)
+    await h.settle()
+    before_here, before_there = await h.balance(m), await h.balance(m, h.other)
+    reply_here = await h.fake.post_message(
+        h.guild.default_channel, m, f"{mention(h)} at dusk", reply_to=kite
+    )
+    reply_there = await h.fake.post_message(
+        h.other.default_channel, m, f"{mention(h)} in a storm", reply_to=boat
+    )
+    answer_here = await answer_to(h, reply_here)
+    answer_there = await answer_to(h, reply_there)
+    assert has_image(answer_here) and has_image(answer_there)
+    assert h.api.requests[-1].prompt in ("at dusk", "in a storm")
+    rows = await h.app.db.fetchall(
+        "SELECT c.guild_id, t.prompt FROM conversation_turns t "
+        "JOIN conversations c ON c.id = t.conversation_id ORDER BY t.created_at"
+    )
+    assert sorted((str(r[0]), r[1]) for r in rows) == sorted(
+        [(str(h.guild.id), "at dusk"), (str(h.other.id), "in a storm")]
+    )
+    # Each turn paid in its own server (guild wallets: one a server).
+    cost = before_here - await h.balance(m)
+    assert cost > 0 and before_there - await h.balance(m, h.other) == cost
+    await assert_ledger_consistent(h.app.db)
