@@ -447,6 +447,8 @@ class NanobananaClient:
         loop = asyncio.get_running_loop()
         deadline_at = started + self.deadline
         last_error: NanobananaError | None = None
+        # A request sent and never answered (see ProviderUnavailable.maybe_billed).
+        unanswered = False
         for retry_index in range(self.max_attempts):
             remaining = deadline_at - loop.time()
             if remaining <= 0:
@@ -464,6 +466,7 @@ class NanobananaClient:
                     state.answered_at = time.monotonic()
             except TimeoutError:
                 self._attempted(model, "timeout", state)
+                unanswered = unanswered or not state.entering_slot
                 last_error = ProviderUnavailable(
                     f"no answer within {min(self.timeout, remaining):.2f}s"
                 )
@@ -474,6 +477,11 @@ class NanobananaClient:
                 ) from None
             except aiohttp.ClientError as error:
                 self._attempted(model, "connection_error", state)
+                # Sent, unless the connection itself could not be made.
+                sent = not state.entering_slot and not isinstance(
+                    error, aiohttp.ClientConnectorError
+                )
+                unanswered = unanswered or sent
                 last_error = ProviderUnavailable(f"connection error: {type(error).__name__}")
             else:
                 self._attempted(model, str(status), state)
@@ -506,6 +514,8 @@ class NanobananaClient:
             last_error = ProviderUnavailable(
                 f"deadline of {self.deadline:.2f}s passed before a request could be sent"
             )
+        if isinstance(last_error, ProviderUnavailable) and unanswered:
+            last_error.maybe_billed = True
         raise last_error
 
     def _attempted(self, model: str, status: str, state: _CallState) -> None:

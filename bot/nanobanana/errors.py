@@ -203,12 +203,16 @@ class QuotaExhausted(RateLimited):
 
 
 class ProviderUnavailable(NanobananaError):
-    """5xx answers, timeouts or connection errors that outlasted the retries (or the deadline)."""
+    """5xx answers, timeouts or connection errors that outlasted the retries (or the deadline).
+
+    `maybe_billed`: a request was sent and no answer came back (a timeout, a dropped
+    connection): Google may have made, and billed, the image we never got."""
 
     default_user_message: ClassVar[str] = (
         "The image service is unavailable right now. Please try again later."
     )
     default_retryable: ClassVar[bool] = True
+    maybe_billed: bool = False
 
 
 class InvalidRequest(NanobananaError):

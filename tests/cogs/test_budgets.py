@@ -7,13 +7,17 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Mapping
+from contextlib import AsyncExitStack
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 
-from tests.cogs.conftest import Harness, outcome
+from tests.cogs.conftest import Harness, make_harness, outcome
 from tests.fakes.discord_server import FakeMessage, FakeUser
+from tests.fakes.nanobanana_server import Mode
 from tests.storage.helpers import assert_ledger_consistent
+from tests.waiting import until
 
 
 def has_image(message: FakeMessage) -> bool:
@@ -205,3 +209,40 @@ async def test_bad_caps_are_refused_and_change_nothing(
     text = await settings(harness, "set", {"setting": setting, "value": value})
     assert phrase in text
     assert await harness.counts() == before
+
+
+async def test_a_call_sent_and_never_answered_still_counts_against_the_budgets(
+    tmp_path: Path,
+) -> None:
+    """Google may make, and bill, an image whose answer never reaches the bot (a timeout or a
+    dropped connection after the request was sent): the member is refunded all the same, and
+    the budgets keep the job's estimated cost, so they never under-count what Google bills. An
+    error answer (503) is not billed: its estimate stops counting."""
+    async with AsyncExitStack() as stack:
+        h = await make_harness(stack, tmp_path, nanobanana_timeout=0.5)
+        before = await h.balance(h.alice)
+        h.api.hang_seconds = 5
+        h.api.default = Mode.HANG
+        await h.fake.slash("generate", {"prompt": "a banana"}, user=h.alice)
+
+        async def statuses() -> list[tuple[str, int, int]]:
+            rows = await h.app.db.fetchall(
+                "SELECT status, cost_micros, estimate_micros FROM generation_usage "
+                "ORDER BY created_at"
+            )
+            return [(str(r[0]), int(r[1] or 0), int(r[2] or 0)) for r in rows]
+
+        async def settled(count: int) -> bool:
+            found = await statuses()
+            return len(found) == count and all(s != "RESERVED" for s, _, _ in found)
+
+        await until(lambda: settled(1), timeout=15)
+        ((status, cost, estimate),) = await statuses()
+        assert status == "BILLED" and cost == estimate > 0
+        h.api.default = Mode.UNAVAILABLE
+        await h.fake.slash("generate", {"prompt": "a banana"}, user=h.alice)
+        await until(lambda: settled(2), timeout=15)
+        assert (await statuses())[1][0] == "VOID"
+        await h.settle()
+        assert await h.balance(h.alice) == before  # both refunded, once each
+        await assert_ledger_consistent(h.app.db)

@@ -34,6 +34,7 @@ from bot.nanobanana import (
     ModelProfile,
     NanobananaError,
     OutputImage,
+    ProviderUnavailable,
 )
 from bot.services import turns
 from bot.services.budgets import BudgetService
@@ -241,7 +242,10 @@ class ImageJobs:
             if isinstance(error, InvalidRequest) and error.status is not None and profile:
                 await self._note_refusal(profile, error, request)
             key, params = failure_reason(error)
-            await engine.fail(job, key, params, f"{type(error).__name__}: {error}")
+            await engine.fail(
+                job, key, params, f"{type(error).__name__}: {error}",
+                maybe_billed=isinstance(error, ProviderUnavailable) and error.maybe_billed,
+            )  # fmt: skip
             return None, None
         finally:
             api_slot.give_back()

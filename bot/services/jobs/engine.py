@@ -574,7 +574,7 @@ class JobEngine:
                 raise
             log.error("job %s: refund not written yet (%s); retrying in the background",
                       job.id, failure)  # fmt: skip
-            self.spawn(self._refund_later(job, "reason.internal", {}, reason))
+            self.spawn(self._refund_later(job, "reason.internal", {}, reason, False))
             return None
 
     async def cancel_waiting(self, job_id: str, reason: dict[str, Any]) -> Cancelled:
@@ -773,10 +773,14 @@ class JobEngine:
         params: dict[str, Any],
         error: str,
         budget: float | None = None,
+        *,
+        maybe_billed: bool = False,
     ) -> None:
         """End the job FAILED with its refund, exactly once, and tell the member. Never
         raises: if the refund can't be written within `budget` (`retry_seconds`), it is
-        retried in the background."""
+        retried in the background. `maybe_billed`: the API may have made (and billed) what we
+        never got: the member is refunded all the same, and the budgets keep counting the
+        job's estimated cost, so they never under-count what Google bills."""
         self.release(job)
         try:
             refund = await self.persist(
@@ -785,6 +789,7 @@ class JobEngine:
                     self.jobs.fail_and_refund,
                     job.id,
                     error[:500],
+                    interrupted=maybe_billed,
                     reason={"key": key, "params": params},
                 ),
                 budget=None if budget is None else min(budget, self.retry_seconds),
@@ -798,14 +803,14 @@ class JobEngine:
                     job.id,
                     failure,
                 )
-                self.spawn(self._refund_later(job, key, params, error))
+                self.spawn(self._refund_later(job, key, params, error, maybe_billed))
             else:
                 log.error("job %s: refund failed: %s", job.id, failure, exc_info=failure)
             return
         await self._refunded(job, key, params, error, refund)
 
     async def _refund_later(
-        self, job: Job[Any], key: str, params: dict[str, Any], error: str
+        self, job: Job[Any], key: str, params: dict[str, Any], error: str, maybe_billed: bool
     ) -> None:
         """Keep trying a refund until the database takes it (or the engine closes: the
         start-up recovery then refunds the job)."""
@@ -816,6 +821,7 @@ class JobEngine:
                     self.jobs.fail_and_refund,
                     job.id,
                     error[:500],
+                    interrupted=maybe_billed,
                     reason={"key": key, "params": params},
                 ),
                 budget=float("inf"),
