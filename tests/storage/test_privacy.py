@@ -21,6 +21,8 @@ from tests.storage.helpers import assert_ledger_consistent, member, paid_job
 
 GUILD = 777
 SECRET = "quokka"
+# A snowflake-sized id: a short one ("5005") can turn up inside a timestamp's microseconds.
+DISCORD_ID = 731_405_219_866_181_632
 
 
 async def all_values(db: Database) -> list[tuple[str, str, str]]:
@@ -42,7 +44,7 @@ async def plant(db: Database) -> tuple[str, str]:
     """A member with an upload, a failed and refunded job, a token, a web session, a block, a
     setting they changed and a moderator's deletion of one of their images; and a second
     member. Returns (member's user id, other's user id)."""
-    user, wallet = await member(db, 5005, coins=500, guild_id=GUILD)
+    user, wallet = await member(db, DISCORD_ID, coins=500, guild_id=GUILD)
     other, other_wallet = await member(db, 6006, coins=500, guild_id=GUILD)
     images = ImageRepository(db)
     await images.create_upload(
@@ -63,7 +65,9 @@ async def plant(db: Database) -> tuple[str, str]:
     )  # fmt: skip
     now = utcnow()
     await WebSessionRepository(db).create(
-        WebSessionRow("s1", 5005, f"{SECRET} name", (GUILD,), "c", now, now + timedelta(days=1))
+        WebSessionRow(
+            "s1", DISCORD_ID, f"{SECRET} name", (GUILD,), "c", now, now + timedelta(days=1)
+        )
     )
     moderation = ModerationRepository(db)
     await moderation.set_block(GUILD, user.id, until=None, actor_id=other.id, reason="spam")
@@ -79,7 +83,7 @@ async def test_export_reads_every_row_of_theirs(db: Database) -> None:
     user_id, _ = await plant(db)
     data = await member_data(db, user_id)
     assert data is not None
-    assert data.user["discord_id"] == "5005"
+    assert data.user["discord_id"] == str(DISCORD_ID)
     assert [i["title"] for i in data.images] == [f"{SECRET} pic"]
     assert [j["request"]["prompt"] for j in data.jobs] == [f"a {SECRET}"]
     assert sum(r["delta"] for r in data.ledger) == data.wallets[0]["coins"] == 490
@@ -101,7 +105,7 @@ async def test_erase_keeps_an_anonymous_ledger_and_nothing_else(db: Database) ->
         [f"images/{user_id}/1-a.png", f"thumbnails/{user_id}/1-a.webp"]
     )
     left = [(t, c) for t, c, v in await all_values(db)
-            if user_id in v or "5005" in v or SECRET in v]  # fmt: skip
+            if user_id in v or str(DISCORD_ID) in v or SECRET in v]  # fmt: skip
     assert left == []
     kept = await db.fetchall(
         "SELECT id, delta, balance_after FROM coin_transactions WHERE user_id = ? ORDER BY seq",
